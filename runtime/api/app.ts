@@ -1,0 +1,65 @@
+import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import { quarkError } from '../core/errors.js';
+import type { Caller, Runtime } from '../index.js';
+import { errorHandler } from './errors.js';
+import { healthRoutes } from './routes/health.js';
+import { runtimeRoutes } from './routes/runtime.js';
+import { accountRoutes } from './routes/accounts.js';
+import { connectorRoutes } from './routes/connectors.js';
+import { connectionRoutes } from './routes/connections.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    caller: Caller;
+  }
+}
+
+export interface AppOptions {
+  https?: { cert: Buffer; key: Buffer };
+}
+
+/** The caller of an authenticated route (set by the /api/v1 auth hook). */
+export function callerOf(request: FastifyRequest): Caller {
+  return request.caller;
+}
+
+/** The HTTP API: a thin layer over the runtime facade. */
+export function buildApp(runtime: Runtime, options: AppOptions = {}): FastifyInstance {
+  const serverOptions: FastifyServerOptions = {
+    loggerInstance: runtime.logger,
+    bodyLimit: 1024 * 1024,
+    return503OnClosing: true,
+    ajv: { customOptions: { allErrors: true, removeAdditional: false, coerceTypes: false, useDefaults: true } },
+  };
+  const app = (options.https ? Fastify({ ...serverOptions, https: options.https } as FastifyServerOptions) : Fastify(serverOptions)) as unknown as FastifyInstance;
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((request, reply) => {
+    const error = quarkError('QUARK_ERR_API_ROUTE_NOT_FOUND', `no endpoint ${request.method} ${request.url.split('?')[0]}`);
+    void reply.status(error.status).send({ error: error.toJSON() });
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    runtime.metrics.httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    runtime.metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+  });
+
+  app.register(healthRoutes(runtime));
+  app.register(
+    async (api) => {
+      api.decorateRequest('caller', null as unknown as Caller);
+      api.addHook('onRequest', async (request) => {
+        const header = request.headers.authorization;
+        const match = header === undefined ? undefined : /^Bearer\s+(\S+)$/i.exec(header);
+        if (header !== undefined && !match) throw quarkError('QUARK_ERR_AUTH_MISSING_TOKEN', 'the Authorization header must be "Bearer <token>"');
+        request.caller = runtime.authenticate(match?.[1]);
+      });
+      api.register(runtimeRoutes(runtime));
+      api.register(accountRoutes(runtime));
+      api.register(connectorRoutes(runtime));
+      api.register(connectionRoutes(runtime));
+    },
+    { prefix: '/api/v1' },
+  );
+  return app;
+}

@@ -1,0 +1,27 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { QuarkError, quarkError, type FieldProblem } from '../core/errors.js';
+import { toProblems } from '../index.js';
+
+function validationProblems(error: FastifyError): FieldProblem[] {
+  const context = error.validationContext ?? 'body';
+  return toProblems((error.validation ?? []) as never).map((p) => ({ ...p, path: `/${context}${p.path === '/' ? '' : p.path}` }));
+}
+
+/** Maps every error to `{ error: { code, message, details } }` with the code's HTTP status. */
+export function errorHandler(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): void {
+  let quark: QuarkError;
+  const fastifyError = error as FastifyError;
+  if (error instanceof QuarkError) {
+    quark = error;
+  } else if (fastifyError.validation) {
+    const problems = validationProblems(fastifyError);
+    quark = quarkError('QUARK_ERR_API_INVALID_REQUEST', `the request is not valid: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`, { problems });
+  } else if (fastifyError.statusCode !== undefined && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
+    // body parser errors: bad JSON, wrong content type, too large
+    quark = quarkError('QUARK_ERR_API_INVALID_REQUEST', `the request is not valid: ${error.message}`, { problems: [{ path: '/body', message: error.message }] });
+  } else {
+    request.log.error({ err: error }, 'unexpected error');
+    quark = quarkError('QUARK_ERR_API_INTERNAL', 'an unexpected error occurred; the runtime log has the details');
+  }
+  void reply.status(quark.status).send({ error: quark.toJSON() });
+}

@@ -1,0 +1,17 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { Runtime } from '../../index.js';
+
+/** Unauthenticated: liveness, readiness and Prometheus metrics. */
+export function healthRoutes(runtime: Runtime): FastifyPluginAsync {
+  return async (app) => {
+    app.get('/healthz', async () => ({ status: 'ok' }));
+    app.get('/readyz', async (_request, reply) => {
+      const ready = runtime.ready();
+      return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready' });
+    });
+    app.get('/metrics', async (_request, reply) => {
+      const body = await runtime.metrics.registry.metrics();
+      return reply.type(runtime.metrics.registry.contentType).send(body);
+    });
+  };
+}

@@ -1,0 +1,387 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { QuarkError, quarkError, messageOf, type FieldProblem } from '../core/errors.js';
+import { createRuntime, defaultHome, defaultPort, homeExists, initHome, createSchemaRegistry, quarkVersion, type RuntimeKind, type ConnectionView, type TestConnectionResult, type TokenView } from '../index.js';
+import { serve } from '../api/server.js';
+import { createApiClient, type ApiClient, type ClientError } from './client.js';
+import { loadProfile, profilePath, removeProfile, saveProfile } from './profile.js';
+import { exitCodeFor, exitCodes } from './exit-codes.js';
+import { block, statusMark, table } from './output.js';
+
+interface GlobalOptions {
+  json?: boolean;
+}
+
+const program = new Command('quark')
+  .description('quark: a lightweight integration runtime')
+  .version(quarkVersion)
+  .option('--json', 'print JSON instead of text')
+  .showHelpAfterError();
+
+const globals = (): GlobalOptions => program.opts<GlobalOptions>();
+const out = (text: string) => process.stdout.write(text + '\n');
+const client = (): ApiClient => createApiClient(loadProfile());
+
+function emit(value: unknown, human: () => string): void {
+  out(globals().json ? JSON.stringify(value, null, 2) : human());
+}
+
+function parseJsonFile(file: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(file === '-' ? 0 : file, 'utf8'));
+  } catch (error) {
+    throw quarkError('QUARK_ERR_CLI_INPUT_INVALID', `cannot read ${file} as JSON: ${messageOf(error)}`, { problems: [{ file, path: '', message: messageOf(error) }] });
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw quarkError('QUARK_ERR_CLI_INPUT_INVALID', `${file} must hold a JSON object`, { problems: [{ file, path: '', message: 'must be an object' }] });
+  }
+  return value as Record<string, unknown>;
+}
+
+/** --set key=value: the value is JSON when it parses as JSON (numbers, booleans), else a string. */
+function parseSet(entry: string, previous: Record<string, unknown> = {}): Record<string, unknown> {
+  const at = entry.indexOf('=');
+  if (at <= 0) throw quarkError('QUARK_ERR_CLI_INPUT_INVALID', `--set expects key=value, got "${entry.split('=')[0]}"`);
+  const key = entry.slice(0, at);
+  const raw = entry.slice(at + 1);
+  let value: unknown = raw;
+  if (/^(-?\d+(\.\d+)?|true|false|null|\{.*\}|\[.*\])$/s.test(raw)) {
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      value = raw;
+    }
+  }
+  return { ...previous, [key]: value };
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+function configFrom(options: { file?: string; set?: Record<string, unknown>; clear?: string[] }): Record<string, unknown> {
+  const config = { ...(options.file ? parseJsonFile(options.file) : {}), ...(options.set ?? {}) };
+  for (const key of options.clear ?? []) config[key] = null;
+  return config;
+}
+
+function showConnection(c: ConnectionView): string {
+  const secrets = Object.entries(c.secrets).map(([pointer, set]) => [`${pointer.slice(1)} (secret)`, set ? 'set' : 'not set'] as [string, unknown]);
+  return block([
+    ['id', c.id],
+    ['name', c.name],
+    ['connector', c.connector],
+    ...Object.entries(c.config).map(([k, v]) => [k, v] as [string, unknown]),
+    ...secrets,
+    ['revision', c.revision],
+    ['updated', c.updatedAt],
+  ]);
+}
+
+function showTestResult(result: TestConnectionResult): string {
+  const head = `Test Connection ${result.status.toUpperCase()} (${result.connector}${result.connection ? ` "${result.connection.name}"` : ''}, ${result.durationMs} ms)`;
+  const lines = result.checks.map((c) => `  ${statusMark(c.status)} ${c.title ?? c.id}: ${c.message}${c.code ? ` [${c.code}]` : ''}`);
+  return [head, ...lines].join('\n');
+}
+
+// ---- runtime home -----------------------------------------------------------------
+
+program
+  .command('init')
+  .description('create a runtime home bound to an owner account; prints the owner token once')
+  .option('--home <dir>', 'runtime home (default: $QUARK_HOME or ~/.quark)')
+  .option('--name <name>', 'runtime name', 'quark')
+  .addOption(new Option('--kind <kind>', 'runtime kind').choices(['atom', 'molecule', 'cloud']).default('atom'))
+  .option('--owner <account>', 'name of the owner account', 'owner')
+  .option('--host <host>', 'listen address', '127.0.0.1')
+  .option('--port <port>', 'listen port', (v) => Number.parseInt(v, 10), defaultPort)
+  .option('--proxy <host:port>', 'runtime-level HTTP proxy for connectors')
+  .action((options: { home?: string; name: string; kind: RuntimeKind; owner: string; host: string; port: number; proxy?: string }) => {
+    const home = options.home ?? defaultHome();
+    let proxy: { host: string; port: number } | undefined;
+    if (options.proxy) {
+      const match = /^(.+):(\d+)$/.exec(options.proxy);
+      if (!match) throw quarkError('QUARK_ERR_CLI_INPUT_INVALID', '--proxy expects host:port');
+      proxy = { host: match[1]!, port: Number(match[2]) };
+    }
+    const { config, ownerToken, paths } = initHome({ home, name: options.name, kind: options.kind, ownerName: options.owner, host: options.host, port: options.port, ...(proxy ? { proxy } : {}) }, createSchemaRegistry());
+    emit({ home: paths.home, runtime: { id: config.id, name: config.name, kind: config.kind }, owner: config.owner, ownerToken }, () =>
+      [
+        `Created ${config.kind} runtime "${config.name}" (${config.id}) in ${paths.home}`,
+        `Owner account: ${config.owner.name} (${config.owner.id})`,
+        '',
+        'Owner token (shown once; keep it safe):',
+        `  ${ownerToken}`,
+        '',
+        `Start it:  quark start --home ${paths.home}`,
+        `Log in:    quark login --url http://${config.listen.host}:${config.listen.port} --token ${ownerToken}`,
+      ].join('\n'),
+    );
+  });
+
+program
+  .command('start')
+  .description('run a runtime: serves the HTTP API until SIGINT/SIGTERM')
+  .option('--home <dir>', 'runtime home (default: $QUARK_HOME or ~/.quark)')
+  .option('--host <host>', 'listen address (overrides config.json)')
+  .option('--port <port>', 'listen port (overrides config.json; 0 picks a free port)', (v) => Number.parseInt(v, 10))
+  .option('--insecure', 'allow plain HTTP on a non-loopback address')
+  .option('--init-if-missing', 'create the home first if it does not exist')
+  .option('--log-level <level>', 'log level (overrides config.json)')
+  .action(async (options: { home?: string; host?: string; port?: number; insecure?: boolean; initIfMissing?: boolean; logLevel?: string }) => {
+    const home = options.home ?? defaultHome();
+    let created: { token: string } | undefined;
+    if (!homeExists(home) && options.initIfMissing) {
+      created = { token: initHome({ home }, createSchemaRegistry()).ownerToken };
+    }
+    const runtime = await createRuntime({ home, ...(options.logLevel ? { logLevel: options.logLevel } : {}) });
+    let url: string;
+    let app: Awaited<ReturnType<typeof serve>>['app'];
+    try {
+      ({ app, url } = await serve(runtime, { ...(options.host ? { host: options.host } : {}), ...(options.port !== undefined ? { port: options.port } : {}), ...(options.insecure ? { insecure: true } : {}) }));
+    } catch (error) {
+      await runtime.close();
+      throw error;
+    }
+    const banner = [`quark ${quarkVersion}: ${runtime.config.kind} runtime "${runtime.config.name}" (${runtime.config.id}) listening on ${url}`, `home: ${runtime.paths.home}`];
+    if (created) {
+      banner.push('A new runtime home was created. Owner token (shown once; keep it safe):', `  ${created.token}`, `Log in: quark login --url ${url} --token ${created.token}`);
+    } else {
+      banner.push(`Log in: quark login --url ${url} --token <your token>`);
+    }
+    process.stderr.write(banner.join('\n') + '\n');
+    runtime.logger.info({ url, home: runtime.paths.home }, 'runtime started');
+
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      const grace = runtime.config.limits.shutdownGraceMs;
+      runtime.logger.info({ signal, graceMs: grace }, 'shutting down: finishing work in flight');
+      const force = setTimeout(() => {
+        runtime.logger.warn({ graceMs: grace }, 'grace period over: stopping with work still in flight');
+        process.exit(1);
+      }, grace);
+      force.unref();
+      void (async () => {
+        await app.close();
+        await runtime.close();
+        runtime.logger.info('runtime stopped');
+        clearTimeout(force);
+        // let pino flush before the process ends
+        setImmediate(() => process.exit(0));
+      })();
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+
+// ---- the local account ---------------------------------------------------------------
+
+program
+  .command('login')
+  .description('save the runtime URL and token of the local profile (checked against the runtime first)')
+  .requiredOption('--url <url>', 'runtime URL, e.g. http://127.0.0.1:7420')
+  .option('--token <token>', 'account token (or use --token-stdin)')
+  .option('--token-stdin', 'read the token from standard input')
+  .action(async (options: { url: string; token?: string; tokenStdin?: boolean }) => {
+    const token = options.tokenStdin ? readFileSync(0, 'utf8').trim() : options.token;
+    if (!token) throw quarkError('QUARK_ERR_CLI_INPUT_INVALID', 'give --token <token> or --token-stdin');
+    const profile = { url: options.url.replace(/\/+$/, ''), token };
+    const who = await createApiClient(profile).call<{ account: { name: string } }>('GET', '/whoami');
+    const file = saveProfile(profile);
+    emit({ profile: file, account: who.account }, () => `Logged in to ${profile.url} as ${who.account.name}; profile saved in ${file}`);
+  });
+
+program
+  .command('logout')
+  .description('forget the saved profile')
+  .action(() => {
+    const removed = removeProfile();
+    emit({ removed, profile: profilePath() }, () => (removed ? `Removed ${profilePath()}` : 'Not logged in'));
+  });
+
+program
+  .command('whoami')
+  .description('show the profile\'s account and whether the runtime is associated with it')
+  .action(async () => {
+    const who = await client().call<{ account: { id: string; name: string; relation: string }; runtime: { id: string; name: string; kind: string }; associated: boolean }>('GET', '/whoami');
+    emit(who, () =>
+      block([
+        ['account', `${who.account.name} (${who.account.id})`],
+        ['relation', who.account.relation],
+        ['runtime', `${who.runtime.name} (${who.runtime.id}, ${who.runtime.kind})`],
+        ['associated', who.associated ? 'yes: Test Connection allowed' : 'no: Test Connection is refused for this account'],
+      ]),
+    );
+  });
+
+program
+  .command('runtime')
+  .description('show the runtime\'s identity, limits and whether you may run Test Connection on it')
+  .action(async () => {
+    const info = await client().call<Record<string, unknown>>('GET', '/runtime');
+    emit(info, () => block(Object.entries(info)));
+  });
+
+// ---- accounts and tokens ------------------------------------------------------------
+
+const accounts = program.command('accounts').description('accounts known to the runtime (owner only)');
+accounts
+  .command('list')
+  .action(async () => {
+    const result = await client().call<{ accounts: Record<string, unknown>[] }>('GET', '/accounts');
+    emit(result, () => table(result.accounts, ['id', 'name', 'relation', 'createdAt']));
+  });
+accounts
+  .command('add <name>')
+  .description('attach a tenant (cloud runtimes) or add a guest account (read-only, any kind)')
+  .addOption(new Option('--relation <relation>', 'tenant or guest').choices(['tenant', 'guest']).makeOptionMandatory())
+  .action(async (name: string, options: { relation: 'tenant' | 'guest' }) => {
+    const account = await client().call<Record<string, unknown>>('POST', '/accounts', { name, relation: options.relation });
+    emit(account, () => `Added ${options.relation} account ${name} (${String(account.id)}); create a token for it: quark tokens create <name> --account ${name}`);
+  });
+
+const tokens = program.command('tokens').description('account tokens');
+tokens
+  .command('list')
+  .action(async () => {
+    const result = await client().call<{ tokens: TokenView[] }>('GET', '/tokens');
+    emit(result, () => table(result.tokens as unknown as Record<string, unknown>[], ['id', 'accountId', 'name', 'createdAt', 'revokedAt']));
+  });
+tokens
+  .command('create <name>')
+  .description('create a token (for another account: owner only); it is shown once')
+  .option('--account <account>', 'account id or name (default: your own)')
+  .action(async (name: string, options: { account?: string }) => {
+    const created = await client().call<TokenView & { token: string }>('POST', '/tokens', { name, ...(options.account ? { account: options.account } : {}) });
+    emit(created, () => `Token ${created.id} for account ${created.accountId} (shown once):\n  ${created.token}`);
+  });
+tokens
+  .command('revoke <id>')
+  .action(async (id: string) => {
+    const revoked = await client().call<TokenView>('DELETE', `/tokens/${encodeURIComponent(id)}`);
+    emit(revoked, () => `Revoked ${revoked.id}`);
+  });
+
+// ---- connectors ---------------------------------------------------------------------
+
+const connectors = program.command('connectors').description('connector plugins loaded and quarantined');
+connectors
+  .command('list')
+  .action(async () => {
+    const result = await client().call<{ loaded: Record<string, unknown>[]; quarantined: { dir: string; id?: string; reason: { code: string; message: string; details?: { problems?: FieldProblem[] } } }[] }>('GET', '/connectors');
+    emit(result, () => {
+      const lines = [table(result.loaded, ['id', 'name', 'version', 'source', 'testConnection'])];
+      if (result.quarantined.length > 0) {
+        lines.push('', 'Quarantined:');
+        for (const q of result.quarantined) {
+          lines.push(`  ${q.id ?? '(unknown id)'}  ${q.dir}`, `    ${q.reason.code}: ${q.reason.message}`);
+          for (const p of q.reason.details?.problems ?? []) lines.push(`    - ${p.file ?? ''}${p.path ? `#${p.path}` : ''}: ${p.message}`);
+        }
+      }
+      return lines.join('\n');
+    });
+  });
+connectors
+  .command('show <id>')
+  .action(async (id: string) => {
+    const detail = await client().call<Record<string, unknown>>('GET', `/connectors/${encodeURIComponent(id)}`);
+    emit(detail, () => JSON.stringify(detail, null, 2));
+  });
+
+// ---- connections --------------------------------------------------------------------
+
+const connections = program.command('connections').description('saved connections of your account');
+connections
+  .command('list')
+  .action(async () => {
+    const result = await client().call<{ connections: ConnectionView[] }>('GET', '/connections');
+    emit(result, () => table(result.connections as unknown as Record<string, unknown>[], ['id', 'name', 'connector', 'revision', 'updatedAt']));
+  });
+connections
+  .command('show <connection>')
+  .description('show a connection (id or name); secret fields show only whether they are set')
+  .action(async (ref: string) => {
+    const c = await client().call<ConnectionView>('GET', `/connections/${encodeURIComponent(ref)}`);
+    emit(c, () => showConnection(c));
+  });
+connections
+  .command('create <name>')
+  .requiredOption('--connector <id>', 'connector id')
+  .option('--file <file>', 'configuration as a JSON file (- for stdin)')
+  .option('--set <key=value>', 'set a field (repeatable)', parseSet)
+  .action(async (name: string, options: { connector: string; file?: string; set?: Record<string, unknown> }) => {
+    const c = await client().call<ConnectionView>('POST', '/connections', { name, connector: options.connector, config: configFrom(options) });
+    emit(c, () => `Created connection ${c.name} (${c.id})\n${showConnection(c)}`);
+  });
+connections
+  .command('update <connection>')
+  .description('replace a connection\'s configuration; secret fields left out keep their value, --clear removes one')
+  .option('--name <name>', 'rename')
+  .option('--file <file>', 'configuration as a JSON file (- for stdin)')
+  .option('--set <key=value>', 'set a field (repeatable)', parseSet)
+  .option('--clear <key>', 'clear a secret field (repeatable)', collect)
+  .option('--merge', 'start from the current non-secret fields instead of replacing them')
+  .action(async (ref: string, options: { name?: string; file?: string; set?: Record<string, unknown>; clear?: string[]; merge?: boolean }) => {
+    const api = client();
+    const base = options.merge ? (await api.call<ConnectionView>('GET', `/connections/${encodeURIComponent(ref)}`)).config : {};
+    const c = await api.call<ConnectionView>('PUT', `/connections/${encodeURIComponent(ref)}`, { ...(options.name ? { name: options.name } : {}), config: { ...base, ...configFrom(options) } });
+    emit(c, () => `Updated connection ${c.name} (revision ${c.revision})\n${showConnection(c)}`);
+  });
+connections
+  .command('delete <connection>')
+  .action(async (ref: string) => {
+    await client().call('DELETE', `/connections/${encodeURIComponent(ref)}`);
+    emit({ deleted: ref }, () => `Deleted ${ref}`);
+  });
+
+// ---- Test Connection ------------------------------------------------------------------
+
+program
+  .command('test-connection [connection]')
+  .description('run Test Connection on a saved connection, or on an unsaved configuration with --connector and --file/--set')
+  .option('--connector <id>', 'connector of an unsaved configuration')
+  .option('--file <file>', 'configuration as a JSON file (- for stdin); with a saved connection, tested over it')
+  .option('--set <key=value>', 'set a field (repeatable)', parseSet)
+  .action(async (ref: string | undefined, options: { connector?: string; file?: string; set?: Record<string, unknown> }) => {
+    const api = client();
+    const changes = options.file || options.set ? configFrom(options) : undefined;
+    let result: TestConnectionResult;
+    if (ref !== undefined) {
+      const current = changes ? (await api.call<ConnectionView>('GET', `/connections/${encodeURIComponent(ref)}`)).config : undefined;
+      result = await api.call('POST', `/connections/${encodeURIComponent(ref)}/test`, changes ? { config: { ...current, ...changes } } : {});
+    } else {
+      if (!options.connector || !changes) throw quarkError('QUARK_ERR_CLI_INPUT_INVALID', 'give a saved connection, or --connector with --file or --set');
+      result = await api.call('POST', '/test-connection', { connector: options.connector, config: changes });
+    }
+    emit(result, () => showTestResult(result));
+    process.exitCode = result.status === 'ok' ? exitCodes.ok : result.status === 'warning' ? exitCodes.warning : exitCodes.failed;
+  });
+
+// ---- errors -------------------------------------------------------------------------
+
+function report(error: unknown): never {
+  if (error instanceof QuarkError) {
+    const status = (error as ClientError).httpStatus ?? error.status;
+    if (globals().json) {
+      process.stderr.write(JSON.stringify({ error: error.toJSON() }, null, 2) + '\n');
+    } else {
+      const problems = error.details?.problems ?? [];
+      process.stderr.write(`error ${error.code}: ${error.message}\n` + problems.map((p) => `  - ${p.file ? `${p.file} ` : ''}${p.path || '/'}: ${p.message}\n`).join(''));
+    }
+    process.exit(exitCodeFor(error.code, status));
+  }
+  process.stderr.write(`error: ${messageOf(error)}\n`);
+  process.exit(exitCodes.failed);
+}
+
+program.exitOverride((error) => {
+  process.exit(error.exitCode === 0 ? 0 : exitCodes.invalid);
+});
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  report(error);
+}

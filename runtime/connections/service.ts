@@ -1,0 +1,197 @@
+import { quarkError, type FieldProblem } from '../core/errors.js';
+import { newId, nowIso } from '../core/ids.js';
+import type { Caller, AccessControl } from '../accounts/access.js';
+import type { ConnectorRegistry, LoadedConnector } from '../connectors/registry.js';
+import type { SecretBox } from '../secrets/secret-box.js';
+import { deleteAt, getAt, setAt } from '../secrets/secret-fields.js';
+import type { ConnectionRecord, Store } from '../store/types.js';
+
+type Config = Record<string, unknown>;
+
+/** A connection as the API and CLI show it: secret fields only as set / not set. */
+export interface ConnectionView {
+  id: string;
+  name: string;
+  connector: string;
+  config: Config;
+  /** For each secret field (JSON pointer): whether a value is set. Never the value. */
+  secrets: Record<string, boolean>;
+  createdAt: string;
+  updatedAt: string;
+  revision: number;
+}
+
+export interface ConnectionInput {
+  name: string;
+  connector: string;
+  config: Config;
+}
+
+export interface ConnectionUpdate {
+  name?: string;
+  /**
+   * The whole non-secret configuration. Secret fields follow "Click to Set": a string
+   * replaces the stored value, null clears it, leaving the field out keeps it.
+   */
+  config: Config;
+}
+
+export interface ConnectionService {
+  list(caller: Caller): ConnectionView[];
+  get(caller: Caller, ref: string): ConnectionView;
+  create(caller: Caller, input: ConnectionInput): ConnectionView;
+  update(caller: Caller, ref: string, update: ConnectionUpdate): ConnectionView;
+  delete(caller: Caller, ref: string): void;
+  /**
+   * The configuration a test or an operation runs with: stored values, secrets decrypted,
+   * optionally overlaid with unsaved changes (Click to Set rules), validated.
+   */
+  resolve(caller: Caller, input: { connection?: string; connector?: string; config?: Config }): { connector: LoadedConnector; config: Config; record?: ConnectionRecord };
+}
+
+export function requireConnector(registry: ConnectorRegistry, id: string): LoadedConnector {
+  const connector = registry.get(id);
+  if (connector) return connector;
+  const quarantined = registry.findQuarantined(id);
+  if (quarantined) {
+    throw quarkError('QUARK_ERR_CONNECTOR_QUARANTINED', `connector "${id}" is quarantined: ${quarantined.reason.message}`, { reason: quarantined.reason });
+  }
+  throw quarkError('QUARK_ERR_CONNECTOR_NOT_FOUND', `no connector "${id}" is loaded on this runtime`);
+}
+
+export function createConnectionService(deps: { store: Store; registry: ConnectorRegistry; box: SecretBox; access: AccessControl }): ConnectionService {
+  const { store, registry, box, access } = deps;
+  const aad = (connectionId: string, pointer: string) => `${connectionId}#${pointer}`;
+
+  function find(caller: Caller, ref: string): ConnectionRecord {
+    const record = store.connections.get(caller.account.id, ref) ?? store.connections.findByName(caller.account.id, ref);
+    if (!record) throw quarkError('QUARK_ERR_CONNECTION_NOT_FOUND', `no connection "${ref}" in your account`);
+    return record;
+  }
+
+  function secretPointersOf(record: ConnectionRecord): string[] {
+    return registry.get(record.connectorId)?.secretPointers ?? Object.keys(record.secrets);
+  }
+
+  function toView(record: ConnectionRecord): ConnectionView {
+    const secrets: Record<string, boolean> = {};
+    for (const pointer of secretPointersOf(record)) secrets[pointer] = record.secrets[pointer] !== undefined;
+    return {
+      id: record.id,
+      name: record.name,
+      connector: record.connectorId,
+      config: structuredClone(record.config),
+      secrets,
+      createdAt: record.createdAt,
+      updatedAt: record.updatedAt,
+      revision: record.revision,
+    };
+  }
+
+  function decryptAll(record: ConnectionRecord): Config {
+    const full = structuredClone(record.config);
+    for (const [pointer, sealed] of Object.entries(record.secrets)) setAt(full, pointer, box.decrypt(sealed, aad(record.id, pointer)));
+    return full;
+  }
+
+  /** Applies Click to Set: `requested` holds new plain values; secrets come from `stored` unless replaced or cleared. */
+  function merge(connector: LoadedConnector, requested: Config, stored: Config | undefined): Config {
+    const full = structuredClone(requested);
+    for (const pointer of connector.secretPointers) {
+      const value = getAt(requested, pointer);
+      if (value === null) deleteAt(full, pointer);
+      else if (value === undefined && stored !== undefined) {
+        const kept = getAt(stored, pointer);
+        if (kept !== undefined) setAt(full, pointer, kept);
+      }
+    }
+    return full;
+  }
+
+  function validate(connector: LoadedConnector, config: Config): void {
+    const problems: FieldProblem[] = connector.validateConnection(config);
+    if (problems.length > 0) {
+      const list = problems.map((p) => `${p.path} ${p.message}`).join('; ');
+      throw quarkError('QUARK_ERR_CONNECTION_INVALID', `the configuration is not valid for connector "${connector.id}": ${list}`, { problems });
+    }
+  }
+
+  function seal(connector: LoadedConnector, id: string, full: Config): { config: Config; secrets: Record<string, string> } {
+    const config = structuredClone(full);
+    const secrets: Record<string, string> = {};
+    for (const pointer of connector.secretPointers) {
+      const value = getAt(full, pointer);
+      if (value === undefined) continue;
+      secrets[pointer] = box.encrypt(typeof value === 'string' ? value : JSON.stringify(value), aad(id, pointer));
+      deleteAt(config, pointer);
+    }
+    return { config, secrets };
+  }
+
+  function assertNameFree(caller: Caller, name: string, except?: string): void {
+    const existing = store.connections.findByName(caller.account.id, name);
+    if (existing && existing.id !== except) throw quarkError('QUARK_ERR_CONNECTION_NAME_TAKEN', `you already have a connection named "${name}"`, { problems: [{ path: '/name', message: 'is taken' }] });
+  }
+
+  return {
+    list(caller) {
+      access.requireMember(caller, 'use connections');
+      return store.connections.list(caller.account.id).map(toView);
+    },
+    get(caller, ref) {
+      access.requireMember(caller, 'use connections');
+      return toView(find(caller, ref));
+    },
+    create(caller, input) {
+      access.requireMember(caller, 'create connections');
+      const connector = requireConnector(registry, input.connector);
+      const full = merge(connector, input.config, undefined);
+      validate(connector, full);
+      assertNameFree(caller, input.name);
+      const id = newId('conn');
+      const now = nowIso();
+      const record: ConnectionRecord = { id, accountId: caller.account.id, connectorId: connector.id, name: input.name, ...seal(connector, id, full), createdAt: now, updatedAt: now, revision: 1 };
+      store.connections.insert(record);
+      return toView(record);
+    },
+    update(caller, ref, update) {
+      access.requireMember(caller, 'change connections');
+      const current = find(caller, ref);
+      const connector = requireConnector(registry, current.connectorId);
+      const full = merge(connector, update.config, decryptAll(current));
+      validate(connector, full);
+      const name = update.name ?? current.name;
+      assertNameFree(caller, name, current.id);
+      const record: ConnectionRecord = { ...current, name, ...seal(connector, current.id, full), updatedAt: nowIso(), revision: current.revision + 1 };
+      if (!store.connections.update(record, current.revision)) {
+        throw quarkError('QUARK_ERR_CONNECTION_NOT_FOUND', `connection "${ref}" was changed or deleted meanwhile; read it again`);
+      }
+      return toView(record);
+    },
+    delete(caller, ref) {
+      access.requireMember(caller, 'delete connections');
+      const record = find(caller, ref);
+      store.connections.delete(caller.account.id, record.id);
+    },
+    resolve(caller, input) {
+      if (input.connection !== undefined) {
+        const record = find(caller, input.connection);
+        if (input.connector !== undefined && input.connector !== record.connectorId) {
+          throw quarkError('QUARK_ERR_CONNECTION_INVALID', `connection "${record.name}" is of connector "${record.connectorId}", not "${input.connector}"`, { problems: [{ path: '/connector', message: `must be "${record.connectorId}"` }] });
+        }
+        const connector = requireConnector(registry, record.connectorId);
+        const stored = decryptAll(record);
+        const config = input.config === undefined ? stored : merge(connector, input.config, stored);
+        validate(connector, config);
+        return { connector, config, record };
+      }
+      if (input.connector === undefined || input.config === undefined) {
+        throw quarkError('QUARK_ERR_API_INVALID_REQUEST', 'give a saved connection, or a connector and a configuration', { problems: [{ path: '/connector', message: 'is required without a connection' }] });
+      }
+      const connector = requireConnector(registry, input.connector);
+      const config = merge(connector, input.config, undefined);
+      validate(connector, config);
+      return { connector, config };
+    },
+  };
+}

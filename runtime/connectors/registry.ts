@@ -1,0 +1,59 @@
+import type { PlainError } from '../core/errors.js';
+import type { Validator } from '../schema/index.js';
+
+export type PluginSource = 'built-in' | 'home' | 'config';
+
+export interface LoadedOperation {
+  id: string;
+  name: string;
+  kind: string;
+  description?: string;
+  parametersSchema: Record<string, unknown>;
+  validateParameters: Validator;
+}
+
+export interface LoadedConnector {
+  id: string;
+  name: string;
+  version: string;
+  description?: string;
+  runtimeApi: string;
+  source: PluginSource;
+  dir: string;
+  /** Absolute path of the module; imported only in workers. */
+  entry: string;
+  testConnection: boolean;
+  connectionSchema: Record<string, unknown>;
+  validateConnection: Validator;
+  /** JSON pointers of the connection schema's secret fields. */
+  secretPointers: string[];
+  operations: LoadedOperation[];
+}
+
+export interface QuarantinedPlugin {
+  dir: string;
+  source: PluginSource;
+  /** The connector id, when the manifest got far enough to name one. */
+  id?: string;
+  version?: string;
+  reason: PlainError;
+}
+
+/** Plain data: what loaded and what was quarantined. No I/O. */
+export interface ConnectorRegistry {
+  get(id: string): LoadedConnector | undefined;
+  list(): LoadedConnector[];
+  quarantined(): QuarantinedPlugin[];
+  findQuarantined(id: string): QuarantinedPlugin | undefined;
+}
+
+export function createConnectorRegistry(loaded: readonly LoadedConnector[], quarantined: readonly QuarantinedPlugin[]): ConnectorRegistry {
+  const byId = new Map(loaded.map((c) => [c.id, c]));
+  const sorted = [...loaded].sort((a, b) => a.id.localeCompare(b.id));
+  return {
+    get: (id) => byId.get(id),
+    list: () => sorted,
+    quarantined: () => [...quarantined],
+    findQuarantined: (id) => quarantined.find((q) => q.id === id),
+  };
+}

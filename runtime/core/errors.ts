@@ -1,0 +1,138 @@
+/**
+ * The one catalogue of quark errors. Every error the runtime reports carries a stable
+ * code from this table, an HTTP status, and a message written for the person who has to
+ * act on it. docs/errors.md documents the same table; test/core/errors.test.ts keeps the
+ * two in agreement. A code is never reused for another meaning.
+ */
+
+export interface ErrorSpec {
+  readonly status: number;
+  readonly summary: string;
+}
+
+export const errorCatalogue = {
+  // home and configuration
+  QUARK_ERR_HOME_EXISTS: { status: 409, summary: 'The runtime home already holds a runtime.' },
+  QUARK_ERR_HOME_NOT_FOUND: { status: 404, summary: 'No runtime home at the given path.' },
+  QUARK_ERR_HOME_UNSAFE: { status: 500, summary: 'A file of the runtime home is readable by other users.' },
+  QUARK_ERR_CONFIG_INVALID: { status: 400, summary: 'The runtime configuration does not match schemas/runtime-config.schema.json.' },
+  QUARK_ERR_CONFIG_INSECURE_LISTEN: { status: 400, summary: 'Listening on a non-loopback address needs TLS or an explicit insecure flag.' },
+  QUARK_ERR_MASTER_KEY_INVALID: { status: 500, summary: 'The master key file is missing or malformed.' },
+
+  // authentication and authorization
+  QUARK_ERR_AUTH_MISSING_TOKEN: { status: 401, summary: 'The request carries no bearer token.' },
+  QUARK_ERR_AUTH_INVALID_TOKEN: { status: 401, summary: 'The bearer token is unknown or revoked.' },
+  QUARK_ERR_AUTH_FORBIDDEN: { status: 403, summary: 'The caller\'s account may not perform this action on this runtime.' },
+  QUARK_ERR_RUNTIME_NOT_ASSOCIATED: { status: 403, summary: 'Test Connection refused: the runtime is not associated with the caller\'s account.' },
+
+  // accounts and tokens
+  QUARK_ERR_ACCOUNT_NOT_FOUND: { status: 404, summary: 'No such account on this runtime.' },
+  QUARK_ERR_ACCOUNT_EXISTS: { status: 409, summary: 'An account with this name already exists on this runtime.' },
+  QUARK_ERR_ACCOUNT_TENANTS_UNSUPPORTED: { status: 409, summary: 'Only a cloud runtime has tenant accounts.' },
+  QUARK_ERR_TOKEN_NOT_FOUND: { status: 404, summary: 'No such token.' },
+  QUARK_ERR_TOKEN_LAST_OWNER: { status: 409, summary: 'The last owner token cannot be revoked.' },
+
+  // HTTP API
+  QUARK_ERR_API_INVALID_REQUEST: { status: 400, summary: 'The request does not match the endpoint\'s schema.' },
+  QUARK_ERR_API_ROUTE_NOT_FOUND: { status: 404, summary: 'No such endpoint.' },
+  QUARK_ERR_API_SHUTTING_DOWN: { status: 503, summary: 'The runtime is shutting down.' },
+  QUARK_ERR_API_INTERNAL: { status: 500, summary: 'An unexpected error; the log has the details.' },
+
+  // connectors and plugins
+  QUARK_ERR_CONNECTOR_NOT_FOUND: { status: 404, summary: 'No loaded connector with this id.' },
+  QUARK_ERR_CONNECTOR_QUARANTINED: { status: 409, summary: 'The connector is quarantined; see its reason.' },
+  QUARK_ERR_CONNECTOR_NO_TEST: { status: 409, summary: 'The connector does not support Test Connection.' },
+  QUARK_ERR_PLUGIN_UNREADABLE: { status: 500, summary: 'A plugin file could not be read or is not JSON.' },
+  QUARK_ERR_PLUGIN_MANIFEST_INVALID: { status: 500, summary: 'The plugin manifest does not match schemas/connector-manifest.schema.json.' },
+  QUARK_ERR_PLUGIN_SCHEMA_INVALID: { status: 500, summary: 'A connection or operation schema of the plugin is not valid.' },
+  QUARK_ERR_PLUGIN_INCOMPATIBLE: { status: 500, summary: 'The plugin does not support this runtime\'s API version.' },
+  QUARK_ERR_PLUGIN_DUPLICATE: { status: 500, summary: 'Another plugin with the same connector id was loaded first.' },
+  QUARK_ERR_PLUGIN_IMPORT_FAILED: { status: 500, summary: 'The plugin module threw or failed while being imported.' },
+  QUARK_ERR_PLUGIN_MODULE_INVALID: { status: 500, summary: 'The plugin module does not export a connector made with defineConnector.' },
+  QUARK_ERR_PLUGIN_THREW: { status: 500, summary: 'The plugin threw while running.' },
+  QUARK_ERR_PLUGIN_RESULT_INVALID: { status: 500, summary: 'The plugin returned a result of the wrong shape.' },
+  QUARK_ERR_PLUGIN_TIMEOUT: { status: 504, summary: 'The plugin did not finish within its time limit and was stopped.' },
+  QUARK_ERR_PLUGIN_WORKER_DIED: { status: 500, summary: 'The worker running the plugin died (for example out of memory).' },
+
+  // connections
+  QUARK_ERR_CONNECTION_INVALID: { status: 400, summary: 'The connection configuration does not match the connector\'s schema.' },
+  QUARK_ERR_CONNECTION_NOT_FOUND: { status: 404, summary: 'No such connection for this account.' },
+  QUARK_ERR_CONNECTION_NAME_TAKEN: { status: 409, summary: 'The account already has a connection with this name.' },
+  QUARK_ERR_SECRET_UNREADABLE: { status: 500, summary: 'A stored secret could not be decrypted with this runtime\'s master key.' },
+
+  // CLI (never sent by the API)
+  QUARK_ERR_CLI_NOT_LOGGED_IN: { status: 401, summary: 'No runtime URL and token: run quark login or set QUARK_URL and QUARK_TOKEN.' },
+  QUARK_ERR_CLI_UNREACHABLE: { status: 503, summary: 'The runtime could not be reached at the configured URL.' },
+  QUARK_ERR_CLI_INPUT_INVALID: { status: 400, summary: 'A command-line argument or input file is not valid.' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof errorCatalogue;
+
+/** One problem with one field: `path` is a JSON pointer into the offending document. */
+export interface FieldProblem {
+  path: string;
+  message: string;
+  file?: string;
+}
+
+export interface ErrorDetails {
+  problems?: FieldProblem[];
+  [key: string]: unknown;
+}
+
+/** The form in which an error crosses a thread or a process boundary. */
+export interface PlainError {
+  code: ErrorCode;
+  message: string;
+  details?: ErrorDetails;
+}
+
+export class QuarkError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: ErrorDetails | undefined;
+
+  constructor(code: ErrorCode, message: string, options: { details?: ErrorDetails; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'QuarkError';
+    this.code = code;
+    this.status = errorCatalogue[code].status;
+    this.details = options.details;
+  }
+
+  toJSON(): PlainError {
+    return toPlainError(this);
+  }
+}
+
+export function quarkError(code: ErrorCode, message: string, details?: ErrorDetails, cause?: unknown): QuarkError {
+  return new QuarkError(code, message, { details, cause });
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(errorCatalogue, value);
+}
+
+export function isQuarkError(value: unknown): value is QuarkError {
+  return value instanceof QuarkError;
+}
+
+export function toPlainError(error: QuarkError): PlainError {
+  const plain: PlainError = { code: error.code, message: error.message };
+  if (error.details !== undefined) plain.details = error.details;
+  return plain;
+}
+
+/** Rebuilds an error posted across a thread boundary; unknown codes become internal errors. */
+export function fromPlainError(plain: { code?: unknown; message?: unknown; details?: unknown }): QuarkError {
+  const code = isErrorCode(plain.code) ? plain.code : 'QUARK_ERR_API_INTERNAL';
+  const message = typeof plain.message === 'string' ? plain.message : 'unknown error';
+  const details = plain.details !== null && typeof plain.details === 'object' ? (plain.details as ErrorDetails) : undefined;
+  return new QuarkError(code, message, { details });
+}
+
+/** The message of anything thrown, for wrapping foreign errors. */
+export function messageOf(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}

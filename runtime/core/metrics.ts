@@ -1,0 +1,57 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface PoolGaugeSource {
+  stats(): { threads: number; idleThreads: number; queueSize: number; completed: number; utilization: number };
+}
+
+/** The runtime's Prometheus metrics; one registry per runtime instance, none global. */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'quark_' });
+  const httpRequests = new Counter({
+    name: 'quark_http_requests_total',
+    help: 'HTTP requests served, by method, route and status code.',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [registry],
+  });
+  const httpDuration = new Histogram({
+    name: 'quark_http_request_duration_seconds',
+    help: 'HTTP request duration.',
+    labelNames: ['method', 'route'] as const,
+    buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+    registers: [registry],
+  });
+  const testConnections = new Counter({
+    name: 'quark_test_connection_total',
+    help: 'Test Connection outcomes: ok, warning, failed, refused (container rule) or invalid (schema).',
+    labelNames: ['connector', 'outcome'] as const,
+    registers: [registry],
+  });
+  let poolSource: PoolGaugeSource | undefined;
+  const poolGauge = (name: string, help: string, pick: (s: ReturnType<PoolGaugeSource['stats']>) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        if (poolSource) this.set(pick(poolSource.stats()));
+      },
+    });
+  poolGauge('quark_worker_pool_threads', 'Worker threads alive in the plugin pool.', (s) => s.threads);
+  poolGauge('quark_worker_pool_idle_threads', 'Idle worker threads.', (s) => s.idleThreads);
+  poolGauge('quark_worker_pool_queue_size', 'Tasks waiting for a worker.', (s) => s.queueSize);
+  poolGauge('quark_worker_pool_completed_tasks', 'Tasks completed by the pool since start.', (s) => s.completed);
+  poolGauge('quark_worker_pool_utilization', 'Pool utilization (0..1).', (s) => s.utilization);
+
+  return {
+    registry,
+    httpRequests,
+    httpDuration,
+    testConnections,
+    watchPool(source: PoolGaugeSource) {
+      poolSource = source;
+    },
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

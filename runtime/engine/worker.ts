@@ -1,0 +1,72 @@
+/**
+ * The piscina worker entry. Plugin code is imported and run only here, never in the main
+ * thread. Everything that comes back is plain data: errors as {code, message, details}.
+ */
+import { pathToFileURL } from 'node:url';
+import { isConnector, type Connector } from '../sdk/index.js';
+import { messageOf, type ErrorCode } from '../core/errors.js';
+import type { WorkerTask, WorkerReply, WorkerLogRecord, ProbeTask, TestTask } from './messages.js';
+
+class TaskFailure extends Error {
+  constructor(readonly code: ErrorCode, message: string) {
+    super(message);
+  }
+}
+
+async function load(entry: string): Promise<Connector<unknown>> {
+  let module: Record<string, unknown>;
+  try {
+    module = (await import(pathToFileURL(entry).href)) as Record<string, unknown>;
+  } catch (error) {
+    throw new TaskFailure('QUARK_ERR_PLUGIN_IMPORT_FAILED', `importing ${entry} failed: ${messageOf(error)}`);
+  }
+  const connector = module.default;
+  if (!isConnector(connector)) {
+    throw new TaskFailure('QUARK_ERR_PLUGIN_MODULE_INVALID', `${entry} has no default export made with defineConnector from quark/sdk`);
+  }
+  return connector;
+}
+
+function probe(connector: Connector<unknown>, task: ProbeTask): unknown {
+  if (task.testConnection && typeof connector.testConnection !== 'function') {
+    throw new TaskFailure('QUARK_ERR_PLUGIN_MODULE_INVALID', `${task.entry}: connector.json declares testConnection but the module has no testConnection function`);
+  }
+  const missing = task.operations.filter((id) => typeof connector.operations?.[id] !== 'function');
+  if (missing.length > 0) {
+    throw new TaskFailure('QUARK_ERR_PLUGIN_MODULE_INVALID', `${task.entry}: no handler for operation(s) ${missing.join(', ')} declared in connector.json`);
+  }
+  return { ok: true };
+}
+
+async function test(connector: Connector<unknown>, task: TestTask, logs: WorkerLogRecord[]): Promise<unknown> {
+  if (typeof connector.testConnection !== 'function') {
+    throw new TaskFailure('QUARK_ERR_CONNECTOR_NO_TEST', 'the connector module has no testConnection function');
+  }
+  const record = (level: WorkerLogRecord['level']) => (message: string, fields?: Record<string, unknown>) => {
+    if (logs.length < 200) logs.push({ level, message: String(message), ...(fields ? { fields } : {}) });
+  };
+  try {
+    return await connector.testConnection({
+      config: task.config,
+      signal: AbortSignal.timeout(task.timeoutMs),
+      runtime: task.runtime,
+      log: { debug: record('debug'), info: record('info'), warn: record('warn'), error: record('error') },
+    });
+  } catch (error) {
+    throw new TaskFailure('QUARK_ERR_PLUGIN_THREW', `testConnection threw: ${messageOf(error)}`);
+  }
+}
+
+export default async function run(task: WorkerTask): Promise<WorkerReply> {
+  const logs: WorkerLogRecord[] = [];
+  try {
+    const connector = await load(task.entry);
+    const value = task.kind === 'probe' ? probe(connector, task) : await test(connector, task, logs);
+    // structuredClone rejects functions and the like: make that a result-shape error here
+    // rather than a DataCloneError in piscina.
+    return { ok: true, value: structuredClone(value), logs };
+  } catch (error) {
+    if (error instanceof TaskFailure) return { ok: false, error: { code: error.code, message: error.message }, logs };
+    return { ok: false, error: { code: 'QUARK_ERR_PLUGIN_RESULT_INVALID', message: `the plugin's result cannot be passed back: ${messageOf(error)}` }, logs };
+  }
+}

@@ -1,0 +1,160 @@
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import { quarkError, messageOf } from '../core/errors.js';
+import { newId, nowIso } from '../core/ids.js';
+import { schemaIds, type SchemaRegistry } from '../schema/index.js';
+import { generateMasterKey } from '../secrets/secret-box.js';
+import { openSqliteStore } from '../store/sqlite-store.js';
+import { issueToken } from '../accounts/tokens.js';
+
+export type RuntimeKind = 'atom' | 'molecule' | 'cloud';
+
+export interface RuntimeLimits {
+  workerThreads: number;
+  workerHeapMb: number;
+  testConnectionTimeoutMs: number;
+  pluginImportTimeoutMs: number;
+  shutdownGraceMs: number;
+  maxRunningExecutions: number;
+  maxQueuedExecutions: number;
+  purgeDays: number;
+}
+
+/** <home>/config.json, as described by schemas/runtime-config.schema.json. */
+export interface RuntimeConfig {
+  id: string;
+  name: string;
+  kind: RuntimeKind;
+  owner: { id: string; name: string };
+  listen: { host: string; port: number; tls?: { cert: string; key: string }; insecure?: boolean };
+  proxy?: { host: string; port: number };
+  plugins?: { paths?: string[] };
+  limits: RuntimeLimits;
+  log?: { level?: string };
+}
+
+export interface HomePaths {
+  home: string;
+  config: string;
+  masterKey: string;
+  store: string;
+  connectors: string;
+}
+
+export const defaultPort = 7420;
+
+export function defaultHome(): string {
+  return process.env.QUARK_HOME || join(homedir(), '.quark');
+}
+
+export function homePaths(home: string): HomePaths {
+  const root = resolve(home);
+  return {
+    home: root,
+    config: join(root, 'config.json'),
+    masterKey: join(root, 'master.key'),
+    store: join(root, 'quark.db'),
+    connectors: join(root, 'connectors'),
+  };
+}
+
+export function homeExists(home: string): boolean {
+  return existsSync(homePaths(home).config);
+}
+
+export interface InitOptions {
+  home: string;
+  name?: string;
+  kind?: RuntimeKind;
+  ownerName?: string;
+  host?: string;
+  port?: number;
+  proxy?: { host: string; port: number };
+}
+
+/**
+ * Creates a runtime home: config.json, an owner-only master key, the store with the
+ * owner account, and one owner token, returned here and never again.
+ */
+export function initHome(options: InitOptions, schemas: SchemaRegistry): { config: RuntimeConfig; ownerToken: string; paths: HomePaths } {
+  const paths = homePaths(options.home);
+  if (existsSync(paths.config)) {
+    throw quarkError('QUARK_ERR_HOME_EXISTS', `${paths.home} already holds a runtime (config.json exists); choose another --home`);
+  }
+  const config: RuntimeConfig & { $schema: string } = {
+    $schema: schemaIds.runtimeConfig,
+    id: newId('rt'),
+    name: options.name ?? 'quark',
+    kind: options.kind ?? 'atom',
+    owner: { id: newId('acc'), name: options.ownerName ?? 'owner' },
+    listen: { host: options.host ?? '127.0.0.1', port: options.port ?? defaultPort },
+    ...(options.proxy ? { proxy: options.proxy } : {}),
+    plugins: { paths: [] },
+    limits: {} as RuntimeLimits,
+    log: { level: 'info' },
+  };
+  // fills the documented defaults of limits, and refuses bad values before anything is written
+  const problems = schemas.validator(schemaIds.runtimeConfig)(config);
+  if (problems.length > 0) {
+    throw quarkError('QUARK_ERR_CONFIG_INVALID', `the runtime configuration is not valid: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`, { problems });
+  }
+
+  mkdirSync(paths.home, { recursive: true, mode: 0o700 });
+  chmodSync(paths.home, 0o700);
+  mkdirSync(paths.connectors, { recursive: true, mode: 0o700 });
+  writeFileSync(paths.masterKey, generateMasterKey().toString('base64') + '\n', { mode: 0o600, flag: 'wx' });
+  const store = openSqliteStore(paths.store);
+  let ownerToken: string;
+  try {
+    ownerToken = store.transaction(() => {
+      store.accounts.insert({ id: config.owner.id, name: config.owner.name, relation: 'owner', createdAt: nowIso() });
+      return issueToken(store, config.owner.id, 'owner (created by init)').token;
+    });
+  } finally {
+    store.close();
+  }
+  // written last: a home with config.json is a complete home
+  writeFileSync(paths.config, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
+  return { config, ownerToken, paths };
+}
+
+function assertOwnerOnly(file: string): void {
+  const mode = statSync(file).mode;
+  if ((mode & 0o077) !== 0) {
+    throw quarkError('QUARK_ERR_HOME_UNSAFE', `${file} is readable by other users (mode ${(mode & 0o777).toString(8)}); run chmod 600 ${file}`);
+  }
+}
+
+/** Reads and validates a home. The configuration comes back frozen, defaults filled. */
+export function openHome(home: string, schemas: SchemaRegistry): { config: Readonly<RuntimeConfig>; masterKey: Buffer; paths: HomePaths } {
+  const paths = homePaths(home);
+  if (!existsSync(paths.config)) {
+    throw quarkError('QUARK_ERR_HOME_NOT_FOUND', `no runtime at ${paths.home}: run quark init --home ${paths.home}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(paths.config, 'utf8'));
+  } catch (error) {
+    throw quarkError('QUARK_ERR_CONFIG_INVALID', `${paths.config} is not JSON: ${messageOf(error)}`, { problems: [{ file: paths.config, path: '', message: messageOf(error) }] }, error);
+  }
+  const problems = schemas.validator(schemaIds.runtimeConfig)(raw).map((p) => ({ ...p, file: paths.config }));
+  if (problems.length > 0) {
+    throw quarkError('QUARK_ERR_CONFIG_INVALID', `${paths.config} is not valid: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`, { problems });
+  }
+  if (!existsSync(paths.masterKey)) throw quarkError('QUARK_ERR_MASTER_KEY_INVALID', `${paths.masterKey} is missing`);
+  assertOwnerOnly(paths.masterKey);
+  const masterKey = Buffer.from(readFileSync(paths.masterKey, 'utf8').trim(), 'base64');
+  if (masterKey.length !== 32) throw quarkError('QUARK_ERR_MASTER_KEY_INVALID', `${paths.masterKey} does not hold a 32-byte base64 key`);
+  const config = raw as RuntimeConfig;
+  config.plugins = { paths: (config.plugins?.paths ?? []).map((p) => (isAbsolute(p) ? p : resolve(paths.home, p))) };
+  return { config: deepFreeze(config), masterKey, paths };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object') {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}

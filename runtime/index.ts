@@ -1,0 +1,195 @@
+/**
+ * createRuntime(): the composition root. It wires the parts and returns the facade that
+ * the HTTP API and the CLI use; they never reach past it into the store, the pool or
+ * plugins.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createLogger, type Logger } from './core/logger.js';
+import { createMetrics, type Metrics } from './core/metrics.js';
+import { packageRoot, builtInConnectorsDir } from './core/paths.js';
+import { createSchemaRegistry, type SchemaRegistry } from './schema/index.js';
+import { openHome, type RuntimeConfig, type HomePaths } from './home/index.js';
+import { openSqliteStore } from './store/sqlite-store.js';
+import { createSecretBox } from './secrets/secret-box.js';
+import { redactPathsFor } from './secrets/secret-fields.js';
+import { createAccessControl, type AccessControl, type Caller } from './accounts/access.js';
+import { createWorkerPool } from './engine/pool.js';
+import { loadConnectors, type PluginLocation } from './connectors/loader.js';
+import type { ConnectorRegistry, LoadedConnector, QuarantinedPlugin } from './connectors/registry.js';
+import { createConnectionService, requireConnector, type ConnectionService } from './connections/service.js';
+import { createTestConnection, type TestConnectionRequest, type TestConnectionResult } from './connections/test-connection.js';
+import { RUNTIME_API_VERSION } from './sdk/index.js';
+
+export type { Caller, RuntimeConfig, TestConnectionRequest, TestConnectionResult, Logger, Metrics };
+export type { ConnectionView, ConnectionInput, ConnectionUpdate } from './connections/service.js';
+export type { TokenView } from './accounts/access.js';
+export { defaultHome, defaultPort, homeExists, initHome, type RuntimeKind } from './home/index.js';
+export { createSchemaRegistry } from './schema/index.js';
+export { createLogger } from './core/logger.js';
+
+export const quarkVersion = (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
+
+export interface ConnectorView {
+  id: string;
+  name: string;
+  version: string;
+  description?: string;
+  source: string;
+  runtimeApi: string;
+  testConnection: boolean;
+  operations: { id: string; name: string; kind: string; description?: string }[];
+  secretFields: string[];
+}
+
+export interface ConnectorDetail extends ConnectorView {
+  connectionSchema: Record<string, unknown>;
+  operationSchemas: Record<string, Record<string, unknown>>;
+}
+
+export interface RuntimeInfo {
+  id: string;
+  name: string;
+  kind: string;
+  version: string;
+  runtimeApi: string;
+  startedAt: string;
+  uptimeSeconds: number;
+  limits: RuntimeConfig['limits'];
+  /** Present only for the owner account. */
+  owner?: { id: string; name: string };
+  /** Whether the caller may run Test Connection here, and why not. */
+  testConnection: { allowed: boolean; reason?: string };
+}
+
+export interface CreateRuntimeOptions {
+  home: string;
+  logger?: Logger;
+  /** Override the configured log level (tests run with debug to scan for secrets). */
+  logLevel?: string;
+}
+
+function connectorView(c: LoadedConnector): ConnectorView {
+  return {
+    id: c.id,
+    name: c.name,
+    version: c.version,
+    ...(c.description !== undefined ? { description: c.description } : {}),
+    source: c.source,
+    runtimeApi: c.runtimeApi,
+    testConnection: c.testConnection,
+    operations: c.operations.map(({ id, name, kind, description }) => ({ id, name, kind, ...(description !== undefined ? { description } : {}) })),
+    secretFields: c.secretPointers,
+  };
+}
+
+export async function createRuntime(options: CreateRuntimeOptions) {
+  const schemas: SchemaRegistry = createSchemaRegistry();
+  const { config, masterKey, paths } = openHome(options.home, schemas);
+  const bootLogger = options.logger ?? createLogger({ level: options.logLevel ?? config.log?.level ?? 'info' });
+  const metrics = createMetrics();
+  const store = openSqliteStore(paths.store);
+  const pool = createWorkerPool({ threads: config.limits.workerThreads, heapMb: config.limits.workerHeapMb });
+  metrics.watchPool(pool);
+
+  const locations: PluginLocation[] = [
+    { path: builtInConnectorsDir, source: 'built-in' },
+    { path: paths.connectors, source: 'home' },
+    ...(config.plugins?.paths ?? []).map((path) => ({ path, source: 'config' as const })),
+  ];
+  let registry: ConnectorRegistry;
+  try {
+    registry = await loadConnectors({ locations, schemas, pool, importTimeoutMs: config.limits.pluginImportTimeoutMs, logger: bootLogger });
+  } catch (error) {
+    await pool.close();
+    store.close();
+    throw error;
+  }
+  // Redaction paths come from the loaded schemas' secret marks, compiled once here.
+  const logger = bootLogger.child({ runtime: config.id }, { redact: { paths: redactPathsFor(registry.list().flatMap((c) => c.secretPointers)), censor: '[redacted]' } });
+
+  const access: AccessControl = createAccessControl({ store, kind: config.kind, ownerId: config.owner.id });
+  const connections: ConnectionService = createConnectionService({ store, registry, box: createSecretBox(masterKey), access });
+  const runtimeSettings = config.proxy ? { proxy: { host: config.proxy.host, port: config.proxy.port } } : {};
+  const testConnection = createTestConnection({
+    access,
+    connections,
+    pool,
+    schemas,
+    metrics,
+    logger,
+    runtime: runtimeSettings,
+    timeoutMs: config.limits.testConnectionTimeoutMs,
+  });
+  const startedAt = new Date();
+  let closed = false;
+
+  return {
+    config,
+    paths: paths as Readonly<HomePaths>,
+    logger,
+    metrics,
+    authenticate: access.authenticate,
+    info(caller: Caller): RuntimeInfo {
+      const owner = access.isOwner(caller);
+      return {
+        id: config.id,
+        name: config.name,
+        kind: config.kind,
+        version: quarkVersion,
+        runtimeApi: RUNTIME_API_VERSION,
+        startedAt: startedAt.toISOString(),
+        uptimeSeconds: Math.round((Date.now() - startedAt.getTime()) / 1000),
+        limits: config.limits,
+        ...(owner ? { owner: { ...config.owner } } : {}),
+        testConnection: owner ? { allowed: true } : { allowed: false, reason: 'this runtime is not associated with your account' },
+      };
+    },
+    whoami(caller: Caller) {
+      const associated = access.isOwner(caller);
+      return {
+        account: { id: caller.account.id, name: caller.account.name, relation: caller.account.relation },
+        runtime: { id: config.id, name: config.name, kind: config.kind },
+        associated,
+        testConnectionAllowed: associated,
+      };
+    },
+    accounts: {
+      list: access.listAccounts,
+      add: access.addAccount,
+    },
+    tokens: {
+      list: access.listTokens,
+      create: access.createToken,
+      revoke: access.revokeToken,
+    },
+    connectors: {
+      list(): { loaded: ConnectorView[]; quarantined: QuarantinedPlugin[] } {
+        return { loaded: registry.list().map(connectorView), quarantined: registry.quarantined() };
+      },
+      get(id: string): ConnectorDetail {
+        const c = requireConnector(registry, id);
+        return {
+          ...connectorView(c),
+          connectionSchema: c.connectionSchema,
+          operationSchemas: Object.fromEntries(c.operations.map((o) => [o.id, o.parametersSchema])),
+        };
+      },
+    },
+    connections,
+    /** Test Connection; `authorize` applies the container rule alone, before anything else is read. */
+    testConnection,
+    ready(): boolean {
+      return !closed && store.healthy();
+    },
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      await pool.close();
+      store.close();
+    },
+  };
+}
+
+export type Runtime = Awaited<ReturnType<typeof createRuntime>>;
+export { toProblems } from './schema/index.js';

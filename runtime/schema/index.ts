@@ -1,0 +1,119 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Ajv2020, type ErrorObject, type ValidateFunction, type AnySchemaObject } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
+import { quarkError, messageOf, type FieldProblem } from '../core/errors.js';
+import { packageRoot } from '../core/paths.js';
+
+// ajv-formats is CommonJS; under NodeNext its default import is the module object.
+const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (ajv: Ajv2020) => void;
+
+/** quark's annotation vocabulary for connection schemas (documented in schemas/connection-schema.schema.json). */
+export const annotationKeywords = ['x-order', 'x-group', 'x-groups', 'x-unit', 'x-help', 'x-secret', 'x-enum-labels'] as const;
+
+export const schemaIds = {
+  manifest: 'https://quark.dev/schemas/connector-manifest.schema.json',
+  connectionSchema: 'https://quark.dev/schemas/connection-schema.schema.json',
+  runtimeConfig: 'https://quark.dev/schemas/runtime-config.schema.json',
+  testResult: 'https://quark.dev/schemas/test-connection-result.schema.json',
+} as const;
+
+const schemaFiles = [
+  'connector-manifest.schema.json',
+  'connection-schema.schema.json',
+  'runtime-config.schema.json',
+  'test-connection-result.schema.json',
+];
+
+export type Validator = (data: unknown) => FieldProblem[];
+
+export interface SchemaRegistry {
+  /** A validator for one of quark's own schemas in schemas/. Built once at creation. */
+  validator(id: (typeof schemaIds)[keyof typeof schemaIds]): Validator;
+  /**
+   * Compiles a plugin's schema. Throws QUARK_ERR_PLUGIN_SCHEMA_INVALID with the reason
+   * (unknown keyword, unresolved $ref, malformed keyword) when ajv cannot compile it.
+   */
+  compile(schema: unknown, file: string): Validator;
+}
+
+/** Turns ajv errors into field problems whose paths are JSON pointers into the data. */
+export function toProblems(errors: readonly ErrorObject[] | null | undefined): FieldProblem[] {
+  if (!errors) return [];
+  const problems: FieldProblem[] = [];
+  for (const error of errors) {
+    const params = error.params as Record<string, unknown>;
+    switch (error.keyword) {
+      case 'required':
+        problems.push({ path: `${error.instancePath}/${escapePointer(String(params.missingProperty))}`, message: 'is required' });
+        break;
+      case 'additionalProperties':
+        problems.push({ path: `${error.instancePath}/${escapePointer(String(params.additionalProperty))}`, message: 'is not a known field' });
+        break;
+      case 'enum':
+        problems.push({ path: error.instancePath || '/', message: `must be one of: ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}` });
+        break;
+      case 'if':
+      case 'anyOf':
+      case 'oneOf':
+        // the branch errors that follow say what is wrong; these add only noise
+        if (errors.length === 1) problems.push({ path: error.instancePath || '/', message: error.message ?? 'is not valid' });
+        break;
+      default:
+        problems.push({ path: error.instancePath || '/', message: error.message ?? 'is not valid' });
+    }
+  }
+  return problems;
+}
+
+export function escapePointer(segment: string): string {
+  return segment.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+function wrap(validate: ValidateFunction): Validator {
+  return (data) => (validate(data) ? [] : toProblems(validate.errors));
+}
+
+/** The one ajv owner. Creates the instance, registers the vocabulary and compiles quark's schemas once. */
+export function createSchemaRegistry(schemasDir = join(packageRoot, 'schemas')): SchemaRegistry {
+  const ajv = new Ajv2020({
+    allErrors: true,
+    useDefaults: true,
+    strict: true,
+    strictTypes: false,
+    strictTuples: false,
+    strictRequired: false,
+    allowUnionTypes: true,
+  });
+  addFormats(ajv);
+  for (const keyword of annotationKeywords) ajv.addKeyword({ keyword });
+
+  for (const file of schemaFiles) {
+    ajv.addSchema(JSON.parse(readFileSync(join(schemasDir, file), 'utf8')) as AnySchemaObject);
+  }
+  const builtIn = new Map<string, Validator>();
+  for (const id of Object.values(schemaIds)) {
+    const validate = ajv.getSchema(id);
+    if (!validate) throw new Error(`schema ${id} missing from ${schemasDir}`);
+    builtIn.set(id, wrap(validate));
+  }
+
+  return {
+    validator(id) {
+      return builtIn.get(id)!;
+    },
+    compile(schema, file) {
+      if (schema === null || typeof schema !== 'object' || Array.isArray(schema)) {
+        throw quarkError('QUARK_ERR_PLUGIN_SCHEMA_INVALID', `${file}: a schema must be a JSON object`, { problems: [{ file, path: '', message: 'must be an object' }] });
+      }
+      // Plugins are told apart by connector id; their own $id would collide in ajv's
+      // shared bucket when two versions of a plugin are loaded.
+      const { $id: _ignored, ...rest } = schema as Record<string, unknown>;
+      try {
+        return wrap(ajv.compile(rest));
+      } catch (error) {
+        throw quarkError('QUARK_ERR_PLUGIN_SCHEMA_INVALID', `${file}: ${messageOf(error)}`, { problems: [{ file, path: '', message: messageOf(error) }] }, error);
+      }
+    },
+  };
+}
