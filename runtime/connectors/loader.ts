@@ -24,6 +24,7 @@ export interface LoaderOptions {
 
 const manifestFile = 'connector.json';
 
+
 /** Plugin folders under a location: the location itself if it is one, else its sub-folders. */
 function discover(location: PluginLocation): { dir: string; source: PluginSource }[] {
   const root = resolve(location.path);

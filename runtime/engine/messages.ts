@@ -22,6 +22,9 @@ export interface TestTask {
 
 export type WorkerTask = ProbeTask | TestTask;
 
+/** As posted to the worker: the pool adds a port on which the worker signals that it started. */
+export type PostedTask = WorkerTask & { started: import('node:worker_threads').MessagePort };
+
 export interface WorkerLogRecord {
   level: 'debug' | 'info' | 'warn' | 'error';
   message: string;

@@ -1,6 +1,7 @@
+import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { quarkError, messageOf, type QuarkError } from '../core/errors.js';
-import type { WorkerTask, WorkerReply } from './messages.js';
+import type { PostedTask, WorkerTask, WorkerReply } from './messages.js';
 
 export interface WorkerPoolOptions {
   threads: number;
@@ -17,7 +18,8 @@ export interface PoolStats {
 
 export interface WorkerPool {
   /**
-   * Runs a task in a worker. The time limit is hard: past it the worker is terminated,
+   * Runs a task in a worker. The time limit counts from the moment a worker starts the
+   * task (not while it waits in the queue) and is hard: past it the worker is terminated,
    * whatever the plugin is doing, and the call fails with QUARK_ERR_PLUGIN_TIMEOUT. A
    * worker that dies (heap exhausted, process.exit) fails the call with
    * QUARK_ERR_PLUGIN_WORKER_DIED. Never rejects with anything but a QuarkError.
@@ -30,7 +32,7 @@ export interface WorkerPool {
 const workerFile = new URL('./worker.js', import.meta.url).href;
 
 export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
-  const piscina = new Piscina<WorkerTask, WorkerReply>({
+  const piscina = new Piscina<PostedTask, WorkerReply>({
     filename: workerFile,
     minThreads: 0,
     maxThreads: options.threads,
@@ -53,16 +55,22 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
     async run(task, { timeoutMs, what }) {
       const controller = new AbortController();
       let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        controller.abort();
-      }, timeoutMs);
+      let timer: NodeJS.Timeout | undefined;
+      // the worker says when it starts the task; the clock starts then
+      const { port1, port2 } = new MessageChannel();
+      port1.once('message', () => {
+        timer = setTimeout(() => {
+          timedOut = true;
+          controller.abort();
+        }, timeoutMs);
+      });
       try {
-        return await piscina.run(task, { signal: controller.signal });
+        return await piscina.run({ ...task, started: port2 }, { signal: controller.signal, transferList: [port2] });
       } catch (error) {
         throw convert(error, what, timeoutMs, timedOut);
       } finally {
         clearTimeout(timer);
+        port1.close();
       }
     },
     stats() {

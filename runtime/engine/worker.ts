@@ -2,10 +2,15 @@
  * The piscina worker entry. Plugin code is imported and run only here, never in the main
  * thread. Everything that comes back is plain data: errors as {code, message, details}.
  */
+import { register } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { isConnector, type Connector } from '../sdk/index.js';
 import { messageOf, type ErrorCode } from '../core/errors.js';
-import type { WorkerTask, WorkerReply, WorkerLogRecord, ProbeTask, TestTask } from './messages.js';
+import type { PostedTask, WorkerReply, WorkerLogRecord, ProbeTask, TestTask } from './messages.js';
+
+// A plugin imports `quark/sdk` wherever its folder is (built-in, the home, a configured
+// path): this resolve hook maps that one specifier to this runtime's SDK.
+register(new URL('./sdk-resolver.js', import.meta.url), { data: { sdkUrl: new URL('../sdk/index.js', import.meta.url).href } });
 
 class TaskFailure extends Error {
   constructor(readonly code: ErrorCode, message: string) {
@@ -57,7 +62,10 @@ async function test(connector: Connector<unknown>, task: TestTask, logs: WorkerL
   }
 }
 
-export default async function run(task: WorkerTask): Promise<WorkerReply> {
+export default async function run(posted: PostedTask): Promise<WorkerReply> {
+  const { started, ...task } = posted;
+  started.postMessage('started');
+  started.close();
   const logs: WorkerLogRecord[] = [];
   try {
     const connector = await load(task.entry);

@@ -1,0 +1,156 @@
+/**
+ * Test harness: drives the real CLI (`dist/runtime/cli/main.js`) and the real HTTP API of
+ * runtimes started as child processes, as a user would.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const cliPath = join(root, 'dist', 'runtime', 'cli', 'main.js');
+export const fixturePlugins = join(root, 'test', 'fixtures', 'plugins');
+
+interface Teardown {
+  teardown(fn: () => unknown): void;
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  json<T = any>(): T;
+}
+
+/** Runs `quark <args>`; env adds to (and may override) a clean environment. */
+export function cli(args: string[], env: Record<string, string | undefined> = {}, input?: string): Promise<CliResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [cliPath, ...args], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, QUARK_PROFILE: join(tmpdir(), 'quark-test-no-profile.json'), ...env } as NodeJS.ProcessEnv,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) =>
+      resolvePromise({
+        code: code ?? -1,
+        stdout,
+        stderr,
+        json() {
+          return JSON.parse(stdout || stderr);
+        },
+      }),
+    );
+    child.stdin.end(input ?? '');
+  });
+}
+
+export function tempDir(t: Teardown, prefix = 'quark-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export interface InitOptions {
+  kind?: 'atom' | 'molecule' | 'cloud';
+  ownerName?: string;
+  /** Changes merged into config.json after init (limits are merged key by key). */
+  config?: Record<string, any>;
+}
+
+export interface Home {
+  home: string;
+  ownerToken: string;
+  runtimeId: string;
+  ownerId: string;
+}
+
+/** `quark init` into a fresh temporary home, then applies config changes. */
+export async function initHome(t: Teardown, options: InitOptions = {}): Promise<Home> {
+  const home = join(tempDir(t), 'home');
+  const result = await cli(['--json', 'init', '--home', home, '--kind', options.kind ?? 'atom', '--owner', options.ownerName ?? 'acme', '--port', '0']);
+  if (result.code !== 0) throw new Error(`init failed: ${result.stderr}`);
+  const out = result.json();
+  if (options.config) {
+    const file = join(home, 'config.json');
+    const config = JSON.parse(readFileSync(file, 'utf8'));
+    const { limits, ...rest } = options.config;
+    Object.assign(config, rest);
+    config.limits = { ...config.limits, ...(limits ?? {}) };
+    writeFileSync(file, JSON.stringify(config, null, 2));
+  }
+  return { home, ownerToken: out.ownerToken, runtimeId: out.runtime.id, ownerId: out.owner.id };
+}
+
+export interface Running {
+  url: string;
+  child: ChildProcess;
+  /** Everything the runtime wrote to stdout and stderr so far. */
+  output(): string;
+  api<T = any>(method: string, path: string, token?: string, body?: unknown): Promise<{ status: number; body: T }>;
+  /** Env for `cli()` that logs in as the given token. */
+  as(token: string): Record<string, string>;
+  /** Sends a signal and waits for the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** `quark start` on a free port; resolves when it prints its URL. */
+export function startRuntime(t: Teardown, home: string, extraArgs: string[] = []): Promise<Running> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [cliPath, 'start', '--home', home, '--port', '0', '--log-level', 'debug', ...extraArgs], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME } as NodeJS.ProcessEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    let exited: Promise<number | null> = new Promise((r) => child.on('exit', (code) => r(code)));
+    let started = false;
+    const onData = (d: Buffer) => {
+      output += d;
+      const match = /listening on (https?:\/\/\S+)/.exec(output);
+      if (match && !started) {
+        started = true;
+        const url = match[1]!;
+        resolvePromise({
+          url,
+          child,
+          output: () => output,
+          async api(method, path, token, body) {
+            const response = await fetch(url + path, {
+              method,
+              headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+              ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+            });
+            const text = await response.text();
+            let parsed: any = text;
+            try {
+              parsed = text ? JSON.parse(text) : undefined;
+            } catch {
+              /* metrics and other text bodies */
+            }
+            return { status: response.status, body: parsed };
+          },
+          as: (token) => ({ QUARK_URL: url, QUARK_TOKEN: token }),
+          async stop(signal = 'SIGTERM') {
+            if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+            return exited;
+          },
+        });
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('exit', (code) => {
+      if (!started) reject(new Error(`runtime exited with ${code} before listening:\n${output}`));
+    });
+    t.teardown(async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+    });
+  });
+}
