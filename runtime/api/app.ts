@@ -38,6 +38,16 @@ export function buildApp(runtime: Runtime, options: AppOptions = {}): FastifyIns
     void reply.status(error.status).send({ error: error.toJSON() });
   });
 
+  // On shutdown, answers to requests still in flight close their connection, so that a
+  // keep-alive client does not hold the server open past the grace period.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) void reply.header('connection', 'close');
+  });
+
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     runtime.metrics.httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });

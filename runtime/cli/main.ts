@@ -17,7 +17,10 @@ const program = new Command('quark')
   .description('quark: a lightweight integration runtime')
   .version(quarkVersion)
   .option('--json', 'print JSON instead of text')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // usage errors (unknown option, bad choice) exit with the invalid-input code; set before
+  // the sub-commands are made so that they inherit it
+  .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : exitCodes.invalid));
 
 const globals = (): GlobalOptions => program.opts<GlobalOptions>();
 const out = (text: string) => process.stdout.write(text + '\n');
@@ -375,10 +378,6 @@ function report(error: unknown): never {
   process.stderr.write(`error: ${messageOf(error)}\n`);
   process.exit(exitCodes.failed);
 }
-
-program.exitOverride((error) => {
-  process.exit(error.exitCode === 0 ? 0 : exitCodes.invalid);
-});
 
 try {
   await program.parseAsync(process.argv);

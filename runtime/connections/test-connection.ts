@@ -77,6 +77,9 @@ export function createTestConnection(deps: TestConnectionDeps) {
     }
     const secrets = connector.secretPointers.map((p) => getAt(config, p)).filter((v): v is string => typeof v === 'string');
     const log = deps.logger.child({ connector: connector.id, ...(record ? { connection: record.id } : {}) });
+    // the configuration is logged at debug level; its secret fields are redacted by the
+    // paths derived from the connectors' schemas
+    log.debug({ config }, 'test connection starting');
     const started = performance.now();
     let checks: Check[];
     try {
