@@ -82,6 +82,7 @@ export function createTestConnection(deps: TestConnectionDeps) {
     log.debug({ config }, 'test connection starting');
     const started = performance.now();
     let checks: Check[];
+    let reported: OverallStatus | undefined;
     try {
       const reply = await deps.pool.run(
         { kind: 'test', entry: connector.entry, config, runtime: deps.runtime, timeoutMs: deps.timeoutMs },
@@ -95,13 +96,16 @@ export function createTestConnection(deps: TestConnectionDeps) {
         checks = problems.length > 0
           ? runtimeFailure('QUARK_ERR_PLUGIN_RESULT_INVALID', `the connector returned a malformed result: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`)
           : (reply.value as TestReport).checks;
+        if (problems.length === 0) reported = (reply.value as TestReport).status;
       }
     } catch (error) {
       const failure = error instanceof QuarkError ? error : quarkError('QUARK_ERR_PLUGIN_WORKER_DIED', String(error));
       checks = runtimeFailure(failure.code, failure.message);
     }
     checks = checks.map((c) => ({ ...c, message: scrubText(c.message, secrets), ...(c.title ? { title: scrubText(c.title, secrets) } : {}) }));
-    const status = overallStatus(checks);
+    // the connector may report a worse status than its checks show, never a better one
+    const derived = overallStatus(checks);
+    const status = reported === 'failed' || (reported === 'warning' && derived === 'ok') ? reported : derived;
     const durationMs = Math.round(performance.now() - started);
     deps.metrics.testConnections.inc({ connector: connector.id, outcome: status });
     log.info({ status, durationMs, checks: checks.map((c) => ({ id: c.id, status: c.status, code: c.code })) }, 'test connection finished');

@@ -13,6 +13,7 @@ t.test('connection schemas: annotations are the vocabulary; unknown keywords and
   t.same(meta({ type: 'object', properties: { a: { title: 'A', type: 'string', 'x-order': 1, 'x-secret': true, 'x-unit': 'MB', 'x-help': 'h', 'x-enum-labels': { x: 'X' } } } }), []);
   t.same(meta({ type: 'object', properties: { a: { title: 'A', 'x-order': -1, 'x-secret': 'yes' } } }).map((p) => p.path).sort(), ['/properties/a/x-order', '/properties/a/x-secret']);
   t.same(meta({ type: 'object', properties: { a: { type: 'string' } } }).map((p) => p.path), ['/properties/a/title']);
+  t.same(meta({ type: 'object', properties: { pin: { title: 'PIN', type: 'integer', 'x-secret': true } } }).map((p) => p.path), ['/properties/pin/type'], 'a secret is a string');
   t.throws(() => schemas.compile({ type: 'object', properties: { a: { type: 'string', 'x-colour': 'red' } } }, 'c.json'), { code: 'QUARK_ERR_PLUGIN_SCHEMA_INVALID', message: /unknown keyword: "x-colour"/ });
   t.throws(() => schemas.compile({ type: 'object', properties: { a: { $ref: '#/$defs/nope' } } }, 'c.json'), { code: 'QUARK_ERR_PLUGIN_SCHEMA_INVALID' });
 });
