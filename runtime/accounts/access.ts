@@ -81,7 +81,7 @@ export function createAccessControl({ store, kind, ownerId }: { store: Store; ki
     addAccount(caller, { name, relation }) {
       requireOwner(caller, 'add accounts');
       if (relation === 'tenant' && kind !== 'cloud') {
-        throw quarkError('QUARK_ERR_ACCOUNT_TENANTS_UNSUPPORTED', `this runtime is a ${kind}; only a cloud runtime has tenant accounts`);
+        throw quarkError('QUARK_ERR_ACCOUNT_TENANTS_UNSUPPORTED', `this runtime is ${kind === 'atom' ? 'an' : 'a'} ${kind}; only a cloud runtime has tenant accounts`);
       }
       if (store.accounts.findByName(name)) throw quarkError('QUARK_ERR_ACCOUNT_EXISTS', `an account named "${name}" already exists`);
       const account: AccountRecord = { id: newId('acc'), name, relation, createdAt: nowIso() };

@@ -28,7 +28,8 @@ export function buildApp(runtime: Runtime, options: AppOptions = {}): FastifyIns
   const serverOptions: FastifyServerOptions = {
     loggerInstance: runtime.logger,
     bodyLimit: 1024 * 1024,
-    return503OnClosing: true,
+    // while closing, new requests get QUARK_ERR_API_SHUTTING_DOWN from the hook below
+    return503OnClosing: false,
     ajv: { customOptions: { allErrors: true, removeAdditional: false, coerceTypes: false, useDefaults: true } },
   };
   const app = (options.https ? Fastify({ ...serverOptions, https: options.https } as FastifyServerOptions) : Fastify(serverOptions)) as unknown as FastifyInstance;
@@ -43,6 +44,9 @@ export function buildApp(runtime: Runtime, options: AppOptions = {}): FastifyIns
   let closing = false;
   app.addHook('preClose', async () => {
     closing = true;
+  });
+  app.addHook('onRequest', async (request) => {
+    if (closing && request.url !== '/healthz') throw quarkError('QUARK_ERR_API_SHUTTING_DOWN', 'the runtime is shutting down; retry on another node or after it restarts');
   });
   app.addHook('onSend', async (_request, reply) => {
     if (closing) void reply.header('connection', 'close');

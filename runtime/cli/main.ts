@@ -229,7 +229,7 @@ program
 
 // ---- accounts and tokens ------------------------------------------------------------
 
-const accounts = program.command('accounts').description('accounts known to the runtime (owner only)');
+const accounts = program.command('accounts').description('accounts known to the runtime (the owner sees all, others only their own; only the owner adds)');
 accounts
   .command('list')
   .action(async () => {

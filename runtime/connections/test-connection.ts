@@ -86,7 +86,7 @@ export function createTestConnection(deps: TestConnectionDeps) {
     try {
       const reply = await deps.pool.run(
         { kind: 'test', entry: connector.entry, config, runtime: deps.runtime, timeoutMs: deps.timeoutMs },
-        { timeoutMs: deps.timeoutMs + hardStopGraceMs, what: `Test Connection of ${connector.id}` },
+        { timeoutMs: deps.timeoutMs, graceMs: hardStopGraceMs, what: `Test Connection of ${connector.id}` },
       );
       for (const entry of reply.logs) log[entry.level]({ plugin: true, ...(entry.fields ? { fields: JSON.parse(scrubText(JSON.stringify(entry.fields), secrets)) as unknown } : {}) }, scrubText(entry.message, secrets));
       if (!reply.ok) {

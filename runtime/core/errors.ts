@@ -18,6 +18,7 @@ export const errorCatalogue = {
   QUARK_ERR_CONFIG_INVALID: { status: 400, summary: 'The runtime configuration does not match schemas/runtime-config.schema.json.' },
   QUARK_ERR_CONFIG_INSECURE_LISTEN: { status: 400, summary: 'Listening on a non-loopback address needs TLS or an explicit insecure flag.' },
   QUARK_ERR_MASTER_KEY_INVALID: { status: 500, summary: 'The master key file is missing or malformed.' },
+  QUARK_ERR_HOME_STORE_UNREADABLE: { status: 500, summary: 'The embedded store (quark.db) cannot be opened or migrated.' },
 
   // authentication and authorization
   QUARK_ERR_AUTH_MISSING_TOKEN: { status: 401, summary: 'The request carries no bearer token.' },

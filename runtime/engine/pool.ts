@@ -24,7 +24,7 @@ export interface WorkerPool {
    * worker that dies (heap exhausted, process.exit) fails the call with
    * QUARK_ERR_PLUGIN_WORKER_DIED. Never rejects with anything but a QuarkError.
    */
-  run(task: WorkerTask, options: { timeoutMs: number; what: string }): Promise<WorkerReply>;
+  run(task: WorkerTask, options: { timeoutMs: number; graceMs?: number; what: string }): Promise<WorkerReply>;
   stats(): PoolStats;
   close(): Promise<void>;
 }
@@ -52,7 +52,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
   }
 
   return {
-    async run(task, { timeoutMs, what }) {
+    async run(task, { timeoutMs, graceMs = 0, what }) {
       const controller = new AbortController();
       let timedOut = false;
       let timer: NodeJS.Timeout | undefined;
@@ -62,7 +62,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
         timer = setTimeout(() => {
           timedOut = true;
           controller.abort();
-        }, timeoutMs);
+        }, timeoutMs + graceMs);
       });
       try {
         return await piscina.run({ ...task, started: port2 }, { signal: controller.signal, transferList: [port2] });

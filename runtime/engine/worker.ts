@@ -50,14 +50,16 @@ async function test(connector: Connector<unknown>, task: TestTask, logs: WorkerL
   const record = (level: WorkerLogRecord['level']) => (message: string, fields?: Record<string, unknown>) => {
     if (logs.length < 200) logs.push({ level, message: String(message), ...(fields ? { fields } : {}) });
   };
+  const signal = AbortSignal.timeout(task.timeoutMs);
   try {
     return await connector.testConnection({
       config: task.config,
-      signal: AbortSignal.timeout(task.timeoutMs),
+      signal,
       runtime: task.runtime,
       log: { debug: record('debug'), info: record('info'), warn: record('warn'), error: record('error') },
     });
   } catch (error) {
+    if (signal.aborted) throw new TaskFailure('QUARK_ERR_PLUGIN_TIMEOUT', `Test Connection did not finish within ${task.timeoutMs} ms and was stopped`);
     throw new TaskFailure('QUARK_ERR_PLUGIN_THREW', `testConnection threw: ${messageOf(error)}`);
   }
 }

@@ -29,7 +29,7 @@ export interface Check {
 }
 
 export interface TestReport {
-  /** Derived from the checks when omitted: failed > warning > ok. */
+  /** The runtime derives the status from the checks (failed > warning > ok); a status set here counts only when it is worse. */
   status?: OverallStatus;
   checks: Check[];
 }

@@ -92,7 +92,7 @@ export function openSqliteStore(file: string): Store {
       })();
     }
   } catch (error) {
-    throw quarkError('QUARK_ERR_HOME_NOT_FOUND', `cannot open the store ${file}: ${messageOf(error)}`, undefined, error);
+    throw quarkError('QUARK_ERR_HOME_STORE_UNREADABLE', `cannot open the store ${file}: ${messageOf(error)}`, undefined, error);
   }
 
   const q = {

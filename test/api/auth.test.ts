@@ -37,7 +37,7 @@ t.test('tokens: 401 without or with a bad token, 403 for owner-only actions, rev
   const forbidden = await rt.api('POST', '/api/v1/accounts', tenantToken, { name: 'evil', relation: 'tenant' });
   t.equal(forbidden.status, 403);
   t.equal(forbidden.body.error.code, 'QUARK_ERR_AUTH_FORBIDDEN');
-  const forOthers = await cli(['tokens', 'create', 'x', '--account', 'tenant-a'], rt.as(tenantToken));
+  const forOthers = await cli(['tokens', 'create', 'x', '--account', 'acme'], rt.as(tenantToken));
   t.equal(forOthers.code, 5, 'forbidden has its own exit code');
 
   const tenantList = await rt.api('GET', '/api/v1/tokens', tenantToken);
@@ -61,7 +61,7 @@ t.test('tokens: 401 without or with a bad token, 403 for owner-only actions, rev
   const badBody = await rt.api('POST', '/api/v1/accounts', ownerToken, { name: '', relation: 'king' });
   t.equal(badBody.status, 400);
   t.equal(badBody.body.error.code, 'QUARK_ERR_API_INVALID_REQUEST');
-  t.same(badBody.body.error.details.problems.map((p: any) => p.path).sort(), ['/body/name', '/body/relation']);
+  t.same([...new Set(badBody.body.error.details.problems.map((p: any) => p.path))].sort(), ['/body/name', '/body/relation']);
   const badJson = await fetch(`${rt.url}/api/v1/accounts`, { method: 'POST', headers: { authorization: `Bearer ${ownerToken}`, 'content-type': 'application/json' }, body: '{"name":' });
   t.equal(badJson.status, 400);
   t.equal(((await badJson.json()) as any).error.code, 'QUARK_ERR_API_INVALID_REQUEST');
