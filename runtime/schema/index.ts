@@ -4,6 +4,7 @@ import { Ajv2020, type ErrorObject, type ValidateFunction, type AnySchemaObject 
 import addFormatsModule from 'ajv-formats';
 import { quarkError, messageOf, type FieldProblem } from '../core/errors.js';
 import { packageRoot } from '../core/paths.js';
+import { escapePointer } from '../core/json-pointer.js';
 
 // ajv-formats is CommonJS; under NodeNext its default import is the module object.
 const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (ajv: Ajv2020) => void;
@@ -66,9 +67,6 @@ export function toProblems(errors: readonly ErrorObject[] | null | undefined): F
   return problems;
 }
 
-export function escapePointer(segment: string): string {
-  return segment.replace(/~/g, '~0').replace(/\//g, '~1');
-}
 
 function wrap(validate: ValidateFunction): Validator {
   return (data) => (validate(data) ? [] : toProblems(validate.errors));

@@ -2,7 +2,7 @@
  * Secret marks drive everything: this module reads them from a connection schema once
  * and derives what is encrypted, what is masked and which log paths are redacted.
  */
-import { escapePointer } from '../schema/index.js';
+import { escapePointer } from '../core/json-pointer.js';
 
 type Json = Record<string, unknown>;
 

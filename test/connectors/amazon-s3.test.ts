@@ -128,6 +128,24 @@ t.test('Amazon S3 with the runtime\'s proxy down', async (t) => {
   t.match(byId(body.checks).proxy!.message, /cannot connect to the runtime's HTTP proxy/);
 });
 
+t.test('Amazon S3 against an endpoint that accepts connections and never answers', async (t) => {
+  const silent = createServer(() => undefined).listen(0, '127.0.0.1');
+  await once(silent, 'listening');
+  t.teardown(() => {
+    silent.close();
+  });
+  const sockets = new Set<import('node:net').Socket>();
+  silent.on('connection', (s) => sockets.add(s));
+  t.teardown(() => sockets.forEach((s) => s.destroy()));
+  const { home, ownerToken } = await initHome(t, { config: { limits: { testConnectionTimeoutMs: 1500 } } });
+  const rt = await startRuntime(t, home);
+  const { body } = await rt.api('POST', '/api/v1/test-connection', ownerToken, { connector: 'amazon-s3', config: s3Config(`http://127.0.0.1:${(silent.address() as { port: number }).port}`) });
+  t.equal(body.status, 'failed');
+  const endpoint = byId(body.checks).endpoint!;
+  t.equal(endpoint.code, 'Timeout', 'a timeout is reported as a timeout');
+  t.match(endpoint.message, /no answer from http:\/\/127\.0\.0\.1:\d+ within the time limit/);
+});
+
 // A real S3 server with SigV4 checking and two users: CI runs this against Ceph RGW;
 // point it at MinIO or AWS with S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY,
 // S3_ACCESS_KEY2, S3_SECRET_KEY2 (and S3_REGION, default us-east-1).
