@@ -3,7 +3,7 @@
  * the HTTP API and the CLI use; they never reach past it into the store, the pool or
  * plugins.
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLogger, type Logger } from './core/logger.js';
 import { createMetrics, type Metrics } from './core/metrics.js';
@@ -19,11 +19,14 @@ import { loadConnectors, type PluginLocation } from './connectors/loader.js';
 import type { ConnectorRegistry, LoadedConnector, QuarantinedPlugin } from './connectors/registry.js';
 import { createConnectionService, requireConnector, type ConnectionService } from './connections/service.js';
 import { createTestConnection, type TestConnectionRequest, type TestConnectionResult } from './connections/test-connection.js';
+import { createOperations } from './connections/operations.js';
 import { RUNTIME_API_VERSION } from './sdk/index.js';
 
 export type { Caller, RuntimeConfig, TestConnectionRequest, TestConnectionResult, Logger, Metrics };
 export type { ConnectionView, ConnectionInput, ConnectionUpdate } from './connections/service.js';
 export type { TokenView } from './accounts/access.js';
+export type { OperationRequest, OperationRun, OperationInput, OperationProgress } from './connections/operations.js';
+export type { OperationResultRef, DocumentRef, BodyRef } from './engine/messages.js';
 export { defaultHome, defaultPort, homeExists, initHome, type RuntimeKind } from './home/index.js';
 export { createSchemaRegistry } from './schema/index.js';
 export { createLogger } from './core/logger.js';
@@ -88,6 +91,9 @@ export async function createRuntime(options: CreateRuntimeOptions) {
   const { config, masterKey, paths } = openHome(options.home, schemas);
   const bootLogger = options.logger ?? createLogger({ level: options.logLevel ?? config.log?.level ?? 'info' });
   const metrics = createMetrics();
+  // scratch files of a previous run (killed or crashed) are of no use now
+  rmSync(paths.work, { recursive: true, force: true });
+  mkdirSync(paths.work, { recursive: true, mode: 0o700 });
   const store = openSqliteStore(paths.store);
   const pool = createWorkerPool({ threads: config.limits.workerThreads, heapMb: config.limits.workerHeapMb });
   metrics.watchPool(pool);
@@ -120,6 +126,16 @@ export async function createRuntime(options: CreateRuntimeOptions) {
     logger,
     runtime: runtimeSettings,
     timeoutMs: config.limits.testConnectionTimeoutMs,
+  });
+  const runOperation = createOperations({
+    access,
+    connections,
+    pool,
+    logger,
+    runtime: runtimeSettings,
+    workRoot: paths.work,
+    spillBytes: config.limits.spillBytes,
+    timeoutMs: config.limits.operationTimeoutMs,
   });
   const startedAt = new Date();
   let closed = false;
@@ -177,6 +193,8 @@ export async function createRuntime(options: CreateRuntimeOptions) {
       },
     },
     connections,
+    /** Runs one connector operation over documents (what a process step does). */
+    runOperation,
     /** Test Connection; `authorize` applies the container rule alone, before anything else is read. */
     testConnection,
     ready(): boolean {

@@ -1,5 +1,9 @@
 import { defineConnector } from 'quark/sdk';
 import type { S3Config } from './config.js';
 import { testConnection } from './test-connection.js';
+import { create, get, query, remove, upsert } from './operations.js';
 
-export default defineConnector<S3Config>({ testConnection });
+export default defineConnector<S3Config>({
+  testConnection,
+  operations: { get, query, create, upsert, delete: remove },
+});

@@ -7,6 +7,7 @@ import { runtimeRoutes } from './routes/runtime.js';
 import { accountRoutes } from './routes/accounts.js';
 import { connectorRoutes } from './routes/connectors.js';
 import { connectionRoutes } from './routes/connections.js';
+import { operationRoutes } from './routes/operations.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -72,6 +73,7 @@ export function buildApp(runtime: Runtime, options: AppOptions = {}): FastifyIns
       api.register(accountRoutes(runtime));
       api.register(connectorRoutes(runtime));
       api.register(connectionRoutes(runtime));
+      api.register(operationRoutes(runtime));
     },
     { prefix: '/api/v1' },
   );

@@ -85,7 +85,7 @@ export function createTestConnection(deps: TestConnectionDeps) {
     let reported: OverallStatus | undefined;
     try {
       const reply = await deps.pool.run(
-        { kind: 'test', entry: connector.entry, config, runtime: deps.runtime, timeoutMs: deps.timeoutMs },
+        { kind: 'test', entry: connector.entry, config, runtime: deps.runtime },
         { timeoutMs: deps.timeoutMs, graceMs: hardStopGraceMs, what: `Test Connection of ${connector.id}` },
       );
       for (const entry of reply.logs) log[entry.level]({ plugin: true, ...(entry.fields ? { fields: JSON.parse(scrubText(JSON.stringify(entry.fields), secrets)) as unknown } : {}) }, scrubText(entry.message, secrets));

@@ -53,6 +53,9 @@ export const errorCatalogue = {
   QUARK_ERR_PLUGIN_THREW: { status: 500, summary: 'The plugin threw while running.' },
   QUARK_ERR_PLUGIN_RESULT_INVALID: { status: 500, summary: 'The plugin returned a result of the wrong shape.' },
   QUARK_ERR_PLUGIN_TIMEOUT: { status: 504, summary: 'The plugin did not finish within its time limit and was stopped.' },
+  QUARK_ERR_OPERATION_CANCELLED: { status: 409, summary: 'The operation was cancelled; what it had started was cleaned up.' },
+  QUARK_ERR_OPERATION_INVALID_PARAMETERS: { status: 400, summary: 'The operation\'s parameters do not match its parameter schema.' },
+  QUARK_ERR_OPERATION_NOT_FOUND: { status: 404, summary: 'The connector has no operation with this id.' },
   QUARK_ERR_PLUGIN_WORKER_DIED: { status: 500, summary: 'The worker running the plugin died (for example out of memory).' },
 
   // connections

@@ -1,3 +1,4 @@
+import type { MessagePort } from 'node:worker_threads';
 import type { PlainError } from '../core/errors.js';
 import type { RuntimeSettings } from '../sdk/index.js';
 
@@ -16,19 +17,53 @@ export interface TestTask {
   entry: string;
   config: Record<string, unknown>;
   runtime: RuntimeSettings;
-  /** The cooperative time limit given to the plugin as an AbortSignal. */
-  timeoutMs: number;
 }
 
-export type WorkerTask = ProbeTask | TestTask;
+/** A body crossing the thread boundary: small ones as bytes, large ones as a file. */
+export type BodyRef = { kind: 'inline'; bytes: Uint8Array } | { kind: 'file'; path: string; size: number };
 
-/** As posted to the worker: the pool adds a port on which the worker signals that it started. */
-export type PostedTask = WorkerTask & { started: import('node:worker_threads').MessagePort };
+export interface DocumentRef {
+  properties: Record<string, string>;
+  body: BodyRef;
+}
+
+export interface OperationTask {
+  kind: 'operation';
+  entry: string;
+  operation: string;
+  config: Record<string, unknown>;
+  parameters: Record<string, unknown>;
+  runtime: RuntimeSettings;
+  documents: DocumentRef[];
+  /** Where output bodies larger than spillBytes are written. */
+  workDir: string;
+  spillBytes: number;
+}
+
+export type WorkerTask = ProbeTask | TestTask | OperationTask;
+
+export type AbortReason = 'timeout' | 'cancelled';
+
+/** On the control port: worker → main. */
+export type WorkerEvent = { type: 'started' } | { type: 'progress'; document: number; bytesDone: number; bytesTotal?: number };
+/** On the control port: main → worker. */
+export type MainEvent = { type: 'abort'; reason: AbortReason };
+
+/** As posted to the worker: the pool adds the control port. */
+export type PostedTask = WorkerTask & { control: MessagePort };
 
 export interface WorkerLogRecord {
   level: 'debug' | 'info' | 'warn' | 'error';
   message: string;
   fields?: Record<string, unknown>;
+}
+
+export interface OperationResultRef {
+  status: 'success' | 'application-error' | 'failure';
+  message?: string;
+  code?: string;
+  properties?: Record<string, string>;
+  documents?: DocumentRef[];
 }
 
 export type WorkerReply =

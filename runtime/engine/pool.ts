@@ -1,7 +1,7 @@
 import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { quarkError, messageOf, type QuarkError } from '../core/errors.js';
-import type { PostedTask, WorkerTask, WorkerReply } from './messages.js';
+import type { AbortReason, MainEvent, PostedTask, WorkerEvent, WorkerTask, WorkerReply } from './messages.js';
 
 export interface WorkerPoolOptions {
   threads: number;
@@ -16,15 +16,28 @@ export interface PoolStats {
   utilization: number;
 }
 
+export interface RunOptions {
+  /** Counted from the moment a worker starts the task, not while it waits in the queue. */
+  timeoutMs: number;
+  /** How long a plugin gets to stop by itself after its signal fired, before its worker is terminated. */
+  graceMs?: number;
+  /** Names the work in error messages. */
+  what: string;
+  /** Cancels the task: the plugin's signal fires, then the worker is terminated after the grace. */
+  signal?: AbortSignal;
+  onProgress?(event: Extract<WorkerEvent, { type: 'progress' }>): void;
+}
+
 export interface WorkerPool {
   /**
-   * Runs a task in a worker. The time limit counts from the moment a worker starts the
-   * task (not while it waits in the queue) and is hard: past it the worker is terminated,
-   * whatever the plugin is doing, and the call fails with QUARK_ERR_PLUGIN_TIMEOUT. A
-   * worker that dies (heap exhausted, process.exit) fails the call with
-   * QUARK_ERR_PLUGIN_WORKER_DIED. Never rejects with anything but a QuarkError.
+   * Runs a task in a worker. At the time limit (or on cancel) the plugin's AbortSignal
+   * fires; a plugin that does not stop within the grace has its worker terminated,
+   * whatever it is doing, and the call fails with QUARK_ERR_PLUGIN_TIMEOUT (or
+   * QUARK_ERR_OPERATION_CANCELLED). A worker that dies (heap exhausted, process.exit)
+   * fails the call with QUARK_ERR_PLUGIN_WORKER_DIED. Never rejects with anything but a
+   * QuarkError.
    */
-  run(task: WorkerTask, options: { timeoutMs: number; graceMs?: number; what: string }): Promise<WorkerReply>;
+  run(task: WorkerTask, options: RunOptions): Promise<WorkerReply>;
   stats(): PoolStats;
   close(): Promise<void>;
 }
@@ -40,10 +53,11 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
     resourceLimits: { maxOldGenerationSizeMb: options.heapMb },
   });
 
-  function convert(error: unknown, what: string, timeoutMs: number, timedOut: boolean): QuarkError {
-    if (timedOut) {
+  function convert(error: unknown, what: string, timeoutMs: number, stopped: AbortReason | undefined): QuarkError {
+    if (stopped === 'timeout') {
       return quarkError('QUARK_ERR_PLUGIN_TIMEOUT', `${what} did not finish within ${timeoutMs} ms and was stopped`, { timeoutMs }, error);
     }
+    if (stopped === 'cancelled') return quarkError('QUARK_ERR_OPERATION_CANCELLED', `${what} was cancelled and its worker stopped`, undefined, error);
     const code = (error as { code?: unknown } | null)?.code;
     if (code === 'ERR_WORKER_OUT_OF_MEMORY') {
       return quarkError('QUARK_ERR_PLUGIN_WORKER_DIED', `${what} ran out of memory (worker heap limit ${options.heapMb} MB); its worker was replaced`, { heapMb: options.heapMb }, error);
@@ -52,24 +66,31 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
   }
 
   return {
-    async run(task, { timeoutMs, graceMs = 0, what }) {
-      const controller = new AbortController();
-      let timedOut = false;
-      let timer: NodeJS.Timeout | undefined;
-      // the worker says when it starts the task; the clock starts then
+    async run(task, { timeoutMs, graceMs = 1000, what, signal, onProgress }) {
+      const hardStop = new AbortController();
+      let stopped: AbortReason | undefined;
+      const timers: NodeJS.Timeout[] = [];
       const { port1, port2 } = new MessageChannel();
-      port1.once('message', () => {
-        timer = setTimeout(() => {
-          timedOut = true;
-          controller.abort();
-        }, timeoutMs + graceMs);
+      const stop = (reason: AbortReason) => {
+        if (stopped) return;
+        stopped = reason;
+        port1.postMessage({ type: 'abort', reason } satisfies MainEvent);
+        timers.push(setTimeout(() => hardStop.abort(), graceMs));
+      };
+      const onCancel = () => stop('cancelled');
+      if (signal?.aborted) throw quarkError('QUARK_ERR_OPERATION_CANCELLED', `${what} was cancelled before it started`);
+      signal?.addEventListener('abort', onCancel, { once: true });
+      port1.on('message', (event: WorkerEvent) => {
+        if (event.type === 'started') timers.push(setTimeout(() => stop('timeout'), timeoutMs));
+        else if (event.type === 'progress') onProgress?.(event);
       });
       try {
-        return await piscina.run({ ...task, started: port2 }, { signal: controller.signal, transferList: [port2] });
+        return await piscina.run({ ...task, control: port2 }, { signal: hardStop.signal, transferList: [port2] });
       } catch (error) {
-        throw convert(error, what, timeoutMs, timedOut);
+        throw convert(error, what, timeoutMs, stopped);
       } finally {
-        clearTimeout(timer);
+        for (const timer of timers) clearTimeout(timer);
+        signal?.removeEventListener('abort', onCancel);
         port1.close();
       }
     },

@@ -1,12 +1,15 @@
 /**
  * The piscina worker entry. Plugin code is imported and run only here, never in the main
  * thread. Everything that comes back is plain data: errors as {code, message, details}.
+ * A control port carries 'started' and progress to the main thread and 'abort' from it.
  */
 import { register } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import { isConnector, type Connector } from '../sdk/index.js';
+import type { MessagePort } from 'node:worker_threads';
+import { isConnector, type Connector, type ConnectorLogger, type OperationResult } from '../sdk/index.js';
 import { messageOf, type ErrorCode } from '../core/errors.js';
-import type { PostedTask, WorkerReply, WorkerLogRecord, ProbeTask, TestTask } from './messages.js';
+import { bodyOf, refOf } from './bodies.js';
+import type { AbortReason, MainEvent, OperationResultRef, OperationTask, PostedTask, ProbeTask, TestTask, WorkerEvent, WorkerLogRecord, WorkerReply } from './messages.js';
 
 // A plugin imports `quark/sdk` wherever its folder is (built-in, the home, a configured
 // path): this resolve hook maps that one specifier to this runtime's SDK.
@@ -17,6 +20,9 @@ class TaskFailure extends Error {
     super(message);
   }
 }
+
+const abortCodes: Record<AbortReason, ErrorCode> = { timeout: 'QUARK_ERR_PLUGIN_TIMEOUT', cancelled: 'QUARK_ERR_OPERATION_CANCELLED' };
+const abortWords: Record<AbortReason, string> = { timeout: 'reached its time limit and was stopped', cancelled: 'was cancelled' };
 
 async function load(entry: string): Promise<Connector<unknown>> {
   let module: Record<string, unknown>;
@@ -43,40 +49,129 @@ function probe(connector: Connector<unknown>, task: ProbeTask): unknown {
   return { ok: true };
 }
 
-async function test(connector: Connector<unknown>, task: TestTask, logs: WorkerLogRecord[]): Promise<unknown> {
+function loggerInto(logs: WorkerLogRecord[]): ConnectorLogger {
+  const record = (level: WorkerLogRecord['level']) => (message: string, fields?: Record<string, unknown>) => {
+    if (logs.length < 500) logs.push({ level, message: String(message), ...(fields ? { fields } : {}) });
+  };
+  return { debug: record('debug'), info: record('info'), warn: record('warn'), error: record('error') };
+}
+
+interface Control {
+  signal: AbortSignal;
+  reason(): AbortReason | undefined;
+  post(event: WorkerEvent): void;
+}
+
+async function test(connector: Connector<unknown>, task: TestTask, control: Control, logs: WorkerLogRecord[]): Promise<unknown> {
   if (typeof connector.testConnection !== 'function') {
     throw new TaskFailure('QUARK_ERR_CONNECTOR_NO_TEST', 'the connector module has no testConnection function');
   }
-  const record = (level: WorkerLogRecord['level']) => (message: string, fields?: Record<string, unknown>) => {
-    if (logs.length < 200) logs.push({ level, message: String(message), ...(fields ? { fields } : {}) });
-  };
-  const signal = AbortSignal.timeout(task.timeoutMs);
   try {
-    return await connector.testConnection({
-      config: task.config,
-      signal,
-      runtime: task.runtime,
-      log: { debug: record('debug'), info: record('info'), warn: record('warn'), error: record('error') },
-    });
+    return await connector.testConnection({ config: task.config, signal: control.signal, runtime: task.runtime, log: loggerInto(logs) });
   } catch (error) {
-    if (signal.aborted) throw new TaskFailure('QUARK_ERR_PLUGIN_TIMEOUT', `Test Connection did not finish within ${task.timeoutMs} ms and was stopped`);
+    const reason = control.reason();
+    if (reason) throw new TaskFailure(abortCodes[reason], `Test Connection ${abortWords[reason]}`);
     throw new TaskFailure('QUARK_ERR_PLUGIN_THREW', `testConnection threw: ${messageOf(error)}`);
   }
 }
 
+/** Runs the handler for each document; each gets exactly one result, whatever happens. */
+async function operate(connector: Connector<unknown>, task: OperationTask, control: Control, logs: WorkerLogRecord[]): Promise<OperationResultRef[]> {
+  const handler = connector.operations?.[task.operation];
+  if (typeof handler !== 'function') throw new TaskFailure('QUARK_ERR_PLUGIN_MODULE_INVALID', `no handler for operation ${task.operation}`);
+  const log = loggerInto(logs);
+  const results: OperationResultRef[] = [];
+  for (const [index, document] of task.documents.entries()) {
+    const reason = control.reason();
+    if (reason) {
+      results.push({ status: 'failure', code: abortCodes[reason], message: `the operation ${abortWords[reason]} before this document` });
+      continue;
+    }
+    let answer: OperationResult;
+    try {
+      answer = await handler(
+        {
+          config: task.config,
+          parameters: task.parameters,
+          signal: control.signal,
+          runtime: task.runtime,
+          log,
+          progress: (bytesDone, bytesTotal) => control.post({ type: 'progress', document: index, bytesDone, ...(bytesTotal !== undefined ? { bytesTotal } : {}) }),
+        },
+        { properties: document.properties, body: bodyOf(document.body) },
+      );
+    } catch (error) {
+      const aborted = control.reason();
+      results.push(aborted
+        ? { status: 'failure', code: abortCodes[aborted], message: `the operation ${abortWords[aborted]}` }
+        : { status: 'failure', code: 'QUARK_ERR_PLUGIN_THREW', message: `the operation threw: ${messageOf(error)}` });
+      continue;
+    }
+    const aborted = control.reason();
+    if (aborted && answer?.status === 'failure') answer = { ...answer, code: abortCodes[aborted], message: `the operation ${abortWords[aborted]}: ${answer.message}` };
+    results.push(await toRef(answer, task, control.signal));
+  }
+  return results;
+}
+
+async function toRef(answer: OperationResult, task: OperationTask, signal: AbortSignal): Promise<OperationResultRef> {
+  if (answer === null || typeof answer !== 'object' || !['success', 'application-error', 'failure'].includes(answer.status)) {
+    return { status: 'failure', code: 'QUARK_ERR_PLUGIN_RESULT_INVALID', message: 'the operation returned something that is not a result (use result.success, result.applicationError or result.failure)' };
+  }
+  if (answer.status !== 'success') {
+    return { status: answer.status, message: String(answer.message), ...(answer.code ? { code: String(answer.code) } : {}), ...('properties' in answer && answer.properties ? { properties: answer.properties } : {}) };
+  }
+  if (!Array.isArray(answer.documents)) return { status: 'failure', code: 'QUARK_ERR_PLUGIN_RESULT_INVALID', message: 'a success result needs a documents array' };
+  const documents = [];
+  try {
+    for (const out of answer.documents) {
+      documents.push({ properties: stringProperties(out.properties ?? {}), body: await refOf(out.body, task.workDir, task.spillBytes, signal) });
+    }
+  } catch (error) {
+    return { status: 'failure', code: 'QUARK_ERR_PLUGIN_THREW', message: `reading the operation's output failed: ${messageOf(error)}` };
+  }
+  return { status: 'success', documents };
+}
+
+function stringProperties(properties: Record<string, unknown>): Record<string, string> {
+  return Object.fromEntries(Object.entries(properties).filter(([, v]) => v !== undefined && v !== null).map(([k, v]) => [k, String(v)]));
+}
+
+function controlOf(port: MessagePort): Control {
+  const controller = new AbortController();
+  let reason: AbortReason | undefined;
+  port.on('message', (event: MainEvent) => {
+    if (event.type === 'abort' && !reason) {
+      reason = event.reason;
+      // the same reasons as AbortSignal.timeout() and a plain abort(), so plugins can tell them apart
+      controller.abort(new DOMException(`quark: ${event.reason}`, event.reason === 'timeout' ? 'TimeoutError' : 'AbortError'));
+    }
+  });
+  return {
+    signal: controller.signal,
+    reason: () => reason,
+    post: (event) => port.postMessage(event),
+  };
+}
+
 export default async function run(posted: PostedTask): Promise<WorkerReply> {
-  const { started, ...task } = posted;
-  started.postMessage('started');
-  started.close();
+  const { control: port, ...task } = posted;
+  const control = controlOf(port);
+  control.post({ type: 'started' });
   const logs: WorkerLogRecord[] = [];
   try {
     const connector = await load(task.entry);
-    const value = task.kind === 'probe' ? probe(connector, task) : await test(connector, task, logs);
+    let value: unknown;
+    if (task.kind === 'probe') value = probe(connector, task);
+    else if (task.kind === 'test') value = await test(connector, task, control, logs);
+    else value = await operate(connector, task, control, logs);
     // structuredClone rejects functions and the like: make that a result-shape error here
     // rather than a DataCloneError in piscina.
     return { ok: true, value: structuredClone(value), logs };
   } catch (error) {
     if (error instanceof TaskFailure) return { ok: false, error: { code: error.code, message: error.message }, logs };
     return { ok: false, error: { code: 'QUARK_ERR_PLUGIN_RESULT_INVALID', message: `the plugin's result cannot be passed back: ${messageOf(error)}` }, logs };
+  } finally {
+    port.close();
   }
 }

@@ -19,6 +19,8 @@ export interface RuntimeLimits {
   maxRunningExecutions: number;
   maxQueuedExecutions: number;
   purgeDays: number;
+  operationTimeoutMs: number;
+  spillBytes: number;
 }
 
 /** <home>/config.json, as described by schemas/runtime-config.schema.json. */
@@ -40,6 +42,8 @@ export interface HomePaths {
   masterKey: string;
   store: string;
   connectors: string;
+  /** Scratch space: spilled bodies of operations and executions. */
+  work: string;
 }
 
 export const defaultPort = 7420;
@@ -56,6 +60,7 @@ export function homePaths(home: string): HomePaths {
     masterKey: join(root, 'master.key'),
     store: join(root, 'quark.db'),
     connectors: join(root, 'connectors'),
+    work: join(root, 'work'),
   };
 }
 

@@ -12,6 +12,11 @@
  * module inside a worker thread and calls what defineConnector returned.
  */
 
+import type { OperationHandler } from './operations.js';
+
+export type { Body, InputDocument, OutputDocument, OperationResult, OperationContext, OperationHandler } from './operations.js';
+export { result } from './operations.js';
+
 /** The version of the plugin API this runtime offers; manifests state a semver range of it. */
 export const RUNTIME_API_VERSION = '1.0.0';
 
@@ -60,7 +65,8 @@ export interface TestContext<Config> {
 export interface ConnectorImplementation<Config> {
   testConnection?(context: TestContext<Config>): Promise<TestReport> | TestReport;
   /** Operation handlers by operation id, as declared in connector.json. */
-  operations?: Record<string, (...args: never[]) => unknown>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  operations?: Record<string, OperationHandler<Config, any>>;
 }
 
 const connectorBrand = Symbol.for('quark.connector');

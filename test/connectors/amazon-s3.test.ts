@@ -1,6 +1,9 @@
 import t from 'tap';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
+import { createHash } from 'node:crypto';
+import { cpSync } from 'node:fs';
+import { join } from 'node:path';
 import S3rver from 's3rver';
 import { Server as ProxyServer } from 'proxy-chain';
 import { initHome, startRuntime, tempDir } from '../helpers/quark.js';
@@ -13,6 +16,13 @@ async function startS3rver(t: { teardown(fn: () => unknown): void }): Promise<st
   const { port } = (await server.run()) as { port: number };
   t.teardown(() => server.close());
   return `http://127.0.0.1:${port}`;
+}
+
+/** A copy of a home for a second, in-process runtime (the first one holds the original). */
+function tempHomeCopy(t: { teardown(fn: () => unknown): void }, home: string): string {
+  const copy = join(tempDir(t), 'home');
+  cpSync(home, copy, { recursive: true });
+  return copy;
 }
 
 async function freePort(): Promise<number> {
@@ -77,6 +87,116 @@ t.test('Amazon S3 against the embedded s3rver', async (t) => {
     const r = await test({ awsAccessKey: 'x', region: 'mars-1', bucket: 'Bad_Bucket', multipartThresholdMb: 1 });
     t.equal(r.status, 400);
     t.same(r.body.error.details.problems.map((p: any) => p.path).sort(), ['/awsAccessKey', '/awsSecretKey', '/bucket', '/multipartThresholdMb', '/region']);
+  });
+});
+
+/** Runs an operation through the HTTP API on a saved connection. */
+async function operate(rt: { api: (m: string, p: string, tk?: string, b?: unknown) => Promise<{ status: number; body: any }> }, token: string, connection: string, operation: string, parameters: Record<string, unknown>, documents: { properties?: Record<string, string>; body?: Buffer | string }[] = [{}]) {
+  const r = await rt.api('POST', `/api/v1/connections/${connection}/operations/${operation}`, token, {
+    parameters,
+    documents: documents.map((d) => ({ ...(d.properties ? { properties: d.properties } : {}), ...(d.body !== undefined ? { body: Buffer.from(d.body).toString('base64'), encoding: 'base64' } : {}) })),
+  });
+  return r;
+}
+const bodyOf = (doc: any) => Buffer.from(doc.body, 'base64');
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+t.test('Amazon S3 operations against the embedded s3rver', async (t) => {
+  const endpoint = await startS3rver(t);
+  const { home, ownerToken } = await initHome(t);
+  const rt = await startRuntime(t, home);
+  const created = await rt.api('POST', '/api/v1/connections', ownerToken, { name: 's3', connector: 'amazon-s3', config: s3Config(endpoint, { multipartThresholdMb: 5 }) });
+  t.equal(created.status, 201);
+  const op = (operation: string, parameters: Record<string, unknown>, documents?: { properties?: Record<string, string>; body?: Buffer | string }[]) => operate(rt, ownerToken, 's3', operation, parameters, documents);
+
+  t.test('Upsert then Get round-trips body, content type and metadata, with result properties', async (t) => {
+    const up = await op('upsert', { key: 'in/hello.txt', contentType: 'text/plain', metadata: { origin: 'test' } }, [{ body: 'hello, quark', properties: { 's3.meta.batch': '42' } }]);
+    t.equal(up.status, 200);
+    const props = up.body.results[0].documents[0].properties;
+    t.match(props, { 's3.bucket': 'quark-test', 's3.key': 'in/hello.txt', 's3.size': '12', 's3.contentType': 'text/plain', 's3.multipart': 'false' });
+    t.match(props['s3.etag'], /^[0-9a-f]{32}$/);
+    const got = await op('get', {}, [{ properties: { 's3.key': 'in/hello.txt' } }]);
+    const doc = got.body.results[0].documents[0];
+    t.equal(bodyOf(doc).toString(), 'hello, quark');
+    t.match(doc.properties, { 's3.key': 'in/hello.txt', 's3.size': '12', 's3.contentType': 'text/plain', 's3.meta.origin': 'test', 's3.meta.batch': '42' });
+    t.ok(doc.properties['s3.lastModified']);
+  });
+
+  t.test('every input document gets exactly one result; a missing key is an application error naming it', async (t) => {
+    const got = await op('get', {}, [{ properties: { 's3.key': 'in/hello.txt' } }, { properties: { 's3.key': 'in/nope.txt' } }, {}]);
+    t.same(got.body.results.map((r: any) => r.status), ['success', 'application-error', 'application-error']);
+    t.equal(got.body.results[1].code, 'NoSuchKey');
+    t.match(got.body.results[1].message, /in\/nope\.txt/);
+    t.equal(got.body.results[2].code, 'MissingKey');
+  });
+
+  t.test('Create refuses to overwrite; Upsert overwrites; a missing key gets a generated one', async (t) => {
+    const refused = await op('create', { key: 'in/hello.txt' }, [{ body: 'other' }]);
+    t.equal(refused.body.results[0].status, 'application-error');
+    t.equal(refused.body.results[0].code, 'ObjectExists');
+    const generated = await op('create', { keyPrefix: 'gen/' }, [{ body: 'one' }, { body: 'two' }]);
+    const keys = generated.body.results.map((r: any) => r.documents[0].properties['s3.key']);
+    t.match(keys[0], /^gen\/[0-9a-f-]{36}$/);
+    t.not(keys[0], keys[1]);
+    const over = await op('upsert', { key: 'in/hello.txt' }, [{ body: 'replaced' }]);
+    t.equal(over.body.results[0].status, 'success');
+    t.equal(bodyOf((await op('get', { key: 'in/hello.txt' })).body.results[0].documents[0]).toString(), 'replaced');
+  });
+
+  t.test('at the threshold the upload is multipart and the bytes come back intact', async (t) => {
+    const big = Buffer.alloc(12 * 1024 * 1024 + 123);
+    for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE(i, i);
+    const up = await op('upsert', { key: 'big/blob.bin', concurrency: 2 }, [{ body: big }]);
+    t.equal(up.body.results[0].status, 'success', JSON.stringify(up.body.results[0]));
+    t.equal(up.body.results[0].documents[0].properties['s3.multipart'], 'true');
+    t.equal(up.body.results[0].documents[0].properties['s3.size'], String(big.length));
+    const got = await op('get', { key: 'big/blob.bin' });
+    const doc = got.body.results[0].documents[0];
+    t.equal(doc.size, big.length);
+    t.equal(sha(bodyOf(doc)), sha(big), 'same bytes');
+  });
+
+  t.test('Query lists by prefix as documents or as a summary', async (t) => {
+    const listed = await op('query', { prefix: 'gen/' });
+    const docs = listed.body.results[0].documents;
+    t.equal(docs.length, 2);
+    t.match(JSON.parse(bodyOf(docs[0]).toString()), { key: /^gen\//, size: 3, storageClass: 'STANDARD' });
+    const summary = await op('query', { prefix: '', delimiter: '/', output: 'summary' });
+    const body = JSON.parse(bodyOf(summary.body.results[0].documents[0]).toString());
+    t.same(body.commonPrefixes.sort(), ['big/', 'gen/', 'in/']);
+  });
+
+  t.test('Delete: one key, a missing key (not an error), and many from the body', async (t) => {
+    t.equal((await op('delete', { key: 'in/hello.txt' })).body.results[0].status, 'success');
+    t.equal((await op('delete', { key: 'in/never-was.txt' })).body.results[0].status, 'success', 'S3 semantics: deleting a missing key succeeds');
+    const keys = (await op('query', { prefix: 'gen/' })).body.results[0].documents.map((d: any) => d.properties['s3.key']);
+    const many = await op('delete', { keysInBody: true }, [{ body: keys.join('\n') }]);
+    t.equal(many.body.results[0].documents[0].properties['s3.deleted'], '2');
+    t.same((await op('query', { prefix: 'gen/' })).body.results[0].documents, []);
+  });
+
+  t.test('bad parameters are refused by path before anything runs', async (t) => {
+    const r = await op('query', { output: 'everything', pageSize: 5000 });
+    t.equal(r.status, 400);
+    t.equal(r.body.error.code, 'QUARK_ERR_OPERATION_INVALID_PARAMETERS');
+    t.same(r.body.error.details.problems.map((p: any) => p.path).sort(), ['/output', '/pageSize']);
+    const unknown = await op('teleport', {});
+    t.equal(unknown.status, 404);
+    t.equal(unknown.body.error.code, 'QUARK_ERR_OPERATION_NOT_FOUND');
+  });
+
+  t.test('progress is reported to whoever runs the operation', async (t) => {
+    const { createRuntime } = await import('../../runtime/index.js');
+    const runtime = await createRuntime({ home: tempHomeCopy(t, home), logLevel: 'silent' });
+    t.teardown(() => runtime.close());
+    const caller = runtime.authenticate(ownerToken);
+    const events: { bytesDone: number; bytesTotal?: number }[] = [];
+    const run = await runtime.runOperation(caller, { connection: 's3', operation: 'upsert', parameters: { key: 'big/progress.bin' }, documents: [{ body: Buffer.alloc(11 * 1024 * 1024, 7) }] }, { onProgress: (p) => events.push(p) });
+    t.equal(run.results[0]!.status, 'success');
+    await run.dispose();
+    t.ok(events.length >= 2, `progress events: ${events.length}`);
+    t.equal(events.at(-1)!.bytesDone, 11 * 1024 * 1024);
+    t.equal(events.at(-1)!.bytesTotal, 11 * 1024 * 1024);
   });
 });
 
@@ -186,4 +306,54 @@ t.test('Amazon S3 against a real S3 server', { skip: !real && 'S3_ENDPOINT and t
   const missing = await test({ bucket: `${bucket}-missing` });
   t.equal(missing.status, 'warning');
   t.equal(byId(missing.checks).bucket!.code, 'NoSuchBucket');
+
+  await rt.api('POST', '/api/v1/connections', ownerToken, { name: 'user1', connector: 'amazon-s3', config: config({ multipartThresholdMb: 5 }) });
+  await rt.api('POST', '/api/v1/connections', ownerToken, { name: 'user2', connector: 'amazon-s3', config: config({ awsAccessKey: env.S3_ACCESS_KEY2, awsSecretKey: env.S3_SECRET_KEY2 }) });
+  const op = (connection: string, operation: string, parameters: Record<string, unknown>, documents?: { properties?: Record<string, string>; body?: Buffer | string }[]) => operate(rt, ownerToken, connection, operation, parameters, documents);
+
+  t.test('Query follows every page: more than 1,000 keys', async (t) => {
+    const documents = Array.from({ length: 1100 }, (_, i) => ({ properties: { 's3.key': `many/${String(i).padStart(5, '0')}` }, body: `#${i}` }));
+    const up = await op('user1', 'upsert', {}, documents);
+    t.equal(up.body.results.filter((r: any) => r.status === 'success').length, 1100);
+    const all = await op('user1', 'query', { prefix: 'many/' });
+    t.equal(all.body.results[0].documents.length, 1100, 'two pages of 1,000');
+    const small = await op('user1', 'query', { prefix: 'many/', pageSize: 250, output: 'summary' });
+    t.match(small.body.results[0].documents[0].properties, { 's3.count': '1100', 's3.totalBytes': String(documents.reduce((n, d) => n + d.body.length, 0)) });
+    const removed = await op('user1', 'delete', { keysInBody: true }, [{ body: documents.map((d) => d.properties['s3.key']).join('\n') }]);
+    t.equal(removed.body.results[0].documents[0].properties['s3.deleted'], '1100', 'deleted in batches of up to 1,000');
+  });
+
+  t.test('the other user\'s Get of this bucket is an application error: access denied', async (t) => {
+    await op('user1', 'upsert', { key: 'private.txt' }, [{ body: 'mine' }]);
+    const got = await op('user2', 'get', { key: 'private.txt' });
+    t.equal(got.body.results[0].status, 'application-error');
+    t.equal(got.body.results[0].code, 'AccessDenied');
+    const del = await op('user2', 'delete', { key: 'private.txt' });
+    t.equal(del.body.results[0].status, 'application-error', 'a denied delete is an error, unlike a missing key');
+    await op('user1', 'delete', { key: 'private.txt' });
+  });
+
+  t.test('a cancelled multipart upload leaves no incomplete upload behind', async (t) => {
+    const { ListMultipartUploadsCommand } = await import('@aws-sdk/client-s3');
+    const { createRuntime } = await import('../../runtime/index.js');
+    const runtime = await createRuntime({ home: tempHomeCopy(t, home), logLevel: 'silent' });
+    t.teardown(() => runtime.close());
+    const caller = runtime.authenticate(ownerToken);
+    const controller = new AbortController();
+    const run = await runtime.runOperation(
+      caller,
+      { connection: 'user1', operation: 'upsert', parameters: { key: 'cancelled.bin', concurrency: 1 }, documents: [{ body: Buffer.alloc(64 * 1024 * 1024, 1) }] },
+      { signal: controller.signal, onProgress: (p) => { if (p.bytesDone > 0) controller.abort(); } },
+    );
+    await run.dispose();
+    t.equal(run.results[0]!.status, 'failure');
+    t.equal(run.results[0]!.code, 'QUARK_ERR_OPERATION_CANCELLED');
+    let uploads: unknown[] = [];
+    for (let i = 0; i < 20; i++) {
+      uploads = (await admin.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? [];
+      if (uploads.length === 0) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    t.same(uploads, [], 'no incomplete multipart upload');
+  });
 });

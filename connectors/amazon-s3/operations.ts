@@ -1,0 +1,274 @@
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  ListPartsCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+  type _Object,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { result, type InputDocument, type OperationContext, type OperationResult, type OutputDocument } from 'quark/sdk';
+import { createClientCache } from './clients.js';
+import { classify } from './errors.js';
+import type { S3Config } from './config.js';
+
+const clients = createClientCache();
+const MiB = 1024 * 1024;
+/** S3's limits: parts of 5 MiB to 5 GiB, at most 10,000 parts, objects up to 5 TiB. */
+const minPartSize = 5 * MiB;
+const maxParts = 10_000;
+
+/** Part size: the smallest that fits the object in 10,000 parts, never below 5 MiB. */
+export function partSizeFor(size: number): number {
+  return Math.max(minPartSize, Math.ceil(size / maxParts / MiB) * MiB);
+}
+
+type Context<P> = OperationContext<S3Config, P>;
+
+function keyOf(parameters: { key?: string }, document: InputDocument): string | undefined {
+  return parameters.key ?? document.properties['s3.key'];
+}
+
+function properties(config: S3Config, values: Record<string, string | number | Date | undefined>): Record<string, string> {
+  const out: Record<string, string> = { 's3.bucket': config.bucket };
+  for (const [name, value] of Object.entries(values)) {
+    if (value === undefined) continue;
+    out[`s3.${name}`] = value instanceof Date ? value.toISOString() : String(value);
+  }
+  return out;
+}
+
+const unquote = (etag: string | undefined) => etag?.replace(/^"|"$/g, '');
+
+/** S3 refusals about this document are application errors; anything else is a failure. */
+function refusal(error: unknown, signal: AbortSignal, what: string, key?: string): OperationResult {
+  const failure = classify(error, { viaProxy: false, signal });
+  const about = key !== undefined ? ` (key "${key}")` : '';
+  switch (failure.kind) {
+    case 'not-found':
+      return result.applicationError(`${what}: no such ${failure.code === 'NoSuchBucket' ? 'bucket' : 'object'}${about}`, { code: failure.code === 'NotFound' ? 'NoSuchKey' : failure.code });
+    case 'access-denied':
+      return result.applicationError(`${what}: access denied${about}`, { code: 'AccessDenied' });
+    case 'wrong-region':
+      return result.applicationError(`${what}: the bucket is in another region${failure.region ? ` (${failure.region})` : ''}`, { code: 'WrongRegion' });
+    default:
+      if (failure.status !== undefined && failure.status >= 400 && failure.status < 500 && failure.kind === 'other') {
+        return result.applicationError(`${what}: ${failure.code}: ${failure.detail}${about}`, { code: failure.code });
+      }
+      return result.failure(`${what}: ${failure.code}: ${failure.detail}${about}`, { code: failure.code });
+  }
+}
+
+export async function get(context: Context<{ key?: string }>, document: InputDocument): Promise<OperationResult> {
+  const { config, parameters, signal } = context;
+  const key = keyOf(parameters, document);
+  if (key === undefined) return result.applicationError('no key: set the "key" parameter or the s3.key document property', { code: 'MissingKey' });
+  const client = clients.get(config, context.runtime);
+  try {
+    const response = await client.send(new GetObjectCommand({ Bucket: config.bucket, Key: key }), { abortSignal: signal });
+    const size = response.ContentLength ?? 0;
+    const body = response.Body as Readable;
+    let done = 0;
+    body.on('data', (chunk: Buffer) => {
+      done += chunk.length;
+      context.progress(done, size);
+    });
+    const out: OutputDocument = {
+      properties: properties(config, { key, etag: unquote(response.ETag), size, versionId: response.VersionId, contentType: response.ContentType, lastModified: response.LastModified }),
+      body,
+    };
+    for (const [name, value] of Object.entries(response.Metadata ?? {})) out.properties![`s3.meta.${name}`] = value;
+    return result.success(out);
+  } catch (error) {
+    return refusal(error, signal, `Get ${key}`, key);
+  }
+}
+
+interface QueryParameters {
+  prefix?: string;
+  delimiter?: string;
+  startAfter?: string;
+  output?: 'documents' | 'summary';
+  pageSize?: number;
+}
+
+export async function query(context: Context<QueryParameters>, _document: InputDocument): Promise<OperationResult> {
+  const { config, parameters, signal } = context;
+  const client = clients.get(config, context.runtime);
+  const objects: _Object[] = [];
+  const prefixes: string[] = [];
+  let token: string | undefined;
+  try {
+    do {
+      const page = await client.send(
+        new ListObjectsV2Command({
+          Bucket: config.bucket,
+          Prefix: parameters.prefix || undefined,
+          Delimiter: parameters.delimiter,
+          StartAfter: token ? undefined : parameters.startAfter,
+          ContinuationToken: token,
+          MaxKeys: parameters.pageSize ?? 1000,
+        }),
+        { abortSignal: signal },
+      );
+      objects.push(...(page.Contents ?? []));
+      prefixes.push(...(page.CommonPrefixes ?? []).map((p) => p.Prefix!).filter(Boolean));
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  } catch (error) {
+    return refusal(error, signal, `Query ${parameters.prefix ?? ''}`);
+  }
+  const describe = (o: _Object) => ({ key: o.Key!, size: o.Size ?? 0, etag: unquote(o.ETag), lastModified: o.LastModified?.toISOString(), storageClass: o.StorageClass });
+  if (parameters.output === 'summary') {
+    const totalBytes = objects.reduce((sum, o) => sum + (o.Size ?? 0), 0);
+    return result.success({
+      properties: properties(config, { prefix: parameters.prefix ?? '', count: objects.length, totalBytes }),
+      body: JSON.stringify({ bucket: config.bucket, prefix: parameters.prefix ?? '', count: objects.length, totalBytes, commonPrefixes: prefixes }),
+    });
+  }
+  return result.documents(
+    objects.map((o) => {
+      const d = describe(o);
+      return { properties: properties(config, { key: d.key, size: d.size, etag: d.etag, lastModified: d.lastModified, storageClass: d.storageClass }), body: JSON.stringify(d) };
+    }),
+  );
+}
+
+interface PutParameters {
+  key?: string;
+  keyPrefix?: string;
+  contentType?: string;
+  metadata?: Record<string, string>;
+  concurrency?: number;
+}
+
+async function exists(client: S3Client, config: S3Config, key: string, signal: AbortSignal): Promise<boolean> {
+  try {
+    await client.send(new HeadObjectCommand({ Bucket: config.bucket, Key: key }), { abortSignal: signal });
+    return true;
+  } catch (error) {
+    if (classify(error, { viaProxy: false, signal }).kind === 'not-found') return false;
+    throw error;
+  }
+}
+
+function put(overwrite: boolean) {
+  return async function (context: Context<PutParameters>, document: InputDocument): Promise<OperationResult> {
+    const { config, parameters, signal } = context;
+    const key = keyOf(parameters, document) ?? `${parameters.keyPrefix ?? ''}${randomUUID()}`;
+    const contentType = parameters.contentType ?? document.properties['s3.contentType'] ?? 'application/octet-stream';
+    const metadata: Record<string, string> = { ...(parameters.metadata ?? {}) };
+    for (const [name, value] of Object.entries(document.properties)) {
+      if (name.startsWith('s3.meta.')) metadata[name.slice('s3.meta.'.length)] = value;
+    }
+    const client = clients.get(config, context.runtime);
+    const size = document.body.size;
+    const what = `${overwrite ? 'Upsert' : 'Create'} ${key}`;
+    try {
+      if (!overwrite && (await exists(client, config, key, signal))) {
+        return result.applicationError(`${what}: an object with this key already exists; Create does not overwrite (use Upsert)`, { code: 'ObjectExists' });
+      }
+      const threshold = (config.multipartThresholdMb ?? 100) * MiB;
+      const common = { Bucket: config.bucket, Key: key, ContentType: contentType, Metadata: metadata };
+      let etag: string | undefined;
+      let versionId: string | undefined;
+      let multipart = false;
+      if (size < threshold) {
+        const body = size <= 8 * MiB ? await document.body.buffer() : document.body.stream();
+        const response = await client.send(new PutObjectCommand({ ...common, Body: body, ContentLength: size }), { abortSignal: signal });
+        context.progress(size, size);
+        etag = response.ETag;
+        versionId = response.VersionId;
+      } else {
+        multipart = true;
+        const upload = new Upload({
+          client,
+          params: { ...common, Body: document.body.stream() },
+          partSize: partSizeFor(size),
+          queueSize: parameters.concurrency ?? 4,
+          // lib-storage's own abort runs in the background after done() has already
+          // rejected, and may lose the race with a part still in flight; this operation
+          // owns the cleanup instead (abandon below) and waits for it.
+          leavePartsOnError: true,
+        });
+        upload.on('httpUploadProgress', (p) => context.progress(p.loaded ?? 0, size));
+        const onAbort = () => void upload.abort().catch(() => undefined);
+        signal.addEventListener('abort', onAbort, { once: true });
+        try {
+          const response = await upload.done();
+          etag = response.ETag;
+          versionId = response.VersionId;
+        } catch (error) {
+          const uploadId = (upload as unknown as { uploadId?: string }).uploadId;
+          if (uploadId) await abandon(client, config.bucket, key, uploadId);
+          throw error;
+        } finally {
+          signal.removeEventListener('abort', onAbort);
+        }
+      }
+      return result.success({ properties: properties(config, { key, etag: unquote(etag), size, versionId, contentType, multipart: String(multipart) }) });
+    } catch (error) {
+      return refusal(error, signal, what, key);
+    }
+  };
+}
+
+/**
+ * Aborts a multipart upload until S3 says it is gone: a part that was in flight during
+ * the first abort may still land, so abort again until ListParts answers NoSuchUpload.
+ */
+async function abandon(client: S3Client, bucket: string, key: string, uploadId: string): Promise<void> {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId })).catch(() => undefined);
+    try {
+      await client.send(new ListPartsCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
+    } catch {
+      return; // NoSuchUpload (or the store has no ListParts): nothing left to abort
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200 * (attempt + 1)));
+  }
+}
+
+export const create = put(false);
+export const upsert = put(true);
+
+export async function remove(context: Context<{ key?: string; keysInBody?: boolean }>, document: InputDocument): Promise<OperationResult> {
+  const { config, parameters, signal } = context;
+  const client = clients.get(config, context.runtime);
+  if (!parameters.keysInBody) {
+    const key = keyOf(parameters, document);
+    if (key === undefined) return result.applicationError('no key: set the "key" parameter or the s3.key document property, or keysInBody', { code: 'MissingKey' });
+    try {
+      // a missing key is not an error: S3 answers 204 either way
+      const response = await client.send(new DeleteObjectCommand({ Bucket: config.bucket, Key: key }), { abortSignal: signal });
+      return result.success({ properties: properties(config, { key, versionId: response.VersionId, deleted: 1 }) });
+    } catch (error) {
+      return refusal(error, signal, `Delete ${key}`, key);
+    }
+  }
+  const keys = (await document.body.text()).split('\n').map((k) => k.trim()).filter(Boolean);
+  let deleted = 0;
+  const refused: string[] = [];
+  try {
+    for (let i = 0; i < keys.length; i += 1000) {
+      const batch = keys.slice(i, i + 1000);
+      const response = await client.send(new DeleteObjectsCommand({ Bucket: config.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }), { abortSignal: signal });
+      const errors = (response.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
+      refused.push(...errors.map((e) => `${e.Key} (${e.Code})`));
+      deleted += batch.length - errors.length;
+      context.progress(i + batch.length, keys.length);
+    }
+  } catch (error) {
+    return refusal(error, signal, `Delete ${keys.length} keys`);
+  }
+  if (refused.length > 0) {
+    return result.applicationError(`Delete: ${refused.length} of ${keys.length} keys were refused: ${refused.slice(0, 10).join(', ')}${refused.length > 10 ? ', …' : ''}`, { code: 'AccessDenied', properties: { 's3.deleted': String(deleted) } });
+  }
+  return result.success({ properties: properties(config, { deleted }) });
+}

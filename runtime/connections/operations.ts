@@ -1,0 +1,112 @@
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { QuarkError, quarkError } from '../core/errors.js';
+import { newId } from '../core/ids.js';
+import type { Logger } from '../core/logger.js';
+import type { AccessControl, Caller } from '../accounts/access.js';
+import type { WorkerPool } from '../engine/pool.js';
+import type { BodyRef, DocumentRef, OperationResultRef } from '../engine/messages.js';
+import { getAt, scrubText } from '../secrets/secret-fields.js';
+import type { RuntimeSettings } from '../sdk/index.js';
+import type { ConnectionService } from './service.js';
+
+/** An input document: the body as bytes, text, or a file to stream from. */
+export interface OperationInput {
+  properties?: Record<string, string>;
+  body?: Buffer | string | { file: string; size: number };
+}
+
+export interface OperationRequest {
+  /** A saved connection (id or name) of the caller's account. */
+  connection: string;
+  operation: string;
+  parameters?: Record<string, unknown>;
+  documents: OperationInput[];
+}
+
+export interface OperationProgress {
+  document: number;
+  bytesDone: number;
+  bytesTotal?: number;
+}
+
+export interface OperationRun {
+  connector: string;
+  operation: string;
+  /** One result per input document, in order. File bodies live in workDir until dispose(). */
+  results: OperationResultRef[];
+  durationMs: number;
+  workDir: string;
+  dispose(): Promise<void>;
+}
+
+export interface OperationDeps {
+  access: AccessControl;
+  connections: ConnectionService;
+  pool: WorkerPool;
+  logger: Logger;
+  runtime: RuntimeSettings;
+  workRoot: string;
+  spillBytes: number;
+  timeoutMs: number;
+}
+
+function refOf(body: OperationInput['body']): BodyRef {
+  if (body === undefined) return { kind: 'inline', bytes: new Uint8Array(0) };
+  if (typeof body === 'string' || Buffer.isBuffer(body)) {
+    const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+    return { kind: 'inline', bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
+  }
+  return { kind: 'file', path: body.file, size: body.size };
+}
+
+/**
+ * Runs one connector operation over documents in a worker: resolve the connection,
+ * validate the parameters against the operation's schema, run, and scrub secrets from
+ * every message. Every input document gets exactly one result.
+ */
+export function createOperations(deps: OperationDeps) {
+  return async function runOperation(caller: Caller, request: OperationRequest, options: { signal?: AbortSignal; onProgress?(p: OperationProgress): void } = {}): Promise<OperationRun> {
+    deps.access.requireMember(caller, 'run operations');
+    const { connector, config, record } = deps.connections.resolve(caller, { connection: request.connection });
+    const operation = connector.operations.find((o) => o.id === request.operation);
+    if (!operation) {
+      throw quarkError('QUARK_ERR_OPERATION_NOT_FOUND', `connector "${connector.id}" has no operation "${request.operation}"; it has: ${connector.operations.map((o) => o.id).join(', ') || 'none'}`);
+    }
+    const parameters = structuredClone(request.parameters ?? {});
+    const problems = operation.validateParameters(parameters);
+    if (problems.length > 0) {
+      throw quarkError('QUARK_ERR_OPERATION_INVALID_PARAMETERS', `the parameters of ${connector.id}/${operation.id} are not valid: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`, { problems });
+    }
+    const workDir = join(deps.workRoot, newId('op'));
+    await mkdir(workDir, { recursive: true, mode: 0o700 });
+    const dispose = () => rm(workDir, { recursive: true, force: true });
+    const secrets = connector.secretPointers.map((p) => getAt(config, p)).filter((v): v is string => typeof v === 'string');
+    const log = deps.logger.child({ connector: connector.id, connection: record?.id, operation: operation.id });
+    const documents: DocumentRef[] = request.documents.map((d) => ({ properties: d.properties ?? {}, body: refOf(d.body) }));
+    const started = performance.now();
+    log.debug({ documents: documents.length, parameters }, 'operation starting');
+    try {
+      const reply = await deps.pool.run(
+        { kind: 'operation', entry: connector.entry, operation: operation.id, config, parameters, runtime: deps.runtime, documents, workDir, spillBytes: deps.spillBytes },
+        { timeoutMs: deps.timeoutMs, graceMs: 30_000, what: `operation ${connector.id}/${operation.id}`, ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: ({ type: _t, ...p }) => options.onProgress!(p) } : {}) },
+      );
+      for (const entry of reply.logs) log[entry.level]({ plugin: true }, scrubText(entry.message, secrets));
+      let results: OperationResultRef[];
+      if (reply.ok) {
+        results = (reply.value as OperationResultRef[]).map((r) => (r.message === undefined ? r : { ...r, message: scrubText(r.message, secrets) }));
+      } else {
+        results = documents.map(() => ({ status: 'failure' as const, code: reply.error.code, message: scrubText(reply.error.message, secrets) }));
+      }
+      const durationMs = Math.round(performance.now() - started);
+      log.info({ durationMs, results: results.map((r) => r.status) }, 'operation finished');
+      return { connector: connector.id, operation: operation.id, results, durationMs, workDir, dispose };
+    } catch (error) {
+      // the worker died, timed out or was cancelled: every document failed, with the reason
+      if (!(error instanceof QuarkError)) throw error;
+      const durationMs = Math.round(performance.now() - started);
+      log.warn({ code: error.code, durationMs }, 'operation stopped');
+      return { connector: connector.id, operation: operation.id, results: documents.map(() => ({ status: 'failure', code: error.code, message: scrubText(error.message, secrets) })), durationMs, workDir, dispose };
+    }
+  };
+}

@@ -1,0 +1,69 @@
+/**
+ * The operation contract: the runtime calls an operation's handler once per input
+ * document; the handler answers with exactly one result. A thrown error becomes a
+ * failure result, so a plugin can never drop a document.
+ */
+import type { Readable } from 'node:stream';
+import type { ConnectorLogger, RuntimeSettings } from './index.js';
+
+/** A document's body: its length is always known; it can be read more than once. */
+export interface Body {
+  readonly size: number;
+  /** A fresh stream of the bytes, from the start. Large bodies stream from disk. */
+  stream(): Readable;
+  buffer(): Promise<Buffer>;
+  text(): Promise<string>;
+}
+
+export interface InputDocument {
+  readonly properties: Readonly<Record<string, string>>;
+  readonly body: Body;
+}
+
+/** An output document. A Readable body is streamed to the runtime (spilled to disk when large). */
+export interface OutputDocument {
+  properties?: Record<string, string>;
+  body?: Buffer | string | Readable;
+}
+
+export type OperationResult =
+  | { status: 'success'; documents: OutputDocument[] }
+  | { status: 'application-error'; message: string; code?: string; properties?: Record<string, string> }
+  | { status: 'failure'; message: string; code?: string };
+
+export interface OperationContext<Config, Parameters> {
+  config: Config;
+  /** The step's parameters, validated against the operation's parameter schema. */
+  parameters: Parameters;
+  /** Aborted when the operation is cancelled or times out; stop, and clean up what you started. */
+  signal: AbortSignal;
+  runtime: RuntimeSettings;
+  log: ConnectorLogger;
+  /** Reports bytes done (and the total, when known) to whoever runs the operation. */
+  progress(bytesDone: number, bytesTotal?: number): void;
+}
+
+export type OperationHandler<Config = Record<string, unknown>, Parameters = Record<string, unknown>> = (
+  context: OperationContext<Config, Parameters>,
+  document: InputDocument,
+) => Promise<OperationResult>;
+
+/** Builders for results. */
+export const result = {
+  /** One output document. */
+  success(document: OutputDocument = {}): OperationResult {
+    return { status: 'success', documents: [document] };
+  },
+  /** Any number of output documents (a query answers with one per object). */
+  documents(documents: OutputDocument[]): OperationResult {
+    return { status: 'success', documents };
+  },
+  /** The endpoint refused this document (a missing key, a denied access): the step's error path. */
+  applicationError(message: string, extra: { code?: string; properties?: Record<string, string> } = {}): OperationResult {
+    return { status: 'application-error', message, ...extra };
+  },
+  /** The operation could not be carried out (network, bug): the document failed. */
+  failure(message: string, extra: { code?: string } = {}): OperationResult {
+    return { status: 'failure', message, ...extra };
+  },
+};
