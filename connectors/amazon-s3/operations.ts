@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   ListPartsCommand,
@@ -73,12 +73,18 @@ export async function get(context: Context<{ key?: string }>, document: InputDoc
   try {
     const response = await client.send(new GetObjectCommand({ Bucket: config.bucket, Key: key }), { abortSignal: signal });
     const size = response.ContentLength ?? 0;
-    const body = response.Body as Readable;
+    // counts bytes as the runtime reads them, without switching the stream to flowing mode
     let done = 0;
-    body.on('data', (chunk: Buffer) => {
-      done += chunk.length;
-      context.progress(done, size);
-    });
+    const body = (response.Body as Readable).pipe(
+      new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          done += chunk.length;
+          context.progress(done, size);
+          callback(null, chunk);
+        },
+      }),
+    );
+    (response.Body as Readable).on('error', (error) => body.destroy(error));
     const out: OutputDocument = {
       properties: properties(config, { key, etag: unquote(response.ETag), size, versionId: response.VersionId, contentType: response.ContentType, lastModified: response.LastModified }),
       body,
@@ -175,7 +181,9 @@ function put(overwrite: boolean) {
         return result.applicationError(`${what}: an object with this key already exists; Create does not overwrite (use Upsert)`, { code: 'ObjectExists' });
       }
       const threshold = (config.multipartThresholdMb ?? 100) * MiB;
-      const common = { Bucket: config.bucket, Key: key, ContentType: contentType, Metadata: metadata };
+      // If-None-Match makes Create atomic on stores that honour it (AWS, Ceph RGW): of two
+      // concurrent Creates of one key, one gets 412. The HeadObject above covers the rest.
+      const common = { Bucket: config.bucket, Key: key, ContentType: contentType, Metadata: metadata, ...(overwrite ? {} : { IfNoneMatch: '*' }) };
       let etag: string | undefined;
       let versionId: string | undefined;
       let multipart = false;
@@ -205,8 +213,12 @@ function put(overwrite: boolean) {
           etag = response.ETag;
           versionId = response.VersionId;
         } catch (error) {
-          const uploadId = (upload as unknown as { uploadId?: string }).uploadId;
-          if (uploadId) await abandon(client, config.bucket, key, uploadId);
+          // done() rejects as soon as it is aborted, while lib-storage's uploaders may still
+          // be creating the upload or sending a part: let them settle, then clean up. These
+          // two fields are lib-storage internals (the version is pinned by the lock file).
+          const internals = upload as unknown as { uploadId?: string; concurrentUploaders?: Promise<unknown>[] };
+          await Promise.allSettled(internals.concurrentUploaders ?? []);
+          if (internals.uploadId) await abandon(client, config.bucket, key, internals.uploadId);
           throw error;
         } finally {
           signal.removeEventListener('abort', onAbort);
@@ -214,6 +226,10 @@ function put(overwrite: boolean) {
       }
       return result.success({ properties: properties(config, { key, etag: unquote(etag), size, versionId, contentType, multipart: String(multipart) }) });
     } catch (error) {
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (!overwrite && status === 412) {
+        return result.applicationError(`${what}: an object with this key was created meanwhile; Create does not overwrite (use Upsert)`, { code: 'ObjectExists' });
+      }
       return refusal(error, signal, what, key);
     }
   };
@@ -228,8 +244,11 @@ async function abandon(client: S3Client, bucket: string, key: string, uploadId: 
     await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId })).catch(() => undefined);
     try {
       await client.send(new ListPartsCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
-    } catch {
-      return; // NoSuchUpload (or the store has no ListParts): nothing left to abort
+    } catch (error) {
+      const { name, $metadata } = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+      if (name === 'NoSuchUpload') return;
+      // a store without multipart cleanup (s3rver answers 405): nothing more can be done
+      if ($metadata?.httpStatusCode === 405 || $metadata?.httpStatusCode === 501) return;
     }
     await new Promise((resolve) => setTimeout(resolve, 200 * (attempt + 1)));
   }
@@ -255,20 +274,21 @@ export async function remove(context: Context<{ key?: string; keysInBody?: boole
   const keys = (await document.body.text()).split('\n').map((k) => k.trim()).filter(Boolean);
   let deleted = 0;
   const refused: string[] = [];
+  const codes = new Set<string>();
   try {
     for (let i = 0; i < keys.length; i += 1000) {
       const batch = keys.slice(i, i + 1000);
       const response = await client.send(new DeleteObjectsCommand({ Bucket: config.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }), { abortSignal: signal });
       const errors = (response.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
       refused.push(...errors.map((e) => `${e.Key} (${e.Code})`));
+      for (const e of errors) codes.add(e.Code ?? 'Error');
       deleted += batch.length - errors.length;
-      context.progress(i + batch.length, keys.length);
     }
   } catch (error) {
     return refusal(error, signal, `Delete ${keys.length} keys`);
   }
   if (refused.length > 0) {
-    return result.applicationError(`Delete: ${refused.length} of ${keys.length} keys were refused: ${refused.slice(0, 10).join(', ')}${refused.length > 10 ? ', …' : ''}`, { code: 'AccessDenied', properties: { 's3.deleted': String(deleted) } });
+    return result.applicationError(`Delete: ${refused.length} of ${keys.length} keys were refused: ${refused.slice(0, 10).join(', ')}${refused.length > 10 ? ', …' : ''}`, { code: codes.size === 1 ? [...codes][0]! : 'DeleteRefused', properties: { 's3.deleted': String(deleted) } });
   }
   return result.success({ properties: properties(config, { deleted }) });
 }

@@ -6,7 +6,7 @@ import type { Logger } from '../core/logger.js';
 import type { AccessControl, Caller } from '../accounts/access.js';
 import type { WorkerPool } from '../engine/pool.js';
 import type { BodyRef, DocumentRef, OperationResultRef } from '../engine/messages.js';
-import { getAt, scrubText } from '../secrets/secret-fields.js';
+import { relayPluginLogs, scrubText, secretValues } from '../secrets/secret-fields.js';
 import type { RuntimeSettings } from '../sdk/index.js';
 import type { ConnectionService } from './service.js';
 
@@ -60,6 +60,19 @@ function refOf(body: OperationInput['body']): BodyRef {
   return { kind: 'file', path: body.file, size: body.size };
 }
 
+const scrubProperties = (properties: Record<string, string>, secrets: readonly string[]) =>
+  Object.fromEntries(Object.entries(properties).map(([k, v]) => [k, scrubText(v, secrets)]));
+
+/** A plugin that echoes a secret in a message or a property does not leak it. */
+function scrubResult(r: OperationResultRef, secrets: readonly string[]): OperationResultRef {
+  return {
+    ...r,
+    ...(r.message !== undefined ? { message: scrubText(r.message, secrets) } : {}),
+    ...(r.properties ? { properties: scrubProperties(r.properties, secrets) } : {}),
+    ...(r.documents ? { documents: r.documents.map((d) => ({ ...d, properties: scrubProperties(d.properties, secrets) })) } : {}),
+  };
+}
+
 /**
  * Runs one connector operation over documents in a worker: resolve the connection,
  * validate the parameters against the operation's schema, run, and scrub secrets from
@@ -81,7 +94,7 @@ export function createOperations(deps: OperationDeps) {
     const workDir = join(deps.workRoot, newId('op'));
     await mkdir(workDir, { recursive: true, mode: 0o700 });
     const dispose = () => rm(workDir, { recursive: true, force: true });
-    const secrets = connector.secretPointers.map((p) => getAt(config, p)).filter((v): v is string => typeof v === 'string');
+    const secrets = secretValues(config, connector.secretPointers);
     const log = deps.logger.child({ connector: connector.id, connection: record?.id, operation: operation.id });
     const documents: DocumentRef[] = request.documents.map((d) => ({ properties: d.properties ?? {}, body: refOf(d.body) }));
     const started = performance.now();
@@ -91,10 +104,10 @@ export function createOperations(deps: OperationDeps) {
         { kind: 'operation', entry: connector.entry, operation: operation.id, config, parameters, runtime: deps.runtime, documents, workDir, spillBytes: deps.spillBytes },
         { timeoutMs: deps.timeoutMs, graceMs: 30_000, what: `operation ${connector.id}/${operation.id}`, ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: ({ type: _t, ...p }) => options.onProgress!(p) } : {}) },
       );
-      for (const entry of reply.logs) log[entry.level]({ plugin: true }, scrubText(entry.message, secrets));
+      relayPluginLogs(log, reply.logs, secrets);
       let results: OperationResultRef[];
       if (reply.ok) {
-        results = (reply.value as OperationResultRef[]).map((r) => (r.message === undefined ? r : { ...r, message: scrubText(r.message, secrets) }));
+        results = (reply.value as OperationResultRef[]).map((r) => scrubResult(r, secrets));
       } else {
         results = documents.map(() => ({ status: 'failure' as const, code: reply.error.code, message: scrubText(reply.error.message, secrets) }));
       }

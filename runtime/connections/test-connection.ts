@@ -5,7 +5,7 @@ import type { Metrics } from '../core/metrics.js';
 import type { AccessControl, Caller } from '../accounts/access.js';
 import type { WorkerPool } from '../engine/pool.js';
 import { schemaIds, type SchemaRegistry } from '../schema/index.js';
-import { getAt, scrubText } from '../secrets/secret-fields.js';
+import { relayPluginLogs, scrubText, secretValues } from '../secrets/secret-fields.js';
 import { overallStatus, type Check, type OverallStatus, type RuntimeSettings, type TestReport } from '../sdk/index.js';
 import type { ConnectionService } from './service.js';
 
@@ -75,7 +75,7 @@ export function createTestConnection(deps: TestConnectionDeps) {
     if (!connector.testConnection) {
       throw quarkError('QUARK_ERR_CONNECTOR_NO_TEST', `connector "${connector.id}" does not support Test Connection`);
     }
-    const secrets = connector.secretPointers.map((p) => getAt(config, p)).filter((v): v is string => typeof v === 'string');
+    const secrets = secretValues(config, connector.secretPointers);
     const log = deps.logger.child({ connector: connector.id, ...(record ? { connection: record.id } : {}) });
     // the configuration is logged at debug level; its secret fields are redacted by the
     // paths derived from the connectors' schemas
@@ -88,7 +88,7 @@ export function createTestConnection(deps: TestConnectionDeps) {
         { kind: 'test', entry: connector.entry, config, runtime: deps.runtime },
         { timeoutMs: deps.timeoutMs, graceMs: hardStopGraceMs, what: `Test Connection of ${connector.id}` },
       );
-      for (const entry of reply.logs) log[entry.level]({ plugin: true, ...(entry.fields ? { fields: JSON.parse(scrubText(JSON.stringify(entry.fields), secrets)) as unknown } : {}) }, scrubText(entry.message, secrets));
+      relayPluginLogs(log, reply.logs, secrets);
       if (!reply.ok) {
         checks = runtimeFailure(reply.error.code, reply.error.message);
       } else {

@@ -187,7 +187,7 @@ export async function loadConnectors(options: LoaderOptions): Promise<ConnectorR
       try {
         const reply = await pool.run(
           { kind: 'probe', entry: connector.entry, operations: connector.operations.map((o) => o.id), testConnection: connector.testConnection },
-          { timeoutMs: options.importTimeoutMs, what: `importing connector ${connector.id}` },
+          { timeoutMs: options.importTimeoutMs, graceMs: 0, what: `importing connector ${connector.id}` },
         );
         if (reply.ok) return connector;
         quarantine({ dir: connector.dir, source: connector.source, id: connector.id, version: connector.version, reason: { ...reply.error, details: { problems: [{ file: connector.entry, path: '', message: reply.error.message }] } } });

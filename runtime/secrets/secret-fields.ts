@@ -53,6 +53,11 @@ export function deleteAt(document: Json, pointer: string): void {
   if (node !== null && typeof node === 'object') delete (node as Json)[keys.at(-1)!];
 }
 
+/** The string values of a configuration's secret fields (to scrub them from plugin output). */
+export function secretValues(config: Json, pointers: readonly string[]): string[] {
+  return pointers.map((p) => getAt(config, p)).filter((v): v is string => typeof v === 'string');
+}
+
 /** pino redaction paths for secret fields wherever a configuration is logged. */
 export function redactPathsFor(pointers: readonly string[]): string[] {
   const paths = new Set<string>();
@@ -61,6 +66,18 @@ export function redactPathsFor(pointers: readonly string[]): string[] {
     for (const head of ['config', '*.config', 'body.config', 'req.body.config']) paths.add(`${head}${tail}`);
   }
   return [...paths];
+}
+
+/** Log records a plugin wrote in its worker, passed on to a runtime logger with secrets scrubbed. */
+export function relayPluginLogs(
+  log: Record<'debug' | 'info' | 'warn' | 'error', (fields: object, message: string) => void>,
+  records: readonly { level: 'debug' | 'info' | 'warn' | 'error'; message: string; fields?: Record<string, unknown> }[],
+  secrets: readonly string[],
+): void {
+  for (const record of records) {
+    const fields = record.fields ? { fields: JSON.parse(scrubText(JSON.stringify(record.fields), secrets)) as unknown } : {};
+    log[record.level]({ plugin: true, ...fields }, scrubText(record.message, secrets));
+  }
 }
 
 /** Replaces every occurrence of a secret value in a text (plugin messages, errors). */

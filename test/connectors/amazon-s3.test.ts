@@ -333,6 +333,14 @@ t.test('Amazon S3 against a real S3 server', { skip: !real && 'S3_ENDPOINT and t
     await op('user1', 'delete', { key: 'private.txt' });
   });
 
+  t.test('two concurrent Creates of one key: exactly one wins', async (t) => {
+    const [a, b] = await Promise.all([op('user1', 'create', { key: 'race.txt' }, [{ body: 'a' }]), op('user1', 'create', { key: 'race.txt' }, [{ body: 'b' }])]);
+    const statuses = [a.body.results[0].status, b.body.results[0].status].sort();
+    t.same(statuses, ['application-error', 'success']);
+    t.equal([a, b].find((r) => r.body.results[0].status !== 'success')!.body.results[0].code, 'ObjectExists');
+    await op('user1', 'delete', { key: 'race.txt' });
+  });
+
   t.test('a cancelled multipart upload leaves no incomplete upload behind', async (t) => {
     const { ListMultipartUploadsCommand } = await import('@aws-sdk/client-s3');
     const { createRuntime } = await import('../../runtime/index.js');
