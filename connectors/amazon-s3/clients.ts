@@ -1,13 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { Dispatcher } from 'undici';
 import type { RuntimeSettings } from 'quark/sdk';
-import { createS3Client } from './client.js';
+import { createS3Client, type Transport } from './client.js';
 import type { S3Config } from './config.js';
 
 interface Entry {
   client: S3Client;
-  dispatcher: Dispatcher;
+  transport: Transport;
 }
 
 const maxClients = 16;
@@ -34,7 +33,7 @@ export function createClientCache() {
         const [oldestId, oldest] = entries.entries().next().value as [string, Entry];
         entries.delete(oldestId);
         oldest.client.destroy();
-        void oldest.dispatcher.close().catch(() => undefined);
+        oldest.transport.destroy();
       }
       return entry.client;
     },

@@ -60,10 +60,10 @@ export function classify(error: unknown, context: { viaProxy: boolean; signal: A
   const name = top.name ?? 'Error';
   const message = top.message ?? String(error);
 
-  // The proxy's answer to CONNECT comes back from undici as an "aborted" error with the
-  // status in its message; it is a proxy refusal, never a user cancel.
+  // The proxy's answer to CONNECT comes back from the proxy agent as a plain error with
+  // the status in its message ("Bad response: 407"); it is a proxy refusal, never a cancel.
   for (const e of errors) {
-    const proxyStatus = /Proxy response \((\d{3})\)/.exec(e.message ?? '');
+    const proxyStatus = /^Bad response: (\d{3})$/.exec(e.message ?? '');
     if (proxyStatus) {
       const code = Number(proxyStatus[1]);
       if (code === 407) return { kind: 'proxy-auth', code: 'ProxyAuthenticationRequired', status: 407, detail: e.message ?? '' };

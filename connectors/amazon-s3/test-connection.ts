@@ -102,7 +102,7 @@ function bucketCheck(failure: Failure, config: S3Config): Check {
  */
 export async function testConnection({ config, runtime, signal }: TestContext<S3Config>): Promise<TestReport> {
   const proxy = proxyUrl(runtime);
-  const { client, dispatcher } = createS3Client(config, runtime, { maxAttempts: 1, connections: 2 });
+  const { client, transport } = createS3Client(config, runtime, { maxAttempts: 1, connections: 2 });
   const context = { viaProxy: proxy !== undefined, signal };
   try {
     const checks: Check[] = [];
@@ -140,6 +140,6 @@ export async function testConnection({ config, runtime, signal }: TestContext<S3
     return { checks };
   } finally {
     client.destroy();
-    await dispatcher.close().catch(() => undefined);
+    transport.destroy();
   }
 }

@@ -3,10 +3,10 @@
  * stream) become refs, spilled to a file in the work directory when they are large, so
  * a multi-GiB object never sits in memory.
  */
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomBytes } from 'node:crypto';
 import type { Body } from '../sdk/index.js';
@@ -33,6 +33,52 @@ export function bodyOf(ref: BodyRef): Body {
 export const emptyBody: BodyRef = { kind: 'inline', bytes: new Uint8Array(0) };
 
 /**
+ * A sink that keeps a body in memory up to spillBytes and past that writes it, as it
+ * streams, to a new file in workDir. Fed by pipeline(), so backpressure and errors
+ * follow Node's own stream machinery.
+ */
+class SpillSink extends Writable {
+  private readonly head: Buffer[] = [];
+  private size = 0;
+  private file: WriteStream | undefined;
+  readonly path: string;
+
+  constructor(private readonly spillBytes: number, workDir: string) {
+    super({ highWaterMark: 1024 * 1024 });
+    this.path = join(workDir, `body-${randomBytes(8).toString('hex')}`);
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.size += chunk.length;
+    if (!this.file) {
+      this.head.push(chunk);
+      if (this.size <= this.spillBytes) return callback();
+      this.file = createWriteStream(this.path, { flags: 'wx', highWaterMark: 1024 * 1024 });
+      this.file.on('error', (error) => this.destroy(error));
+      chunk = Buffer.concat(this.head.splice(0));
+    }
+    if (this.file.write(chunk)) callback();
+    else this.file.once('drain', () => callback());
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    if (!this.file) return callback();
+    this.file.end(() => callback());
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.file?.destroy();
+    callback(error);
+  }
+
+  ref(): BodyRef {
+    if (this.file) return { kind: 'file', path: this.path, size: this.size };
+    const bytes = Buffer.concat(this.head, this.size);
+    return { kind: 'inline', bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
+  }
+}
+
+/**
  * Turns an output body into a ref: kept in memory up to spillBytes, else written to a new
  * file in workDir as it streams.
  */
@@ -43,37 +89,7 @@ export async function refOf(body: Buffer | string | Readable | undefined, workDi
     if (bytes.length <= spillBytes) return { kind: 'inline', bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
     body = Readable.from([bytes]);
   }
-  const head: Buffer[] = [];
-  let headSize = 0;
-  const iterator = (body as Readable)[Symbol.asyncIterator]();
-  // read until the body proves small (end) or large (over spillBytes)
-  for (;;) {
-    const next = await iterator.next();
-    if (next.done) {
-      const bytes = Buffer.concat(head, headSize);
-      return { kind: 'inline', bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
-    }
-    const chunk = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value as Uint8Array);
-    head.push(chunk);
-    headSize += chunk.length;
-    if (headSize > spillBytes) break;
-  }
-  const path = join(workDir, `body-${randomBytes(8).toString('hex')}`);
-  let size = 0;
-  async function* rest(): AsyncGenerator<Buffer> {
-    for (const chunk of head) {
-      size += chunk.length;
-      yield chunk;
-    }
-    head.length = 0;
-    for (;;) {
-      const next = await iterator.next();
-      if (next.done) return;
-      const chunk = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value as Uint8Array);
-      size += chunk.length;
-      yield chunk;
-    }
-  }
-  await pipeline(rest(), createWriteStream(path, { flags: 'wx' }), { signal });
-  return { kind: 'file', path, size };
+  const sink = new SpillSink(spillBytes, workDir);
+  await pipeline(body, sink, { signal });
+  return sink.ref();
 }

@@ -82,6 +82,15 @@ async function operate(connector: Connector<unknown>, task: OperationTask, contr
   const log = loggerInto(logs);
   const results: OperationResultRef[] = [];
   for (const [index, document] of task.documents.entries()) {
+    // at most one progress message per 100 ms (and the last one): a plugin may report
+    // every chunk, and a message per 64 KiB chunk costs more than the transfer
+    let lastPost = 0;
+    const progress = (bytesDone: number, bytesTotal?: number) => {
+      const now = performance.now();
+      if (now - lastPost < 100 && bytesDone !== bytesTotal) return;
+      lastPost = now;
+      control.post({ type: 'progress', document: index, bytesDone, ...(bytesTotal !== undefined ? { bytesTotal } : {}) });
+    };
     const reason = control.reason();
     if (reason) {
       results.push({ status: 'failure', code: abortCodes[reason], message: `the operation ${abortWords[reason]} before this document` });
@@ -96,7 +105,7 @@ async function operate(connector: Connector<unknown>, task: OperationTask, contr
           signal: control.signal,
           runtime: task.runtime,
           log,
-          progress: (bytesDone, bytesTotal) => control.post({ type: 'progress', document: index, bytesDone, ...(bytesTotal !== undefined ? { bytesTotal } : {}) }),
+          progress,
         },
         { properties: document.properties, body: bodyOf(document.body) },
       );

@@ -233,6 +233,13 @@ t.test('Amazon S3 through the runtime\'s authenticating HTTP proxy', async (t) =
   t.equal(tunnels, before, 'nothing passed the proxy');
   t.notMatch(JSON.stringify(wrong.body), /not-the-password/);
 
+  await rt.api('POST', '/api/v1/connections', ownerToken, { name: 'via-proxy', connector: 'amazon-s3', config: s3Config(endpoint, { proxyUser: 'proxy-user', proxyPassword: 'proxy-Pa55' }) });
+  const beforeOps = tunnels;
+  const up = await operate(rt, ownerToken, 'via-proxy', 'upsert', { key: 'proxied.txt' }, [{ body: 'through the proxy' }]);
+  t.equal(up.body.results[0].status, 'success');
+  t.equal(bodyOf((await operate(rt, ownerToken, 'via-proxy', 'get', { key: 'proxied.txt' })).body.results[0].documents[0]).toString(), 'through the proxy');
+  t.ok(tunnels > beforeOps, 'operations go through the proxy too');
+
   const anonymous = await test(s3Config(endpoint));
   t.equal(byId(anonymous.body.checks).proxy!.code, 'ProxyAuthenticationRequired', 'no proxy credentials at all: also 407');
   t.notMatch(rt.output(), /proxy-Pa55|not-the-password/, 'proxy passwords never reach the log');
@@ -264,6 +271,46 @@ t.test('Amazon S3 against an endpoint that accepts connections and never answers
   const endpoint = byId(body.checks).endpoint!;
   t.equal(endpoint.code, 'Timeout', 'a timeout is reported as a timeout');
   t.match(endpoint.message, /no answer from http:\/\/127\.0\.0\.1:\d+ within the time limit/);
+});
+
+// Two AWS behaviours that neither s3rver nor Ceph RGW reproduce (RGW ignores the region
+// and keeps no clock-skew window here): a stand-in endpoint answers exactly as AWS
+// documents them, and the connector must name them.
+t.test('Amazon S3: clock skew and a bucket in another region, as AWS answers them', async (t) => {
+  const { createServer: createHttpServer } = await import('node:http');
+  const skewed = new Date(Date.now() + 20 * 60 * 1000).toUTCString();
+  const fake = createHttpServer((request, response) => {
+    const mode = request.headers.host?.startsWith('127.0.0.1') ? 'skew' : 'region';
+    request.resume();
+    if (mode === 'skew') {
+      response.writeHead(403, { 'content-type': 'application/xml', date: skewed });
+      response.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>RequestTimeTooSkewed</Code><Message>The difference between the request time and the current time is too large.</Message></Error>');
+    } else if (request.method === 'HEAD') {
+      response.writeHead(301, { 'x-amz-bucket-region': 'eu-central-1' });
+      response.end();
+    } else {
+      response.writeHead(200, { 'content-type': 'application/xml' });
+      response.end('<?xml version="1.0" encoding="UTF-8"?><ListAllMyBucketsResult><Buckets></Buckets></ListAllMyBucketsResult>');
+    }
+  }).listen(0, '127.0.0.1');
+  await once(fake, 'listening');
+  t.teardown(() => fake.close());
+  const port = (fake.address() as { port: number }).port;
+  const { home, ownerToken } = await initHome(t);
+  const rt = await startRuntime(t, home);
+  const test = async (endpoint: string) => (await rt.api('POST', '/api/v1/test-connection', ownerToken, { connector: 'amazon-s3', config: s3Config(endpoint) })).body;
+
+  const skew = await test(`http://127.0.0.1:${port}`);
+  t.equal(skew.status, 'failed');
+  const credentials = byId(skew.checks).credentials!;
+  t.equal(credentials.code, 'RequestTimeTooSkewed', 'reported as clock skew, not hidden by a retry');
+  t.match(credentials.message, /clock differs from the server's by about 1[12]\d\d s \(this machine is behind\)/);
+
+  const region = await test(`http://localhost:${port}`);
+  t.equal(region.status, 'warning');
+  t.equal(byId(region.checks).credentials!.status, 'ok');
+  t.equal(byId(region.checks).bucket!.code, 'WrongRegion');
+  t.match(byId(region.checks).bucket!.message, /is in region eu-central-1, not us-east-1: set "AWS region" to eu-central-1/);
 });
 
 // A real S3 server with SigV4 checking and two users: CI runs this against Ceph RGW;

@@ -1,0 +1,148 @@
+#!/usr/bin/env node
+// bench/s3-transfer: upload and download files through the quark Amazon S3 connector
+// (its operations, in a worker), side by side in one run with a raw @aws-sdk/lib-storage
+// script, `aws s3 cp` and `rclone copyto`, against one local endpoint: Ceph RGW when
+// S3_ENDPOINT and keys are set (source ../shared/tools/ceph-s3 DIR/s3.env), else an
+// embedded s3rver. Same part size (5 MiB) and concurrency (4) everywhere. Reports the
+// median wall time of RUNS runs (default 3), the ratio to the SDK script, and peak RSS.
+//   node bench/s3-transfer.mjs [--sizes 100,1024] [--runs 3] [--write bench/RESULTS.md]
+import { spawnSync, execFileSync } from 'node:child_process';
+import { createWriteStream, existsSync, mkdtempSync, rmSync, statSync, writeFileSync, readFileSync, appendFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { S3Client, CreateBucketCommand } from '@aws-sdk/client-s3';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..');
+const { values } = parseArgs({ options: { sizes: { type: 'string', default: '100,1024' }, runs: { type: 'string', default: '3' }, write: { type: 'string' } } });
+const sizesMb = values.sizes.split(',').map(Number);
+const runs = Number(values.runs);
+const work = mkdtempSync(join(tmpdir(), 'quark-bench-'));
+const cleanup = [];
+process.on('exit', () => { for (const f of cleanup.reverse()) try { f(); } catch {} rmSync(work, { recursive: true, force: true }); });
+
+let server = 'Ceph RGW';
+if (!process.env.S3_ENDPOINT) {
+  const { default: S3rver } = await import('s3rver');
+  const s3 = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: join(work, 's3rver') });
+  const { port } = await s3.run();
+  cleanup.push(() => s3.close());
+  Object.assign(process.env, { S3_ENDPOINT: `http://127.0.0.1:${port}`, S3_ACCESS_KEY: 'S3RVER', S3_SECRET_KEY: 'S3RVER' });
+  server = 's3rver (embedded)';
+}
+const env = { ...process.env, AWS_ACCESS_KEY_ID: process.env.S3_ACCESS_KEY, AWS_SECRET_ACCESS_KEY: process.env.S3_SECRET_KEY, AWS_DEFAULT_REGION: 'us-east-1' };
+const bucket = `quark-bench-${Date.now().toString(36)}`;
+const admin = new S3Client({ region: 'us-east-1', endpoint: process.env.S3_ENDPOINT, forcePathStyle: true, credentials: { accessKeyId: process.env.S3_ACCESS_KEY, secretAccessKey: process.env.S3_SECRET_KEY } });
+await admin.send(new CreateBucketCommand({ Bucket: bucket }));
+
+// the quark side: a runtime home with one connection
+const home = join(work, 'home');
+const init = JSON.parse(execFileSync(process.execPath, [join(root, 'dist/runtime/cli/main.js'), '--json', 'init', '--home', home], { encoding: 'utf8' }));
+{
+  const file = join(home, 'config.json');
+  const config = JSON.parse(readFileSync(file, 'utf8'));
+  config.limits.workerThreads = 1;
+  writeFileSync(file, JSON.stringify(config, null, 2));
+}
+{
+  const { createRuntime } = await import('../dist/runtime/index.js');
+  const rt = await createRuntime({ home, logLevel: 'silent' });
+  rt.connections.create(rt.authenticate(init.ownerToken), { name: 'bench', connector: 'amazon-s3', config: { awsAccessKey: process.env.S3_ACCESS_KEY, awsSecretKey: process.env.S3_SECRET_KEY, region: 'us-east-1', bucket, endpoint: process.env.S3_ENDPOINT, forcePathStyle: true } });
+  await rt.close();
+}
+
+// aws CLI and rclone configured for the same part size and concurrency
+const awsConfig = join(work, 'aws.config');
+writeFileSync(awsConfig, '[default]\nregion = us-east-1\ns3 =\n    multipart_chunksize = 5MB\n    multipart_threshold = 100MB\n    max_concurrent_requests = 4\n    addressing_style = path\n');
+const rcloneEnv = { AWS_CA_BUNDLE: undefined, RCLONE_CONFIG_BENCH_TYPE: 's3', RCLONE_CONFIG_BENCH_PROVIDER: 'Other', RCLONE_CONFIG_BENCH_ENDPOINT: process.env.S3_ENDPOINT, RCLONE_CONFIG_BENCH_ACCESS_KEY_ID: process.env.S3_ACCESS_KEY, RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY: process.env.S3_SECRET_KEY, RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE: 'true', RCLONE_CONFIG_BENCH_REGION: 'us-east-1' };
+const have = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+const timeBin = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
+
+const peers = [
+  { name: 'quark connector', cmd: (dir, file, key) => [process.execPath, [join(here, 'quark-transfer.mjs'), home, init.ownerToken, 'bench', dir, file, key]] },
+  { name: 'raw SDK (lib-storage)', cmd: (dir, file, key) => [process.execPath, [join(here, 'sdk-transfer.mjs'), dir, file, bucket, key]] },
+  ...(have('aws') ? [{ name: 'aws s3 cp', env: { AWS_CONFIG_FILE: awsConfig, AWS_SHARED_CREDENTIALS_FILE: '/dev/null' }, cmd: (dir, file, key) => ['aws', ['--endpoint-url', process.env.S3_ENDPOINT, 's3', 'cp', '--only-show-errors', ...(dir === 'upload' ? [file, `s3://${bucket}/${key}`] : [`s3://${bucket}/${key}`, file])]] }] : []),
+  ...(have('rclone') ? [{ name: 'rclone copyto', env: rcloneEnv, cmd: (dir, file, key) => ['rclone', ['copyto', '--s3-chunk-size', '5M', '--s3-upload-concurrency', '4', '--s3-upload-cutoff', '100M', '--s3-disable-checksum', '--ignore-times', ...(dir === 'upload' ? [file, `bench:${bucket}/${key}`] : [`bench:${bucket}/${key}`, file])]] }] : []),
+];
+
+function measure(peer, dir, file, key) {
+  const [cmd, args] = peer.cmd(dir, file, key);
+  const full = timeBin ? [timeBin, ['-f', 'QUARK_BENCH %e %M', cmd, ...args]] : [cmd, args];
+  const started = process.hrtime.bigint();
+  const merged = { ...env, ...(peer.env ?? {}) };
+  for (const [k, v] of Object.entries(merged)) if (v === undefined) delete merged[k];
+  const r = spawnSync(full[0], full[1], { env: merged, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  if (r.status !== 0) throw new Error(`${peer.name} ${dir} failed: ${r.stderr.slice(-2000)}`);
+  const m = /QUARK_BENCH ([\d.]+) (\d+)/.exec(r.stderr);
+  const inner = /\{"seconds":([\d.]+)/.exec(r.stdout);
+  return { seconds, transfer: inner ? Number(inner[1]) : undefined, maxRssMb: m ? Number(m[2]) / 1024 : undefined };
+}
+
+function makeFile(mb) {
+  const file = join(work, `data-${mb}.bin`);
+  const out = createWriteStream(file);
+  return new Promise((resolve) => {
+    let left = mb;
+    const write = () => { while (left > 0) { left--; if (!out.write(randomBytes(1024 * 1024))) return out.once('drain', write); } out.end(resolve); };
+    write();
+  }).then(() => file);
+}
+
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
+const rows = [];
+for (const mb of sizesMb) {
+  const source = await makeFile(mb);
+  for (const dir of ['upload', 'download']) {
+    const samples = new Map(peers.map((p) => [p.name, []]));
+    for (let run = 0; run < runs; run++) {
+      // rotate the order each run so no peer always goes first (cold caches, GC in RGW)
+      const order = peers.map((_, i) => peers[(i + run) % peers.length]);
+      for (const peer of order) {
+        const key = `${peer.name.replace(/\W+/g, '-')}/${mb}.bin`;
+        const file = dir === 'upload' ? source : join(work, `down-${mb}.bin`);
+        const sample = measure(peer, dir, file, key);
+        if (dir === 'download') {
+          if (statSync(file).size !== mb * 1024 * 1024) throw new Error(`${peer.name} downloaded ${statSync(file).size} bytes`);
+          rmSync(file);
+        }
+        samples.get(peer.name).push(sample);
+        process.stderr.write(`${mb} MiB ${dir} ${peer.name}: ${sample.seconds.toFixed(2)} s, ${sample.maxRssMb?.toFixed(0) ?? '?'} MB\n`);
+      }
+    }
+    const sdkList = samples.get('raw SDK (lib-storage)');
+    const sdk = median(sdkList.map((s) => s.seconds));
+    const sdkTransfer = median(sdkList.map((s) => s.transfer));
+    for (const [name, list] of samples) {
+      const wall = median(list.map((s) => s.seconds));
+      const transfer = list[0].transfer === undefined ? undefined : median(list.map((s) => s.transfer));
+      rows.push({ mb, dir, name, wall, ratio: wall / sdk, transfer, transferRatio: transfer === undefined ? undefined : transfer / sdkTransfer, rss: Math.max(...list.map((s) => s.maxRssMb ?? 0)), spread: [Math.min(...list.map((s) => s.seconds)), Math.max(...list.map((s) => s.seconds))] });
+    }
+  }
+  rmSync(source);
+}
+
+const cpu = cpus()[0]?.model ?? 'unknown CPU';
+const lines = [
+  `## ${new Date().toISOString().slice(0, 10)} — s3-transfer against ${server}`,
+  '',
+  `Machine: ${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}. Part size 5 MiB, 4 parts at once for every peer; ${runs} runs each, order rotated per run. "command s": wall time of the whole command (process start, imports and for quark the runtime's start included), median [min–max]; "transfer s": the transfer alone as the two Node peers time it in-process (quark after a warm-up call that loads the connector in its worker; the SDK script after its imports); ratios = median / raw SDK median in the same run; peak RSS of the whole process (for quark: main thread and worker).`,
+  '',
+  '| size | direction | peer | command s | [min–max] | vs raw SDK | transfer s | vs raw SDK | peak RSS MB |',
+  '| ---: | --- | --- | ---: | --- | ---: | ---: | ---: | ---: |',
+  ...rows.map((r) => `| ${r.mb} MiB | ${r.dir} | ${r.name} | ${r.wall.toFixed(2)} | ${r.spread.map((x) => x.toFixed(2)).join('–')} | ${r.ratio.toFixed(2)} | ${r.transfer?.toFixed(2) ?? '–'} | ${r.transferRatio?.toFixed(2) ?? '–'} | ${r.rss ? r.rss.toFixed(0) : '?'} |`),
+  '',
+];
+const text = lines.join('\n');
+console.log(text);
+if (values.write) {
+  const file = values.write;
+  if (!existsSync(file)) writeFileSync(file, '# Benchmark results\n\nRecorded by the scripts in bench/. Newest first.\n\n');
+  const [head, ...rest] = readFileSync(file, 'utf8').split(/(?=^## )/m);
+  writeFileSync(file, [head, text + '\n', ...rest].join(''));
+}
+admin.destroy();
+process.exit(0);
