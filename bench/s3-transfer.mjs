@@ -13,7 +13,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { S3Client, CreateBucketCommand } from '@aws-sdk/client-s3';
+import { S3Client, CreateBucketCommand, DeleteObjectsCommand } from '@aws-sdk/client-s3';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -123,6 +123,8 @@ for (const mb of sizesMb) {
     }
   }
   rmSync(source);
+  // free the store's space for the next size (Ceph's bluestore file is 20 GB)
+  await admin.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: peers.map((p) => ({ Key: `${p.name.replace(/\W+/g, '-')}/${mb}.bin` })) } }));
 }
 
 const cpu = cpus()[0]?.model ?? 'unknown CPU';

@@ -50,9 +50,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
     minThreads: 0,
     maxThreads: options.threads,
     idleTimeout: 30_000,
-    // the young generation is set explicitly: V8 otherwise sizes it from the old-generation
-    // limit, and a small one makes streaming work (many short-lived chunks) scavenge often
-    resourceLimits: { maxOldGenerationSizeMb: options.heapMb, maxYoungGenerationSizeMb: 48 },
+    resourceLimits: { maxOldGenerationSizeMb: options.heapMb },
   });
 
   function convert(error: unknown, what: string, timeoutMs: number, stopped: AbortReason | undefined): QuarkError {
