@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Transform, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   ListPartsCommand,
@@ -73,19 +73,10 @@ export async function get(context: Context<{ key?: string }>, document: InputDoc
   try {
     const response = await client.send(new GetObjectCommand({ Bucket: config.bucket, Key: key }), { abortSignal: signal });
     const size = response.ContentLength ?? 0;
-    // counts bytes as the runtime reads them, without switching the stream to flowing mode
-    let done = 0;
-    const body = (response.Body as Readable).pipe(
-      new Transform({
-        transform(chunk: Buffer, _encoding, callback) {
-          done += chunk.length;
-          context.progress(done, size);
-          callback(null, chunk);
-        },
-      }),
-    );
-    (response.Body as Readable).on('error', (error) => body.destroy(error));
+    // the runtime streams the body to its work directory and reports the progress itself
+    const body = response.Body as Readable;
     const out: OutputDocument = {
+      size,
       properties: properties(config, { key, etag: unquote(response.ETag), size, versionId: response.VersionId, contentType: response.ContentType, lastModified: response.LastModified }),
       body,
     };

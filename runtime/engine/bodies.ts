@@ -43,13 +43,18 @@ class SpillSink extends Writable {
   private file: WriteStream | undefined;
   readonly path: string;
 
-  constructor(private readonly spillBytes: number, workDir: string) {
+  constructor(
+    private readonly spillBytes: number,
+    workDir: string,
+    private readonly onBytes?: (bytesDone: number) => void,
+  ) {
     super({ highWaterMark: 1024 * 1024 });
     this.path = join(workDir, `body-${randomBytes(8).toString('hex')}`);
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     this.size += chunk.length;
+    this.onBytes?.(this.size);
     if (!this.file) {
       this.head.push(chunk);
       if (this.size <= this.spillBytes) return callback();
@@ -82,14 +87,14 @@ class SpillSink extends Writable {
  * Turns an output body into a ref: kept in memory up to spillBytes, else written to a new
  * file in workDir as it streams.
  */
-export async function refOf(body: Buffer | string | Readable | undefined, workDir: string, spillBytes: number, signal: AbortSignal): Promise<BodyRef> {
+export async function refOf(body: Buffer | string | Readable | undefined, workDir: string, spillBytes: number, signal: AbortSignal, onBytes?: (bytesDone: number) => void): Promise<BodyRef> {
   if (body === undefined) return emptyBody;
   if (typeof body === 'string' || Buffer.isBuffer(body)) {
     const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
     if (bytes.length <= spillBytes) return { kind: 'inline', bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
     body = Readable.from([bytes]);
   }
-  const sink = new SpillSink(spillBytes, workDir);
+  const sink = new SpillSink(spillBytes, workDir, onBytes);
   await pipeline(body, sink, { signal });
   return sink.ref();
 }

@@ -118,12 +118,12 @@ async function operate(connector: Connector<unknown>, task: OperationTask, contr
     }
     const aborted = control.reason();
     if (aborted && answer?.status === 'failure') answer = { ...answer, code: abortCodes[aborted], message: `the operation ${abortWords[aborted]}: ${answer.message}` };
-    results.push(await toRef(answer, task, control.signal));
+    results.push(await toRef(answer, task, control.signal, progress));
   }
   return results;
 }
 
-async function toRef(answer: OperationResult, task: OperationTask, signal: AbortSignal): Promise<OperationResultRef> {
+async function toRef(answer: OperationResult, task: OperationTask, signal: AbortSignal, progress: (bytesDone: number, bytesTotal?: number) => void): Promise<OperationResultRef> {
   if (answer === null || typeof answer !== 'object' || !['success', 'application-error', 'failure'].includes(answer.status)) {
     return { status: 'failure', code: 'QUARK_ERR_PLUGIN_RESULT_INVALID', message: 'the operation returned something that is not a result (use result.success, result.applicationError or result.failure)' };
   }
@@ -134,7 +134,9 @@ async function toRef(answer: OperationResult, task: OperationTask, signal: Abort
   const documents = [];
   try {
     for (const out of answer.documents) {
-      documents.push({ properties: stringProperties(out.properties ?? {}), body: await refOf(out.body, task.workDir, task.spillBytes, signal) });
+      const size = typeof out.size === 'number' ? out.size : undefined;
+      const onBytes = out.body !== undefined && typeof out.body === 'object' && !Buffer.isBuffer(out.body) ? (done: number) => progress(done, size) : undefined;
+      documents.push({ properties: stringProperties(out.properties ?? {}), body: await refOf(out.body, task.workDir, task.spillBytes, signal, onBytes) });
     }
   } catch (error) {
     return { status: 'failure', code: 'QUARK_ERR_PLUGIN_THREW', message: `reading the operation's output failed: ${messageOf(error)}` };

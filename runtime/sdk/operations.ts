@@ -20,10 +20,15 @@ export interface InputDocument {
   readonly body: Body;
 }
 
-/** An output document. A Readable body is streamed to the runtime (spilled to disk when large). */
+/**
+ * An output document. A Readable body is streamed to the runtime (spilled to disk when
+ * large); the runtime reports its progress as it reads it, against `size` when given.
+ */
 export interface OutputDocument {
   properties?: Record<string, string>;
   body?: Buffer | string | Readable;
+  /** The body's length in bytes when known in advance (a download's Content-Length). */
+  size?: number;
 }
 
 export type OperationResult =

@@ -197,6 +197,13 @@ t.test('Amazon S3 operations against the embedded s3rver', async (t) => {
     t.ok(events.length >= 2, `progress events: ${events.length}`);
     t.equal(events.at(-1)!.bytesDone, 11 * 1024 * 1024);
     t.equal(events.at(-1)!.bytesTotal, 11 * 1024 * 1024);
+
+    // a download: the runtime counts the streamed body against the size the connector gives
+    const downloads: { bytesDone: number; bytesTotal?: number }[] = [];
+    const got = await runtime.runOperation(caller, { connection: 's3', operation: 'get', parameters: { key: 'big/progress.bin' }, documents: [{}] }, { onProgress: (p) => downloads.push(p) });
+    t.equal(got.results[0]!.documents![0]!.body.kind, 'file', 'a body above spillBytes is spilled to the work directory');
+    await got.dispose();
+    t.same(downloads.at(-1), { document: 0, bytesDone: 11 * 1024 * 1024, bytesTotal: 11 * 1024 * 1024 });
   });
 });
 
