@@ -128,8 +128,14 @@ for (const mb of sizesMb) {
 }
 
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
+let commit = 'unknown commit';
+try {
+  commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
+} catch {
+  /* not a git checkout */
+}
 const lines = [
-  `## ${new Date().toISOString().slice(0, 10)} — s3-transfer against ${server}`,
+  `## ${new Date().toISOString().slice(0, 10)} — s3-transfer against ${server} (code at ${commit}; ${runs} runs)`,
   '',
   `Machine: ${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}. Part size 5 MiB, 4 parts at once for every peer; ${runs} runs each, order rotated per run. "command s": wall time of the whole command (process start, imports and for quark the runtime's start included), median [min–max]; "transfer s": the transfer alone as the two Node peers time it in-process (quark after a warm-up call that loads the connector in its worker; the SDK script after its imports); ratios = median / raw SDK median in the same run; peak RSS of the whole process (for quark: main thread and worker).`,
   '',
