@@ -132,7 +132,7 @@ export async function query(context: Context<QueryParameters>, _document: InputD
   return result.documents(
     objects.map((o) => {
       const d = describe(o);
-      return { properties: properties(config, { key: d.key, size: d.size, etag: d.etag, lastModified: d.lastModified, storageClass: d.storageClass }), body: JSON.stringify(d) };
+      return { properties: properties(config, d), body: JSON.stringify(d) };
     }),
   );
 }

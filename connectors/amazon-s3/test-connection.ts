@@ -11,13 +11,14 @@ const titles = {
   bucket: 'Bucket',
 };
 
+/** A check with its title: the SDK's builder for the status. */
 function reach(kind: keyof typeof titles, status: Check['status'], message: string, code?: string): Check {
-  return { id: kind, title: titles[kind], status, message, ...(code ? { code } : {}) };
+  return check[status](kind, message, { title: titles[kind], ...(code ? { code } : {}) });
 }
 
 /** Checks skipped because an earlier one failed. */
 function skipped(ids: (keyof typeof titles)[], because: string): Check[] {
-  return ids.map((id) => check.skipped(id, `not checked: ${because}`, { title: titles[id] }));
+  return ids.map((id) => reach(id, 'skipped', `not checked: ${because}`));
 }
 
 async function probe<T>(send: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {

@@ -6,6 +6,7 @@ import type { Logger } from '../core/logger.js';
 import type { AccessControl, Caller } from '../accounts/access.js';
 import type { WorkerPool } from '../engine/pool.js';
 import type { BodyRef, DocumentRef, OperationResultRef } from '../engine/messages.js';
+import { emptyBody, inlineRef } from '../engine/bodies.js';
 import { relayPluginLogs, scrubText, secretValues } from '../secrets/secret-fields.js';
 import type { RuntimeSettings } from '../sdk/index.js';
 import type { ConnectionService } from './service.js';
@@ -51,12 +52,9 @@ export interface OperationDeps {
   timeoutMs: number;
 }
 
-function refOf(body: OperationInput['body']): BodyRef {
-  if (body === undefined) return { kind: 'inline', bytes: new Uint8Array(0) };
-  if (typeof body === 'string' || Buffer.isBuffer(body)) {
-    const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-    return { kind: 'inline', bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
-  }
+function inputRef(body: OperationInput['body']): BodyRef {
+  if (body === undefined) return emptyBody;
+  if (typeof body === 'string' || Buffer.isBuffer(body)) return inlineRef(body);
   return { kind: 'file', path: body.file, size: body.size };
 }
 
@@ -71,6 +69,10 @@ function scrubResult(r: OperationResultRef, secrets: readonly string[]): Operati
     ...(r.properties ? { properties: scrubProperties(r.properties, secrets) } : {}),
     ...(r.documents ? { documents: r.documents.map((d) => ({ ...d, properties: scrubProperties(d.properties, secrets) })) } : {}),
   };
+}
+
+function everyDocumentFailed(documents: readonly DocumentRef[], error: { code: string; message: string }, secrets: readonly string[]): OperationResultRef[] {
+  return documents.map(() => ({ status: 'failure', code: error.code, message: scrubText(error.message, secrets) }));
 }
 
 /**
@@ -96,30 +98,25 @@ export function createOperations(deps: OperationDeps) {
     const dispose = () => rm(workDir, { recursive: true, force: true });
     const secrets = secretValues(config, connector.secretPointers);
     const log = deps.logger.child({ connector: connector.id, connection: record?.id, operation: operation.id });
-    const documents: DocumentRef[] = request.documents.map((d) => ({ properties: d.properties ?? {}, body: refOf(d.body) }));
+    const documents: DocumentRef[] = request.documents.map((d) => ({ properties: d.properties ?? {}, body: inputRef(d.body) }));
     const started = performance.now();
     log.debug({ documents: documents.length, parameters }, 'operation starting');
+    let results: OperationResultRef[];
     try {
       const reply = await deps.pool.run(
         { kind: 'operation', entry: connector.entry, operation: operation.id, config, parameters, runtime: deps.runtime, documents, workDir, spillBytes: deps.spillBytes },
         { timeoutMs: deps.timeoutMs, graceMs: 30_000, what: `operation ${connector.id}/${operation.id}`, ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: ({ type: _t, ...p }) => options.onProgress!(p) } : {}) },
       );
       relayPluginLogs(log, reply.logs, secrets);
-      let results: OperationResultRef[];
-      if (reply.ok) {
-        results = (reply.value as OperationResultRef[]).map((r) => scrubResult(r, secrets));
-      } else {
-        results = documents.map(() => ({ status: 'failure' as const, code: reply.error.code, message: scrubText(reply.error.message, secrets) }));
-      }
-      const durationMs = Math.round(performance.now() - started);
-      log.info({ durationMs, results: results.map((r) => r.status) }, 'operation finished');
-      return { connector: connector.id, operation: operation.id, results, durationMs, workDir, dispose };
+      results = reply.ok ? (reply.value as OperationResultRef[]).map((r) => scrubResult(r, secrets)) : everyDocumentFailed(documents, reply.error, secrets);
     } catch (error) {
       // the worker died, timed out or was cancelled: every document failed, with the reason
       if (!(error instanceof QuarkError)) throw error;
-      const durationMs = Math.round(performance.now() - started);
-      log.warn({ code: error.code, durationMs }, 'operation stopped');
-      return { connector: connector.id, operation: operation.id, results: documents.map(() => ({ status: 'failure', code: error.code, message: scrubText(error.message, secrets) })), durationMs, workDir, dispose };
+      log.warn({ code: error.code }, 'operation stopped');
+      results = everyDocumentFailed(documents, error, secrets);
     }
+    const durationMs = Math.round(performance.now() - started);
+    log.info({ durationMs, results: results.map((r) => r.status) }, 'operation finished');
+    return { connector: connector.id, operation: operation.id, results, durationMs, workDir, dispose };
   };
 }

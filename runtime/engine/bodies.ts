@@ -30,7 +30,13 @@ export function bodyOf(ref: BodyRef): Body {
   };
 }
 
-export const emptyBody: BodyRef = { kind: 'inline', bytes: new Uint8Array(0) };
+/** Bytes or text as an inline ref (no copy of a Buffer). */
+export function inlineRef(body: Buffer | string): BodyRef {
+  const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+  return { kind: 'inline', bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
+}
+
+export const emptyBody: BodyRef = inlineRef(Buffer.alloc(0));
 
 /**
  * A sink that keeps a body in memory up to spillBytes and past that writes it, as it
@@ -78,8 +84,7 @@ class SpillSink extends Writable {
 
   ref(): BodyRef {
     if (this.file) return { kind: 'file', path: this.path, size: this.size };
-    const bytes = Buffer.concat(this.head, this.size);
-    return { kind: 'inline', bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
+    return inlineRef(Buffer.concat(this.head, this.size));
   }
 }
 
@@ -90,9 +95,9 @@ class SpillSink extends Writable {
 export async function refOf(body: Buffer | string | Readable | undefined, workDir: string, spillBytes: number, signal: AbortSignal, onBytes?: (bytesDone: number) => void): Promise<BodyRef> {
   if (body === undefined) return emptyBody;
   if (typeof body === 'string' || Buffer.isBuffer(body)) {
-    const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-    if (bytes.length <= spillBytes) return { kind: 'inline', bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
-    body = Readable.from([bytes]);
+    const ref = inlineRef(body);
+    if (ref.kind === 'inline' && ref.bytes.byteLength <= spillBytes) return ref;
+    body = Readable.from([typeof body === 'string' ? Buffer.from(body, 'utf8') : body]);
   }
   const sink = new SpillSink(spillBytes, workDir, onBytes);
   await pipeline(body, sink, { signal });
