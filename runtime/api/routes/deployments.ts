@@ -1,6 +1,9 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Runtime, ScheduleRecord } from '../../index.js';
 
+/** Query strings are text (the API does not coerce types): a positive integer as digits. */
+export const positiveInteger = { type: 'string', pattern: '^[1-9][0-9]{0,8}$' } as const;
+
 const processParam = { type: 'object', properties: { process: { type: 'string', minLength: 1, maxLength: 63 } } } as const;
 
 export function deploymentRoutes(runtime: Runtime): FastifyPluginAsync {
@@ -11,10 +14,10 @@ export function deploymentRoutes(runtime: Runtime): FastifyPluginAsync {
       reply.status(201).send(runtime.deployments.deploy(request.caller, request.body)),
     );
     app.get('/deployments', async (request) => ({ deployments: runtime.deployments.list(request.caller) }));
-    app.get<{ Params: { process: string }; Querystring: { version?: number } }>(
+    app.get<{ Params: { process: string }; Querystring: { version?: string } }>(
       '/deployments/:process',
-      { schema: { params: processParam, querystring: { type: 'object', additionalProperties: false, properties: { version: { type: 'integer', minimum: 1 } } } } },
-      async (request) => runtime.deployments.get(request.caller, request.params.process, request.query.version),
+      { schema: { params: processParam, querystring: { type: 'object', additionalProperties: false, properties: { version: positiveInteger } } } },
+      async (request) => runtime.deployments.get(request.caller, request.params.process, request.query.version === undefined ? undefined : Number(request.query.version)),
     );
     app.post<{ Params: { process: string }; Body: { version: number } }>(
       '/deployments/:process/rollback',

@@ -1,6 +1,7 @@
 import { createReadStream, existsSync } from 'node:fs';
 import type { FastifyPluginAsync } from 'fastify';
 import type { ExecutionStatus, Runtime } from '../../index.js';
+import { positiveInteger } from './deployments.js';
 
 interface StartBody {
   process?: string;
@@ -59,18 +60,21 @@ export function executionRoutes(runtime: Runtime): FastifyPluginAsync {
         return reply.status(body.wait ? 200 : 202).send(view);
       },
     );
-    app.get<{ Querystring: { process?: string; status?: ExecutionStatus; limit?: number } }>(
+    app.get<{ Querystring: { process?: string; status?: ExecutionStatus; limit?: string } }>(
       '/executions',
       {
         schema: {
           querystring: {
             type: 'object',
             additionalProperties: false,
-            properties: { process: { type: 'string', minLength: 1 }, status: { enum: statuses }, limit: { type: 'integer', minimum: 1, maximum: 1000, default: 50 } },
+            properties: { process: { type: 'string', minLength: 1 }, status: { enum: statuses }, limit: positiveInteger },
           },
         },
       },
-      async (request) => ({ executions: runtime.executions.list(request.caller, request.query) }),
+      async (request) => {
+        const { limit, ...filter } = request.query;
+        return { executions: runtime.executions.list(request.caller, { ...filter, ...(limit !== undefined ? { limit: Math.min(Number(limit), 1000) } : {}) }) };
+      },
     );
     app.get<{ Params: { id: string } }>('/executions/:id', async (request) => runtime.executions.get(request.caller, request.params.id));
     app.post<{ Params: { id: string } }>('/executions/:id/cancel', async (request) => runtime.executions.cancel(request.caller, request.params.id));
