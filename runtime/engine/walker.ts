@@ -8,7 +8,7 @@
  * failed on it; a try step turns failures of its try path into retries, then its catch
  * path. Aborts (cancel, timeout) throw out of the walk.
  */
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { QuarkError, quarkError, messageOf } from '../core/errors.js';
@@ -296,6 +296,7 @@ export function createWalker(options: WalkerOptions) {
     let body: BodyRef = inlineRef(text);
     if (body.kind === 'inline' && body.bytes.byteLength > options.spillBytes) {
       const path = join(ctx.workDir, `combined-${randomBytes(8).toString('hex')}`);
+      await mkdir(ctx.workDir, { recursive: true, mode: 0o700 });
       await writeFile(path, text, { flag: 'wx' });
       body = { kind: 'file', path, size: Buffer.byteLength(text) };
     }

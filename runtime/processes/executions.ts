@@ -4,9 +4,9 @@
  * graph itself is walked by engine/walker.ts.
  */
 import { appendFileSync, mkdirSync, rmSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { createLogSink } from './log-sink.js';
 import { QuarkError, quarkError, messageOf } from '../core/errors.js';
 import { newId, nowIso } from '../core/ids.js';
 import { createLogger, type Logger } from '../core/logger.js';
@@ -158,7 +158,7 @@ export function createExecutions(deps: ExecutionsDeps) {
   async function run(active: Active): Promise<void> {
     const { record, definition, controller } = active;
     const workDir = join(deps.workRoot, record.id);
-    const destination = pino.destination({ dest: logFile(record.id), sync: true, mkdir: true });
+    const destination = createLogSink(logFile(record.id));
     const log = createLogger({ level: deps.logLevel, redact: deps.redact, destination }).child({ execution: record.id, process: record.processId, version: record.version });
     const timeoutMs = definition.options?.timeoutMs ?? deps.limits.executionTimeoutMs;
     const timer = setTimeout(() => controller.abort(quarkError('QUARK_ERR_EXECUTION_TIMEOUT', `the execution ran past its time limit of ${timeoutMs} ms and was aborted`)), timeoutMs);
@@ -167,7 +167,6 @@ export function createExecutions(deps: ExecutionsDeps) {
       active.record = { ...record, status: 'in-process', startedAt: nowIso() };
       store.executions.update(active.record);
       metrics.executionsStarted.inc({ trigger: record.trigger });
-      await mkdir(workDir, { recursive: true, mode: 0o700 });
       const properties: Record<string, unknown> = {};
       const persisted = record.version === null ? {} : (store.processes.get(record.accountId, record.processId)?.properties ?? {});
       for (const [name, spec] of Object.entries(definition.properties ?? {})) {
@@ -235,11 +234,12 @@ export function createExecutions(deps: ExecutionsDeps) {
       running.delete(record.id);
       pump();
     }
-    deps.logger.info({ execution: record.id, process: record.processId, status: final.status }, 'execution finished');
+    deps.logger.debug({ execution: record.id, process: record.processId, status: final.status }, 'execution finished');
     active.finish(final);
   }
 
   function recordFailures(id: string, failures: DocumentFailureRef[], log: Logger): void {
+    if (failures.length === 0) return;
     for (const f of failures.slice(0, maxStoredErrors)) log.error({ step: f.step, code: f.code }, f.message);
     store.executions.insertErrors(id, failures.slice(0, maxStoredErrors).map((f) => ({ step: f.step, code: f.code, message: f.message })));
   }

@@ -83,14 +83,24 @@ t.test('timeouts: an execution past its limit is aborted; a step past its limit 
 t.test('kill -9: after a restart deployments, connections and schedules are intact and the running execution is aborted with its work files gone', async (t) => {
   const markers = tempDir(t, 'quark-markers-');
   const marker = join(markers, 'sleeping');
-  const { home, ownerToken, rt, api, statusOf } = await kitRuntime(t);
-  t.equal((await api('POST', '/deployments', sleeper('long', 60_000, { parameters: { marker } }))).status, 201);
+  const { home, ownerToken, rt, api, statusOf } = await kitRuntime(t, { spillBytes: 1024 });
+  const long = {
+    id: 'long',
+    name: 'long',
+    start: { kind: 'documents', next: 'copy' },
+    steps: [
+      // the copy's 100 KB body is larger than spillBytes: it waits in the execution's work directory
+      { id: 'copy', kind: 'operation', connection: 'kit', operation: 'echo', parameters: { tag: 'copy' }, next: 'nap' },
+      { id: 'nap', kind: 'operation', connection: 'kit', operation: 'sleep', parameters: { ms: 60_000, marker } },
+    ],
+  };
+  t.equal((await api('POST', '/deployments', long)).status, 201);
   t.equal((await api('POST', '/deployments', { id: 'nightly', name: 'n', start: { kind: 'none', next: 'm' }, steps: [{ id: 'm', kind: 'map', expression: '"x"' }] })).status, 201);
   t.equal((await api('PUT', '/deployments/nightly/schedules', { schedules: [{ cron: '0 3 * * *', timezone: 'Europe/Paris' }] })).status, 200);
-  const running = (await api('POST', '/executions', { process: 'long', documents: [{ body: 'x'.repeat(100) }] })).body;
+  const running = (await api('POST', '/executions', { process: 'long', documents: [{ body: 'x'.repeat(100_000) }] })).body;
   await until('the step to start', async () => (existsSync(marker) ? true : undefined));
   t.equal((await statusOf(running.id)).status, 'in-process');
-  t.ok(readdirSync(join(home, 'work')).includes(running.id), 'the execution has a work directory while it runs');
+  t.ok(readdirSync(join(home, 'work', running.id)).length > 0, 'the execution has work files while it runs');
   t.equal(await rt.stop('SIGKILL'), null);
 
   const again = await startRuntime(t, home);
@@ -102,7 +112,7 @@ t.test('kill -9: after a restart deployments, connections and schedules are inta
   t.same(readdirSync(join(home, 'work')), [], 'its work files are gone');
   t.match(readFileSync(join(home, 'logs', `${running.id}.ndjson`), 'utf8'), /aborted: the runtime stopped/, 'its log says why');
   const deployments = (await api2('GET', '/deployments')).body.deployments.map((d: any) => [d.process, d.activeVersion, d.schedules]);
-  t.same(deployments, [['long', 1, []], ['nightly', 1, [{ cron: '0 3 * * *', timezone: 'Europe/Paris' }]]]);
+  t.same(deployments, [['long', 1, []], ['nightly', 1, [{ cron: '0 3 * * *', timezone: 'Europe/Paris' }]]], 'deployments and schedules are intact');
   t.match((await api2('GET', '/deployments/nightly')).body.nextRuns[0], /T0[12]:00:00.000Z$/, 'the schedule is armed again (03:00 Paris)');
   t.equal((await api2('GET', '/connections/kit')).status, 200, 'the connection is intact');
 });
