@@ -151,3 +151,16 @@ t.test('history older than purgeDays is purged at start, with its logs', async (
   t.ok(existsSync(join(home, 'logs', `${recent.id}.ndjson`)), 'the recent log stays');
 });
 
+
+t.test('SIGTERM: running executions are aborted and queued ones discarded, with the reason, before the runtime exits', async (t) => {
+  const { home, ownerToken, rt, api, statusOf } = await kitRuntime(t, { maxRunningExecutions: 1, shutdownGraceMs: 5000 });
+  await api('POST', '/deployments', sleeper('nap', 60_000));
+  const running = (await api('POST', '/executions', { process: 'nap' })).body;
+  await until('it to run', async () => ((await statusOf(running.id)).status === 'in-process' ? true : undefined));
+  const queued = (await api('POST', '/executions', { process: 'nap' })).body;
+  t.equal(await rt.stop('SIGTERM'), 0, 'a clean exit');
+  const again = await startRuntime(t, home);
+  const view = async (id: string) => (await again.api('GET', `/api/v1/executions/${id}`, ownerToken)).body;
+  t.same([(await view(running.id)).status, (await view(running.id)).errorMessage], ['aborted', 'the runtime shut down']);
+  t.same([(await view(queued.id)).status, (await view(queued.id)).errorCode], ['discarded', 'QUARK_ERR_EXECUTION_INTERRUPTED']);
+});

@@ -235,6 +235,20 @@ t.test('processes: deploy, run and read what happened', async (t) => {
     t.match(waited.stdout, /trigger\s+manual/);
   });
 
+  t.test('documents from CLI files, split into lines; logs --follow ends with the execution', async (t) => {
+    await deploy(process('lines', [{ id: 'each', kind: 'split', mode: 'lines', next: 'upper' }, { id: 'upper', kind: 'map', expression: '$uppercase($) & "/" & $properties.source' }]));
+    const dir = tempDir(t);
+    writeFileSync(join(dir, 'a.txt'), 'one\ntwo\n\nthree\n');
+    const result = await cli(['--json', 'run', 'lines', '--doc', join(dir, 'a.txt'), '--property', 'source=a', '--wait'], rt.as(ownerToken));
+    t.equal(result.code, 0, result.stderr);
+    const view = result.json();
+    t.same(view.steps.each, { in: 1, out: 3, errors: 0 }, 'empty lines are skipped');
+    t.equal(view.documentsOut, 3);
+    const followed = await cli(['logs', view.id, '--follow'], rt.as(ownerToken));
+    t.equal(followed.code, 0);
+    t.match(followed.stdout, /execution ended complete/);
+  });
+
   t.test('guests cannot deploy or run; accounts see only their own executions', async (t) => {
     const guest = await api('POST', '/accounts', { name: 'visitor', relation: 'guest' });
     t.equal(guest.status, 201);
