@@ -93,6 +93,8 @@ export interface ExecuteOptions {
   timeoutMs?: number;
   /** For parameters holding {"$expr"} values: the bindings they are evaluated with, per document. */
   dynamic?: { process: Record<string, unknown>; execution: ExecutionInfo };
+  /** Where the plugin's log lines go (an execution step's logger); else the runtime log. */
+  log?: Logger;
 }
 
 /**
@@ -140,12 +142,12 @@ export function createOperations(deps: OperationDeps) {
         },
         { timeoutMs: options.timeoutMs ?? deps.timeoutMs, graceMs: 30_000, what, ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: ({ type: _t, ...p }) => options.onProgress!(p) } : {}) },
       );
-      relayPluginLogs(log, reply.logs, secrets);
+      relayPluginLogs(options.log ?? log, reply.logs, secrets);
       return reply.ok ? (reply.value as OperationResultRef[]).map((r) => scrubResult(r, secrets)) : everyDocumentFailed(documents, reply.error, secrets);
     } catch (error) {
       // the worker died, timed out or was cancelled: every document failed, with the reason
       if (!(error instanceof QuarkError)) throw error;
-      log.warn({ code: error.code }, 'operation stopped');
+      (options.log ?? log).warn({ code: error.code, connector: connector.id, operation: operation.id }, 'operation stopped');
       return everyDocumentFailed(documents, error, secrets);
     }
   }

@@ -22,7 +22,7 @@ import type { BodyRef, DocumentFailureRef, DocumentRef, OperationResultRef, Step
 
 export interface OperationRunner {
   /** Runs a connection's operation over documents; one result per document. */
-  run(ref: { connection: string; operation: string }, documents: DocumentRef[], parameters: Record<string, unknown>, options: { dynamic: boolean; timeoutMs?: number; onProgress?(p: { document: number; bytesDone: number; bytesTotal?: number }): void }): Promise<OperationResultRef[]>;
+  run(ref: { connection: string; operation: string }, documents: DocumentRef[], parameters: Record<string, unknown>, options: { step: string; dynamic: boolean; timeoutMs?: number; onProgress?(p: { document: number; bytesDone: number; bytesTotal?: number }): void }): Promise<OperationResultRef[]>;
 }
 
 export interface WalkContext {
@@ -247,6 +247,7 @@ export function createWalker(options: WalkerOptions) {
     const chunks = chunksOf(documents, options.threads);
     const answers = await Promise.all(chunks.map((chunk) =>
       ctx.operations.run({ connection: step.connection, operation: step.operation }, chunk, parameters, {
+        step: scope.prefix + step.id,
         dynamic,
         ...(step.timeoutMs ? { timeoutMs: step.timeoutMs } : {}),
         onProgress: (p) => {

@@ -120,7 +120,7 @@ export function createExecutions(deps: ExecutionsDeps) {
     const prepared = new Map<string, PreparedOperation | QuarkError>();
     const literal = new Map<string, Record<string, unknown>>();
     return {
-      async run(ref: { connection: string; operation: string }, documents: DocumentRef[], parameters: Record<string, unknown>, options: { dynamic: boolean; timeoutMs?: number; onProgress?(p: { document: number; bytesDone: number; bytesTotal?: number }): void }): Promise<OperationResultRef[]> {
+      async run(ref: { connection: string; operation: string }, documents: DocumentRef[], parameters: Record<string, unknown>, options: { step: string; dynamic: boolean; timeoutMs?: number; onProgress?(p: { document: number; bytesDone: number; bytesTotal?: number }): void }): Promise<OperationResultRef[]> {
         const key = `${ref.connection}\u0000${ref.operation}`;
         let p = prepared.get(key);
         if (!p) {
@@ -146,6 +146,7 @@ export function createExecutions(deps: ExecutionsDeps) {
         const c = ctx();
         return deps.operations.execute(p, documents, params, {
           workDir: c.workDir,
+          log: c.log.child({ step: options.step, connector: p.connector.id, operation: p.operation.id }),
           signal: c.signal,
           ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
           ...(options.onProgress ? { onProgress: options.onProgress } : {}),

@@ -184,6 +184,8 @@ t.test('processes: deploy, run and read what happened', async (t) => {
     t.same(view.steps.after, { in: 2, out: 2, errors: 0 });
     t.same(view.output.map((d: any) => [d.properties['echo.tag'], d.properties.back]), [['t-7', 'yes'], ['t-7', 'yes']]);
     t.same(JSON.parse(bodies(view)[0]), { id: 7, copies: 2, enriched: true });
+    const log = (await rt.api('GET', `/api/v1/executions/${view.id}/log`, ownerToken)).body as string;
+    t.ok(log.split('\n').some((line) => line.includes('"step":"call>tag"') && line.includes('echoing')), "the plugin's log lines are in the execution log, with the step");
 
     const bad = await run('enrich', [json({ id: 8, copies: 99 })]);
     t.equal(bad.status, 'error', 'a parameter computed as an invalid value fails the document');
