@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { QuarkError, quarkError, messageOf, type FieldProblem } from '../core/errors.js';
-import { createRuntime, defaultHome, defaultPort, homeExists, initHome, createSchemaRegistry, quarkVersion, type RuntimeKind, type ConnectionView, type TestConnectionResult, type TokenView, type DeploymentView, type DeploymentSummary, type DeploymentDetail, type ExecutionView } from '../index.js';
+import { createRuntime, defaultHome, defaultPort, homeExists, initHome, createSchemaRegistry, quarkVersion, type RuntimeKind, type ConnectionView, type TestConnectionResult, type TokenView, type DeploymentView, type DeploymentSummary, type DeploymentDetail, type ExecutionView, type PresentedDocument } from '../index.js';
 import { serve } from '../api/server.js';
 import { createApiClient, type ApiClient, type ClientError } from './client.js';
 import { loadProfile, profilePath, removeProfile, saveProfile } from './profile.js';
@@ -498,15 +499,29 @@ program
   .option('--doc <file>', 'an input document (repeatable; - for stdin) for processes that start with documents', collect)
   .option('--property <key=value>', 'a document property of every input document (repeatable)', parseSet)
   .option('--wait', 'wait for the end: live progress on a terminal, then the summary; the exit code follows the status')
-  .action(async (id: string | undefined, options: { file?: string; doc?: string[]; property?: Record<string, unknown>; wait?: boolean }) => {
+  .option('--output <dir>', 'wait, then write the output documents to this folder (output-<n> and output-<n>.properties.json)')
+  .action(async (id: string | undefined, options: { file?: string; doc?: string[]; property?: Record<string, unknown>; wait?: boolean; output?: string }) => {
     if ((id === undefined) === (options.file === undefined)) throw quarkError('QUARK_ERR_CLI_INPUT_INVALID', 'give a deployed process id, or --file with a definition (not both)');
     const api = client();
     const documents = options.doc ? await readDocuments(options.doc, options.property) : undefined;
-    const started = await api.call<ExecutionView>('POST', '/executions', {
+    const request = {
       ...(id !== undefined ? { process: id } : { definition: parseJsonFile(options.file!) }),
       ...(documents ? { documents } : {}),
       trigger: 'manual',
-    });
+    };
+    if (options.output) {
+      // the API hands the output documents to a caller that waits
+      const view = await api.call<ExecutionView & { output?: PresentedDocument[] }>('POST', '/executions', { ...request, wait: true });
+      mkdirSync(options.output, { recursive: true });
+      (view.output ?? []).forEach((d, i) => {
+        writeFileSync(join(options.output!, `output-${i + 1}.properties.json`), JSON.stringify(d.properties, null, 2) + '\n');
+        if (d.body !== undefined) writeFileSync(join(options.output!, `output-${i + 1}`), Buffer.from(d.body, 'base64'));
+      });
+      emit(view, () => `${showExecution(view)}\n\n${view.output?.length ?? 0} output document(s) written to ${options.output}${view.output?.some((d) => d.bodyOmitted) ? ' (bodies over 16 MiB omitted)' : ''}`);
+      process.exitCode = exitCodeForStatus(view.status);
+      return;
+    }
+    const started = await api.call<ExecutionView>('POST', '/executions', request);
     if (!options.wait && !options.file) {
       emit(started, () => `${started.id} ${started.status}`);
       return;

@@ -16,6 +16,8 @@ export interface ExpressionBindings {
   properties: Record<string, string>;
   process: Record<string, unknown>;
   execution: ExecutionInfo;
+  /** The body's size in bytes, and whether it was spilled to disk (then `$` is absent). */
+  body?: { size: number; spilled: boolean };
 }
 
 /** The syntax error of an expression, or undefined when it compiles. */

@@ -18,6 +18,8 @@ const unparsed = Symbol('unparsed');
 interface DocState {
   properties: Record<string, string>;
   body: BodyRef;
+  /** $body: the body as it entered this run of steps. */
+  entered: { size: number; spilled: boolean };
   value: unknown;
   changed: boolean;
   origins?: number[];
@@ -63,7 +65,12 @@ export async function runSteps(task: StepsTask, evaluate: Evaluate, signal: Abor
   const exits = new Map<string, DocumentRef[]>();
   const count = (id: string): StepCount => (outcome.counts[id] ??= { in: 0, out: 0, errors: 0 });
 
-  const bindings = (state: DocState): ExpressionBindings => ({ properties: state.properties, process, execution: task.execution });
+  const bindings = (state: DocState): ExpressionBindings => ({
+    properties: state.properties,
+    process,
+    execution: task.execution,
+    body: state.entered,
+  });
   const evalIn = async (step: PureStep, text: string, state: DocState): Promise<unknown> => {
     try {
       return await evaluate(text, await valueOf(state), bindings(state));
@@ -95,6 +102,10 @@ export async function runSteps(task: StepsTask, evaluate: Evaluate, signal: Abor
       try {
         switch (step.kind) {
           case 'map': {
+            // replacing a body the expression cannot see would lose it without a word
+            if (!state.changed && state.body.kind === 'file') {
+              throw new DocumentFailure('QUARK_ERR_EXPRESSION_FAILED', `step ${step.id}: the body (${state.body.size} bytes) is larger than limits.spillBytes and was spilled to disk; a map cannot read it. Route such documents around the map (for example a decision on $body.spilled) or raise limits.spillBytes`);
+            }
             const value = await evalIn(step, step.expression, state);
             if (value === undefined) throw new DocumentFailure('QUARK_ERR_EXPRESSION_FAILED', `step ${step.id}: the map expression produced no value for this document`);
             state.value = value;
@@ -162,7 +173,7 @@ export async function runSteps(task: StepsTask, evaluate: Evaluate, signal: Abor
   }
 
   async function split(step: Extract<PureStep, { kind: 'split' }>, state: DocState): Promise<DocState[]> {
-    const child = (value: unknown): DocState => ({ properties: { ...state.properties }, body: state.body, value, changed: true, ...(state.origins ? { origins: state.origins } : {}) });
+    const child = (value: unknown): DocState => ({ properties: { ...state.properties }, body: state.body, entered: state.entered, value, changed: true, ...(state.origins ? { origins: state.origins } : {}) });
     if (step.mode === 'lines') {
       const text = await textOf(state);
       return text.split(/\r?\n/).filter((line) => line.length > 0).map(child);
@@ -175,7 +186,8 @@ export async function runSteps(task: StepsTask, evaluate: Evaluate, signal: Abor
   try {
     for (const document of task.documents) {
       if (signal.aborted) break;
-      await walk(task.first, { properties: { ...document.properties }, body: document.body, value: unparsed, changed: false, ...(document.origins ? { origins: document.origins } : {}) });
+      const entered = document.body.kind === 'inline' ? { size: document.body.bytes.byteLength, spilled: false } : { size: document.body.size, spilled: true };
+      await walk(task.first, { properties: { ...document.properties }, body: document.body, entered, value: unparsed, changed: false, ...(document.origins ? { origins: document.origins } : {}) });
     }
   } catch (error) {
     if (!(error instanceof ExecutionStop)) throw error;

@@ -56,7 +56,7 @@ async function parametersFor(task: OperationTask, document: DocumentRef): Promis
     }
     let computed: unknown;
     try {
-      computed = await evaluate(value.$expr, input, { properties: document.properties, process: task.dynamic.process, execution: task.dynamic.execution });
+      computed = await evaluate(value.$expr, input, { properties: document.properties, process: task.dynamic.process, execution: task.dynamic.execution, body: { size: body.size, spilled: document.body.kind === 'file' } });
     } catch (error) {
       throw new TaskFailure('QUARK_ERR_EXPRESSION_FAILED', `the expression of parameter ${name} failed: ${messageOf(error)}`);
     }

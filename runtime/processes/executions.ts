@@ -185,7 +185,7 @@ export function createExecutions(deps: ExecutionsDeps) {
         warnings: 0,
       };
       active.ctx = ctx;
-      log.info({ trigger: record.trigger, documents: active.documents.length }, 'execution started');
+      log.info({ trigger: record.trigger, passedIn: active.documents.length }, 'execution started');
       let status: ExecutionStatus;
       let error: { code: string; message: string } | undefined;
       try {

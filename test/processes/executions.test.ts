@@ -164,3 +164,24 @@ t.test('SIGTERM: running executions are aborted and queued ones discarded, with 
   t.same([(await view(running.id)).status, (await view(running.id)).errorMessage], ['aborted', 'the runtime shut down']);
   t.same([(await view(queued.id)).status, (await view(queued.id)).errorCode], ['discarded', 'QUARK_ERR_EXECUTION_INTERRUPTED']);
 });
+
+t.test('a map over a body spilled to disk fails the document instead of losing the body; $body tells', async (t) => {
+  const { api } = await kitRuntime(t, { spillBytes: 1024 });
+  const definition = {
+    id: 'spilled',
+    name: 'spilled',
+    start: { kind: 'documents', next: 'copy' },
+    steps: [
+      { id: 'copy', kind: 'operation', connection: 'kit', operation: 'echo', parameters: { tag: 'c' }, next: 'size' },
+      { id: 'size', kind: 'set-properties', document: { spilled: { $expr: '$body.spilled' }, size: { $expr: '$body.size' } }, next: 'wrap' },
+      { id: 'wrap', kind: 'map', expression: '{"content": $}' },
+    ],
+  };
+  t.equal((await api('POST', '/deployments', definition)).status, 201);
+  const view = (await api('POST', '/executions', { process: 'spilled', wait: true, documents: [{ body: '{"small":true}' }, { body: JSON.stringify({ big: 'x'.repeat(5000) }) }] })).body;
+  t.equal(view.status, 'error');
+  t.same(view.steps.wrap, { in: 2, out: 1, errors: 1 });
+  t.match(view.errors[0].message, /wrap: the body \(5010 bytes\) is larger than limits.spillBytes and was spilled to disk; a map cannot read it/);
+  t.same(view.output[0].properties.spilled, 'false');
+  t.same(Buffer.from(view.output[0].body, 'base64').toString(), '{"content":{"small":true}}');
+});

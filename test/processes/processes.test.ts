@@ -1,5 +1,5 @@
 import t from 'tap';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cli, fixturePlugins, initHome, startRuntime, tempDir } from '../helpers/quark.js';
 
@@ -246,6 +246,12 @@ t.test('processes: deploy, run and read what happened', async (t) => {
     const view = result.json();
     t.same(view.steps.each, { in: 1, out: 3, errors: 0 }, 'empty lines are skipped');
     t.equal(view.documentsOut, 3);
+    const out = join(dir, 'out');
+    const saved = await cli(['run', 'lines', '--doc', join(dir, 'a.txt'), '--property', 'source=b', '--output', out], rt.as(ownerToken));
+    t.equal(saved.code, 0, saved.stderr);
+    t.match(saved.stdout, /3 output document\(s\) written to/);
+    t.equal(readFileSync(join(out, 'output-3'), 'utf8'), 'THREE/b');
+    t.same(JSON.parse(readFileSync(join(out, 'output-3.properties.json'), 'utf8')), { source: 'b' });
     const followed = await cli(['logs', view.id, '--follow'], rt.as(ownerToken));
     t.equal(followed.code, 0);
     t.match(followed.stdout, /execution ended complete/);
