@@ -163,6 +163,8 @@ export function createWalker(options: WalkerOptions) {
           const failure = { step: scope.prefix + step.id, code: error instanceof QuarkError ? error.code : 'QUARK_ERR_PROCESS_NOT_FOUND', message: messageOf(error) };
           return { outputs: [], failures: documents.map((d) => ({ ...failure, ...(d.origins ? { origins: d.origins } : {}) })) };
         }
+        // process properties are shared with the caller; the callee's own start at their defaults
+        for (const [name, spec] of Object.entries(callee.properties ?? {})) if (!(name in ctx.process)) ctx.process[name] = spec.default;
         const inner = scopeOf(callee, `${scope.prefix}${step.id}>`, scope.depth, [...scope.calls, callee.id]);
         const result = await runPath(callee.start.next, documents, inner, ctx);
         counts.out += result.outputs.length;
