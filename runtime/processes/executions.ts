@@ -164,6 +164,7 @@ export function createExecutions(deps: ExecutionsDeps) {
     const timeoutMs = definition.options?.timeoutMs ?? deps.limits.executionTimeoutMs;
     const timer = setTimeout(() => controller.abort(quarkError('QUARK_ERR_EXECUTION_TIMEOUT', `the execution ran past its time limit of ${timeoutMs} ms and was aborted`)), timeoutMs);
     let final: ExecutionRecord;
+    let checkpoint: NodeJS.Timeout | undefined;
     try {
       active.record = { ...record, status: 'in-process', startedAt: nowIso() };
       store.executions.update(active.record);
@@ -185,6 +186,9 @@ export function createExecutions(deps: ExecutionsDeps) {
         warnings: 0,
       };
       active.ctx = ctx;
+      // a long execution's counts reach the store as it goes, so a crash leaves them behind
+      checkpoint = setInterval(() => store.executions.update({ ...active.record, steps: ctx.counts, warnings: ctx.warnings }), 5000);
+      checkpoint.unref();
       log.info({ trigger: record.trigger, passedIn: active.documents.length }, 'execution started');
       let status: ExecutionStatus;
       let error: { code: string; message: string } | undefined;
@@ -230,6 +234,7 @@ export function createExecutions(deps: ExecutionsDeps) {
       final = end(active, 'error', { code: 'QUARK_ERR_API_INTERNAL', message: messageOf(unexpected) });
     } finally {
       clearTimeout(timer);
+      clearInterval(checkpoint);
       destination.end();
       await rm(workDir, { recursive: true, force: true });
       running.delete(record.id);
