@@ -21,6 +21,11 @@ import { createConnectionService, requireConnector, type ConnectionService } fro
 import { createTestConnection, type TestConnectionRequest, type TestConnectionResult } from './connections/test-connection.js';
 import { createOperations } from './connections/operations.js';
 import { RUNTIME_API_VERSION } from './sdk/index.js';
+import { createWalker } from './engine/walker.js';
+import { createDeployments } from './processes/deployments.js';
+import { createExecutions } from './processes/executions.js';
+import { createScheduler } from './processes/scheduler.js';
+import { schemaIds } from './schema/index.js';
 
 export type { Caller, RuntimeConfig, TestConnectionRequest, TestConnectionResult, Logger, Metrics };
 export type { ConnectionView, ConnectionInput, ConnectionUpdate } from './connections/service.js';
@@ -30,6 +35,11 @@ export type { OperationResultRef, DocumentRef, BodyRef } from './engine/messages
 export { defaultHome, defaultPort, homeExists, initHome, type RuntimeKind } from './home/index.js';
 export { createSchemaRegistry } from './schema/index.js';
 export { createLogger } from './core/logger.js';
+export { presentDocuments, type PresentedDocument } from './engine/present.js';
+export type { DeploymentView, DeploymentSummary, DeploymentDetail } from './processes/deployments.js';
+export type { ExecutionView, ExecutionRequest } from './processes/executions.js';
+export type { ExecutionStatus, ExecutionTrigger, ScheduleRecord } from './store/types.js';
+export type { ProcessDefinition } from './processes/definition.js';
 
 export const quarkVersion = (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -127,7 +137,7 @@ export async function createRuntime(options: CreateRuntimeOptions) {
     runtime: runtimeSettings,
     timeoutMs: config.limits.testConnectionTimeoutMs,
   });
-  const runOperation = createOperations({
+  const operations = createOperations({
     access,
     connections,
     pool,
@@ -137,6 +147,48 @@ export async function createRuntime(options: CreateRuntimeOptions) {
     spillBytes: config.limits.spillBytes,
     timeoutMs: config.limits.operationTimeoutMs,
   });
+  let scheduler: ReturnType<typeof createScheduler> | undefined;
+  const deployments = createDeployments({
+    store,
+    access,
+    validateSchema: schemas.validator(schemaIds.process),
+    operation: (caller, ref) => operations.prepare(caller, ref).operation,
+    onChange: (accountId, processId) => scheduler?.refresh(accountId, processId),
+  });
+  const executions = createExecutions({
+    store,
+    access,
+    deployments,
+    operations,
+    walker: createWalker({ pool, threads: config.limits.workerThreads, spillBytes: config.limits.spillBytes, stepTimeoutMs: config.limits.operationTimeoutMs }),
+    metrics,
+    logger,
+    logLevel: options.logLevel ?? config.log?.level ?? 'info',
+    redact: redactPathsFor(registry.list().flatMap((c) => c.secretPointers)),
+    workRoot: paths.work,
+    logsDir: paths.logs,
+    limits: config.limits,
+  });
+  metrics.watchExecutions(executions.counts);
+  // executions a killed runtime left behind are accounted for before anything new starts
+  const interrupted = executions.recover();
+  if (interrupted.length > 0) logger.warn({ executions: interrupted }, 'executions interrupted by the previous stop were marked aborted or discarded');
+  executions.purge();
+  const purgeTimer = setInterval(() => executions.purge(), 3_600_000);
+  purgeTimer.unref();
+  scheduler = createScheduler({
+    store,
+    logger,
+    fire(accountId, processId) {
+      const account = store.accounts.get(accountId);
+      if (!account) return;
+      executions.start({ account, tokenId: 'schedule' }, { process: processId, trigger: 'schedule' }).catch((error: unknown) => {
+        // refused (queue full, undeployed meanwhile): said loudly in the runtime log and in metrics
+        logger.error({ process: processId, err: error }, 'a scheduled execution could not start');
+      });
+    },
+  });
+  scheduler.start();
   const startedAt = new Date();
   let closed = false;
 
@@ -194,15 +246,35 @@ export async function createRuntime(options: CreateRuntimeOptions) {
     },
     connections,
     /** Runs one connector operation over documents (what a process step does). */
-    runOperation,
+    runOperation: operations.run,
     /** Test Connection; `authorize` applies the container rule alone, before anything else is read. */
     testConnection,
+    deployments: {
+      deploy: deployments.deploy,
+      list: deployments.list,
+      get(caller: Caller, processId: string, version?: number) {
+        return { ...deployments.get(caller, processId, version), nextRuns: scheduler!.next(caller.account.id, processId) };
+      },
+      rollback: deployments.rollback,
+      undeploy: deployments.undeploy,
+      setSchedules: deployments.setSchedules,
+    },
+    executions: {
+      start: executions.start,
+      get: executions.get,
+      list: executions.list,
+      cancel: executions.cancel,
+      logPath: executions.logPath,
+    },
     ready(): boolean {
       return !closed && store.healthy();
     },
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
+      clearInterval(purgeTimer);
+      scheduler!.stop();
+      await executions.close();
       await pool.close();
       store.close();
     },

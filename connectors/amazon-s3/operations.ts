@@ -47,8 +47,9 @@ function properties(config: S3Config, values: Record<string, string | number | D
 const unquote = (etag: string | undefined) => etag?.replace(/^"|"$/g, '');
 
 /** S3 refusals about this document are application errors; anything else is a failure. */
-function refusal(error: unknown, signal: AbortSignal, what: string, key?: string): OperationResult {
-  const failure = classify(error, { viaProxy: false, signal });
+function refusal(error: unknown, context: { signal: AbortSignal; runtime: { proxy?: unknown } }, what: string, key?: string): OperationResult {
+  // a runtime with a proxy sends every request through it: an unreachable peer is the proxy
+  const failure = classify(error, { viaProxy: context.runtime.proxy !== undefined, signal: context.signal });
   const about = key !== undefined ? ` (key "${key}")` : '';
   switch (failure.kind) {
     case 'not-found':
@@ -83,7 +84,7 @@ export async function get(context: Context<{ key?: string }>, document: InputDoc
     for (const [name, value] of Object.entries(response.Metadata ?? {})) out.properties![`s3.meta.${name}`] = value;
     return result.success(out);
   } catch (error) {
-    return refusal(error, signal, `Get ${key}`, key);
+    return refusal(error, context, `Get ${key}`, key);
   }
 }
 
@@ -119,7 +120,7 @@ export async function query(context: Context<QueryParameters>, _document: InputD
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
   } catch (error) {
-    return refusal(error, signal, `Query ${parameters.prefix ?? ''}`);
+    return refusal(error, context, `Query ${parameters.prefix ?? ''}`);
   }
   const describe = (o: _Object) => ({ key: o.Key!, size: o.Size ?? 0, etag: unquote(o.ETag), lastModified: o.LastModified?.toISOString(), storageClass: o.StorageClass });
   if (parameters.output === 'summary') {
@@ -221,7 +222,7 @@ function put(overwrite: boolean) {
       if (!overwrite && status === 412) {
         return result.applicationError(`${what}: an object with this key was created meanwhile; Create does not overwrite (use Upsert)`, { code: 'ObjectExists' });
       }
-      return refusal(error, signal, what, key);
+      return refusal(error, context, what, key);
     }
   };
 }
@@ -259,7 +260,7 @@ export async function remove(context: Context<{ key?: string; keysInBody?: boole
       const response = await client.send(new DeleteObjectCommand({ Bucket: config.bucket, Key: key }), { abortSignal: signal });
       return result.success({ properties: properties(config, { key, versionId: response.VersionId, deleted: 1 }) });
     } catch (error) {
-      return refusal(error, signal, `Delete ${key}`, key);
+      return refusal(error, context, `Delete ${key}`, key);
     }
   }
   const keys = (await document.body.text()).split('\n').map((k) => k.trim()).filter(Boolean);
@@ -276,7 +277,7 @@ export async function remove(context: Context<{ key?: string; keysInBody?: boole
       deleted += batch.length - errors.length;
     }
   } catch (error) {
-    return refusal(error, signal, `Delete ${keys.length} keys`);
+    return refusal(error, context, `Delete ${keys.length} keys`);
   }
   if (refused.length > 0) {
     return result.applicationError(`Delete: ${refused.length} of ${keys.length} keys were refused: ${refused.slice(0, 10).join(', ')}${refused.length > 10 ? ', …' : ''}`, { code: codes.size === 1 ? [...codes][0]! : 'DeleteRefused', properties: { 's3.deleted': String(deleted) } });

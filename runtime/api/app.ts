@@ -8,6 +8,8 @@ import { accountRoutes } from './routes/accounts.js';
 import { connectorRoutes } from './routes/connectors.js';
 import { connectionRoutes } from './routes/connections.js';
 import { operationRoutes } from './routes/operations.js';
+import { deploymentRoutes } from './routes/deployments.js';
+import { executionRoutes } from './routes/executions.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -74,6 +76,8 @@ export function buildApp(runtime: Runtime, options: AppOptions = {}): FastifyIns
       api.register(connectorRoutes(runtime));
       api.register(connectionRoutes(runtime));
       api.register(operationRoutes(runtime));
+      api.register(deploymentRoutes(runtime));
+      api.register(executionRoutes(runtime));
     },
     { prefix: '/api/v1' },
   );

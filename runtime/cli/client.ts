@@ -5,38 +5,53 @@ import type { Profile } from './profile.js';
 /** The CLI's only way into a runtime: its HTTP API, as the profile's account. */
 export interface ApiClient {
   call<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T>;
+  /** A non-JSON answer (an execution log), as text. */
+  text(method: 'GET', path: string): Promise<string>;
 }
 
 export function createApiClient(profile: Profile): ApiClient {
-  return {
-    async call<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T> {
-      let response;
+  async function send(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<{ statusCode: number; text: string }> {
+    let response;
+    try {
+      response = await request(`${profile.url}/api/v1${path}`, {
+        method,
+        headers: { authorization: `Bearer ${profile.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        headersTimeout: 120_000,
+        bodyTimeout: 120_000,
+      });
+    } catch (error) {
+      throw quarkError('QUARK_ERR_CLI_UNREACHABLE', `cannot reach the runtime at ${profile.url}: ${messageOf(error)}`, undefined, error);
+    }
+    return { statusCode: response.statusCode, text: await response.body.text() };
+  }
+
+  function parse(statusCode: number, text: string): unknown {
+    let parsed: unknown = undefined;
+    if (text.length > 0) {
       try {
-        response = await request(`${profile.url}/api/v1${path}`, {
-          method,
-          headers: { authorization: `Bearer ${profile.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-          ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-          headersTimeout: 120_000,
-          bodyTimeout: 120_000,
-        });
-      } catch (error) {
-        throw quarkError('QUARK_ERR_CLI_UNREACHABLE', `cannot reach the runtime at ${profile.url}: ${messageOf(error)}`, undefined, error);
+        parsed = JSON.parse(text);
+      } catch {
+        throw quarkError('QUARK_ERR_CLI_UNREACHABLE', `${profile.url} answered HTTP ${statusCode} with something that is not a quark runtime`);
       }
-      const text = await response.body.text();
-      let parsed: unknown = undefined;
-      if (text.length > 0) {
-        try {
-          parsed = JSON.parse(text);
-        } catch {
-          throw quarkError('QUARK_ERR_CLI_UNREACHABLE', `${profile.url} answered HTTP ${response.statusCode} with something that is not a quark runtime`);
-        }
-      }
-      if (response.statusCode >= 400) {
-        const error = (parsed as { error?: { code?: string; message?: string; details?: unknown } } | undefined)?.error;
-        if (error?.code) throw Object.assign(fromPlainError(error), { httpStatus: response.statusCode });
-        throw quarkError('QUARK_ERR_API_INTERNAL', `the runtime answered HTTP ${response.statusCode}`);
-      }
-      return parsed as T;
+    }
+    if (statusCode >= 400) {
+      const error = (parsed as { error?: { code?: string; message?: string; details?: unknown } } | undefined)?.error;
+      if (error?.code) throw Object.assign(fromPlainError(error), { httpStatus: statusCode });
+      throw quarkError('QUARK_ERR_API_INTERNAL', `the runtime answered HTTP ${statusCode}`);
+    }
+    return parsed;
+  }
+
+  return {
+    async text(method, path) {
+      const { statusCode, text } = await send(method, path);
+      if (statusCode >= 400) parse(statusCode, text);
+      return text;
+    },
+    async call<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T> {
+      const { statusCode, text } = await send(method, path, body);
+      return parse(statusCode, text) as T;
     },
   };
 }

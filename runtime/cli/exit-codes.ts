@@ -21,7 +21,16 @@ export const exitCodes = {
   unreachable: 9,
   /** The runtime reported an internal error (5xx). */
   runtimeError: 10,
+  /** The runtime refused new work for now: its execution queue is full (429). */
+  busy: 11,
 } as const;
+
+/** `quark run --wait`: the exit code of an execution's final status. */
+export function exitCodeForStatus(status: string): number {
+  if (status === 'complete') return exitCodes.ok;
+  if (status === 'complete-with-warnings') return exitCodes.warning;
+  return exitCodes.failed;
+}
 
 export function exitCodeFor(code: ErrorCode | string, status: number): number {
   if (code === 'QUARK_ERR_RUNTIME_NOT_ASSOCIATED') return exitCodes.notAssociated;
@@ -31,6 +40,7 @@ export function exitCodeFor(code: ErrorCode | string, status: number): number {
   if (status === 403) return exitCodes.forbidden;
   if (status === 404) return exitCodes.notFound;
   if (status === 409) return exitCodes.conflict;
+  if (status === 429) return exitCodes.busy;
   if (status >= 500) return exitCodes.runtimeError;
   return exitCodes.failed;
 }

@@ -10,6 +10,8 @@ import { emptyBody, inlineRef } from '../engine/bodies.js';
 import { relayPluginLogs, scrubText, secretValues } from '../secrets/secret-fields.js';
 import type { RuntimeSettings } from '../sdk/index.js';
 import type { ConnectionService } from './service.js';
+import type { LoadedConnector } from '../connectors/registry.js';
+import type { ExecutionInfo } from '../engine/expressions.js';
 
 /** An input document: the body as bytes, text, or a file to stream from. */
 export interface OperationInput {
@@ -75,48 +77,95 @@ function everyDocumentFailed(documents: readonly DocumentRef[], error: { code: s
   return documents.map(() => ({ status: 'failure', code: error.code, message: scrubText(error.message, secrets) }));
 }
 
+/** A connection and operation resolved for running: done once per request or per step. */
+export interface PreparedOperation {
+  connector: LoadedConnector;
+  operation: LoadedConnector['operations'][number];
+  config: Record<string, unknown>;
+  secrets: readonly string[];
+  log: Logger;
+}
+
+export interface ExecuteOptions {
+  workDir: string;
+  signal?: AbortSignal;
+  onProgress?(p: OperationProgress): void;
+  timeoutMs?: number;
+  /** For parameters holding {"$expr"} values: the bindings they are evaluated with, per document. */
+  dynamic?: { process: Record<string, unknown>; execution: ExecutionInfo };
+}
+
 /**
- * Runs one connector operation over documents in a worker: resolve the connection,
- * validate the parameters against the operation's schema, run, and scrub secrets from
- * every message. Every input document gets exactly one result.
+ * Connector operations: `prepare` resolves the caller's connection and the operation;
+ * `execute` runs it over documents in a worker, every input document getting exactly one
+ * result, with secrets scrubbed from every message. `run` does both for one request (the
+ * operations route); process steps prepare once and execute per batch.
  */
 export function createOperations(deps: OperationDeps) {
-  return async function runOperation(caller: Caller, request: OperationRequest, options: { signal?: AbortSignal; onProgress?(p: OperationProgress): void } = {}): Promise<OperationRun> {
+  function prepare(caller: Caller, request: { connection: string; operation: string }): PreparedOperation {
     deps.access.requireMember(caller, 'run operations');
     const { connector, config, record } = deps.connections.resolve(caller, { connection: request.connection });
     const operation = connector.operations.find((o) => o.id === request.operation);
     if (!operation) {
       throw quarkError('QUARK_ERR_OPERATION_NOT_FOUND', `connector "${connector.id}" has no operation "${request.operation}"; it has: ${connector.operations.map((o) => o.id).join(', ') || 'none'}`);
     }
-    const parameters = structuredClone(request.parameters ?? {});
-    const problems = operation.validateParameters(parameters);
-    if (problems.length > 0) {
-      throw quarkError('QUARK_ERR_OPERATION_INVALID_PARAMETERS', `the parameters of ${connector.id}/${operation.id} are not valid: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`, { problems });
-    }
-    const workDir = join(deps.workRoot, newId('op'));
-    await mkdir(workDir, { recursive: true, mode: 0o700 });
-    const dispose = () => rm(workDir, { recursive: true, force: true });
-    const secrets = secretValues(config, connector.secretPointers);
     const log = deps.logger.child({ connector: connector.id, connection: record?.id, operation: operation.id });
-    const documents: DocumentRef[] = request.documents.map((d) => ({ properties: d.properties ?? {}, body: inputRef(d.body) }));
-    const started = performance.now();
+    return { connector, operation, config, secrets: secretValues(config, connector.secretPointers), log };
+  }
+
+  function checkParameters(prepared: PreparedOperation, parameters: Record<string, unknown>): void {
+    const problems = prepared.operation.validateParameters(parameters);
+    if (problems.length > 0) {
+      throw quarkError('QUARK_ERR_OPERATION_INVALID_PARAMETERS', `the parameters of ${prepared.connector.id}/${prepared.operation.id} are not valid: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`, { problems });
+    }
+  }
+
+  async function execute(prepared: PreparedOperation, documents: DocumentRef[], parameters: Record<string, unknown>, options: ExecuteOptions): Promise<OperationResultRef[]> {
+    const { connector, operation, config, secrets, log } = prepared;
+    const what = `operation ${connector.id}/${operation.id}`;
     log.debug({ documents: documents.length, parameters }, 'operation starting');
-    let results: OperationResultRef[];
     try {
       const reply = await deps.pool.run(
-        { kind: 'operation', entry: connector.entry, operation: operation.id, config, parameters, runtime: deps.runtime, documents, workDir, spillBytes: deps.spillBytes },
-        { timeoutMs: deps.timeoutMs, graceMs: 30_000, what: `operation ${connector.id}/${operation.id}`, ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: ({ type: _t, ...p }) => options.onProgress!(p) } : {}) },
+        {
+          kind: 'operation',
+          entry: connector.entry,
+          operation: operation.id,
+          config,
+          parameters,
+          runtime: deps.runtime,
+          documents,
+          workDir: options.workDir,
+          spillBytes: deps.spillBytes,
+          ...(options.dynamic ? { dynamic: { ...options.dynamic, parametersSchema: operation.parametersSchema } } : {}),
+        },
+        { timeoutMs: options.timeoutMs ?? deps.timeoutMs, graceMs: 30_000, what, ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: ({ type: _t, ...p }) => options.onProgress!(p) } : {}) },
       );
       relayPluginLogs(log, reply.logs, secrets);
-      results = reply.ok ? (reply.value as OperationResultRef[]).map((r) => scrubResult(r, secrets)) : everyDocumentFailed(documents, reply.error, secrets);
+      return reply.ok ? (reply.value as OperationResultRef[]).map((r) => scrubResult(r, secrets)) : everyDocumentFailed(documents, reply.error, secrets);
     } catch (error) {
       // the worker died, timed out or was cancelled: every document failed, with the reason
       if (!(error instanceof QuarkError)) throw error;
       log.warn({ code: error.code }, 'operation stopped');
-      results = everyDocumentFailed(documents, error, secrets);
+      return everyDocumentFailed(documents, error, secrets);
     }
+  }
+
+  async function run(caller: Caller, request: OperationRequest, options: { signal?: AbortSignal; onProgress?(p: OperationProgress): void } = {}): Promise<OperationRun> {
+    const prepared = prepare(caller, request);
+    const parameters = structuredClone(request.parameters ?? {});
+    checkParameters(prepared, parameters);
+    const workDir = join(deps.workRoot, newId('op'));
+    await mkdir(workDir, { recursive: true, mode: 0o700 });
+    const dispose = () => rm(workDir, { recursive: true, force: true });
+    const documents: DocumentRef[] = request.documents.map((d) => ({ properties: d.properties ?? {}, body: inputRef(d.body) }));
+    const started = performance.now();
+    const results = await execute(prepared, documents, parameters, { workDir, ...options });
     const durationMs = Math.round(performance.now() - started);
-    log.info({ durationMs, results: results.map((r) => r.status) }, 'operation finished');
-    return { connector: connector.id, operation: operation.id, results, durationMs, workDir, dispose };
-  };
+    prepared.log.info({ durationMs, results: results.map((r) => r.status) }, 'operation finished');
+    return { connector: prepared.connector.id, operation: prepared.operation.id, results, durationMs, workDir, dispose };
+  }
+
+  return { prepare, execute, run };
 }
+
+export type Operations = ReturnType<typeof createOperations>;

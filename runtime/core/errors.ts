@@ -64,6 +64,22 @@ export const errorCatalogue = {
   QUARK_ERR_CONNECTION_NAME_TAKEN: { status: 409, summary: 'The account already has a connection with this name.' },
   QUARK_ERR_SECRET_UNREADABLE: { status: 500, summary: 'A stored secret could not be decrypted with this runtime\'s master key.' },
 
+  // processes, deployments, executions
+  QUARK_ERR_PROCESS_INVALID: { status: 400, summary: 'The process definition has problems (schema, references, graph); details.problems lists every one with its JSON path. Nothing was deployed.' },
+  QUARK_ERR_PROCESS_NOT_FOUND: { status: 404, summary: 'No deployed process (or version) with this id in the account.' },
+  QUARK_ERR_PROCESS_IN_USE: { status: 409, summary: 'The process cannot be undeployed: deployed processes call it.' },
+  QUARK_ERR_PROCESS_EXCEPTION: { status: 422, summary: 'An exception step failed the document or the execution with its message.' },
+  QUARK_ERR_PROCESS_SPLIT_FAILED: { status: 422, summary: 'A split step could not split the document (not a JSON array).' },
+  QUARK_ERR_PROCESS_COMBINE_FAILED: { status: 422, summary: 'A combine step could not combine the documents (a body is not JSON, or too large to combine in memory).' },
+  QUARK_ERR_EXPRESSION_FAILED: { status: 422, summary: 'A JSONata expression failed or produced no value for a document.' },
+  QUARK_ERR_SCHEDULE_INVALID: { status: 400, summary: 'A schedule\'s cron expression is not valid.' },
+  QUARK_ERR_EXECUTION_NOT_FOUND: { status: 404, summary: 'No execution with this id in the account.' },
+  QUARK_ERR_EXECUTION_QUEUE_FULL: { status: 429, summary: 'The runtime runs its maximum of executions and its queue is full: the execution was refused, not queued.' },
+  QUARK_ERR_EXECUTION_FINISHED: { status: 409, summary: 'The execution has already finished; it cannot be cancelled.' },
+  QUARK_ERR_EXECUTION_CANCELLED: { status: 409, summary: 'The execution was cancelled; its work files were removed.' },
+  QUARK_ERR_EXECUTION_TIMEOUT: { status: 504, summary: 'The execution ran past its time limit and was aborted.' },
+  QUARK_ERR_EXECUTION_INTERRUPTED: { status: 500, summary: 'The runtime stopped (shutdown, kill or crash) while the execution was queued or running.' },
+
   // CLI (never sent by the API)
   QUARK_ERR_CLI_NOT_LOGGED_IN: { status: 401, summary: 'No runtime URL and token: run quark login or set QUARK_URL and QUARK_TOKEN.' },
   QUARK_ERR_CLI_UNREACHABLE: { status: 503, summary: 'The runtime could not be reached at the configured URL.' },

@@ -27,6 +27,53 @@ export function createMetrics() {
     labelNames: ['connector', 'outcome'] as const,
     registers: [registry],
   });
+  const executionsStarted = new Counter({
+    name: 'quark_executions_started_total',
+    help: 'Executions started, by trigger (manual, api, schedule, test).',
+    labelNames: ['trigger'] as const,
+    registers: [registry],
+  });
+  const executionsFinished = new Counter({
+    name: 'quark_executions_finished_total',
+    help: 'Executions ended, by status (complete, complete-with-warnings, error, aborted, discarded).',
+    labelNames: ['status'] as const,
+    registers: [registry],
+  });
+  const executionsRefused = new Counter({
+    name: 'quark_executions_refused_total',
+    help: 'Executions refused because the running limit was reached and the queue was full.',
+    registers: [registry],
+  });
+  const executionDuration = new Histogram({
+    name: 'quark_execution_duration_seconds',
+    help: 'Execution duration from start to end, by status.',
+    labelNames: ['status'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 300, 3600],
+    registers: [registry],
+  });
+  const executionDocuments = new Counter({
+    name: 'quark_execution_documents_total',
+    help: 'Documents of executions: in (passed to executions), out (ended a path), failed (uncaught errors).',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  let executionSource: (() => { running: number; queued: number }) | undefined;
+  new Gauge({
+    name: 'quark_executions_running',
+    help: 'Executions running now.',
+    registers: [registry],
+    collect() {
+      if (executionSource) this.set(executionSource().running);
+    },
+  });
+  new Gauge({
+    name: 'quark_executions_queued',
+    help: 'Executions waiting for a free slot.',
+    registers: [registry],
+    collect() {
+      if (executionSource) this.set(executionSource().queued);
+    },
+  });
   let poolSource: PoolGaugeSource | undefined;
   const poolGauge = (name: string, help: string, pick: (s: ReturnType<PoolGaugeSource['stats']>) => number) =>
     new Gauge({
@@ -48,6 +95,14 @@ export function createMetrics() {
     httpRequests,
     httpDuration,
     testConnections,
+    executionsStarted,
+    executionsFinished,
+    executionsRefused,
+    executionDuration,
+    executionDocuments,
+    watchExecutions(source: () => { running: number; queued: number }) {
+      executionSource = source;
+    },
     watchPool(source: PoolGaugeSource) {
       poolSource = source;
     },

@@ -3,9 +3,9 @@
  * stream) become refs, spilled to a file in the work directory when they are large, so
  * a multi-GiB object never sits in memory.
  */
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomBytes } from 'node:crypto';
@@ -64,6 +64,8 @@ class SpillSink extends Writable {
     if (!this.file) {
       this.head.push(chunk);
       if (this.size <= this.spillBytes) return callback();
+      // an execution's work directory is made by the first body that needs it
+      mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
       this.file = createWriteStream(this.path, { flags: 'wx', highWaterMark: 1024 * 1024 });
       this.file.on('error', (error) => this.destroy(error));
       chunk = Buffer.concat(this.head.splice(0));

@@ -1,6 +1,8 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { PlainError } from '../core/errors.js';
 import type { RuntimeSettings } from '../sdk/index.js';
+import type { PureStep } from '../processes/definition.js';
+import type { ExecutionInfo } from './expressions.js';
 
 /** Messages between the main thread and the plugin worker. Plain data only. */
 
@@ -25,6 +27,8 @@ export type BodyRef = { kind: 'inline'; bytes: Uint8Array } | { kind: 'file'; pa
 export interface DocumentRef {
   properties: Record<string, string>;
   body: BodyRef;
+  /** Inside try steps: the document's index in each enclosing try's batch, outermost first. */
+  origins?: number[];
 }
 
 export interface OperationTask {
@@ -38,9 +42,52 @@ export interface OperationTask {
   /** Where output bodies larger than spillBytes are written. */
   workDir: string;
   spillBytes: number;
+  /**
+   * Present when parameters hold {"$expr"} values: they are evaluated per document with
+   * these bindings, then checked against the operation's parameter schema.
+   */
+  dynamic?: { parametersSchema: Record<string, unknown>; process: Record<string, unknown>; execution: ExecutionInfo };
 }
 
-export type WorkerTask = ProbeTask | TestTask | OperationTask;
+/** A run of pure steps over a batch of documents (engine/steps.ts). */
+export interface StepsTask {
+  kind: 'steps';
+  steps: Record<string, PureStep>;
+  /** The step the documents enter at. */
+  first: string;
+  documents: DocumentRef[];
+  process: Record<string, unknown>;
+  execution: ExecutionInfo;
+  workDir: string;
+  spillBytes: number;
+}
+
+export interface StepCount {
+  in: number;
+  out: number;
+  errors: number;
+}
+
+export interface DocumentFailureRef {
+  step: string;
+  code: string;
+  message: string;
+  origins?: number[];
+}
+
+export interface StepsOutcome {
+  /** Documents by the step they go to next (null: the end of their path), in order of first arrival. */
+  exits: { next: string | null; documents: DocumentRef[] }[];
+  failed: DocumentFailureRef[];
+  counts: Record<string, StepCount>;
+  /** Process property writes, in document order. */
+  processUpdates: [string, unknown][];
+  notes: { step: string; level: 'info' | 'warning' | 'error'; message: string }[];
+  /** An exception step with scope execution fired. */
+  stop?: { step: string; message: string };
+}
+
+export type WorkerTask = ProbeTask | TestTask | OperationTask | StepsTask;
 
 export type AbortReason = 'timeout' | 'cancelled';
 

@@ -9,11 +9,65 @@ import type { MessagePort } from 'node:worker_threads';
 import { isConnector, type Connector, type ConnectorLogger, type OperationResult } from '../sdk/index.js';
 import { messageOf, type ErrorCode } from '../core/errors.js';
 import { bodyOf, refOf } from './bodies.js';
-import type { AbortReason, MainEvent, OperationResultRef, OperationTask, PostedTask, ProbeTask, TestTask, WorkerEvent, WorkerLogRecord, WorkerReply } from './messages.js';
+import { createEvaluator } from './expressions.js';
+import { runSteps } from './steps.js';
+import { isExpression } from '../processes/definition.js';
+import { createSchemaRegistry, type SchemaRegistry, type Validator } from '../schema/index.js';
+import type { AbortReason, DocumentRef, MainEvent, OperationResultRef, OperationTask, PostedTask, ProbeTask, TestTask, WorkerEvent, WorkerLogRecord, WorkerReply } from './messages.js';
 
 // A plugin imports `quark/sdk` wherever its folder is (built-in, the home, a configured
 // path): this resolve hook maps that one specifier to this runtime's SDK.
 register(new URL('./sdk-resolver.js', import.meta.url), { data: { sdkUrl: new URL('../sdk/index.js', import.meta.url).href } });
+
+// Per worker: compiled expressions, and parameter validators built on first use.
+const evaluate = createEvaluator();
+let schemas: SchemaRegistry | undefined;
+const parameterValidators = new Map<string, Validator>();
+
+function parameterValidator(schema: Record<string, unknown>): Validator {
+  const key = JSON.stringify(schema);
+  let validate = parameterValidators.get(key);
+  if (!validate) {
+    schemas ??= createSchemaRegistry();
+    validate = schemas.compile(schema, 'parameters');
+    parameterValidators.set(key, validate);
+  }
+  return validate;
+}
+
+/** Parameters with {"$expr"} values evaluated for one document, then validated. */
+async function parametersFor(task: OperationTask, document: DocumentRef): Promise<Record<string, unknown>> {
+  if (!task.dynamic) return task.parameters;
+  const body = bodyOf(document.body);
+  let input: unknown;
+  if (document.body.kind === 'inline' && body.size > 0) {
+    const text = await body.text();
+    try {
+      input = JSON.parse(text);
+    } catch {
+      input = text;
+    }
+  }
+  const parameters: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(task.parameters)) {
+    if (!isExpression(value)) {
+      parameters[name] = value;
+      continue;
+    }
+    let computed: unknown;
+    try {
+      computed = await evaluate(value.$expr, input, { properties: document.properties, process: task.dynamic.process, execution: task.dynamic.execution });
+    } catch (error) {
+      throw new TaskFailure('QUARK_ERR_EXPRESSION_FAILED', `the expression of parameter ${name} failed: ${messageOf(error)}`);
+    }
+    if (computed !== undefined) parameters[name] = computed;
+  }
+  const problems = parameterValidator(task.dynamic.parametersSchema)(parameters);
+  if (problems.length > 0) {
+    throw new TaskFailure('QUARK_ERR_OPERATION_INVALID_PARAMETERS', `the parameters computed for this document are not valid: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`);
+  }
+  return parameters;
+}
 
 class TaskFailure extends Error {
   constructor(readonly code: ErrorCode, message: string) {
@@ -96,12 +150,20 @@ async function operate(connector: Connector<unknown>, task: OperationTask, contr
       results.push({ status: 'failure', code: abortCodes[reason], message: `the operation ${abortWords[reason]} before this document` });
       continue;
     }
+    let parameters: Record<string, unknown>;
+    try {
+      parameters = await parametersFor(task, document);
+    } catch (error) {
+      const failure = error instanceof TaskFailure ? error : new TaskFailure('QUARK_ERR_PLUGIN_THREW', messageOf(error));
+      results.push({ status: 'failure', code: failure.code, message: failure.message });
+      continue;
+    }
     let answer: OperationResult;
     try {
       answer = await handler(
         {
           config: task.config,
-          parameters: task.parameters,
+          parameters,
           signal: control.signal,
           runtime: task.runtime,
           log,
@@ -171,6 +233,8 @@ export default async function run(posted: PostedTask): Promise<WorkerReply> {
   control.post({ type: 'started' });
   const logs: WorkerLogRecord[] = [];
   try {
+    // pure steps: our own plain data, passed back without the defensive clone below
+    if (task.kind === 'steps') return { ok: true, value: await runSteps(task, evaluate, control.signal), logs };
     const connector = await load(task.entry);
     let value: unknown;
     if (task.kind === 'probe') value = probe(connector, task);

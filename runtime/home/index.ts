@@ -18,6 +18,7 @@ export interface RuntimeLimits {
   shutdownGraceMs: number;
   maxRunningExecutions: number;
   maxQueuedExecutions: number;
+  executionTimeoutMs: number;
   purgeDays: number;
   operationTimeoutMs: number;
   spillBytes: number;
@@ -44,6 +45,8 @@ export interface HomePaths {
   connectors: string;
   /** Scratch space: spilled bodies of operations and executions. */
   work: string;
+  /** Execution logs, one NDJSON file per execution. */
+  logs: string;
 }
 
 export const defaultPort = 7420;
@@ -61,6 +64,7 @@ export function homePaths(home: string): HomePaths {
     store: join(root, 'quark.db'),
     connectors: join(root, 'connectors'),
     work: join(root, 'work'),
+    logs: join(root, 'logs'),
   };
 }
 

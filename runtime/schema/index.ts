@@ -17,6 +17,7 @@ export const schemaIds = {
   connectionSchema: 'https://quark.dev/schemas/connection-schema.schema.json',
   runtimeConfig: 'https://quark.dev/schemas/runtime-config.schema.json',
   testResult: 'https://quark.dev/schemas/test-connection-result.schema.json',
+  process: 'https://quark.dev/schemas/process.schema.json',
 } as const;
 
 const schemaFiles = [
@@ -24,6 +25,7 @@ const schemaFiles = [
   'connection-schema.schema.json',
   'runtime-config.schema.json',
   'test-connection-result.schema.json',
+  'process.schema.json',
 ];
 
 export type Validator = (data: unknown) => FieldProblem[];

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { quarkError, messageOf } from '../core/errors.js';
-import type { Store, AccountRecord, TokenRecord, ConnectionRecord } from './types.js';
+import type { Store, AccountRecord, TokenRecord, ConnectionRecord, DeploymentRecord, ProcessRecord, ScheduleRecord, ExecutionRecord, ExecutionStatus, ExecutionTrigger } from './types.js';
 
 /** Schema migrations, applied in order; PRAGMA user_version records how many ran. */
 const migrations: string[] = [
@@ -30,7 +30,135 @@ const migrations: string[] = [
      revision INTEGER NOT NULL,
      UNIQUE (account_id, name)
    );`,
+  `CREATE TABLE deployments (
+     account_id TEXT NOT NULL REFERENCES accounts(id),
+     process_id TEXT NOT NULL,
+     version INTEGER NOT NULL,
+     name TEXT NOT NULL,
+     definition TEXT NOT NULL,
+     deployed_at TEXT NOT NULL,
+     deployed_by TEXT NOT NULL,
+     note TEXT,
+     PRIMARY KEY (account_id, process_id, version)
+   );
+   CREATE TABLE processes (
+     account_id TEXT NOT NULL REFERENCES accounts(id),
+     process_id TEXT NOT NULL,
+     active_version INTEGER,
+     schedules TEXT NOT NULL DEFAULT '[]',
+     properties TEXT NOT NULL DEFAULT '{}',
+     updated_at TEXT NOT NULL,
+     PRIMARY KEY (account_id, process_id)
+   );
+   CREATE TABLE executions (
+     id TEXT PRIMARY KEY,
+     account_id TEXT NOT NULL REFERENCES accounts(id),
+     process_id TEXT NOT NULL,
+     version INTEGER,
+     trigger TEXT NOT NULL,
+     status TEXT NOT NULL,
+     queued_at TEXT NOT NULL,
+     started_at TEXT,
+     ended_at TEXT,
+     error_code TEXT,
+     error_message TEXT,
+     steps TEXT NOT NULL DEFAULT '{}',
+     documents_in INTEGER NOT NULL DEFAULT 0,
+     documents_out INTEGER NOT NULL DEFAULT 0,
+     documents_failed INTEGER NOT NULL DEFAULT 0,
+     warnings INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE INDEX executions_by_account ON executions (account_id, queued_at);
+   CREATE INDEX executions_by_status ON executions (status);
+   CREATE TABLE execution_errors (
+     execution_id TEXT NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
+     seq INTEGER NOT NULL,
+     step TEXT NOT NULL,
+     code TEXT NOT NULL,
+     message TEXT NOT NULL,
+     PRIMARY KEY (execution_id, seq)
+   );`,
 ];
+
+interface DeploymentRow {
+  account_id: string;
+  process_id: string;
+  version: number;
+  name: string;
+  definition: string;
+  deployed_at: string;
+  deployed_by: string;
+  note: string | null;
+}
+
+interface ProcessRow {
+  account_id: string;
+  process_id: string;
+  active_version: number | null;
+  schedules: string;
+  properties: string;
+  updated_at: string;
+}
+
+interface ExecutionRow {
+  id: string;
+  account_id: string;
+  process_id: string;
+  version: number | null;
+  trigger: ExecutionTrigger;
+  status: ExecutionStatus;
+  queued_at: string;
+  started_at: string | null;
+  ended_at: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  steps: string;
+  documents_in: number;
+  documents_out: number;
+  documents_failed: number;
+  warnings: number;
+}
+
+const toDeployment = (row: DeploymentRow): DeploymentRecord => ({
+  accountId: row.account_id,
+  processId: row.process_id,
+  version: row.version,
+  name: row.name,
+  definition: JSON.parse(row.definition) as Record<string, unknown>,
+  deployedAt: row.deployed_at,
+  deployedBy: row.deployed_by,
+  note: row.note,
+});
+
+const toProcess = (row: ProcessRow): ProcessRecord => ({
+  accountId: row.account_id,
+  processId: row.process_id,
+  activeVersion: row.active_version,
+  schedules: JSON.parse(row.schedules) as ScheduleRecord[],
+  properties: JSON.parse(row.properties) as Record<string, unknown>,
+  updatedAt: row.updated_at,
+});
+
+const toExecution = (row: ExecutionRow): ExecutionRecord => ({
+  id: row.id,
+  accountId: row.account_id,
+  processId: row.process_id,
+  version: row.version,
+  trigger: row.trigger,
+  status: row.status,
+  queuedAt: row.queued_at,
+  startedAt: row.started_at,
+  endedAt: row.ended_at,
+  errorCode: row.error_code,
+  errorMessage: row.error_message,
+  steps: JSON.parse(row.steps) as ExecutionRecord['steps'],
+  documentsIn: row.documents_in,
+  documentsOut: row.documents_out,
+  documentsFailed: row.documents_failed,
+  warnings: row.warnings,
+});
+
+const executionParams = (e: ExecutionRecord) => ({ ...e, steps: JSON.stringify(e.steps) });
 
 interface ConnectionRow {
   id: string;
@@ -116,6 +244,42 @@ export function openSqliteStore(file: string): Store {
     connByName: db.prepare('SELECT * FROM connections WHERE account_id = ? AND name = ?'),
     connList: db.prepare('SELECT * FROM connections WHERE account_id = ? ORDER BY name'),
     connDelete: db.prepare('DELETE FROM connections WHERE account_id = ? AND id = ?'),
+    depInsert: db.prepare(
+      'INSERT INTO deployments (account_id, process_id, version, name, definition, deployed_at, deployed_by, note) VALUES (@accountId, @processId, @version, @name, @definition, @deployedAt, @deployedBy, @note)',
+    ),
+    depLatest: db.prepare('SELECT MAX(version) AS v FROM deployments WHERE account_id = ? AND process_id = ?'),
+    depGet: db.prepare('SELECT * FROM deployments WHERE account_id = ? AND process_id = ? AND version = ?'),
+    depList: db.prepare('SELECT * FROM deployments WHERE account_id = ? AND process_id = ? ORDER BY version'),
+    procActivate: db.prepare(
+      `INSERT INTO processes (account_id, process_id, active_version, updated_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (account_id, process_id) DO UPDATE SET active_version = excluded.active_version, updated_at = excluded.updated_at`,
+    ),
+    procGet: db.prepare('SELECT * FROM processes WHERE account_id = ? AND process_id = ?'),
+    procList: db.prepare('SELECT * FROM processes WHERE account_id = ? ORDER BY process_id'),
+    procListAll: db.prepare('SELECT * FROM processes ORDER BY account_id, process_id'),
+    procSchedules: db.prepare('UPDATE processes SET schedules = ?, updated_at = ? WHERE account_id = ? AND process_id = ?'),
+    procProperties: db.prepare('UPDATE processes SET properties = ? WHERE account_id = ? AND process_id = ?'),
+    execInsert: db.prepare(
+      `INSERT INTO executions (id, account_id, process_id, version, trigger, status, queued_at, started_at, ended_at, error_code, error_message, steps, documents_in, documents_out, documents_failed, warnings)
+       VALUES (@id, @accountId, @processId, @version, @trigger, @status, @queuedAt, @startedAt, @endedAt, @errorCode, @errorMessage, @steps, @documentsIn, @documentsOut, @documentsFailed, @warnings)`,
+    ),
+    execUpdate: db.prepare(
+      `UPDATE executions SET status = @status, started_at = @startedAt, ended_at = @endedAt, error_code = @errorCode, error_message = @errorMessage, steps = @steps,
+       documents_in = @documentsIn, documents_out = @documentsOut, documents_failed = @documentsFailed, warnings = @warnings WHERE id = @id`,
+    ),
+    execGet: db.prepare('SELECT * FROM executions WHERE account_id = ? AND id = ?'),
+    execList: db.prepare(
+      `SELECT * FROM executions WHERE account_id = @accountId AND (@processId IS NULL OR process_id = @processId) AND (@status IS NULL OR status = @status)
+       ORDER BY queued_at DESC, id DESC LIMIT @limit`,
+    ),
+    execUnfinished: db.prepare("SELECT id, status FROM executions WHERE status IN ('queued', 'in-process')"),
+    execInterrupt: db.prepare(
+      "UPDATE executions SET status = CASE status WHEN 'queued' THEN 'discarded' ELSE 'aborted' END, ended_at = ?, error_code = ?, error_message = ? WHERE status IN ('queued', 'in-process')",
+    ),
+    execPurgeable: db.prepare("SELECT id FROM executions WHERE ended_at IS NOT NULL AND ended_at < ? AND status NOT IN ('queued', 'in-process')"),
+    execDelete: db.prepare('DELETE FROM executions WHERE id = ?'),
+    errInsert: db.prepare('INSERT INTO execution_errors (execution_id, seq, step, code, message) VALUES (?, ?, ?, ?, ?)'),
+    errList: db.prepare('SELECT step, code, message FROM execution_errors WHERE execution_id = ? ORDER BY seq LIMIT ?'),
   };
 
   const serialise = (c: ConnectionRecord) => ({ ...c, config: JSON.stringify(c.config), secrets: JSON.stringify(c.secrets) });
@@ -153,6 +317,53 @@ export function openSqliteStore(file: string): Store {
       },
       list: (accountId) => (q.connList.all(accountId) as ConnectionRow[]).map(toConnection),
       delete: (accountId, id) => q.connDelete.run(accountId, id).changes === 1,
+    },
+    processes: {
+      deploy: (d) =>
+        db.transaction(() => {
+          q.depInsert.run({ ...d, definition: JSON.stringify(d.definition) });
+          q.procActivate.run(d.accountId, d.processId, d.version, d.deployedAt);
+        })(),
+      latestVersion: (accountId, processId) => (q.depLatest.get(accountId, processId) as { v: number | null }).v ?? 0,
+      get: (accountId, processId) => {
+        const row = q.procGet.get(accountId, processId) as ProcessRow | undefined;
+        return row && toProcess(row);
+      },
+      list: (accountId) => ((accountId === undefined ? q.procListAll.all() : q.procList.all(accountId)) as ProcessRow[]).map(toProcess),
+      version: (accountId, processId, version) => {
+        const row = q.depGet.get(accountId, processId, version) as DeploymentRow | undefined;
+        return row && toDeployment(row);
+      },
+      versions: (accountId, processId) => (q.depList.all(accountId, processId) as DeploymentRow[]).map(toDeployment),
+      setActive: (accountId, processId, version, at) => void q.procActivate.run(accountId, processId, version, at),
+      setSchedules: (accountId, processId, schedules, at) => void q.procSchedules.run(JSON.stringify(schedules), at, accountId, processId),
+      setProperties: (accountId, processId, properties) => void q.procProperties.run(JSON.stringify(properties), accountId, processId),
+    },
+    executions: {
+      insert: (e) => void q.execInsert.run(executionParams(e)),
+      update: (e) => void q.execUpdate.run(executionParams(e)),
+      get: (accountId, id) => {
+        const row = q.execGet.get(accountId, id) as ExecutionRow | undefined;
+        return row && toExecution(row);
+      },
+      list: (accountId, filter) => (q.execList.all({ accountId, processId: filter.processId ?? null, status: filter.status ?? null, limit: filter.limit }) as ExecutionRow[]).map(toExecution),
+      interrupt: (at, code, message) =>
+        db.transaction(() => {
+          const rows = q.execUnfinished.all() as { id: string; status: ExecutionStatus }[];
+          q.execInterrupt.run(at, code, message);
+          return rows.map((r) => ({ id: r.id, status: r.status === 'queued' ? ('discarded' as const) : ('aborted' as const) }));
+        })(),
+      purge: (before) =>
+        db.transaction(() => {
+          const ids = (q.execPurgeable.all(before) as { id: string }[]).map((r) => r.id);
+          for (const id of ids) q.execDelete.run(id);
+          return ids;
+        })(),
+      insertErrors: (id, errors) =>
+        db.transaction(() => {
+          errors.forEach((e, seq) => q.errInsert.run(id, seq, e.step, e.code, e.message));
+        })(),
+      errors: (id, limit) => q.errList.all(id, limit) as { step: string; code: string; message: string }[],
     },
     transaction: (work) => db.transaction(work)(),
     healthy: () => db.open,

@@ -36,6 +36,66 @@ export interface ConnectionRecord {
   revision: number;
 }
 
+export interface DeploymentRecord {
+  accountId: string;
+  processId: string;
+  version: number;
+  name: string;
+  /** The process definition as deployed (JSON). */
+  definition: Record<string, unknown>;
+  deployedAt: string;
+  /** The account name that deployed it. */
+  deployedBy: string;
+  /** For example "rollback to version 2". */
+  note: string | null;
+}
+
+export interface ScheduleRecord {
+  cron: string;
+  timezone?: string;
+}
+
+export interface ProcessRecord {
+  accountId: string;
+  processId: string;
+  /** null once undeployed. */
+  activeVersion: number | null;
+  schedules: ScheduleRecord[];
+  /** Persisted process properties. */
+  properties: Record<string, unknown>;
+  updatedAt: string;
+}
+
+export type ExecutionStatus = 'queued' | 'in-process' | 'complete' | 'complete-with-warnings' | 'error' | 'aborted' | 'discarded';
+export type ExecutionTrigger = 'manual' | 'api' | 'schedule' | 'test';
+
+export interface ExecutionRecord {
+  id: string;
+  accountId: string;
+  processId: string;
+  /** null for a test-mode run of an undeployed definition. */
+  version: number | null;
+  trigger: ExecutionTrigger;
+  status: ExecutionStatus;
+  queuedAt: string;
+  startedAt: string | null;
+  endedAt: string | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  /** Per step id: documents in, out, errored. */
+  steps: Record<string, { in: number; out: number; errors: number }>;
+  documentsIn: number;
+  documentsOut: number;
+  documentsFailed: number;
+  warnings: number;
+}
+
+export interface ExecutionErrorRecord {
+  step: string;
+  code: string;
+  message: string;
+}
+
 export interface Store {
   accounts: {
     insert(account: AccountRecord): void;
@@ -58,6 +118,31 @@ export interface Store {
     findByName(accountId: string, name: string): ConnectionRecord | undefined;
     list(accountId: string): ConnectionRecord[];
     delete(accountId: string, id: string): boolean;
+  };
+  processes: {
+    /** Records a new version and makes it the active one, in one transaction. */
+    deploy(deployment: DeploymentRecord): void;
+    latestVersion(accountId: string, processId: string): number;
+    get(accountId: string, processId: string): ProcessRecord | undefined;
+    /** Every account's processes when accountId is undefined. */
+    list(accountId?: string): ProcessRecord[];
+    version(accountId: string, processId: string, version: number): DeploymentRecord | undefined;
+    versions(accountId: string, processId: string): DeploymentRecord[];
+    setActive(accountId: string, processId: string, version: number | null, at: string): void;
+    setSchedules(accountId: string, processId: string, schedules: ScheduleRecord[], at: string): void;
+    setProperties(accountId: string, processId: string, properties: Record<string, unknown>): void;
+  };
+  executions: {
+    insert(execution: ExecutionRecord): void;
+    update(execution: ExecutionRecord): void;
+    get(accountId: string, id: string): ExecutionRecord | undefined;
+    list(accountId: string, filter: { processId?: string; status?: ExecutionStatus; limit: number }): ExecutionRecord[];
+    /** After a crash: running → aborted, queued → discarded, with the reason. Returns the ids touched. */
+    interrupt(at: string, code: string, message: string): { id: string; status: ExecutionStatus }[];
+    /** Deletes finished executions that ended before `before`; returns their ids. */
+    purge(before: string): string[];
+    insertErrors(id: string, errors: ExecutionErrorRecord[]): void;
+    errors(id: string, limit: number): ExecutionErrorRecord[];
   };
   /** Runs `work` in one transaction. */
   transaction<T>(work: () => T): T;

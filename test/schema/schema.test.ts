@@ -30,3 +30,19 @@ t.test('compiled connection validators fill defaults and name each failing field
     { path: '/region', message: 'must be one of: "eu", "us"' },
   ]);
 });
+
+t.test('the process schema documents itself; the example processes are valid against it', async (t) => {
+  const { readFileSync, readdirSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { packageRoot } = await import('../../runtime/core/paths.js');
+  const schema = JSON.parse(readFileSync(join(packageRoot, 'schemas', 'process.schema.json'), 'utf8'));
+  t.equal(schema.$id, schemaIds.process);
+  t.ok(schema.title && schema.description, 'the schema has a title and a description');
+  const stepDefs = Object.entries(schema.$defs as Record<string, any>).filter(([name]) => name.endsWith('Step'));
+  t.equal(stepDefs.length, schema.$defs.step.properties.kind.enum.length, 'one definition per step kind');
+  for (const [name, def] of stepDefs) t.ok(def.title && def.description, `${name} has a title and a description`);
+  const validate = schemas.validator(schemaIds.process);
+  const examples = readdirSync(join(packageRoot, 'processes')).filter((f) => f.endsWith('.json') && !f.includes('sample'));
+  for (const file of examples) t.same(validate(JSON.parse(readFileSync(join(packageRoot, 'processes', file), 'utf8'))), [], `processes/${file} is valid`);
+  t.same(validate({ id: 'x', name: 'x', start: { kind: 'none', next: 'a' }, steps: [{ id: 'a', kind: 'decision', condition: 'true', ifTrue: 'b', colour: 'red' }] }).map((p) => p.path), ['/steps/0/colour'], 'an unknown field of a step is named');
+});

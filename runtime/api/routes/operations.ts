@@ -1,11 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import type { FastifyPluginAsync } from 'fastify';
-import type { OperationRun, Runtime } from '../../index.js';
-
-/** Output bodies up to this size come back inline (base64); larger ones are described only. */
-const inlineLimit = 16 * 1024 * 1024;
-/** And no more than this in one answer, so a large query cannot exhaust the main thread. */
-const answerLimit = 64 * 1024 * 1024;
+import { presentDocuments, type OperationRun, type Runtime } from '../../index.js';
 
 interface Body {
   parameters?: Record<string, unknown>;
@@ -13,20 +7,10 @@ interface Body {
 }
 
 async function present(run: OperationRun) {
+  const budget = { used: 0 };
   const results = [];
-  let inlined = 0;
   for (const r of run.results) {
-    const documents = [];
-    for (const d of r.documents ?? []) {
-      const size = d.body.kind === 'inline' ? d.body.bytes.byteLength : d.body.size;
-      if (size > inlineLimit || inlined + size > answerLimit) {
-        documents.push({ properties: d.properties, size, bodyOmitted: size > inlineLimit ? `larger than ${inlineLimit} bytes; run it in a process to stream it` : `this answer already holds ${answerLimit} bytes of bodies` });
-        continue;
-      }
-      inlined += size;
-      const bytes = d.body.kind === 'inline' ? Buffer.from(d.body.bytes) : await readFile(d.body.path);
-      documents.push({ properties: d.properties, size, encoding: 'base64', body: bytes.toString('base64') });
-    }
+    const documents = await presentDocuments(r.documents ?? [], budget);
     results.push({ status: r.status, ...(r.message !== undefined ? { message: r.message } : {}), ...(r.code ? { code: r.code } : {}), ...(r.properties ? { properties: r.properties } : {}), ...(r.status === 'success' ? { documents } : {}) });
   }
   return { connector: run.connector, operation: run.operation, durationMs: run.durationMs, results };

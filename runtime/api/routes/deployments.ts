@@ -1,0 +1,57 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { Runtime, ScheduleRecord } from '../../index.js';
+
+/** Query strings are text (the API does not coerce types): a positive integer as digits. */
+export const positiveInteger = { type: 'string', pattern: '^[1-9][0-9]{0,8}$' } as const;
+
+const processParam = { type: 'object', properties: { process: { type: 'string', minLength: 1, maxLength: 63 } } } as const;
+
+export function deploymentRoutes(runtime: Runtime): FastifyPluginAsync {
+  return async (app) => {
+    // the definition is checked by the deployment service against schemas/process.schema.json
+    // (all problems at once, with paths into the definition); here only its outer shape
+    app.post<{ Body: Record<string, unknown> }>('/deployments', { schema: { body: { type: 'object' } } }, async (request, reply) =>
+      reply.status(201).send(runtime.deployments.deploy(request.caller, request.body)),
+    );
+    app.get('/deployments', async (request) => ({ deployments: runtime.deployments.list(request.caller) }));
+    app.get<{ Params: { process: string }; Querystring: { version?: string } }>(
+      '/deployments/:process',
+      { schema: { params: processParam, querystring: { type: 'object', additionalProperties: false, properties: { version: positiveInteger } } } },
+      async (request) => runtime.deployments.get(request.caller, request.params.process, request.query.version === undefined ? undefined : Number(request.query.version)),
+    );
+    app.post<{ Params: { process: string }; Body: { version: number } }>(
+      '/deployments/:process/rollback',
+      { schema: { params: processParam, body: { type: 'object', additionalProperties: false, required: ['version'], properties: { version: { type: 'integer', minimum: 1 } } } } },
+      async (request, reply) => reply.status(201).send(runtime.deployments.rollback(request.caller, request.params.process, request.body.version)),
+    );
+    app.delete<{ Params: { process: string } }>('/deployments/:process', { schema: { params: processParam } }, async (request) =>
+      runtime.deployments.undeploy(request.caller, request.params.process),
+    );
+    app.put<{ Params: { process: string }; Body: { schedules: ScheduleRecord[] } }>(
+      '/deployments/:process/schedules',
+      {
+        schema: {
+          params: processParam,
+          body: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['schedules'],
+            properties: {
+              schedules: {
+                type: 'array',
+                maxItems: 20,
+                items: {
+                  type: 'object',
+                  additionalProperties: false,
+                  required: ['cron'],
+                  properties: { cron: { type: 'string', minLength: 1, maxLength: 200 }, timezone: { type: 'string', minLength: 1, maxLength: 100 } },
+                },
+              },
+            },
+          },
+        },
+      },
+      async (request) => runtime.deployments.setSchedules(request.caller, request.params.process, request.body.schedules),
+    );
+  };
+}

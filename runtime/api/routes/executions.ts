@@ -1,0 +1,88 @@
+import { createReadStream, existsSync } from 'node:fs';
+import type { FastifyPluginAsync } from 'fastify';
+import type { ExecutionStatus, Runtime } from '../../index.js';
+import { positiveInteger } from './deployments.js';
+
+interface StartBody {
+  process?: string;
+  definition?: Record<string, unknown>;
+  documents?: { properties?: Record<string, string>; body?: string; encoding?: 'utf8' | 'base64' }[];
+  wait?: boolean;
+  trigger?: 'manual' | 'api';
+}
+
+const statuses = ['queued', 'in-process', 'complete', 'complete-with-warnings', 'error', 'aborted', 'discarded'];
+
+export function executionRoutes(runtime: Runtime): FastifyPluginAsync {
+  return async (app) => {
+    app.post<{ Body: StartBody }>(
+      '/executions',
+      {
+        bodyLimit: 64 * 1024 * 1024,
+        schema: {
+          body: {
+            type: 'object',
+            additionalProperties: false,
+            oneOf: [{ required: ['process'] }, { required: ['definition'] }],
+            properties: {
+              process: { type: 'string', minLength: 1, maxLength: 63 },
+              definition: { type: 'object' },
+              wait: { type: 'boolean', default: false },
+              trigger: { enum: ['manual', 'api'], default: 'api' },
+              documents: {
+                type: 'array',
+                maxItems: 100000,
+                items: {
+                  type: 'object',
+                  additionalProperties: false,
+                  properties: {
+                    properties: { type: 'object', additionalProperties: { type: 'string' } },
+                    body: { type: 'string' },
+                    encoding: { enum: ['utf8', 'base64'], default: 'utf8' },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+      async (request, reply) => {
+        const body = request.body;
+        const documents = body.documents?.map((d) => ({
+          ...(d.properties ? { properties: d.properties } : {}),
+          ...(d.body !== undefined ? { body: Buffer.from(d.body, d.encoding === 'base64' ? 'base64' : 'utf8') } : {}),
+        }));
+        const view = await runtime.executions.start(
+          request.caller,
+          { ...(body.process !== undefined ? { process: body.process } : {}), ...(body.definition !== undefined ? { definition: body.definition } : {}), ...(documents ? { documents } : {}), trigger: body.trigger ?? 'api' },
+          { wait: body.wait === true },
+        );
+        return reply.status(body.wait ? 200 : 202).send(view);
+      },
+    );
+    app.get<{ Querystring: { process?: string; status?: ExecutionStatus; limit?: string } }>(
+      '/executions',
+      {
+        schema: {
+          querystring: {
+            type: 'object',
+            additionalProperties: false,
+            properties: { process: { type: 'string', minLength: 1 }, status: { enum: statuses }, limit: positiveInteger },
+          },
+        },
+      },
+      async (request) => {
+        const { limit, ...filter } = request.query;
+        return { executions: runtime.executions.list(request.caller, { ...filter, ...(limit !== undefined ? { limit: Math.min(Number(limit), 1000) } : {}) }) };
+      },
+    );
+    app.get<{ Params: { id: string } }>('/executions/:id', async (request) => runtime.executions.get(request.caller, request.params.id));
+    app.post<{ Params: { id: string } }>('/executions/:id/cancel', async (request) => runtime.executions.cancel(request.caller, request.params.id));
+    app.get<{ Params: { id: string } }>('/executions/:id/log', async (request, reply) => {
+      const path = runtime.executions.logPath(request.caller, request.params.id);
+      void reply.type('application/x-ndjson');
+      // a queued execution has no log yet
+      return existsSync(path) ? reply.send(createReadStream(path)) : reply.send('');
+    });
+  };
+}

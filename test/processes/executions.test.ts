@@ -1,0 +1,166 @@
+import t from 'tap';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { fixturePlugins, initHome, startRuntime, tempDir, cli } from '../helpers/quark.js';
+
+const sleeper = (id: string, ms: number, extra: Record<string, unknown> = {}) => ({
+  id,
+  name: id,
+  start: { kind: 'none', next: 'nap' },
+  steps: [{ id: 'nap', kind: 'operation', connection: 'kit', operation: 'sleep', parameters: { ms, ...((extra.parameters as object) ?? {}) }, ...((extra.step as object) ?? {}) }],
+  ...((extra.process as object) ?? {}),
+});
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function kitRuntime(t: any, limits: Record<string, unknown> = {}) {
+  const { home, ownerToken } = await initHome(t, { config: { plugins: { paths: [join(fixturePlugins, 'process-kit')] }, limits } });
+  const rt = await startRuntime(t, home);
+  const api = (method: string, path: string, body?: unknown) => rt.api(method, `/api/v1${path}`, ownerToken, body);
+  t.equal((await api('POST', '/connections', { name: 'kit', connector: 'process-kit', config: {} })).status, 201);
+  const statusOf = async (id: string) => (await api('GET', `/executions/${id}`)).body;
+  const ended = (id: string) => until(`execution ${id} to end`, async () => {
+    const view = await statusOf(id);
+    return ['queued', 'in-process'].includes(view.status) ? undefined : view;
+  });
+  return { home, ownerToken, rt, api, statusOf, ended };
+}
+
+t.test('limits: a full queue refuses at once; queued and running executions can be cancelled', async (t) => {
+  const { api, ended, statusOf, rt, ownerToken } = await kitRuntime(t, { maxRunningExecutions: 1, maxQueuedExecutions: 1 });
+  t.equal((await api('POST', '/deployments', sleeper('slow', 60_000))).status, 201);
+  const first = (await api('POST', '/executions', { process: 'slow' })).body;
+  t.ok(['queued', 'in-process'].includes(first.status), 'the answer comes at once, with the execution record');
+  await until('the first to run', async () => ((await statusOf(first.id)).status === 'in-process' ? true : undefined));
+  const second = (await api('POST', '/executions', { process: 'slow' })).body;
+  t.equal((await statusOf(second.id)).status, 'queued', 'the second waits');
+  const third = await api('POST', '/executions', { process: 'slow' });
+  t.equal(third.status, 429, 'the third is refused: one running, one queued');
+  t.equal(third.body.error.code, 'QUARK_ERR_EXECUTION_QUEUE_FULL');
+  t.match(third.body.error.message, /refused, not queued/);
+  const cliRefused = await cli(['run', 'slow'], rt.as(ownerToken));
+  t.equal(cliRefused.code, 11, 'the CLI exits 11 (busy) on a full queue');
+  t.equal((await api('GET', '/executions')).body.executions.length, 2, 'refused executions leave no record');
+
+  const discarded = await cli(['--json', 'executions', 'cancel', second.id], rt.as(ownerToken));
+  t.equal(discarded.json().status, 'discarded', 'a queued execution is discarded');
+  t.equal((await api('POST', `/executions/${first.id}/cancel`)).status, 200);
+  const aborted = await ended(first.id);
+  t.equal(aborted.status, 'aborted');
+  t.equal(aborted.errorCode, 'QUARK_ERR_EXECUTION_CANCELLED');
+  t.match(aborted.errorMessage, /cancelled by acme/);
+  const again = await api('POST', `/executions/${first.id}/cancel`);
+  t.equal(again.body.error.code, 'QUARK_ERR_EXECUTION_FINISHED');
+  const metrics = await rt.api('GET', '/metrics');
+  t.match(metrics.body, /quark_executions_refused_total 2/);
+  t.match(metrics.body, /quark_executions_finished_total\{status="aborted"\} 1/);
+});
+
+t.test('timeouts: an execution past its limit is aborted; a step past its limit fails its documents', async (t) => {
+  const { api, ended } = await kitRuntime(t);
+  await api('POST', '/deployments', sleeper('too-long', 60_000, { process: { options: { timeoutMs: 300 } } }));
+  const view = await ended((await api('POST', '/executions', { process: 'too-long' })).body.id);
+  t.equal(view.status, 'aborted');
+  t.equal(view.errorCode, 'QUARK_ERR_EXECUTION_TIMEOUT');
+  t.match(view.errorMessage, /time limit of 300 ms/);
+
+  await api('POST', '/deployments', sleeper('slow-step', 60_000, { step: { timeoutMs: 300 } }));
+  const step = await ended((await api('POST', '/executions', { process: 'slow-step' })).body.id);
+  t.equal(step.status, 'error');
+  t.equal(step.errors[0].step, 'nap');
+  t.equal(step.errors[0].code, 'QUARK_ERR_PLUGIN_TIMEOUT');
+});
+
+t.test('kill -9: after a restart deployments, connections and schedules are intact and the running execution is aborted with its work files gone', async (t) => {
+  const markers = tempDir(t, 'quark-markers-');
+  const marker = join(markers, 'sleeping');
+  const { home, ownerToken, rt, api, statusOf } = await kitRuntime(t, { spillBytes: 1024 });
+  const long = {
+    id: 'long',
+    name: 'long',
+    start: { kind: 'documents', next: 'copy' },
+    steps: [
+      // the copy's 100 KB body is larger than spillBytes: it waits in the execution's work directory
+      { id: 'copy', kind: 'operation', connection: 'kit', operation: 'echo', parameters: { tag: 'copy' }, next: 'nap' },
+      { id: 'nap', kind: 'operation', connection: 'kit', operation: 'sleep', parameters: { ms: 60_000, marker } },
+    ],
+  };
+  t.equal((await api('POST', '/deployments', long)).status, 201);
+  t.equal((await api('POST', '/deployments', { id: 'nightly', name: 'n', start: { kind: 'none', next: 'm' }, steps: [{ id: 'm', kind: 'map', expression: '"x"' }] })).status, 201);
+  t.equal((await api('PUT', '/deployments/nightly/schedules', { schedules: [{ cron: '0 3 * * *', timezone: 'Europe/Paris' }] })).status, 200);
+  const running = (await api('POST', '/executions', { process: 'long', documents: [{ body: 'x'.repeat(100_000) }] })).body;
+  await until('the step to start', async () => (existsSync(marker) ? true : undefined));
+  t.equal((await statusOf(running.id)).status, 'in-process');
+  t.ok(readdirSync(join(home, 'work', running.id)).length > 0, 'the execution has work files while it runs');
+  t.equal(await rt.stop('SIGKILL'), null);
+
+  const again = await startRuntime(t, home);
+  const api2 = (method: string, path: string, body?: unknown) => again.api(method, `/api/v1${path}`, ownerToken, body);
+  const view = (await api2('GET', `/executions/${running.id}`)).body;
+  t.equal(view.status, 'aborted', 'the interrupted execution is accounted for');
+  t.equal(view.errorCode, 'QUARK_ERR_EXECUTION_INTERRUPTED');
+  t.match(view.errorMessage, /runtime stopped/);
+  t.same(readdirSync(join(home, 'work')), [], 'its work files are gone');
+  t.match(readFileSync(join(home, 'logs', `${running.id}.ndjson`), 'utf8'), /aborted: the runtime stopped/, 'its log says why');
+  const deployments = (await api2('GET', '/deployments')).body.deployments.map((d: any) => [d.process, d.activeVersion, d.schedules]);
+  t.same(deployments, [['long', 1, []], ['nightly', 1, [{ cron: '0 3 * * *', timezone: 'Europe/Paris' }]]], 'deployments and schedules are intact');
+  t.match((await api2('GET', '/deployments/nightly')).body.nextRuns[0], /T0[12]:00:00.000Z$/, 'the schedule is armed again (03:00 Paris)');
+  t.equal((await api2('GET', '/connections/kit')).status, 200, 'the connection is intact');
+});
+
+t.test('schedules fire executions with trigger schedule; bad cron expressions are refused', async (t) => {
+  const { api, rt, ownerToken } = await kitRuntime(t);
+  await api('POST', '/deployments', { id: 'tick', name: 'tick', start: { kind: 'none', next: 'm' }, steps: [{ id: 'm', kind: 'map', expression: '$now()' }] });
+  const bad = await api('PUT', '/deployments/tick/schedules', { schedules: [{ cron: '61 * * * *' }] });
+  t.equal(bad.status, 400);
+  t.equal(bad.body.error.code, 'QUARK_ERR_SCHEDULE_INVALID');
+  t.equal(bad.body.error.details.problems[0].path, '/schedules/0');
+  const set = await cli(['--json', 'schedules', 'set', 'tick', '* * * * * *'], rt.as(ownerToken));
+  t.equal(set.code, 0, set.stderr);
+  const runs = await until('two scheduled runs', async () => {
+    const list = (await api('GET', '/executions?process=tick&status=complete')).body.executions;
+    return list.length >= 2 ? list : undefined;
+  });
+  t.ok(runs.every((e: any) => e.trigger === 'schedule'));
+  t.equal((await cli(['schedules', 'clear', 'tick'], rt.as(ownerToken))).code, 0);
+});
+
+t.test('history older than purgeDays is purged at start, with its logs', async (t) => {
+  const { home, api, ended, rt, ownerToken } = await kitRuntime(t, { purgeDays: 1 });
+  await api('POST', '/deployments', { id: 'quick', name: 'q', start: { kind: 'none', next: 'm' }, steps: [{ id: 'm', kind: 'map', expression: '1' }] });
+  const old = await ended((await api('POST', '/executions', { process: 'quick' })).body.id);
+  const recent = await ended((await api('POST', '/executions', { process: 'quick' })).body.id);
+  await rt.stop();
+  const db = new Database(join(home, 'quark.db'));
+  db.prepare('UPDATE executions SET queued_at = ?, ended_at = ? WHERE id = ?').run('2020-01-01T00:00:00.000Z', '2020-01-01T00:00:01.000Z', old.id);
+  db.close();
+  const again = await startRuntime(t, home);
+  const ids = (await again.api('GET', '/api/v1/executions', ownerToken)).body.executions.map((e: any) => e.id);
+  t.same(ids, [recent.id], 'the old execution is purged, the recent one kept');
+  t.equal((await again.api('GET', `/api/v1/executions/${old.id}`, ownerToken)).body.error.code, 'QUARK_ERR_EXECUTION_NOT_FOUND');
+  t.notOk(existsSync(join(home, 'logs', `${old.id}.ndjson`)), 'the old log is gone');
+  t.ok(existsSync(join(home, 'logs', `${recent.id}.ndjson`)), 'the recent log stays');
+});
+
+
+t.test('SIGTERM: running executions are aborted and queued ones discarded, with the reason, before the runtime exits', async (t) => {
+  const { home, ownerToken, rt, api, statusOf } = await kitRuntime(t, { maxRunningExecutions: 1, shutdownGraceMs: 5000 });
+  await api('POST', '/deployments', sleeper('nap', 60_000));
+  const running = (await api('POST', '/executions', { process: 'nap' })).body;
+  await until('it to run', async () => ((await statusOf(running.id)).status === 'in-process' ? true : undefined));
+  const queued = (await api('POST', '/executions', { process: 'nap' })).body;
+  t.equal(await rt.stop('SIGTERM'), 0, 'a clean exit');
+  const again = await startRuntime(t, home);
+  const view = async (id: string) => (await again.api('GET', `/api/v1/executions/${id}`, ownerToken)).body;
+  t.same([(await view(running.id)).status, (await view(running.id)).errorMessage], ['aborted', 'the runtime shut down']);
+  t.same([(await view(queued.id)).status, (await view(queued.id)).errorCode], ['discarded', 'QUARK_ERR_EXECUTION_INTERRUPTED']);
+});
