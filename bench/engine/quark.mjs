@@ -15,7 +15,7 @@
 // The pure steps run in the runtime's worker threads (limits.workerThreads, 2 by default) in
 // chunks of up to 2000 documents; the body is parsed once in the worker and serialized once
 // when it leaves the run of pure steps. Needs `npm run build` (dist/).
-//   node bench/engine/quark.mjs <docs> [--wait] [--copy] [--threads N]
+//   node bench/engine/quark.mjs <docs> [--wait] [--copy] [--threads N] [--dist DIR]
 //   --wait     start with {wait: true}: the clock then also covers presenting the 100,000
 //              output documents as base64 for the API answer (not part of the flow's work);
 //              by default the execution starts with {wait: false} and this script polls
@@ -23,6 +23,8 @@
 //   --copy     hand each document over in a Buffer of its own; by default the Buffers are the
 //              views into 16 MiB slabs that documents.mjs makes (what every peer gets)
 //   --threads  limits.workerThreads of the bench home (default: the runtime's default)
+//   --dist     a quark package folder other than this checkout (its dist/runtime/index.js), to
+//              compare an engine change against this build
 // Before the clock starts, one warm-up execution of 500 documents runs (starts the worker
 // threads, imports the worker module and compiles the JSONata expressions in each worker).
 // Prints the one JSON line of peer.mjs; the clock runs from handing the documents to
@@ -37,10 +39,10 @@ import { docsArg, report, startClock } from './peer.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const docs = docsArg();
-const { values } = parseArgs({ args: process.argv.slice(3), options: { wait: { type: 'boolean', default: false }, copy: { type: 'boolean', default: false }, threads: { type: 'string' } } });
+const { values } = parseArgs({ args: process.argv.slice(3), options: { wait: { type: 'boolean', default: false }, copy: { type: 'boolean', default: false }, threads: { type: 'string' }, dist: { type: 'string' } } });
 let runtimeModule;
 try {
-  runtimeModule = await import(pathToFileURL(join(root, 'dist/runtime/index.js')).href);
+  runtimeModule = await import(pathToFileURL(join(values.dist ?? root, 'dist/runtime/index.js')).href);
 } catch (error) {
   console.error(`cannot load dist/runtime/index.js (run npm run build): ${error.message}`);
   process.exit(3);
@@ -102,9 +104,12 @@ check(await execute(warmDocs, values.wait), warmDocs.length);
 
 const input = makeDocuments(docs);
 const documents = input.map((bytes) => ({ body: values.copy ? Buffer.from(Uint8Array.prototype.slice.call(bytes).buffer) : bytes }));
+const from = process.hrtime.bigint();
 const stop = startClock();
 const view = await execute(documents, values.wait);
 const timing = stop();
+// the timed window on the monotonic clock (µs) that .cpuprofile timestamps use: bench/profile-summary.mjs --from/--to
+process.stderr.write(`quark: window ${from / 1000n} ${process.hrtime.bigint() / 1000n}\n`);
 const counts = check(view, docs);
 process.stderr.write(`quark: execution ${view.id} ${view.status}, durationMs ${view.durationMs} (record), ${view.documentsOut} out, steps ${JSON.stringify(view.steps)}\n`);
 report(docs, { ...timing, ...counts });
