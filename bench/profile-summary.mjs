@@ -8,6 +8,8 @@
 //                      clock as process.hrtime; bench/engine/quark.mjs and bench/latency.mjs
 //                      print theirs on stderr)
 //   --inclusive names  also the inclusive (self + callees) time of functions by name
+//   --callers name     also where the self time of the functions by that name comes from:
+//                      their callers, 4 frames up
 // Samples only: each sample stands for the interval until the next one.
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -15,7 +17,7 @@ import { parseArgs } from 'node:util';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { top: { type: 'string', default: '25' }, from: { type: 'string' }, to: { type: 'string' }, inclusive: { type: 'string' } },
+  options: { top: { type: 'string', default: '25' }, from: { type: 'string' }, to: { type: 'string' }, inclusive: { type: 'string' }, callers: { type: 'string' } },
 });
 const top = Number(values.top);
 const window = values.from || values.to ? [Number(values.from ?? 0), Number(values.to ?? Infinity)] : undefined;
@@ -63,12 +65,22 @@ function summarise(file) {
   const fns = new Map();
   const areas = new Map();
   const inclusive = new Map(inclusiveNames.map((n) => [n, 0]));
+  const callers = new Map();
   for (const [id, us] of self) {
     const { callFrame } = byId.get(id);
     const key = `${callFrame.functionName || '(anonymous)'} ${area(callFrame)}${callFrame.url ? `:${callFrame.lineNumber + 1}` : ''}`;
     fns.set(key, (fns.get(key) ?? 0) + us);
     const a = area(callFrame);
     areas.set(a, (areas.get(a) ?? 0) + us);
+    if (values.callers && callFrame.functionName === values.callers) {
+      const chain = [];
+      for (let p = parent.get(id); p !== undefined && chain.length < 4; p = parent.get(p)) {
+        const f = byId.get(p).callFrame;
+        chain.push(`${f.functionName || '(anonymous)'} ${area(f)}${f.url ? `:${f.lineNumber + 1}` : ''}`);
+      }
+      const key = chain.join(' ← ');
+      callers.set(key, (callers.get(key) ?? 0) + us);
+    }
     if (inclusiveNames.length) {
       const seen = new Set();
       for (let p = id; p !== undefined; p = parent.get(p)) {
@@ -81,7 +93,7 @@ function summarise(file) {
     }
   }
   const idle = (areas.get('(idle)') ?? 0);
-  return { file, total, busy: total - idle, fns, areas, inclusive, span: last > first ? last - first : 0 };
+  return { file, total, busy: total - idle, fns, areas, inclusive, callers, span: last > first ? last - first : 0 };
 }
 
 const ms = (us) => (us / 1000).toFixed(1).padStart(9);
@@ -92,6 +104,10 @@ function print(title, s) {
   for (const [a, us] of [...s.areas].filter(([a]) => a !== '(idle)').sort((x, y) => y[1] - x[1]).slice(0, top)) console.log(`${ms(us)}  ${pct(us, s.busy)}  ${a}`);
   console.log('\n  self ms   share  function');
   for (const [f, us] of [...s.fns].filter(([f]) => !f.startsWith('(idle)')).sort((x, y) => y[1] - x[1]).slice(0, top)) console.log(`${ms(us)}  ${pct(us, s.busy)}  ${f}`);
+  if (s.callers?.size) {
+    console.log(`\n  self ms   share  callers of ${values.callers}`);
+    for (const [c, us] of [...s.callers].sort((x, y) => y[1] - x[1]).slice(0, top)) console.log(`${ms(us)}  ${pct(us, s.busy)}  ${c}`);
+  }
   if (s.inclusive.size) {
     console.log('\n  incl ms  share  function (self + callees)');
     for (const [f, us] of s.inclusive) console.log(`${ms(us)}  ${pct(us, s.busy)}  ${f}`);
@@ -101,11 +117,11 @@ function print(title, s) {
 const all = positionals.map(summarise);
 for (const s of all) print(basename(s.file), s);
 if (all.length > 1) {
-  const merged = { total: 0, busy: 0, fns: new Map(), areas: new Map(), inclusive: new Map() };
+  const merged = { total: 0, busy: 0, fns: new Map(), areas: new Map(), inclusive: new Map(), callers: new Map() };
   for (const s of all) {
     merged.total += s.total;
     merged.busy += s.busy;
-    for (const key of ['fns', 'areas', 'inclusive']) for (const [k, v] of s[key]) merged[key].set(k, (merged[key].get(k) ?? 0) + v);
+    for (const key of ['fns', 'areas', 'inclusive', 'callers']) for (const [k, v] of s[key]) merged[key].set(k, (merged[key].get(k) ?? 0) + v);
   }
   print(`all ${all.length} profiles`, merged);
 }
