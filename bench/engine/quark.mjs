@@ -1,0 +1,117 @@
+#!/usr/bin/env node
+// bench/engine peer: the flow as a quark process, run in a runtime created in this process
+// (the in-process facade of dist/runtime/index.js, as the API would run it, minus HTTP):
+//
+//   start (documents) → map → props → big ─┬─ total > 100 → high (set-properties: path=high)
+//                                          └─ otherwise   → low  (set-properties: path=low)
+//
+//   map:   $merge([$, {"total": $sum(items.price)}])   (JSONata; a map replaces the body, so
+//          the document is merged with its total, as Node-RED's change node sets payload.total)
+//   props: the document property customerId = customer.id
+//   big:   decision on total > 100
+//   ends:  set-properties steps; the execution's step counts (steps.high.in, steps.low.in) are
+//          the documents counted at each end
+//
+// The pure steps run in the runtime's worker threads (limits.workerThreads, 2 by default) in
+// chunks of up to 2000 documents; the body is parsed once in the worker and serialized once
+// when it leaves the run of pure steps. Needs `npm run build` (dist/).
+//   node bench/engine/quark.mjs <docs> [--wait] [--copy] [--threads N] [--dist DIR]
+//   --wait     start with {wait: true}: the clock then also covers presenting the 100,000
+//              output documents as base64 for the API answer (not part of the flow's work);
+//              by default the execution starts with {wait: false} and this script polls
+//              executions.get() every 5 ms until its status is final
+//   --copy     hand each document over in a Buffer of its own; by default the Buffers are the
+//              views into 16 MiB slabs that documents.mjs makes (what every peer gets)
+//   --threads  limits.workerThreads of the bench home (default: the runtime's default)
+//   --dist     a quark package folder other than this checkout (its dist/runtime/index.js), to
+//              compare an engine change against this build
+// Before the clock starts, one warm-up execution of 500 documents runs (starts the worker
+// threads, imports the worker module and compiles the JSONata expressions in each worker).
+// Prints the one JSON line of peer.mjs; the clock runs from handing the documents to
+// executions.start() to the poll that sees the execution ended.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { makeDocuments } from './documents.mjs';
+import { docsArg, report, startClock } from './peer.mjs';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const docs = docsArg();
+const { values } = parseArgs({ args: process.argv.slice(3), options: { wait: { type: 'boolean', default: false }, copy: { type: 'boolean', default: false }, threads: { type: 'string' }, dist: { type: 'string' } } });
+let runtimeModule;
+try {
+  runtimeModule = await import(pathToFileURL(join(values.dist ?? root, 'dist/runtime/index.js')).href);
+} catch (error) {
+  console.error(`cannot load dist/runtime/index.js (run npm run build): ${error.message}`);
+  process.exit(3);
+}
+const { createRuntime, initHome, createSchemaRegistry } = runtimeModule;
+
+export const definition = {
+  id: 'bench-engine',
+  name: 'bench/engine',
+  start: { kind: 'documents', next: 'map' },
+  steps: [
+    { id: 'map', kind: 'map', expression: '$merge([$, {"total": $sum(items.price)}])', next: 'props' },
+    { id: 'props', kind: 'set-properties', document: { customerId: { $expr: 'customer.id' } }, next: 'big' },
+    { id: 'big', kind: 'decision', condition: 'total > 100', ifTrue: 'high', ifFalse: 'low' },
+    { id: 'high', kind: 'set-properties', document: { path: 'high' } },
+    { id: 'low', kind: 'set-properties', document: { path: 'low' } },
+  ],
+};
+
+const home = mkdtempSync(join(tmpdir(), 'quark-bench-engine-'));
+process.on('exit', () => rmSync(home, { recursive: true, force: true }));
+const { ownerToken, paths } = initHome({ home }, createSchemaRegistry());
+if (values.threads) {
+  // initHome takes no limits: they live in config.json, defaults filled; edit it before start
+  const config = JSON.parse(readFileSync(paths.config, 'utf8'));
+  config.limits.workerThreads = Number(values.threads);
+  writeFileSync(paths.config, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
+}
+const rt = await createRuntime({ home, logLevel: 'silent' });
+const caller = rt.authenticate(ownerToken);
+rt.deployments.deploy(caller, definition);
+
+const terminal = (status) => status !== 'queued' && status !== 'in-process';
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function execute(documents, wait) {
+  if (wait) return rt.executions.start(caller, { process: definition.id, trigger: 'api', documents }, { wait: true });
+  const started = await rt.executions.start(caller, { process: definition.id, trigger: 'api', documents }, { wait: false });
+  let view = started;
+  while (!terminal(view.status)) {
+    await sleep(5);
+    view = rt.executions.get(caller, started.id);
+  }
+  return view;
+}
+
+function check(view, n) {
+  if (view.status !== 'complete') throw new Error(`execution ${view.id} ended ${view.status}: ${view.errorMessage}`);
+  const s = view.steps;
+  if (s.map?.in !== n || s.big?.in !== n || (s.high?.in ?? 0) + (s.low?.in ?? 0) !== n || view.documentsOut !== n) {
+    throw new Error(`execution ${view.id} lost documents: ${JSON.stringify({ steps: s, documentsOut: view.documentsOut })}`);
+  }
+  return { ifTrue: s.high?.in ?? 0, ifFalse: s.low?.in ?? 0 };
+}
+
+// warm-up: other documents than the measured ones (their own seed), the same shape
+const warmDocs = makeDocuments(500, 0x3a7e).map((body) => ({ body }));
+check(await execute(warmDocs, values.wait), warmDocs.length);
+
+const input = makeDocuments(docs);
+const documents = input.map((bytes) => ({ body: values.copy ? Buffer.from(Uint8Array.prototype.slice.call(bytes).buffer) : bytes }));
+const from = process.hrtime.bigint();
+const stop = startClock();
+const view = await execute(documents, values.wait);
+const timing = stop();
+// the timed window on the monotonic clock (µs) that .cpuprofile timestamps use: bench/profile-summary.mjs --from/--to
+process.stderr.write(`quark: window ${from / 1000n} ${process.hrtime.bigint() / 1000n}\n`);
+const counts = check(view, docs);
+process.stderr.write(`quark: execution ${view.id} ${view.status}, durationMs ${view.durationMs} (record), ${view.documentsOut} out, steps ${JSON.stringify(view.steps)}\n`);
+report(docs, { ...timing, ...counts });
+await rt.close();
+process.exit(0);
