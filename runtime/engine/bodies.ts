@@ -10,7 +10,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomBytes } from 'node:crypto';
 import type { Body } from '../sdk/index.js';
-import type { BodyRef } from './messages.js';
+import type { BodyRef, DocumentRef } from './messages.js';
 
 export function bodyOf(ref: BodyRef): Body {
   if (ref.kind === 'inline') {
@@ -104,4 +104,27 @@ export async function refOf(body: Buffer | string | Readable | undefined, workDi
   const sink = new SpillSink(spillBytes, workDir, onBytes);
   await pipeline(body, sink, { signal });
   return sink.ref();
+}
+
+/**
+ * Copies the inline bodies of documents into one new ArrayBuffer, to be transferred to
+ * another thread instead of copied: posting a Buffer that is a slice of a larger one (a
+ * pooled Buffer, a slab of a parsed request) would copy the whole larger buffer. The
+ * documents passed in are left as they are.
+ */
+export function packBodies(documents: readonly DocumentRef[]): { documents: DocumentRef[]; buffer: ArrayBuffer } {
+  let total = 0;
+  for (const d of documents) if (d.body.kind === 'inline') total += d.body.bytes.byteLength;
+  const buffer = new ArrayBuffer(total);
+  const all = new Uint8Array(buffer);
+  let offset = 0;
+  const packed = documents.map((d) => {
+    if (d.body.kind !== 'inline') return d;
+    const length = d.body.bytes.byteLength;
+    all.set(d.body.bytes, offset);
+    const bytes = new Uint8Array(buffer, offset, length);
+    offset += length;
+    return { ...d, body: { kind: 'inline' as const, bytes } };
+  });
+  return { documents: packed, buffer };
 }

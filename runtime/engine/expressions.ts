@@ -56,3 +56,14 @@ export function plainValue(value: unknown): unknown {
 export function propertyText(value: unknown): string {
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
+
+/** JSONata's $boolean() casting, without a second evaluation. */
+export function truthy(value: unknown): boolean {
+  if (value === undefined || value === null) return false;
+  if (typeof value === 'boolean') return value;
+  if (typeof value === 'string') return value.length > 0;
+  if (typeof value === 'number') return value !== 0;
+  if (typeof value === 'function') return false;
+  if (Array.isArray(value)) return value.some(truthy);
+  return Object.keys(value).length > 0;
+}

@@ -26,6 +26,8 @@ export interface RunOptions {
   /** Cancels the task: the plugin's signal fires, then the worker is terminated after the grace. */
   signal?: AbortSignal;
   onProgress?(event: Extract<WorkerEvent, { type: 'progress' }>): void;
+  /** Buffers the task holds that move to the worker instead of being copied (they are detached here). */
+  transfer?: ArrayBuffer[];
 }
 
 export interface WorkerPool {
@@ -66,7 +68,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
   }
 
   return {
-    async run(task, { timeoutMs, graceMs = 1000, what, signal, onProgress }) {
+    async run(task, { timeoutMs, graceMs = 1000, what, signal, onProgress, transfer = [] }) {
       const hardStop = new AbortController();
       let stopped: AbortReason | undefined;
       const timers: NodeJS.Timeout[] = [];
@@ -85,7 +87,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
         else if (event.type === 'progress') onProgress?.(event);
       });
       try {
-        return await piscina.run({ ...task, control: port2 }, { signal: hardStop.signal, transferList: [port2] });
+        return await piscina.run({ ...task, control: port2 }, { signal: hardStop.signal, transferList: [port2, ...transfer] });
       } catch (error) {
         throw convert(error, what, timeoutMs, stopped);
       } finally {

@@ -9,8 +9,8 @@ import { readFile } from 'node:fs/promises';
 import { messageOf } from '../core/errors.js';
 import type { PureStep } from '../processes/definition.js';
 import { isExpression } from '../processes/definition.js';
-import { refOf } from './bodies.js';
-import { plainValue, propertyText, type Evaluate, type ExpressionBindings } from './expressions.js';
+import { inlineRef, packBodies, refOf } from './bodies.js';
+import { plainValue, propertyText, truthy, type Evaluate, type ExpressionBindings } from './expressions.js';
 import type { BodyRef, DocumentRef, StepCount, StepsOutcome, StepsTask } from './messages.js';
 
 const unparsed = Symbol('unparsed');
@@ -35,7 +35,7 @@ class ExecutionStop extends Error {}
 
 const maxNotes = 1000;
 
-async function valueOf(state: DocState): Promise<unknown> {
+function valueOf(state: DocState): unknown {
   if (state.value !== unparsed) return state.value;
   let text: string | undefined;
   if (state.body.kind === 'inline') text = state.body.bytes.byteLength === 0 ? undefined : Buffer.from(state.body.bytes.buffer, state.body.bytes.byteOffset, state.body.bytes.byteLength).toString('utf8');
@@ -53,7 +53,7 @@ async function valueOf(state: DocState): Promise<unknown> {
 
 async function textOf(state: DocState): Promise<string> {
   if (state.changed || state.body.kind === 'inline') {
-    const value = await valueOf(state);
+    const value = valueOf(state);
     return value === undefined ? '' : typeof value === 'string' ? value : JSON.stringify(value);
   }
   return readFile(state.body.path, 'utf8');
@@ -73,7 +73,7 @@ export async function runSteps(task: StepsTask, evaluate: Evaluate, signal: Abor
   });
   const evalIn = async (step: PureStep, text: string, state: DocState): Promise<unknown> => {
     try {
-      return await evaluate(text, await valueOf(state), bindings(state));
+      return await evaluate(text, valueOf(state), bindings(state));
     } catch (error) {
       throw new DocumentFailure('QUARK_ERR_EXPRESSION_FAILED', `step ${step.id}: the expression failed: ${messageOf(error)}`);
     }
@@ -84,7 +84,9 @@ export async function runSteps(task: StepsTask, evaluate: Evaluate, signal: Abor
     let body = state.body;
     if (state.changed) {
       const value = state.value;
-      body = await refOf(value === undefined ? '' : typeof value === 'string' ? value : JSON.stringify(value), task.workDir, task.spillBytes, signal);
+      const text = value === undefined ? '' : typeof value === 'string' ? value : JSON.stringify(value);
+      // small bodies (nearly all) stay in memory without a detour through a stream
+      body = text.length * 3 <= task.spillBytes ? inlineRef(text) : await refOf(text, task.workDir, task.spillBytes, signal);
     }
     const key = next ?? '';
     let group = exits.get(key);
@@ -128,7 +130,7 @@ export async function runSteps(task: StepsTask, evaluate: Evaluate, signal: Abor
             break;
           }
           case 'decision':
-            id = (await evalIn(step, `$boolean((${step.condition}))`, state)) === true ? step.ifTrue : step.ifFalse;
+            id = truthy(await evalIn(step, step.condition, state)) ? step.ifTrue : step.ifFalse;
             break;
           case 'route': {
             const value = await evalIn(step, step.value, state);
@@ -178,7 +180,7 @@ export async function runSteps(task: StepsTask, evaluate: Evaluate, signal: Abor
       const text = await textOf(state);
       return text.split(/\r?\n/).filter((line) => line.length > 0).map(child);
     }
-    const array = step.path === undefined ? await valueOf(state) : await evalIn(step, step.path, state);
+    const array = step.path === undefined ? valueOf(state) : await evalIn(step, step.path, state);
     if (!Array.isArray(array)) throw new DocumentFailure('QUARK_ERR_PROCESS_SPLIT_FAILED', `step ${step.id}: ${step.path === undefined ? 'the body' : 'the path expression'} is not a JSON array`);
     return array.map(child);
   }
@@ -194,4 +196,12 @@ export async function runSteps(task: StepsTask, evaluate: Evaluate, signal: Abor
   }
   outcome.exits = [...exits].map(([key, documents]) => ({ next: key === '' ? null : key, documents }));
   return outcome;
+}
+
+/** The outcome with its output bodies packed in one buffer, to be transferred to the main thread. */
+export function packOutcome(outcome: StepsOutcome): { outcome: StepsOutcome; buffer: ArrayBuffer } {
+  const all = packBodies(outcome.exits.flatMap((e) => e.documents));
+  let at = 0;
+  const exits = outcome.exits.map((e) => ({ next: e.next, documents: all.documents.slice(at, (at += e.documents.length)) }));
+  return { outcome: { ...outcome, exits }, buffer: all.buffer };
 }

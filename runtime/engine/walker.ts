@@ -15,7 +15,7 @@ import { QuarkError, quarkError, messageOf } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { isPure, type CombineStep, type OperationStep, type ProcessDefinition, type PureStep, type Step, type TryStep, type StartDefinition } from '../processes/definition.js';
 import { isExpression } from '../processes/definition.js';
-import { inlineRef } from './bodies.js';
+import { inlineRef, packBodies } from './bodies.js';
 import type { ExecutionInfo } from './expressions.js';
 import type { WorkerPool } from './pool.js';
 import type { BodyRef, DocumentFailureRef, DocumentRef, OperationResultRef, StepCount, StepsOutcome } from './messages.js';
@@ -180,9 +180,10 @@ export function createWalker(options: WalkerOptions) {
     const chunks = chunksOf(documents, options.threads);
     const outcomes = await Promise.all(chunks.map(async (chunk): Promise<StepsOutcome> => {
       try {
+        const { documents: packed, buffer } = packBodies(chunk);
         const reply = await pool.run(
-          { kind: 'steps', steps: scope.pure, first: first.id, documents: chunk, process: ctx.process, execution: ctx.info, workDir: ctx.workDir, spillBytes: options.spillBytes },
-          { timeoutMs: options.stepTimeoutMs, what: `step ${first.id}`, signal: ctx.signal },
+          { kind: 'steps', steps: scope.pure, first: first.id, documents: packed, process: ctx.process, execution: ctx.info, workDir: ctx.workDir, spillBytes: options.spillBytes },
+          { timeoutMs: options.stepTimeoutMs, what: `step ${first.id}`, signal: ctx.signal, transfer: [buffer] },
         );
         if (reply.ok) return reply.value as StepsOutcome;
         return failedChunk(first, chunk, reply.error);

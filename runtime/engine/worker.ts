@@ -10,7 +10,8 @@ import { isConnector, type Connector, type ConnectorLogger, type OperationResult
 import { messageOf, type ErrorCode } from '../core/errors.js';
 import { bodyOf, refOf } from './bodies.js';
 import { createEvaluator } from './expressions.js';
-import { runSteps } from './steps.js';
+import { packOutcome, runSteps } from './steps.js';
+import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { isExpression } from '../processes/definition.js';
 import { createSchemaRegistry, type SchemaRegistry, type Validator } from '../schema/index.js';
 import type { AbortReason, DocumentRef, MainEvent, OperationResultRef, OperationTask, PostedTask, ProbeTask, TestTask, WorkerEvent, WorkerLogRecord, WorkerReply } from './messages.js';
@@ -234,7 +235,12 @@ export default async function run(posted: PostedTask): Promise<WorkerReply> {
   const logs: WorkerLogRecord[] = [];
   try {
     // pure steps: our own plain data, passed back without the defensive clone below
-    if (task.kind === 'steps') return { ok: true, value: await runSteps(task, evaluate, control.signal), logs };
+    if (task.kind === 'steps') {
+      // the output bodies go back in one buffer that moves instead of being copied
+      const { outcome, buffer } = packOutcome(await runSteps(task, evaluate, control.signal));
+      const reply: WorkerReply = { ok: true, value: outcome, logs };
+      return move({ get [transferableSymbol]() { return [buffer]; }, get [valueSymbol]() { return reply; } } as never) as unknown as WorkerReply;
+    }
     const connector = await load(task.entry);
     let value: unknown;
     if (task.kind === 'probe') value = probe(connector, task);

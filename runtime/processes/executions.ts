@@ -6,6 +6,7 @@
 import { appendFileSync, mkdirSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setMaxListeners } from 'node:events';
 import { createLogSink } from './log-sink.js';
 import { QuarkError, quarkError, messageOf } from '../core/errors.js';
 import { newId, nowIso } from '../core/ids.js';
@@ -302,7 +303,10 @@ export function createExecutions(deps: ExecutionsDeps) {
       metrics.executionDocuments.inc({ outcome: 'in' }, documents.length);
       let finish!: (r: ExecutionRecord) => void;
       const done = new Promise<ExecutionRecord>((resolve) => (finish = resolve));
-      const active: Active = { record, caller, definition, documents, controller: new AbortController(), done, finish, wantOutputs: options.wait === true };
+      const controller = new AbortController();
+      // every task of the execution listens to its signal (a 100k-document step runs 50)
+      setMaxListeners(0, controller.signal);
+      const active: Active = { record, caller, definition, documents, controller, done, finish, wantOutputs: options.wait === true };
       queue.push(active);
       pump();
       if (!options.wait) return view(active.record);
