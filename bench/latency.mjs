@@ -20,18 +20,12 @@
 //   npm run build
 //   node bench/latency.mjs [--runs 1000] [--warmup 50] [--concurrency 50] [--seconds 10]
 //                          [--log-level info] [--home-dir DIR] [--profile DIR] [--write bench/RESULTS.md]
-//   --home-dir DIR  where the temp home is made (default: the OS temp directory). Each execution
-//                   creates its log file (<home>/logs/<id>.ndjson), and creating a file costs
-//                   from 20 µs to over 500 µs depending on the directory: on the bench VM, 600 µs
-//                   in /tmp against 20 µs in /var/tmp on the same ext4 disk, and the next minute
-//                   the other way round (ext4's inode allocator skips recently deleted inodes:
-//                   after many files were deleted, creating one gets slow). The bench measures
-//                   that cost in the home before it starts the runtime and shows it
+//   --home-dir DIR  where the temp home is made (default: the OS temp directory)
 //   --profile DIR   the runtime runs with --cpu-prof --cpu-prof-dir DIR (one .cpuprofile per
 //                   thread, written when it stops); the windows of (a) and (b) are printed on
 //                   stderr in µs of the monotonic clock, for bench/profile-summary.mjs --from/--to
 import { spawn, execFileSync } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -82,17 +76,7 @@ const cleanup = () => {
 };
 process.on('exit', cleanup);
 
-// what creating one small file costs here (each execution creates its log file)
-function fileCreateUs() {
-  const dir = join(home, 'probe');
-  mkdirSync(dir, { mode: 0o700 });
-  const t0 = performance.now();
-  for (let i = 0; i < 200; i++) appendFileSync(join(dir, `exe_probe${i}.ndjson`), '{"msg":"probe"}\n', { mode: 0o600 });
-  const us = ((performance.now() - t0) * 1000) / 200;
-  rmSync(dir, { recursive: true, force: true });
-  return us;
-}
-const createUs = fileCreateUs();
+
 
 const init = JSON.parse(execFileSync(process.execPath, [cli, '--json', 'init', '--home', join(home, 'home')], { encoding: 'utf8' }));
 const token = init.ownerToken;
@@ -231,7 +215,7 @@ const lines = [
   `| sequential | ${runs} | ${Math.round(runs / seqSeconds)} | ${f(a.p50)} | ${f(a.p90)} | ${f(a.p99)} | ${f(a.max)} | ${ar.p50} / ${ar.p99} | 0 | ${seqBusy.toFixed(2)} | ${seqClientBusy.toFixed(2)} |`,
   `| ${concurrency} concurrent callers, ${seconds} s | ${underLoad.length} | ${Math.round(underLoad.length / loadSeconds)} | ${f(b.p50)} | ${f(b.p90)} | ${f(b.p99)} | ${f(b.max)} | ${br.p50} / ${br.p99} | ${refused} | ${loadBusy.toFixed(2)} | ${loadClientBusy.toFixed(2)} |`,
   '',
-  `Runtime peak RSS: ${Math.round(rss)} MB. Creating a small file in the home's directory (each execution creates its log file) cost ${Math.round(createUs)} µs here, measured before the run. Targets (sequential, warm pool): p50 under 2 ms (${f(a.p50)} ms: ${meets(a.p50, 2)}); p99 under 10 ms (${f(a.p99)} ms: ${meets(a.p99, 10)}).`,
+  `Runtime peak RSS: ${Math.round(rss)} MB. Targets (sequential, warm pool): p50 under 2 ms (${f(a.p50)} ms: ${meets(a.p50, 2)}); p99 under 10 ms (${f(a.p99)} ms: ${meets(a.p99, 10)}).`,
   '',
 ];
 const text = lines.join('\n');

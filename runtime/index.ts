@@ -166,7 +166,6 @@ export async function createRuntime(options: CreateRuntimeOptions) {
     logLevel: options.logLevel ?? config.log?.level ?? 'info',
     redact: redactPathsFor(registry.list().flatMap((c) => c.secretPointers)),
     workRoot: paths.work,
-    logsDir: paths.logs,
     limits: config.limits,
   });
   metrics.watchExecutions(executions.counts);
@@ -264,7 +263,7 @@ export async function createRuntime(options: CreateRuntimeOptions) {
       get: executions.get,
       list: executions.list,
       cancel: executions.cancel,
-      logPath: executions.logPath,
+      log: executions.log,
     },
     ready(): boolean {
       return !closed && store.healthy();

@@ -45,8 +45,6 @@ export interface HomePaths {
   connectors: string;
   /** Scratch space: spilled bodies of operations and executions. */
   work: string;
-  /** Execution logs, one NDJSON file per execution. */
-  logs: string;
 }
 
 export const defaultPort = 7420;
@@ -64,7 +62,6 @@ export function homePaths(home: string): HomePaths {
     store: join(root, 'quark.db'),
     connectors: join(root, 'connectors'),
     work: join(root, 'work'),
-    logs: join(root, 'logs'),
   };
 }
 

@@ -58,12 +58,21 @@ const viewOf = (d: DeploymentRecord): DeploymentView => ({
 
 export function createDeployments(deps: DeploymentDeps) {
   const { store, access } = deps;
+  // a version never changes: its parsed definition is kept after the first read
+  const definitions = new Map<string, ProcessDefinition>();
 
   function active(accountId: string, processId: string): { definition: ProcessDefinition; version: number } | undefined {
     const record = store.processes.get(accountId, processId);
     if (!record || record.activeVersion === null) return undefined;
-    const deployment = store.processes.version(accountId, processId, record.activeVersion);
-    return deployment && { definition: deployment.definition as unknown as ProcessDefinition, version: deployment.version };
+    const key = `${accountId}\u0000${processId}\u0000${record.activeVersion}`;
+    let definition = definitions.get(key);
+    if (!definition) {
+      const deployment = store.processes.version(accountId, processId, record.activeVersion);
+      if (!deployment) return undefined;
+      definition = deployment.definition as unknown as ProcessDefinition;
+      definitions.set(key, definition);
+    }
+    return { definition, version: record.activeVersion };
   }
 
   function requireActive(accountId: string, processId: string) {

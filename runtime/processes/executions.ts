@@ -3,14 +3,14 @@
  * starts), the per-execution log, cancel and timeouts, crash recovery and purge. The
  * graph itself is walked by engine/walker.ts.
  */
-import { appendFileSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setMaxListeners } from 'node:events';
-import { createLogSink } from './log-sink.js';
+import { createExecutionLogs } from './log-sink.js';
 import { QuarkError, quarkError, messageOf } from '../core/errors.js';
 import { newId, nowIso } from '../core/ids.js';
-import { createLogger, type Logger } from '../core/logger.js';
+import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import type { AccessControl, Caller } from '../accounts/access.js';
 import type { Store, ExecutionRecord, ExecutionStatus, ExecutionTrigger, ExecutionErrorRecord } from '../store/types.js';
@@ -49,7 +49,6 @@ export interface ExecutionsDeps {
   logLevel: string;
   redact: readonly string[];
   workRoot: string;
-  logsDir: string;
   limits: { maxRunningExecutions: number; maxQueuedExecutions: number; executionTimeoutMs: number; purgeDays: number };
 }
 
@@ -84,8 +83,9 @@ export function createExecutions(deps: ExecutionsDeps) {
   const running = new Map<string, Active>();
   const queue: Active[] = [];
   let closing = false;
-  mkdirSync(deps.logsDir, { recursive: true, mode: 0o700 });
-  const logFile = (id: string) => join(deps.logsDir, `${id}.ndjson`);
+  const logs = createExecutionLogs({ level: deps.logLevel, redact: deps.redact, append: (id, lines) => store.executions.appendLog(id, lines) });
+  /** A line written outside an execution's logger (recovery, discard), in the same NDJSON shape. */
+  const appendLine = (id: string, level: number, msg: string) => store.executions.appendLog(id, JSON.stringify({ level, time: Date.now(), execution: id, msg }) + '\n');
 
   function view(record: ExecutionRecord, extra: Partial<ExecutionView> = {}): ExecutionView {
     const active = running.get(record.id);
@@ -160,8 +160,7 @@ export function createExecutions(deps: ExecutionsDeps) {
   async function run(active: Active): Promise<void> {
     const { record, definition, controller } = active;
     const workDir = join(deps.workRoot, record.id);
-    const destination = createLogSink(logFile(record.id));
-    const log = createLogger({ level: deps.logLevel, redact: deps.redact, destination }).child({ execution: record.id, process: record.processId, version: record.version });
+    const { log, end: endLog } = logs.open(record.id, { process: record.processId, version: record.version });
     const timeoutMs = definition.options?.timeoutMs ?? deps.limits.executionTimeoutMs;
     const timer = setTimeout(() => controller.abort(quarkError('QUARK_ERR_EXECUTION_TIMEOUT', `the execution ran past its time limit of ${timeoutMs} ms and was aborted`)), timeoutMs);
     let final: ExecutionRecord;
@@ -171,7 +170,8 @@ export function createExecutions(deps: ExecutionsDeps) {
       store.executions.update(active.record);
       metrics.executionsStarted.inc({ trigger: record.trigger });
       const properties: Record<string, unknown> = {};
-      const persisted = record.version === null ? {} : (store.processes.get(record.accountId, record.processId)?.properties ?? {});
+      const persists = Object.values(definition.properties ?? {}).some((spec) => spec.persist);
+      const persisted = record.version === null || !persists ? {} : (store.processes.get(record.accountId, record.processId)?.properties ?? {});
       for (const [name, spec] of Object.entries(definition.properties ?? {})) {
         properties[name] = spec.persist && name in persisted ? persisted[name] : spec.default;
       }
@@ -236,8 +236,9 @@ export function createExecutions(deps: ExecutionsDeps) {
     } finally {
       clearTimeout(timer);
       clearInterval(checkpoint);
-      destination.end();
-      await rm(workDir, { recursive: true, force: true });
+      endLog();
+      // made only if a body was spilled
+      if (existsSync(workDir)) await rm(workDir, { recursive: true, force: true });
       running.delete(record.id);
       pump();
     }
@@ -311,7 +312,7 @@ export function createExecutions(deps: ExecutionsDeps) {
       pump();
       if (!options.wait) return view(active.record);
       const final = await done;
-      return { ...view(final), errors: store.executions.errors(final.id, 100), ...(active.presented ? { output: active.presented } : {}) };
+      return { ...view(final), errors: final.documentsFailed > 0 ? store.executions.errors(final.id, 100) : [], ...(active.presented ? { output: active.presented } : {}) };
     },
     get(caller: Caller, id: string): ExecutionView {
       const record = find(caller, id);
@@ -333,36 +334,28 @@ export function createExecutions(deps: ExecutionsDeps) {
       if (queued >= 0) {
         const [active] = queue.splice(queued, 1);
         const final = end(active!, 'discarded', reason);
-        appendFileSync(logFile(id), JSON.stringify({ level: 40, time: Date.now(), execution: id, msg: `discarded before it started: ${reason.message}` }) + '\n');
+        appendLine(id, 40, `discarded before it started: ${reason.message}`);
         active!.finish(final);
         return view(final);
       }
       running.get(id)?.controller.abort(reason);
       return view(running.get(id)?.record ?? record);
     },
-    /** The execution's NDJSON log file (after checking the caller may read it). */
-    logPath(caller: Caller, id: string): string {
+    /** The execution's log: NDJSON lines, in chunks, in order. */
+    log(caller: Caller, id: string): string[] {
       find(caller, id);
-      return logFile(id);
+      return store.executions.log(id);
     },
     /** At start: executions a killed runtime left running are marked aborted (queued: discarded). */
     recover(): { id: string; status: ExecutionStatus }[] {
       const message = 'the runtime stopped (killed, crashed or shut down) while this execution was queued or running; it did not finish';
       const touched = store.executions.interrupt(nowIso(), 'QUARK_ERR_EXECUTION_INTERRUPTED', message);
-      for (const t of touched) {
-        try {
-          appendFileSync(logFile(t.id), JSON.stringify({ level: 50, time: Date.now(), execution: t.id, msg: `${t.status}: ${message}` }) + '\n');
-        } catch {
-          // a missing log directory is not a reason to fail the start
-        }
-      }
+      for (const t of touched) appendLine(t.id, 50, `${t.status}: ${message}`);
       return touched;
     },
-    /** Deletes the history (and logs) of executions that ended more than purgeDays ago. */
+    /** Deletes the history (with errors and logs) of executions that ended more than purgeDays ago. */
     purge(now = Date.now()): number {
-      const ids = store.executions.purge(new Date(now - deps.limits.purgeDays * 86_400_000).toISOString());
-      for (const id of ids) rmSync(logFile(id), { force: true });
-      return ids.length;
+      return store.executions.purge(new Date(now - deps.limits.purgeDays * 86_400_000).toISOString()).length;
     },
     counts: () => ({ running: running.size, queued: queue.length }),
     /** Shutdown: queued executions are discarded, running ones aborted; resolves when they have ended. */

@@ -78,6 +78,12 @@ const migrations: string[] = [
      message TEXT NOT NULL,
      PRIMARY KEY (execution_id, seq)
    );`,
+  `CREATE TABLE execution_logs (
+     id INTEGER PRIMARY KEY,
+     execution_id TEXT NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
+     lines TEXT NOT NULL
+   );
+   CREATE INDEX execution_logs_by_execution ON execution_logs (execution_id, id);`,
 ];
 
 interface DeploymentRow {
@@ -280,6 +286,8 @@ export function openSqliteStore(file: string): Store {
     execDelete: db.prepare('DELETE FROM executions WHERE id = ?'),
     errInsert: db.prepare('INSERT INTO execution_errors (execution_id, seq, step, code, message) VALUES (?, ?, ?, ?, ?)'),
     errList: db.prepare('SELECT step, code, message FROM execution_errors WHERE execution_id = ? ORDER BY seq LIMIT ?'),
+    logAppend: db.prepare('INSERT INTO execution_logs (execution_id, lines) VALUES (?, ?)'),
+    logRead: db.prepare('SELECT lines FROM execution_logs WHERE execution_id = ? ORDER BY id'),
   };
 
   const serialise = (c: ConnectionRecord) => ({ ...c, config: JSON.stringify(c.config), secrets: JSON.stringify(c.secrets) });
@@ -364,6 +372,9 @@ export function openSqliteStore(file: string): Store {
           errors.forEach((e, seq) => q.errInsert.run(id, seq, e.step, e.code, e.message));
         })(),
       errors: (id, limit) => q.errList.all(id, limit) as { step: string; code: string; message: string }[],
+      appendLog: (id, lines) => void q.logAppend.run(id, lines),
+      // read whole: an open iterator would keep the connection busy across event-loop turns
+      log: (id) => (q.logRead.all(id) as { lines: string }[]).map((row) => row.lines),
     },
     transaction: (work) => db.transaction(work)(),
     healthy: () => db.open,

@@ -143,6 +143,10 @@ export interface Store {
     purge(before: string): string[];
     insertErrors(id: string, errors: ExecutionErrorRecord[]): void;
     errors(id: string, limit: number): ExecutionErrorRecord[];
+    /** Appends NDJSON lines (each ending with a newline) to the execution's log. */
+    appendLog(id: string, lines: string): void;
+    /** The execution's log, in chunks of NDJSON lines, in order. */
+    log(id: string): string[];
   };
   /** Runs `work` in one transaction. */
   transaction<T>(work: () => T): T;

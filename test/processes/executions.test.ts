@@ -1,5 +1,5 @@
 import t from 'tap';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { fixturePlugins, initHome, startRuntime, tempDir, cli } from '../helpers/quark.js';
@@ -110,7 +110,8 @@ t.test('kill -9: after a restart deployments, connections and schedules are inta
   t.equal(view.errorCode, 'QUARK_ERR_EXECUTION_INTERRUPTED');
   t.match(view.errorMessage, /runtime stopped/);
   t.same(readdirSync(join(home, 'work')), [], 'its work files are gone');
-  t.match(readFileSync(join(home, 'logs', `${running.id}.ndjson`), 'utf8'), /aborted: the runtime stopped/, 'its log says why');
+  const log = (await api2('GET', `/executions/${running.id}/log`)).body;
+  t.match(typeof log === 'string' ? log : JSON.stringify(log), /aborted: the runtime stopped/, 'its log says why');
   const deployments = (await api2('GET', '/deployments')).body.deployments.map((d: any) => [d.process, d.activeVersion, d.schedules]);
   t.same(deployments, [['long', 1, []], ['nightly', 1, [{ cron: '0 3 * * *', timezone: 'Europe/Paris' }]]], 'deployments and schedules are intact');
   t.match((await api2('GET', '/deployments/nightly')).body.nextRuns[0], /T0[12]:00:00.000Z$/, 'the schedule is armed again (03:00 Paris)');
@@ -147,8 +148,12 @@ t.test('history older than purgeDays is purged at start, with its logs', async (
   const ids = (await again.api('GET', '/api/v1/executions', ownerToken)).body.executions.map((e: any) => e.id);
   t.same(ids, [recent.id], 'the old execution is purged, the recent one kept');
   t.equal((await again.api('GET', `/api/v1/executions/${old.id}`, ownerToken)).body.error.code, 'QUARK_ERR_EXECUTION_NOT_FOUND');
-  t.notOk(existsSync(join(home, 'logs', `${old.id}.ndjson`)), 'the old log is gone');
-  t.ok(existsSync(join(home, 'logs', `${recent.id}.ndjson`)), 'the recent log stays');
+  await again.stop();
+  const check = new Database(join(home, 'quark.db'), { readonly: true });
+  const logRows = (id: string) => (check.prepare('SELECT COUNT(*) AS n FROM execution_logs WHERE execution_id = ?').get(id) as { n: number }).n;
+  t.equal(logRows(old.id), 0, 'the old log is gone');
+  t.ok(logRows(recent.id) > 0, 'the recent log stays');
+  check.close();
 });
 
 

@@ -1,4 +1,3 @@
-import { createReadStream, existsSync } from 'node:fs';
 import type { FastifyPluginAsync } from 'fastify';
 import type { ExecutionStatus, Runtime } from '../../index.js';
 import { positiveInteger } from './deployments.js';
@@ -79,10 +78,9 @@ export function executionRoutes(runtime: Runtime): FastifyPluginAsync {
     app.get<{ Params: { id: string } }>('/executions/:id', async (request) => runtime.executions.get(request.caller, request.params.id));
     app.post<{ Params: { id: string } }>('/executions/:id/cancel', async (request) => runtime.executions.cancel(request.caller, request.params.id));
     app.get<{ Params: { id: string } }>('/executions/:id/log', async (request, reply) => {
-      const path = runtime.executions.logPath(request.caller, request.params.id);
+      const chunks = runtime.executions.log(request.caller, request.params.id);
       void reply.type('application/x-ndjson');
-      // a queued execution has no log yet
-      return existsSync(path) ? reply.send(createReadStream(path)) : reply.send('');
+      return reply.send(chunks.join(''));
     });
   };
 }
