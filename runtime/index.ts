@@ -264,6 +264,7 @@ export async function createRuntime(options: CreateRuntimeOptions) {
       list: executions.list,
       cancel: executions.cancel,
       log: executions.log,
+      subscribe: executions.subscribe,
     },
     ready(): boolean {
       return !closed && store.healthy();

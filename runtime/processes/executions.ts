@@ -83,6 +83,20 @@ export function createExecutions(deps: ExecutionsDeps) {
   const running = new Map<string, Active>();
   const queue: Active[] = [];
   let closing = false;
+  /** Listeners of status changes, per account (the console's live list). */
+  const listeners = new Map<string, Set<(view: ExecutionView) => void>>();
+  function emit(record: ExecutionRecord): void {
+    const set = listeners.get(record.accountId);
+    if (!set || set.size === 0) return;
+    const v = view(record);
+    for (const listener of set) {
+      try {
+        listener(v);
+      } catch (error) {
+        deps.logger.warn({ err: error, execution: record.id }, 'an execution listener threw');
+      }
+    }
+  }
   const logs = createExecutionLogs({ level: deps.logLevel, redact: deps.redact, append: (id, lines) => store.executions.appendLog(id, lines) });
   /** A line written outside an execution's logger (recovery, discard), in the same NDJSON shape. */
   const appendLine = (id: string, level: number, msg: string) => store.executions.appendLog(id, JSON.stringify({ level, time: Date.now(), execution: id, msg }) + '\n');
@@ -104,6 +118,7 @@ export function createExecutions(deps: ExecutionsDeps) {
       ...(active.ctx ? { steps: active.ctx.counts, warnings: active.ctx.warnings } : {}),
     };
     store.executions.update(record);
+    emit(record);
     metrics.executionsFinished.inc({ status });
     if (record.startedAt) metrics.executionDuration.observe({ status }, (Date.parse(record.endedAt!) - Date.parse(record.startedAt)) / 1000);
     return record;
@@ -168,6 +183,7 @@ export function createExecutions(deps: ExecutionsDeps) {
     try {
       active.record = { ...record, status: 'in-process', startedAt: nowIso() };
       store.executions.update(active.record);
+      emit(active.record);
       metrics.executionsStarted.inc({ trigger: record.trigger });
       const properties: Record<string, unknown> = {};
       const persists = Object.values(definition.properties ?? {}).some((spec) => spec.persist);
@@ -309,6 +325,7 @@ export function createExecutions(deps: ExecutionsDeps) {
       setMaxListeners(0, controller.signal);
       const active: Active = { record, caller, definition, documents, controller, done, finish, wantOutputs: options.wait === true };
       queue.push(active);
+      emit(record);
       pump();
       if (!options.wait) return view(active.record);
       const final = await done;
@@ -356,6 +373,21 @@ export function createExecutions(deps: ExecutionsDeps) {
     /** Deletes the history (with errors and logs) of executions that ended more than purgeDays ago. */
     purge(now = Date.now()): number {
       return store.executions.purge(new Date(now - deps.limits.purgeDays * 86_400_000).toISOString()).length;
+    },
+    /**
+     * Calls `listener` with the execution's view on every status change (queued,
+     * in-process, and the end) of the caller's account's executions; returns the unsubscribe.
+     */
+    subscribe(caller: Caller, listener: (view: ExecutionView) => void): () => void {
+      deps.access.requireMember(caller, 'watch executions');
+      const id = caller.account.id;
+      let set = listeners.get(id);
+      if (!set) listeners.set(id, (set = new Set()));
+      set.add(listener);
+      return () => {
+        set.delete(listener);
+        if (set.size === 0 && listeners.get(id) === set) listeners.delete(id);
+      };
     },
     counts: () => ({ running: running.size, queued: queue.length }),
     /** Shutdown: queued executions are discarded, running ones aborted; resolves when they have ended. */

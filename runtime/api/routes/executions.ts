@@ -12,8 +12,38 @@ interface StartBody {
 
 const statuses = ['queued', 'in-process', 'complete', 'complete-with-warnings', 'error', 'aborted', 'discarded'];
 
+/** Comment lines keep idle proxies from closing a quiet event stream. */
+const heartbeatMs = 15_000;
+
 export function executionRoutes(runtime: Runtime): FastifyPluginAsync {
   return async (app) => {
+    // Server-sent events: each status change of the caller's account's executions, as
+    // `event: execution` with the ExecutionView as data. Open streams end when the
+    // runtime shuts down, so they do not hold the server open.
+    const streams = new Set<() => void>();
+    app.addHook('preClose', async () => {
+      for (const end of [...streams]) end();
+    });
+    app.get('/executions/events', async (request, reply) => {
+      const raw = reply.raw;
+      const unsubscribe = runtime.executions.subscribe(request.caller, (view) => {
+        raw.write(`event: execution\ndata: ${JSON.stringify(view)}\n\n`);
+      });
+      reply.hijack();
+      raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
+      raw.write(': connected\n\n');
+      const heartbeat = setInterval(() => raw.write(': heartbeat\n\n'), heartbeatMs);
+      heartbeat.unref();
+      const end = () => {
+        if (!streams.delete(end)) return;
+        clearInterval(heartbeat);
+        unsubscribe();
+        raw.end();
+      };
+      streams.add(end);
+      request.raw.on('close', end);
+      raw.on('close', end);
+    });
     app.post<{ Body: StartBody }>(
       '/executions',
       {
