@@ -10,6 +10,7 @@ import { connectionRoutes } from './routes/connections.js';
 import { operationRoutes } from './routes/operations.js';
 import { deploymentRoutes } from './routes/deployments.js';
 import { executionRoutes } from './routes/executions.js';
+import { consolePlugin } from '../console/plugin.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -64,6 +65,8 @@ export function buildApp(runtime: Runtime, options: AppOptions = {}): FastifyIns
   });
 
   app.register(healthRoutes(runtime));
+  // the console's static files: no auth (the page signs in with a token)
+  app.register(consolePlugin());
   app.register(
     async (api) => {
       api.decorateRequest('caller', null as unknown as Caller);
