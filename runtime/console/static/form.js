@@ -86,13 +86,13 @@ export function schemaFields(schema, connection) {
       let input = null;
       const showInput = (focus) => {
         input = h('input', { ...common, type: 'password', autocomplete: 'new-password', spellcheck: 'false', required: required.has(name) ? true : undefined });
-        const keep = isSet ? h('button', { type: 'button', class: 'secondary', onclick: () => showSet(true) }, 'Keep the current value') : null;
+        const keep = isSet ? h('button', { type: 'button', class: 'secondary', 'aria-label': `Keep the current ${prop.title ?? name}`, onclick: () => showSet(true) }, 'Keep the current value') : null;
         slot.replaceChildren(input, ' ', keep);
         if (focus) input.focus();
       };
       const showSet = (focus) => {
         input = null;
-        const replace = h('button', { type: 'button', class: 'secondary', id, 'aria-describedby': `${id}-state`, onclick: () => showInput(true) }, 'Replace');
+        const replace = h('button', { type: 'button', class: 'secondary', id, 'aria-label': `Replace ${prop.title ?? name}`, 'aria-describedby': `${id}-state`, onclick: () => showInput(true) }, 'Replace');
         slot.replaceChildren(h('span', { class: 'secret-set', id: `${id}-state` }, 'Set (hidden)'), replace);
         if (focus) replace.focus();
       };
