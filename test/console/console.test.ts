@@ -145,6 +145,7 @@ async function suite() {
     await page.getByRole('heading', { name: 'Connection s3-console' }).waitFor();
     t.match(await page.locator('[data-field-wrap=awsSecretKey]').innerText(), /Set \(hidden\)/, 'a set secret shows as set');
     t.equal(await page.locator('[data-field-wrap=awsSecretKey] input').count(), 0, 'no input holds it');
+    t.notMatch(await page.locator('main').innerText(), /\b(null|undefined)\b/, 'no stray null or undefined on the page');
     await page.screenshot({ path: join(artifacts, 'connection-form.png'), fullPage: true });
 
     // saved: leaving the secret alone keeps it
@@ -265,6 +266,7 @@ async function suite() {
     await page.waitForFunction(() => /^complete/.test(document.querySelector('#execution-status')?.textContent ?? ''));
     const detail = await page.locator('#execution-detail').innerText();
     t.match(detail, /Trigger\s+manual/);
+    t.notMatch(detail, /\b(null|undefined)\b/, 'no stray null or undefined on the page');
     t.match(detail, /split-orders\s+1\s+4\s+0/, 'per-step counts');
     await page.waitForFunction(() => /execution ended/.test(document.querySelector('#execution-log')?.textContent ?? ''));
     t.match(await page.locator('#execution-log').innerText(), /execution started/, 'the log is shown');

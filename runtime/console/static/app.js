@@ -1,7 +1,7 @@
 // The runtime console: a hash-routed page over the HTTP API (runtime/console/plugin.ts
 // serves it). Every view is built with DOM calls: no inline script, no HTML from data.
 import { api, token, whenUnauthorized, executionEvents, ApiError } from './api.js';
-import { h, badge, table, facts, when, duration } from './dom.js';
+import { h, put, badge, table, facts, when, duration } from './dom.js';
 import { schemaFields, validate } from './form.js';
 
 const main = document.getElementById('main');
@@ -30,7 +30,7 @@ function problemsOf(error) {
 function page(title, ...content) {
   document.title = `${title} · quark console`;
   const heading = h('h1', { tabindex: '-1' }, title);
-  main.replaceChildren(heading, ...content);
+  put(main, 'replaceChildren', heading, ...content);
   heading.focus();
   return heading;
 }
@@ -262,15 +262,15 @@ async function connectionForm(id, connectorId) {
       }
     }
     button.disabled = true;
-    result.replaceChildren(h('p', { id: 'test-progress', class: 'panel' }, h('progress', { 'aria-label': 'Testing' }), ' Testing the connection…'));
+    put(result, 'replaceChildren', h('p', { id: 'test-progress', class: 'panel' }, h('progress', { 'aria-label': 'Testing' }), ' Testing the connection…'));
     result.setAttribute('aria-busy', 'true');
     try {
       const outcome = connection ? await api('POST', `/connections/${encodeURIComponent(connection.id)}/test`, { config }) : await api('POST', '/test-connection', { connector: connector.id, config });
-      result.replaceChildren(testResult(outcome));
+      put(result, 'replaceChildren', testResult(outcome));
       say(`Test Connection: ${outcome.status}.`);
     } catch (e) {
       fields.showProblems(problemsOf(e));
-      result.replaceChildren(h('div', { class: 'panel error', id: 'test-refused', role: 'alert' }, h('strong', {}, e.code === 'QUARK_ERR_RUNTIME_NOT_ASSOCIATED' ? 'Test Connection refused: ' : 'Test Connection could not run: '), e.message));
+      put(result, 'replaceChildren', h('div', { class: 'panel error', id: 'test-refused', role: 'alert' }, h('strong', {}, e.code === 'QUARK_ERR_RUNTIME_NOT_ASSOCIATED' ? 'Test Connection refused: ' : 'Test Connection could not run: '), e.message));
       say(errorText(e), true);
     } finally {
       result.removeAttribute('aria-busy');
@@ -327,7 +327,7 @@ async function deploymentsPage() {
       await deploymentsPage();
     } catch (e) {
       const list = problemsOf(e);
-      problems.append(h('li', {}, errorText(e)), list.map((p) => h('li', {}, h('code', {}, p.path || '/'), ` ${p.message}`)));
+      put(problems, 'append', h('li', {}, errorText(e)), list.map((p) => h('li', {}, h('code', {}, p.path || '/'), ` ${p.message}`)));
       say(errorText(e), true);
       text.focus();
     }
@@ -457,7 +457,7 @@ async function executionPage(id) {
       try {
         const l = JSON.parse(line);
         const level = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' }[l.level] ?? l.level;
-        const { level: _l, time, msg, execution: _e, process: _p, version: _v, ...rest } = l;
+        const { level: _l, time, msg, execution: _e, process: _p, version: _v, pid: _pid, hostname: _h, ...rest } = l;
         const extra = Object.keys(rest).length ? ' ' + JSON.stringify(rest) : '';
         return `${new Date(time).toISOString()} ${level} ${msg ?? ''}${extra}`;
       } catch {
@@ -468,7 +468,7 @@ async function executionPage(id) {
   }
   function render() {
     const steps = Object.entries(view.steps ?? {});
-    body.replaceChildren(
+    put(body, 'replaceChildren', 
       facts([
         ['Process', h('a', { href: `#/deployments/${encodeURIComponent(view.processId)}` }, view.processId)],
         ['Version', view.version === null ? 'test mode' : String(view.version)],

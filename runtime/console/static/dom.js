@@ -43,3 +43,8 @@ export function duration(ms) {
   if (ms < 60000) return `${(ms / 1000).toFixed(1)} s`;
   return `${Math.floor(ms / 60000)} min ${Math.round((ms % 60000) / 1000)} s`;
 }
+
+/** el.append / el.replaceChildren, leaving out null, undefined and false (which they would print). */
+export function put(el, method, ...children) {
+  el[method](...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
+}

@@ -3,7 +3,7 @@
 // x-secret, x-enum-labels, defaults, enums and required marks. Secrets follow "Click to
 // Set": a set secret shows as set (never its value), a button replaces it, leaving it
 // alone keeps it (the field is left out of the config sent).
-import { h } from './dom.js';
+import { h, put } from './dom.js';
 
 let serial = 0;
 
@@ -87,19 +87,19 @@ export function schemaFields(schema, connection) {
       const showInput = (focus) => {
         input = h('input', { ...common, type: 'password', autocomplete: 'new-password', spellcheck: 'false', required: required.has(name) ? true : undefined });
         const keep = isSet ? h('button', { type: 'button', class: 'secondary', 'aria-label': `Keep the current ${prop.title ?? name}`, onclick: () => showSet(true) }, 'Keep the current value') : null;
-        slot.replaceChildren(input, ' ', keep);
+        put(slot, 'replaceChildren', input, ' ', keep);
         if (focus) input.focus();
       };
       const showSet = (focus) => {
         input = null;
         const replace = h('button', { type: 'button', class: 'secondary', id, 'aria-label': `Replace ${prop.title ?? name}`, 'aria-describedby': `${id}-state`, onclick: () => showInput(true) }, 'Replace');
-        slot.replaceChildren(h('span', { class: 'secret-set', id: `${id}-state` }, 'Set (hidden)'), replace);
+        put(slot, 'replaceChildren', h('span', { class: 'secret-set', id: `${id}-state` }, 'Set (hidden)'), replace);
         if (focus) replace.focus();
       };
       if (isSet) showSet(false);
       else showInput(false);
       read = () => (input === null ? { kept: true } : input.value === '' ? {} : { value: input.value });
-      wrap.append(h('label', { for: id }, label), slot);
+      put(wrap, 'append', h('label', { for: id }, label), slot);
     } else if (prop.enum) {
       const labels = prop['x-enum-labels'] ?? {};
       const select = h('select', common, required.has(name) && value !== undefined ? null : h('option', { value: '' }, '—'), prop.enum.map((v) => h('option', { value: String(v), selected: v === value ? true : undefined }, labels[v] ?? String(v))));
@@ -108,21 +108,21 @@ export function schemaFields(schema, connection) {
         const v = prop.enum.find((x) => String(x) === select.value);
         return { value: v };
       };
-      wrap.append(h('label', { for: id }, label), select);
+      put(wrap, 'append', h('label', { for: id }, label), select);
     } else if (type === 'boolean') {
       const box = h('input', { ...common, type: 'checkbox', required: undefined, checked: value === true });
       read = () => ({ value: box.checked });
-      wrap.append(h('label', { for: id, class: 'check' }, box, ' ', label));
+      put(wrap, 'append', h('label', { for: id, class: 'check' }, box, ' ', label));
     } else if (type === 'integer' || type === 'number') {
       const input = h('input', { ...common, type: 'number', inputmode: type === 'integer' ? 'numeric' : 'decimal', step: type === 'integer' ? '1' : 'any', min: prop.minimum, max: prop.maximum, value: value ?? '' });
       read = () => (input.value.trim() === '' ? {} : { value: Number(input.value) });
-      wrap.append(h('label', { for: id }, label), input, prop['x-unit'] ? h('span', { class: 'unit' }, prop['x-unit']) : null);
+      put(wrap, 'append', h('label', { for: id }, label), input, prop['x-unit'] ? h('span', { class: 'unit' }, prop['x-unit']) : null);
     } else {
       const input = h('input', { ...common, type: 'text', spellcheck: 'false', autocomplete: 'off', value: value ?? '' });
       read = () => (input.value === '' ? {} : { value: input.value });
-      wrap.append(h('label', { for: id }, label), input, prop['x-unit'] ? h('span', { class: 'unit' }, prop['x-unit']) : null);
+      put(wrap, 'append', h('label', { for: id }, label), input, prop['x-unit'] ? h('span', { class: 'unit' }, prop['x-unit']) : null);
     }
-    wrap.append(...hints, error);
+    put(wrap, 'append', ...hints, error);
     fields.set(name, { wrap, error, id, read });
     return wrap;
   }
