@@ -1,0 +1,40 @@
+import t from 'tap';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Fastify from 'fastify';
+import { consoleDir, consolePlugin, loadConsoleFiles } from '../../runtime/console/plugin.js';
+
+t.test('the console is served at / with a strict Content-Security-Policy, without auth', async (t) => {
+  const app = Fastify();
+  app.register(consolePlugin());
+  t.teardown(() => app.close());
+  const index = await app.inject({ method: 'GET', url: '/' });
+  t.equal(index.statusCode, 200);
+  t.match(index.headers['content-type'], /^text\/html/);
+  t.match(index.headers['content-security-policy'], /default-src 'self'/);
+  t.match(index.headers['content-security-policy'], /script-src 'self';/);
+  t.notMatch(index.headers['content-security-policy'], /unsafe-inline|unsafe-eval|https?:/, 'no inline code, no other origin');
+  t.equal(index.headers['x-content-type-options'], 'nosniff');
+  t.equal(index.headers['x-frame-options'], 'DENY');
+  for (const name of ['app.js', 'api.js', 'form.js', 'dom.js']) {
+    const file = await app.inject({ method: 'GET', url: `/${name}` });
+    t.equal(file.statusCode, 200, name);
+    t.match(file.headers['content-type'], /^text\/javascript/, `${name} is served as a module script`);
+  }
+  t.match((await app.inject({ method: 'GET', url: '/style.css' })).headers['content-type'], /^text\/css/);
+  t.equal((await app.inject({ method: 'GET', url: '/../package.json' })).statusCode, 404, 'nothing outside the console folder');
+});
+
+t.test('the console files hold no inline script or style and load nothing from another origin', async (t) => {
+  const names = readdirSync(consoleDir);
+  t.same([...loadConsoleFiles().keys()].sort(), names.sort(), 'every file is served');
+  for (const name of names) {
+    const text = readFileSync(join(consoleDir, name), 'utf8');
+    if (name.endsWith('.html')) {
+      t.notMatch(text, /<script(?![^>]*\bsrc=)[^>]*>/, `${name}: every script has a src`);
+      t.notMatch(text, /\son[a-z]+=|\sstyle=/, `${name}: no inline handlers or styles`);
+    }
+    t.notMatch(text, /https?:\/\/(?!127\.0\.0\.1)/, `${name}: no URL of another site`);
+    if (name.endsWith('.js')) t.notMatch(text, /innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(/, `${name}: no HTML from strings`);
+  }
+});
