@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import S3rver from 's3rver';
-import { initHome, root, startRuntime, tempDir, type Running } from '../helpers/quark.js';
+import { fixturePlugins, initHome, root, startRuntime, tempDir, type Running } from '../helpers/quark.js';
 
 // page functions run in the browser; the test compiles without the DOM library
 declare const document: any, window: any, sessionStorage: any;
@@ -123,6 +123,15 @@ async function suite() {
     t.equal(await page.locator('[data-field-wrap=endpoint] .required').count(), 0);
     t.equal(await page.getByLabel('AWS secret key').getAttribute('type'), 'password');
 
+    // keyboard: Tab follows the schema's order
+    await page.getByLabel('Name').focus();
+    const order: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      await page.keyboard.press('Tab');
+      order.push(await page.evaluate(() => document.activeElement?.getAttribute('name')));
+    }
+    t.same(order, ['awsAccessKey', 'awsSecretKey', 'region', 'bucket'], 'Tab moves through the fields in x-order');
+
     // validation next to the fields, before anything is sent
     await page.getByLabel('Name').fill('s3-console');
     await page.getByLabel('AWS access key').fill('CONSOLEKEY');
@@ -223,7 +232,7 @@ async function suite() {
   });
 
   t.test('deploy the example process, run it, watch the execution complete live, read its log', async (t) => {
-    const { home, ownerToken } = await initHome(t, { kind: 'atom' });
+    const { home, ownerToken } = await initHome(t, { kind: 'atom', config: { plugins: { paths: [join(fixturePlugins, 'process-kit')] } } });
     const rt = await startRuntime(t, home);
     const { page, errors } = await open(t, rt);
     await signIn(page, ownerToken);
@@ -272,10 +281,37 @@ async function suite() {
     t.match(await page.locator('#execution-log').innerText(), /execution started/, 'the log is shown');
     await page.screenshot({ path: join(artifacts, 'execution.png'), fullPage: true });
 
+    // a new version, a rollback, an undeploy
+    await page.getByRole('link', { name: 'Deployments' }).click();
+    await page.getByLabel('or paste it (JSON)').fill(JSON.stringify({ ...JSON.parse(definition), name: 'Orders, second version' }));
+    await page.getByRole('button', { name: 'Deploy' }).click();
+    await page.getByRole('cell', { name: 'Orders, second version' }).waitFor();
+    await page.getByRole('link', { name: 'orders-no-connector' }).click();
+    await page.getByRole('button', { name: 'Roll back to 1' }).click();
+    await page.waitForFunction(() => /Active version\s+3/.test(document.querySelector('dl.facts')?.innerText ?? ''));
+    t.match(await page.locator('dl.facts').innerText(), /Name\s+Orders: split/, 'rolled back: version 3 is version 1\'s definition');
+    await page.getByRole('button', { name: 'Undeploy' }).click();
+    await page.waitForFunction(() => /none \(undeployed\)/.test(document.querySelector('dl.facts')?.innerText ?? ''));
+    t.ok(await page.getByRole('button', { name: 'Run now' }).isDisabled(), 'an undeployed process cannot be run');
+
+    // cancel a running execution from its page
+    t.equal((await rt.api('POST', '/api/v1/connections', ownerToken, { name: 'kit', connector: 'process-kit', config: {} })).status, 201);
+    const slow = { id: 'slow', name: 'slow', start: { kind: 'none', next: 'nap' }, steps: [{ id: 'nap', kind: 'operation', connection: 'kit', operation: 'sleep', parameters: { ms: 60000 } }] };
+    t.equal((await rt.api('POST', '/api/v1/deployments', ownerToken, slow)).status, 201);
+    const sleeping = (await rt.api('POST', '/api/v1/executions', ownerToken, { process: 'slow' })).body.id;
+    await page.goto(`${rt.url}/#/executions/${sleeping}`);
+    await page.waitForFunction(() => /in-process/.test(document.querySelector('#execution-status')?.textContent ?? ''));
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await page.waitForFunction(() => /aborted/.test(document.querySelector('#execution-status')?.textContent ?? ''));
+    t.match(await page.locator('#execution-detail').innerText(), /QUARK_ERR_EXECUTION_CANCELLED/, 'cancelled: aborted, with the reason');
+
     // filters: by status
     await page.goto(rt.url + '/#/executions?status=error');
     await page.getByRole('heading', { name: 'Executions' }).waitFor();
     t.equal(await page.locator('#executions-body tr').count(), 0, 'the status filter applies');
+    await page.getByLabel('Status').selectOption('aborted');
+    await page.locator(`tr[data-execution="${sleeping}"]`).waitFor();
+    t.equal(await page.locator('#executions-body tr').count(), 1, 'only the aborted execution');
     t.same(errors, [], 'no script errors');
   });
 }
