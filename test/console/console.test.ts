@@ -177,6 +177,17 @@ async function suite() {
     t.match(credentials, /InvalidAccessKeyId|access key/i, `with its message: ${credentials}`);
     await page.screenshot({ path: join(artifacts, 'test-connection-failed.png'), fullPage: true });
 
+    // edit: keep the stored secret, put the right access key back, save, test
+    await page.getByRole('button', { name: 'Keep the current AWS secret key' }).click();
+    await page.getByLabel('AWS access key').fill('CONSOLEKEY');
+    await page.getByLabel('Multipart threshold').fill('64');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.waitForFunction(() => /Revision 2/.test(document.querySelector('main')?.innerText ?? ''));
+    t.equal(await page.getByLabel('Multipart threshold').inputValue(), '64', 'the edit was saved');
+    await page.getByRole('button', { name: 'Test Connection' }).click();
+    await page.waitForFunction(() => /Test Connection:\s+ok/.test(document.querySelector('#test-result')?.textContent ?? ''));
+    t.pass('after the edit, with the kept secret: ok');
+
     // narrow screens: no horizontal scrolling
     await page.setViewportSize({ width: 380, height: 800 });
     t.ok(await page.evaluate(() => document.scrollingElement!.scrollWidth <= window.innerWidth + 1), 'readable at 380 px without horizontal scrolling');
@@ -195,6 +206,10 @@ async function suite() {
     t.ok(all.includes('"/awsSecretKey":true'), 'the API says the secret is set');
     t.same(requests.filter((u) => !u.startsWith(rt.url + '/')), [], 'no request leaves the runtime');
     t.same(errors, [], 'no script errors');
+
+    await page.getByRole('button', { name: 'Delete s3-console' }).click();
+    await page.getByText('No connections yet.').waitFor();
+    t.equal((await rt.api('GET', '/api/v1/connections', ownerToken)).body.connections.length, 0, 'deleted');
 
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();
