@@ -145,6 +145,14 @@ async function suite() {
     t.equal(await page.getByLabel('Amazon S3 bucket').getAttribute('aria-invalid'), 'true');
     await page.getByLabel('Amazon S3 bucket').fill('console');
 
+    // what only the runtime's ajv catches (a URI with a space) comes back next to its field too
+    await page.getByLabel('Endpoint URL').fill('http://exa mple.test');
+    await page.getByRole('button', { name: 'Create' }).click();
+    await page.locator('[data-field-wrap=endpoint] .field-error:not([hidden])').waitFor();
+    t.match(await page.locator('[data-field-wrap=endpoint] .field-error').innerText(), /must match format "uri"/, 'a server-side problem, shown at its field');
+    t.match(await page.locator('#status').innerText(), /QUARK_ERR_CONNECTION_INVALID/);
+    await page.getByLabel('Endpoint URL').fill(endpoint);
+
     // Test Connection of the unsaved form
     await page.getByRole('button', { name: 'Test Connection' }).click();
     await page.locator('#test-result').waitFor();
