@@ -1,0 +1,9 @@
+/**
+ * quark/sdk/testing — the plugin author's conformance kit: the spec rules
+ * (`lintConnector`, the same checks as `quark connector validate`) and the behaviour
+ * checks (`runConformance`, `assertConformance`). Imports nothing of the runtime.
+ */
+export { lintConnector, formatProblems, secretNameClass, nameWords, operationKinds, CannotLintError } from './spec-rules.js';
+export type { SpecProblem, SpecRule, LintResult, LintOptions } from './spec-rules.js';
+export { runConformance, assertConformance, memoryBody, capturingLogger, garbageConfigs } from './conformance.js';
+export type { ConformanceOptions, ConformanceReport, ConformanceCheck, OperationCase, DocumentInput, LogLine, Asserter } from './conformance.js';
