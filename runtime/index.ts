@@ -283,3 +283,5 @@ export async function createRuntime(options: CreateRuntimeOptions) {
 
 export type Runtime = Awaited<ReturnType<typeof createRuntime>>;
 export { toProblems } from './schema/index.js';
+export { scaffoldConnector, connectorIdPattern, type ScaffoldOptions, type ScaffoldResult } from './connectors/scaffold.js';
+export { lintConnector, formatProblems, CannotLintError, type SpecProblem, type LintResult } from './sdk/testing/spec-rules.js';

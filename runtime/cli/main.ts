@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { QuarkError, quarkError, messageOf, type FieldProblem } from '../core/errors.js';
-import { createRuntime, defaultHome, defaultPort, homeExists, initHome, createSchemaRegistry, quarkVersion, type RuntimeKind, type ConnectionView, type TestConnectionResult, type TokenView, type DeploymentView, type DeploymentSummary, type DeploymentDetail, type ExecutionView, type PresentedDocument } from '../index.js';
+import { createRuntime, defaultHome, defaultPort, homeExists, initHome, createSchemaRegistry, quarkVersion, type RuntimeKind, type ConnectionView, type TestConnectionResult, type TokenView, type DeploymentView, type DeploymentSummary, type DeploymentDetail, type ExecutionView, type PresentedDocument, scaffoldConnector, lintConnector, formatProblems, CannotLintError } from '../index.js';
 import { serve } from '../api/server.js';
 import { createApiClient, type ApiClient, type ClientError } from './client.js';
 import { loadProfile, profilePath, removeProfile, saveProfile } from './profile.js';
@@ -295,6 +295,41 @@ connectors
   });
 
 // ---- connections --------------------------------------------------------------------
+
+// ---- connector authoring (offline) -------------------------------------------------
+
+const connectorKit = program.command('connector').description('write and check connector plugins; offline, no runtime needed (docs/connectors.md)');
+connectorKit
+  .command('new <id>')
+  .description('create a connector folder <dir>/<id> that passes `quark connector validate` and its own test')
+  .option('--dir <folder>', 'the folder to create it in', '.')
+  .option('--name <name>', 'display name (default: the id in title case)')
+  .action((id: string, options: { dir: string; name?: string }) => {
+    const made = scaffoldConnector({ id, parent: options.dir, ...(options.name !== undefined ? { name: options.name } : {}) });
+    emit(made, () =>
+      [`created ${made.dir}`, ...made.files.map((f) => `  ${f}`), '', 'next:', `  quark connector validate ${made.dir}`, `  cd ${made.dir} && npm install && npm test`].join('\n'),
+    );
+  });
+connectorKit
+  .command('validate <dir>')
+  .description('check a connector folder against the spec rules; exit 0 ok, 1 problems, 2 cannot run')
+  .option('--previous <dir>', "the previous version's folder: saved connections of it must still validate")
+  .action((dir: string, options: { previous?: string }) => {
+    let linted;
+    try {
+      linted = lintConnector(dir, options.previous !== undefined ? { previous: options.previous } : {});
+    } catch (error) {
+      if (error instanceof CannotLintError) throw quarkError('QUARK_ERR_CLI_INPUT_INVALID', error.message);
+      throw error;
+    }
+    const ok = linted.problems.length === 0;
+    emit({ ok, ...linted }, () =>
+      ok
+        ? `${linted.id ?? dir}${linted.version ? ` ${linted.version}` : ''}: no problems`
+        : `${linted.id ?? dir}: ${linted.problems.length} problem${linted.problems.length === 1 ? '' : 's'}\n${formatProblems(linted.problems)}`,
+    );
+    process.exitCode = ok ? exitCodes.ok : exitCodes.failed;
+  });
 
 const connections = program.command('connections').description('saved connections of your account');
 connections

@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isConnector, type ConnectorLogger, type RuntimeSettings, type Connector, type TestReport } from '../index.js';
 import type { Body, InputDocument, OperationResult } from '../operations.js';
-import { lintConnector, formatProblems, type SpecProblem } from './spec-rules.js';
+import { lintConnector, formatProblems, connectionValidator, type SpecProblem } from './spec-rules.js';
 
 type Json = Record<string, unknown>;
 
@@ -36,7 +36,11 @@ export interface ConformanceOptions {
   dir: string | URL;
   /** A working configuration (secrets in clear): Test Connection and the operations run with it. */
   config: Json;
-  /** More configurations that must not make Test Connection throw. Default: derived from the schema (wrong secrets, nonsense strings, empty strings). */
+  /**
+   * More configurations that must not make Test Connection throw. Default: derived from
+   * the schema (wrong secrets, nonsense strings, empty strings), keeping those the
+   * connection schema accepts, since the runtime never passes a plugin any other.
+   */
   garbageConfigs?: Json[];
   /** Operations to run, by id; an operation not listed here is reported as not run. */
   operations?: Record<string, OperationCase>;
@@ -239,7 +243,15 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
   if (typeof connector.testConnection !== 'function') {
     checks.push({ id: 'test-connection', ok: true, skipped: true, message: 'the connector does not implement Test Connection' });
   } else {
-    const configs = [{ name: 'the given configuration', config: options.config }, ...(options.garbageConfigs ?? garbageConfigs(options.config, schema)).map((config, i) => ({ name: `garbage configuration ${i + 1}`, config }))];
+    const validate = connectionValidator(schema);
+    const given = validate(options.config);
+    checks.push({
+      id: 'config-valid',
+      ok: given.problems.length === 0,
+      message: given.problems.length === 0 ? 'the given configuration is valid against the connection schema' : `the given configuration is not valid: ${given.problems.map((p) => `${p.path} ${p.message}`).join('; ')}`,
+    });
+    const garbage = options.garbageConfigs ?? garbageConfigs(options.config, schema).map((c) => validate(c)).filter((v) => v.problems.length === 0).map((v) => v.config as Json);
+    const configs = [{ name: 'the given configuration', config: given.config as Json }, ...garbage.map((config, i) => ({ name: `garbage configuration ${i + 1}`, config }))];
     for (const { name, config } of configs) {
       const lines: LogLine[] = [];
       const controller = new AbortController();

@@ -446,6 +446,23 @@ function compareSchemas(before: Json, after: Json, file: string, pointer: string
   }
 }
 
+/**
+ * A validator for configurations of a connection schema, as the runtime applies it:
+ * defaults filled in (on a copy), every problem as a JSON pointer and message.
+ */
+export function connectionValidator(schema: Json): (config: unknown) => { config: unknown; problems: { path: string; message: string }[] } {
+  const ajv = new Ajv2020({ allErrors: true, useDefaults: true, strict: true, strictTypes: false, strictTuples: false, strictRequired: false, allowUnionTypes: true });
+  addFormats(ajv);
+  for (const keyword of annotationKeywords) ajv.addKeyword({ keyword });
+  const { $id: _id, ...rest } = schema;
+  const validate = ajv.compile(rest);
+  return (config) => {
+    const copy = structuredClone(config);
+    const ok = validate(copy);
+    return { config: copy, problems: ok ? [] : ajvProblems(validate.errors, '', 'schema').map(({ path, message }) => ({ path, message })) };
+  };
+}
+
 // ---- entry point ----------------------------------------------------------------------
 
 export interface LintOptions {
