@@ -9,6 +9,9 @@ t.test('quark/sdk is the one door into the package', async (t) => {
   const sdk = resolveFrom('quark/sdk');
   t.equal(sdk.status, 0, sdk.stderr);
   t.match(sdk.stdout, /RUNTIME_API_VERSION.*check.*defineConnector/s);
+  const kit = resolveFrom('quark/sdk/testing');
+  t.equal(kit.status, 0, kit.stderr);
+  t.match(kit.stdout, /assertConformance.*lintConnector.*runConformance/s, 'the conformance kit is exported as quark/sdk/testing');
   for (const inner of ['quark', 'quark/dist/runtime/store/sqlite-store.js', 'quark/runtime/index.js']) {
     const r = resolveFrom(inner);
     t.equal(r.status, 3, `${inner} is not importable`);
