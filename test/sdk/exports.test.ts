@@ -30,3 +30,19 @@ t.test('defineConnector checks its input and brands the result', async (t) => {
   t.equal(overallStatus([check.warning('b', ''), check.failed('c', '')]), 'failed');
   t.equal(overallStatus([check.ok('a', ''), check.skipped('s', '')]), 'ok');
 });
+
+t.test('sdk/ (the kit included) imports nothing of the runtime outside sdk/', async (t) => {
+  const { readdirSync, readFileSync } = await import('node:fs');
+  const { join, resolve, relative } = await import('node:path');
+  const sdkDir = join(root, 'runtime', 'sdk');
+  const files = readdirSync(sdkDir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'));
+  t.ok(files.includes(join('testing', 'spec-rules.ts')), 'the kit is inside sdk/');
+  for (const file of files) {
+    const text = readFileSync(join(sdkDir, file), 'utf8');
+    for (const [, specifier] of text.matchAll(/from '([^']+)'/g)) {
+      if (!specifier!.startsWith('.')) continue;
+      const target = relative(sdkDir, resolve(sdkDir, file, '..', specifier!));
+      t.notOk(target.startsWith('..'), `${file} imports ${specifier}, inside sdk/`);
+    }
+  }
+});
