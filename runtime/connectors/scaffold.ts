@@ -186,13 +186,20 @@ t.test('Test Connection refuses a key of the wrong form', async (t) => {
       description: `${name}: a quark connector plugin.`,
       scripts: {
         validate: 'quark connector validate .',
+        typecheck: 'tsc -p jsconfig.json',
         test: 'tap test/*.test.js',
       },
       devDependencies: {
+        '@types/node': '^20.19.43',
         quark: `file:${packageRoot}`,
         tap: '^21.8.0',
+        typescript: '^5.9.3',
       },
       tap: { 'disable-coverage': true, 'allow-empty-coverage': true, plugin: ['!@tapjs/typescript'] },
+    }),
+    'jsconfig.json': json({
+      compilerOptions: { allowJs: true, checkJs: true, noEmit: true, strict: true, skipLibCheck: true, maxNodeModuleJsDepth: 0, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', types: ['node'] },
+      include: ['index.js'],
     }),
     '.gitignore': 'node_modules/\n',
     'README.md': `# ${name} (quark connector)
@@ -206,12 +213,14 @@ A connector plugin for [quark](${packageRoot}/docs/connectors.md), made by \`qua
 | \`operations/greet.schema.json\` | the parameters of the \`greet\` operation |
 | \`index.js\` | the module: \`defineConnector({ testConnection, operations })\`, plain ESM JavaScript with JSDoc types |
 | \`test/connector.test.js\` | a tap test: the quark conformance kit, plus tests of its own |
+| \`jsconfig.json\` | type-checks \`index.js\` against \`quark/sdk\` (editors read it; \`npm run typecheck\`) |
 
 ## Develop
 
 \`\`\`sh
 npm install                        # quark (for quark/sdk and quark/sdk/testing) and tap
 npx quark connector validate .     # the spec rules: exit 0 when all is well
+npm run typecheck                  # the JSDoc types against quark/sdk
 npm test                           # the conformance kit and the connector's own tests
 \`\`\`
 

@@ -38,7 +38,7 @@ t.test('quark connector new writes a folder that validates', async (t) => {
   const parent = tempDir(t);
   const made = await cli(['--json', 'connector', 'new', 'acme-widgets', '--dir', parent]);
   t.equal(made.code, 0, made.stderr);
-  t.same(made.json().files.sort(), ['.gitignore', 'README.md', 'connection.schema.json', 'connector.json', 'index.js', 'operations/greet.schema.json', 'package.json', 'test/connector.test.js']);
+  t.same(made.json().files.sort(), ['.gitignore', 'README.md', 'connection.schema.json', 'connector.json', 'index.js', 'jsconfig.json', 'operations/greet.schema.json', 'package.json', 'test/connector.test.js']);
   const check = await cli(['connector', 'validate', join(parent, 'acme-widgets')]);
   t.equal(check.code, 0, check.stdout);
 

@@ -26,6 +26,11 @@ t.test('the connector tutorial, from connector new to a deployed process', async
   mkdirSync(join(dir, 'node_modules'));
   symlinkSync(root, join(dir, 'node_modules', 'quark'), 'dir');
   symlinkSync(join(root, 'node_modules', 'tap'), join(dir, 'node_modules', 'tap'), 'dir');
+  mkdirSync(join(dir, 'node_modules', '@types'));
+  symlinkSync(join(root, 'node_modules', 'typescript'), join(dir, 'node_modules', 'typescript'), 'dir');
+  symlinkSync(join(root, 'node_modules', '@types', 'node'), join(dir, 'node_modules', '@types', 'node'), 'dir');
+  const types = spawnSync(process.execPath, [join('node_modules', 'typescript', 'bin', 'tsc'), '-p', 'jsconfig.json'], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
+  t.equal(types.status, 0, `npm run typecheck: the JSDoc types hold against quark/sdk\n${types.stdout}${types.stderr}`);
   const own = spawnSync(process.execPath, [join('test', 'connector.test.js')], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
   t.equal(own.status, 0, `the generated test passes:\n${own.stdout.slice(-2000)}${own.stderr}`);
   t.match(own.stdout, /ok \d+ - operation:greet: operation greet answered each of 2 documents with exactly one result/);
