@@ -46,6 +46,8 @@ export interface ConformanceOptions {
   operations?: Record<string, OperationCase>;
   /** The previous version's folder: saved connections of it must still validate. */
   previous?: string | URL;
+  /** Configurations saved with earlier versions: each must still be valid against the connection schema. */
+  savedConfigs?: Json[];
   /** Time limit of one Test Connection or one operation call (default 10 s). */
   timeoutMs?: number;
   /** How soon an aborted operation must settle (default 2 s). */
@@ -265,6 +267,14 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
       ok: given.problems.length === 0,
       message: given.problems.length === 0 ? 'the given configuration is valid against the connection schema' : `the given configuration is not valid: ${given.problems.map((p) => `${p.path} ${p.message}`).join('; ')}`,
     });
+    for (const [index, saved] of (options.savedConfigs ?? []).entries()) {
+      const problems = validate(saved).problems;
+      checks.push({
+        id: `saved-config-${index + 1}`,
+        ok: problems.length === 0,
+        message: problems.length === 0 ? `saved configuration ${index + 1} is still valid` : `saved configuration ${index + 1} is no longer valid: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`,
+      });
+    }
     // of the derived ones, those the schema accepts, one per field (the runtime never passes others)
     const seenFields = new Set<string>();
     const garbage =
@@ -337,7 +347,7 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
       ok: failures.length === 0 && results.length === documents.length && calls === documents.length,
       message: failures.length === 0 ? `operation ${id} answered each of ${documents.length} documents with exactly one result (${results.map((r) => (r as OperationResult).status).join(', ')})` : `operation ${id}: ${failures.join('; ')}`,
     });
-    let text = JSON.stringify(lines);
+    let text = JSON.stringify(lines) + failures.join('\n');
     for (const r of results) if (isResult(r)) text += await resultText(r);
     const found = leaked(text, secrets);
     checks.push({ id: `operation:${id}-secrets`, ok: found.length === 0, message: found.length === 0 ? `no secret appears in the results or logs of ${id}` : `a secret of the configuration appears in the results or logs of ${id}` });
