@@ -414,6 +414,9 @@ function compareSchemas(before: Json, after: Json, file: string, pointer: string
   const afterProps = (after.properties ?? {}) as Record<string, Json>;
   const beforeRequired = new Set(Array.isArray(before.required) ? (before.required as string[]) : []);
   const afterRequired = Array.isArray(after.required) ? (after.required as string[]) : [];
+  if (after.additionalProperties === false && before.additionalProperties !== false) {
+    ctx.problems.push({ file, path: `${pointer}/additionalProperties`, rule: 'compatibility', message: 'unknown fields are newly refused; saved connections with fields of their own no longer validate' });
+  }
   for (const name of Object.keys(beforeProps)) {
     if (!(name in afterProps)) {
       ctx.problems.push({ file, path: `${pointer}/properties/${escape(name)}`, rule: 'compatibility', message: `field "${name}" was removed; saved connections that set it no longer validate` });
