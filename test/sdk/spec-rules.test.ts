@@ -1,7 +1,8 @@
 import t from 'tap';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { lintConnector, secretNameClass, CannotLintError, type SpecProblem } from '../../runtime/sdk/testing/index.js';
-import { root } from '../helpers/quark.js';
+import { root, tempDir } from '../helpers/quark.js';
 
 const fixtures = join(root, 'test', 'fixtures', 'connectors-lint');
 const lint = (name: string, previous?: string) => lintConnector(join(fixtures, name), previous ? { previous: join(fixtures, previous) } : {});
@@ -69,4 +70,29 @@ t.test('--previous: saved connections of the previous version must still validat
 t.test('a folder that is not a connector cannot be linted', async (t) => {
   t.throws(() => lintConnector(join(fixtures, 'no-such-folder')), CannotLintError);
   t.throws(() => lintConnector(fixtures), /has no connector.json/);
+});
+
+t.test('--previous: closing a schema to unknown fields and removing an operation are incompatible', async (t) => {
+  const work = tempDir(t);
+  const before = join(work, 'v1');
+  const after = join(work, 'v2');
+  cpSync(join(fixtures, 'good'), before, { recursive: true });
+  cpSync(join(fixtures, 'good'), after, { recursive: true });
+  const schemaFile = join(before, 'connection.schema.json');
+  const open = JSON.parse(readFileSync(schemaFile, 'utf8'));
+  delete open.additionalProperties;
+  writeFileSync(schemaFile, JSON.stringify(open));
+  const manifestFile = join(after, 'connector.json');
+  const manifest = JSON.parse(readFileSync(manifestFile, 'utf8'));
+  manifest.operations = [];
+  writeFileSync(manifestFile, JSON.stringify(manifest));
+  const result = lintConnector(after, { previous: before });
+  t.same(
+    result.problems.map((p) => [p.file.slice(work.length + 1), p.path, p.rule]),
+    [
+      ['v2/connection.schema.json', '/additionalProperties', 'compatibility'],
+      ['v2/connector.json', '/operations', 'compatibility'],
+    ],
+  );
+  t.match(result.problems[1]!.message, /operation "fetch" was removed/);
 });
