@@ -1,0 +1,259 @@
+/**
+ * The process commands of the `quark` CLI: deploy, undeploy, rollback, deployments,
+ * schedules, run, executions, logs. Registered on the program by main.ts.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Option, type Command } from 'commander';
+import { quarkError, messageOf } from '../core/errors.js';
+import type { DeploymentView, DeploymentSummary, DeploymentDetail, ExecutionView, PresentedDocument } from '../index.js';
+import type { ApiClient } from './client.js';
+import { exitCodeForStatus } from './exit-codes.js';
+import { block, table } from './output.js';
+
+export interface CliIo {
+  client(): ApiClient;
+  emit(value: unknown, human: () => string): void;
+  out(text: string): void;
+  globals(): { json?: boolean };
+  parseJsonFile(file: string): Record<string, unknown>;
+  parseSet(entry: string, previous?: Record<string, unknown>): Record<string, unknown>;
+  collect(value: string, previous?: string[]): string[];
+}
+
+export function registerProcessCommands(program: Command, io: CliIo): void {
+  const { client, emit, out, globals, parseJsonFile, parseSet, collect } = io;
+
+  const showDeployment = (d: DeploymentView) => `deployed ${d.process} version ${d.version} (${d.name})${d.note ? ` — ${d.note}` : ''}`;
+
+  program
+    .command('deploy <file>')
+    .description('validate a process definition (all problems at once) and deploy it as a new version')
+    .action(async (file: string) => {
+      const view = await client().call<DeploymentView>('POST', '/deployments', parseJsonFile(file));
+      emit(view, () => showDeployment(view));
+    });
+
+  program
+    .command('undeploy <process>')
+    .description('undeploy a process (its versions and executions are kept)')
+    .action(async (id: string) => {
+      const view = await client().call<DeploymentSummary>('DELETE', `/deployments/${encodeURIComponent(id)}`);
+      emit(view, () => `undeployed ${view.process} (latest version ${view.latestVersion})`);
+    });
+
+  program
+    .command('rollback <process> <version>')
+    .description('deploy an earlier version again, as a new version')
+    .action(async (id: string, version: string) => {
+      const view = await client().call<DeploymentView>('POST', `/deployments/${encodeURIComponent(id)}/rollback`, { version: positive(version, 'version') });
+      emit(view, () => showDeployment(view));
+    });
+
+  function positive(text: string, what: string): number {
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < 1) throw quarkError('QUARK_ERR_CLI_INPUT_INVALID', `${what} must be a positive integer, got "${text}"`);
+    return n;
+  }
+
+  const deployments = program.command('deployments').description('deployed processes of your account');
+  deployments
+    .command('list')
+    .action(async () => {
+      const { deployments: list } = await client().call<{ deployments: DeploymentSummary[] }>('GET', '/deployments');
+      emit(list, () => table(list.map((d) => ({ ...d, active: d.activeVersion ?? 'undeployed', schedules: d.schedules.map((s) => s.cron).join(', ') || '-' })), ['process', 'name', 'active', 'latestVersion', 'schedules', 'updatedAt']));
+    });
+  deployments
+    .command('show <process>')
+    .option('--version <n>', 'a specific version')
+    .option('--definition', 'print the definition only (JSON)')
+    .action(async (id: string, options: { version?: string; definition?: boolean }) => {
+      const d = await client().call<DeploymentDetail & { nextRuns: (string | null)[] }>('GET', `/deployments/${encodeURIComponent(id)}${options.version ? `?version=${positive(options.version, '--version')}` : ''}`);
+      if (options.definition) {
+        out(JSON.stringify(d.definition, null, 2));
+        return;
+      }
+      emit(d, () =>
+        [
+          block([
+            ['process', d.process],
+            ['name', d.name],
+            ['active version', d.activeVersion ?? 'undeployed'],
+            ['shown version', d.version],
+            ['schedules', d.schedules.map((s, i) => `${s.cron}${s.timezone ? ` (${s.timezone})` : ''} next ${d.nextRuns[i] ?? '-'}`).join('; ') || '-'],
+            ['steps', d.definition.steps.map((s) => `${s.id}:${s.kind}`).join(' ')],
+          ]),
+          '',
+          table(d.versions.map((v) => ({ ...v, note: v.note ?? '' })), ['version', 'deployedAt', 'deployedBy', 'note']),
+        ].join('\n'),
+      );
+    });
+
+  const schedules = program.command('schedules').description('cron schedules of deployed processes');
+  schedules
+    .command('set <process> <cron...>')
+    .description('replace the schedules of a process (cron: 5 fields, or 6 with seconds; quote each)')
+    .option('--timezone <tz>', 'IANA time zone of the expressions (default: the runtime\'s)')
+    .action(async (id: string, crons: string[], options: { timezone?: string }) => {
+      const view = await client().call<DeploymentSummary>('PUT', `/deployments/${encodeURIComponent(id)}/schedules`, { schedules: crons.map((cron) => ({ cron, ...(options.timezone ? { timezone: options.timezone } : {}) })) });
+      emit(view, () => `${view.process}: ${view.schedules.map((s) => s.cron).join(', ')}`);
+    });
+  schedules
+    .command('clear <process>')
+    .action(async (id: string) => {
+      const view = await client().call<DeploymentSummary>('PUT', `/deployments/${encodeURIComponent(id)}/schedules`, { schedules: [] });
+      emit(view, () => `${view.process}: no schedules`);
+    });
+
+  const terminalStatus = (status: string) => !['queued', 'in-process'].includes(status);
+
+  function mib(bytes: number): string {
+    return `${(bytes / 1048576).toFixed(1)} MiB`;
+  }
+
+  function progressLine(e: ExecutionView): string {
+    const steps = Object.entries(e.steps).map(([id, c]) => `${id} ${c.in}→${c.out}${c.errors ? ` ✖${c.errors}` : ''}`).join('  ');
+    const bytes = e.progress ? `  [${e.progress.step} ${mib(e.progress.bytesDone)}${e.progress.bytesTotal ? ` / ${mib(e.progress.bytesTotal)}` : ''}]` : '';
+    return `${e.status}  ${steps}${bytes}`;
+  }
+
+  function showExecution(e: ExecutionView): string {
+    const lines = [
+      block([
+        ['execution', e.id],
+        ['process', `${e.processId}${e.version === null ? ' (test mode)' : ` version ${e.version}`}`],
+        ['trigger', e.trigger],
+        ['status', e.status],
+        ['queued', e.queuedAt],
+        ['started', e.startedAt],
+        ['ended', e.endedAt],
+        ['duration', e.durationMs === null ? null : `${e.durationMs} ms`],
+        ['documents', `${e.documentsIn} in, ${e.documentsOut} out, ${e.documentsFailed} failed`],
+        ['warnings', e.warnings],
+        ...(e.errorCode ? ([['error', `${e.errorCode}: ${e.errorMessage}`]] as [string, unknown][]) : []),
+      ]),
+    ];
+    if (Object.keys(e.steps).length > 0) lines.push('', table(Object.entries(e.steps).map(([step, c]) => ({ step, ...c })), ['step', 'in', 'out', 'errors']));
+    if (e.errors && e.errors.length > 0) lines.push('', table(e.errors.map((x) => ({ ...x })), ['step', 'code', 'message']));
+    return lines.join('\n');
+  }
+
+  async function readDocuments(files: string[], properties: Record<string, unknown> | undefined) {
+    return files.map((file) => {
+      let bytes: Buffer;
+      try {
+        bytes = readFileSync(file === '-' ? 0 : file);
+      } catch (error) {
+        throw quarkError('QUARK_ERR_CLI_INPUT_INVALID', `cannot read ${file}: ${messageOf(error)}`, { problems: [{ file, path: '', message: messageOf(error) }] });
+      }
+      return { ...(properties ? { properties: Object.fromEntries(Object.entries(properties).map(([k, v]) => [k, String(v)])) } : {}), body: bytes.toString('base64'), encoding: 'base64' };
+    });
+  }
+
+  program
+    .command('run [process]')
+    .description('run a deployed process, or a process file without deploying it (--file, test mode)')
+    .option('--file <file>', 'run this definition without deploying it (test mode; waits)')
+    .option('--doc <file>', 'an input document (repeatable; - for stdin) for processes that start with documents', collect)
+    .option('--property <key=value>', 'a document property of every input document (repeatable)', parseSet)
+    .option('--wait', 'wait for the end: live progress on a terminal, then the summary; the exit code follows the status')
+    .option('--output <dir>', 'wait, then write the output documents to this folder (output-<n> and output-<n>.properties.json)')
+    .action(async (id: string | undefined, options: { file?: string; doc?: string[]; property?: Record<string, unknown>; wait?: boolean; output?: string }) => {
+      if ((id === undefined) === (options.file === undefined)) throw quarkError('QUARK_ERR_CLI_INPUT_INVALID', 'give a deployed process id, or --file with a definition (not both)');
+      const api = client();
+      const documents = options.doc ? await readDocuments(options.doc, options.property) : undefined;
+      const request = {
+        ...(id !== undefined ? { process: id } : { definition: parseJsonFile(options.file!) }),
+        ...(documents ? { documents } : {}),
+        trigger: 'manual',
+      };
+      if (options.output) {
+        // the API hands the output documents to a caller that waits
+        const view = await api.call<ExecutionView & { output?: PresentedDocument[] }>('POST', '/executions', { ...request, wait: true });
+        mkdirSync(options.output, { recursive: true });
+        (view.output ?? []).forEach((d, i) => {
+          writeFileSync(join(options.output!, `output-${i + 1}.properties.json`), JSON.stringify(d.properties, null, 2) + '\n');
+          if (d.body !== undefined) writeFileSync(join(options.output!, `output-${i + 1}`), Buffer.from(d.body, 'base64'));
+        });
+        emit(view, () => `${showExecution(view)}\n\n${view.output?.length ?? 0} output document(s) written to ${options.output}${view.output?.some((d) => d.bodyOmitted) ? ' (bodies over 16 MiB omitted)' : ''}`);
+        process.exitCode = exitCodeForStatus(view.status);
+        return;
+      }
+      const started = await api.call<ExecutionView>('POST', '/executions', request);
+      if (!options.wait && !options.file) {
+        emit(started, () => `${started.id} ${started.status}`);
+        return;
+      }
+      const live = process.stderr.isTTY && !globals().json;
+      let view = started;
+      while (!terminalStatus(view.status)) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        view = await api.call<ExecutionView>('GET', `/executions/${view.id}`);
+        if (live) process.stderr.write(`\r\x1b[K${progressLine(view).slice(0, (process.stderr.columns || 120) - 1)}`);
+      }
+      if (live) process.stderr.write('\r\x1b[K');
+      emit(view, () => showExecution(view));
+      process.exitCode = exitCodeForStatus(view.status);
+    });
+
+  const executions = program.command('executions').description('executions of your account, newest first');
+  executions
+    .command('list')
+    .option('--process <id>', 'only this process')
+    .addOption(new Option('--status <status>', 'only this status').choices(['queued', 'in-process', 'complete', 'complete-with-warnings', 'error', 'aborted', 'discarded']))
+    .option('--limit <n>', 'at most this many (default 50)')
+    .action(async (options: { process?: string; status?: string; limit?: string }) => {
+      const query = new URLSearchParams({ ...(options.process ? { process: options.process } : {}), ...(options.status ? { status: options.status } : {}), ...(options.limit ? { limit: String(positive(options.limit, '--limit')) } : {}) });
+      const { executions: list } = await client().call<{ executions: ExecutionView[] }>('GET', `/executions${query.size > 0 ? `?${query}` : ''}`);
+      emit(list, () => table(list.map((e) => ({ ...e, process: e.processId, version: e.version ?? 'test', documents: `${e.documentsIn}/${e.documentsOut}/${e.documentsFailed}`, ms: e.durationMs })), ['id', 'process', 'version', 'trigger', 'status', 'queuedAt', 'ms', 'documents']));
+    });
+  executions
+    .command('show <id>')
+    .action(async (id: string) => {
+      const view = await client().call<ExecutionView>('GET', `/executions/${encodeURIComponent(id)}`);
+      emit(view, () => showExecution(view));
+    });
+  executions
+    .command('cancel <id>')
+    .description('cancel a queued (discarded) or running (aborted) execution')
+    .action(async (id: string) => {
+      const view = await client().call<ExecutionView>('POST', `/executions/${encodeURIComponent(id)}/cancel`);
+      emit(view, () => `${view.id} ${view.status === 'discarded' ? 'discarded' : 'cancelling'}`);
+    });
+
+  const levels: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+
+  program
+    .command('logs <execution>')
+    .description('the log of an execution (NDJSON with --json)')
+    .option('--follow', 'keep printing until the execution ends')
+    .action(async (id: string, options: { follow?: boolean }) => {
+      const api = client();
+      let printed = 0;
+      for (;;) {
+        const text = await api.text('GET', `/executions/${encodeURIComponent(id)}/log`);
+        const lines = text.split('\n').filter((l) => l.length > 0);
+        for (const line of lines.slice(printed)) {
+          if (globals().json) {
+            out(line);
+            continue;
+          }
+          try {
+            const { level, time, msg, step, execution: _e, process: _p, version: _v, pid: _pid, hostname: _h, ...rest } = JSON.parse(line) as Record<string, unknown>;
+            const extra = Object.keys(rest).length > 0 ? ` ${JSON.stringify(rest)}` : '';
+            out(`${new Date(time as number).toISOString()} ${(levels[level as number] ?? String(level)).padEnd(5)} ${step ? `[${String(step)}] ` : ''}${String(msg)}${extra}`);
+          } catch {
+            out(line);
+          }
+        }
+        printed = lines.length;
+        if (!options.follow) return;
+        const view = await api.call<ExecutionView>('GET', `/executions/${encodeURIComponent(id)}`);
+        if (terminalStatus(view.status)) {
+          if (printed < (await api.text('GET', `/executions/${encodeURIComponent(id)}/log`)).split('\n').filter((l) => l.length > 0).length) continue;
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    });
+}
