@@ -1,13 +1,15 @@
-// Copies the non-TypeScript parts of built-in connectors (manifests, schemas, READMEs)
-// next to their compiled modules in dist/, so a built-in connector folder in dist/ is a
-// complete plugin folder, laid out exactly like an external one.
+// Copies the non-TypeScript parts of connectors (manifests, schemas, READMEs) next to
+// their compiled modules in dist/, so a connector folder in dist/ is a complete plugin
+// folder: built-in ones from connectors/, external ones (loaded through plugins.paths,
+// never built in) from plugins/.
 import { cpSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const from = join(root, 'connectors');
-const to = join(root, 'dist', 'connectors');
-if (existsSync(from)) {
-  cpSync(from, to, { recursive: true, filter: (src) => !src.endsWith('.ts') || src.endsWith('.d.ts') });
+for (const folder of ['connectors', 'plugins']) {
+  const from = join(root, folder);
+  if (existsSync(from)) {
+    cpSync(from, join(root, 'dist', folder), { recursive: true, filter: (src) => !src.endsWith('.ts') || src.endsWith('.d.ts') });
+  }
 }

@@ -1,0 +1,54 @@
+import { createHash } from 'node:crypto';
+import { Agent, ProxyAgent, type Dispatcher } from 'undici';
+import type { RuntimeSettings } from 'quark/sdk';
+import { timeoutOf, type HttpConfig } from './config.js';
+
+export function proxyUrl(runtime: RuntimeSettings): string | undefined {
+  return runtime.proxy ? `http://${runtime.proxy.host}:${runtime.proxy.port}` : undefined;
+}
+
+/**
+ * The dispatcher of a connection: undici's ProxyAgent (a CONNECT tunnel, with the
+ * connection's proxy credentials) when the runtime has a proxy, else a plain Agent. The
+ * connect timeout is the connection's timeout; header and body timeouts are per request.
+ */
+export function createDispatcher(config: HttpConfig, runtime: RuntimeSettings, options: { connections?: number } = {}): Dispatcher {
+  const timeout = timeoutOf(config);
+  const uri = proxyUrl(runtime);
+  const connections = options.connections ?? 16;
+  if (uri) {
+    const token = config.proxyUser ? `Basic ${Buffer.from(`${config.proxyUser}:${config.proxyPassword ?? ''}`).toString('base64')}` : undefined;
+    return new ProxyAgent({ uri, ...(token ? { token } : {}), connections, requestTls: { timeout }, proxyTls: { timeout } });
+  }
+  return new Agent({ connections, connect: { timeout } });
+}
+
+const maxDispatchers = 16;
+
+/**
+ * One dispatcher per connection configuration per worker, reused across calls
+ * (keep-alive sockets). Keyed by a hash of the configuration and the runtime settings, so
+ * a changed secret or proxy gets a new one; the oldest is closed beyond 16.
+ */
+export function createDispatcherCache() {
+  const entries = new Map<string, Dispatcher>();
+  return {
+    get(config: HttpConfig, runtime: RuntimeSettings): Dispatcher {
+      const id = createHash('sha256').update(JSON.stringify([config, runtime])).digest('hex');
+      let dispatcher = entries.get(id);
+      if (dispatcher) {
+        entries.delete(id);
+        entries.set(id, dispatcher);
+        return dispatcher;
+      }
+      dispatcher = createDispatcher(config, runtime);
+      entries.set(id, dispatcher);
+      if (entries.size > maxDispatchers) {
+        const [oldestId, oldest] = entries.entries().next().value as [string, Dispatcher];
+        entries.delete(oldestId);
+        void oldest.close().catch(() => undefined);
+      }
+      return dispatcher;
+    },
+  };
+}
