@@ -46,6 +46,8 @@ export function responseProperties(url: URL, statusCode: number, statusText: str
 async function excerpt(body: Readable): Promise<string> {
   const chunks: Buffer[] = [];
   let length = 0;
+  // destroying a body early may report an abort later: never an unhandled 'error'
+  body.on('error', () => undefined);
   try {
     for await (const chunk of body) {
       chunks.push(chunk as Buffer);
@@ -102,6 +104,10 @@ export function createOperations(dispatchers = createDispatcherCache()): Record<
           ...(withBody ? { body: document.body.size > 0 ? document.body.stream() : '' } : {}),
         });
       } catch (error) {
+        if (signal.aborted) {
+          const reason = (signal.reason as { message?: string } | undefined)?.message ?? 'aborted';
+          return result.failure(`${where}: stopped before the answer (${reason})`, { code: 'Aborted' });
+        }
         const failure = classify(error, { viaProxy: context.runtime.proxy !== undefined, signal });
         const what: Record<string, string> = {
           dns: 'the host name does not resolve',

@@ -130,7 +130,8 @@ export async function testConnection({ config, runtime, signal }: TestContext<Ht
     try {
       const response = await request(url, { method: 'GET', headers: 'headers' in auth ? auth.headers : {}, dispatcher, signal, headersTimeout: timeout, bodyTimeout: timeout });
       status = response.statusCode;
-      response.body.destroy();
+      // read (a little of) the answer so that the socket ends cleanly; its content does not matter
+      await response.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
     } catch (error) {
       const failure = classify(error, { viaProxy: proxy !== undefined, signal });
       if (failure.kind === 'aborted') failure.kind = 'timeout';
@@ -143,6 +144,6 @@ export async function testConnection({ config, runtime, signal }: TestContext<Ht
     checks.push(authenticationCheck(config, status, url, 'problem' in auth ? auth.problem : undefined));
     return { checks };
   } finally {
-    void dispatcher.destroy().catch(() => undefined);
+    void dispatcher.close().catch(() => undefined);
   }
 }
