@@ -9,6 +9,7 @@ export interface HttpConfig {
   apiKeyHeader?: string;
   apiKeyValue?: string;
   timeoutMs?: number;
+  caCertificate?: string;
   proxyUser?: string;
   proxyPassword?: string;
 }

@@ -15,8 +15,11 @@ export interface Parameters {
 
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
-/** Response headers not turned into properties: cookies are session credentials. */
-const skippedHeaders = new Set(['set-cookie', 'set-cookie2']);
+/**
+ * Response headers not turned into properties: cookies are session credentials, and
+ * hop-by-hop headers describe this one socket, not the answer.
+ */
+const skippedHeaders = new Set(['set-cookie', 'set-cookie2', 'connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-connection']);
 /** Request headers the connection or the body decide; a parameter cannot set them. */
 const reservedRequestHeaders = new Set(['host', 'content-length', 'transfer-encoding', 'connection']);
 const excerptBytes = 300;
@@ -31,7 +34,7 @@ function queryOf(parameters: Parameters, document: InputDocument): Record<string
   return query;
 }
 
-/** http.status, http.statusText, http.url and http.header.<lower-case name> (set-cookie skipped). */
+/** http.status, http.statusText, http.url and http.header.<lower-case name> (set-cookie and hop-by-hop headers skipped). */
 export function responseProperties(url: URL, statusCode: number, statusText: string, headers: Record<string, string | string[] | undefined>): Record<string, string> {
   const properties: Record<string, string> = { 'http.status': String(statusCode), 'http.statusText': statusText, 'http.url': displayUrl(url) };
   for (const [name, value] of Object.entries(headers)) {

@@ -78,7 +78,7 @@ function networkChecks(failure: Failure, url: URL, proxy: string | undefined, ti
         ? [...viaProxy, make('connection', 'failed', `no connection to ${target} within ${timeout} ms (timeout): a firewall drops the traffic, or the host is down`, 'Timeout'), ...skipped(later, 'no connection')]
         : [...viaProxy, make('connection', 'failed', `${target} accepted the connection but did not answer GET ${displayUrl(url)} within ${failure.detail === 'time limit' ? 'the time limit' : `${timeout} ms`} (timeout): the server is overloaded or the path hangs; raise "Timeout" or choose another Test Connection path`, 'Timeout'), ...skipped(later, 'no answer')];
     case 'tls':
-      return [...viaProxy, make('connection', 'ok', `connected to ${target}`), make('tls', 'failed', `TLS with ${url.hostname} failed: ${tlsReason(failure.code, failure.detail)} (${failure.code}): use a certificate from a trusted CA on the server, or add its CA to this runtime's trust store (NODE_EXTRA_CA_CERTS)`, failure.code), ...skipped(['authentication'], 'no TLS session')];
+      return [...viaProxy, make('connection', 'ok', `connected to ${target}`), make('tls', 'failed', `TLS with ${url.hostname} failed: ${tlsReason(failure.code, failure.detail)} (${failure.code}): use a certificate from a trusted CA on the server, or paste its CA (or the self-signed certificate) into "Trusted CA certificate"`, failure.code), ...skipped(['authentication'], 'no TLS session')];
     default:
       return [...viaProxy, make('connection', 'failed', `GET ${displayUrl(url)} failed (${failure.code}): ${failure.detail}`, failure.code), ...skipped(later, 'the request failed')];
   }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { rootCertificates } from 'node:tls';
 import { Agent, ProxyAgent, type Dispatcher } from 'undici';
 import type { RuntimeSettings } from 'quark/sdk';
 import { timeoutOf, type HttpConfig } from './config.js';
@@ -10,17 +11,20 @@ export function proxyUrl(runtime: RuntimeSettings): string | undefined {
 /**
  * The dispatcher of a connection: undici's ProxyAgent (a CONNECT tunnel, with the
  * connection's proxy credentials) when the runtime has a proxy, else a plain Agent. The
- * connect timeout is the connection's timeout; header and body timeouts are per request.
+ * connect timeout is the connection's timeout, and its CA certificate is trusted besides
+ * the system's; header and body timeouts are per request.
  */
 export function createDispatcher(config: HttpConfig, runtime: RuntimeSettings, options: { connections?: number } = {}): Dispatcher {
   const timeout = timeoutOf(config);
   const uri = proxyUrl(runtime);
   const connections = options.connections ?? 16;
+  // an extra CA is added to Node's roots, not put in their place
+  const ca = config.caCertificate ? { ca: [...rootCertificates, config.caCertificate] } : {};
   if (uri) {
     const token = config.proxyUser ? `Basic ${Buffer.from(`${config.proxyUser}:${config.proxyPassword ?? ''}`).toString('base64')}` : undefined;
-    return new ProxyAgent({ uri, ...(token ? { token } : {}), connections, requestTls: { timeout }, proxyTls: { timeout } });
+    return new ProxyAgent({ uri, ...(token ? { token } : {}), connections, requestTls: { timeout, ...ca }, proxyTls: { timeout } });
   }
-  return new Agent({ connections, connect: { timeout } });
+  return new Agent({ connections, connect: { timeout, ...ca } });
 }
 
 const maxDispatchers = 16;

@@ -97,9 +97,10 @@ async function startTlsServer(t: Teardown) {
   const dir = tempDir(t, 'quark-tls-');
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
   const seen: Seen[] = [];
-  const server = createHttpsServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, handler(seen, new Set()));
+  const cert = readFileSync(join(dir, 'cert.pem'), 'utf8');
+  const server = createHttpsServer({ key: readFileSync(join(dir, 'key.pem')), cert }, handler(seen, new Set()));
   const port = await listen(t, server);
-  return { url: `https://127.0.0.1:${port}`, seen };
+  return { url: `https://127.0.0.1:${port}`, seen, cert };
 }
 
 async function freePort(): Promise<number> {
@@ -134,7 +135,7 @@ t.test('HTTP client: loaded from an external plugin folder; Test Connection outc
     const { body } = await api('GET', '/connectors/http-client');
     t.equal(body.source, 'config', 'loaded from plugins.paths, not built in');
     const fields = Object.entries(body.connectionSchema.properties as Record<string, any>).sort(([, a], [, b]) => a['x-order'] - b['x-order']).map(([name]) => name);
-    t.same(fields, ['baseUrl', 'testPath', 'authKind', 'username', 'password', 'bearerToken', 'apiKeyHeader', 'apiKeyValue', 'timeoutMs', 'proxyUser', 'proxyPassword']);
+    t.same(fields, ['baseUrl', 'testPath', 'authKind', 'username', 'password', 'bearerToken', 'apiKeyHeader', 'apiKeyValue', 'timeoutMs', 'caCertificate', 'proxyUser', 'proxyPassword']);
     t.same(body.secretFields, ['/password', '/bearerToken', '/apiKeyValue', '/proxyPassword']);
     t.equal(body.connectionSchema.properties.timeoutMs['x-unit'], 'ms');
     t.equal(body.connectionSchema.properties.authKind['x-enum-labels'].apiKey, 'API key in a header');
@@ -211,6 +212,22 @@ t.test('HTTP client: loaded from an external plugin folder; Test Connection outc
     t.equal(tls.seen.length, 0, 'no request was sent over an untrusted TLS session');
   });
 
+  t.test('with its certificate as the trusted CA, TLS passes and operations run over HTTPS', async (t) => {
+    const config = { baseUrl: tls.url, testPath: '/open', authKind: 'none', caCertificate: tls.cert };
+    const { body } = await test(config);
+    t.equal(body.status, 'ok', JSON.stringify(body.checks));
+    t.same(statuses(body.checks), [['dns', 'ok'], ['connection', 'ok'], ['tls', 'ok'], ['authentication', 'ok']]);
+    t.equal((await api('POST', '/connections', { name: 'tls', connector: 'http-client', config })).status, 201);
+    const got = await api('POST', '/connections/tls/operations/get', { parameters: { path: '/items' }, documents: [{}] });
+    t.equal(got.body.results[0].status, 'success', JSON.stringify(got.body));
+    const untrusted = await api('POST', '/connections', { name: 'untrusted', connector: 'http-client', config: { baseUrl: tls.url, authKind: 'none' } });
+    t.equal(untrusted.status, 201);
+    const refused = await api('POST', '/connections/untrusted/operations/get', { parameters: { path: '/items' }, documents: [{}] });
+    t.equal(refused.body.results[0].status, 'failure');
+    t.equal(refused.body.results[0].code, 'DEPTH_ZERO_SELF_SIGNED_CERT');
+    t.match(refused.body.results[0].message, /TLS failed/);
+  });
+
   t.test('a server that never answers: a timeout', async (t) => {
     const { body } = await test({ baseUrl: server.url, testPath: '/slow', authKind: 'none', timeoutMs: 500 });
     t.equal(body.status, 'failed');
@@ -254,6 +271,7 @@ t.test('HTTP client operations and a process', async (t) => {
     t.same(JSON.parse(bodyOf(doc)), { method: 'GET', query: { q: 'a b', n: '2' } });
     t.match(doc.properties, { 'http.status': '200', 'http.statusText': 'OK', 'http.header.content-type': 'application/json', 'http.header.x-total-count': '2', 'http.url': `${server.url}/items?q=a+b&n=2` });
     t.notOk('http.header.set-cookie' in doc.properties, 'cookies are not turned into properties');
+    t.notOk('http.header.connection' in doc.properties || 'http.header.transfer-encoding' in doc.properties, 'nor hop-by-hop headers');
     t.equal(server.seen[before]!.headers.authorization, `Bearer ${secrets.bearer}`);
   });
 
