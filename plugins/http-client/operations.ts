@@ -66,7 +66,6 @@ async function excerpt(body: Readable): Promise<string> {
   return length > excerptBytes ? `${text}…` : text;
 }
 
-
 export function createOperations(dispatchers = createDispatcherCache()): Record<string, OperationHandler<HttpConfig, Parameters>> {
   const call = (method: Method) =>
     async function operation(context: OperationContext<HttpConfig, Parameters>, document: InputDocument): Promise<OperationResult> {
@@ -92,50 +91,90 @@ export function createOperations(dispatchers = createDispatcherCache()): Record<
         headers['content-length'] = String(document.body.size);
       }
 
-      const dispatcher: Dispatcher = dispatchers.get(config, context.runtime);
-      const timeout = timeoutOf(config);
-      const where = `${method} ${displayUrl(url)}`;
-      let response: Dispatcher.ResponseData;
+      // the signal stops the request until this handler returns; then the runtime owns the
+      // response body, and stops reading it (destroying the stream) when it aborts
+      const own = new AbortController();
+      const stop = () => own.abort(signal.reason);
+      if (signal.aborted) stop();
+      else signal.addEventListener('abort', stop, { once: true });
       try {
-        response = await request(url, {
+        return await send({
+          url,
           method,
           headers,
-          dispatcher,
-          signal,
-          headersTimeout: timeout,
-          bodyTimeout: timeout,
-          ...(withBody ? { body: document.body.size > 0 ? document.body.stream() : '' } : {}),
+          ...(withBody ? { body: document.body } : {}),
+          dispatcher: dispatchers.get(config, context.runtime),
+          signal: own.signal,
+          timeout: timeoutOf(config),
+          viaProxy: context.runtime.proxy !== undefined,
+          progress: context.progress,
         });
-      } catch (error) {
-        if (signal.aborted) {
-          const reason = (signal.reason as { message?: string } | undefined)?.message ?? 'aborted';
-          return result.failure(`${where}: stopped before the answer (${reason})`, { code: 'Aborted' });
-        }
-        const failure = classify(error, { viaProxy: context.runtime.proxy !== undefined, signal });
-        const what: Record<string, string> = {
-          dns: 'the host name does not resolve',
-          refused: 'the connection was refused or dropped',
-          tls: 'TLS failed',
-          timeout: `no answer within ${timeout} ms`,
-          'proxy-auth': "the runtime's HTTP proxy refused the proxy credentials (HTTP 407)",
-          'proxy-refused': `the runtime's HTTP proxy refused the request (HTTP ${failure.status})`,
-          'proxy-unreachable': "cannot connect to the runtime's HTTP proxy",
-          aborted: 'cancelled',
-          other: 'failed',
-        };
-        return result.failure(`${where}: ${what[failure.kind]} (${failure.code}): ${failure.detail}`, { code: failure.code });
+      } finally {
+        signal.removeEventListener('abort', stop);
       }
-
-      const { statusCode } = response;
-      const statusText = STATUS_CODES[statusCode] ?? '';
-      const properties = responseProperties(url, statusCode, statusText, response.headers);
-      if (statusCode < 200 || statusCode > 299) {
-        const text = await excerpt(response.body);
-        return result.applicationError(`${where} answered ${statusCode}${statusText ? ` ${statusText}` : ''}${text ? `: ${text}` : ''}`, { code: `HTTP${statusCode}`, properties });
-      }
-      const length = Number(response.headers['content-length']);
-      context.progress(0, Number.isFinite(length) ? length : undefined);
-      return result.success({ properties, body: response.body, ...(Number.isFinite(length) ? { size: length } : {}) });
     };
   return { get: call('GET'), post: call('POST'), put: call('PUT'), patch: call('PATCH'), delete: call('DELETE') };
+}
+
+interface Call {
+  url: URL;
+  method: Method;
+  headers: Record<string, string>;
+  /** The request body, for POST, PUT and PATCH. */
+  body?: InputDocument['body'];
+  dispatcher: Dispatcher;
+  signal: AbortSignal;
+  timeout: number;
+  viaProxy: boolean;
+  progress: OperationContext<HttpConfig, Parameters>['progress'];
+}
+
+const failureWords = (kind: string, timeout: number, status?: number): string =>
+  ({
+    dns: 'the host name does not resolve',
+    refused: 'the connection was refused or dropped',
+    tls: 'TLS failed',
+    timeout: `no answer within ${timeout} ms`,
+    'proxy-auth': "the runtime's HTTP proxy refused the proxy credentials (HTTP 407)",
+    'proxy-refused': `the runtime's HTTP proxy refused the request (HTTP ${status})`,
+    'proxy-unreachable': "cannot connect to the runtime's HTTP proxy",
+  })[kind] ?? 'failed';
+
+/** One request: its response as one result. */
+async function send(call: Call): Promise<OperationResult> {
+  const { url, method, timeout, signal } = call;
+  const where = `${method} ${displayUrl(url)}`;
+  let response: Dispatcher.ResponseData;
+  try {
+    response = await request(url, {
+      method,
+      headers: call.headers,
+      dispatcher: call.dispatcher,
+      signal,
+      headersTimeout: timeout,
+      bodyTimeout: timeout,
+      ...(call.body ? { body: call.body.size > 0 ? call.body.stream() : '' } : {}),
+    });
+  } catch (error) {
+    if (signal.aborted) {
+      const reason = (signal.reason as { message?: string } | undefined)?.message ?? 'aborted';
+      return result.failure(`${where}: stopped before the answer (${reason})`, { code: 'Aborted' });
+    }
+    const failure = classify(error, { viaProxy: call.viaProxy, signal });
+    return result.failure(`${where}: ${failureWords(failure.kind, timeout, failure.status)} (${failure.code}): ${failure.detail}`, { code: failure.code });
+  }
+
+  const { statusCode } = response;
+  const statusText = STATUS_CODES[statusCode] ?? '';
+  const properties = responseProperties(url, statusCode, statusText, response.headers);
+  if (statusCode < 200 || statusCode > 299) {
+    const text = await excerpt(response.body);
+    return result.applicationError(`${where} answered ${statusCode}${statusText ? ` ${statusText}` : ''}${text ? `: ${text}` : ''}`, { code: `HTTP${statusCode}`, properties });
+  }
+  // a body error with nobody reading any more must not crash the worker; a reader still sees it
+  response.body.on('error', () => undefined);
+  const length = Number(response.headers['content-length']);
+  const size = Number.isFinite(length) ? length : undefined;
+  call.progress(0, size);
+  return result.success({ properties, body: response.body, ...(size !== undefined ? { size } : {}) });
 }

@@ -110,7 +110,12 @@ function authenticationCheck(config: HttpConfig, status: number, url: URL, probl
 export async function testConnection({ config, runtime, signal }: TestContext<HttpConfig>): Promise<TestReport> {
   const proxy = proxyUrl(runtime);
   const timeout = timeoutOf(config);
-  const url = buildUrl(config.baseUrl, config.testPath ?? '/');
+  let url: URL;
+  try {
+    url = buildUrl(config.baseUrl, config.testPath ?? '/');
+  } catch (error) {
+    return { checks: [make('connection', 'failed', `the base URL and "Test Connection path" do not make a URL: ${(error as Error).message}`, 'InvalidUrl')] };
+  }
   const checks: Check[] = [];
   const later: CheckId[] = url.protocol === 'https:' ? ['connection', 'tls', 'authentication'] : ['connection', 'authentication'];
 

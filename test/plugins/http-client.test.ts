@@ -11,6 +11,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { Server as ProxyServer } from 'proxy-chain';
+import { assertConformance } from 'quark/sdk/testing';
 import { initHome, root, startRuntime, tempDir } from '../helpers/quark.js';
 
 const pluginPath = join(root, 'dist', 'plugins', 'http-client');
@@ -391,4 +392,14 @@ t.test('HTTP client with the runtime\'s proxy down', async (t) => {
   t.equal(body.status, 'failed');
   t.equal(byId(body.checks).proxy!.code, 'ECONNREFUSED');
   t.match(byId(body.checks).proxy!.message, /cannot connect to the runtime's HTTP proxy/);
+});
+
+t.test('HTTP client passes the conformance kit (in process, from its dist folder)', async (t) => {
+  const server = await startServer(t);
+  const withBody = { parameters: { path: '/echo', contentType: 'text/plain' } };
+  await assertConformance(t, {
+    dir: pluginPath,
+    config: { baseUrl: server.url, testPath: '/me', authKind: 'bearer', bearerToken: secrets.bearer, timeoutMs: 2000 },
+    operations: { get: { parameters: { path: '/items' } }, post: withBody, put: withBody, patch: withBody, delete: { parameters: { path: '/items' } } },
+  });
 });
