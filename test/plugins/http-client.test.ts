@@ -276,6 +276,14 @@ t.test('HTTP client operations and a process', async (t) => {
     t.equal(server.seen[before]!.headers.authorization, `Bearer ${secrets.bearer}`);
   });
 
+  t.test('header parameters are sent; they cannot replace the connection\'s authentication', async (t) => {
+    const before = server.seen.length;
+    const { body } = await operate('api', 'get', { path: '/items', headers: { 'X-Request-Id': 'r-1', Authorization: 'Bearer forged' } });
+    t.equal(body.results[0].status, 'success');
+    t.equal(server.seen[before]!.headers['x-request-id'], 'r-1');
+    t.equal(server.seen[before]!.headers.authorization, `Bearer ${secrets.bearer}`);
+  });
+
   t.test('path and query from document properties when the parameters are absent', async (t) => {
     const { body } = await operate('api', 'get', {}, [{ properties: { 'http.path': 'items', 'http.query.city': 'Zürich' } }]);
     t.same(JSON.parse(bodyOf(body.results[0].documents[0])), { method: 'GET', query: { city: 'Zürich' } });
@@ -383,6 +391,16 @@ t.test('HTTP client through the runtime\'s authenticating HTTP proxy', async (t)
   t.equal(got.body.results[0].status, 'success', JSON.stringify(got.body));
   t.ok(tunnels > before, 'operations go through the proxy too');
   t.notMatch(rt.output(), new RegExp(`${secrets.proxy}|not-the-password`), 'proxy passwords never reach the log');
+});
+
+t.test('HTTP client: Test Connection stopped by the runtime\'s time limit is a timeout', async (t) => {
+  const server = await startServer(t);
+  const { test } = await runtimeWithPlugin(t, { limits: { testConnectionTimeoutMs: 1500 } });
+  const { body } = await test({ baseUrl: server.url, testPath: '/slow', authKind: 'none', timeoutMs: 60000 });
+  t.equal(body.status, 'failed');
+  const check = byId(body.checks).connection!;
+  t.equal(check.code, 'Timeout', JSON.stringify(body.checks));
+  t.match(check.message, /did not answer .* within the time limit \(timeout\)/);
 });
 
 t.test('HTTP client with the runtime\'s proxy down', async (t) => {
