@@ -12,6 +12,8 @@ export interface Failure {
   code: string;
   /** For timeouts: whether the connection itself timed out (else the response did). */
   connectPhase?: boolean;
+  /** For timeouts: no answer at all within the connection's timeout, phase unknown (a silent proxy tunnel). */
+  noAnswer?: boolean;
   status?: number;
   detail: string;
 }
@@ -64,6 +66,7 @@ export function classify(error: unknown, context: { viaProxy: boolean; signal: A
   }
   for (const e of errors) {
     const code = e.code ?? '';
+    if (code === 'QUARK_HTTP_NO_ANSWER') return { kind: 'timeout', code: 'Timeout', noAnswer: true, detail: e.message ?? code };
     if (timeoutCodes.has(code)) return { kind: 'timeout', code: 'Timeout', connectPhase: code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ETIMEDOUT', detail: e.message ?? code };
     if (isTlsCode(code)) return { kind: 'tls', code, detail: e.message ?? code };
     if (dnsCodes.has(code)) return { kind: context.viaProxy ? 'proxy-unreachable' : 'dns', code, detail: e.message ?? code };

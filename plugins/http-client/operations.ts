@@ -4,7 +4,7 @@ import { request, type Dispatcher } from 'undici';
 import { result, type InputDocument, type OperationContext, type OperationHandler, type OperationResult } from 'quark/sdk';
 import { authHeaders, buildUrl, displayUrl, timeoutOf, type HttpConfig } from './config.js';
 import { classify } from './errors.js';
-import { createDispatcherCache } from './transport.js';
+import { createDispatcherCache, guarded } from './transport.js';
 
 export interface Parameters {
   path?: string;
@@ -146,7 +146,7 @@ async function send(call: Call): Promise<OperationResult> {
   const where = `${method} ${displayUrl(url)}`;
   let response: Dispatcher.ResponseData;
   try {
-    response = await request(url, {
+    response = await guarded(request(url, {
       method,
       headers: call.headers,
       dispatcher: call.dispatcher,
@@ -154,7 +154,7 @@ async function send(call: Call): Promise<OperationResult> {
       headersTimeout: timeout,
       bodyTimeout: timeout,
       ...(call.body ? { body: call.body.size > 0 ? call.body.stream() : '' } : {}),
-    });
+    }), signal, timeout + 1000);
   } catch (error) {
     if (signal.aborted) {
       const reason = (signal.reason as { message?: string } | undefined)?.message ?? 'aborted';

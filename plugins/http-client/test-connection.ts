@@ -4,7 +4,7 @@ import { request } from 'undici';
 import { check, type Check, type TestContext, type TestReport } from 'quark/sdk';
 import { authHeaders, buildUrl, displayUrl, timeoutOf, type HttpConfig } from './config.js';
 import { classify, type Failure } from './errors.js';
-import { createDispatcher, proxyUrl } from './transport.js';
+import { createDispatcher, guarded, proxyUrl } from './transport.js';
 
 const titles = {
   dns: 'Host name',
@@ -74,7 +74,10 @@ function networkChecks(failure: Failure, url: URL, proxy: string | undefined, ti
     case 'refused':
       return [...viaProxy, make('connection', 'failed', `cannot connect to ${target} (${failure.code}): check the base URL's port, that the server is running, and firewalls`, failure.code), ...skipped(later, 'no connection')];
     case 'timeout':
-      return failure.connectPhase
+      if (proxy && failure.noAnswer) {
+        return [make('proxy', 'failed', `no answer through the runtime's HTTP proxy ${proxy} from ${target} within ${timeout} ms (timeout): the proxy cannot reach the host (check the base URL's host and port) or is too slow`, 'Timeout'), ...skipped(['connection', ...later], 'no tunnel through the proxy')];
+      }
+      return failure.connectPhase || failure.noAnswer
         ? [...viaProxy, make('connection', 'failed', `no connection to ${target} within ${timeout} ms (timeout): a firewall drops the traffic, or the host is down`, 'Timeout'), ...skipped(later, 'no connection')]
         : [...viaProxy, make('connection', 'failed', `${target} accepted the connection but did not answer GET ${displayUrl(url)} within ${failure.detail === 'time limit' ? 'the time limit' : `${timeout} ms`} (timeout): the server is overloaded or the path hangs; raise "Timeout" or choose another Test Connection path`, 'Timeout'), ...skipped(later, 'no answer')];
     case 'tls':
@@ -133,7 +136,7 @@ export async function testConnection({ config, runtime, signal }: TestContext<Ht
   try {
     let status: number;
     try {
-      const response = await request(url, { method: 'GET', headers: 'headers' in auth ? auth.headers : {}, dispatcher, signal, headersTimeout: timeout, bodyTimeout: timeout });
+      const response = await guarded(request(url, { method: 'GET', headers: 'headers' in auth ? auth.headers : {}, dispatcher, signal, headersTimeout: timeout, bodyTimeout: timeout }), signal, timeout + 1000);
       status = response.statusCode;
       // read (a little of) the answer so that the socket ends cleanly; its content does not matter
       await response.body.dump({ limit: 64 * 1024 }).catch(() => undefined);

@@ -56,3 +56,33 @@ export function createDispatcherCache() {
     },
   };
 }
+
+/**
+ * undici's answer, or a rejection when the signal aborts or `ms` pass without one. undici
+ * 7 leaves a request pending for ever, deaf to its signal and timeouts, when a proxy
+ * closes the socket instead of answering CONNECT (proxy-chain does that for a host it
+ * cannot reach): this guard bounds every request. A late answer is discarded.
+ */
+export function guarded<T extends { body?: { destroy(): unknown } }>(promise: Promise<T>, signal: AbortSignal, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const settle = (fn: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      fn();
+    };
+    const onAbort = () => settle(() => reject(signal.reason));
+    const timer = setTimeout(() => settle(() => reject(Object.assign(new Error(`no answer within ${ms} ms`), { code: 'QUARK_HTTP_NO_ANSWER' }))), ms);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        if (settled) value.body?.destroy();
+        else settle(() => resolve(value));
+      },
+      (error: unknown) => settle(() => reject(error)),
+    );
+  });
+}

@@ -386,6 +386,18 @@ t.test('HTTP client through the runtime\'s authenticating HTTP proxy', async (t)
   t.equal(byId(wrong.body.checks).connection!.status, 'skipped');
   t.equal(tunnels, before, 'nothing passed the proxy');
 
+  const tls = await startTlsServer(t);
+  const overTls = await test({ ...config, baseUrl: tls.url, caCertificate: tls.cert });
+  t.same(statuses(overTls.body.checks), [['proxy', 'ok'], ['connection', 'ok'], ['tls', 'ok'], ['authentication', 'ok']], 'HTTPS through the tunnel, with the trusted CA');
+  const untrusted = await test({ ...config, baseUrl: tls.url });
+  t.equal(byId(untrusted.body.checks).tls!.code, 'DEPTH_ZERO_SELF_SIGNED_CERT', 'an untrusted certificate behind the proxy is still a TLS failure');
+
+  // proxy-chain closes the socket instead of answering CONNECT for a host it cannot reach
+  const unreachable = await test({ ...config, baseUrl: `http://127.0.0.1:${await freePort()}`, timeoutMs: 500 });
+  t.equal(unreachable.body.status, 'failed', JSON.stringify(unreachable.body));
+  t.equal(byId(unreachable.body.checks).proxy!.code, 'Timeout', JSON.stringify(unreachable.body.checks));
+  t.match(byId(unreachable.body.checks).proxy!.message, /the proxy cannot reach the host/);
+
   t.equal((await api('POST', '/connections', { name: 'via-proxy', connector: 'http-client', config })).status, 201);
   const got = await operate('via-proxy', 'get', { path: '/items' });
   t.equal(got.body.results[0].status, 'success', JSON.stringify(got.body));
