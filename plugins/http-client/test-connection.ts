@@ -94,13 +94,14 @@ const refusedMessages: Record<HttpConfig['authKind'], string> = {
   apiKey: 'the server refused the API key: check "API key" and "API key header"',
 };
 
-function authenticationCheck(config: HttpConfig, status: number, url: URL, problem: string | undefined): Check {
+function authenticationCheck(config: HttpConfig, status: number, location: string | undefined, url: URL, problem: string | undefined): Check {
   const where = `GET ${displayUrl(url)}`;
   if (status === 401) return make('authentication', 'failed', `${where} answered 401 Unauthorized: ${refusedMessages[config.authKind]}`, 'Unauthorized');
   if (status === 403) return make('authentication', 'failed', `${where} answered 403 Forbidden: the credentials were refused for this path; grant them access, or choose another "Test Connection path"`, 'Forbidden');
   if (problem) return make('authentication', 'failed', `the connection is incomplete: ${problem}`, 'ConnectionIncomplete');
   if (status === 404) return make('authentication', 'warning', `${where} answered 404 Not Found, so the credentials could not be checked: set "Test Connection path" to a path that exists`, 'ProbeNotFound');
   if (status >= 500) return make('authentication', 'warning', `${where} answered ${status}: the server has a problem; the credentials could not be checked`, `HTTP${status}`);
+  if (status >= 300 && status < 400) return make('authentication', 'warning', `${where} answered ${status}, a redirect${location ? ` to ${location}` : ''} (often to a login page), so the credentials could not be checked: set "Test Connection path" to a path that answers directly`, 'Redirect');
   if (status >= 400) return make('authentication', 'warning', `${where} answered ${status}: the credentials could not be checked; choose another "Test Connection path"`, `HTTP${status}`);
   return make('authentication', 'ok', config.authKind === 'none' ? `${where} answered ${status} without credentials` : `the server accepted the credentials (${where} answered ${status})`);
 }
@@ -135,9 +136,12 @@ export async function testConnection({ config, runtime, signal }: TestContext<Ht
   const dispatcher = createDispatcher(config, runtime, { connections: 1 });
   try {
     let status: number;
+    let location: string | undefined;
     try {
       const response = await guarded(request(url, { method: 'GET', headers: 'headers' in auth ? auth.headers : {}, dispatcher, signal, headersTimeout: timeout, bodyTimeout: timeout }), signal, timeout + 1000);
       status = response.statusCode;
+      const header = response.headers.location;
+      location = Array.isArray(header) ? header[0] : header;
       // read (a little of) the answer so that the socket ends cleanly; its content does not matter
       await response.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
     } catch (error) {
@@ -149,7 +153,7 @@ export async function testConnection({ config, runtime, signal }: TestContext<Ht
     if (proxy) checks.push(make('proxy', 'ok', `connected through ${proxy}`));
     checks.push(make('connection', 'ok', `connected to ${url.host}`));
     if (url.protocol === 'https:') checks.push(make('tls', 'ok', `the certificate of ${url.hostname} is trusted`));
-    checks.push(authenticationCheck(config, status, url, 'problem' in auth ? auth.problem : undefined));
+    checks.push(authenticationCheck(config, status, location, url, 'problem' in auth ? auth.problem : undefined));
     return { checks };
   } finally {
     void dispatcher.close().catch(() => undefined);

@@ -53,6 +53,9 @@ function handler(seen: Seen[], pending: Set<ServerResponse>) {
           return json(200, { open: true });
         case '/me':
           return authorised ? json(200, { user: 'ada' }) : json(401, { error: 'who are you?' }, { 'www-authenticate': 'Bearer' });
+        case '/redirect':
+          response.writeHead(302, { location: '/login' });
+          return response.end();
         case '/forbidden':
           return json(403, { error: 'not for you' });
         case '/items':
@@ -185,6 +188,13 @@ t.test('HTTP client: loaded from an external plugin folder; Test Connection outc
     t.equal(body.status, 'warning');
     t.equal(byId(body.checks).authentication!.code, 'ProbeNotFound');
     t.match(byId(body.checks).authentication!.message, /Test Connection path/);
+  });
+
+  t.test('a redirect on the probe path: a warning naming where it goes', async (t) => {
+    const { body } = await test({ baseUrl: server.url, testPath: '/redirect', authKind: 'none' });
+    t.equal(body.status, 'warning');
+    t.equal(byId(body.checks).authentication!.code, 'Redirect');
+    t.match(byId(body.checks).authentication!.message, /answered 302, a redirect to \/login/);
   });
 
   t.test('a host name that does not resolve fails the DNS check', async (t) => {
