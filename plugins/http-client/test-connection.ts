@@ -57,7 +57,7 @@ async function resolves(host: string, signal: AbortSignal): Promise<{ ok: true; 
 }
 
 /** The checks after a network failure of the probe request: the failed one and the skipped rest. */
-function networkChecks(failure: Failure, url: URL, proxy: string | undefined, timeout: number): Check[] {
+function networkChecks(failure: Failure, url: URL, proxy: string | undefined, timeout: number, atTimeLimit: boolean): Check[] {
   const target = `${url.hostname}:${url.port || (url.protocol === 'https:' ? 443 : 80)}`;
   const https = url.protocol === 'https:';
   const later: CheckId[] = https ? ['tls', 'authentication'] : ['authentication'];
@@ -78,8 +78,8 @@ function networkChecks(failure: Failure, url: URL, proxy: string | undefined, ti
         return [make('proxy', 'failed', `no answer through the runtime's HTTP proxy ${proxy} from ${target} within ${timeout} ms (timeout): the proxy cannot reach the host (check the base URL's host and port) or is too slow`, 'Timeout'), ...skipped(['connection', ...later], 'no tunnel through the proxy')];
       }
       return failure.connectPhase || failure.noAnswer
-        ? [...viaProxy, make('connection', 'failed', `no connection to ${target} within ${timeout} ms (timeout): a firewall drops the traffic, or the host is down`, 'Timeout'), ...skipped(later, 'no connection')]
-        : [...viaProxy, make('connection', 'failed', `${target} accepted the connection but did not answer GET ${displayUrl(url)} within ${failure.detail === 'time limit' ? 'the time limit' : `${timeout} ms`} (timeout): the server is overloaded or the path hangs; raise "Timeout" or choose another Test Connection path`, 'Timeout'), ...skipped(later, 'no answer')];
+        ? [...viaProxy, make('connection', 'failed', `no connection to ${target} within ${atTimeLimit ? 'the time limit' : `${timeout} ms`} (timeout): a firewall drops the traffic, or the host is down`, 'Timeout'), ...skipped(later, 'no connection')]
+        : [...viaProxy, make('connection', 'failed', `${target} accepted the connection but did not answer GET ${displayUrl(url)} within ${atTimeLimit ? 'the time limit' : `${timeout} ms`} (timeout): the server is overloaded or the path hangs; raise "Timeout" or choose another Test Connection path`, 'Timeout'), ...skipped(later, 'no answer')];
     case 'tls':
       return [...viaProxy, make('connection', 'ok', `connected to ${target}`), make('tls', 'failed', `TLS with ${url.hostname} failed: ${tlsReason(failure.code, failure.detail)} (${failure.code}): use a certificate from a trusted CA on the server, or paste its CA (or the self-signed certificate) into "Trusted CA certificate"`, failure.code), ...skipped(['authentication'], 'no TLS session')];
     default:
@@ -146,9 +146,11 @@ export async function testConnection({ config, runtime, signal }: TestContext<Ht
       await response.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
     } catch (error) {
       const failure = classify(error, { viaProxy: proxy !== undefined, signal });
+      // the runtime aborts Test Connection only at its time limit
       if (failure.kind === 'aborted') failure.kind = 'timeout';
-      if (signal.aborted) failure.detail = 'time limit';
-      return { checks: [...checks.filter((c) => c.id !== 'dns' || failure.kind !== 'dns'), ...networkChecks(failure, url, proxy, timeout)] };
+      // a name that resolved a moment ago and not now: the failed DNS check replaces the passed one
+      const kept = failure.kind === 'dns' ? checks.filter((c) => c.id !== 'dns') : checks;
+      return { checks: [...kept, ...networkChecks(failure, url, proxy, timeout, signal.aborted)] };
     }
     if (proxy) checks.push(make('proxy', 'ok', `connected through ${proxy}`));
     checks.push(make('connection', 'ok', `connected to ${url.host}`));
