@@ -1,5 +1,5 @@
 import { STATUS_CODES } from 'node:http';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { request, type Dispatcher } from 'undici';
 import { result, type InputDocument, type OperationContext, type OperationHandler, type OperationResult } from 'quark/sdk';
 import { authHeaders, buildUrl, displayUrl, timeoutOf, type HttpConfig } from './config.js';
@@ -140,6 +140,21 @@ const failureWords = (kind: string, timeout: number, status?: number): string =>
     'proxy-unreachable': "cannot connect to the runtime's HTTP proxy",
   })[kind] ?? 'failed';
 
+/** The document body as a stream that reports the bytes sent as progress. */
+function counted(body: InputDocument['body'], progress: Call['progress']): Readable {
+  let done = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      done += chunk.length;
+      progress(done, body.size);
+      callback(null, chunk);
+    },
+  });
+  const source = body.stream();
+  source.on('error', (error) => counter.destroy(error));
+  return source.pipe(counter);
+}
+
 /** One request: its response as one result. */
 async function send(call: Call): Promise<OperationResult> {
   const { url, method, timeout, signal } = call;
@@ -153,7 +168,7 @@ async function send(call: Call): Promise<OperationResult> {
       signal,
       headersTimeout: timeout,
       bodyTimeout: timeout,
-      ...(call.body ? { body: call.body.size > 0 ? call.body.stream() : '' } : {}),
+      ...(call.body ? { body: call.body.size > 0 ? counted(call.body, call.progress) : '' } : {}),
     }), signal, timeout + 1000);
   } catch (error) {
     if (signal.aborted) {

@@ -5,7 +5,7 @@
 import t from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { cpSync, readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer, type Socket } from 'node:net';
@@ -128,7 +128,7 @@ async function runtimeWithPlugin(t: Teardown, config: Record<string, any> = {}) 
       parameters,
       documents: documents.map((d) => ({ ...(d.properties ? { properties: d.properties } : {}), ...(d.body !== undefined ? { body: Buffer.from(d.body).toString('base64'), encoding: 'base64' } : {}) })),
     });
-  return { rt, api, test, operate };
+  return { rt, api, test, operate, home, ownerToken };
 }
 
 const bodyOf = (doc: any) => Buffer.from(doc.body, 'base64').toString('utf8');
@@ -270,7 +270,7 @@ t.test('HTTP client: loaded from an external plugin folder; Test Connection outc
 
 t.test('HTTP client operations and a process', async (t) => {
   const server = await startServer(t);
-  const { rt, api, operate } = await runtimeWithPlugin(t, { limits: { operationTimeoutMs: 1500 } });
+  const { rt, api, operate, home, ownerToken } = await runtimeWithPlugin(t, { limits: { operationTimeoutMs: 1500 } });
   t.equal((await api('POST', '/connections', { name: 'api', connector: 'http-client', config: { baseUrl: `${server.url}/`, authKind: 'bearer', bearerToken: secrets.bearer } })).status, 201);
   t.equal((await api('POST', '/connections', { name: 'impatient', connector: 'http-client', config: { baseUrl: server.url, authKind: 'none', timeoutMs: 300 } })).status, 201);
   t.equal((await api('POST', '/connections', { name: 'patient', connector: 'http-client', config: { baseUrl: server.url, authKind: 'none', timeoutMs: 60000 } })).status, 201);
@@ -345,6 +345,23 @@ t.test('HTTP client operations and a process', async (t) => {
     t.match(body.results[0].message, /stopped before the answer/);
     for (let i = 0; i < 50 && server.pending.size > 0; i++) await new Promise((r) => setTimeout(r, 100));
     t.equal(server.pending.size, 0, 'the request was aborted, not left hanging');
+  });
+
+  t.test('upload progress reaches whoever runs the operation', async (t) => {
+    // an in-process runtime on a copy of the home (the child runtime holds the original)
+    const copy = join(tempDir(t), 'home');
+    cpSync(home, copy, { recursive: true });
+    const { createRuntime } = await import('../../runtime/index.js');
+    const runtime = await createRuntime({ home: copy, logLevel: 'silent' });
+    t.teardown(() => runtime.close());
+    const caller = runtime.authenticate(ownerToken);
+    const size = 3 * 1024 * 1024;
+    const events: { bytesDone: number; bytesTotal?: number }[] = [];
+    // PUT /items answers a small JSON document: the events at the body's size are the upload's
+    const run = await runtime.runOperation(caller, { connection: 'api', operation: 'put', parameters: { path: '/items' }, documents: [{ body: Buffer.alloc(size, 7) }] }, { onProgress: (p) => events.push(p) });
+    t.equal(run.results[0]!.status, 'success');
+    await run.dispose();
+    t.ok(events.some((e) => e.bytesTotal === size && e.bytesDone === size), `the upload reports its bytes against the body's size: ${JSON.stringify(events)}`);
   });
 
   t.test('a deployed process: start none → GET → map', async (t) => {
