@@ -327,6 +327,7 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
     const documents = spec.documents ?? [{ body: 'first document' }, { body: 'second document' }];
     const lines: LogLine[] = [];
     const results: unknown[] = [];
+    const bodies: string[] = [];
     const failures: string[] = [];
     let calls = 0;
     for (const [index, doc] of documents.entries()) {
@@ -336,6 +337,13 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
       const outcome = await within(timeoutMs, () =>
         handler({ config: structuredClone(options.config), parameters: structuredClone(spec.parameters ?? {}), signal: controller.signal, runtime, log: capturingLogger(lines), progress: () => undefined }, input),
       );
+      // as the runtime does: a streamed output body is read while the signal is still alive
+      if (!outcome.timedOut && outcome.error === undefined && isResult(outcome.value)) {
+        const result = outcome.value;
+        const read = await within(timeoutMs, () => resultText(result));
+        if (read.timedOut || read.error !== undefined) failures.push(`document ${index}: its output body ${read.timedOut ? `did not end within ${timeoutMs} ms` : `failed while read: ${(read.error as Error)?.message ?? String(read.error)}`}`);
+        else bodies.push(read.value ?? '');
+      }
       controller.abort();
       if (outcome.timedOut) failures.push(`document ${index}: no result within ${timeoutMs} ms`);
       else if (outcome.error !== undefined) failures.push(`document ${index}: threw ${(outcome.error as Error)?.message ?? String(outcome.error)} (the runtime turns it into a failure; return result.failure instead)`);
@@ -347,8 +355,7 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
       ok: failures.length === 0 && results.length === documents.length && calls === documents.length,
       message: failures.length === 0 ? `operation ${id} answered each of ${documents.length} documents with exactly one result (${results.map((r) => (r as OperationResult).status).join(', ')})` : `operation ${id}: ${failures.join('; ')}`,
     });
-    let text = JSON.stringify(lines) + failures.join('\n');
-    for (const r of results) if (isResult(r)) text += await resultText(r);
+    const text = JSON.stringify(lines) + failures.join('\n') + bodies.join('\n');
     const found = leaked(text, secrets);
     checks.push({ id: `operation:${id}-secrets`, ok: found.length === 0, message: found.length === 0 ? `no secret appears in the results or logs of ${id}` : `a secret of the configuration appears in the results or logs of ${id}` });
 
