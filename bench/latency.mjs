@@ -25,12 +25,13 @@
 //                   thread, written when it stops); the windows of (a) and (b) are printed on
 //                   stderr in µs of the monotonic clock, for bench/profile-summary.mjs --from/--to
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
+import { prependResults } from './results.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -220,9 +221,4 @@ const lines = [
 ];
 const text = lines.join('\n');
 console.log(text);
-if (values.write) {
-  const file = values.write;
-  if (!existsSync(file)) writeFileSync(file, '# Benchmark results\n\nRecorded by the scripts in bench/. Newest first.\n\n');
-  const [head, ...rest] = readFileSync(file, 'utf8').split(/(?=^## )/m);
-  writeFileSync(file, [head, text + '\n', ...rest].join(''));
-}
+if (values.write) prependResults(values.write, text);

@@ -7,13 +7,14 @@
 // median wall time of RUNS runs (default 3), the ratio to the SDK script, and peak RSS.
 //   node bench/s3-transfer.mjs [--sizes 100,1024] [--runs 3] [--write bench/RESULTS.md]
 import { spawnSync, execFileSync } from 'node:child_process';
-import { createWriteStream, existsSync, mkdtempSync, rmSync, statSync, writeFileSync, readFileSync, appendFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { S3Client, CreateBucketCommand, DeleteObjectsCommand } from '@aws-sdk/client-s3';
+import { prependResults } from './results.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -146,11 +147,6 @@ const lines = [
 ];
 const text = lines.join('\n');
 console.log(text);
-if (values.write) {
-  const file = values.write;
-  if (!existsSync(file)) writeFileSync(file, '# Benchmark results\n\nRecorded by the scripts in bench/. Newest first.\n\n');
-  const [head, ...rest] = readFileSync(file, 'utf8').split(/(?=^## )/m);
-  writeFileSync(file, [head, text + '\n', ...rest].join(''));
-}
+if (values.write) prependResults(values.write, text);
 admin.destroy();
 process.exit(0);

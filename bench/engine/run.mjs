@@ -9,12 +9,13 @@
 //   npm ci --prefix bench/engine       # Node-RED, once (else it is left out)
 //   node bench/engine/run.mjs [--docs 100000] [--runs 5] [--write bench/RESULTS.md]
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { makeDocuments } from './documents.mjs';
+import { prependResults } from '../results.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -145,9 +146,4 @@ const lines = [
 ];
 const text = lines.join('\n');
 console.log(text);
-if (values.write) {
-  const file = values.write;
-  if (!existsSync(file)) writeFileSync(file, '# Benchmark results\n\nRecorded by the scripts in bench/. Newest first.\n\n');
-  const [head, ...rest] = readFileSync(file, 'utf8').split(/(?=^## )/m);
-  writeFileSync(file, [head, text + '\n', ...rest].join(''));
-}
+if (values.write) prependResults(values.write, text);

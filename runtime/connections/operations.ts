@@ -54,6 +54,11 @@ export interface OperationDeps {
   timeoutMs: number;
 }
 
+/** The input documents of an operation or an execution as refs (bodies as bytes or files). */
+export function inputDocuments(documents: readonly OperationInput[]): DocumentRef[] {
+  return documents.map((d) => ({ properties: d.properties ?? {}, body: inputRef(d.body) }));
+}
+
 function inputRef(body: OperationInput['body']): BodyRef {
   if (body === undefined) return emptyBody;
   if (typeof body === 'string' || Buffer.isBuffer(body)) return inlineRef(body);
@@ -159,7 +164,7 @@ export function createOperations(deps: OperationDeps) {
     const workDir = join(deps.workRoot, newId('op'));
     await mkdir(workDir, { recursive: true, mode: 0o700 });
     const dispose = () => rm(workDir, { recursive: true, force: true });
-    const documents: DocumentRef[] = request.documents.map((d) => ({ properties: d.properties ?? {}, body: inputRef(d.body) }));
+    const documents = inputDocuments(request.documents);
     const started = performance.now();
     const results = await execute(prepared, documents, parameters, { workDir, ...options });
     const durationMs = Math.round(performance.now() - started);

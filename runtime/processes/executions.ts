@@ -15,10 +15,9 @@ import type { Metrics } from '../core/metrics.js';
 import type { AccessControl, Caller } from '../accounts/access.js';
 import type { Store, ExecutionRecord, ExecutionStatus, ExecutionTrigger, ExecutionErrorRecord } from '../store/types.js';
 import type { DocumentFailureRef, DocumentRef, OperationResultRef } from '../engine/messages.js';
-import { inlineRef, emptyBody } from '../engine/bodies.js';
 import { presentDocuments, type PresentedDocument } from '../engine/present.js';
 import { ExecutionStopped, type Walker, type WalkContext } from '../engine/walker.js';
-import type { Operations, PreparedOperation, OperationInput } from '../connections/operations.js';
+import { inputDocuments, type Operations, type PreparedOperation, type OperationInput } from '../connections/operations.js';
 import type { ProcessDefinition } from './definition.js';
 import type { Deployments } from './deployments.js';
 
@@ -69,12 +68,6 @@ interface Active {
 /** Errors kept per execution in the store (the log has them all). */
 const maxStoredErrors = 1000;
 
-function inputDocuments(documents: OperationInput[] | undefined): DocumentRef[] {
-  return (documents ?? []).map((d) => ({
-    properties: d.properties ?? {},
-    body: d.body === undefined ? emptyBody : typeof d.body === 'string' || Buffer.isBuffer(d.body) ? inlineRef(d.body) : { kind: 'file', path: d.body.file, size: d.body.size },
-  }));
-}
 
 const terminal = (status: ExecutionStatus) => status !== 'queued' && status !== 'in-process';
 
@@ -297,7 +290,7 @@ export function createExecutions(deps: ExecutionsDeps) {
         metrics.executionsRefused.inc();
         throw quarkError('QUARK_ERR_EXECUTION_QUEUE_FULL', `the runtime already runs ${running.size} execution(s) (limits.maxRunningExecutions) and ${queue.length} wait (limits.maxQueuedExecutions); this execution of "${definition.id}" was refused, not queued`, { running: running.size, queued: queue.length });
       }
-      const documents = inputDocuments(request.documents);
+      const documents = inputDocuments(request.documents ?? []);
       const record: ExecutionRecord = {
         id: newId('exe'),
         accountId: caller.account.id,

@@ -1,11 +1,12 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ExecutionStatus, Runtime } from '../../index.js';
 import { positiveInteger } from './deployments.js';
+import { decodeDocuments, documentsSchema, type ApiDocument } from '../documents.js';
 
 interface StartBody {
   process?: string;
   definition?: Record<string, unknown>;
-  documents?: { properties?: Record<string, string>; body?: string; encoding?: 'utf8' | 'base64' }[];
+  documents?: ApiDocument[];
   wait?: boolean;
   trigger?: 'manual' | 'api';
 }
@@ -58,29 +59,14 @@ export function executionRoutes(runtime: Runtime): FastifyPluginAsync {
               definition: { type: 'object' },
               wait: { type: 'boolean', default: false },
               trigger: { enum: ['manual', 'api'], default: 'api' },
-              documents: {
-                type: 'array',
-                maxItems: 100000,
-                items: {
-                  type: 'object',
-                  additionalProperties: false,
-                  properties: {
-                    properties: { type: 'object', additionalProperties: { type: 'string' } },
-                    body: { type: 'string' },
-                    encoding: { enum: ['utf8', 'base64'], default: 'utf8' },
-                  },
-                },
-              },
+              documents: documentsSchema(100000),
             },
           },
         },
       },
       async (request, reply) => {
         const body = request.body;
-        const documents = body.documents?.map((d) => ({
-          ...(d.properties ? { properties: d.properties } : {}),
-          ...(d.body !== undefined ? { body: Buffer.from(d.body, d.encoding === 'base64' ? 'base64' : 'utf8') } : {}),
-        }));
+        const documents = body.documents && decodeDocuments(body.documents);
         const view = await runtime.executions.start(
           request.caller,
           { ...(body.process !== undefined ? { process: body.process } : {}), ...(body.definition !== undefined ? { definition: body.definition } : {}), ...(documents ? { documents } : {}), trigger: body.trigger ?? 'api' },

@@ -1,9 +1,10 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { presentDocuments, type OperationRun, type Runtime } from '../../index.js';
+import { decodeDocuments, documentsSchema, type ApiDocument } from '../documents.js';
 
 interface Body {
   parameters?: Record<string, unknown>;
-  documents?: { properties?: Record<string, string>; body?: string; encoding?: 'utf8' | 'base64' }[];
+  documents?: ApiDocument[];
 }
 
 async function present(run: OperationRun) {
@@ -28,19 +29,7 @@ export function operationRoutes(runtime: Runtime): FastifyPluginAsync {
             additionalProperties: false,
             properties: {
               parameters: { type: 'object' },
-              documents: {
-                type: 'array',
-                maxItems: 10000,
-                items: {
-                  type: 'object',
-                  additionalProperties: false,
-                  properties: {
-                    properties: { type: 'object', additionalProperties: { type: 'string' } },
-                    body: { type: 'string' },
-                    encoding: { enum: ['utf8', 'base64'], default: 'utf8' },
-                  },
-                },
-              },
+              documents: documentsSchema(10000),
             },
           },
         },
@@ -58,10 +47,7 @@ export function operationRoutes(runtime: Runtime): FastifyPluginAsync {
             connection: request.params.id,
             operation: request.params.operation,
             parameters: body.parameters ?? {},
-            documents: (body.documents ?? [{}]).map((d) => ({
-              ...(d.properties ? { properties: d.properties } : {}),
-              ...(d.body !== undefined ? { body: Buffer.from(d.body, d.encoding === 'base64' ? 'base64' : 'utf8') } : {}),
-            })),
+            documents: decodeDocuments(body.documents ?? [{}]),
           },
           { signal: controller.signal },
         );
