@@ -4,7 +4,9 @@
 // script, `aws s3 cp` and `rclone copyto`, against one local endpoint: Ceph RGW when
 // S3_ENDPOINT and keys are set (source ../shared/tools/ceph-s3 DIR/s3.env), else an
 // embedded s3rver. Same part size (5 MiB) and concurrency (4) everywhere. Reports the
-// median wall time of RUNS runs (default 3), the ratio to the SDK script, and peak RSS.
+// median wall time of RUNS runs (default 3), each command's fixed cost (the same command
+// on a 1-byte object) and the net transfer time, ratios to the SDK script and to the AWS
+// CLI, and peak RSS.
 //   node bench/s3-transfer.mjs [--sizes 100,1024] [--runs 3] [--write bench/RESULTS.md]
 import { spawnSync, execFileSync } from 'node:child_process';
 import { createWriteStream, existsSync, mkdtempSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
@@ -94,11 +96,17 @@ function makeFile(mb) {
 }
 
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
+// each command's fixed cost (process start, imports, for quark a runtime's start and its
+// warm-up call): the same command on a 1-byte object, so that "net" = command − start is
+// the transfer's own time for every peer alike
+const tiny = join(work, 'tiny.bin');
+writeFileSync(tiny, 'x');
 const rows = [];
 for (const mb of sizesMb) {
   const source = await makeFile(mb);
   for (const dir of ['upload', 'download']) {
     const samples = new Map(peers.map((p) => [p.name, []]));
+    const starts = new Map(peers.map((p) => [p.name, []]));
     for (let run = 0; run < runs; run++) {
       // rotate the order each run so no peer always goes first (cold caches, GC in RGW)
       const order = peers.map((_, i) => peers[(i + run) % peers.length]);
@@ -111,16 +119,21 @@ for (const mb of sizesMb) {
           rmSync(file);
         }
         samples.get(peer.name).push(sample);
-        process.stderr.write(`${mb} MiB ${dir} ${peer.name}: ${sample.seconds.toFixed(2)} s, ${sample.maxRssMb?.toFixed(0) ?? '?'} MB\n`);
+        const tinyKey = `${peer.name.replace(/\W+/g, '-')}/tiny.bin`;
+        starts.get(peer.name).push(measure(peer, dir, dir === 'upload' ? tiny : join(work, 'down-tiny.bin'), tinyKey).seconds);
+        process.stderr.write(`${mb} MiB ${dir} ${peer.name}: ${sample.seconds.toFixed(2)} s (start ${starts.get(peer.name).at(-1).toFixed(2)} s), ${sample.maxRssMb?.toFixed(0) ?? '?'} MB\n`);
       }
     }
     const sdkList = samples.get('raw SDK (lib-storage)');
     const sdk = median(sdkList.map((s) => s.seconds));
     const sdkTransfer = median(sdkList.map((s) => s.transfer));
+    const awsList = samples.get('aws s3 cp');
+    const awsNet = awsList ? median(awsList.map((s) => s.seconds)) - median(starts.get('aws s3 cp')) : undefined;
     for (const [name, list] of samples) {
       const wall = median(list.map((s) => s.seconds));
+      const start = median(starts.get(name));
       const transfer = list[0].transfer === undefined ? undefined : median(list.map((s) => s.transfer));
-      rows.push({ mb, dir, name, wall, ratio: wall / sdk, transfer, transferRatio: transfer === undefined ? undefined : transfer / sdkTransfer, rss: Math.max(...list.map((s) => s.maxRssMb ?? 0)), spread: [Math.min(...list.map((s) => s.seconds)), Math.max(...list.map((s) => s.seconds))] });
+      rows.push({ mb, dir, name, wall, ratio: wall / sdk, start, net: wall - start, netVsAws: awsNet === undefined ? undefined : (wall - start) / awsNet, transfer, transferRatio: transfer === undefined ? undefined : transfer / sdkTransfer, rss: Math.max(...list.map((s) => s.maxRssMb ?? 0)), spread: [Math.min(...list.map((s) => s.seconds)), Math.max(...list.map((s) => s.seconds))] });
     }
   }
   rmSync(source);
@@ -138,11 +151,11 @@ try {
 const lines = [
   `## ${new Date().toISOString().slice(0, 10)} — s3-transfer against ${server} (code at ${commit}; ${runs} runs)`,
   '',
-  `Machine: ${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}. Part size 5 MiB, 4 parts at once for every peer; ${runs} runs each, order rotated per run. "command s": wall time of the whole command (process start, imports and for quark the runtime's start included), median [min–max]; "transfer s": the transfer alone as the two Node peers time it in-process (quark after a warm-up call that loads the connector in its worker; the SDK script after its imports); ratios = median / raw SDK median in the same run; peak RSS of the whole process (for quark: main thread and worker).`,
+  `Machine: ${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}. Part size 5 MiB, 4 parts at once for every peer; ${runs} runs each, order rotated per run. "command s": wall time of the whole command (process start, imports and for quark the runtime's start included), median [min–max]; "start s": the same command on a 1-byte object (its fixed cost), median; "net s" = command − start, the transfer's own time measured alike for every peer, and its ratio to aws s3 cp's; "transfer s": the transfer alone as the two Node peers time it in-process (quark after a warm-up call that loads the connector in its worker; the SDK script after its imports); ratios = median / raw SDK median in the same run; peak RSS of the whole process (for quark: main thread and worker).`,
   '',
-  '| size | direction | peer | command s | [min–max] | vs raw SDK | transfer s | vs raw SDK | peak RSS MB |',
-  '| ---: | --- | --- | ---: | --- | ---: | ---: | ---: | ---: |',
-  ...rows.map((r) => `| ${r.mb} MiB | ${r.dir} | ${r.name} | ${r.wall.toFixed(2)} | ${r.spread.map((x) => x.toFixed(2)).join('–')} | ${r.ratio.toFixed(2)} | ${r.transfer?.toFixed(2) ?? '–'} | ${r.transferRatio?.toFixed(2) ?? '–'} | ${r.rss ? r.rss.toFixed(0) : '?'} |`),
+  '| size | direction | peer | command s | [min–max] | vs raw SDK | start s | net s | net vs aws | transfer s | vs raw SDK | peak RSS MB |',
+  '| ---: | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ...rows.map((r) => `| ${r.mb} MiB | ${r.dir} | ${r.name} | ${r.wall.toFixed(2)} | ${r.spread.map((x) => x.toFixed(2)).join('–')} | ${r.ratio.toFixed(2)} | ${r.start.toFixed(2)} | ${r.net.toFixed(2)} | ${r.netVsAws?.toFixed(2) ?? '–'} | ${r.transfer?.toFixed(2) ?? '–'} | ${r.transferRatio?.toFixed(2) ?? '–'} | ${r.rss ? r.rss.toFixed(0) : '?'} |`),
   '',
 ];
 const text = lines.join('\n');

@@ -1,8 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import {
-  AbortMultipartUploadCommand,
-  ListPartsCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
@@ -12,22 +10,14 @@ import {
   type S3Client,
   type _Object,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { result, type InputDocument, type OperationContext, type OperationResult, type OutputDocument } from 'quark/sdk';
 import { createClientCache } from './clients.js';
 import { classify } from './errors.js';
+import { uploadMultipart } from './multipart.js';
 import type { S3Config } from './config.js';
 
 const clients = createClientCache();
 const MiB = 1024 * 1024;
-/** S3's limits: parts of 5 MiB to 5 GiB, at most 10,000 parts, objects up to 5 TiB. */
-const minPartSize = 5 * MiB;
-const maxParts = 10_000;
-
-/** Part size: the smallest that fits the object in 10,000 parts, never below 5 MiB. */
-export function partSizeFor(size: number): number {
-  return Math.max(minPartSize, Math.ceil(size / maxParts / MiB) * MiB);
-}
 
 type Context<P> = OperationContext<S3Config, P>;
 
@@ -173,48 +163,32 @@ function put(overwrite: boolean) {
         return result.applicationError(`${what}: an object with this key already exists; Create does not overwrite (use Upsert)`, { code: 'ObjectExists' });
       }
       const threshold = (config.multipartThresholdMb ?? 100) * MiB;
-      // If-None-Match makes Create atomic on stores that honour it (AWS, Ceph RGW): of two
-      // concurrent Creates of one key, one gets 412. The HeadObject above covers the rest.
-      const common = { Bucket: config.bucket, Key: key, ContentType: contentType, Metadata: metadata, ...(overwrite ? {} : { IfNoneMatch: '*' }) };
+      // If-None-Match (on PutObject, or on completing a multipart upload) makes Create atomic
+      // on stores that honour it (AWS, Ceph RGW): of two concurrent Creates of one key, one
+      // gets 412. The HeadObject above covers the rest.
       let etag: string | undefined;
       let versionId: string | undefined;
       let multipart = false;
       if (size < threshold) {
         const body = size <= 8 * MiB ? await document.body.buffer() : document.body.stream();
-        const response = await client.send(new PutObjectCommand({ ...common, Body: body, ContentLength: size }), { abortSignal: signal });
+        const response = await client.send(new PutObjectCommand({ Bucket: config.bucket, Key: key, ContentType: contentType, Metadata: metadata, ...(overwrite ? {} : { IfNoneMatch: '*' }), Body: body, ContentLength: size }), { abortSignal: signal });
         context.progress(size, size);
         etag = response.ETag;
         versionId = response.VersionId;
       } else {
         multipart = true;
-        const upload = new Upload({
+        ({ etag, versionId } = await uploadMultipart({
           client,
-          params: { ...common, Body: document.body.stream() },
-          partSize: partSizeFor(size),
-          queueSize: parameters.concurrency ?? 4,
-          // lib-storage's own abort runs in the background after done() has already
-          // rejected, and may lose the race with a part still in flight; this operation
-          // owns the cleanup instead (abandon below) and waits for it.
-          leavePartsOnError: true,
-        });
-        upload.on('httpUploadProgress', (p) => context.progress(p.loaded ?? 0, size));
-        const onAbort = () => void upload.abort().catch(() => undefined);
-        signal.addEventListener('abort', onAbort, { once: true });
-        try {
-          const response = await upload.done();
-          etag = response.ETag;
-          versionId = response.VersionId;
-        } catch (error) {
-          // done() rejects as soon as it is aborted, while lib-storage's uploaders may still
-          // be creating the upload or sending a part: let them settle, then clean up. These
-          // two fields are lib-storage internals (the version is pinned by the lock file).
-          const internals = upload as unknown as { uploadId?: string; concurrentUploaders?: Promise<unknown>[] };
-          await Promise.allSettled(internals.concurrentUploaders ?? []);
-          if (internals.uploadId) await abandon(client, config.bucket, key, internals.uploadId);
-          throw error;
-        } finally {
-          signal.removeEventListener('abort', onAbort);
-        }
+          bucket: config.bucket,
+          key,
+          body: document.body,
+          contentType,
+          metadata,
+          ifNoneMatch: !overwrite,
+          concurrency: parameters.concurrency ?? 4,
+          signal,
+          onProgress: (bytesDone) => context.progress(bytesDone, size),
+        }));
       }
       return result.success({ properties: properties(config, { key, etag: unquote(etag), size, versionId, contentType, multipart: String(multipart) }) });
     } catch (error) {
@@ -225,25 +199,6 @@ function put(overwrite: boolean) {
       return refusal(error, context, what, key);
     }
   };
-}
-
-/**
- * Aborts a multipart upload until S3 says it is gone: a part that was in flight during
- * the first abort may still land, so abort again until ListParts answers NoSuchUpload.
- */
-async function abandon(client: S3Client, bucket: string, key: string, uploadId: string): Promise<void> {
-  for (let attempt = 0; attempt < 10; attempt++) {
-    await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId })).catch(() => undefined);
-    try {
-      await client.send(new ListPartsCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
-    } catch (error) {
-      const { name, $metadata } = error as { name?: string; $metadata?: { httpStatusCode?: number } };
-      if (name === 'NoSuchUpload') return;
-      // a store without multipart cleanup (s3rver answers 405): nothing more can be done
-      if ($metadata?.httpStatusCode === 405 || $metadata?.httpStatusCode === 501) return;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200 * (attempt + 1)));
-  }
 }
 
 export const create = put(false);

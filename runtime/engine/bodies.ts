@@ -3,31 +3,18 @@
  * stream) become refs, spilled to a file in the work directory when they are large, so
  * a multi-GiB object never sits in memory.
  */
-import { createReadStream, createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomBytes } from 'node:crypto';
 import type { Body } from '../sdk/index.js';
+import { fileBody, memoryBody } from '../sdk/operations.js';
 import type { BodyRef, DocumentRef } from './messages.js';
 
 export function bodyOf(ref: BodyRef): Body {
-  if (ref.kind === 'inline') {
-    const bytes = Buffer.from(ref.bytes.buffer, ref.bytes.byteOffset, ref.bytes.byteLength);
-    return {
-      size: bytes.length,
-      stream: () => Readable.from([bytes], { objectMode: false }),
-      buffer: async () => bytes,
-      text: async () => bytes.toString('utf8'),
-    };
-  }
-  return {
-    size: ref.size,
-    stream: () => createReadStream(ref.path, { highWaterMark: 1024 * 1024 }),
-    buffer: () => readFile(ref.path),
-    text: () => readFile(ref.path, 'utf8'),
-  };
+  if (ref.kind === 'inline') return memoryBody(Buffer.from(ref.bytes.buffer, ref.bytes.byteOffset, ref.bytes.byteLength));
+  return fileBody(ref.path, ref.size);
 }
 
 /** Bytes or text as an inline ref (no copy of a Buffer). */

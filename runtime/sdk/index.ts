@@ -18,7 +18,7 @@ export type { Body, InputDocument, OutputDocument, OperationResult, OperationCon
 export { result } from './operations.js';
 
 /** The version of the plugin API this runtime offers; manifests state a semver range of it. */
-export const RUNTIME_API_VERSION = '1.0.0';
+export const RUNTIME_API_VERSION = '1.1.0';
 
 export type CheckStatus = 'ok' | 'warning' | 'failed' | 'skipped';
 export type OverallStatus = 'ok' | 'warning' | 'failed';

@@ -3,7 +3,9 @@
  * document; the handler answers with exactly one result. A thrown error becomes a
  * failure result, so a plugin can never drop a document.
  */
-import type { Readable } from 'node:stream';
+import { createReadStream } from 'node:fs';
+import { open, readFile } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import type { ConnectorLogger, RuntimeSettings } from './index.js';
 
 /** A document's body: its length is always known; it can be read more than once. */
@@ -13,6 +15,13 @@ export interface Body {
   stream(): Readable;
   buffer(): Promise<Buffer>;
   text(): Promise<string>;
+  /**
+   * Copies the bytes from `position` into `target`, as many as fit, and resolves to how
+   * many were copied: `target.length`, or fewer only at the end of the body (0 past it).
+   * For filling buffers of one's own (multipart parts, a pool) without allocating per read.
+   * Since runtime API 1.1.0.
+   */
+  read(target: Uint8Array, position: number): Promise<number>;
 }
 
 export interface InputDocument {
@@ -72,3 +81,48 @@ export const result = {
     return { status: 'failure', message, ...extra };
   },
 };
+
+/** A Body over bytes in memory (the runtime's inline bodies, the kit's test documents). */
+export function memoryBody(bytes: Buffer): Body {
+  return {
+    size: bytes.length,
+    stream: () => Readable.from([bytes], { objectMode: false }),
+    buffer: async () => bytes,
+    text: async () => bytes.toString('utf8'),
+    read: async (target, position) => {
+      checkPosition(position);
+      const count = Math.max(0, Math.min(target.length, bytes.length - position));
+      target.set(bytes.subarray(position, position + count));
+      return count;
+    },
+  };
+}
+
+/** A Body over a file of known size (spilled bodies, documents given by path). */
+export function fileBody(path: string, size: number): Body {
+  return {
+    size,
+    stream: () => createReadStream(path, { highWaterMark: 1024 * 1024 }),
+    buffer: () => readFile(path),
+    text: () => readFile(path, 'utf8'),
+    read: async (target, position) => {
+      checkPosition(position);
+      const handle = await open(path, 'r');
+      try {
+        let count = 0;
+        while (count < target.length) {
+          const { bytesRead } = await handle.read(target, count, target.length - count, position + count);
+          if (bytesRead === 0) break;
+          count += bytesRead;
+        }
+        return count;
+      } finally {
+        await handle.close();
+      }
+    },
+  };
+}
+
+function checkPosition(position: number): void {
+  if (!Number.isSafeInteger(position) || position < 0) throw new RangeError(`read: position must be a whole number >= 0, got ${position}`);
+}

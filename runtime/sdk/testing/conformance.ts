@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isConnector, type ConnectorLogger, type RuntimeSettings, type Connector, type TestReport } from '../index.js';
-import type { Body, InputDocument, OperationResult } from '../operations.js';
+import { memoryBody as bytesBody, type Body, type InputDocument, type OperationResult } from '../operations.js';
 import { lintConnector, formatProblems, connectionValidator, type SpecProblem } from './spec-rules.js';
 
 type Json = Record<string, unknown>;
@@ -81,13 +81,7 @@ function toPath(dir: string | URL): string {
 
 /** An SDK Body over bytes in memory. */
 export function memoryBody(content: string | Buffer = ''): Body {
-  const bytes = typeof content === 'string' ? Buffer.from(content) : content;
-  return {
-    size: bytes.length,
-    stream: () => Readable.from([bytes]),
-    buffer: async () => bytes,
-    text: async () => bytes.toString('utf8'),
-  };
+  return bytesBody(typeof content === 'string' ? Buffer.from(content) : content);
 }
 
 /** A ConnectorLogger that keeps every line, so the kit can look for secrets in them. */
