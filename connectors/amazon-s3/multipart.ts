@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -115,13 +116,21 @@ export async function uploadMultipart(request: MultipartRequest): Promise<{ etag
       new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts }, ...(request.ifNoneMatch ? { IfNoneMatch: '*' } : {}) }),
       { abortSignal: signal },
     );
-    return { etag: completed.ETag, versionId: completed.VersionId };
+    // Ceph RGW answers with an empty ETag: it is S3's multipart ETag, derived from the parts'
+    return { etag: completed.ETag || multipartEtag(parts), versionId: completed.VersionId };
   } catch (error) {
     await abandon(client, bucket, key, uploadId);
     throw error;
   } finally {
     signal.removeEventListener('abort', onAbort);
   }
+}
+
+/** S3's ETag of a multipart object: the MD5 of the parts' MD5s, a dash, the part count. */
+function multipartEtag(parts: CompletedPart[]): string | undefined {
+  const md5s = parts.map((p) => p.ETag?.replace(/"/g, '') ?? '');
+  if (!md5s.every((m) => /^[0-9a-f]{32}$/.test(m))) return undefined;
+  return `"${createHash('md5').update(Buffer.from(md5s.join(''), 'hex')).digest('hex')}-${parts.length}"`;
 }
 
 /**
