@@ -16,7 +16,7 @@ const warm = await runtime.runOperation(caller, { connection, operation: 'query'
 await warm.dispose();
 const started = performance.now();
 const run = direction === 'upload'
-  ? await runtime.runOperation(caller, { connection, operation: 'upsert', parameters: { key, concurrency: Number(process.env.CONCURRENCY ?? 4) }, documents: [{ body: { file, size: statSync(file).size } }] })
+  ? await runtime.runOperation(caller, { connection, operation: 'upsert', parameters: { key, concurrency: Number(process.env.CONCURRENCY ?? 4), partSizeMb: Number(process.env.PART_MB ?? 16) }, documents: [{ body: { file, size: statSync(file).size } }] })
   : await runtime.runOperation(caller, { connection, operation: 'get', parameters: { key }, documents: [{}] });
 const result = run.results[0];
 const body = result.documents?.[0]?.body;

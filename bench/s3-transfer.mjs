@@ -3,11 +3,12 @@
 // (its operations, in a worker), side by side in one run with a raw @aws-sdk/lib-storage
 // script, `aws s3 cp` and `rclone copyto`, against one local endpoint: Ceph RGW when
 // S3_ENDPOINT and keys are set (source ../shared/tools/ceph-s3 DIR/s3.env), else an
-// embedded s3rver. Same part size (5 MiB) and concurrency (4) everywhere. Reports the
+// embedded s3rver. Same part size (--part-mb, default 16) and concurrency (--concurrency,
+// default 4) everywhere: the connector's defaults. Reports the
 // median wall time of RUNS runs (default 3), each command's fixed cost (the same command
 // on a 1-byte object) and the net transfer time, ratios to the SDK script and to the AWS
 // CLI, and peak RSS.
-//   node bench/s3-transfer.mjs [--sizes 100,1024] [--runs 3] [--write bench/RESULTS.md]
+//   node bench/s3-transfer.mjs [--sizes 100,1024] [--runs 3] [--part-mb 16] [--concurrency 4] [--write bench/RESULTS.md]
 import { spawnSync, execFileSync } from 'node:child_process';
 import { createWriteStream, existsSync, mkdtempSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -20,7 +21,10 @@ import { prependResults } from './results.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
-const { values } = parseArgs({ options: { sizes: { type: 'string', default: '100,1024' }, runs: { type: 'string', default: '3' }, write: { type: 'string' } } });
+const { values } = parseArgs({ options: { sizes: { type: 'string', default: '100,1024' }, runs: { type: 'string', default: '3' }, 'part-mb': { type: 'string', default: '16' }, concurrency: { type: 'string', default: '4' }, write: { type: 'string' } } });
+// the connector's defaults (16 MiB parts, 4 at once), given to every peer
+const partMb = Number(values['part-mb']);
+const concurrency = Number(values.concurrency);
 const sizesMb = values.sizes.split(',').map(Number);
 const runs = Number(values.runs);
 const work = mkdtempSync(join(tmpdir(), 'quark-bench-'));
@@ -36,7 +40,7 @@ if (!process.env.S3_ENDPOINT) {
   Object.assign(process.env, { S3_ENDPOINT: `http://127.0.0.1:${port}`, S3_ACCESS_KEY: 'S3RVER', S3_SECRET_KEY: 'S3RVER' });
   server = 's3rver (embedded)';
 }
-const env = { ...process.env, AWS_ACCESS_KEY_ID: process.env.S3_ACCESS_KEY, AWS_SECRET_ACCESS_KEY: process.env.S3_SECRET_KEY, AWS_DEFAULT_REGION: 'us-east-1' };
+const env = { ...process.env, PART_MB: String(partMb), CONCURRENCY: String(concurrency), AWS_ACCESS_KEY_ID: process.env.S3_ACCESS_KEY, AWS_SECRET_ACCESS_KEY: process.env.S3_SECRET_KEY, AWS_DEFAULT_REGION: 'us-east-1' };
 const bucket = `quark-bench-${Date.now().toString(36)}`;
 const admin = new S3Client({ region: 'us-east-1', endpoint: process.env.S3_ENDPOINT, forcePathStyle: true, credentials: { accessKeyId: process.env.S3_ACCESS_KEY, secretAccessKey: process.env.S3_SECRET_KEY } });
 await admin.send(new CreateBucketCommand({ Bucket: bucket }));
@@ -59,7 +63,8 @@ const init = JSON.parse(execFileSync(process.execPath, [join(root, 'dist/runtime
 
 // aws CLI and rclone configured for the same part size and concurrency
 const awsConfig = join(work, 'aws.config');
-writeFileSync(awsConfig, '[default]\nregion = us-east-1\ns3 =\n    multipart_chunksize = 5MB\n    multipart_threshold = 100MB\n    max_concurrent_requests = 4\n    addressing_style = path\n');
+// (the AWS CLI reads "MB" as MiB)
+writeFileSync(awsConfig, `[default]\nregion = us-east-1\ns3 =\n    multipart_chunksize = ${partMb}MB\n    multipart_threshold = 100MB\n    max_concurrent_requests = ${concurrency}\n    addressing_style = path\n`);
 const rcloneEnv = { AWS_CA_BUNDLE: undefined, RCLONE_CONFIG_BENCH_TYPE: 's3', RCLONE_CONFIG_BENCH_PROVIDER: 'Other', RCLONE_CONFIG_BENCH_ENDPOINT: process.env.S3_ENDPOINT, RCLONE_CONFIG_BENCH_ACCESS_KEY_ID: process.env.S3_ACCESS_KEY, RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY: process.env.S3_SECRET_KEY, RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE: 'true', RCLONE_CONFIG_BENCH_REGION: 'us-east-1' };
 const have = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 const timeBin = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
@@ -68,21 +73,21 @@ const peers = [
   { name: 'quark connector', cmd: (dir, file, key) => [process.execPath, [join(here, 'quark-transfer.mjs'), home, init.ownerToken, 'bench', dir, file, key]] },
   { name: 'raw SDK (lib-storage)', cmd: (dir, file, key) => [process.execPath, [join(here, 'sdk-transfer.mjs'), dir, file, bucket, key]] },
   ...(have('aws') ? [{ name: 'aws s3 cp', env: { AWS_CONFIG_FILE: awsConfig, AWS_SHARED_CREDENTIALS_FILE: '/dev/null' }, cmd: (dir, file, key) => ['aws', ['--endpoint-url', process.env.S3_ENDPOINT, 's3', 'cp', '--only-show-errors', ...(dir === 'upload' ? [file, `s3://${bucket}/${key}`] : [`s3://${bucket}/${key}`, file])]] }] : []),
-  ...(have('rclone') ? [{ name: 'rclone copyto', env: rcloneEnv, cmd: (dir, file, key) => ['rclone', ['copyto', '--s3-chunk-size', '5M', '--s3-upload-concurrency', '4', '--s3-upload-cutoff', '100M', '--s3-disable-checksum', '--ignore-times', ...(dir === 'upload' ? [file, `bench:${bucket}/${key}`] : [`bench:${bucket}/${key}`, file])]] }] : []),
+  ...(have('rclone') ? [{ name: 'rclone copyto', env: rcloneEnv, cmd: (dir, file, key) => ['rclone', ['copyto', '--s3-chunk-size', `${partMb}M`, '--s3-upload-concurrency', String(concurrency), '--s3-upload-cutoff', '100M', '--s3-disable-checksum', '--ignore-times', ...(dir === 'upload' ? [file, `bench:${bucket}/${key}`] : [`bench:${bucket}/${key}`, file])]] }] : []),
 ];
 
 function measure(peer, dir, file, key) {
   const [cmd, args] = peer.cmd(dir, file, key);
-  const full = timeBin ? [timeBin, ['-f', 'QUARK_BENCH %e %M', cmd, ...args]] : [cmd, args];
+  const full = timeBin ? [timeBin, ['-f', 'QUARK_BENCH %e %M %U %S', cmd, ...args]] : [cmd, args];
   const started = process.hrtime.bigint();
   const merged = { ...env, ...(peer.env ?? {}) };
   for (const [k, v] of Object.entries(merged)) if (v === undefined) delete merged[k];
   const r = spawnSync(full[0], full[1], { env: merged, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (r.status !== 0) throw new Error(`${peer.name} ${dir} failed: ${r.stderr.slice(-2000)}`);
-  const m = /QUARK_BENCH ([\d.]+) (\d+)/.exec(r.stderr);
+  const m = /QUARK_BENCH ([\d.]+) (\d+) ([\d.]+) ([\d.]+)/.exec(r.stderr);
   const inner = /\{"seconds":([\d.]+)/.exec(r.stdout);
-  return { seconds, transfer: inner ? Number(inner[1]) : undefined, maxRssMb: m ? Number(m[2]) / 1024 : undefined };
+  return { seconds, transfer: inner ? Number(inner[1]) : undefined, maxRssMb: m ? Number(m[2]) / 1024 : undefined, cpu: m ? Number(m[3]) + Number(m[4]) : undefined };
 }
 
 function makeFile(mb) {
@@ -120,20 +125,22 @@ for (const mb of sizesMb) {
         }
         samples.get(peer.name).push(sample);
         const tinyKey = `${peer.name.replace(/\W+/g, '-')}/tiny.bin`;
-        starts.get(peer.name).push(measure(peer, dir, dir === 'upload' ? tiny : join(work, 'down-tiny.bin'), tinyKey).seconds);
-        process.stderr.write(`${mb} MiB ${dir} ${peer.name}: ${sample.seconds.toFixed(2)} s (start ${starts.get(peer.name).at(-1).toFixed(2)} s), ${sample.maxRssMb?.toFixed(0) ?? '?'} MB\n`);
+        starts.get(peer.name).push(measure(peer, dir, dir === 'upload' ? tiny : join(work, 'down-tiny.bin'), tinyKey));
+        process.stderr.write(`${mb} MiB ${dir} ${peer.name}: ${sample.seconds.toFixed(2)} s (start ${starts.get(peer.name).at(-1).seconds.toFixed(2)} s), CPU ${sample.cpu?.toFixed(2) ?? '?'} s, ${sample.maxRssMb?.toFixed(0) ?? '?'} MB\n`);
       }
     }
     const sdkList = samples.get('raw SDK (lib-storage)');
     const sdk = median(sdkList.map((s) => s.seconds));
     const sdkTransfer = median(sdkList.map((s) => s.transfer));
     const awsList = samples.get('aws s3 cp');
-    const awsNet = awsList ? median(awsList.map((s) => s.seconds)) - median(starts.get('aws s3 cp')) : undefined;
+    const awsNet = awsList ? median(awsList.map((s) => s.seconds)) - median(starts.get('aws s3 cp').map((s) => s.seconds)) : undefined;
     for (const [name, list] of samples) {
       const wall = median(list.map((s) => s.seconds));
-      const start = median(starts.get(name));
+      const start = median(starts.get(name).map((s) => s.seconds));
+      // CPU time (user + system) of the whole command, minus that of its 1-byte run
+      const netCpu = list[0].cpu === undefined ? undefined : median(list.map((s) => s.cpu)) - median(starts.get(name).map((s) => s.cpu));
       const transfer = list[0].transfer === undefined ? undefined : median(list.map((s) => s.transfer));
-      rows.push({ mb, dir, name, wall, ratio: wall / sdk, start, net: wall - start, netVsAws: awsNet === undefined ? undefined : (wall - start) / awsNet, transfer, transferRatio: transfer === undefined ? undefined : transfer / sdkTransfer, rss: Math.max(...list.map((s) => s.maxRssMb ?? 0)), spread: [Math.min(...list.map((s) => s.seconds)), Math.max(...list.map((s) => s.seconds))] });
+      rows.push({ mb, dir, name, wall, ratio: wall / sdk, start, netCpu, net: wall - start, netVsAws: awsNet === undefined ? undefined : (wall - start) / awsNet, transfer, transferRatio: transfer === undefined ? undefined : transfer / sdkTransfer, rss: Math.max(...list.map((s) => s.maxRssMb ?? 0)), spread: [Math.min(...list.map((s) => s.seconds)), Math.max(...list.map((s) => s.seconds))] });
     }
   }
   rmSync(source);
@@ -151,11 +158,11 @@ try {
 const lines = [
   `## ${new Date().toISOString().slice(0, 10)} — s3-transfer against ${server} (code at ${commit}; ${runs} runs)`,
   '',
-  `Machine: ${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}. Part size 5 MiB, 4 parts at once for every peer; ${runs} runs each, order rotated per run. "command s": wall time of the whole command (process start, imports and for quark the runtime's start included), median [min–max]; "start s": the same command on a 1-byte object (its fixed cost), median; "net s" = command − start, the transfer's own time measured alike for every peer, and its ratio to aws s3 cp's; "transfer s": the transfer alone as the two Node peers time it in-process (quark after a warm-up call that loads the connector in its worker; the SDK script after its imports); ratios = median / raw SDK median in the same run; peak RSS of the whole process (for quark: main thread and worker).`,
+  `Machine: ${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}. Part size ${partMb} MiB, ${concurrency} parts at once for every peer; ${runs} runs each, order rotated per run. "command s": wall time of the whole command (process start, imports and for quark the runtime's start included), median [min–max]; "start s": the same command on a 1-byte object (its fixed cost), median; "net s" = command − start, the transfer's own time measured alike for every peer, and its ratio to aws s3 cp's; "net CPU s": CPU time (user + system) of the command minus that of its 1-byte run, median — the server (RGW and its OSD) shares these 2 cores, so a client's CPU is taken from the server's; "transfer s": the transfer alone as the two Node peers time it in-process (quark after a warm-up call that loads the connector in its worker; the SDK script after its imports); ratios = median / raw SDK median in the same run; peak RSS of the whole process (for quark: main thread and worker).`,
   '',
-  '| size | direction | peer | command s | [min–max] | vs raw SDK | start s | net s | net vs aws | transfer s | vs raw SDK | peak RSS MB |',
-  '| ---: | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-  ...rows.map((r) => `| ${r.mb} MiB | ${r.dir} | ${r.name} | ${r.wall.toFixed(2)} | ${r.spread.map((x) => x.toFixed(2)).join('–')} | ${r.ratio.toFixed(2)} | ${r.start.toFixed(2)} | ${r.net.toFixed(2)} | ${r.netVsAws?.toFixed(2) ?? '–'} | ${r.transfer?.toFixed(2) ?? '–'} | ${r.transferRatio?.toFixed(2) ?? '–'} | ${r.rss ? r.rss.toFixed(0) : '?'} |`),
+  '| size | direction | peer | command s | [min–max] | vs raw SDK | start s | net s | net vs aws | net CPU s | transfer s | vs raw SDK | peak RSS MB |',
+  '| ---: | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ...rows.map((r) => `| ${r.mb} MiB | ${r.dir} | ${r.name} | ${r.wall.toFixed(2)} | ${r.spread.map((x) => x.toFixed(2)).join('–')} | ${r.ratio.toFixed(2)} | ${r.start.toFixed(2)} | ${r.net.toFixed(2)} | ${r.netVsAws?.toFixed(2) ?? '–'} | ${r.netCpu?.toFixed(2) ?? '–'} | ${r.transfer?.toFixed(2) ?? '–'} | ${r.transferRatio?.toFixed(2) ?? '–'} | ${r.rss ? r.rss.toFixed(0) : '?'} |`),
   '',
 ];
 const text = lines.join('\n');

@@ -19,7 +19,7 @@ const client = new S3Client({
 const started = performance.now();
 if (direction === 'upload') {
   const size = statSync(file).size;
-  const partSize = Math.max(5 * 1024 * 1024, Math.ceil(size / 10000 / 1048576) * 1048576);
+  const partSize = Math.max(Number(process.env.PART_MB ?? 16) * 1048576, Math.ceil(size / 10000 / 1048576) * 1048576);
   await new Upload({ client, params: { Bucket: bucket, Key: key, Body: createReadStream(file, { highWaterMark: 1024 * 1024 }) }, partSize, queueSize: Number(process.env.CONCURRENCY ?? 4) }).done();
 } else {
   const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));

@@ -134,6 +134,7 @@ interface PutParameters {
   contentType?: string;
   metadata?: Record<string, string>;
   concurrency?: number;
+  partSizeMb?: number;
 }
 
 async function exists(client: S3Client, config: S3Config, key: string, signal: AbortSignal): Promise<boolean> {
@@ -186,6 +187,7 @@ function put(overwrite: boolean) {
           metadata,
           ifNoneMatch: !overwrite,
           concurrency: parameters.concurrency ?? 4,
+          ...(parameters.partSizeMb !== undefined ? { partSize: parameters.partSizeMb * MiB } : {}),
           signal,
           onProgress: (bytesDone) => context.progress(bytesDone, size),
         }));

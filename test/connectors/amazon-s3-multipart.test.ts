@@ -82,6 +82,7 @@ const request = (client: S3Client, bucket: string, key: string, bytes: Buffer, e
   metadata: { origin: 'test' },
   ifNoneMatch: false,
   concurrency: 2,
+  partSize: 5 * MiB,
   signal: new AbortController().signal,
   onProgress: () => undefined,
   ...extra,
@@ -90,11 +91,14 @@ const request = (client: S3Client, bucket: string, key: string, bytes: Buffer, e
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const pending = (log: Sent[]) => log.filter((e) => e.command === 'UploadPart' && e.at === 'end').at(-1);
 
-t.test('part sizes fit 5 TiB in 10,000 parts and never go below 5 MiB', async (t) => {
-  t.equal(partSizeFor(1), 5 * MiB);
-  t.equal(partSizeFor(1024 * MiB), 5 * MiB);
-  t.equal(partSizeFor(100 * 1024 * MiB), 11 * MiB);
+t.test('part sizes: 16 MiB by default, never below 5 MiB, raised to fit 5 TiB in 10,000 parts', async (t) => {
+  t.equal(partSizeFor(1), 16 * MiB);
+  t.equal(partSizeFor(1024 * MiB), 16 * MiB);
+  t.equal(partSizeFor(1024 * MiB, 5 * MiB), 5 * MiB);
+  t.equal(partSizeFor(1024 * MiB, 1 * MiB), 5 * MiB, 'S3\'s minimum');
+  t.equal(partSizeFor(100 * 1024 * MiB, 5 * MiB), 11 * MiB, '100 GiB does not fit in 10,000 parts of 5 MiB');
   const fiveTiB = 5 * 1024 * 1024 * MiB;
+  t.equal(partSizeFor(fiveTiB), 525 * MiB);
   t.ok(Math.ceil(fiveTiB / partSizeFor(fiveTiB)) <= 10_000);
 });
 

@@ -146,7 +146,7 @@ t.test('Amazon S3 operations against the embedded s3rver', async (t) => {
   t.test('at the threshold the upload is multipart and the bytes come back intact', async (t) => {
     const big = Buffer.alloc(12 * 1024 * 1024 + 123);
     for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE(i, i);
-    const up = await op('upsert', { key: 'big/blob.bin', concurrency: 2 }, [{ body: big }]);
+    const up = await op('upsert', { key: 'big/blob.bin', concurrency: 2, partSizeMb: 5 }, [{ body: big }]);
     t.equal(up.body.results[0].status, 'success', JSON.stringify(up.body.results[0]));
     t.equal(up.body.results[0].documents[0].properties['s3.multipart'], 'true');
     t.equal(up.body.results[0].documents[0].properties['s3.size'], String(big.length));
@@ -191,7 +191,7 @@ t.test('Amazon S3 operations against the embedded s3rver', async (t) => {
     t.teardown(() => runtime.close());
     const caller = runtime.authenticate(ownerToken);
     const events: { bytesDone: number; bytesTotal?: number }[] = [];
-    const run = await runtime.runOperation(caller, { connection: 's3', operation: 'upsert', parameters: { key: 'big/progress.bin' }, documents: [{ body: Buffer.alloc(11 * 1024 * 1024, 7) }] }, { onProgress: (p) => events.push(p) });
+    const run = await runtime.runOperation(caller, { connection: 's3', operation: 'upsert', parameters: { key: 'big/progress.bin', partSizeMb: 5 }, documents: [{ body: Buffer.alloc(11 * 1024 * 1024, 7) }] }, { onProgress: (p) => events.push(p) });
     t.equal(run.results[0]!.status, 'success');
     await run.dispose();
     t.ok(events.length >= 2, `progress events: ${events.length}`);
