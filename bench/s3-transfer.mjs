@@ -8,7 +8,7 @@
 // median wall time of RUNS runs (default 3), each command's fixed cost (the same command
 // on a 1-byte object) and the net transfer time, ratios to the SDK script and to the AWS
 // CLI, and peak RSS.
-//   node bench/s3-transfer.mjs [--sizes 100,1024] [--runs 3] [--part-mb 16] [--concurrency 4] [--write bench/RESULTS.md]
+//   node bench/s3-transfer.mjs [--sizes 100,1024] [--runs 3] [--part-mb 16] [--concurrency 4] [--note 'about the server'] [--write bench/RESULTS.md]
 import { spawnSync, execFileSync } from 'node:child_process';
 import { createWriteStream, existsSync, mkdtempSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -21,7 +21,7 @@ import { prependResults } from './results.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
-const { values } = parseArgs({ options: { sizes: { type: 'string', default: '100,1024' }, runs: { type: 'string', default: '3' }, 'part-mb': { type: 'string', default: '16' }, concurrency: { type: 'string', default: '4' }, write: { type: 'string' } } });
+const { values } = parseArgs({ options: { sizes: { type: 'string', default: '100,1024' }, runs: { type: 'string', default: '3' }, 'part-mb': { type: 'string', default: '16' }, note: { type: 'string' }, concurrency: { type: 'string', default: '4' }, write: { type: 'string' } } });
 // the connector's defaults (16 MiB parts, 4 at once), given to every peer
 const partMb = Number(values['part-mb']);
 const concurrency = Number(values.concurrency);
@@ -156,7 +156,7 @@ try {
   /* not a git checkout */
 }
 const lines = [
-  `## ${new Date().toISOString().slice(0, 10)} — s3-transfer against ${server} (code at ${commit}; ${runs} runs)`,
+  `## ${new Date().toISOString().slice(0, 10)} — s3-transfer against ${server}${values.note ? ` (${values.note})` : ''} (code at ${commit}; ${runs} runs)`,
   '',
   `Machine: ${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}. Part size ${partMb} MiB, ${concurrency} parts at once for every peer; ${runs} runs each, order rotated per run. "command s": wall time of the whole command (process start, imports and for quark the runtime's start included), median [min–max]; "start s": the same command on a 1-byte object (its fixed cost), median; "net s" = command − start, the transfer's own time measured alike for every peer, and its ratio to aws s3 cp's; "net CPU s": CPU time (user + system) of the command minus that of its 1-byte run, median — the server (RGW and its OSD) shares these 2 cores, so a client's CPU is taken from the server's; "transfer s": the transfer alone as the two Node peers time it in-process (quark after a warm-up call that loads the connector in its worker; the SDK script after its imports); ratios = median / raw SDK median in the same run; peak RSS of the whole process (for quark: main thread and worker).`,
   '',
