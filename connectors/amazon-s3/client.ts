@@ -12,6 +12,8 @@ export interface ClientOptions {
   /** Sockets per origin: sized for concurrent multipart parts. */
   connections?: number;
   connectTimeoutMs?: number;
+  /** A request fails with a TimeoutError when its socket moves no byte for this long (default 120 s). */
+  socketTimeoutMs?: number;
 }
 
 export function endpointOf(config: S3Config): string {
@@ -78,7 +80,14 @@ export function createS3Client(config: S3Config, runtime: RuntimeSettings, optio
       : {}),
     forcePathStyle: config.forcePathStyle ?? false,
     maxAttempts: options.maxAttempts ?? 3,
-    requestHandler: new NodeHttpHandler({ httpAgent: transport.httpAgent, httpsAgent: transport.httpsAgent, connectionTimeout: options.connectTimeoutMs ?? 10_000 }),
+    // a store that stops reading or answering (a full disk, a hung node) fails the request
+    // after socketTimeoutMs instead of holding the operation until its time limit
+    requestHandler: new NodeHttpHandler({
+      httpAgent: transport.httpAgent,
+      httpsAgent: transport.httpsAgent,
+      connectionTimeout: options.connectTimeoutMs ?? 10_000,
+      socketTimeout: options.socketTimeoutMs ?? 120_000,
+    }),
   });
   return { client, transport };
 }

@@ -13,7 +13,10 @@ import {
   DeleteObjectCommand,
   HeadObjectCommand,
 } from '@aws-sdk/client-s3';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
 import { partSizeFor, uploadMultipart } from '../../connectors/amazon-s3/multipart.js';
+import { createS3Client } from '../../connectors/amazon-s3/client.js';
 import { memoryBody } from '../../runtime/sdk/testing/index.js';
 import { tempDir } from '../helpers/quark.js';
 
@@ -164,4 +167,50 @@ t.test(`multipart upload against ${real ? 'a real S3 server' : 'the embedded s3r
     await t.rejects(uploadMultipart(request(c, bucket, 'never.bin', Buffer.alloc(6 * MiB), { signal: AbortSignal.abort() })), { name: 'AbortError' });
     t.same(log, []);
   });
+});
+
+// A store that starts the upload, then stops reading a part (as an RGW with a full OSD
+// did): the part fails with a timeout once its socket has moved nothing for
+// socketTimeoutMs, and the upload is aborted, instead of hanging until the operation's
+// time limit.
+t.test('a store that stops reading a part: the upload fails with a timeout and is aborted', async (t) => {
+  const seen: string[] = [];
+  const server = createServer((request, response) => {
+    const url = new URL(request.url!, 'http://x');
+    seen.push(`${request.method} ${url.searchParams.has('uploads') ? 'create' : url.searchParams.has('partNumber') ? 'part' : url.searchParams.has('uploadId') ? 'upload' : url.pathname}`);
+    if (request.method === 'POST' && url.searchParams.has('uploads')) {
+      response.setHeader('content-type', 'application/xml');
+      response.end('<?xml version="1.0" encoding="UTF-8"?><InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><UploadId>u1</UploadId></InitiateMultipartUploadResult>');
+    } else if (request.method === 'PUT') {
+      request.pause(); // never reads the part, never answers
+    } else if (request.method === 'DELETE') {
+      response.statusCode = 204;
+      response.end();
+    } else {
+      response.statusCode = 404;
+      response.setHeader('content-type', 'application/xml');
+      response.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchUpload</Code><Message></Message></Error>');
+    }
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const { port } = server.address() as { port: number };
+  const { client, transport } = createS3Client(
+    { awsAccessKey: 'AKIAQUARKTEST0000000', awsSecretKey: 'secret', region: 'us-east-1', bucket: 'b', endpoint: `http://127.0.0.1:${port}`, forcePathStyle: true },
+    {},
+    { maxAttempts: 1, socketTimeoutMs: 500 },
+  );
+  t.teardown(() => {
+    client.destroy();
+    transport.destroy();
+  });
+  const started = Date.now();
+  await t.rejects(uploadMultipart(request(client, 'b', 'k', Buffer.alloc(12 * MiB, 1), { concurrency: 1 })), { name: 'TimeoutError' });
+  t.ok(Date.now() - started < 10_000, 'it fails within seconds, not at the operation\'s time limit');
+  t.same(seen.slice(0, 2), ['POST create', 'PUT part']);
+  t.ok(seen.includes('DELETE upload'), 'the upload is aborted');
 });
