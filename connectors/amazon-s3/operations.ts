@@ -172,7 +172,10 @@ function put(overwrite: boolean) {
       let multipart = false;
       if (size < threshold) {
         const body = size <= 8 * MiB ? await document.body.buffer() : document.body.stream();
-        const response = await client.send(new PutObjectCommand({ Bucket: config.bucket, Key: key, ContentType: contentType, Metadata: metadata, ...(overwrite ? {} : { IfNoneMatch: '*' }), Body: body, ContentLength: size }), { abortSignal: signal });
+        const response = await client.send(
+          new PutObjectCommand({ Bucket: config.bucket, Key: key, ContentType: contentType, Metadata: metadata, ...(overwrite ? {} : { IfNoneMatch: '*' }), Body: body, ContentLength: size }),
+          { abortSignal: signal },
+        );
         context.progress(size, size);
         etag = response.ETag;
         versionId = response.VersionId;

@@ -55,7 +55,7 @@ function observed(client: S3Client, options: { failPart?: number } = {}) {
   return log;
 }
 
-async function store(t: { teardown(fn: () => unknown): void }): Promise<{ client: () => S3Client; bucket: string; cleansUp: boolean }> {
+async function store(t: { teardown(fn: () => unknown): void }): Promise<{ client: (options?: { requestChecksumCalculation?: 'WHEN_SUPPORTED' | 'WHEN_REQUIRED' }) => S3Client; bucket: string; cleansUp: boolean }> {
   let endpoint = env.S3_ENDPOINT;
   let credentials = { accessKeyId: env.S3_ACCESS_KEY ?? '', secretAccessKey: env.S3_SECRET_KEY ?? '' };
   if (!real) {
@@ -65,8 +65,8 @@ async function store(t: { teardown(fn: () => unknown): void }): Promise<{ client
     endpoint = `http://127.0.0.1:${port}`;
     credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
   }
-  const client = () => {
-    const c = new S3Client({ region: env.S3_REGION ?? 'us-east-1', endpoint, forcePathStyle: true, credentials, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+  const client = (options: { requestChecksumCalculation?: 'WHEN_SUPPORTED' | 'WHEN_REQUIRED' } = {}) => {
+    const c = new S3Client({ region: env.S3_REGION ?? 'us-east-1', endpoint, forcePathStyle: true, credentials, requestChecksumCalculation: options.requestChecksumCalculation ?? 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
     t.teardown(() => c.destroy());
     return c;
   };
@@ -161,6 +161,32 @@ t.test(`multipart upload against ${real ? 'a real S3 server' : 'the embedded s3r
     }
   });
 
+  t.test('with checksums on (the SDK\'s default against AWS), every part carries its CRC32 and so does the completion', async (t) => {
+    const c = client({ requestChecksumCalculation: 'WHEN_SUPPORTED' });
+    const headers: Record<string, string>[] = [];
+    let echoed = 0;
+    let completion = '';
+    c.middlewareStack.add(
+      (next) => async (args) => {
+        const request = args.request as { headers: Record<string, string>; query: Record<string, unknown>; body?: unknown };
+        if ('partNumber' in request.query) headers.push({ ...request.headers });
+        if ('uploadId' in request.query && typeof request.body === 'string') completion = request.body;
+        const result = await next(args);
+        if ('partNumber' in request.query && (result.response as { headers: Record<string, string> }).headers['x-amz-checksum-crc32']) echoed++;
+        return result;
+      },
+      { step: 'finalizeRequest', name: 'recordHeaders' },
+    );
+    const bytes = Buffer.alloc(11 * MiB, 3);
+    await uploadMultipart(request(c, bucket, 'checksummed.bin', bytes));
+    t.equal(headers.length, 3, 'three parts');
+    t.ok(headers.every((h) => /^[A-Za-z0-9+/]{6}==$/.test(h['x-amz-checksum-crc32'] ?? '')), 'each part has its CRC32');
+    // a store that checks them answers each part with its checksum (AWS); Ceph 16 and s3rver do not
+    t.equal(completion.split('<ChecksumCRC32>').length - 1, echoed, 'the completion lists every checksum the store answered with');
+    const back = await c.send(new GetObjectCommand({ Bucket: bucket, Key: 'checksummed.bin' }));
+    t.equal(sha(Buffer.from(await back.Body!.transformToByteArray())), sha(bytes), 'same bytes');
+  });
+
   t.test('a signal aborted before the start sends nothing', async (t) => {
     const c = client();
     const log = observed(c);
@@ -213,4 +239,46 @@ t.test('a store that stops reading a part: the upload fails with a timeout and i
   t.ok(Date.now() - started < 10_000, 'it fails within seconds, not at the operation\'s time limit');
   t.same(seen.slice(0, 2), ['POST create', 'PUT part']);
   t.ok(seen.includes('DELETE upload'), 'the upload is aborted');
+});
+
+// AWS answers each part with the checksum it verified; neither s3rver nor Ceph 16 does.
+// A stand-in store that answers as AWS documents it: the completion must list them.
+t.test('a store that answers each part with its CRC32 gets every one back in the completion', async (t) => {
+  const sent: string[] = [];
+  let completion = '';
+  const server = createServer((request, response) => {
+    const url = new URL(request.url!, 'http://x');
+    const chunks: Buffer[] = [];
+    request.on('data', (c: Buffer) => chunks.push(c));
+    request.on('end', () => {
+      response.setHeader('content-type', 'application/xml');
+      if (request.method === 'POST' && url.searchParams.has('uploads')) {
+        response.end('<?xml version="1.0" encoding="UTF-8"?><InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><UploadId>u1</UploadId></InitiateMultipartUploadResult>');
+      } else if (request.method === 'PUT') {
+        const crc = String(request.headers['x-amz-checksum-crc32']);
+        sent[Number(url.searchParams.get('partNumber')) - 1] = crc;
+        response.setHeader('etag', `"${createHash('md5').update(Buffer.concat(chunks)).digest('hex')}"`);
+        response.setHeader('x-amz-checksum-crc32', crc);
+        response.end();
+      } else {
+        completion = Buffer.concat(chunks).toString();
+        response.end('<?xml version="1.0" encoding="UTF-8"?><CompleteMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><ETag>"x-3"</ETag></CompleteMultipartUploadResult>');
+      }
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const { port } = server.address() as { port: number };
+  const c = new S3Client({ region: 'us-east-1', endpoint: `http://127.0.0.1:${port}`, forcePathStyle: true, credentials: { accessKeyId: 'AKIAQUARKTEST0000000', secretAccessKey: 'secret' }, requestChecksumCalculation: 'WHEN_SUPPORTED', responseChecksumValidation: 'WHEN_REQUIRED' });
+  t.teardown(() => c.destroy());
+  const bytes = Buffer.alloc(11 * MiB);
+  for (let i = 0; i < bytes.length; i += 4096) bytes.writeUInt32BE(i, i);
+  const done = await uploadMultipart(request(c, 'b', 'k', bytes));
+  t.equal(done.etag, '"x-3"');
+  t.equal(new Set(sent).size, 3, 'three parts, three different checksums');
+  t.same([...completion.matchAll(/<ChecksumCRC32>([^<]+)<\/ChecksumCRC32>/g)].map((m) => m[1]), sent, 'each part\'s checksum, in order');
 });
