@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-s3';
 import type { Body } from 'quark/sdk';
 
-const MiB = 1024 * 1024;
+export const MiB = 1024 * 1024;
 /** S3's limits: parts of 5 MiB to 5 GiB, at most 10,000 parts, objects up to 5 TiB. */
 const minPartSize = 5 * MiB;
 const maxParts = 10_000;

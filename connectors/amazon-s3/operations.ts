@@ -13,11 +13,10 @@ import {
 import { result, type InputDocument, type OperationContext, type OperationResult, type OutputDocument } from 'quark/sdk';
 import { createClientCache } from './clients.js';
 import { classify } from './errors.js';
-import { uploadMultipart } from './multipart.js';
+import { MiB, uploadMultipart } from './multipart.js';
 import type { S3Config } from './config.js';
 
 const clients = createClientCache();
-const MiB = 1024 * 1024;
 
 type Context<P> = OperationContext<S3Config, P>;
 

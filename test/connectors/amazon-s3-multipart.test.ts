@@ -94,6 +94,27 @@ const request = (client: S3Client, bucket: string, key: string, bytes: Buffer, e
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const pending = (log: Sent[]) => log.filter((e) => e.command === 'UploadPart' && e.at === 'end').at(-1);
 
+/** Bytes that differ in every 4 KiB, so that parts of the same size differ too. */
+function patterned(size: number): Buffer {
+  const bytes = Buffer.alloc(size);
+  for (let i = 0; i < bytes.length; i += 4096) bytes.writeUInt32BE(i, i);
+  return bytes;
+}
+
+const initiated = '<?xml version="1.0" encoding="UTF-8"?><InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><UploadId>u1</UploadId></InitiateMultipartUploadResult>';
+
+/** A stand-in S3 endpoint on loopback, closed with the test; resolves to its URL. */
+async function standIn(t: { teardown(fn: () => unknown): void }, handler: Parameters<typeof createServer>[1]): Promise<string> {
+  const server = createServer(handler!);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  return `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+}
+
 t.test('part sizes: 16 MiB by default, never below 5 MiB, raised to fit 5 TiB in 10,000 parts', async (t) => {
   t.equal(partSizeFor(1), 16 * MiB);
   t.equal(partSizeFor(1024 * MiB), 16 * MiB);
@@ -111,8 +132,7 @@ t.test(`multipart upload against ${real ? 'a real S3 server' : 'the embedded s3r
   t.test('every part lands once, at most `concurrency` at a time, and the bytes come back intact', async (t) => {
     const c = client();
     const log = observed(c);
-    const bytes = Buffer.alloc(23 * MiB);
-    for (let i = 0; i < bytes.length; i += 4096) bytes.writeUInt32BE(i, i);
+    const bytes = patterned(23 * MiB);
     const progress: number[] = [];
     const done = await uploadMultipart(request(c, bucket, 'parts.bin', bytes, { concurrency: 3, onProgress: (n) => progress.push(n) }));
     const head = await c.send(new HeadObjectCommand({ Bucket: bucket, Key: 'parts.bin' }));
@@ -201,12 +221,12 @@ t.test(`multipart upload against ${real ? 'a real S3 server' : 'the embedded s3r
 // time limit.
 t.test('a store that stops reading a part: the upload fails with a timeout and is aborted', async (t) => {
   const seen: string[] = [];
-  const server = createServer((request, response) => {
+  const endpoint = await standIn(t, (request, response) => {
     const url = new URL(request.url!, 'http://x');
     seen.push(`${request.method} ${url.searchParams.has('uploads') ? 'create' : url.searchParams.has('partNumber') ? 'part' : url.searchParams.has('uploadId') ? 'upload' : url.pathname}`);
     if (request.method === 'POST' && url.searchParams.has('uploads')) {
       response.setHeader('content-type', 'application/xml');
-      response.end('<?xml version="1.0" encoding="UTF-8"?><InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><UploadId>u1</UploadId></InitiateMultipartUploadResult>');
+      response.end(initiated);
     } else if (request.method === 'PUT') {
       request.pause(); // never reads the part, never answers
     } else if (request.method === 'DELETE') {
@@ -218,15 +238,8 @@ t.test('a store that stops reading a part: the upload fails with a timeout and i
       response.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchUpload</Code><Message></Message></Error>');
     }
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => {
-    server.closeAllConnections();
-    server.close();
-  });
-  const { port } = server.address() as { port: number };
   const { client, transport } = createS3Client(
-    { awsAccessKey: 'AKIAQUARKTEST0000000', awsSecretKey: 'secret', region: 'us-east-1', bucket: 'b', endpoint: `http://127.0.0.1:${port}`, forcePathStyle: true },
+    { awsAccessKey: 'AKIAQUARKTEST0000000', awsSecretKey: 'secret', region: 'us-east-1', bucket: 'b', endpoint, forcePathStyle: true },
     {},
     { maxAttempts: 1, socketTimeoutMs: 500 },
   );
@@ -246,14 +259,14 @@ t.test('a store that stops reading a part: the upload fails with a timeout and i
 t.test('a store that answers each part with its CRC32 gets every one back in the completion', async (t) => {
   const sent: string[] = [];
   let completion = '';
-  const server = createServer((request, response) => {
+  const endpoint = await standIn(t, (request, response) => {
     const url = new URL(request.url!, 'http://x');
     const chunks: Buffer[] = [];
     request.on('data', (c: Buffer) => chunks.push(c));
     request.on('end', () => {
       response.setHeader('content-type', 'application/xml');
       if (request.method === 'POST' && url.searchParams.has('uploads')) {
-        response.end('<?xml version="1.0" encoding="UTF-8"?><InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><UploadId>u1</UploadId></InitiateMultipartUploadResult>');
+        response.end(initiated);
       } else if (request.method === 'PUT') {
         const crc = String(request.headers['x-amz-checksum-crc32']);
         sent[Number(url.searchParams.get('partNumber')) - 1] = crc;
@@ -266,17 +279,9 @@ t.test('a store that answers each part with its CRC32 gets every one back in the
       }
     });
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => {
-    server.closeAllConnections();
-    server.close();
-  });
-  const { port } = server.address() as { port: number };
-  const c = new S3Client({ region: 'us-east-1', endpoint: `http://127.0.0.1:${port}`, forcePathStyle: true, credentials: { accessKeyId: 'AKIAQUARKTEST0000000', secretAccessKey: 'secret' }, requestChecksumCalculation: 'WHEN_SUPPORTED', responseChecksumValidation: 'WHEN_REQUIRED' });
+  const c = new S3Client({ region: 'us-east-1', endpoint, forcePathStyle: true, credentials: { accessKeyId: 'AKIAQUARKTEST0000000', secretAccessKey: 'secret' }, requestChecksumCalculation: 'WHEN_SUPPORTED', responseChecksumValidation: 'WHEN_REQUIRED' });
   t.teardown(() => c.destroy());
-  const bytes = Buffer.alloc(11 * MiB);
-  for (let i = 0; i < bytes.length; i += 4096) bytes.writeUInt32BE(i, i);
+  const bytes = patterned(11 * MiB);
   const done = await uploadMultipart(request(c, 'b', 'k', bytes));
   t.equal(done.etag, '"x-3"');
   t.equal(new Set(sent).size, 3, 'three parts, three different checksums');
