@@ -9,13 +9,14 @@
 // on a 1-byte object) and the net transfer time, ratios to the SDK script and to the AWS
 // CLI, and peak RSS.
 //   node bench/s3-transfer.mjs [--sizes 100,1024] [--runs 3] [--part-mb 16] [--concurrency 4] [--note 'about the server'] [--write bench/RESULTS.md]
-import { spawnSync, execFileSync } from 'node:child_process';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { createWriteStream, existsSync, mkdtempSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { once } from 'node:events';
 import { S3Client, CreateBucketCommand, DeleteObjectsCommand } from '@aws-sdk/client-s3';
 import { prependResults } from './results.mjs';
 
@@ -76,13 +77,21 @@ const peers = [
   ...(have('rclone') ? [{ name: 'rclone copyto', env: rcloneEnv, cmd: (dir, file, key) => ['rclone', ['copyto', '--s3-chunk-size', `${partMb}M`, '--s3-upload-concurrency', String(concurrency), '--s3-upload-cutoff', '100M', '--s3-disable-checksum', '--ignore-times', ...(dir === 'upload' ? [file, `bench:${bucket}/${key}`] : [`bench:${bucket}/${key}`, file])]] }] : []),
 ];
 
-function measure(peer, dir, file, key) {
+/** The object key of a peer's copy: one prefix per peer. */
+const keyOf = (peer, name) => `${peer.name.replace(/\W+/g, '-')}/${name}`;
+
+// asynchronous: the embedded s3rver (no S3_ENDPOINT) answers from this process's event loop
+async function measure(peer, dir, file, key) {
   const [cmd, args] = peer.cmd(dir, file, key);
   const full = timeBin ? [timeBin, ['-f', 'QUARK_BENCH %e %M %U %S', cmd, ...args]] : [cmd, args];
   const started = process.hrtime.bigint();
   const merged = { ...env, ...(peer.env ?? {}) };
   for (const [k, v] of Object.entries(merged)) if (v === undefined) delete merged[k];
-  const r = spawnSync(full[0], full[1], { env: merged, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const child = spawn(full[0], full[1], { env: merged });
+  const r = { stdout: '', stderr: '' };
+  child.stdout.setEncoding('utf8').on('data', (d) => (r.stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d) => (r.stderr += d));
+  [r.status] = await once(child, 'close');
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (r.status !== 0) throw new Error(`${peer.name} ${dir} failed: ${r.stderr.slice(-2000)}`);
   const m = /QUARK_BENCH ([\d.]+) (\d+) ([\d.]+) ([\d.]+)/.exec(r.stderr);
@@ -116,16 +125,16 @@ for (const mb of sizesMb) {
       // rotate the order each run so no peer always goes first (cold caches, GC in RGW)
       const order = peers.map((_, i) => peers[(i + run) % peers.length]);
       for (const peer of order) {
-        const key = `${peer.name.replace(/\W+/g, '-')}/${mb}.bin`;
+        const key = keyOf(peer, `${mb}.bin`);
         const file = dir === 'upload' ? source : join(work, `down-${mb}.bin`);
-        const sample = measure(peer, dir, file, key);
+        const sample = await measure(peer, dir, file, key);
         if (dir === 'download') {
           if (statSync(file).size !== mb * 1024 * 1024) throw new Error(`${peer.name} downloaded ${statSync(file).size} bytes`);
           rmSync(file);
         }
         samples.get(peer.name).push(sample);
-        const tinyKey = `${peer.name.replace(/\W+/g, '-')}/tiny.bin`;
-        starts.get(peer.name).push(measure(peer, dir, dir === 'upload' ? tiny : join(work, 'down-tiny.bin'), tinyKey));
+        const tinyKey = keyOf(peer, 'tiny.bin');
+        starts.get(peer.name).push(await measure(peer, dir, dir === 'upload' ? tiny : join(work, 'down-tiny.bin'), tinyKey));
         process.stderr.write(`${mb} MiB ${dir} ${peer.name}: ${sample.seconds.toFixed(2)} s (start ${starts.get(peer.name).at(-1).seconds.toFixed(2)} s), CPU ${sample.cpu?.toFixed(2) ?? '?'} s, ${sample.maxRssMb?.toFixed(0) ?? '?'} MB\n`);
       }
     }
@@ -145,7 +154,7 @@ for (const mb of sizesMb) {
   }
   rmSync(source);
   // free the store's space for the next size (Ceph's bluestore file is 20 GB)
-  await admin.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: peers.map((p) => ({ Key: `${p.name.replace(/\W+/g, '-')}/${mb}.bin` })) } }));
+  await admin.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: peers.map((p) => ({ Key: keyOf(p, `${mb}.bin`) })) } }));
 }
 
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
