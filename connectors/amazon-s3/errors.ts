@@ -66,7 +66,8 @@ export function classify(error: unknown, context: { viaProxy: boolean; signal: A
     const proxyStatus = /^Bad response: (\d{3})$/.exec(e.message ?? '');
     if (proxyStatus) {
       const code = Number(proxyStatus[1]);
-      if (code === 407) return { kind: 'proxy-auth', code: 'ProxyAuthenticationRequired', status: 407, detail: e.message ?? '' };
+      // 407 when credentials are missing; some proxies (tinyproxy) answer 401 to wrong ones
+      if (code === 407 || code === 401) return { kind: 'proxy-auth', code: 'ProxyAuthenticationRequired', status: code, detail: e.message ?? '' };
       if (code === 502 || code === 503 || code === 504) return { kind: 'endpoint-unreachable', code: `ProxyResponse${code}`, status: code, detail: `the proxy could not reach the endpoint (HTTP ${code})` };
       return { kind: 'proxy-refused', code: `ProxyResponse${code}`, status: code, detail: e.message ?? '' };
     }
@@ -110,4 +111,37 @@ export function classify(error: unknown, context: { viaProxy: boolean; signal: A
   if (status === 403) return { kind: 'access-denied', code: name === 'Error' || /^\d+$/.test(name) ? 'Forbidden' : name, status, detail: message };
   if (status === 404) return { kind: 'not-found', code: name === 'Error' || /^\d+$/.test(name) ? 'NotFound' : name, status, detail: message };
   return { kind: 'other', code: name, ...(status !== undefined ? { status } : {}), detail: message };
+}
+
+/** What the words about a proxy failure need to know. */
+export interface ProxyScene {
+  /** The runtime's proxy URL. */
+  proxy: string | undefined;
+  /** The S3 endpoint the tunnel was for. */
+  endpoint: string;
+  /** Whether the connection has an "HTTP proxy user". */
+  credentials: boolean;
+}
+
+const statusText: Record<number, string> = { 401: 'Unauthorized', 407: 'Proxy Authentication Required' };
+
+/**
+ * A failure of the runtime's HTTP proxy in words that name the proxy and what to change
+ * (the fields by their titles), or undefined when the proxy is not the one that failed.
+ */
+export function proxyProblem(failure: Failure, scene: ProxyScene): string | undefined {
+  const { proxy, endpoint } = scene;
+  const status = failure.status !== undefined ? `HTTP ${failure.status}${statusText[failure.status] ? ` ${statusText[failure.status]}` : ''}` : '';
+  switch (failure.kind) {
+    case 'proxy-auth':
+      return scene.credentials
+        ? `the proxy ${proxy} refused the credentials (${status}): check "HTTP proxy user" and "HTTP proxy password"`
+        : `the proxy ${proxy} requires credentials (${status}): enter "HTTP proxy user" and "HTTP proxy password"`;
+    case 'proxy-refused':
+      return `the proxy ${proxy} could not or would not connect to ${endpoint} (${status}): check the endpoint URL, or ask the proxy's administrator to allow this destination`;
+    case 'proxy-unreachable':
+      return `cannot connect to the runtime's HTTP proxy ${proxy} (${failure.code}): check the proxy host and port in the runtime settings`;
+    default:
+      return undefined;
+  }
 }

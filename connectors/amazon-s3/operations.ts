@@ -11,8 +11,10 @@ import {
   type _Object,
 } from '@aws-sdk/client-s3';
 import { result, type InputDocument, type OperationContext, type OperationResult, type OutputDocument } from 'quark/sdk';
+import { endpointOf, proxyUrl } from './client.js';
 import { createClientCache } from './clients.js';
-import { classify } from './errors.js';
+import { classify, proxyProblem } from './errors.js';
+import { uploadHeaders } from './metadata.js';
 import { MiB, uploadMultipart } from './multipart.js';
 import type { S3Config } from './config.js';
 
@@ -36,10 +38,13 @@ function properties(config: S3Config, values: Record<string, string | number | D
 const unquote = (etag: string | undefined) => etag?.replace(/^"|"$/g, '');
 
 /** S3 refusals about this document are application errors; anything else is a failure. */
-function refusal(error: unknown, context: { signal: AbortSignal; runtime: { proxy?: unknown } }, what: string, key?: string): OperationResult {
+function refusal(error: unknown, context: Context<unknown>, what: string, key?: string): OperationResult {
   // a runtime with a proxy sends every request through it: an unreachable peer is the proxy
   const failure = classify(error, { viaProxy: context.runtime.proxy !== undefined, signal: context.signal });
   const about = key !== undefined ? ` (key "${key}")` : '';
+  const { config } = context;
+  const proxyWords = proxyProblem(failure, { proxy: proxyUrl(context.runtime), endpoint: endpointOf(config), credentials: Boolean(config.proxyUser) });
+  if (proxyWords !== undefined) return result.failure(`${what}: ${proxyWords}${about}`, { code: failure.code });
   switch (failure.kind) {
     case 'not-found':
       return result.applicationError(`${what}: no such ${failure.code === 'NoSuchBucket' ? 'bucket' : 'object'}${about}`, { code: failure.code === 'NotFound' ? 'NoSuchKey' : failure.code });
@@ -150,14 +155,12 @@ function put(overwrite: boolean) {
   return async function (context: Context<PutParameters>, document: InputDocument): Promise<OperationResult> {
     const { config, parameters, signal } = context;
     const key = keyOf(parameters, document) ?? `${parameters.keyPrefix ?? ''}${randomUUID()}`;
-    const contentType = parameters.contentType ?? document.properties['s3.contentType'] ?? 'application/octet-stream';
-    const metadata: Record<string, string> = { ...(parameters.metadata ?? {}) };
-    for (const [name, value] of Object.entries(document.properties)) {
-      if (name.startsWith('s3.meta.')) metadata[name.slice('s3.meta.'.length)] = value;
-    }
+    const what = `${overwrite ? 'Upsert' : 'Create'} ${key}`;
+    const headers = uploadHeaders(parameters, document);
+    if ('problem' in headers) return result.applicationError(`${what}: ${headers.problem}`, { code: headers.code });
+    const { contentType, metadata } = headers;
     const client = clients.get(config, context.runtime);
     const size = document.body.size;
-    const what = `${overwrite ? 'Upsert' : 'Create'} ${key}`;
     try {
       if (!overwrite && (await exists(client, config, key, signal))) {
         return result.applicationError(`${what}: an object with this key already exists; Create does not overwrite (use Upsert)`, { code: 'ObjectExists' });

@@ -1,7 +1,7 @@
 import { HeadBucketCommand, ListBucketsCommand } from '@aws-sdk/client-s3';
 import { check, type Check, type TestContext, type TestReport } from 'quark/sdk';
 import { createS3Client, endpointOf, proxyUrl } from './client.js';
-import { classify, type Failure } from './errors.js';
+import { classify, proxyProblem, type Failure } from './errors.js';
 import type { S3Config } from './config.js';
 
 const titles = {
@@ -32,22 +32,12 @@ async function probe<T>(send: () => Promise<T>): Promise<{ ok: true; value: T } 
 /** What the operator reads when the first probe (ListBuckets) fails. */
 function transportChecks(failure: Failure, config: S3Config, proxy: string | undefined, timeoutHint: string): Check[] | undefined {
   const endpoint = endpointOf(config);
+  const proxyWords = proxyProblem(failure, { proxy, endpoint, credentials: Boolean(config.proxyUser) });
+  if (proxyWords !== undefined) {
+    const why = failure.kind === 'proxy-unreachable' ? 'the proxy is unreachable' : 'the proxy refused the connection';
+    return [reach('proxy', 'failed', proxyWords, failure.code), ...skipped(['endpoint', 'credentials', 'bucket'], why)];
+  }
   switch (failure.kind) {
-    case 'proxy-auth':
-      return [
-        reach('proxy', 'failed', `the proxy ${proxy} refused the credentials (HTTP 407 Proxy Authentication Required): check "HTTP proxy user" and "HTTP proxy password"`, 'ProxyAuthenticationRequired'),
-        ...skipped(['endpoint', 'credentials', 'bucket'], 'the proxy refused the connection'),
-      ];
-    case 'proxy-refused':
-      return [
-        reach('proxy', 'failed', `the proxy ${proxy} refused to connect to ${endpoint} (HTTP ${failure.status}): ask its administrator to allow this destination`, failure.code),
-        ...skipped(['endpoint', 'credentials', 'bucket'], 'the proxy refused the connection'),
-      ];
-    case 'proxy-unreachable':
-      return [
-        reach('proxy', 'failed', `cannot connect to the runtime's HTTP proxy ${proxy} (${failure.code}): check the proxy host and port in the runtime settings`, failure.code),
-        ...skipped(['endpoint', 'credentials', 'bucket'], 'the proxy is unreachable'),
-      ];
     case 'endpoint-unreachable':
       return [
         ...(proxy ? [reach('proxy', 'ok', `connected through ${proxy}`)] : []),

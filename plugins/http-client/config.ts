@@ -54,3 +54,8 @@ export function displayUrl(url: URL | string): string {
   u.password = '';
   return u.href;
 }
+
+/** host:port of a URL, with the scheme's default port when it has none. */
+export function targetOf(url: URL): string {
+  return `${url.hostname}:${url.port || (url.protocol === 'https:' ? 443 : 80)}`;
+}

@@ -60,7 +60,8 @@ export function classify(error: unknown, context: { viaProxy: boolean; signal: A
     const tunnel = /Proxy response \((\d{3})\)/.exec(message);
     if (tunnel) {
       const status = Number(tunnel[1]);
-      if (status === 407) return { kind: 'proxy-auth', code: 'ProxyAuthenticationRequired', status, detail: message };
+      // 407 when credentials are missing; some proxies (tinyproxy) answer 401 to wrong ones
+      if (status === 407 || status === 401) return { kind: 'proxy-auth', code: 'ProxyAuthenticationRequired', status, detail: message };
       return { kind: 'proxy-refused', code: `ProxyHttp${status}`, status, detail: message };
     }
   }
@@ -78,4 +79,34 @@ export function classify(error: unknown, context: { viaProxy: boolean; signal: A
     return timedOut ? { kind: 'timeout', code: 'Timeout', detail: reason?.message ?? 'timed out' } : { kind: 'aborted', code: 'Aborted', detail: reason?.message ?? 'aborted' };
   }
   return { kind: 'other', code: top.code ?? top.name ?? 'Error', detail };
+}
+
+/** What the words about a proxy failure need to know. */
+export interface ProxyScene {
+  /** The runtime's proxy URL. */
+  proxy: string | undefined;
+  /** host:port the tunnel was for. */
+  target: string;
+  /** Whether the connection has an "HTTP proxy user". */
+  credentials: boolean;
+}
+
+/**
+ * A failure of the runtime's HTTP proxy in words that name the proxy and what to change
+ * (the fields by their titles), or undefined when the proxy is not the one that failed.
+ */
+export function proxyProblem(failure: Failure, scene: ProxyScene): string | undefined {
+  const { proxy, target } = scene;
+  switch (failure.kind) {
+    case 'proxy-auth':
+      return scene.credentials
+        ? `the runtime's HTTP proxy ${proxy} refused the credentials (HTTP ${failure.status}): check "HTTP proxy user" and "HTTP proxy password"`
+        : `the runtime's HTTP proxy ${proxy} requires credentials (HTTP ${failure.status}): enter "HTTP proxy user" and "HTTP proxy password"`;
+    case 'proxy-refused':
+      return `the runtime's HTTP proxy ${proxy} could not or would not connect to ${target} (HTTP ${failure.status}): check the base URL's host, or ask the proxy's administrator to allow it`;
+    case 'proxy-unreachable':
+      return `cannot connect to the runtime's HTTP proxy ${proxy} (${failure.code}): check the proxy host and port in the runtime settings`;
+    default:
+      return undefined;
+  }
 }

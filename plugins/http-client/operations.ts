@@ -2,9 +2,10 @@ import { STATUS_CODES } from 'node:http';
 import { Transform, type Readable } from 'node:stream';
 import { request, type Dispatcher } from 'undici';
 import { result, type InputDocument, type OperationContext, type OperationHandler, type OperationResult } from 'quark/sdk';
-import { authHeaders, buildUrl, displayUrl, timeoutOf, type HttpConfig } from './config.js';
-import { classify } from './errors.js';
-import { createDispatcherCache, guarded } from './transport.js';
+import { authHeaders, buildUrl, displayUrl, targetOf, timeoutOf, type HttpConfig } from './config.js';
+import { classify, proxyProblem, type Failure } from './errors.js';
+import { headersProblem } from './headers.js';
+import { createDispatcherCache, guarded, proxyUrl } from './transport.js';
 
 export interface Parameters {
   path?: string;
@@ -66,6 +67,22 @@ async function excerpt(body: Readable): Promise<string> {
   return length > excerptBytes ? `${text}…` : text;
 }
 
+/**
+ * The request headers a document's parameters and properties ask for, lower-cased: the
+ * `headers` parameter (not those the connection or the body decide) and, with a body,
+ * the content type.
+ */
+function userHeaders(parameters: Parameters, document: InputDocument, withBody: boolean): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(parameters.headers ?? {})) {
+    if (!reservedRequestHeaders.has(name.toLowerCase())) headers[name.toLowerCase()] = value;
+  }
+  if (withBody) {
+    headers['content-type'] = parameters.contentType ?? document.properties['http.contentType'] ?? headers['content-type'] ?? 'application/octet-stream';
+  }
+  return headers;
+}
+
 export function createOperations(dispatchers = createDispatcherCache()): Record<string, OperationHandler<HttpConfig, Parameters>> {
   const call = (method: Method) =>
     async function operation(context: OperationContext<HttpConfig, Parameters>, document: InputDocument): Promise<OperationResult> {
@@ -80,16 +97,13 @@ export function createOperations(dispatchers = createDispatcherCache()): Record<
         return result.applicationError(`not a valid URL from the base URL and path: ${(error as Error).message}`, { code: 'InvalidUrl' });
       }
 
-      const headers: Record<string, string> = {};
-      for (const [name, value] of Object.entries(parameters.headers ?? {})) {
-        if (!reservedRequestHeaders.has(name.toLowerCase())) headers[name.toLowerCase()] = value;
-      }
-      Object.assign(headers, auth.headers);
       const withBody = method === 'POST' || method === 'PUT' || method === 'PATCH';
-      if (withBody) {
-        headers['content-type'] = parameters.contentType ?? document.properties['http.contentType'] ?? headers['content-type'] ?? 'application/octet-stream';
-        headers['content-length'] = String(document.body.size);
-      }
+      const headers = userHeaders(parameters, document, withBody);
+      // user text that HTTP cannot carry is this document's problem, named, not a TypeError
+      const problem = headersProblem(headers);
+      if (problem !== undefined) return result.applicationError(problem, { code: 'InvalidHeader' });
+      Object.assign(headers, auth.headers);
+      if (withBody) headers['content-length'] = String(document.body.size);
 
       // the signal stops the request until this handler returns; then the runtime owns the
       // response body, and stops reading it (destroying the stream) when it aborts
@@ -106,7 +120,8 @@ export function createOperations(dispatchers = createDispatcherCache()): Record<
           dispatcher: dispatchers.get(config, context.runtime),
           signal: own.signal,
           timeout: timeoutOf(config),
-          viaProxy: context.runtime.proxy !== undefined,
+          proxy: proxyUrl(context.runtime),
+          credentials: Boolean(config.proxyUser),
           progress: context.progress,
         });
       } finally {
@@ -125,20 +140,31 @@ interface Call {
   dispatcher: Dispatcher;
   signal: AbortSignal;
   timeout: number;
-  viaProxy: boolean;
+  /** The runtime's proxy URL, when requests go through it. */
+  proxy: string | undefined;
+  /** Whether the connection has proxy credentials. */
+  credentials: boolean;
   progress: OperationContext<HttpConfig, Parameters>['progress'];
 }
 
-const failureWords = (kind: string, timeout: number, status?: number): string =>
-  ({
-    dns: 'the host name does not resolve',
-    refused: 'the connection was refused or dropped',
-    tls: 'TLS failed',
-    timeout: `no answer within ${timeout} ms`,
-    'proxy-auth': "the runtime's HTTP proxy refused the proxy credentials (HTTP 407)",
-    'proxy-refused': `the runtime's HTTP proxy refused the request (HTTP ${status})`,
-    'proxy-unreachable': "cannot connect to the runtime's HTTP proxy",
-  })[kind] ?? 'failed';
+const failureWords: Record<string, string> = {
+  dns: 'the host name does not resolve',
+  refused: 'the connection was refused or dropped',
+  tls: 'TLS failed',
+};
+
+/** Why a request got no answer, naming the runtime's proxy when it was the one that failed. */
+function failureText(failure: Failure, call: Call): string {
+  const target = targetOf(call.url);
+  const proxyWords = proxyProblem(failure, { proxy: call.proxy, target, credentials: call.credentials });
+  if (proxyWords !== undefined) return proxyWords;
+  if (failure.kind === 'timeout') {
+    // a silent tunnel: the proxy took the CONNECT and never answered it
+    if (call.proxy && failure.noAnswer) return `no answer through the runtime's HTTP proxy ${call.proxy} from ${target} within ${call.timeout} ms: the proxy cannot reach the host or is too slow`;
+    return `no answer within ${call.timeout} ms`;
+  }
+  return failureWords[failure.kind] ?? 'failed';
+}
 
 /** The document body as a stream that reports the bytes sent as progress. */
 function counted(body: InputDocument['body'], progress: Call['progress']): Readable {
@@ -175,8 +201,8 @@ async function send(call: Call): Promise<OperationResult> {
       const reason = (signal.reason as { message?: string } | undefined)?.message ?? 'aborted';
       return result.failure(`${where}: stopped before the answer (${reason})`, { code: 'Aborted' });
     }
-    const failure = classify(error, { viaProxy: call.viaProxy, signal });
-    return result.failure(`${where}: ${failureWords(failure.kind, timeout, failure.status)} (${failure.code}): ${failure.detail}`, { code: failure.code });
+    const failure = classify(error, { viaProxy: call.proxy !== undefined, signal });
+    return result.failure(`${where}: ${failureText(failure, call)} (${failure.code}): ${failure.detail}`, { code: failure.code });
   }
 
   const { statusCode } = response;

@@ -2,8 +2,8 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { request } from 'undici';
 import { check, type Check, type TestContext, type TestReport } from 'quark/sdk';
-import { authHeaders, buildUrl, displayUrl, timeoutOf, type HttpConfig } from './config.js';
-import { classify, type Failure } from './errors.js';
+import { authHeaders, buildUrl, displayUrl, targetOf, timeoutOf, type HttpConfig } from './config.js';
+import { classify, proxyProblem, type Failure } from './errors.js';
 import { createDispatcher, guarded, proxyUrl } from './transport.js';
 
 const titles = {
@@ -57,18 +57,17 @@ async function resolves(host: string, signal: AbortSignal): Promise<{ ok: true; 
 }
 
 /** The checks after a network failure of the probe request: the failed one and the skipped rest. */
-function networkChecks(failure: Failure, url: URL, proxy: string | undefined, timeout: number, atTimeLimit: boolean): Check[] {
-  const target = `${url.hostname}:${url.port || (url.protocol === 'https:' ? 443 : 80)}`;
+function networkChecks(failure: Failure, url: URL, config: HttpConfig, proxy: string | undefined, timeout: number, atTimeLimit: boolean): Check[] {
+  const target = targetOf(url);
   const https = url.protocol === 'https:';
   const later: CheckId[] = https ? ['tls', 'authentication'] : ['authentication'];
   const viaProxy = proxy ? [make('proxy', 'ok', `connected through ${proxy}`)] : [];
+  const proxyWords = proxyProblem(failure, { proxy, target, credentials: Boolean(config.proxyUser) });
+  if (proxyWords !== undefined) {
+    const why = failure.kind === 'proxy-unreachable' ? 'the proxy is unreachable' : 'the proxy refused the connection';
+    return [make('proxy', 'failed', proxyWords, failure.code), ...skipped(['connection', ...later], why)];
+  }
   switch (failure.kind) {
-    case 'proxy-auth':
-      return [make('proxy', 'failed', `the runtime's HTTP proxy ${proxy} refused the credentials (HTTP 407): check "HTTP proxy user" and "HTTP proxy password"`, failure.code), ...skipped(['connection', ...later], 'the proxy refused the connection')];
-    case 'proxy-refused':
-      return [make('proxy', 'failed', `the runtime's HTTP proxy ${proxy} could not or would not connect to ${target} (HTTP ${failure.status}): check the base URL's host, or ask the proxy's administrator to allow it`, failure.code), ...skipped(['connection', ...later], 'the proxy refused the connection')];
-    case 'proxy-unreachable':
-      return [make('proxy', 'failed', `cannot connect to the runtime's HTTP proxy ${proxy} (${failure.code}): check the proxy host and port in the runtime settings`, failure.code), ...skipped(['connection', ...later], 'the proxy is unreachable')];
     case 'dns':
       return [make('dns', 'failed', `the host name "${url.hostname}" does not resolve (${failure.code}): check the base URL's host and this machine's DNS`, failure.code), ...skipped(['connection', ...later], 'the host name does not resolve')];
     case 'refused':
@@ -150,7 +149,7 @@ export async function testConnection({ config, runtime, signal }: TestContext<Ht
       if (failure.kind === 'aborted') failure.kind = 'timeout';
       // a name that resolved a moment ago and not now: the failed DNS check replaces the passed one
       const kept = failure.kind === 'dns' ? checks.filter((c) => c.id !== 'dns') : checks;
-      return { checks: [...kept, ...networkChecks(failure, url, proxy, timeout, signal.aborted)] };
+      return { checks: [...kept, ...networkChecks(failure, url, config, proxy, timeout, signal.aborted)] };
     }
     if (proxy) checks.push(make('proxy', 'ok', `connected through ${proxy}`));
     checks.push(make('connection', 'ok', `connected to ${url.host}`));
