@@ -1,12 +1,13 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { createHash } from 'node:crypto';
 import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import S3rver from 's3rver';
-import { Server as ProxyServer } from 'proxy-chain';
+import { RequestError, Server as ProxyServer } from 'proxy-chain';
 import { initHome, startRuntime, tempDir } from '../helpers/quark.js';
+import { startTinyproxy, tinyproxyAvailable } from '../helpers/tinyproxy.js';
 
 type Checks = { id: string; status: string; message: string; code?: string }[];
 const byId = (checks: Checks) => Object.fromEntries(checks.map((c) => [c.id, c]));
@@ -130,6 +131,26 @@ t.test('Amazon S3 operations against the embedded s3rver', async (t) => {
     t.equal(got.body.results[2].code, 'MissingKey');
   });
 
+  t.test('metadata or a content type with non-ASCII text is an application error naming it; the other documents go', async (t) => {
+    const up = await op('upsert', {}, [
+      { body: 'one', properties: { 's3.meta.author': 'Zoë Ångström', 's3.key': 'in/accents.txt' } },
+      { body: 'two', properties: { 's3.meta.author': 'Zoe Angstrom', 's3.key': 'in/plain.txt' } },
+      { body: 'three', properties: { 's3.contentType': 'text/plain; title=café', 's3.key': 'in/typed.txt' } },
+      { body: 'four', properties: { 's3.meta.two words': 'x', 's3.key': 'in/named.txt' } },
+    ]);
+    t.equal(up.status, 200, JSON.stringify(up.body));
+    const [accents, plain, typed, named] = up.body.results;
+    t.match(accents, { status: 'application-error', code: 'InvalidMetadata' }, 'not a TypeError failure from the HTTP layer');
+    t.match(accents.message, /^Upsert in\/accents\.txt: the metadata "author" has a character S3 cannot take in a header \(U\+00EB at character 3\)/);
+    t.equal(plain.status, 'success', 'an ASCII value still goes');
+    t.match(typed, { status: 'application-error', code: 'InvalidContentType', message: /the content type has a character .*U\+00E9/ });
+    t.match(named, { status: 'application-error', code: 'InvalidMetadata', message: /the metadata name "two words" is not valid/ });
+    const created = await op('create', { keyPrefix: 'in/', metadata: { note: '日本' } }, [{ body: 'x' }]);
+    t.match(created.body.results[0], { status: 'application-error', code: 'InvalidMetadata', message: /the metadata "note" .*U\+65E5 at character 1/ }, 'the metadata parameter too');
+    const missing = await op('get', {}, [{ properties: { 's3.key': 'in/accents.txt' } }, { properties: { 's3.key': 'in/plain.txt' } }]);
+    t.same(missing.body.results.map((r: any) => r.code ?? r.status), ['NoSuchKey', 'success'], 'nothing was written for the refused document');
+  });
+
   t.test('Create refuses to overwrite; Upsert overwrites; a missing key gets a generated one', async (t) => {
     const refused = await op('create', { key: 'in/hello.txt' }, [{ body: 'other' }]);
     t.equal(refused.body.results[0].status, 'application-error');
@@ -250,6 +271,54 @@ t.test('Amazon S3 through the runtime\'s authenticating HTTP proxy', async (t) =
   const anonymous = await test(s3Config(endpoint));
   t.equal(byId(anonymous.body.checks).proxy!.code, 'ProxyAuthenticationRequired', 'no proxy credentials at all: also 407');
   t.notMatch(rt.output(), /proxy-Pa55|not-the-password/, 'proxy passwords never reach the log');
+});
+
+/** What a user reads when the runtime's proxy refuses the connection's proxy credentials: Test Connection and operations. */
+async function proxyRefusals(t: Test, proxy: { host: string; port: number }) {
+  const endpoint = await startS3rver(t);
+  const { home, ownerToken } = await initHome(t, { config: { proxy } });
+  const rt = await startRuntime(t, home);
+  const test = (config: Record<string, unknown>) => rt.api('POST', '/api/v1/test-connection', ownerToken, { connector: 'amazon-s3', config });
+  const credentials = { proxyUser: 'proxy-user', proxyPassword: 'proxy-Pa55' };
+  const good = await test(s3Config(endpoint, credentials));
+  t.equal(good.body.status, 'ok', JSON.stringify(good.body.checks));
+
+  const wrong = byId((await test(s3Config(endpoint, { ...credentials, proxyPassword: 'not-the-password' }))).body.checks);
+  t.match(wrong.proxy, { status: 'failed', code: 'ProxyAuthenticationRequired' }, 'wrong credentials: the proxy check fails');
+  t.match(wrong.proxy!.message, new RegExp(`the proxy http://127\\.0\\.0\\.1:${proxy.port} refused the credentials \\(HTTP 401 Unauthorized\\): check "HTTP proxy user" and "HTTP proxy password"`));
+  t.notMatch(wrong.proxy!.message, /administrator/, 'not taken for a destination the proxy refuses');
+  t.equal(wrong.endpoint!.status, 'skipped');
+  const missing = byId((await test(s3Config(endpoint))).body.checks);
+  t.match(missing.proxy!.message, /requires credentials \(HTTP 407 Proxy Authentication Required\): enter "HTTP proxy user" and "HTTP proxy password"/);
+
+  await rt.api('POST', '/api/v1/connections', ownerToken, { name: 'wrong-proxy', connector: 'amazon-s3', config: s3Config(endpoint, { ...credentials, proxyPassword: 'not-the-password' }) });
+  const results = (await operate(rt, ownerToken, 'wrong-proxy', 'upsert', { key: 'never.txt' }, [{ body: 'x' }])).body.results;
+  t.match(results[0], { status: 'failure', code: 'ProxyAuthenticationRequired' });
+  t.match(results[0].message, /^Upsert never\.txt: the proxy http:\/\/127\.0\.0\.1:\d+ refused the credentials \(HTTP 401 Unauthorized\): check "HTTP proxy user"/, 'an operation says it was the proxy');
+  const got = (await operate(rt, ownerToken, 'wrong-proxy', 'get', { key: 'never.txt' })).body.results[0];
+  t.match(got, { status: 'failure', code: 'ProxyAuthenticationRequired', message: /^Get never\.txt: the proxy .* refused the credentials/ });
+  t.notMatch(rt.output(), /proxy-Pa55|not-the-password/, 'proxy passwords never reach the log');
+}
+
+t.test('Amazon S3 through a proxy that answers 401 to CONNECT with wrong credentials (proxy-chain)', async (t) => {
+  const proxy = new ProxyServer({
+    port: 0,
+    host: '127.0.0.1',
+    prepareRequestFunction: ({ username, password }) => {
+      if (!username) return { requestAuthentication: true, failMsg: 'proxy credentials required' };
+      // as tinyproxy does: credentials that are there but wrong get 401
+      if (username !== 'proxy-user' || password !== 'proxy-Pa55') throw new RequestError('wrong proxy credentials', 401);
+      return {};
+    },
+  });
+  await proxy.listen();
+  t.teardown(() => proxy.close(true));
+  await proxyRefusals(t, { host: '127.0.0.1', port: proxy.port });
+});
+
+t.test('Amazon S3 through tinyproxy with Basic authentication', tinyproxyAvailable, async (t) => {
+  const proxy = await startTinyproxy(t, { user: 'proxy-user', password: 'proxy-Pa55' });
+  await proxyRefusals(t, proxy);
 });
 
 t.test('Amazon S3 with the runtime\'s proxy down', async (t) => {

@@ -2,7 +2,7 @@
  * The HTTP client connector, loaded from its external plugin folder (dist/plugins/http-client,
  * through plugins.paths, never built in), against local HTTP and HTTPS servers.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { cpSync, readFileSync } from 'node:fs';
@@ -10,9 +10,10 @@ import { createServer as createHttpServer, type IncomingMessage, type ServerResp
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { Server as ProxyServer } from 'proxy-chain';
+import { RequestError, Server as ProxyServer } from 'proxy-chain';
 import { assertConformance } from 'quark/sdk/testing';
 import { initHome, root, startRuntime, tempDir } from '../helpers/quark.js';
+import { startTinyproxy, tinyproxyAvailable } from '../helpers/tinyproxy.js';
 
 const pluginPath = join(root, 'dist', 'plugins', 'http-client');
 
@@ -297,6 +298,20 @@ t.test('HTTP client operations and a process', async (t) => {
     t.equal(server.seen[before]!.headers.authorization, `Bearer ${secrets.bearer}`);
   });
 
+  t.test('a header HTTP cannot carry (non-ASCII user text) is an application error naming it; nothing is sent', async (t) => {
+    const before = server.seen.length;
+    const { status, body } = await operate('api', 'get', { path: '/items', headers: { 'X-Note': 'café ☕' } }, [{}, {}]);
+    t.equal(status, 200, JSON.stringify(body));
+    t.same(body.results.map((r: any) => [r.status, r.code]), [['application-error', 'InvalidHeader'], ['application-error', 'InvalidHeader']], 'one result per document');
+    t.match(body.results[0].message, /the value of header "x-note" has a character HTTP headers cannot carry \(U\+00E9 at character 4\)/);
+    const typed = await operate('api', 'post', { path: '/echo' }, [{ body: 'x', properties: { 'http.contentType': 'text/plain; name=Zoë' } }, { body: 'y', properties: { 'http.contentType': 'text/plain' } }]);
+    t.same(typed.body.results.map((r: any) => r.status), ['application-error', 'success'], 'the content type from a property too; the other document still goes');
+    t.match(typed.body.results[0].message, /header "content-type" .*U\+00EB/);
+    const named = await operate('api', 'get', { path: '/items', headers: { 'x bad': '1' } });
+    t.match(named.body.results[0], { status: 'application-error', code: 'InvalidHeader', message: /"x bad" is not an HTTP header name/ });
+    t.equal(server.seen.length, before + 1, 'only the valid document reached the server');
+  });
+
   t.test('path and query from document properties when the parameters are absent', async (t) => {
     const { body } = await operate('api', 'get', {}, [{ properties: { 'http.path': 'items', 'http.query.city': 'Zürich' } }]);
     t.same(JSON.parse(bodyOf(body.results[0].documents[0])), { method: 'GET', query: { city: 'Zürich' } });
@@ -442,6 +457,56 @@ t.test('HTTP client through the runtime\'s authenticating HTTP proxy', async (t)
   t.equal(refused.body.results[0].status, 'failure');
   t.equal(refused.body.results[0].code, 'ProxyAuthenticationRequired', 'an operation names the refused proxy credentials too');
   t.notMatch(rt.output(), new RegExp(`${secrets.proxy}|not-the-password`), 'proxy passwords never reach the log');
+});
+
+/** What a user reads when the runtime's proxy refuses the connection's proxy credentials: Test Connection and an operation. */
+async function proxyRefusals(t: Test, proxy: { host: string; port: number }, server: { url: string; seen: Seen[] }) {
+  const { api, test, operate, rt } = await runtimeWithPlugin(t, { proxy });
+  const config = { baseUrl: server.url, testPath: '/open', authKind: 'none', proxyUser: 'proxy-user', proxyPassword: secrets.proxy };
+  const good = await test(config);
+  t.same(statuses(good.body.checks), [['proxy', 'ok'], ['connection', 'ok'], ['authentication', 'ok']], JSON.stringify(good.body.checks));
+
+  const wrong = byId((await test({ ...config, proxyPassword: 'not-the-password' })).body.checks);
+  t.match(wrong.proxy, { status: 'failed', code: 'ProxyAuthenticationRequired' }, 'wrong credentials: the proxy check fails');
+  t.match(wrong.proxy!.message, new RegExp(`the runtime's HTTP proxy http://127\\.0\\.0\\.1:${proxy.port} refused the credentials \\(HTTP 401\\): check "HTTP proxy user" and "HTTP proxy password"`));
+  t.notMatch(wrong.proxy!.message, /administrator/, 'not taken for a destination the proxy refuses');
+  t.equal(wrong.connection!.status, 'skipped');
+
+  const { proxyUser: _user, proxyPassword: _password, ...anonymous } = config;
+  const missing = byId((await test(anonymous)).body.checks);
+  t.match(missing.proxy, { status: 'failed', code: 'ProxyAuthenticationRequired' });
+  t.match(missing.proxy!.message, /requires credentials \(HTTP 407\): enter "HTTP proxy user" and "HTTP proxy password"/, 'no credentials: 407, asked for');
+
+  t.equal((await api('POST', '/connections', { name: 'wrong-proxy', connector: 'http-client', config: { ...config, proxyPassword: 'not-the-password' } })).status, 201);
+  const before = server.seen.length;
+  const refused = (await operate('wrong-proxy', 'get', { path: '/items' })).body.results[0];
+  t.match(refused, { status: 'failure', code: 'ProxyAuthenticationRequired' });
+  t.match(refused.message, /^GET http:\/\/127\.0\.0\.1:\d+\/items: the runtime's HTTP proxy http:\/\/127\.0\.0\.1:\d+ refused the credentials \(HTTP 401\): check "HTTP proxy user"/, 'an operation says it was the proxy');
+  t.equal(server.seen.length, before, 'nothing reached the server');
+  t.notMatch(rt.output(), new RegExp(`${secrets.proxy}|not-the-password`), 'proxy passwords never reach the log');
+}
+
+t.test('HTTP client through a proxy that answers 401 to CONNECT with wrong credentials (proxy-chain)', async (t) => {
+  const server = await startServer(t);
+  const proxy = new ProxyServer({
+    port: 0,
+    host: '127.0.0.1',
+    prepareRequestFunction: ({ username, password }) => {
+      if (!username) return { requestAuthentication: true, failMsg: 'proxy credentials required' };
+      // as tinyproxy does: credentials that are there but wrong get 401
+      if (username !== 'proxy-user' || password !== secrets.proxy) throw new RequestError('wrong proxy credentials', 401);
+      return {};
+    },
+  });
+  await proxy.listen();
+  t.teardown(() => proxy.close(true));
+  await proxyRefusals(t, { host: '127.0.0.1', port: proxy.port }, server);
+});
+
+t.test('HTTP client through tinyproxy with Basic authentication', tinyproxyAvailable, async (t) => {
+  const server = await startServer(t);
+  const proxy = await startTinyproxy(t, { user: 'proxy-user', password: secrets.proxy });
+  await proxyRefusals(t, proxy, server);
 });
 
 t.test('HTTP client: Test Connection stopped by the runtime\'s time limit is a timeout', async (t) => {
