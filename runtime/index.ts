@@ -3,11 +3,10 @@
  * the HTTP API and the CLI use; they never reach past it into the store, the pool or
  * plugins.
  */
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, rmSync } from 'node:fs';
 import { createLogger, type Logger } from './core/logger.js';
 import { createMetrics, type Metrics } from './core/metrics.js';
-import { packageRoot, builtInConnectorsDir } from './core/paths.js';
+import { builtInConnectorsDir, quarkVersion } from './core/paths.js';
 import { createSchemaRegistry, type SchemaRegistry } from './schema/index.js';
 import { openHome, type RuntimeConfig, type HomePaths } from './home/index.js';
 import { openSqliteStore } from './store/sqlite-store.js';
@@ -15,7 +14,7 @@ import { createSecretBox } from './secrets/secret-box.js';
 import { redactPathsFor } from './secrets/secret-fields.js';
 import { createAccessControl, type AccessControl, type Caller } from './accounts/access.js';
 import { createWorkerPool } from './engine/pool.js';
-import { loadConnectors, type PluginLocation } from './connectors/loader.js';
+import { checkPlugin, loadConnectors, type PluginLocation } from './connectors/loader.js';
 import type { ConnectorRegistry, LoadedConnector, QuarantinedPlugin } from './connectors/registry.js';
 import { createConnectionService, requireConnector, type ConnectionService } from './connections/service.js';
 import { createTestConnection, type TestConnectionRequest, type TestConnectionResult } from './connections/test-connection.js';
@@ -41,7 +40,7 @@ export type { ExecutionView, ExecutionRequest } from './processes/executions.js'
 export type { ExecutionStatus, ExecutionTrigger, ScheduleRecord } from './store/types.js';
 export type { ProcessDefinition } from './processes/definition.js';
 
-export const quarkVersion = (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
+export { quarkVersion };
 
 export interface ConnectorView {
   id: string;
@@ -284,4 +283,30 @@ export async function createRuntime(options: CreateRuntimeOptions) {
 export type Runtime = Awaited<ReturnType<typeof createRuntime>>;
 export { toProblems } from './schema/index.js';
 export { scaffoldConnector, connectorIdPattern, type ScaffoldOptions, type ScaffoldResult } from './connectors/scaffold.js';
+import type { SpecProblem } from './sdk/testing/spec-rules.js';
 export { lintConnector, formatProblems, CannotLintError, type SpecProblem, type LintResult } from './sdk/testing/spec-rules.js';
+
+/**
+ * A worker for `quark connector validate` as a runtime with the documented defaults has
+ * (limits.pluginImportTimeoutMs, limits.workerHeapMb): there is no home to read them from.
+ */
+const validateLimits = { importTimeoutMs: 10_000, heapMb: 4096 };
+
+/**
+ * The loader's verdict on one connector folder, for `quark connector validate`: the folder
+ * is read, validated and version-gated as a runtime's loader does, and its module imported
+ * in a worker thread by the loader's own probe. Each reason the runtime would quarantine it
+ * becomes a problem with the rule `loader`; none when a runtime would load it.
+ */
+export async function probeConnectorFolder(dir: string): Promise<SpecProblem[]> {
+  const pool = createWorkerPool({ threads: 1, heapMb: validateLimits.heapMb });
+  try {
+    const reason = await checkPlugin(dir, { schemas: createSchemaRegistry(), pool, importTimeoutMs: validateLimits.importTimeoutMs });
+    if (reason === undefined) return [];
+    const problems = reason.details?.problems ?? [];
+    if (problems.length === 0) return [{ file: dir, path: '', rule: 'loader', message: `${reason.message} [${reason.code}]` }];
+    return problems.map((p) => ({ file: p.file ?? dir, path: p.path, rule: 'loader' as const, message: `${p.message} [${reason.code}]` }));
+  } finally {
+    await pool.close();
+  }
+}

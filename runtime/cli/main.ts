@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { QuarkError, quarkError, messageOf, type FieldProblem } from '../core/errors.js';
-import { createRuntime, defaultHome, defaultPort, homeExists, initHome, createSchemaRegistry, quarkVersion, type RuntimeKind, type ConnectionView, type TestConnectionResult, type TokenView, scaffoldConnector, lintConnector, formatProblems, CannotLintError } from '../index.js';
+import { createRuntime, defaultHome, defaultPort, homeExists, initHome, createSchemaRegistry, quarkVersion, type RuntimeKind, type ConnectionView, type TestConnectionResult, type TokenView, scaffoldConnector, lintConnector, probeConnectorFolder, formatProblems, CannotLintError, type SpecProblem } from '../index.js';
 import { serve } from '../api/server.js';
 import { createApiClient, type ApiClient, type ClientError } from './client.js';
 import { loadProfile, profilePath, removeProfile, saveProfile } from './profile.js';
@@ -298,6 +299,13 @@ connectors
 
 // ---- connector authoring (offline) -------------------------------------------------
 
+/** The loader's problems that the spec rules did not already report at the same place. */
+function newProblems(known: readonly SpecProblem[], found: readonly SpecProblem[]): SpecProblem[] {
+  const at = (p: SpecProblem) => `${resolve(p.file)}#${p.path}`;
+  const seen = new Set(known.map(at));
+  return found.filter((p) => !seen.has(at(p)));
+}
+
 const connectorKit = program.command('connector').description('write and check connector plugins; offline, no runtime needed (docs/connectors.md)');
 connectorKit
   .command('new <id>')
@@ -307,14 +315,14 @@ connectorKit
   .action((id: string, options: { dir: string; name?: string }) => {
     const made = scaffoldConnector({ id, parent: options.dir, ...(options.name !== undefined ? { name: options.name } : {}) });
     emit(made, () =>
-      [`created ${made.dir}`, ...made.files.map((f) => `  ${f}`), '', 'next:', `  quark connector validate ${made.dir}`, `  cd ${made.dir} && npm install && npm test`].join('\n'),
+      [`created ${made.dir}`, ...made.files.map((f) => `  ${f}`), '', 'next:', `  quark connector validate ${made.dir}`, `  cd ${made.dir} && npm install && npm link quark && npm test`].join('\n'),
     );
   });
 connectorKit
   .command('validate <dir>')
-  .description('check a connector folder against the spec rules; exit 0 ok, 1 problems, 2 cannot run')
+  .description('check a connector folder against the spec rules, and import its module in a worker as a runtime does; exit 0 ok, 1 problems, 2 cannot run')
   .option('--previous <dir>', "the previous version's folder: saved connections of it must still validate")
-  .action((dir: string, options: { previous?: string }) => {
+  .action(async (dir: string, options: { previous?: string }) => {
     let linted;
     try {
       linted = lintConnector(dir, options.previous !== undefined ? { previous: options.previous } : {});
@@ -322,6 +330,7 @@ connectorKit
       if (error instanceof CannotLintError) throw quarkError('QUARK_ERR_CLI_INPUT_INVALID', error.message);
       throw error;
     }
+    linted.problems.push(...newProblems(linted.problems, await probeConnectorFolder(dir)));
     const ok = linted.problems.length === 0;
     emit({ ok, ...linted }, () =>
       ok

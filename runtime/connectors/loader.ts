@@ -149,6 +149,42 @@ export function readPlugin(dir: string, source: PluginSource, schemas: SchemaReg
   };
 }
 
+type QuarantineReason = QuarantinedPlugin['reason'];
+
+/**
+ * The import probe: imports the plugin's entry in a worker (never here) within the time
+ * limit and checks that it is a connector with a handler for every declared operation
+ * (and testConnection when declared). Resolves to why the plugin would be quarantined, or
+ * undefined when it loads.
+ */
+export async function probePlugin(connector: LoadedConnector, pool: WorkerPool, importTimeoutMs: number): Promise<QuarantineReason | undefined> {
+  const located = (reason: { code: QuarantineReason['code']; message: string }): QuarantineReason => ({ ...reason, details: { problems: [{ file: connector.entry, path: '', message: reason.message }] } });
+  try {
+    const reply = await pool.run(
+      { kind: 'probe', entry: connector.entry, operations: connector.operations.map((o) => o.id), testConnection: connector.testConnection },
+      { timeoutMs: importTimeoutMs, graceMs: 0, what: `importing connector ${connector.id}` },
+    );
+    return reply.ok ? undefined : located(reply.error);
+  } catch (error) {
+    return located(error instanceof QuarkError ? toPlainError(error) : { code: 'QUARK_ERR_PLUGIN_IMPORT_FAILED', message: messageOf(error) });
+  }
+}
+
+/**
+ * What the loader would do with one plugin folder, for `quark connector validate`: read,
+ * validate and version-gate it (readPlugin), then probe it (probePlugin). Resolves to why
+ * it would be quarantined, or undefined when a runtime would load it.
+ */
+export async function checkPlugin(dir: string, options: Pick<LoaderOptions, 'schemas' | 'pool' | 'importTimeoutMs'>): Promise<QuarantineReason | undefined> {
+  let connector: LoadedConnector;
+  try {
+    connector = readPlugin(resolve(dir), 'config', options.schemas, {});
+  } catch (error) {
+    return error instanceof QuarkError ? toPlainError(error) : { code: 'QUARK_ERR_PLUGIN_UNREADABLE', message: messageOf(error) };
+  }
+  return probePlugin(connector, options.pool, options.importTimeoutMs);
+}
+
 /**
  * Finds, validates, version-gates and probes every plugin. The probe imports each module
  * in a worker (never here) with a time limit. Whatever is wrong with a plugin quarantines
@@ -184,17 +220,9 @@ export async function loadConnectors(options: LoaderOptions): Promise<ConnectorR
 
   const probed = await Promise.all(
     candidates.map(async (connector) => {
-      try {
-        const reply = await pool.run(
-          { kind: 'probe', entry: connector.entry, operations: connector.operations.map((o) => o.id), testConnection: connector.testConnection },
-          { timeoutMs: options.importTimeoutMs, graceMs: 0, what: `importing connector ${connector.id}` },
-        );
-        if (reply.ok) return connector;
-        quarantine({ dir: connector.dir, source: connector.source, id: connector.id, version: connector.version, reason: { ...reply.error, details: { problems: [{ file: connector.entry, path: '', message: reply.error.message }] } } });
-      } catch (error) {
-        const reason = error instanceof QuarkError ? toPlainError(error) : { code: 'QUARK_ERR_PLUGIN_IMPORT_FAILED' as const, message: messageOf(error) };
-        quarantine({ dir: connector.dir, source: connector.source, id: connector.id, version: connector.version, reason: { ...reason, details: { problems: [{ file: connector.entry, path: '', message: reason.message }] } } });
-      }
+      const reason = await probePlugin(connector, pool, options.importTimeoutMs);
+      if (reason === undefined) return connector;
+      quarantine({ dir: connector.dir, source: connector.source, id: connector.id, version: connector.version, reason });
       return undefined;
     }),
   );

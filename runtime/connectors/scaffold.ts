@@ -9,7 +9,7 @@
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { quarkError } from '../core/errors.js';
-import { packageRoot } from '../core/paths.js';
+import { quarkVersion } from '../core/paths.js';
 import { RUNTIME_API_VERSION } from '../sdk/index.js';
 
 export const connectorIdPattern = /^[a-z][a-z0-9-]{1,62}$/;
@@ -36,6 +36,12 @@ function titleOf(id: string): string {
 }
 
 const json = (value: unknown) => JSON.stringify(value, null, 2) + '\n';
+
+/** The quark versions the generated plugin develops against: this one's major.minor, upward. */
+function quarkRange(): string {
+  const [major, minor] = quarkVersion.split('.');
+  return `^${major}.${minor}.0`;
+}
 
 function files(id: string, name: string): Record<string, string> {
   const major = RUNTIME_API_VERSION.split('.')[0];
@@ -189,9 +195,14 @@ t.test('Test Connection refuses a key of the wrong form', async (t) => {
         typecheck: 'tsc -p jsconfig.json',
         test: 'tap test/*.test.js',
       },
+      // quark/sdk is supplied by the runtime that loads the plugin; for types and the
+      // testing kit, `npm link quark` links the quark this machine runs. An optional peer:
+      // npm does not fetch it (the npm registry's "quark" is another package), and checks
+      // the range when it is there. No file: path, so the folder works on any machine.
+      peerDependencies: { quark: quarkRange() },
+      peerDependenciesMeta: { quark: { optional: true } },
       devDependencies: {
         '@types/node': '^20.19.43',
-        quark: `file:${packageRoot}`,
         tap: '^21.8.0',
         typescript: '^5.9.3',
       },
@@ -204,7 +215,7 @@ t.test('Test Connection refuses a key of the wrong form', async (t) => {
     '.gitignore': 'node_modules/\n',
     'README.md': `# ${name} (quark connector)
 
-A connector plugin for [quark](${packageRoot}/docs/connectors.md), made by \`quark connector new ${id}\`.
+A connector plugin for quark, made by \`quark connector new ${id}\`; quark's \`docs/connectors.md\` is the guide.
 
 | file | what it is |
 | --- | --- |
@@ -218,11 +229,16 @@ A connector plugin for [quark](${packageRoot}/docs/connectors.md), made by \`qua
 ## Develop
 
 \`\`\`sh
-npm install                        # quark (for quark/sdk and quark/sdk/testing) and tap
-npx quark connector validate .     # the spec rules: exit 0 when all is well
+npm install                        # tap and typescript
+npm link quark                     # quark/sdk and quark/sdk/testing, from the quark you run
+npx quark connector validate .     # the spec rules and a trial import: exit 0 when all is well
 npm run typecheck                  # the JSDoc types against quark/sdk
 npm test                           # the conformance kit and the connector's own tests
 \`\`\`
+
+\`npm link quark\` links the quark installed globally (\`npm install -g\`, or \`npm link\` run
+once in quark's own folder); \`package.json\` names it as an optional peer dependency
+(quark ${quarkRange()}), so npm checks the version but never fetches it.
 
 ## Load it into a runtime
 

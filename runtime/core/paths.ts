@@ -1,6 +1,6 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 
 /** The folder of the quark package (the one holding package.json), whether run from dist/ or not. */
 function findPackageRoot(): string {
@@ -17,3 +17,6 @@ export const packageRoot = findPackageRoot();
 
 /** Built-in connectors, compiled: dist/connectors holds complete plugin folders. */
 export const builtInConnectorsDir = join(packageRoot, 'dist', 'connectors');
+
+/** The version of this quark package, from its package.json. */
+export const quarkVersion = (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;

@@ -1,9 +1,12 @@
 import t from 'tap';
-import { readdirSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import semver from 'semver';
 import { join } from 'node:path';
+import { lintConnector } from 'quark/sdk/testing';
 import { cli, root, tempDir } from '../helpers/quark.js';
 
 const fixtures = join(root, 'test', 'fixtures', 'connectors-lint');
+const quarkVersion = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
 
 t.test('quark connector validate: exit codes 0 / 1 / 2, problems with file and pointer, --json', async (t) => {
   const good = await cli(['connector', 'validate', join(fixtures, 'good')]);
@@ -34,6 +37,27 @@ t.test('quark connector validate: exit codes 0 / 1 / 2, problems with file and p
   }
 });
 
+t.test('quark connector validate refuses what a runtime would quarantine: the module is imported in a worker', async (t) => {
+  const dir = join(fixtures, 'missing-handler');
+  t.same(lintConnector(dir).problems, [], 'the spec rules alone find nothing: only importing the module does');
+  const human = await cli(['connector', 'validate', dir]);
+  t.equal(human.code, 1, human.stdout + human.stderr);
+  t.match(human.stdout, /lint-missing-handler: 1 problem\n.*index\.js \/: .*no handler for operation\(s\) fetch declared in connector\.json \[QUARK_ERR_PLUGIN_MODULE_INVALID\] \[loader\]/);
+  const json = await cli(['--json', 'connector', 'validate', dir]);
+  t.match(json.json(), { ok: false, problems: [{ file: join(dir, 'index.js'), path: '', rule: 'loader', message: /no handler for operation\(s\) fetch/ }] });
+
+  // a module that throws when imported, or is not a connector at all
+  const broken = tempDir(t);
+  cpSync(join(fixtures, 'good'), broken, { recursive: true });
+  writeFileSync(join(broken, 'index.js'), "throw new Error('needs a database at import');\n");
+  const threw = await cli(['--json', 'connector', 'validate', broken]);
+  t.equal(threw.code, 1);
+  t.match(threw.json().problems, [{ rule: 'loader', message: /importing .*index\.js failed: needs a database at import \[QUARK_ERR_PLUGIN_IMPORT_FAILED\]/ }]);
+  writeFileSync(join(broken, 'index.js'), 'export default { operations: {} };\n');
+  const plain = await cli(['--json', 'connector', 'validate', broken]);
+  t.match(plain.json().problems, [{ rule: 'loader', message: /no default export made with defineConnector/ }]);
+});
+
 t.test('quark connector new writes a folder that validates', async (t) => {
   const parent = tempDir(t);
   const made = await cli(['--json', 'connector', 'new', 'acme-widgets', '--dir', parent]);
@@ -41,6 +65,17 @@ t.test('quark connector new writes a folder that validates', async (t) => {
   t.same(made.json().files.sort(), ['.gitignore', 'README.md', 'connection.schema.json', 'connector.json', 'index.js', 'jsconfig.json', 'operations/greet.schema.json', 'package.json', 'test/connector.test.js']);
   const check = await cli(['connector', 'validate', join(parent, 'acme-widgets')]);
   t.equal(check.code, 0, check.stdout);
+
+  // the folder works on any machine: no path of this one in what it writes
+  for (const file of made.json().files as string[]) {
+    const text = readFileSync(join(parent, 'acme-widgets', file), 'utf8');
+    t.notOk(text.includes(root), `${file} names no folder of this machine`);
+    t.notMatch(text, /"file:/, `${file} has no file: dependency`);
+  }
+  const manifest = JSON.parse(readFileSync(join(parent, 'acme-widgets', 'package.json'), 'utf8'));
+  t.notOk('quark' in (manifest.dependencies ?? {}) || 'quark' in (manifest.devDependencies ?? {}), 'npm install does not fetch the registry\'s unrelated "quark"');
+  t.ok(semver.satisfies(quarkVersion, manifest.peerDependencies.quark), `the peer range ${manifest.peerDependencies.quark} accepts this quark ${quarkVersion}`);
+  t.same(manifest.peerDependenciesMeta, { quark: { optional: true } });
 
   const again = await cli(['connector', 'new', 'acme-widgets', '--dir', parent]);
   t.equal(again.code, 2, 'refuses a folder that is not empty');

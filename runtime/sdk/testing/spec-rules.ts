@@ -41,7 +41,9 @@ export type SpecRule =
   | 'order'
   | 'group'
   | 'operation'
-  | 'compatibility';
+  | 'compatibility'
+  /** What a runtime's loader would quarantine (its import probe in a worker): found by `quark connector validate`, not by lintConnector. */
+  | 'loader';
 
 export interface LintResult {
   dir: string;
