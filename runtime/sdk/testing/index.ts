@@ -1,6 +1,6 @@
 /**
  * quark/sdk/testing — the plugin author's conformance kit: the spec rules
- * (`lintConnector`, the same checks as `quark connector validate`) and the behaviour
+ * (`lintConnector`, the rules `quark connector validate` checks before it imports the module) and the behaviour
  * checks (`runConformance`, `assertConformance`). Imports nothing of the runtime.
  */
 export { lintConnector, formatProblems, secretNameClass, nameWords, operationKinds, CannotLintError } from './spec-rules.js';
