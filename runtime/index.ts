@@ -4,6 +4,8 @@
  * plugins.
  */
 import { mkdirSync, rmSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import type { FieldProblem } from './core/errors.js';
 import { createLogger, type Logger } from './core/logger.js';
 import { createMetrics, type Metrics } from './core/metrics.js';
 import { builtInConnectorsDir, quarkVersion } from './core/paths.js';
@@ -298,6 +300,17 @@ const validateLimits = { importTimeoutMs: 10_000, heapMb: 4096 };
  * in a worker thread by the loader's own probe. Each reason the runtime would quarantine it
  * becomes a problem with the rule `loader`; none when a runtime would load it.
  */
+/**
+ * One of the loader's problems as the spec rules show theirs: the file under `dir` as the
+ * caller named it, the message without the file it repeats, the runtime's code at the end.
+ */
+function loaderProblem(dir: string, problem: FieldProblem, code: string): SpecProblem {
+  const absolute = problem.file ?? resolve(dir);
+  const file = join(dir, relative(resolve(dir), absolute));
+  const message = problem.message.startsWith(`${absolute}: `) ? problem.message.slice(absolute.length + 2) : problem.message;
+  return { file, path: problem.path, rule: 'loader', message: `${message} [${code}]` };
+}
+
 export async function probeConnectorFolder(dir: string): Promise<SpecProblem[]> {
   const pool = createWorkerPool({ threads: 1, heapMb: validateLimits.heapMb });
   try {
@@ -305,7 +318,7 @@ export async function probeConnectorFolder(dir: string): Promise<SpecProblem[]> 
     if (reason === undefined) return [];
     const problems = reason.details?.problems ?? [];
     if (problems.length === 0) return [{ file: dir, path: '', rule: 'loader', message: `${reason.message} [${reason.code}]` }];
-    return problems.map((p) => ({ file: p.file ?? dir, path: p.path, rule: 'loader' as const, message: `${p.message} [${reason.code}]` }));
+    return problems.map((p) => loaderProblem(dir, p, reason.code));
   } finally {
     await pool.close();
   }
