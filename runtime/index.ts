@@ -3,14 +3,14 @@
  * the HTTP API and the CLI use; they never reach past it into the store, the pool or
  * plugins.
  */
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import type { FieldProblem } from './core/errors.js';
+import { messageOf, type FieldProblem } from './core/errors.js';
 import { createLogger, type Logger } from './core/logger.js';
 import { createMetrics, type Metrics } from './core/metrics.js';
 import { builtInConnectorsDir, quarkVersion } from './core/paths.js';
 import { createSchemaRegistry, type SchemaRegistry } from './schema/index.js';
-import { openHome, type RuntimeConfig, type HomePaths } from './home/index.js';
+import { openHome, lockHome, type RuntimeConfig, type HomePaths } from './home/index.js';
 import { openSqliteStore } from './store/sqlite-store.js';
 import { createSecretBox } from './secrets/secret-box.js';
 import { redactPathsFor } from './secrets/secret-fields.js';
@@ -25,8 +25,9 @@ import { RUNTIME_API_VERSION } from './sdk/index.js';
 import { createWalker } from './engine/walker.js';
 import { createDeployments } from './processes/deployments.js';
 import { createExecutions } from './processes/executions.js';
-import { createScheduler } from './processes/scheduler.js';
+import { createScheduler, type Scheduler } from './processes/scheduler.js';
 import { schemaIds } from './schema/index.js';
+import type { Store } from './store/types.js';
 
 export type { Caller, RuntimeConfig, TestConnectionRequest, TestConnectionResult, Logger, Metrics };
 export type { ConnectionView, ConnectionInput, ConnectionUpdate } from './connections/service.js';
@@ -39,7 +40,9 @@ export { createLogger } from './core/logger.js';
 export { presentDocuments, type PresentedDocument } from './engine/present.js';
 export type { DeploymentView, DeploymentSummary, DeploymentDetail } from './processes/deployments.js';
 export type { ExecutionView, ExecutionRequest } from './processes/executions.js';
-export type { ExecutionStatus, ExecutionTrigger, ScheduleRecord } from './store/types.js';
+export type { ExecutionStatus, ExecutionTrigger, ScheduleRecord, CatchUpPolicy } from './store/types.js';
+export type { LoadProblem } from './processes/scheduler.js';
+export type { DeployedView } from './processes/deployments.js';
 export type { ProcessDefinition } from './processes/definition.js';
 
 export { quarkVersion };
@@ -97,11 +100,71 @@ function connectorView(c: LoadedConnector): ConnectorView {
   };
 }
 
+/** A `plugins.paths` entry that does not exist: a warning at start and in `connectors list`. */
+export interface PluginPathWarning {
+  /** JSON pointer into config.json. */
+  path: string;
+  message: string;
+}
+
+function missingPluginPaths(config: Readonly<RuntimeConfig>, configFile: string): PluginPathWarning[] {
+  return (config.plugins?.paths ?? []).flatMap((dir, i) =>
+    existsSync(dir) ? [] : [{ path: `/plugins/paths/${i}`, message: `${dir} does not exist: no plugins are loaded from it (fix plugins.paths in ${configFile})` }],
+  );
+}
+
+interface LoadCheck {
+  store: Store;
+  registry: ConnectorRegistry;
+  deployments: ReturnType<typeof createDeployments>;
+  scheduler: Scheduler;
+}
+
+/** Active deployments whose stored definition cannot be read. */
+function unreadableDeployments(check: LoadCheck): { account: string; process: string; message: string }[] {
+  const found: { account: string; process: string; message: string }[] = [];
+  for (const p of check.store.processes.list()) {
+    if (p.activeVersion === null) continue;
+    try {
+      check.deployments.active(p.accountId, p.processId);
+    } catch (error) {
+      found.push({ account: p.accountId, process: p.processId, message: messageOf(error) });
+    }
+  }
+  return found;
+}
+
+/** Saved connections whose connector is not loaded (removed, or quarantined). */
+function orphanConnections(check: LoadCheck): { account: string; connection: string; name: string; connector: string }[] {
+  return check.store.accounts.list().flatMap((account) =>
+    check.store.connections
+      .list(account.id)
+      .filter((c) => check.registry.get(c.connectorId) === undefined)
+      .map((c) => ({ account: account.id, connection: c.id, name: c.name, connector: c.connectorId })),
+  );
+}
+
+/**
+ * A start never fails because of one bad stored record: what cannot be loaded is said
+ * at error level here (schedules by the scheduler), shown by `deployments show`, and
+ * counted by quark_load_problems; the rest of the runtime starts.
+ */
+function reportLoadProblems(check: LoadCheck, logger: Logger, metrics: Metrics): void {
+  for (const d of unreadableDeployments(check)) logger.error({ account: d.account, process: d.process, code: 'QUARK_ERR_PROCESS_UNREADABLE' }, d.message);
+  for (const c of orphanConnections(check)) {
+    const quarantined = check.registry.quarantined().some((q) => q.id === c.connector);
+    logger.error({ ...c, code: quarantined ? 'QUARK_ERR_CONNECTOR_QUARANTINED' : 'QUARK_ERR_CONNECTOR_NOT_FOUND' }, `connection "${c.name}" uses connector "${c.connector}", which is ${quarantined ? 'quarantined' : 'not loaded'}; its tests, operations and process steps fail until the connector is back`);
+  }
+  metrics.watchLoadProblems(() => ({ schedule: check.scheduler.problemCount(), deployment: unreadableDeployments(check).length, connection: orphanConnections(check).length }));
+}
+
 export async function createRuntime(options: CreateRuntimeOptions) {
   const schemas: SchemaRegistry = createSchemaRegistry();
   const { config, masterKey, paths } = openHome(options.home, schemas);
   const bootLogger = options.logger ?? createLogger({ level: options.logLevel ?? config.log?.level ?? 'info' });
   const metrics = createMetrics();
+  // one process per home, before anything in it is touched (work/, interrupted executions)
+  const lock = lockHome(paths.home, 'start');
   // scratch files of a previous run (killed or crashed) are of no use now
   rmSync(paths.work, { recursive: true, force: true });
   mkdirSync(paths.work, { recursive: true, mode: 0o700 });
@@ -114,12 +177,15 @@ export async function createRuntime(options: CreateRuntimeOptions) {
     { path: paths.connectors, source: 'home' },
     ...(config.plugins?.paths ?? []).map((path) => ({ path, source: 'config' as const })),
   ];
+  const pluginWarnings = missingPluginPaths(config, paths.config);
+  for (const w of pluginWarnings) bootLogger.warn({ path: w.path }, w.message);
   let registry: ConnectorRegistry;
   try {
     registry = await loadConnectors({ locations, schemas, pool, importTimeoutMs: config.limits.pluginImportTimeoutMs, logger: bootLogger });
   } catch (error) {
     await pool.close();
     store.close();
+    lock.release();
     throw error;
   }
   // Redaction paths come from the loaded schemas' secret marks, compiled once here.
@@ -155,6 +221,7 @@ export async function createRuntime(options: CreateRuntimeOptions) {
     validateSchema: schemas.validator(schemaIds.process),
     operation: (caller, ref) => operations.prepare(caller, ref).operation,
     onChange: (accountId, processId) => scheduler?.refresh(accountId, processId),
+    scheduleProblems: (accountId, processId) => scheduler?.problems(accountId, processId) ?? [],
   });
   const executions = createExecutions({
     store,
@@ -189,12 +256,15 @@ export async function createRuntime(options: CreateRuntimeOptions) {
     },
   });
   scheduler.start();
+  reportLoadProblems({ store, registry, deployments, scheduler }, logger, metrics);
   const startedAt = new Date();
   let closed = false;
 
   return {
     config,
     paths: paths as Readonly<HomePaths>,
+    /** Configuration problems that did not stop the start (missing plugin paths). */
+    warnings: pluginWarnings,
     logger,
     metrics,
     authenticate: access.authenticate,
@@ -232,8 +302,8 @@ export async function createRuntime(options: CreateRuntimeOptions) {
       revoke: access.revokeToken,
     },
     connectors: {
-      list(): { loaded: ConnectorView[]; quarantined: QuarantinedPlugin[] } {
-        return { loaded: registry.list().map(connectorView), quarantined: registry.quarantined() };
+      list(): { loaded: ConnectorView[]; quarantined: QuarantinedPlugin[]; warnings: PluginPathWarning[] } {
+        return { loaded: registry.list().map(connectorView), quarantined: registry.quarantined(), warnings: pluginWarnings };
       },
       get(id: string): ConnectorDetail {
         const c = requireConnector(registry, id);
@@ -267,6 +337,8 @@ export async function createRuntime(options: CreateRuntimeOptions) {
       log: executions.log,
       subscribe: executions.subscribe,
     },
+    /** Names the API's address in the home's holder file (runtime.pid). */
+    announce: lock.announce,
     ready(): boolean {
       return !closed && store.healthy();
     },
@@ -278,6 +350,7 @@ export async function createRuntime(options: CreateRuntimeOptions) {
       await executions.close();
       await pool.close();
       store.close();
+      lock.release();
     },
   };
 }

@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { quarkError } from '../core/errors.js';
 import type { Caller, Runtime } from '../index.js';
 import { errorHandler } from './errors.js';
@@ -32,7 +32,7 @@ export function buildApp(runtime: Runtime, options: AppOptions = {}): FastifyIns
   const serverOptions: FastifyServerOptions = {
     loggerInstance: runtime.logger,
     // two lines per request cost more than a short execution; /metrics counts requests
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
     // while closing, new requests get QUARK_ERR_API_SHUTTING_DOWN from the hook below
     return503OnClosing: false,

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { isIP } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { quarkError } from '../core/errors.js';
+import { quarkError, messageOf } from '../core/errors.js';
 import type { Runtime } from '../index.js';
 import { buildApp } from './app.js';
 
@@ -40,9 +40,27 @@ export async function serve(runtime: Runtime, options: ServeOptions = {}): Promi
     );
   }
   const app = buildApp(runtime, https ? { https } : {});
-  await app.listen({ host, port });
+  await listenOn(app, host, port, options.port !== undefined);
   const address = app.server.address();
   const actualPort = typeof address === 'object' && address ? address.port : port;
   const shownHost = host.includes(':') ? `[${host}]` : host;
-  return { app, url: `${https ? 'https' : 'http'}://${shownHost}:${actualPort}` };
+  const url = `${https ? 'https' : 'http'}://${shownHost}:${actualPort}`;
+  runtime.announce(url);
+  return { app, url };
+}
+
+/** app.listen, with an address in use said as such (and which setting to change). */
+async function listenOn(app: FastifyInstance, host: string, port: number, portFromOption: boolean): Promise<void> {
+  try {
+    await app.listen({ host, port });
+  } catch (error) {
+    await app.close();
+    if ((error as { code?: unknown }).code !== 'EADDRINUSE') throw error;
+    throw quarkError(
+      'QUARK_ERR_CONFIG_ADDRESS_IN_USE',
+      `another process listens on ${host}:${port}; stop it, or use --port <port> (0 picks a free one)${portFromOption ? '' : ' or change listen.port in config.json'}`,
+      { problems: [{ path: '/listen/port', message: `${port} is in use on ${host}: ${messageOf(error)}` }] },
+      error,
+    );
+  }
 }

@@ -148,7 +148,12 @@ program
       await runtime.close();
       throw error;
     }
-    const banner = [`quark ${quarkVersion}: ${runtime.config.kind} runtime "${runtime.config.name}" (${runtime.config.id}) listening on ${url}`, `home: ${runtime.paths.home}`];
+    const banner = [
+      `quark ${quarkVersion}: ${runtime.config.kind} runtime "${runtime.config.name}" (${runtime.config.id}) listening on ${url}`,
+      `console: ${url}/ (sign in with an account token)`,
+      `home: ${runtime.paths.home}`,
+      ...runtime.warnings.map((w) => `warning: config.json#${w.path}: ${w.message}`),
+    ];
     if (created) {
       banner.push('A new runtime home was created. Owner token (shown once; keep it safe):', `  ${created.token}`, `Log in: quark login --url ${url} --token ${created.token}`);
     } else {
@@ -275,9 +280,10 @@ const connectors = program.command('connectors').description('connector plugins 
 connectors
   .command('list')
   .action(async () => {
-    const result = await client().call<{ loaded: Record<string, unknown>[]; quarantined: { dir: string; id?: string; reason: { code: string; message: string; details?: { problems?: FieldProblem[] } } }[] }>('GET', '/connectors');
+    const result = await client().call<{ loaded: Record<string, unknown>[]; quarantined: { dir: string; id?: string; reason: { code: string; message: string; details?: { problems?: FieldProblem[] } } }[]; warnings?: FieldProblem[] }>('GET', '/connectors');
     emit(result, () => {
       const lines = [table(result.loaded, ['id', 'name', 'version', 'source', 'testConnection'])];
+      for (const w of result.warnings ?? []) lines.push(`warning: config.json#${w.path}: ${w.message}`);
       if (result.quarantined.length > 0) {
         lines.push('', 'Quarantined:');
         for (const q of result.quarantined) {

@@ -6,7 +6,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { quarkError, messageOf } from '../core/errors.js';
-import type { DeploymentView, DeploymentSummary, DeploymentDetail, ExecutionView, PresentedDocument } from '../index.js';
+import type { DeploymentView, DeployedView, DeploymentSummary, DeploymentDetail, ExecutionView, PresentedDocument, ScheduleRecord, LoadProblem } from '../index.js';
 import type { ApiClient } from './client.js';
 import { exitCodeForStatus } from './exit-codes.js';
 import { block, table } from './output.js';
@@ -25,29 +25,34 @@ export function registerProcessCommands(program: Command, io: CliIo): void {
   const { client, emit, out, globals, parseJsonFile, parseSet, collect } = io;
 
   const showDeployment = (d: DeploymentView) => `deployed ${d.process} version ${d.version} (${d.name})${d.note ? ` — ${d.note}` : ''}`;
+  const showSchedule = (s: ScheduleRecord) => `${s.cron}${s.timezone ? ` (${s.timezone})` : ''}${s.catchUp === 'once' ? ' catch-up once' : ''}`;
+  const showDeployed = (d: DeployedView) =>
+    `${showDeployment(d)}\n${d.schedules.length > 0 ? `schedules kept: ${d.schedules.map(showSchedule).join('; ')}` : 'no schedules (set them with quark schedules set)'}`;
+  const showProblems = (problems: LoadProblem[] | undefined) => (problems ?? []).map((p) => `problem  ${p.path} ${p.code}: ${p.message}`);
 
   program
     .command('deploy <file>')
     .description('validate a process definition (all problems at once) and deploy it as a new version')
     .action(async (file: string) => {
-      const view = await client().call<DeploymentView>('POST', '/deployments', parseJsonFile(file));
-      emit(view, () => showDeployment(view));
+      const view = await client().call<DeployedView>('POST', '/deployments', parseJsonFile(file));
+      emit(view, () => showDeployed(view));
     });
 
   program
     .command('undeploy <process>')
     .description('undeploy a process (its versions and executions are kept)')
     .action(async (id: string) => {
-      const view = await client().call<DeploymentSummary>('DELETE', `/deployments/${encodeURIComponent(id)}`);
-      emit(view, () => `undeployed ${view.process} (latest version ${view.latestVersion})`);
+      const view = await client().call<DeploymentSummary & { removedSchedules: ScheduleRecord[] }>('DELETE', `/deployments/${encodeURIComponent(id)}`);
+      const removed = view.removedSchedules.length > 0 ? `; schedules removed: ${view.removedSchedules.map(showSchedule).join('; ')}` : '';
+      emit(view, () => `undeployed ${view.process} (latest version ${view.latestVersion})${removed}`);
     });
 
   program
     .command('rollback <process> <version>')
     .description('deploy an earlier version again, as a new version')
     .action(async (id: string, version: string) => {
-      const view = await client().call<DeploymentView>('POST', `/deployments/${encodeURIComponent(id)}/rollback`, { version: positive(version, 'version') });
-      emit(view, () => showDeployment(view));
+      const view = await client().call<DeployedView>('POST', `/deployments/${encodeURIComponent(id)}/rollback`, { version: positive(version, 'version') });
+      emit(view, () => showDeployed(view));
     });
 
   function positive(text: string, what: string): number {
@@ -61,7 +66,12 @@ export function registerProcessCommands(program: Command, io: CliIo): void {
     .command('list')
     .action(async () => {
       const { deployments: list } = await client().call<{ deployments: DeploymentSummary[] }>('GET', '/deployments');
-      emit(list, () => table(list.map((d) => ({ ...d, active: d.activeVersion ?? 'undeployed', schedules: d.schedules.map((s) => s.cron).join(', ') || '-' })), ['process', 'name', 'active', 'latestVersion', 'schedules', 'updatedAt']));
+      emit(list, () =>
+        table(
+          list.map((d) => ({ ...d, active: d.activeVersion ?? 'undeployed', schedules: d.schedules.map((s) => s.cron).join(', ') || '-', problems: d.problems?.length ?? '-' })),
+          ['process', 'name', 'active', 'latestVersion', 'schedules', 'problems', 'updatedAt'],
+        ),
+      );
     });
   deployments
     .command('show <process>')
@@ -70,6 +80,7 @@ export function registerProcessCommands(program: Command, io: CliIo): void {
     .action(async (id: string, options: { version?: string; definition?: boolean }) => {
       const d = await client().call<DeploymentDetail & { nextRuns: (string | null)[] }>('GET', `/deployments/${encodeURIComponent(id)}${options.version ? `?version=${positive(options.version, '--version')}` : ''}`);
       if (options.definition) {
+        if (d.definition === null) throw quarkError('QUARK_ERR_PROCESS_UNREADABLE', `the stored definition of ${d.process} version ${d.version} cannot be read`);
         out(JSON.stringify(d.definition, null, 2));
         return;
       }
@@ -80,9 +91,10 @@ export function registerProcessCommands(program: Command, io: CliIo): void {
             ['name', d.name],
             ['active version', d.activeVersion ?? 'undeployed'],
             ['shown version', d.version],
-            ['schedules', d.schedules.map((s, i) => `${s.cron}${s.timezone ? ` (${s.timezone})` : ''} next ${d.nextRuns[i] ?? '-'}`).join('; ') || '-'],
-            ['steps', d.definition.steps.map((s) => `${s.id}:${s.kind}`).join(' ')],
+            ['schedules', d.schedules.map((s, i) => `${showSchedule(s)} next ${d.nextRuns[i] ?? '-'}`).join('; ') || '-'],
+            ['steps', d.definition ? d.definition.steps.map((s) => `${s.id}:${s.kind}`).join(' ') : '(the stored definition cannot be read)'],
           ]),
+          ...showProblems(d.problems),
           '',
           table(d.versions.map((v) => ({ ...v, note: v.note ?? '' })), ['version', 'deployedAt', 'deployedBy', 'note']),
         ].join('\n'),
@@ -93,10 +105,12 @@ export function registerProcessCommands(program: Command, io: CliIo): void {
   schedules
     .command('set <process> <cron...>')
     .description('replace the schedules of a process (cron: 5 fields, or 6 with seconds; quote each)')
-    .option('--timezone <tz>', 'IANA time zone of the expressions (default: the runtime\'s)')
-    .action(async (id: string, crons: string[], options: { timezone?: string }) => {
-      const view = await client().call<DeploymentSummary>('PUT', `/deployments/${encodeURIComponent(id)}/schedules`, { schedules: crons.map((cron) => ({ cron, ...(options.timezone ? { timezone: options.timezone } : {}) })) });
-      emit(view, () => `${view.process}: ${view.schedules.map((s) => s.cron).join(', ')}`);
+    .option('--timezone <tz>', 'IANA time zone of the expressions, e.g. Europe/Paris or UTC (default: the runtime\'s)')
+    .addOption(new Option('--catch-up <policy>', 'fires missed while the runtime was stopped: skip them, or run once at start').choices(['skip', 'once']))
+    .action(async (id: string, crons: string[], options: { timezone?: string; catchUp?: 'skip' | 'once' }) => {
+      const schedules = crons.map((cron) => ({ cron, ...(options.timezone ? { timezone: options.timezone } : {}), ...(options.catchUp ? { catchUp: options.catchUp } : {}) }));
+      const view = await client().call<DeploymentSummary>('PUT', `/deployments/${encodeURIComponent(id)}/schedules`, { schedules });
+      emit(view, () => `${view.process}: ${view.schedules.map(showSchedule).join('; ')}`);
     });
   schedules
     .command('clear <process>')

@@ -19,6 +19,8 @@ export const errorCatalogue = {
   QUARK_ERR_CONFIG_INSECURE_LISTEN: { status: 400, summary: 'Listening on a non-loopback address needs TLS or an explicit insecure flag.' },
   QUARK_ERR_MASTER_KEY_INVALID: { status: 500, summary: 'The master key file is missing or malformed.' },
   QUARK_ERR_HOME_STORE_UNREADABLE: { status: 500, summary: 'The embedded store (quark.db) cannot be opened or migrated.' },
+  QUARK_ERR_HOME_LOCKED: { status: 409, summary: 'Another quark process runs on this runtime home; one process per home.' },
+  QUARK_ERR_CONFIG_ADDRESS_IN_USE: { status: 409, summary: 'Another process already listens on the configured address and port.' },
 
   // authentication and authorization
   QUARK_ERR_AUTH_MISSING_TOKEN: { status: 401, summary: 'The request carries no bearer token.' },
@@ -72,7 +74,8 @@ export const errorCatalogue = {
   QUARK_ERR_PROCESS_SPLIT_FAILED: { status: 422, summary: 'A split step could not split the document (not a JSON array).' },
   QUARK_ERR_PROCESS_COMBINE_FAILED: { status: 422, summary: 'A combine step could not combine the documents (a body is not JSON, or too large to combine in memory).' },
   QUARK_ERR_EXPRESSION_FAILED: { status: 422, summary: 'A JSONata expression failed or produced no value for a document.' },
-  QUARK_ERR_SCHEDULE_INVALID: { status: 400, summary: 'A schedule\'s cron expression is not valid.' },
+  QUARK_ERR_SCHEDULE_INVALID: { status: 400, summary: 'A schedule\'s cron expression or time zone is not one the scheduler can arm.' },
+  QUARK_ERR_PROCESS_UNREADABLE: { status: 500, summary: 'The stored definition of a deployed version cannot be read (a damaged store record).' },
   QUARK_ERR_EXECUTION_NOT_FOUND: { status: 404, summary: 'No execution with this id in the account.' },
   QUARK_ERR_EXECUTION_QUEUE_FULL: { status: 429, summary: 'The runtime runs its maximum of executions and its queue is full: the execution was refused, not queued.' },
   QUARK_ERR_EXECUTION_FINISHED: { status: 409, summary: 'The execution has already finished; it cannot be cancelled.' },

@@ -4,6 +4,8 @@ export interface PoolGaugeSource {
   stats(): { threads: number; idleThreads: number; queueSize: number; completed: number; utilization: number };
 }
 
+export type LoadProblemKind = 'schedule' | 'deployment' | 'connection';
+
 /** The runtime's Prometheus metrics; one registry per runtime instance, none global. */
 export function createMetrics() {
   const registry = new Registry();
@@ -74,6 +76,17 @@ export function createMetrics() {
       if (executionSource) this.set(executionSource().queued);
     },
   });
+  let loadProblemSource: (() => Record<LoadProblemKind, number>) | undefined;
+  new Gauge({
+    name: 'quark_load_problems',
+    help: 'Stored records the runtime could not load or arm: schedules, deployments (unreadable definition), connections (connector not loaded).',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+    collect() {
+      if (!loadProblemSource) return;
+      for (const [kind, count] of Object.entries(loadProblemSource())) this.set({ kind }, count);
+    },
+  });
   let poolSource: PoolGaugeSource | undefined;
   const poolGauge = (name: string, help: string, pick: (s: ReturnType<PoolGaugeSource['stats']>) => number) =>
     new Gauge({
@@ -102,6 +115,9 @@ export function createMetrics() {
     executionDocuments,
     watchExecutions(source: () => { running: number; queued: number }) {
       executionSource = source;
+    },
+    watchLoadProblems(source: () => Record<LoadProblemKind, number>) {
+      loadProblemSource = source;
     },
     watchPool(source: PoolGaugeSource) {
       poolSource = source;

@@ -53,7 +53,7 @@ class SpillSink extends Writable {
       if (this.size <= this.spillBytes) return callback();
       // an execution's work directory is made by the first body that needs it
       mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
-      this.file = createWriteStream(this.path, { flags: 'wx', highWaterMark: 1024 * 1024 });
+      this.file = createWriteStream(this.path, { flags: 'wx', mode: 0o600, highWaterMark: 1024 * 1024 });
       this.file.on('error', (error) => this.destroy(error));
       chunk = Buffer.concat(this.head.splice(0));
     }

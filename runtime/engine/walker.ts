@@ -301,7 +301,7 @@ export function createWalker(options: WalkerOptions) {
     if (body.kind === 'inline' && body.bytes.byteLength > options.spillBytes) {
       const path = join(ctx.workDir, `combined-${randomBytes(8).toString('hex')}`);
       await mkdir(ctx.workDir, { recursive: true, mode: 0o700 });
-      await writeFile(path, text, { flag: 'wx' });
+      await writeFile(path, text, { flag: 'wx', mode: 0o600 });
       body = { kind: 'file', path, size: Buffer.byteLength(text) };
     }
     counts.out++;

@@ -7,6 +7,9 @@ import { schemaIds, type SchemaRegistry } from '../schema/index.js';
 import { generateMasterKey } from '../secrets/secret-box.js';
 import { openSqliteStore } from '../store/sqlite-store.js';
 import { issueToken } from '../accounts/tokens.js';
+import { lockHome, lockFileName, holderFileName } from './lock.js';
+
+export { lockHome, type HomeLock } from './lock.js';
 
 export type RuntimeKind = 'atom' | 'molecule' | 'cloud';
 
@@ -45,6 +48,10 @@ export interface HomePaths {
   connectors: string;
   /** Scratch space: spilled bodies of operations and executions. */
   work: string;
+  /** Held exclusively by the one process running on the home (lock.ts). */
+  lock: string;
+  /** Names that process: pid, start time, address. */
+  holder: string;
 }
 
 export const defaultPort = 7420;
@@ -62,6 +69,8 @@ export function homePaths(home: string): HomePaths {
     store: join(root, 'quark.db'),
     connectors: join(root, 'connectors'),
     work: join(root, 'work'),
+    lock: join(root, lockFileName),
+    holder: join(root, holderFileName),
   };
 }
 
@@ -85,9 +94,8 @@ export interface InitOptions {
  */
 export function initHome(options: InitOptions, schemas: SchemaRegistry): { config: RuntimeConfig; ownerToken: string; paths: HomePaths } {
   const paths = homePaths(options.home);
-  if (existsSync(paths.config)) {
-    throw quarkError('QUARK_ERR_HOME_EXISTS', `${paths.home} already holds a runtime (config.json exists); choose another --home`);
-  }
+  // a home in use is refused as such (naming its process), before saying it exists
+  if (existsSync(paths.config)) refuseExisting(paths);
   const config: RuntimeConfig & { $schema: string } = {
     $schema: schemaIds.runtimeConfig,
     id: newId('rt'),
@@ -108,6 +116,24 @@ export function initHome(options: InitOptions, schemas: SchemaRegistry): { confi
 
   mkdirSync(paths.home, { recursive: true, mode: 0o700 });
   chmodSync(paths.home, 0o700);
+  const lock = lockHome(paths.home, 'init');
+  try {
+    if (existsSync(paths.config)) throw homeTaken(paths);
+    return { config, ownerToken: writeHome(paths, config), paths };
+  } finally {
+    lock.release();
+  }
+}
+
+const homeTaken = (paths: HomePaths) => quarkError('QUARK_ERR_HOME_EXISTS', `${paths.home} already holds a runtime (config.json exists); choose another --home`);
+
+function refuseExisting(paths: HomePaths): never {
+  lockHome(paths.home, 'init').release();
+  throw homeTaken(paths);
+}
+
+/** Writes a new home's files (the caller holds its lock); returns the first owner token. */
+function writeHome(paths: HomePaths, config: RuntimeConfig): string {
   mkdirSync(paths.connectors, { recursive: true, mode: 0o700 });
   writeFileSync(paths.masterKey, generateMasterKey().toString('base64') + '\n', { mode: 0o600, flag: 'wx' });
   const store = openSqliteStore(paths.store);
@@ -122,7 +148,7 @@ export function initHome(options: InitOptions, schemas: SchemaRegistry): { confi
   }
   // written last: a home with config.json is a complete home
   writeFileSync(paths.config, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
-  return { config, ownerToken, paths };
+  return ownerToken;
 }
 
 function assertOwnerOnly(file: string): void {

@@ -3,14 +3,14 @@
  * first (validate.ts) and records nothing when anything is wrong; each deploy and each
  * rollback makes a new version; undeploy keeps the history.
  */
-import { Cron } from 'croner';
-import { quarkError, messageOf, type FieldProblem } from '../core/errors.js';
+import { quarkError, type FieldProblem } from '../core/errors.js';
 import { nowIso } from '../core/ids.js';
 import type { AccessControl, Caller } from '../accounts/access.js';
 import type { Validator } from '../schema/index.js';
 import type { Store, DeploymentRecord, ScheduleRecord } from '../store/types.js';
 import type { ProcessDefinition } from './definition.js';
 import { validateProcess } from './validate.js';
+import { scheduleProblem, type LoadProblem } from './scheduler.js';
 
 export interface DeploymentView {
   process: string;
@@ -29,12 +29,21 @@ export interface DeploymentSummary {
   latestVersion: number;
   updatedAt: string;
   schedules: ScheduleRecord[];
+  /** Stored records of the process the runtime could not load or arm (absent when none). */
+  problems?: LoadProblem[];
 }
 
 export interface DeploymentDetail extends DeploymentSummary {
   version: number;
-  definition: ProcessDefinition;
+  /** null when the stored definition cannot be read (see problems). */
+  definition: ProcessDefinition | null;
   versions: DeploymentView[];
+}
+
+/** The answer of a deploy or a rollback: the new version and the schedules it runs on. */
+export interface DeployedView extends DeploymentView {
+  /** Kept from the previous active version; a process deployed anew (or after an undeploy) has none. */
+  schedules: ScheduleRecord[];
 }
 
 export interface DeploymentDeps {
@@ -45,6 +54,8 @@ export interface DeploymentDeps {
   operation(caller: Caller, ref: { connection: string; operation: string }): { validateParameters: Validator };
   /** Told when a process's active version or schedules change. */
   onChange(accountId: string, processId: string): void;
+  /** The process's schedules that could not be armed (from the scheduler). */
+  scheduleProblems?(accountId: string, processId: string): LoadProblem[];
 }
 
 const viewOf = (d: DeploymentRecord): DeploymentView => ({
@@ -61,6 +72,7 @@ export function createDeployments(deps: DeploymentDeps) {
   // a version never changes: its parsed definition is kept after the first read
   const definitions = new Map<string, ProcessDefinition>();
 
+  /** The active version's definition; throws QUARK_ERR_PROCESS_UNREADABLE when its stored JSON is damaged. */
   function active(accountId: string, processId: string): { definition: ProcessDefinition; version: number } | undefined {
     const record = store.processes.get(accountId, processId);
     if (!record || record.activeVersion === null) return undefined;
@@ -69,10 +81,28 @@ export function createDeployments(deps: DeploymentDeps) {
     if (!definition) {
       const deployment = store.processes.version(accountId, processId, record.activeVersion);
       if (!deployment) return undefined;
+      if (deployment.definition === null) throw unreadable(processId, record.activeVersion);
       definition = deployment.definition as unknown as ProcessDefinition;
       definitions.set(key, definition);
     }
     return { definition, version: record.activeVersion };
+  }
+
+  /** active(), with a damaged definition read as none (for checks that look across processes). */
+  function readableActive(accountId: string, processId: string) {
+    try {
+      return active(accountId, processId);
+    } catch {
+      return undefined;
+    }
+  }
+
+  function problemsOf(accountId: string, processId: string, activeVersion: number | null): LoadProblem[] {
+    const problems = [...(deps.scheduleProblems?.(accountId, processId) ?? [])];
+    if (activeVersion !== null && store.processes.version(accountId, processId, activeVersion)?.definition === null) {
+      problems.unshift({ path: '/activeVersion', code: 'QUARK_ERR_PROCESS_UNREADABLE', message: unreadable(processId, activeVersion).message });
+    }
+    return problems;
   }
 
   function requireActive(accountId: string, processId: string) {
@@ -87,14 +117,19 @@ export function createDeployments(deps: DeploymentDeps) {
     const problems = validateProcess(input, {
       validateSchema: deps.validateSchema,
       operation: (ref) => deps.operation(caller, ref),
-      deployed: (id) => active(caller.account.id, id)?.definition,
+      deployed: (id) => readableActive(caller.account.id, id)?.definition,
     });
     if (problems.length > 0) throw invalid(problems);
     return input as ProcessDefinition;
   }
 
-  function record(caller: Caller, definition: ProcessDefinition, note: string | null): DeploymentView {
+  /**
+   * Records a new active version. Schedules stay with a process while it is deployed; a
+   * process deployed anew, or after an undeploy, starts with none (undeploy removes them).
+   */
+  function record(caller: Caller, definition: ProcessDefinition, note: string | null): DeployedView {
     const deployment = store.transaction(() => {
+      const before = store.processes.get(caller.account.id, definition.id);
       const d: DeploymentRecord = {
         accountId: caller.account.id,
         processId: definition.id,
@@ -106,24 +141,26 @@ export function createDeployments(deps: DeploymentDeps) {
         note,
       };
       store.processes.deploy(d);
+      if (before && before.activeVersion === null && before.schedules.length > 0) store.processes.setSchedules(d.accountId, d.processId, [], d.deployedAt);
       return d;
     });
     deps.onChange(caller.account.id, definition.id);
-    return viewOf(deployment);
+    return { ...viewOf(deployment), schedules: store.processes.get(caller.account.id, definition.id)?.schedules ?? [] };
   }
 
   function summary(accountId: string, processId: string): DeploymentSummary {
     const p = store.processes.get(accountId, processId);
     if (!p) throw quarkError('QUARK_ERR_PROCESS_NOT_FOUND', `no process "${processId}" in your account`);
     const latest = store.processes.version(accountId, processId, store.processes.latestVersion(accountId, processId))!;
-    return { process: processId, name: latest.name, activeVersion: p.activeVersion, latestVersion: latest.version, updatedAt: p.updatedAt, schedules: p.schedules };
+    const problems = problemsOf(accountId, processId, p.activeVersion);
+    return { process: processId, name: latest.name, activeVersion: p.activeVersion, latestVersion: latest.version, updatedAt: p.updatedAt, schedules: p.schedules, ...(problems.length > 0 ? { problems } : {}) };
   }
 
   return {
     validate,
     active,
     requireActive,
-    deploy(caller: Caller, input: unknown): DeploymentView {
+    deploy(caller: Caller, input: unknown): DeployedView {
       return record(caller, validate(caller, input), null);
     },
     list(caller: Caller): DeploymentSummary[] {
@@ -134,45 +171,62 @@ export function createDeployments(deps: DeploymentDeps) {
       const wanted = version ?? head.activeVersion ?? head.latestVersion;
       const deployment = store.processes.version(caller.account.id, processId, wanted);
       if (!deployment) throw quarkError('QUARK_ERR_PROCESS_NOT_FOUND', `process "${processId}" has no version ${wanted}`);
-      return { ...head, version: deployment.version, definition: deployment.definition as unknown as ProcessDefinition, versions: store.processes.versions(caller.account.id, processId).map(viewOf) };
+      return { ...head, version: deployment.version, definition: deployment.definition as unknown as ProcessDefinition | null, versions: store.processes.versions(caller.account.id, processId).map(viewOf) };
     },
     /** Deploys an earlier version's definition again, as a new version (validated again: connections may have changed). */
-    rollback(caller: Caller, processId: string, version: number): DeploymentView {
+    rollback(caller: Caller, processId: string, version: number): DeployedView {
       access.requireMember(caller, 'deploy processes');
       const earlier = store.processes.version(caller.account.id, processId, version);
       if (!earlier) throw quarkError('QUARK_ERR_PROCESS_NOT_FOUND', `process "${processId}" has no version ${version}`);
+      if (earlier.definition === null) throw unreadable(processId, version);
       return record(caller, validate(caller, earlier.definition), `rollback to version ${version}`);
     },
-    undeploy(caller: Caller, processId: string): DeploymentSummary {
+    /** Stops a process and removes its schedules (the answer's removedSchedules lists them). */
+    undeploy(caller: Caller, processId: string): DeploymentSummary & { removedSchedules: ScheduleRecord[] } {
       access.requireMember(caller, 'undeploy processes');
-      requireActive(caller.account.id, processId);
+      if (store.processes.get(caller.account.id, processId)?.activeVersion == null) requireActive(caller.account.id, processId);
       const callers = store.processes
         .list(caller.account.id)
-        .filter((p) => p.processId !== processId && active(caller.account.id, p.processId)?.definition.steps.some((s) => s.kind === 'process-call' && s.process === processId));
+        .filter((p) => p.processId !== processId && readableActive(caller.account.id, p.processId)?.definition.steps.some((s) => s.kind === 'process-call' && s.process === processId));
       if (callers.length > 0) {
         throw quarkError('QUARK_ERR_PROCESS_IN_USE', `process "${processId}" is called by deployed process(es) ${callers.map((p) => `"${p.processId}"`).join(', ')}; undeploy or change them first`);
       }
-      store.processes.setActive(caller.account.id, processId, null, nowIso());
+      const removedSchedules = store.processes.get(caller.account.id, processId)?.schedules ?? [];
+      store.transaction(() => {
+        const at = nowIso();
+        store.processes.setActive(caller.account.id, processId, null, at);
+        store.processes.setSchedules(caller.account.id, processId, [], at);
+      });
       deps.onChange(caller.account.id, processId);
-      return summary(caller.account.id, processId);
+      return { ...summary(caller.account.id, processId), removedSchedules };
     },
     setSchedules(caller: Caller, processId: string, schedules: ScheduleRecord[]): DeploymentSummary {
       access.requireMember(caller, 'schedule processes');
-      requireActive(caller.account.id, processId);
-      const problems: FieldProblem[] = [];
-      schedules.forEach((s, i) => {
-        try {
-          new Cron(s.cron, { paused: true, ...(s.timezone ? { timezone: s.timezone } : {}) }).stop();
-        } catch (error) {
-          problems.push({ path: `/schedules/${i}`, message: `is not a valid schedule: ${messageOf(error)}` });
-        }
-      });
+      if (store.processes.get(caller.account.id, processId)?.activeVersion == null) requireActive(caller.account.id, processId);
+      const problems = schedules.flatMap((s, i) => scheduleProblems(s, `/schedules/${i}`));
       if (problems.length > 0) throw quarkError('QUARK_ERR_SCHEDULE_INVALID', `invalid schedule: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`, { problems });
       store.processes.setSchedules(caller.account.id, processId, schedules, nowIso());
       deps.onChange(caller.account.id, processId);
       return summary(caller.account.id, processId);
     },
   };
+}
+
+/**
+ * A schedule checked the way the scheduler arms it, before it is stored: the cron alone
+ * first (a problem at /cron), then with the time zone (a problem at /timezone).
+ */
+export function scheduleProblems(s: ScheduleRecord, path: string): FieldProblem[] {
+  const cron = scheduleProblem({ cron: s.cron });
+  if (cron !== undefined) return [{ path: `${path}/cron`, message: `is not a cron expression the scheduler can arm: ${cron}` }];
+  if (s.timezone === undefined) return [];
+  const zone = scheduleProblem(s);
+  if (zone === undefined) return [];
+  return [{ path: `${path}/timezone`, message: `is not a time zone the scheduler knows (an IANA name such as Europe/Paris or UTC): ${zone}` }];
+}
+
+function unreadable(processId: string, version: number) {
+  return quarkError('QUARK_ERR_PROCESS_UNREADABLE', `the stored definition of process "${processId}" version ${version} cannot be read (damaged store record); deploy the process again, or roll back to a readable version`);
 }
 
 export function invalid(problems: FieldProblem[]) {

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { quarkError, messageOf } from '../core/errors.js';
+import { ownerOnlyFile, ownerOnlySidecars } from '../core/files.js';
 import type { Store, AccountRecord, TokenRecord, ConnectionRecord, DeploymentRecord, ProcessRecord, ScheduleRecord, ExecutionRecord, ExecutionStatus, ExecutionTrigger } from './types.js';
 
 /** Schema migrations, applied in order; PRAGMA user_version records how many ran. */
@@ -84,6 +85,15 @@ const migrations: string[] = [
      lines TEXT NOT NULL
    );
    CREATE INDEX execution_logs_by_execution ON execution_logs (execution_id, id);`,
+  // 4: when each schedule last fired (or was set), for the catch-up policy at start
+  `CREATE TABLE schedule_fires (
+     account_id TEXT NOT NULL,
+     process_id TEXT NOT NULL,
+     cron TEXT NOT NULL,
+     timezone TEXT NOT NULL DEFAULT '',
+     last_fired_at TEXT NOT NULL,
+     PRIMARY KEY (account_id, process_id, cron, timezone)
+   );`,
 ];
 
 interface DeploymentRow {
@@ -125,12 +135,22 @@ interface ExecutionRow {
   warnings: number;
 }
 
+/** A stored JSON object, or null when the text is not one (a damaged record must not break a list). */
+function parseObject(text: string): Record<string, unknown> | null {
+  try {
+    const value: unknown = JSON.parse(text);
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
 const toDeployment = (row: DeploymentRow): DeploymentRecord => ({
   accountId: row.account_id,
   processId: row.process_id,
   version: row.version,
   name: row.name,
-  definition: JSON.parse(row.definition) as Record<string, unknown>,
+  definition: parseObject(row.definition),
   deployedAt: row.deployed_at,
   deployedBy: row.deployed_by,
   note: row.note,
@@ -213,6 +233,9 @@ const accountColumns = 'id, name, relation, created_at AS createdAt';
 export function openSqliteStore(file: string): Store {
   let db: Database.Database;
   try {
+    // the store holds sealed secrets and token hashes: owner-only, with its -wal and -shm
+    ownerOnlyFile(file);
+    ownerOnlySidecars(file);
     db = new Database(file);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
@@ -265,6 +288,12 @@ export function openSqliteStore(file: string): Store {
     procListAll: db.prepare('SELECT * FROM processes ORDER BY account_id, process_id'),
     procSchedules: db.prepare('UPDATE processes SET schedules = ?, updated_at = ? WHERE account_id = ? AND process_id = ?'),
     procProperties: db.prepare('UPDATE processes SET properties = ? WHERE account_id = ? AND process_id = ?'),
+    fireList: db.prepare('SELECT cron, timezone, last_fired_at AS lastFiredAt FROM schedule_fires WHERE account_id = ? AND process_id = ?'),
+    fireClear: db.prepare('DELETE FROM schedule_fires WHERE account_id = ? AND process_id = ?'),
+    fireSet: db.prepare(
+      `INSERT INTO schedule_fires (account_id, process_id, cron, timezone, last_fired_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (account_id, process_id, cron, timezone) DO UPDATE SET last_fired_at = excluded.last_fired_at`,
+    ),
     execInsert: db.prepare(
       `INSERT INTO executions (id, account_id, process_id, version, trigger, status, queued_at, started_at, ended_at, error_code, error_message, steps, documents_in, documents_out, documents_failed, warnings)
        VALUES (@id, @accountId, @processId, @version, @trigger, @status, @queuedAt, @startedAt, @endedAt, @errorCode, @errorMessage, @steps, @documentsIn, @documentsOut, @documentsFailed, @warnings)`,
@@ -289,6 +318,13 @@ export function openSqliteStore(file: string): Store {
     logAppend: db.prepare('INSERT INTO execution_logs (execution_id, lines) VALUES (?, ?)'),
     logRead: db.prepare('SELECT lines FROM execution_logs WHERE execution_id = ? ORDER BY id'),
   };
+
+  /** A schedule that stays keeps its last fire; a new one counts from `at`; a removed one is forgotten. */
+  function keepFiresOf(accountId: string, processId: string, schedules: ScheduleRecord[], at: string): void {
+    const before = new Map((q.fireList.all(accountId, processId) as { cron: string; timezone: string; lastFiredAt: string }[]).map((r) => [`${r.cron}\u0000${r.timezone}`, r.lastFiredAt]));
+    q.fireClear.run(accountId, processId);
+    for (const s of schedules) q.fireSet.run(accountId, processId, s.cron, s.timezone ?? '', before.get(`${s.cron}\u0000${s.timezone ?? ''}`) ?? at);
+  }
 
   const serialise = (c: ConnectionRecord) => ({ ...c, config: JSON.stringify(c.config), secrets: JSON.stringify(c.secrets) });
 
@@ -344,7 +380,13 @@ export function openSqliteStore(file: string): Store {
       },
       versions: (accountId, processId) => (q.depList.all(accountId, processId) as DeploymentRow[]).map(toDeployment),
       setActive: (accountId, processId, version, at) => void q.procActivate.run(accountId, processId, version, at),
-      setSchedules: (accountId, processId, schedules, at) => void q.procSchedules.run(JSON.stringify(schedules), at, accountId, processId),
+      setSchedules: (accountId, processId, schedules, at) =>
+        db.transaction(() => {
+          q.procSchedules.run(JSON.stringify(schedules), at, accountId, processId);
+          keepFiresOf(accountId, processId, schedules, at);
+        })(),
+      lastFires: (accountId, processId) => (q.fireList.all(accountId, processId) as { cron: string; timezone: string; lastFiredAt: string }[]).map((r) => ({ cron: r.cron, ...(r.timezone ? { timezone: r.timezone } : {}), lastFiredAt: r.lastFiredAt })),
+      recordFire: (accountId, processId, schedule, at) => void q.fireSet.run(accountId, processId, schedule.cron, schedule.timezone ?? '', at),
       setProperties: (accountId, processId, properties) => void q.procProperties.run(JSON.stringify(properties), accountId, processId),
     },
     executions: {

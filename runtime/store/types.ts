@@ -41,8 +41,8 @@ export interface DeploymentRecord {
   processId: string;
   version: number;
   name: string;
-  /** The process definition as deployed (JSON). */
-  definition: Record<string, unknown>;
+  /** The process definition as deployed (JSON); null when the stored text cannot be read as one. */
+  definition: Record<string, unknown> | null;
   deployedAt: string;
   /** The account name that deployed it. */
   deployedBy: string;
@@ -50,9 +50,20 @@ export interface DeploymentRecord {
   note: string | null;
 }
 
+export type CatchUpPolicy = 'skip' | 'once';
+
 export interface ScheduleRecord {
   cron: string;
   timezone?: string;
+  /** Fires missed while the runtime was stopped: skipped (default) or caught up by one run at start. */
+  catchUp?: CatchUpPolicy;
+}
+
+/** When a schedule last fired, or was set if it never fired. */
+export interface ScheduleFireRecord {
+  cron: string;
+  timezone?: string;
+  lastFiredAt: string;
 }
 
 export interface ProcessRecord {
@@ -129,7 +140,10 @@ export interface Store {
     version(accountId: string, processId: string, version: number): DeploymentRecord | undefined;
     versions(accountId: string, processId: string): DeploymentRecord[];
     setActive(accountId: string, processId: string, version: number | null, at: string): void;
+    /** Replaces the schedules; a schedule kept (same cron and time zone) keeps its last fire time, a new one counts from `at`. */
     setSchedules(accountId: string, processId: string, schedules: ScheduleRecord[], at: string): void;
+    lastFires(accountId: string, processId: string): ScheduleFireRecord[];
+    recordFire(accountId: string, processId: string, schedule: ScheduleRecord, at: string): void;
     setProperties(accountId: string, processId: string, properties: Record<string, unknown>): void;
   };
   executions: {

@@ -44,7 +44,11 @@ export function deploymentRoutes(runtime: Runtime): FastifyPluginAsync {
                   type: 'object',
                   additionalProperties: false,
                   required: ['cron'],
-                  properties: { cron: { type: 'string', minLength: 1, maxLength: 200 }, timezone: { type: 'string', minLength: 1, maxLength: 100 } },
+                  properties: {
+                    cron: { type: 'string', minLength: 1, maxLength: 200 },
+                    timezone: { type: 'string', minLength: 1, maxLength: 100 },
+                    catchUp: { enum: ['skip', 'once'] },
+                  },
                 },
               },
             },
