@@ -1,0 +1,91 @@
+import t from 'tap';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { openSqliteStore } from '../../runtime/store/sqlite-store.js';
+import { createScheduler, missedFires, scheduleProblem } from '../../runtime/processes/scheduler.js';
+import type { ScheduleRecord, Store } from '../../runtime/store/types.js';
+import { tempDir } from '../helpers/quark.js';
+
+const silent = pino({ level: 'silent' });
+
+/** A store with one deployed process whose schedules were set at `setAt`. */
+function storeWith(t: any, schedules: ScheduleRecord[], setAt: string): Store {
+  const store = openSqliteStore(join(tempDir(t), 'quark.db'));
+  t.teardown(() => store.close());
+  store.accounts.insert({ id: 'acc_1', name: 'acme', relation: 'owner', createdAt: setAt });
+  store.processes.deploy({ accountId: 'acc_1', processId: 'hourly', version: 1, name: 'hourly', definition: { id: 'hourly' }, deployedAt: setAt, deployedBy: 'acme', note: null });
+  store.processes.setSchedules('acc_1', 'hourly', schedules, setAt);
+  return store;
+}
+
+function schedulerAt(store: Store, now: string) {
+  const fired: string[] = [];
+  const scheduler = createScheduler({ store, logger: silent, now: () => new Date(now), fire: (_account, process) => fired.push(process) });
+  return { scheduler, fired };
+}
+
+t.test('catch-up once: one run at start when at least one fire was missed while stopped', async (t) => {
+  const store = storeWith(t, [{ cron: '0 * * * *', timezone: 'UTC', catchUp: 'once' }], '2026-01-01T10:30:00.000Z');
+  // stopped from 10:30 to 13:10: 11:00, 12:00 and 13:00 were missed
+  const { scheduler, fired } = schedulerAt(store, '2026-01-01T13:10:00.000Z');
+  scheduler.start();
+  t.teardown(() => scheduler.stop());
+  t.same(fired, ['hourly'], 'exactly one catch-up run, not three');
+  t.same(store.processes.lastFires('acc_1', 'hourly'), [{ cron: '0 * * * *', timezone: 'UTC', lastFiredAt: '2026-01-01T13:10:00.000Z' }], 'the fire is recorded');
+  scheduler.stop();
+
+  const again = schedulerAt(store, '2026-01-01T13:40:00.000Z');
+  again.scheduler.start();
+  again.scheduler.stop();
+  t.same(again.fired, [], 'started again before the next fire: nothing to catch up');
+});
+
+t.test('catch-up skip (the default): missed fires are not run, and the schedule counts from now', async (t) => {
+  const store = storeWith(t, [{ cron: '0 * * * *' }], '2026-01-01T10:30:00.000Z');
+  const { scheduler, fired } = schedulerAt(store, '2026-01-01T13:10:00.000Z');
+  scheduler.start();
+  scheduler.stop();
+  t.same(fired, []);
+  t.equal(store.processes.lastFires('acc_1', 'hourly')[0]!.lastFiredAt, '2026-01-01T13:10:00.000Z');
+  store.processes.setSchedules('acc_1', 'hourly', [{ cron: '0 * * * *', catchUp: 'once' }], '2026-01-01T13:20:00.000Z');
+  t.equal(store.processes.lastFires('acc_1', 'hourly')[0]!.lastFiredAt, '2026-01-01T13:10:00.000Z', 'a kept schedule keeps its last fire');
+  const later = schedulerAt(store, '2026-01-01T13:50:00.000Z');
+  later.scheduler.start();
+  later.scheduler.stop();
+  t.same(later.fired, [], 'skipped fires are not caught up later by switching to once');
+});
+
+t.test('no catch-up within the first interval, nor for a process no longer deployed', async (t) => {
+  const store = storeWith(t, [{ cron: '0 * * * *', catchUp: 'once' }], '2026-01-01T10:30:00.000Z');
+  const early = schedulerAt(store, '2026-01-01T10:59:59.000Z');
+  early.scheduler.start();
+  early.scheduler.stop();
+  t.same(early.fired, []);
+  store.processes.setActive('acc_1', 'hourly', null, '2026-01-01T11:00:00.000Z');
+  const undeployed = schedulerAt(store, '2026-01-01T15:00:00.000Z');
+  undeployed.scheduler.start();
+  undeployed.scheduler.stop();
+  t.same(undeployed.fired, []);
+});
+
+t.test('a stored schedule that cannot be armed is reported; the others of the process are armed', async (t) => {
+  const store = storeWith(t, [{ cron: '0 * * * *', timezone: 'Mars/Base', catchUp: 'once' }, { cron: '0 3 * * *', timezone: 'UTC' }], '2026-01-01T10:30:00.000Z');
+  const { scheduler, fired } = schedulerAt(store, '2026-01-01T13:10:00.000Z');
+  scheduler.start();
+  t.teardown(() => scheduler.stop());
+  t.same(fired, [], 'the unarmed schedule does not catch up either');
+  t.match(scheduler.problems('acc_1', 'hourly'), [{ path: '/schedules/0', code: 'QUARK_ERR_SCHEDULE_INVALID', message: /Invalid time zone specified: Mars\/Base/ }]);
+  t.equal(scheduler.problemCount(), 1);
+  const next = scheduler.next('acc_1', 'hourly');
+  t.equal(next[0], null);
+  t.match(next[1], /T03:00:00\.000Z$/);
+});
+
+t.test('scheduleProblem and missedFires are what the scheduler arms with', async (t) => {
+  t.equal(scheduleProblem({ cron: '0 * * * *', timezone: 'Europe/Paris' }), undefined);
+  t.match(scheduleProblem({ cron: '0 * * * *', timezone: 'Mars/Base' }), /Invalid time zone/);
+  t.match(scheduleProblem({ cron: '0 0 30 2 *' }), /never fires/);
+  t.match(scheduleProblem({ cron: '61 * * * *' }), /minute/);
+  t.equal(missedFires({ cron: '0 * * * *', timezone: 'UTC' }, new Date('2026-01-01T10:30:00Z'), new Date('2026-01-01T13:00:00Z')), 3, 'a fire at exactly now counts');
+  t.equal(missedFires({ cron: '* * * * * *' }, new Date('2026-01-01T00:00:00Z'), new Date('2026-01-02T00:00:00Z')), 1000, 'counting stops at 1000');
+});
