@@ -338,7 +338,7 @@ async function deploymentsPage() {
       ? h('p', { class: 'muted' }, 'No process is deployed.')
       : table(
           ['process', 'name', 'active version', 'latest', 'updated', 'schedules'],
-          deployments.map((d) => h('tr', {}, h('td', {}, h('a', { href: `#/deployments/${encodeURIComponent(d.process)}` }, d.process)), h('td', {}, d.name), h('td', {}, d.activeVersion === null ? h('span', { class: 'muted' }, 'undeployed') : String(d.activeVersion)), h('td', {}, String(d.latestVersion)), h('td', {}, when(d.updatedAt)), h('td', {}, (d.schedules ?? []).map((s) => s.cron).join(', ') || '—'))),
+          deployments.map((d) => h('tr', {}, h('td', {}, h('a', { href: `#/deployments/${encodeURIComponent(d.process)}` }, d.process)), h('td', {}, d.name), h('td', {}, d.activeVersion === null ? h('span', { class: 'muted' }, 'undeployed') : String(d.activeVersion)), h('td', {}, String(d.latestVersion)), h('td', {}, when(d.updatedAt)), h('td', {}, (d.schedules ?? []).map((s) => s.cron).join(', ') || '—', d.problems ? h('span', { class: 'error' }, ` (${d.problems.length} problem(s))`) : null))),
         ),
     h('h2', {}, 'Deploy a process'),
     h(
@@ -373,8 +373,10 @@ async function deploymentPage(processId) {
       ['Name', d.name],
       ['Active version', d.activeVersion === null ? 'none (undeployed)' : String(d.activeVersion)],
       ['Latest version', String(d.latestVersion)],
+      ['Schedules', (d.schedules ?? []).map((s) => `${s.cron}${s.timezone ? ` (${s.timezone})` : ''}${s.catchUp === 'once' ? ', catch-up once' : ''}`).join('; ') || '—'],
       ['Next runs', (d.nextRuns ?? []).map(when).join(', ') || '—'],
     ]),
+    loadProblems(d.problems),
     h('h2', {}, 'Run now'),
     h('div', { class: 'field' }, h('label', { for: 'run-document' }, 'Document body'), docs, h('p', { class: 'hint', id: 'run-hint' }, 'Leave empty to run without documents passed in.')),
     h(
@@ -406,7 +408,18 @@ async function deploymentPage(processId) {
       ),
     ),
     h('h2', {}, 'Definition'),
-    h('pre', { class: 'log' }, JSON.stringify(d.definition, null, 2)),
+    d.definition === null ? h('p', { class: 'error' }, 'The stored definition of this version cannot be read.') : h('pre', { class: 'log' }, JSON.stringify(d.definition, null, 2)),
+  );
+}
+
+/** What the runtime could not load or arm for a process (a bad stored schedule, a damaged definition). */
+function loadProblems(problems) {
+  if (!problems || problems.length === 0) return null;
+  return h(
+    'section',
+    { class: 'load-problems', 'aria-labelledby': 'load-problems-heading' },
+    h('h2', { id: 'load-problems-heading' }, 'Load problems'),
+    h('ul', { class: 'problems' }, problems.map((p) => h('li', {}, h('code', {}, p.path), ` ${p.code}: ${p.message}`))),
   );
 }
 
