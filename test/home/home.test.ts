@@ -1,7 +1,27 @@
 import t from 'tap';
+import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cli, fixturePlugins, initHome, startRuntime, tempDir } from '../helpers/quark.js';
+import { cli, cliPath, fixturePlugins, initHome, startRuntime, tempDir } from '../helpers/quark.js';
+
+/** `quark start` expected to be refused: its exit code and output, or `listening: true` (then stopped) if it started. */
+function startExpectingRefusal(args: string[]): Promise<{ code: number | null; stderr: string; listening: boolean }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cliPath, 'start', ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME } as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    let listening = false;
+    child.stdout.resume();
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      if (!listening && /listening on http/.test(stderr)) {
+        listening = true;
+        child.kill('SIGTERM');
+      }
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stderr, listening }));
+  });
+}
 
 /** Every file under `dir` (recursively) with its permission bits. */
 function modes(dir: string, prefix = ''): [string, number][] {
@@ -20,7 +40,8 @@ t.test('one process per home: a second start and an init are refused naming the 
   const scratch = join(home, 'work', 'in-use');
   writeFileSync(scratch, 'busy');
 
-  const second = await cli(['start', '--home', home, '--port', '0']);
+  const second = await startExpectingRefusal(['--home', home, '--port', '0']);
+  t.notOk(second.listening, 'the second start does not serve');
   t.equal(second.code, 8, 'a conflict');
   t.match(second.stderr, /error QUARK_ERR_HOME_LOCKED: cannot start: the runtime home .* is in use by quark process (\d+) \(listening on (http\S+)\)/);
   t.match(second.stderr, new RegExp(`quark process ${pid} \\(listening on ${first.url.replace(/[.]/g, '\\.')}\\)`), 'it names the pid and address of the holder');
@@ -72,7 +93,7 @@ t.test('start: the banner names the console; an address in use, a missing plugin
 
   const port = new URL(rt.url).port;
   const other = await initHome(t);
-  const busy = await cli(['start', '--home', other.home, '--port', port]);
+  const busy = await startExpectingRefusal(['--home', other.home, '--port', port]);
   t.equal(busy.code, 8, busy.stderr);
   t.match(busy.stderr, new RegExp(`error QUARK_ERR_CONFIG_ADDRESS_IN_USE: another process listens on 127\\.0\\.0\\.1:${port}; stop it, or use --port`));
   t.match(busy.stderr, /- \/listen\/port: /);

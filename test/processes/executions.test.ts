@@ -124,7 +124,7 @@ t.test('schedules fire executions with trigger schedule; bad cron expressions ar
   const bad = await api('PUT', '/deployments/tick/schedules', { schedules: [{ cron: '61 * * * *' }] });
   t.equal(bad.status, 400);
   t.equal(bad.body.error.code, 'QUARK_ERR_SCHEDULE_INVALID');
-  t.equal(bad.body.error.details.problems[0].path, '/schedules/0');
+  t.equal(bad.body.error.details.problems[0].path, '/schedules/0/cron', 'the pointer names the field');
   const set = await cli(['--json', 'schedules', 'set', 'tick', '* * * * * *'], rt.as(ownerToken));
   t.equal(set.code, 0, set.stderr);
   const runs = await until('two scheduled runs', async () => {
