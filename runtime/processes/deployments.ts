@@ -105,6 +105,12 @@ export function createDeployments(deps: DeploymentDeps) {
     return problems;
   }
 
+  /** Like requireActive, without reading the definition: a damaged one can still be undeployed or rescheduled. */
+  function requireDeployed(accountId: string, processId: string): void {
+    const record = store.processes.get(accountId, processId);
+    if (!record || record.activeVersion === null) throw quarkError('QUARK_ERR_PROCESS_NOT_FOUND', `no deployed process "${processId}" in your account`);
+  }
+
   function requireActive(accountId: string, processId: string) {
     const found = active(accountId, processId);
     if (!found) throw quarkError('QUARK_ERR_PROCESS_NOT_FOUND', `no deployed process "${processId}" in your account`);
@@ -184,7 +190,7 @@ export function createDeployments(deps: DeploymentDeps) {
     /** Stops a process and removes its schedules (the answer's removedSchedules lists them). */
     undeploy(caller: Caller, processId: string): DeploymentSummary & { removedSchedules: ScheduleRecord[] } {
       access.requireMember(caller, 'undeploy processes');
-      if (store.processes.get(caller.account.id, processId)?.activeVersion == null) requireActive(caller.account.id, processId);
+      requireDeployed(caller.account.id, processId);
       const callers = store.processes
         .list(caller.account.id)
         .filter((p) => p.processId !== processId && readableActive(caller.account.id, p.processId)?.definition.steps.some((s) => s.kind === 'process-call' && s.process === processId));
@@ -202,7 +208,7 @@ export function createDeployments(deps: DeploymentDeps) {
     },
     setSchedules(caller: Caller, processId: string, schedules: ScheduleRecord[]): DeploymentSummary {
       access.requireMember(caller, 'schedule processes');
-      if (store.processes.get(caller.account.id, processId)?.activeVersion == null) requireActive(caller.account.id, processId);
+      requireDeployed(caller.account.id, processId);
       const problems = schedules.flatMap((s, i) => scheduleProblems(s, `/schedules/${i}`));
       if (problems.length > 0) throw quarkError('QUARK_ERR_SCHEDULE_INVALID', `invalid schedule: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`, { problems });
       store.processes.setSchedules(caller.account.id, processId, schedules, nowIso());

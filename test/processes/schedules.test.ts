@@ -101,6 +101,10 @@ t.test('a start never fails on one bad stored record: a schedule, a deployment, 
   t.match(metrics, /quark_load_problems\{kind="connection"\} 1/);
   t.equal((await api2('GET', '/connections/kit')).status, 200, 'the orphan connection can still be read (and deleted)');
 
+  const redeploy = await api2('POST', '/deployments', mapProcess('bad-zone'));
+  t.equal(redeploy.status, 201, 'a deploy of the process with the bad stored schedule works (it answered 500 before)');
+  t.equal((await api2('POST', '/deployments/bad-zone/rollback', { version: 1 })).status, 201, 'and so does a rollback');
+  t.equal((await api2('GET', '/deployments/bad-zone')).body.problems.length, 1, 'the schedule is still reported');
   await until('the healthy schedule to fire twice', async () => {
     const runs = (await api2('GET', '/executions?process=tick&status=complete')).body.executions;
     return runs.length >= 2 ? runs : undefined;
