@@ -116,7 +116,14 @@ function disarm(ctx: SchedulerContext, accountId: string, processId: string): vo
 function refresh(ctx: SchedulerContext, accountId: string, processId: string): void {
   disarm(ctx, accountId, processId);
   const record = ctx.deps.store.processes.get(accountId, processId);
-  if (!record || record.activeVersion === null || record.schedules.length === 0) return;
+  if (!record || record.activeVersion === null) return;
+  if (record.schedulesUnreadable) {
+    const message = 'the stored schedules cannot be read (damaged store record); set them again';
+    ctx.deps.logger.error({ process: processId, account: accountId }, message);
+    ctx.armed.set(keyOf(accountId, processId), { jobs: [], problems: [{ path: '/schedules', code: 'QUARK_ERR_SCHEDULE_INVALID', message }] });
+    return;
+  }
+  if (record.schedules.length === 0) return;
   const armed: Armed = { jobs: [], problems: [] };
   record.schedules.forEach((s, i) => armOne(ctx, accountId, processId, s, i, armed));
   ctx.armed.set(keyOf(accountId, processId), armed);

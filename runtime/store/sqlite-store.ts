@@ -145,6 +145,17 @@ function parseObject(text: string): Record<string, unknown> | null {
   }
 }
 
+/** The schedules column: a damaged one reads as none, flagged, so the scheduler reports it. */
+function storedSchedules(text: string): { schedules: ScheduleRecord[]; schedulesUnreadable?: true } {
+  try {
+    const value: unknown = JSON.parse(text);
+    const valid = Array.isArray(value) && value.every((s) => s !== null && typeof s === 'object' && typeof (s as ScheduleRecord).cron === 'string');
+    return valid ? { schedules: value as ScheduleRecord[] } : { schedules: [], schedulesUnreadable: true };
+  } catch {
+    return { schedules: [], schedulesUnreadable: true };
+  }
+}
+
 const toDeployment = (row: DeploymentRow): DeploymentRecord => ({
   accountId: row.account_id,
   processId: row.process_id,
@@ -160,8 +171,9 @@ const toProcess = (row: ProcessRow): ProcessRecord => ({
   accountId: row.account_id,
   processId: row.process_id,
   activeVersion: row.active_version,
-  schedules: JSON.parse(row.schedules) as ScheduleRecord[],
-  properties: JSON.parse(row.properties) as Record<string, unknown>,
+  ...storedSchedules(row.schedules),
+  // damaged persisted properties start again from the definition's defaults
+  properties: parseObject(row.properties) ?? {},
   updatedAt: row.updated_at,
 });
 

@@ -72,6 +72,8 @@ export interface ProcessRecord {
   /** null once undeployed. */
   activeVersion: number | null;
   schedules: ScheduleRecord[];
+  /** Set when the stored schedules could not be read (then `schedules` is empty). */
+  schedulesUnreadable?: true;
   /** Persisted process properties. */
   properties: Record<string, unknown>;
   updatedAt: string;

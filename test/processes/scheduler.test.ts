@@ -1,6 +1,7 @@
 import t from 'tap';
 import { join } from 'node:path';
 import { pino } from 'pino';
+import Database from 'better-sqlite3';
 import { openSqliteStore } from '../../runtime/store/sqlite-store.js';
 import { createScheduler, missedFires, scheduleProblem } from '../../runtime/processes/scheduler.js';
 import type { ScheduleRecord, Store } from '../../runtime/store/types.js';
@@ -9,8 +10,8 @@ import { tempDir } from '../helpers/quark.js';
 const silent = pino({ level: 'silent' });
 
 /** A store with one deployed process whose schedules were set at `setAt`. */
-function storeWith(t: any, schedules: ScheduleRecord[], setAt: string): Store {
-  const store = openSqliteStore(join(tempDir(t), 'quark.db'));
+function storeWith(t: any, schedules: ScheduleRecord[], setAt: string, file = join(tempDir(t), 'quark.db')): Store {
+  const store = openSqliteStore(file);
   t.teardown(() => store.close());
   store.accounts.insert({ id: 'acc_1', name: 'acme', relation: 'owner', createdAt: setAt });
   store.processes.deploy({ accountId: 'acc_1', processId: 'hourly', version: 1, name: 'hourly', definition: { id: 'hourly' }, deployedAt: setAt, deployedBy: 'acme', note: null });
@@ -79,6 +80,22 @@ t.test('a stored schedule that cannot be armed is reported; the others of the pr
   const next = scheduler.next('acc_1', 'hourly');
   t.equal(next[0], null);
   t.match(next[1], /T03:00:00\.000Z$/);
+});
+
+t.test('damaged stored schedules are reported for their process; the other processes are armed', async (t) => {
+  const file = join(tempDir(t), 'quark.db');
+  const store = storeWith(t, [{ cron: '0 * * * *' }], '2026-01-01T10:30:00.000Z', file);
+  store.processes.deploy({ accountId: 'acc_1', processId: 'daily', version: 1, name: 'daily', definition: { id: 'daily' }, deployedAt: '2026-01-01T10:30:00.000Z', deployedBy: 'acme', note: null });
+  store.processes.setSchedules('acc_1', 'daily', [{ cron: '0 3 * * *', timezone: 'UTC' }], '2026-01-01T10:30:00.000Z');
+  const raw = new Database(file);
+  raw.prepare("UPDATE processes SET schedules = '[{\"cron\": 5', properties = 'nope' WHERE process_id = 'hourly'").run();
+  raw.close();
+  t.same(store.processes.get('acc_1', 'hourly')?.properties, {}, 'damaged properties read as none');
+  const { scheduler } = schedulerAt(store, '2026-01-01T11:10:00.000Z');
+  scheduler.start();
+  t.teardown(() => scheduler.stop());
+  t.match(scheduler.problems('acc_1', 'hourly'), [{ path: '/schedules', code: 'QUARK_ERR_SCHEDULE_INVALID', message: /cannot be read/ }]);
+  t.match(scheduler.next('acc_1', 'daily')[0], /T03:00:00\.000Z$/, 'the other process is armed');
 });
 
 t.test('scheduleProblem and missedFires are what the scheduler arms with', async (t) => {
