@@ -148,8 +148,9 @@ function catchUp(ctx: SchedulerContext, accountId: string, processId: string): v
     const missed = last === undefined ? 0 : missedFires(s, new Date(last), now);
     if (missed === 0) return;
     const policy = s.catchUp ?? 'skip';
-    const count = missed >= missedCountLimit ? `at least ${missed}` : String(missed);
-    logger[policy === 'once' ? 'info' : 'warn']({ process: processId, cron: s.cron, missed: count, since: last, catchUp: policy }, policy === 'once' ? 'fires were missed while the runtime was stopped: one catch-up run' : 'fires were missed while the runtime was stopped: skipped (catchUp: skip)');
+    const fields = { process: processId, cron: s.cron, missed: missed >= missedCountLimit ? `at least ${missed}` : String(missed), since: last, catchUp: policy };
+    if (policy === 'once') logger.info(fields, 'fires were missed while the runtime was stopped: one catch-up run');
+    else logger.warn(fields, 'fires were missed while the runtime was stopped: skipped (catchUp: skip)');
     if (policy === 'once' && !caughtUp) {
       // one run for the process, even when several of its schedules missed fires
       caughtUp = true;

@@ -139,3 +139,34 @@ t.test('undeploy removes the schedules and a later deploy says it has none; a ne
   const refused = await api('PUT', '/deployments/nightly/schedules', { schedules: [{ cron: '0 3 * * *', catchUp: 'always' }] });
   t.equal(refused.status, 400, 'catchUp is skip or once');
 });
+
+t.test('fires missed while stopped: catchUp once runs the process once at start, skip does not', async (t) => {
+  const { home, ownerToken, rt, api } = await runtimeWith(t);
+  // yearly: it fires in no test run, but was missed if the runtime slept through a new year
+  for (const [id, catchUp] of [['caught', 'once'], ['skipped', 'skip']] as const) {
+    t.equal((await api('POST', '/deployments', mapProcess(id))).status, 201);
+    t.equal((await api('PUT', `/deployments/${id}/schedules`, { schedules: [{ cron: '0 0 1 1 *', timezone: 'UTC', catchUp }] })).status, 200);
+  }
+  t.equal(await rt.stop(), 0);
+  const twoYearsAgo = new Date(Date.now() - 2 * 365 * 86_400_000).toISOString();
+  const db = new Database(join(home, 'quark.db'));
+  t.equal(db.prepare('UPDATE schedule_fires SET last_fired_at = ?').run(twoYearsAgo).changes, 2, 'each schedule has its last fire time in the store');
+  db.close();
+
+  const again = await startRuntime(t, home);
+  const api2 = (method: string, path: string, body?: unknown) => again.api(method, `/api/v1${path}`, ownerToken, body);
+  const runs = await until('the catch-up run', async () => {
+    const list = (await api2('GET', '/executions?process=caught')).body.executions;
+    return list.length > 0 && list.every((e: any) => !['queued', 'in-process'].includes(e.status)) ? list : undefined;
+  });
+  t.same(runs.map((e: any) => [e.trigger, e.status]), [['schedule', 'complete']], 'one run, though more than one fire was missed');
+  t.same((await api2('GET', '/executions?process=skipped')).body.executions, [], 'skip runs nothing');
+  t.match(again.output(), /"level":40[^\n]*"process":"skipped"[^\n]*"missed":"\d"[^\n]*skipped \(catchUp: skip\)/, 'and says what it skipped');
+  t.equal(await again.stop(), 0);
+  const db2 = new Database(join(home, 'quark.db'));
+  const fires = db2.prepare('SELECT process_id, last_fired_at FROM schedule_fires ORDER BY process_id').all() as { process_id: string; last_fired_at: string }[];
+  db2.close();
+  t.ok(fires.every((f) => f.last_fired_at > twoYearsAgo), 'both count from this start now');
+  const third = await startRuntime(t, home);
+  t.equal((await third.api('GET', '/api/v1/executions?process=caught', ownerToken)).body.executions.length, 1, 'the next start catches up nothing more');
+});
