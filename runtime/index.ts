@@ -144,6 +144,14 @@ function orphanConnections(check: LoadCheck): { account: string; connection: str
   );
 }
 
+/** Why a saved connection cannot run: its connector is not loaded (removed or quarantined). */
+function connectionProblem(store: Store, registry: ConnectorRegistry, accountId: string, ref: string): string | undefined {
+  const connection = store.connections.get(accountId, ref) ?? store.connections.findByName(accountId, ref);
+  if (!connection || registry.get(connection.connectorId)) return undefined;
+  const quarantined = registry.quarantined().some((q) => q.id === connection.connectorId);
+  return `connection "${connection.name}" uses connector "${connection.connectorId}", which is ${quarantined ? 'quarantined' : 'not loaded'}; its tests, operations and process steps fail until the connector is back`;
+}
+
 /**
  * A start never fails because of one bad stored record: what cannot be loaded is said
  * at error level here (schedules by the scheduler), shown by `deployments show`, and
@@ -152,8 +160,7 @@ function orphanConnections(check: LoadCheck): { account: string; connection: str
 function reportLoadProblems(check: LoadCheck, logger: Logger, metrics: Metrics): void {
   for (const d of unreadableDeployments(check)) logger.error({ account: d.account, process: d.process, code: 'QUARK_ERR_PROCESS_UNREADABLE' }, d.message);
   for (const c of orphanConnections(check)) {
-    const quarantined = check.registry.quarantined().some((q) => q.id === c.connector);
-    logger.error({ ...c, code: quarantined ? 'QUARK_ERR_CONNECTOR_QUARANTINED' : 'QUARK_ERR_CONNECTOR_NOT_FOUND' }, `connection "${c.name}" uses connector "${c.connector}", which is ${quarantined ? 'quarantined' : 'not loaded'}; its tests, operations and process steps fail until the connector is back`);
+    logger.error({ ...c, code: 'QUARK_ERR_CONNECTOR_NOT_FOUND' }, connectionProblem(check.store, check.registry, c.account, c.connection)!);
   }
   metrics.watchLoadProblems(() => ({ schedule: check.scheduler.problemCount(), deployment: unreadableDeployments(check).length, connection: orphanConnections(check).length }));
 }
@@ -222,6 +229,7 @@ export async function createRuntime(options: CreateRuntimeOptions) {
     operation: (caller, ref) => operations.prepare(caller, ref).operation,
     onChange: (accountId, processId) => scheduler?.refresh(accountId, processId),
     scheduleProblems: (accountId, processId) => scheduler?.problems(accountId, processId) ?? [],
+    connectionProblem: (accountId, ref) => connectionProblem(store, registry, accountId, ref),
   });
   const executions = createExecutions({
     store,

@@ -56,6 +56,14 @@ export interface DeploymentDeps {
   onChange(accountId: string, processId: string): void;
   /** The process's schedules that could not be armed (from the scheduler). */
   scheduleProblems?(accountId: string, processId: string): LoadProblem[];
+  /** Why a saved connection (id or name) cannot run, e.g. its connector is not loaded; undefined when it can (or does not exist). */
+  connectionProblem?(accountId: string, connection: string): string | undefined;
+}
+
+/** The connections a definition's operation steps (and operation start) use, with their pointers. */
+function connectionsOf(definition: ProcessDefinition): { path: string; connection: string }[] {
+  const used = definition.steps.flatMap((step, i) => (step.kind === 'operation' ? [{ path: `/steps/${i}/connection`, connection: step.connection }] : []));
+  return definition.start.kind === 'operation' ? [{ path: '/start/connection', connection: definition.start.connection }, ...used] : used;
 }
 
 const viewOf = (d: DeploymentRecord): DeploymentView => ({
@@ -97,12 +105,18 @@ export function createDeployments(deps: DeploymentDeps) {
     }
   }
 
+  /** What the runtime could not load for a process: its definition, its connections' connectors, its schedules. */
   function problemsOf(accountId: string, processId: string, activeVersion: number | null): LoadProblem[] {
-    const problems = [...(deps.scheduleProblems?.(accountId, processId) ?? [])];
+    const problems: LoadProblem[] = [];
     if (activeVersion !== null && store.processes.version(accountId, processId, activeVersion)?.definition === null) {
-      problems.unshift({ path: '/activeVersion', code: 'QUARK_ERR_PROCESS_UNREADABLE', message: unreadable(processId, activeVersion).message });
+      problems.push({ path: '/activeVersion', code: 'QUARK_ERR_PROCESS_UNREADABLE', message: unreadable(processId, activeVersion).message });
     }
-    return problems;
+    const definition = readableActive(accountId, processId)?.definition;
+    for (const use of definition && deps.connectionProblem ? connectionsOf(definition) : []) {
+      const problem = deps.connectionProblem!(accountId, use.connection);
+      if (problem !== undefined) problems.push({ path: use.path, code: 'QUARK_ERR_CONNECTOR_NOT_FOUND', message: problem });
+    }
+    return [...problems, ...(deps.scheduleProblems?.(accountId, processId) ?? [])];
   }
 
   /** Like requireActive, without reading the definition: a damaged one can still be undeployed or rescheduled. */

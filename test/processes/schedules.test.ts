@@ -59,6 +59,8 @@ t.test('a start never fails on one bad stored record: a schedule, a deployment, 
   for (const id of ['bad-zone', 'broken', 'tick']) t.equal((await api('POST', '/deployments', mapProcess(id))).status, 201);
   t.equal((await api('PUT', '/deployments/tick/schedules', { schedules: [{ cron: '* * * * * *' }] })).status, 200);
   t.equal((await api('POST', '/connections', { name: 'kit', connector: 'process-kit', config: {} })).status, 201);
+  const usesKit = { id: 'uses-kit', name: 'uses-kit', start: { kind: 'none', next: 'echo' }, steps: [{ id: 'echo', kind: 'operation', connection: 'kit', operation: 'echo', parameters: { tag: 'x' } }] };
+  t.equal((await api('POST', '/deployments', usesKit)).status, 201);
   t.equal(await rt.stop(), 0);
 
   // what an older version stored, or a damaged store holds
@@ -83,7 +85,8 @@ t.test('a start never fails on one bad stored record: a schedule, a deployment, 
   t.equal(run.status, 500);
   t.equal(run.body.error.code, 'QUARK_ERR_PROCESS_UNREADABLE');
   const list = (await api2('GET', '/deployments')).body.deployments;
-  t.same(list.map((d: any) => [d.process, d.problems?.length ?? 0]), [['bad-zone', 1], ['broken', 1], ['tick', 0]], 'deployments list works and marks them');
+  t.same(list.map((d: any) => [d.process, d.problems?.length ?? 0]), [['bad-zone', 1], ['broken', 1], ['tick', 0], ['uses-kit', 1]], 'deployments list works and marks them');
+  t.match((await api2('GET', '/deployments/uses-kit')).body.problems, [{ path: '/steps/0/connection', code: 'QUARK_ERR_CONNECTOR_NOT_FOUND', message: /connection "kit" uses connector "gone-connector", which is not loaded/ }], 'a process whose connection lost its connector says so');
 
   const show = await cli(['deployments', 'show', 'bad-zone'], again.as(ownerToken));
   t.equal(show.code, 0, show.stderr);
