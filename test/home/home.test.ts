@@ -13,7 +13,8 @@ function startExpectingRefusal(args: string[]): Promise<{ code: number | null; s
     child.stdout.resume();
     child.stderr.on('data', (d) => {
       stderr += d;
-      if (!listening && /listening on http/.test(stderr)) {
+      // the banner, not the refusal (which names the holder's address)
+      if (!listening && /runtime "[^"]*" \(rt_[^)]*\) listening on http/.test(stderr)) {
         listening = true;
         child.kill('SIGTERM');
       }
