@@ -155,13 +155,14 @@ export async function createRuntime(options: CreateRuntimeOptions) {
     validateSchema: schemas.validator(schemaIds.process),
     operation: (caller, ref) => operations.prepare(caller, ref).operation,
     onChange: (accountId, processId) => scheduler?.refresh(accountId, processId),
+    maxNestingDepth: config.limits.maxNestingDepth,
   });
   const executions = createExecutions({
     store,
     access,
     deployments,
     operations,
-    walker: createWalker({ pool, threads: config.limits.workerThreads, spillBytes: config.limits.spillBytes, stepTimeoutMs: config.limits.operationTimeoutMs }),
+    walker: createWalker({ pool, threads: config.limits.workerThreads, spillBytes: config.limits.spillBytes, stepTimeoutMs: config.limits.stepTimeoutMs, maxNestingDepth: config.limits.maxNestingDepth }),
     metrics,
     logger,
     logLevel: options.logLevel ?? config.log?.level ?? 'info',

@@ -60,6 +60,8 @@ export interface StepsTask {
   execution: ExecutionInfo;
   workDir: string;
   spillBytes: number;
+  /** limits.maxNestingDepth: a computed value nested deeper fails its document. */
+  maxNestingDepth: number;
 }
 
 export interface StepCount {

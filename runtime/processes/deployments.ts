@@ -45,6 +45,8 @@ export interface DeploymentDeps {
   operation(caller: Caller, ref: { connection: string; operation: string }): { validateParameters: Validator };
   /** Told when a process's active version or schedules change. */
   onChange(accountId: string, processId: string): void;
+  /** limits.maxNestingDepth, checked at deploy (and for test-mode definitions). */
+  maxNestingDepth: number;
 }
 
 const viewOf = (d: DeploymentRecord): DeploymentView => ({
@@ -58,21 +60,25 @@ const viewOf = (d: DeploymentRecord): DeploymentView => ({
 
 export function createDeployments(deps: DeploymentDeps) {
   const { store, access } = deps;
-  // a version never changes: its parsed definition is kept after the first read
-  const definitions = new Map<string, ProcessDefinition>();
+  // a version never changes: the parsed definition of each process's active version is
+  // kept after the first read, one per process (a new version replaces it), so memory
+  // does not grow with every version that ever ran
+  const definitions = new Map<string, { version: number; definition: ProcessDefinition }>();
 
   function active(accountId: string, processId: string): { definition: ProcessDefinition; version: number } | undefined {
     const record = store.processes.get(accountId, processId);
-    if (!record || record.activeVersion === null) return undefined;
-    const key = `${accountId}\u0000${processId}\u0000${record.activeVersion}`;
-    let definition = definitions.get(key);
-    if (!definition) {
-      const deployment = store.processes.version(accountId, processId, record.activeVersion);
-      if (!deployment) return undefined;
-      definition = deployment.definition as unknown as ProcessDefinition;
-      definitions.set(key, definition);
+    const key = `${accountId}\u0000${processId}`;
+    if (!record || record.activeVersion === null) {
+      definitions.delete(key);
+      return undefined;
     }
-    return { definition, version: record.activeVersion };
+    const cached = definitions.get(key);
+    if (cached?.version === record.activeVersion) return cached;
+    const deployment = store.processes.version(accountId, processId, record.activeVersion);
+    if (!deployment) return undefined;
+    const entry = { version: record.activeVersion, definition: deployment.definition as unknown as ProcessDefinition };
+    definitions.set(key, entry);
+    return entry;
   }
 
   function requireActive(accountId: string, processId: string) {
@@ -88,6 +94,7 @@ export function createDeployments(deps: DeploymentDeps) {
       validateSchema: deps.validateSchema,
       operation: (ref) => deps.operation(caller, ref),
       deployed: (id) => active(caller.account.id, id)?.definition,
+      maxNestingDepth: deps.maxNestingDepth,
     });
     if (problems.length > 0) throw invalid(problems);
     return input as ProcessDefinition;
@@ -122,6 +129,8 @@ export function createDeployments(deps: DeploymentDeps) {
   return {
     validate,
     active,
+    /** How many parsed definitions are kept in memory: at most one per deployed process. */
+    cachedDefinitions: () => definitions.size,
     requireActive,
     deploy(caller: Caller, input: unknown): DeploymentView {
       return record(caller, validate(caller, input), null);

@@ -2,6 +2,12 @@ import Database from 'better-sqlite3';
 import { quarkError, messageOf } from '../core/errors.js';
 import type { Store, AccountRecord, TokenRecord, ConnectionRecord, DeploymentRecord, ProcessRecord, ScheduleRecord, ExecutionRecord, ExecutionStatus, ExecutionTrigger } from './types.js';
 
+/** The SQLite JSON path of a top-level key (process property names never hold a double quote). */
+function propertyPath(name: string): string {
+  if (/["\\]/.test(name)) throw new Error(`process property name ${JSON.stringify(name)} cannot be stored`);
+  return `$."${name}"`;
+}
+
 /** Schema migrations, applied in order; PRAGMA user_version records how many ran. */
 const migrations: string[] = [
   `CREATE TABLE accounts (
@@ -265,6 +271,8 @@ export function openSqliteStore(file: string): Store {
     procListAll: db.prepare('SELECT * FROM processes ORDER BY account_id, process_id'),
     procSchedules: db.prepare('UPDATE processes SET schedules = ?, updated_at = ? WHERE account_id = ? AND process_id = ?'),
     procProperties: db.prepare('UPDATE processes SET properties = ? WHERE account_id = ? AND process_id = ?'),
+    procPropertySet: db.prepare('UPDATE processes SET properties = json_set(properties, ?, json(?)) WHERE account_id = ? AND process_id = ?'),
+    procPropertyRemove: db.prepare('UPDATE processes SET properties = json_remove(properties, ?) WHERE account_id = ? AND process_id = ?'),
     execInsert: db.prepare(
       `INSERT INTO executions (id, account_id, process_id, version, trigger, status, queued_at, started_at, ended_at, error_code, error_message, steps, documents_in, documents_out, documents_failed, warnings)
        VALUES (@id, @accountId, @processId, @version, @trigger, @status, @queuedAt, @startedAt, @endedAt, @errorCode, @errorMessage, @steps, @documentsIn, @documentsOut, @documentsFailed, @warnings)`,
@@ -346,6 +354,14 @@ export function openSqliteStore(file: string): Store {
       setActive: (accountId, processId, version, at) => void q.procActivate.run(accountId, processId, version, at),
       setSchedules: (accountId, processId, schedules, at) => void q.procSchedules.run(JSON.stringify(schedules), at, accountId, processId),
       setProperties: (accountId, processId, properties) => void q.procProperties.run(JSON.stringify(properties), accountId, processId),
+      mergeProperties: (accountId, processId, updates) =>
+        db.transaction(() => {
+          for (const [name, value] of updates) {
+            const path = propertyPath(name);
+            if (value === undefined) q.procPropertyRemove.run(path, accountId, processId);
+            else q.procPropertySet.run(path, JSON.stringify(value), accountId, processId);
+          }
+        })(),
     },
     executions: {
       insert: (e) => void q.execInsert.run(executionParams(e)),
