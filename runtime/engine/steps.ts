@@ -131,8 +131,11 @@ function fail(run: Run, step: string, state: DocState, error: unknown): void {
   run.outcome.failed.push(state.origins ? { ...failed, origins: state.origins } : failed);
 }
 
-/** What happens to a document at one step: the id of the step it goes to next, or 'done'. */
-type Next = string | undefined | 'done';
+/** The document's path ended inside the step (stop, split): a symbol, as any string may be a step id. */
+const ended = Symbol('ended');
+
+/** What happens to a document at one step: the id of the step it goes to next (undefined: the end of its path), or ended. */
+type Next = string | undefined | typeof ended;
 
 async function apply(run: Run, step: PureStep, state: DocState, counts: StepCount): Promise<Next> {
   switch (step.kind) {
@@ -152,7 +155,7 @@ async function apply(run: Run, step: PureStep, state: DocState, counts: StepCoun
       const children = await split(run, step, state);
       counts.out += children.length;
       for (const child of children) await walk(run, step.next, child, step.id);
-      return 'done';
+      return ended;
     }
     case 'notify': {
       const message = textFor(run, step, 'the message', await dynamic(run, step, step.message, state));
@@ -168,7 +171,7 @@ async function apply(run: Run, step: PureStep, state: DocState, counts: StepCoun
       throw new DocumentFailure('QUARK_ERR_PROCESS_EXCEPTION', message);
     }
     case 'stop':
-      return 'done';
+      return ended;
   }
 }
 
@@ -228,7 +231,7 @@ async function walk(run: Run, first: string | undefined, state: DocState, from: 
       if (error instanceof ExecutionStop) throw error;
       return fail(run, step.id, state, error);
     }
-    if (next === 'done') return;
+    if (next === ended) return;
     counts.out++;
     last = step.id;
     id = next;

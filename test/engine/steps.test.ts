@@ -92,3 +92,9 @@ t.test('expressionFailure reads JSONata\'s plain-object errors', async (t) => {
   t.equal(expressionFailure('plain'), 'plain');
   t.match(expressionError('$foo(') ?? '', /^is not a valid JSONata expression: .+ \(JSONata S\d+, at character \d+\)$/);
 });
+
+t.test('a step may be called "done" or "ended": ids are only ids', async (t) => {
+  const steps: PureStep[] = [{ id: 'check', kind: 'decision', condition: 'true', ifTrue: 'done' }, { id: 'done', kind: 'map', expression: '"reached"' }];
+  const outcome = await runSteps(task(t, steps, [doc('{}')]), evaluate, new AbortController().signal);
+  t.same(outcome.exits[0]!.documents.map(text), ['reached']);
+});
