@@ -16,7 +16,7 @@ import type { PureStep } from '../processes/definition.js';
 import { isExpression } from '../processes/definition.js';
 import { inlineRef, packBodies, refOf } from './bodies.js';
 import { expressionFailure, plainValue, propertyText, truthy, type Evaluate, type ExpressionBindings } from './expressions.js';
-import type { BodyRef, DocumentRef, StepCount, StepsOutcome, StepsTask } from './messages.js';
+import { withOrigins, type BodyRef, type DocumentRef, type StepCount, type StepsOutcome, type StepsTask } from './messages.js';
 
 const unparsed = Symbol('unparsed');
 
@@ -121,14 +121,14 @@ async function exit(run: Run, next: string | null, state: DocState, last: string
   const key = next ?? '';
   let group = run.exits.get(key);
   if (!group) run.exits.set(key, (group = []));
-  group.push(state.origins ? { properties: state.properties, body, origins: state.origins } : { properties: state.properties, body });
+  group.push(withOrigins({ properties: state.properties, body }, state));
 }
 
 function fail(run: Run, step: string, state: DocState, error: unknown): void {
   count(run, step).errors++;
   const failure = error instanceof DocumentFailure ? error : new DocumentFailure('QUARK_ERR_STEP_FAILED', `step ${step}: ${messageOf(error)}`);
   const failed = { step, code: failure.code, message: failure.message };
-  run.outcome.failed.push(state.origins ? { ...failed, origins: state.origins } : failed);
+  run.outcome.failed.push(withOrigins(failed, state));
 }
 
 /** The document's path ended inside the step (stop, split): a symbol, as any string may be a step id. */
@@ -205,7 +205,7 @@ async function setProperties(run: Run, step: Extract<PureStep, { kind: 'set-prop
 }
 
 async function split(run: Run, step: Extract<PureStep, { kind: 'split' }>, state: DocState): Promise<DocState[]> {
-  const child = (value: unknown): DocState => ({ properties: { ...state.properties }, body: state.body, entered: state.entered, value, changed: true, ...(state.origins ? { origins: state.origins } : {}) });
+  const child = (value: unknown): DocState => withOrigins({ properties: { ...state.properties }, body: state.body, entered: state.entered, value, changed: true }, state);
   if (step.mode === 'lines') {
     const text = await textOf(state);
     return text.split(/\r?\n/).filter((line) => line.length > 0).map(child);
@@ -245,7 +245,7 @@ async function walk(run: Run, first: string | undefined, state: DocState, from: 
 
 function entering(document: DocumentRef): DocState {
   const entered = document.body.kind === 'inline' ? { size: document.body.bytes.byteLength, spilled: false } : { size: document.body.size, spilled: true };
-  return { properties: { ...document.properties }, body: document.body, entered, value: unparsed, changed: false, ...(document.origins ? { origins: document.origins } : {}) };
+  return withOrigins({ properties: { ...document.properties }, body: document.body, entered, value: unparsed, changed: false }, document);
 }
 
 /** Documents not walked because the task was stopped fail with the reason, rather than vanish. */
@@ -258,7 +258,7 @@ function failUnwalked(run: Run, documents: readonly DocumentRef[]): void {
   for (const document of documents) {
     counts.in++;
     counts.errors++;
-    run.outcome.failed.push(document.origins ? { step: run.task.first, code, message, origins: document.origins } : { step: run.task.first, code, message });
+    run.outcome.failed.push(withOrigins({ step: run.task.first, code, message }, document));
   }
 }
 

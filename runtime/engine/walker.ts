@@ -20,7 +20,7 @@ import { isExpression, isPure, targetsOf, type CombineStep, type OperationStep, 
 import { inlineRef, packBodies } from './bodies.js';
 import type { ExecutionInfo } from './expressions.js';
 import type { WorkerPool } from './pool.js';
-import type { BodyRef, DocumentFailureRef, DocumentRef, OperationResultRef, StepCount, StepsOutcome } from './messages.js';
+import { withOrigins, type BodyRef, type DocumentFailureRef, type DocumentRef, type OperationResultRef, type StepCount, type StepsOutcome } from './messages.js';
 
 export interface OperationRunner {
   /** Runs a connection's operation over documents; one result per document. */
@@ -116,11 +116,6 @@ export function chunksOf<T>(items: T[], threads: number): T[][] {
 export function append<T>(target: T[], items: readonly T[]): T[] {
   for (const item of items) target.push(item);
   return target;
-}
-
-/** `fields` with the origins of `source` (the document's indexes in enclosing try steps), when it has any. */
-function withOrigins<T extends object>(fields: T, source: { origins?: number[] }): T & { origins?: number[] } {
-  return source.origins ? { ...fields, origins: source.origins } : fields;
 }
 
 function failEach(documents: readonly DocumentRef[], step: string, failure: Failure): DocumentFailureRef[] {
