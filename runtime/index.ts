@@ -230,13 +230,14 @@ export async function createRuntime(options: CreateRuntimeOptions) {
     onChange: (accountId, processId) => scheduler?.refresh(accountId, processId),
     scheduleProblems: (accountId, processId) => scheduler?.problems(accountId, processId) ?? [],
     connectionProblem: (accountId, ref) => connectionProblem(store, registry, accountId, ref),
+    maxNestingDepth: config.limits.maxNestingDepth,
   });
   const executions = createExecutions({
     store,
     access,
     deployments,
     operations,
-    walker: createWalker({ pool, threads: config.limits.workerThreads, spillBytes: config.limits.spillBytes, stepTimeoutMs: config.limits.operationTimeoutMs }),
+    walker: createWalker({ pool, threads: config.limits.workerThreads, spillBytes: config.limits.spillBytes, stepTimeoutMs: config.limits.stepTimeoutMs, maxNestingDepth: config.limits.maxNestingDepth }),
     metrics,
     logger,
     logLevel: options.logLevel ?? config.log?.level ?? 'info',

@@ -1,5 +1,6 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { quarkError } from '../core/errors.js';
+import { checkBodyDepth } from '../core/json-depth.js';
 import type { Caller, Runtime } from '../index.js';
 import { errorHandler } from './errors.js';
 import { healthRoutes } from './routes/health.js';
@@ -76,6 +77,8 @@ export function buildApp(runtime: Runtime, options: AppOptions = {}): FastifyIns
         if (header !== undefined && !match) throw quarkError('QUARK_ERR_AUTH_MISSING_TOKEN', 'the Authorization header must be "Bearer <token>"');
         request.caller = runtime.authenticate(match?.[1]);
       });
+      // before the route's schema and any code that recurses or serialises the body
+      api.addHook('preValidation', async (request) => checkBodyDepth(request.body, runtime.config.limits.maxNestingDepth));
       api.register(runtimeRoutes(runtime));
       api.register(accountRoutes(runtime));
       api.register(connectorRoutes(runtime));

@@ -40,6 +40,7 @@ export const errorCatalogue = {
   QUARK_ERR_API_ROUTE_NOT_FOUND: { status: 404, summary: 'No such endpoint.' },
   QUARK_ERR_API_SHUTTING_DOWN: { status: 503, summary: 'The runtime is shutting down.' },
   QUARK_ERR_API_INTERNAL: { status: 500, summary: 'An unexpected error; the log has the details.' },
+  QUARK_ERR_API_NESTING_TOO_DEEP: { status: 400, summary: 'The request body nests objects and arrays deeper than limits.maxNestingDepth.' },
 
   // connectors and plugins
   QUARK_ERR_CONNECTOR_NOT_FOUND: { status: 404, summary: 'No loaded connector with this id.' },
@@ -76,6 +77,11 @@ export const errorCatalogue = {
   QUARK_ERR_EXPRESSION_FAILED: { status: 422, summary: 'A JSONata expression failed or produced no value for a document.' },
   QUARK_ERR_SCHEDULE_INVALID: { status: 400, summary: 'A schedule\'s cron expression or time zone is not one the scheduler can arm.' },
   QUARK_ERR_PROCESS_UNREADABLE: { status: 500, summary: 'The stored definition of a deployed version cannot be read (a damaged store record).' },
+  QUARK_ERR_STEP_NESTING_TOO_DEEP: { status: 422, summary: 'A value a step computed for a document (its body, a process property) nests deeper than limits.maxNestingDepth.' },
+  QUARK_ERR_STEP_TIMEOUT: { status: 504, summary: 'A run of pure steps did not finish a chunk of documents within its time limit; its worker was stopped.' },
+  QUARK_ERR_STEP_MEMORY_LIMIT: { status: 500, summary: 'A run of pure steps exhausted its worker\'s heap (limits.workerHeapMb); the worker was replaced.' },
+  QUARK_ERR_STEP_TASK_UNSENDABLE: { status: 500, summary: 'The documents or process properties of a run of steps could not be passed to a worker thread.' },
+  QUARK_ERR_STEP_FAILED: { status: 500, summary: 'A step failed on one document for an unexpected reason; only that document failed.' },
   QUARK_ERR_EXECUTION_NOT_FOUND: { status: 404, summary: 'No execution with this id in the account.' },
   QUARK_ERR_EXECUTION_QUEUE_FULL: { status: 429, summary: 'The runtime runs its maximum of executions and its queue is full: the execution was refused, not queued.' },
   QUARK_ERR_EXECUTION_FINISHED: { status: 409, summary: 'The execution has already finished; it cannot be cancelled.' },

@@ -20,14 +20,26 @@ export interface ExpressionBindings {
   body?: { size: number; spilled: boolean };
 }
 
+/**
+ * JSONata's error in words: its own message, its code (T2001, D3137 for $error()…) and the
+ * character it points at. JSONata throws plain objects, not Errors, so String() of one
+ * reads "[object Object]".
+ */
+export function expressionFailure(error: unknown): string {
+  if (error instanceof Error && !('code' in error)) return error.message;
+  const e = (error ?? {}) as { message?: unknown; code?: unknown; position?: unknown };
+  const message = typeof e.message === 'string' && e.message !== '' ? e.message : String(error);
+  const where = [typeof e.code === 'string' ? `JSONata ${e.code}` : undefined, typeof e.position === 'number' ? `at character ${e.position}` : undefined].filter(Boolean);
+  return where.length > 0 ? `${message} (${where.join(', ')})` : message;
+}
+
 /** The syntax error of an expression, or undefined when it compiles. */
 export function expressionError(text: string): string | undefined {
   try {
     jsonata(text);
     return undefined;
   } catch (error) {
-    const e = error as { message?: string; position?: number };
-    return `is not a valid JSONata expression: ${e.message ?? String(error)}${e.position !== undefined ? ` (at character ${e.position})` : ''}`;
+    return `is not a valid JSONata expression: ${expressionFailure(error)}`;
   }
 }
 

@@ -31,6 +31,11 @@ export interface DocumentRef {
   origins?: number[];
 }
 
+/** `fields` with the origins of `source` (its indexes in enclosing try steps), when it has any. */
+export function withOrigins<T extends object>(fields: T, source: { origins?: number[] }): T & { origins?: number[] } {
+  return source.origins ? { ...fields, origins: source.origins } : fields;
+}
+
 export interface OperationTask {
   kind: 'operation';
   entry: string;
@@ -60,6 +65,8 @@ export interface StepsTask {
   execution: ExecutionInfo;
   workDir: string;
   spillBytes: number;
+  /** limits.maxNestingDepth: a computed value nested deeper fails its document. */
+  maxNestingDepth: number;
 }
 
 export interface StepCount {

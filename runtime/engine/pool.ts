@@ -55,7 +55,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
     resourceLimits: { maxOldGenerationSizeMb: options.heapMb },
   });
 
-  function convert(error: unknown, what: string, timeoutMs: number, stopped: AbortReason | undefined): QuarkError {
+  function convert(error: unknown, what: string, timeoutMs: number, stopped: AbortReason | undefined, started: boolean): QuarkError {
     if (stopped === 'timeout') {
       return quarkError('QUARK_ERR_PLUGIN_TIMEOUT', `${what} did not finish within ${timeoutMs} ms and was stopped`, { timeoutMs }, error);
     }
@@ -64,6 +64,11 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
     if (code === 'ERR_WORKER_OUT_OF_MEMORY') {
       return quarkError('QUARK_ERR_PLUGIN_WORKER_DIED', `${what} ran out of memory (worker heap limit ${options.heapMb} MB); its worker was replaced`, { heapMb: options.heapMb }, error);
     }
+    // structured clone refused the task (too deep, a function): no worker ever saw it
+    const name = (error as { name?: unknown } | null)?.name;
+    if (!started && (name === 'RangeError' || name === 'DataCloneError')) {
+      return quarkError('QUARK_ERR_PLUGIN_WORKER_DIED', `${what} could not be passed to a worker thread: ${messageOf(error)}`, { posted: false }, error);
+    }
     return quarkError('QUARK_ERR_PLUGIN_WORKER_DIED', `${what} stopped its worker: ${messageOf(error)}`, undefined, error);
   }
 
@@ -71,6 +76,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
     async run(task, { timeoutMs, graceMs = 1000, what, signal, onProgress, transfer = [] }) {
       const hardStop = new AbortController();
       let stopped: AbortReason | undefined;
+      let started = false;
       const timers: NodeJS.Timeout[] = [];
       const { port1, port2 } = new MessageChannel();
       const stop = (reason: AbortReason) => {
@@ -83,13 +89,16 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
       if (signal?.aborted) throw quarkError('QUARK_ERR_OPERATION_CANCELLED', `${what} was cancelled before it started`);
       signal?.addEventListener('abort', onCancel, { once: true });
       port1.on('message', (event: WorkerEvent) => {
-        if (event.type === 'started') timers.push(setTimeout(() => stop('timeout'), timeoutMs));
+        if (event.type === 'started') {
+          started = true;
+          timers.push(setTimeout(() => stop('timeout'), timeoutMs));
+        }
         else if (event.type === 'progress') onProgress?.(event);
       });
       try {
         return await piscina.run({ ...task, control: port2 }, { signal: hardStop.signal, transferList: [port2, ...transfer] });
       } catch (error) {
-        throw convert(error, what, timeoutMs, stopped);
+        throw convert(error, what, timeoutMs, stopped, started);
       } finally {
         for (const timer of timers) clearTimeout(timer);
         signal?.removeEventListener('abort', onCancel);

@@ -4,14 +4,19 @@
  * exception, stop) until the document reaches a step that needs the main thread (an
  * operation, a barrier, a process call) or the end of its path. A body is parsed once on
  * the way and serialised once at the exit, whatever the number of steps.
+ *
+ * A failure belongs to the document that caused it: whatever one document does (an
+ * expression error, a value nested too deep to serialise, a body that cannot be
+ * written), it fails alone and the others of its chunk go on.
  */
 import { readFile } from 'node:fs/promises';
-import { messageOf } from '../core/errors.js';
+import { messageOf, type ErrorCode } from '../core/errors.js';
+import { findTooDeep, tooDeepMessage } from '../core/json-depth.js';
 import type { PureStep } from '../processes/definition.js';
 import { isExpression } from '../processes/definition.js';
 import { inlineRef, packBodies, refOf } from './bodies.js';
-import { plainValue, propertyText, truthy, type Evaluate, type ExpressionBindings } from './expressions.js';
-import type { BodyRef, DocumentRef, StepCount, StepsOutcome, StepsTask } from './messages.js';
+import { expressionFailure, plainValue, propertyText, truthy, type Evaluate, type ExpressionBindings } from './expressions.js';
+import { withOrigins, type BodyRef, type DocumentRef, type StepCount, type StepsOutcome, type StepsTask } from './messages.js';
 
 const unparsed = Symbol('unparsed');
 
@@ -26,12 +31,23 @@ interface DocState {
 }
 
 class DocumentFailure extends Error {
-  constructor(readonly code: string, message: string) {
+  constructor(readonly code: ErrorCode, message: string) {
     super(message);
   }
 }
 
 class ExecutionStop extends Error {}
+
+/** One task's run: what every function below works on. */
+interface Run {
+  task: StepsTask;
+  evaluate: Evaluate;
+  signal: AbortSignal;
+  /** The process properties as this task sees them (its own writes included). */
+  process: Record<string, unknown>;
+  outcome: StepsOutcome;
+  exits: Map<string, DocumentRef[]>;
+}
 
 const maxNotes = 1000;
 
@@ -59,142 +75,208 @@ async function textOf(state: DocState): Promise<string> {
   return readFile(state.body.path, 'utf8');
 }
 
-export async function runSteps(task: StepsTask, evaluate: Evaluate, signal: AbortSignal): Promise<StepsOutcome> {
-  const process = { ...task.process };
-  const outcome: StepsOutcome = { exits: [], failed: [], counts: {}, processUpdates: [], notes: [] };
-  const exits = new Map<string, DocumentRef[]>();
-  const count = (id: string): StepCount => (outcome.counts[id] ??= { in: 0, out: 0, errors: 0 });
+function count(run: Run, id: string): StepCount {
+  return (run.outcome.counts[id] ??= { in: 0, out: 0, errors: 0 });
+}
 
-  const bindings = (state: DocState): ExpressionBindings => ({
-    properties: state.properties,
-    process,
-    execution: task.execution,
-    body: state.entered,
-  });
-  const evalIn = async (step: PureStep, text: string, state: DocState): Promise<unknown> => {
-    try {
-      return await evaluate(text, valueOf(state), bindings(state));
-    } catch (error) {
-      throw new DocumentFailure('QUARK_ERR_EXPRESSION_FAILED', `step ${step.id}: the expression failed: ${messageOf(error)}`);
-    }
-  };
-  const dynamic = (step: PureStep, value: unknown, state: DocState) => (isExpression(value) ? evalIn(step, value.$expr, state) : Promise.resolve(value));
+/** Refuses a value nested deeper than limits.maxNestingDepth before anything serialises or posts it. */
+function checkDepth(run: Run, step: string, what: string, value: unknown): void {
+  if (value === null || typeof value !== 'object') return;
+  const found = findTooDeep(value, run.task.maxNestingDepth);
+  if (found) throw new DocumentFailure('QUARK_ERR_STEP_NESTING_TOO_DEEP', `step ${step}: ${what} ${tooDeepMessage(found)} (at ${found.path.slice(0, 80)}${found.path.length > 80 ? '…' : ''})`);
+}
 
-  async function exit(next: string | null, state: DocState): Promise<void> {
-    let body = state.body;
-    if (state.changed) {
-      const value = state.value;
-      const text = value === undefined ? '' : typeof value === 'string' ? value : JSON.stringify(value);
-      // small bodies (nearly all) stay in memory without a detour through a stream
-      body = text.length * 3 <= task.spillBytes ? inlineRef(text) : await refOf(text, task.workDir, task.spillBytes, signal);
-    }
-    const key = next ?? '';
-    let group = exits.get(key);
-    if (!group) exits.set(key, (group = []));
-    group.push({ properties: state.properties, body, ...(state.origins ? { origins: state.origins } : {}) });
+/** A computed value as a property string, refused when it nests too deep to serialise. */
+function textFor(run: Run, step: PureStep, what: string, value: unknown): string {
+  checkDepth(run, step.id, what, value);
+  return propertyText(value);
+}
+
+function bindings(run: Run, state: DocState): ExpressionBindings {
+  return { properties: state.properties, process: run.process, execution: run.task.execution, body: state.entered };
+}
+
+async function evalIn(run: Run, step: PureStep, text: string, state: DocState): Promise<unknown> {
+  try {
+    return await run.evaluate(text, valueOf(state), bindings(run, state));
+  } catch (error) {
+    throw new DocumentFailure('QUARK_ERR_EXPRESSION_FAILED', `step ${step.id}: the expression failed: ${expressionFailure(error)}`);
   }
+}
 
-  async function walk(first: string | undefined, state: DocState): Promise<void> {
-    let id = first;
-    while (id !== undefined) {
-      const step = task.steps[id];
-      if (!step) return exit(id, state); // not a pure step: the main thread takes it from here
-      const counts = count(id);
-      counts.in++;
-      try {
-        switch (step.kind) {
-          case 'map': {
-            // replacing a body the expression cannot see would lose it without a word
-            if (!state.changed && state.body.kind === 'file') {
-              throw new DocumentFailure('QUARK_ERR_EXPRESSION_FAILED', `step ${step.id}: the body (${state.body.size} bytes) is larger than limits.spillBytes and was spilled to disk; a map cannot read it. Route such documents around the map (for example a decision on $body.spilled) or raise limits.spillBytes`);
-            }
-            const value = await evalIn(step, step.expression, state);
-            if (value === undefined) throw new DocumentFailure('QUARK_ERR_EXPRESSION_FAILED', `step ${step.id}: the map expression produced no value for this document`);
-            state.value = value;
-            state.changed = true;
-            id = step.next;
-            break;
-          }
-          case 'set-properties': {
-            for (const [name, raw] of Object.entries(step.document ?? {})) {
-              const value = await dynamic(step, raw, state);
-              if (value === undefined || value === null) delete state.properties[name];
-              else state.properties[name] = propertyText(value);
-            }
-            for (const [name, raw] of Object.entries(step.process ?? {})) {
-              const value = plainValue(await dynamic(step, raw, state));
-              process[name] = value;
-              outcome.processUpdates.push([name, value]);
-            }
-            id = step.next;
-            break;
-          }
-          case 'decision':
-            id = truthy(await evalIn(step, step.condition, state)) ? step.ifTrue : step.ifFalse;
-            break;
-          case 'route': {
-            const value = await evalIn(step, step.value, state);
-            const text = value === undefined ? undefined : propertyText(value);
-            const match = step.routes.find((r) => String(r.equals) === text);
-            id = match ? match.next : step.default;
-            break;
-          }
-          case 'split': {
-            const children = await split(step, state);
-            counts.out += children.length;
-            for (const child of children) await walk(step.next, child);
-            return;
-          }
-          case 'notify': {
-            const message = propertyText(await dynamic(step, step.message, state));
-            if (outcome.notes.length < maxNotes) outcome.notes.push({ step: step.id, level: step.level ?? 'info', message });
-            id = step.next;
-            break;
-          }
-          case 'exception': {
-            const message = propertyText(await dynamic(step, step.message, state));
-            if (step.scope === 'execution') {
-              outcome.stop = { step: step.id, message };
-              throw new ExecutionStop(message);
-            }
-            throw new DocumentFailure('QUARK_ERR_PROCESS_EXCEPTION', message);
-          }
-          case 'stop':
-            return;
-        }
-      } catch (error) {
-        if (error instanceof ExecutionStop) throw error;
-        counts.errors++;
-        const failure = error instanceof DocumentFailure ? error : new DocumentFailure('QUARK_ERR_EXPRESSION_FAILED', `step ${step.id}: ${messageOf(error)}`);
-        outcome.failed.push({ step: step.id, code: failure.code, message: failure.message, ...(state.origins ? { origins: state.origins } : {}) });
-        return;
+function dynamic(run: Run, step: PureStep, value: unknown, state: DocState): Promise<unknown> {
+  return isExpression(value) ? evalIn(run, step, value.$expr, state) : Promise.resolve(value);
+}
+
+/** The document leaves the run towards `next` (null: the end of its path), its body serialised once. */
+async function exit(run: Run, next: string | null, state: DocState, last: string): Promise<void> {
+  let body = state.body;
+  if (state.changed) {
+    const value = state.value;
+    checkDepth(run, last, 'the body', value);
+    const text = value === undefined ? '' : typeof value === 'string' ? value : JSON.stringify(value);
+    // small bodies (nearly all) stay in memory without a detour through a stream
+    body = text.length * 3 <= run.task.spillBytes ? inlineRef(text) : await refOf(text, run.task.workDir, run.task.spillBytes, run.signal);
+  }
+  const key = next ?? '';
+  let group = run.exits.get(key);
+  if (!group) run.exits.set(key, (group = []));
+  group.push(withOrigins({ properties: state.properties, body }, state));
+}
+
+function fail(run: Run, step: string, state: DocState, error: unknown): void {
+  count(run, step).errors++;
+  const failure = error instanceof DocumentFailure ? error : new DocumentFailure('QUARK_ERR_STEP_FAILED', `step ${step}: ${messageOf(error)}`);
+  const failed = { step, code: failure.code, message: failure.message };
+  run.outcome.failed.push(withOrigins(failed, state));
+}
+
+/** The document's path ended inside the step (stop, split): a symbol, as any string may be a step id. */
+const ended = Symbol('ended');
+
+/** What happens to a document at one step: the id of the step it goes to next (undefined: the end of its path), or ended. */
+type Next = string | undefined | typeof ended;
+
+async function apply(run: Run, step: PureStep, state: DocState, counts: StepCount): Promise<Next> {
+  switch (step.kind) {
+    case 'map':
+      return map(run, step, state);
+    case 'set-properties':
+      return setProperties(run, step, state);
+    case 'decision':
+      return truthy(await evalIn(run, step, step.condition, state)) ? step.ifTrue : step.ifFalse;
+    case 'route': {
+      const value = await evalIn(run, step, step.value, state);
+      const text = value === undefined ? undefined : textFor(run, step, 'the route value', value);
+      const match = step.routes.find((r) => String(r.equals) === text);
+      return match ? match.next : step.default;
+    }
+    case 'split': {
+      const children = await split(run, step, state);
+      counts.out += children.length;
+      for (const child of children) await walk(run, step.next, child, step.id);
+      return ended;
+    }
+    case 'notify': {
+      const message = textFor(run, step, 'the message', await dynamic(run, step, step.message, state));
+      if (run.outcome.notes.length < maxNotes) run.outcome.notes.push({ step: step.id, level: step.level ?? 'info', message });
+      return step.next;
+    }
+    case 'exception': {
+      const message = textFor(run, step, 'the message', await dynamic(run, step, step.message, state));
+      if (step.scope === 'execution') {
+        run.outcome.stop = { step: step.id, message };
+        throw new ExecutionStop(message);
       }
-      counts.out++;
+      throw new DocumentFailure('QUARK_ERR_PROCESS_EXCEPTION', message);
     }
-    return exit(null, state);
+    case 'stop':
+      return ended;
   }
+}
 
-  async function split(step: Extract<PureStep, { kind: 'split' }>, state: DocState): Promise<DocState[]> {
-    const child = (value: unknown): DocState => ({ properties: { ...state.properties }, body: state.body, entered: state.entered, value, changed: true, ...(state.origins ? { origins: state.origins } : {}) });
-    if (step.mode === 'lines') {
-      const text = await textOf(state);
-      return text.split(/\r?\n/).filter((line) => line.length > 0).map(child);
+async function map(run: Run, step: Extract<PureStep, { kind: 'map' }>, state: DocState): Promise<Next> {
+  // replacing a body the expression cannot see would lose it without a word
+  if (!state.changed && state.body.kind === 'file') {
+    throw new DocumentFailure('QUARK_ERR_EXPRESSION_FAILED', `step ${step.id}: the body (${state.body.size} bytes) is larger than limits.spillBytes and was spilled to disk; a map cannot read it. Route such documents around the map (for example a decision on $body.spilled) or raise limits.spillBytes`);
+  }
+  const value = await evalIn(run, step, step.expression, state);
+  if (value === undefined) throw new DocumentFailure('QUARK_ERR_EXPRESSION_FAILED', `step ${step.id}: the map expression produced no value for this document`);
+  state.value = value;
+  state.changed = true;
+  return step.next;
+}
+
+async function setProperties(run: Run, step: Extract<PureStep, { kind: 'set-properties' }>, state: DocState): Promise<Next> {
+  for (const [name, raw] of Object.entries(step.document ?? {})) {
+    const value = await dynamic(run, step, raw, state);
+    if (value === undefined || value === null) delete state.properties[name];
+    else state.properties[name] = textFor(run, step, `document property ${name}`, value);
+  }
+  for (const [name, raw] of Object.entries(step.process ?? {})) {
+    const computed = await dynamic(run, step, raw, state);
+    // process properties travel to every later task of the execution: nothing too deep to post
+    checkDepth(run, step.id, `process property ${name}`, computed);
+    const value = plainValue(computed);
+    run.process[name] = value;
+    run.outcome.processUpdates.push([name, value]);
+  }
+  return step.next;
+}
+
+async function split(run: Run, step: Extract<PureStep, { kind: 'split' }>, state: DocState): Promise<DocState[]> {
+  const child = (value: unknown): DocState => withOrigins({ properties: { ...state.properties }, body: state.body, entered: state.entered, value, changed: true }, state);
+  if (step.mode === 'lines') {
+    const text = await textOf(state);
+    return text.split(/\r?\n/).filter((line) => line.length > 0).map(child);
+  }
+  const array = step.path === undefined ? valueOf(state) : await evalIn(run, step, step.path, state);
+  if (!Array.isArray(array)) throw new DocumentFailure('QUARK_ERR_PROCESS_SPLIT_FAILED', `step ${step.id}: ${step.path === undefined ? 'the body' : 'the path expression'} is not a JSON array`);
+  return array.map(child);
+}
+
+/** Walks one document from `first` until it leaves the run, ends or fails (only it). */
+async function walk(run: Run, first: string | undefined, state: DocState, from: string): Promise<void> {
+  let id = first;
+  let last = from;
+  while (id !== undefined) {
+    const step = run.task.steps[id];
+    if (!step) break; // not a pure step: the main thread takes it from here
+    const counts = count(run, id);
+    counts.in++;
+    let next: Next;
+    try {
+      next = await apply(run, step, state, counts);
+    } catch (error) {
+      if (error instanceof ExecutionStop) throw error;
+      return fail(run, step.id, state, error);
     }
-    const array = step.path === undefined ? valueOf(state) : await evalIn(step, step.path, state);
-    if (!Array.isArray(array)) throw new DocumentFailure('QUARK_ERR_PROCESS_SPLIT_FAILED', `step ${step.id}: ${step.path === undefined ? 'the body' : 'the path expression'} is not a JSON array`);
-    return array.map(child);
+    if (next === ended) return;
+    counts.out++;
+    last = step.id;
+    id = next;
   }
+  try {
+    await exit(run, id ?? null, state, last);
+  } catch (error) {
+    fail(run, last, state, error);
+  }
+}
 
+function entering(document: DocumentRef): DocState {
+  const entered = document.body.kind === 'inline' ? { size: document.body.bytes.byteLength, spilled: false } : { size: document.body.size, spilled: true };
+  return withOrigins({ properties: { ...document.properties }, body: document.body, entered, value: unparsed, changed: false }, document);
+}
+
+/** Documents not walked because the task was stopped fail with the reason, rather than vanish. */
+function failUnwalked(run: Run, documents: readonly DocumentRef[]): void {
+  if (documents.length === 0) return;
+  const timeout = (run.signal.reason as { name?: unknown } | undefined)?.name === 'TimeoutError';
+  const code: ErrorCode = timeout ? 'QUARK_ERR_STEP_TIMEOUT' : 'QUARK_ERR_EXECUTION_CANCELLED';
+  const message = timeout ? `step ${run.task.first}: the chunk reached its time limit (the steps' timeoutMs, else limits.stepTimeoutMs) before this document` : `step ${run.task.first}: the execution was cancelled before this document`;
+  const counts = count(run, run.task.first);
+  for (const document of documents) {
+    counts.in++;
+    counts.errors++;
+    run.outcome.failed.push(withOrigins({ step: run.task.first, code, message }, document));
+  }
+}
+
+export async function runSteps(task: StepsTask, evaluate: Evaluate, signal: AbortSignal): Promise<StepsOutcome> {
+  const outcome: StepsOutcome = { exits: [], failed: [], counts: {}, processUpdates: [], notes: [] };
+  const run: Run = { task, evaluate, signal, process: { ...task.process }, outcome, exits: new Map() };
+  let walked = 0;
   try {
     for (const document of task.documents) {
       if (signal.aborted) break;
-      const entered = document.body.kind === 'inline' ? { size: document.body.bytes.byteLength, spilled: false } : { size: document.body.size, spilled: true };
-      await walk(task.first, { properties: { ...document.properties }, body: document.body, entered, value: unparsed, changed: false, ...(document.origins ? { origins: document.origins } : {}) });
+      await walk(run, task.first, entering(document), task.first);
+      walked++;
     }
   } catch (error) {
     if (!(error instanceof ExecutionStop)) throw error;
   }
-  outcome.exits = [...exits].map(([key, documents]) => ({ next: key === '' ? null : key, documents }));
+  if (!outcome.stop) failUnwalked(run, task.documents.slice(walked));
+  outcome.exits = [...run.exits].map(([key, documents]) => ({ next: key === '' ? null : key, documents }));
   return outcome;
 }
 

@@ -7,18 +7,20 @@
  * A path's result is the documents that ended it (the output) and the documents that
  * failed on it; a try step turns failures of its try path into retries, then its catch
  * path. Aborts (cancel, timeout) throw out of the walk.
+ *
+ * Batches may hold any number of documents (a split of a 500,000-line file): they are
+ * appended one by one, never spread into a call's arguments.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { QuarkError, quarkError, messageOf } from '../core/errors.js';
+import { QuarkError, quarkError, messageOf, type ErrorCode } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { isPure, type CombineStep, type OperationStep, type ProcessDefinition, type PureStep, type Step, type TryStep, type StartDefinition } from '../processes/definition.js';
-import { isExpression } from '../processes/definition.js';
+import { isExpression, isPure, targetsOf, type CombineStep, type OperationStep, type ProcessCallStep, type ProcessDefinition, type PureStep, type Step, type TryStep, type StartDefinition } from '../processes/definition.js';
 import { inlineRef, packBodies } from './bodies.js';
 import type { ExecutionInfo } from './expressions.js';
 import type { WorkerPool } from './pool.js';
-import type { BodyRef, DocumentFailureRef, DocumentRef, OperationResultRef, StepCount, StepsOutcome } from './messages.js';
+import { withOrigins, type BodyRef, type DocumentFailureRef, type DocumentRef, type OperationResultRef, type StepCount, type StepsOutcome } from './messages.js';
 
 export interface OperationRunner {
   /** Runs a connection's operation over documents; one result per document. */
@@ -31,6 +33,12 @@ export interface WalkContext {
   signal: AbortSignal;
   /** Process properties of this execution (shared with called processes); updated in document order. */
   process: Record<string, unknown>;
+  /**
+   * Told of process property writes as soon as the main thread learns them (after each
+   * chunk of a run of pure steps), the last value per name: persisted properties are
+   * stored there, property by property.
+   */
+  onProcessUpdates?(updates: Map<string, unknown>): void;
   operations: OperationRunner;
   /** The current deployed definition of a called process. */
   callee(processId: string): ProcessDefinition;
@@ -45,7 +53,10 @@ export interface WalkerOptions {
   pool: WorkerPool;
   threads: number;
   spillBytes: number;
+  /** Time limit of one chunk of a run of pure steps (limits.stepTimeoutMs), unless its steps set timeoutMs. */
   stepTimeoutMs: number;
+  /** limits.maxNestingDepth: a value a step computes deeper than this fails its document. */
+  maxNestingDepth: number;
 }
 
 export interface PathResult {
@@ -76,6 +87,14 @@ interface Scope {
   calls: string[];
 }
 
+/** One walk: the walker's options and the execution's context, passed to every function. */
+interface Walk {
+  options: WalkerOptions;
+  ctx: WalkContext;
+}
+
+type Failure = { code: ErrorCode | string; message: string };
+
 const maxChunk = 2000;
 
 function scopeOf(definition: ProcessDefinition, prefix: string, depth: number, calls: string[]): Scope {
@@ -85,274 +104,356 @@ function scopeOf(definition: ProcessDefinition, prefix: string, depth: number, c
   return { steps, pure, prefix, depth, calls };
 }
 
-const chunksOf = <T>(items: T[], threads: number): T[][] => {
+export function chunksOf<T>(items: T[], threads: number): T[][] {
   if (items.length <= 64) return [items];
   const size = Math.min(maxChunk, Math.max(64, Math.ceil(items.length / (threads * 4))));
   const chunks: T[][] = [];
   for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size));
   return chunks;
-};
+}
+
+/** Appends items one by one: `target.push(...items)` overflows the stack past ~125,000 items. */
+export function append<T>(target: T[], items: readonly T[]): T[] {
+  for (const item of items) target.push(item);
+  return target;
+}
+
+function failEach(documents: readonly DocumentRef[], step: string, failure: Failure): DocumentFailureRef[] {
+  return documents.map((d) => withOrigins({ step, code: failure.code, message: failure.message }, d));
+}
+
+function joinResults(first: PathResult, second: PathResult): PathResult {
+  return { outputs: second.outputs, failures: append(first.failures, second.failures) };
+}
 
 const bytesOf = (body: BodyRef) => (body.kind === 'inline' ? Buffer.from(body.bytes.buffer, body.bytes.byteOffset, body.bytes.byteLength) : undefined);
 
-export function createWalker(options: WalkerOptions) {
-  const { pool } = options;
+const emptyDocument = (): DocumentRef => ({ properties: {}, body: inlineRef(Buffer.alloc(0)) });
 
-  async function walk(definition: ProcessDefinition, documents: DocumentRef[], ctx: WalkContext): Promise<WalkResult> {
-    const scope = scopeOf(definition, '', 0, [definition.id]);
-    const started = await start(definition.start, documents, ctx);
-    const rest = await runPath(definition.start.next, started.outputs, scope, ctx);
-    return { outputs: rest.outputs, failures: [...started.failures, ...rest.failures], documentsIn: started.outputs.length };
+function count(walk: Walk, scope: Scope, id: string): StepCount {
+  return (walk.ctx.counts[scope.prefix + id] ??= { in: 0, out: 0, errors: 0 });
+}
+
+function checkAborted(ctx: WalkContext): void {
+  if (ctx.signal.aborted) throw ctx.signal.reason instanceof Error ? ctx.signal.reason : quarkError('QUARK_ERR_EXECUTION_CANCELLED', 'the execution was cancelled');
+}
+
+async function walkProcess(walk: Walk, definition: ProcessDefinition, documents: DocumentRef[]): Promise<WalkResult> {
+  const scope = scopeOf(definition, '', 0, [definition.id]);
+  const started = await start(walk, definition.start, documents);
+  const rest = await runPath(walk, definition.start.next, started.outputs, scope);
+  return { outputs: rest.outputs, failures: append(started.failures, rest.failures), documentsIn: started.outputs.length };
+}
+
+async function start(walk: Walk, definition: StartDefinition, documents: DocumentRef[]): Promise<PathResult> {
+  if (definition.kind === 'none') return { outputs: [emptyDocument()], failures: [] };
+  if (definition.kind === 'documents') return { outputs: documents, failures: [] };
+  const step: OperationStep = {
+    id: 'start',
+    kind: 'operation',
+    connection: definition.connection,
+    operation: definition.operation,
+    ...(definition.parameters ? { parameters: definition.parameters } : {}),
+    ...(definition.timeoutMs ? { timeoutMs: definition.timeoutMs } : {}),
+  };
+  return operation(walk, step, [emptyDocument()], { steps: new Map(), pure: {}, prefix: '', depth: 0, calls: [] });
+}
+
+async function runPath(walk: Walk, id: string | undefined, documents: DocumentRef[], scope: Scope): Promise<PathResult> {
+  if (id === undefined || documents.length === 0) return { outputs: id === undefined ? documents : [], failures: [] };
+  checkAborted(walk.ctx);
+  const step = scope.steps.get(id);
+  if (!step) throw new Error(`step ${id} is not in the process (deploy validation should have refused it)`);
+  if (isPure(step)) return segment(walk, step, documents, scope);
+  switch (step.kind) {
+    case 'operation':
+      return thenNext(walk, step.next, await operation(walk, step, documents, scope), scope);
+    case 'branch':
+      return branch(walk, step.id, step.paths, documents, scope);
+    case 'combine':
+      return thenNext(walk, step.next, await combine(walk, step, documents, scope), scope);
+    case 'try':
+      return tryCatch(walk, step, documents, scope);
+    case 'process-call':
+      return processCall(walk, step, documents, scope);
   }
+  throw new Error(`unhandled step kind ${(step as Step).kind}`);
+}
 
-  async function start(definition: StartDefinition, documents: DocumentRef[], ctx: WalkContext): Promise<PathResult> {
-    if (definition.kind === 'none') return { outputs: [{ properties: {}, body: inlineRef(Buffer.alloc(0)) }], failures: [] };
-    if (definition.kind === 'documents') return { outputs: documents, failures: [] };
-    const step: OperationStep = { id: 'start', kind: 'operation', connection: definition.connection, operation: definition.operation, ...(definition.parameters ? { parameters: definition.parameters } : {}), ...(definition.timeoutMs ? { timeoutMs: definition.timeoutMs } : {}) };
-    return operation(step, [{ properties: {}, body: inlineRef(Buffer.alloc(0)) }], { steps: new Map(), pure: {}, prefix: '', depth: 0, calls: [] }, ctx);
+/** A step's result, its outputs continued on the path from `next`. */
+async function thenNext(walk: Walk, next: string | undefined, result: PathResult, scope: Scope): Promise<PathResult> {
+  return joinResults(result, await runPath(walk, next, result.outputs, scope));
+}
+
+async function branch(walk: Walk, id: string, paths: string[], documents: DocumentRef[], scope: Scope): Promise<PathResult> {
+  const counts = count(walk, scope, id);
+  counts.in += documents.length;
+  const all: PathResult = { outputs: [], failures: [] };
+  for (const path of paths) {
+    counts.out += documents.length;
+    const result = await runPath(walk, path, documents, scope);
+    append(all.outputs, result.outputs);
+    append(all.failures, result.failures);
   }
+  return all;
+}
 
-  function count(ctx: WalkContext, scope: Scope, id: string): StepCount {
-    return (ctx.counts[scope.prefix + id] ??= { in: 0, out: 0, errors: 0 });
+async function processCall(walk: Walk, step: ProcessCallStep, documents: DocumentRef[], scope: Scope): Promise<PathResult> {
+  const { ctx } = walk;
+  const counts = count(walk, scope, step.id);
+  counts.in += documents.length;
+  if (scope.calls.includes(step.process)) throw quarkError('QUARK_ERR_PROCESS_INVALID', `process ${step.process} calls itself (through ${scope.calls.join(' → ')})`);
+  let callee: ProcessDefinition;
+  try {
+    callee = ctx.callee(step.process);
+  } catch (error) {
+    counts.errors += documents.length;
+    const code = error instanceof QuarkError ? error.code : 'QUARK_ERR_PROCESS_NOT_FOUND';
+    return { outputs: [], failures: failEach(documents, scope.prefix + step.id, { code, message: messageOf(error) }) };
   }
+  // process properties are shared with the caller; the callee's own start at their defaults
+  for (const [name, spec] of Object.entries(callee.properties ?? {})) if (!(name in ctx.process)) ctx.process[name] = spec.default;
+  const inner = scopeOf(callee, `${scope.prefix}${step.id}>`, scope.depth, [...scope.calls, callee.id]);
+  const result = await runPath(walk, callee.start.next, documents, inner);
+  counts.out += result.outputs.length;
+  return thenNext(walk, step.next, result, scope);
+}
 
-  function checkAborted(ctx: WalkContext): void {
-    if (ctx.signal.aborted) throw ctx.signal.reason instanceof Error ? ctx.signal.reason : quarkError('QUARK_ERR_EXECUTION_CANCELLED', 'the execution was cancelled');
-  }
-
-  async function runPath(id: string | undefined, documents: DocumentRef[], scope: Scope, ctx: WalkContext): Promise<PathResult> {
-    if (id === undefined || documents.length === 0) return { outputs: id === undefined ? documents : [], failures: [] };
-    checkAborted(ctx);
-    const step = scope.steps.get(id);
-    if (!step) throw new Error(`step ${id} is not in the process (deploy validation should have refused it)`);
-    if (isPure(step)) return segment(step, documents, scope, ctx);
-    switch (step.kind) {
-      case 'operation': {
-        const result = await operation(step, documents, scope, ctx);
-        const next = await runPath(step.next, result.outputs, scope, ctx);
-        return { outputs: next.outputs, failures: [...result.failures, ...next.failures] };
-      }
-      case 'branch': {
-        const counts = count(ctx, scope, step.id);
-        counts.in += documents.length;
-        const all: PathResult = { outputs: [], failures: [] };
-        for (const path of step.paths) {
-          counts.out += documents.length;
-          const result = await runPath(path, documents, scope, ctx);
-          all.outputs.push(...result.outputs);
-          all.failures.push(...result.failures);
-        }
-        return all;
-      }
-      case 'combine': {
-        const result = await combine(step, documents, scope, ctx);
-        const next = await runPath(step.next, result.outputs, scope, ctx);
-        return { outputs: next.outputs, failures: [...result.failures, ...next.failures] };
-      }
-      case 'try':
-        return tryCatch(step, documents, scope, ctx);
-      case 'process-call': {
-        const counts = count(ctx, scope, step.id);
-        counts.in += documents.length;
-        if (scope.calls.includes(step.process)) throw quarkError('QUARK_ERR_PROCESS_INVALID', `process ${step.process} calls itself (through ${scope.calls.join(' → ')})`);
-        let callee: ProcessDefinition;
-        try {
-          callee = ctx.callee(step.process);
-        } catch (error) {
-          counts.errors += documents.length;
-          const failure = { step: scope.prefix + step.id, code: error instanceof QuarkError ? error.code : 'QUARK_ERR_PROCESS_NOT_FOUND', message: messageOf(error) };
-          return { outputs: [], failures: documents.map((d) => ({ ...failure, ...(d.origins ? { origins: d.origins } : {}) })) };
-        }
-        // process properties are shared with the caller; the callee's own start at their defaults
-        for (const [name, spec] of Object.entries(callee.properties ?? {})) if (!(name in ctx.process)) ctx.process[name] = spec.default;
-        const inner = scopeOf(callee, `${scope.prefix}${step.id}>`, scope.depth, [...scope.calls, callee.id]);
-        const result = await runPath(callee.start.next, documents, inner, ctx);
-        counts.out += result.outputs.length;
-        const next = await runPath(step.next, result.outputs, scope, ctx);
-        return { outputs: next.outputs, failures: [...result.failures, ...next.failures] };
-      }
+/**
+ * The time limit of one chunk of the run of pure steps entered at `first`: the largest
+ * timeoutMs set by the pure steps it can reach without leaving the run, else the default.
+ */
+export function segmentTimeout(first: PureStep, pure: Record<string, PureStep>, defaultMs: number): number {
+  let limit: number | undefined;
+  const seen = new Set<string>();
+  const stack: PureStep[] = [first];
+  while (stack.length > 0) {
+    const step = stack.pop()!;
+    if (seen.has(step.id)) continue;
+    seen.add(step.id);
+    if ('timeoutMs' in step && step.timeoutMs !== undefined) limit = Math.max(limit ?? 0, step.timeoutMs);
+    for (const target of targetsOf(step, '')) {
+      const next = pure[target.id];
+      if (next) stack.push(next);
     }
-    throw new Error(`unhandled step kind ${(step as Step).kind}`);
   }
+  return limit ?? defaultMs;
+}
 
-  /** A run of pure steps from `first`, in chunks across the pool; then each exit's path. */
-  async function segment(first: PureStep, documents: DocumentRef[], scope: Scope, ctx: WalkContext): Promise<PathResult> {
-    const chunks = chunksOf(documents, options.threads);
-    const outcomes = await Promise.all(chunks.map(async (chunk): Promise<StepsOutcome> => {
-      try {
-        const { documents: packed, buffer } = packBodies(chunk);
-        const reply = await pool.run(
-          { kind: 'steps', steps: scope.pure, first: first.id, documents: packed, process: ctx.process, execution: ctx.info, workDir: ctx.workDir, spillBytes: options.spillBytes },
-          { timeoutMs: options.stepTimeoutMs, what: `step ${first.id}`, signal: ctx.signal, transfer: [buffer] },
-        );
-        if (reply.ok) return reply.value as StepsOutcome;
-        return failedChunk(first, chunk, reply.error);
-      } catch (error) {
-        if (ctx.signal.aborted) throw error;
-        return failedChunk(first, chunk, error instanceof QuarkError ? error : { code: 'QUARK_ERR_PLUGIN_WORKER_DIED', message: messageOf(error) });
-      }
-    }));
-    checkAborted(ctx);
-    const exits = new Map<string, DocumentRef[]>();
-    const failures: DocumentFailureRef[] = [];
-    let stop: { step: string; message: string } | undefined;
-    for (const outcome of outcomes) {
-      for (const [id, c] of Object.entries(outcome.counts)) {
-        const counts = count(ctx, scope, id);
-        counts.in += c.in;
-        counts.out += c.out;
-        counts.errors += c.errors;
-      }
-      for (const [name, value] of outcome.processUpdates) ctx.process[name] = value;
-      for (const note of outcome.notes) {
-        const fields = { step: scope.prefix + note.step };
-        if (note.level === 'info') ctx.log.info(fields, note.message);
-        else {
-          if (note.level === 'warning') ctx.log.warn(fields, note.message);
-          else ctx.log.error(fields, note.message);
-          ctx.warnings++;
-        }
-      }
-      for (const f of outcome.failed) failures.push({ ...f, step: scope.prefix + f.step });
-      for (const exit of outcome.exits) {
-        const key = exit.next ?? '';
-        const group = exits.get(key);
-        if (group) group.push(...exit.documents);
-        else exits.set(key, [...exit.documents]);
-      }
-      stop ??= outcome.stop;
-    }
-    if (stop) throw new ExecutionStopped(scope.prefix + stop.step, stop.message);
-    const result: PathResult = { outputs: [], failures };
-    for (const [key, group] of exits) {
-      const next = await runPath(key === '' ? undefined : key, group, scope, ctx);
-      result.outputs.push(...next.outputs);
-      result.failures.push(...next.failures);
-    }
-    return result;
+/** A run of pure steps from `first`, in chunks across the pool; then each exit's path. */
+async function segment(walk: Walk, first: PureStep, documents: DocumentRef[], scope: Scope): Promise<PathResult> {
+  const { ctx } = walk;
+  const timeoutMs = segmentTimeout(first, scope.pure, walk.options.stepTimeoutMs);
+  const chunks = chunksOf(documents, walk.options.threads);
+  const outcomes = await Promise.all(chunks.map((chunk) => runChunk(walk, first, chunk, scope, timeoutMs)));
+  checkAborted(ctx);
+  const exits = new Map<string, DocumentRef[]>();
+  const failures: DocumentFailureRef[] = [];
+  let stop: { step: string; message: string } | undefined;
+  for (const outcome of outcomes) {
+    mergeOutcome(walk, scope, outcome, exits, failures);
+    stop ??= outcome.stop;
   }
-
-  function failedChunk(first: PureStep, chunk: DocumentRef[], error: { code: string; message: string }): StepsOutcome {
-    return {
-      exits: [],
-      failed: chunk.map((d) => ({ step: first.id, code: error.code, message: error.message, ...(d.origins ? { origins: d.origins } : {}) })),
-      counts: { [first.id]: { in: chunk.length, out: 0, errors: chunk.length } },
-      processUpdates: [],
-      notes: [],
-    };
+  if (stop) throw new ExecutionStopped(scope.prefix + stop.step, stop.message);
+  const result: PathResult = { outputs: [], failures };
+  for (const [key, group] of exits) {
+    const next = await runPath(walk, key === '' ? undefined : key, group, scope);
+    append(result.outputs, next.outputs);
+    append(result.failures, next.failures);
   }
+  return result;
+}
 
-  async function operation(step: OperationStep, documents: DocumentRef[], scope: Scope, ctx: WalkContext): Promise<PathResult> {
-    const counts = count(ctx, scope, step.id);
-    counts.in += documents.length;
-    const parameters = step.parameters ?? {};
-    const dynamic = Object.values(parameters).some(isExpression);
-    const chunks = chunksOf(documents, options.threads);
-    const answers = await Promise.all(chunks.map((chunk) =>
-      ctx.operations.run({ connection: step.connection, operation: step.operation }, chunk, parameters, {
-        step: scope.prefix + step.id,
-        dynamic,
-        ...(step.timeoutMs ? { timeoutMs: step.timeoutMs } : {}),
-        onProgress: (p) => {
-          ctx.progress = { step: scope.prefix + step.id, bytesDone: p.bytesDone, ...(p.bytesTotal !== undefined ? { bytesTotal: p.bytesTotal } : {}) };
-        },
-      }),
-    ));
-    checkAborted(ctx);
-    const result: PathResult = { outputs: [], failures: [] };
-    answers.forEach((results, b) => {
-      results.forEach((r, i) => {
-        const input = chunks[b]![i]!;
-        if (r.status === 'success') {
-          for (const out of r.documents ?? []) result.outputs.push({ properties: { ...input.properties, ...out.properties }, body: out.body, ...(input.origins ? { origins: input.origins } : {}) });
-        } else {
-          counts.errors++;
-          result.failures.push({ step: scope.prefix + step.id, code: r.code ?? r.status, message: r.message ?? r.status, ...(input.origins ? { origins: input.origins } : {}) });
-        }
-      });
+async function runChunk(walk: Walk, first: PureStep, chunk: DocumentRef[], scope: Scope, timeoutMs: number): Promise<StepsOutcome> {
+  const { ctx, options } = walk;
+  try {
+    const { documents, buffer } = packBodies(chunk);
+    const reply = await options.pool.run(
+      { kind: 'steps', steps: scope.pure, first: first.id, documents, process: ctx.process, execution: ctx.info, workDir: ctx.workDir, spillBytes: options.spillBytes, maxNestingDepth: options.maxNestingDepth },
+      { timeoutMs, what: `step ${first.id}`, signal: ctx.signal, transfer: [buffer] },
+    );
+    if (reply.ok) return reply.value as StepsOutcome;
+    return failedChunk(first, chunk, reply.error);
+  } catch (error) {
+    if (ctx.signal.aborted) throw error;
+    return failedChunk(first, chunk, chunkFailure(error, first, chunk.length, timeoutMs));
+  }
+}
+
+/** What a failed steps task means for its documents, in the words of steps rather than plugins. */
+export function chunkFailure(error: unknown, first: PureStep, documents: number, timeoutMs: number): Failure {
+  const step = `step ${first.id}`;
+  if (!(error instanceof QuarkError)) return { code: 'QUARK_ERR_STEP_FAILED', message: `${step}: ${messageOf(error)}` };
+  if (error.code === 'QUARK_ERR_PLUGIN_TIMEOUT') {
+    return { code: 'QUARK_ERR_STEP_TIMEOUT', message: `${step}: a chunk of ${documents} document(s) did not finish within ${timeoutMs} ms (the steps' timeoutMs, else limits.stepTimeoutMs); its worker was stopped` };
+  }
+  const cause = (error.cause as { code?: unknown } | undefined)?.code;
+  if (error.code === 'QUARK_ERR_PLUGIN_WORKER_DIED' && cause === 'ERR_WORKER_OUT_OF_MEMORY') {
+    return { code: 'QUARK_ERR_STEP_MEMORY_LIMIT', message: `${step}: ${error.message.replace(/^step \S+ /, '')}; limits.workerHeapMb bounds the memory of one worker` };
+  }
+  if (error.code === 'QUARK_ERR_PLUGIN_WORKER_DIED' && error.details?.posted === false) {
+    return { code: 'QUARK_ERR_STEP_TASK_UNSENDABLE', message: `${step}: the documents or process properties could not be passed to a worker thread: ${messageOf(error.cause)}` };
+  }
+  return { code: error.code, message: error.message };
+}
+
+function failedChunk(first: PureStep, chunk: DocumentRef[], failure: Failure): StepsOutcome {
+  return {
+    exits: [],
+    failed: failEach(chunk, first.id, failure),
+    counts: { [first.id]: { in: chunk.length, out: 0, errors: chunk.length } },
+    processUpdates: [],
+    notes: [],
+  };
+}
+
+/** Adds one chunk's outcome to the segment's: counts, process properties, notes, failures, exits. */
+function mergeOutcome(walk: Walk, scope: Scope, outcome: StepsOutcome, exits: Map<string, DocumentRef[]>, failures: DocumentFailureRef[]): void {
+  const { ctx } = walk;
+  for (const [id, c] of Object.entries(outcome.counts)) {
+    const counts = count(walk, scope, id);
+    counts.in += c.in;
+    counts.out += c.out;
+    counts.errors += c.errors;
+  }
+  applyProcessUpdates(ctx, outcome.processUpdates);
+  for (const note of outcome.notes) logNote(ctx, scope.prefix + note.step, note);
+  for (const f of outcome.failed) failures.push({ ...f, step: scope.prefix + f.step });
+  for (const exit of outcome.exits) {
+    const key = exit.next ?? '';
+    const group = exits.get(key);
+    if (group) append(group, exit.documents);
+    else exits.set(key, exit.documents);
+  }
+}
+
+function applyProcessUpdates(ctx: WalkContext, updates: [string, unknown][]): void {
+  if (updates.length === 0) return;
+  const last = new Map<string, unknown>();
+  for (const [name, value] of updates) {
+    ctx.process[name] = value;
+    last.set(name, value);
+  }
+  ctx.onProcessUpdates?.(last);
+}
+
+function logNote(ctx: WalkContext, step: string, note: StepsOutcome['notes'][number]): void {
+  const fields = { step };
+  if (note.level === 'info') return ctx.log.info(fields, note.message);
+  if (note.level === 'warning') ctx.log.warn(fields, note.message);
+  else ctx.log.error(fields, note.message);
+  ctx.warnings++;
+}
+
+async function operation(walk: Walk, step: OperationStep, documents: DocumentRef[], scope: Scope): Promise<PathResult> {
+  const { ctx } = walk;
+  const id = scope.prefix + step.id;
+  const counts = count(walk, scope, step.id);
+  counts.in += documents.length;
+  const parameters = step.parameters ?? {};
+  const dynamic = Object.values(parameters).some(isExpression);
+  const onProgress = (p: { bytesDone: number; bytesTotal?: number }) => {
+    ctx.progress = { step: id, bytesDone: p.bytesDone, ...(p.bytesTotal !== undefined ? { bytesTotal: p.bytesTotal } : {}) };
+  };
+  const options = { step: id, dynamic, onProgress, ...(step.timeoutMs ? { timeoutMs: step.timeoutMs } : {}) };
+  const ref = { connection: step.connection, operation: step.operation };
+  const chunks = chunksOf(documents, walk.options.threads);
+  const answers = await Promise.all(chunks.map((chunk) => ctx.operations.run(ref, chunk, parameters, options)));
+  checkAborted(ctx);
+  const result: PathResult = { outputs: [], failures: [] };
+  answers.forEach((results, b) => {
+    results.forEach((r, i) => {
+      const input = chunks[b]![i]!;
+      if (r.status === 'success') {
+        for (const out of r.documents ?? []) result.outputs.push(withOrigins({ properties: { ...input.properties, ...out.properties }, body: out.body }, input));
+      } else {
+        counts.errors++;
+        result.failures.push(withOrigins({ step: id, code: r.code ?? r.status, message: r.message ?? r.status }, input));
+      }
     });
-    counts.out += result.outputs.length;
-    return result;
-  }
+  });
+  counts.out += result.outputs.length;
+  return result;
+}
 
-  async function combine(step: CombineStep, documents: DocumentRef[], scope: Scope, ctx: WalkContext): Promise<PathResult> {
-    const counts = count(ctx, scope, step.id);
-    counts.in += documents.length;
-    const fail = (message: string): PathResult => {
-      counts.errors += documents.length;
-      return { outputs: [], failures: documents.map((d) => ({ step: scope.prefix + step.id, code: 'QUARK_ERR_PROCESS_COMBINE_FAILED', message, ...(d.origins ? { origins: d.origins } : {}) })) };
-    };
-    const texts: string[] = [];
-    for (const d of documents) {
-      const bytes = bytesOf(d.body);
-      if (!bytes) return fail(`step ${step.id}: a body larger than limits.spillBytes (${options.spillBytes} bytes) cannot be combined in memory`);
-      texts.push(bytes.toString('utf8'));
-    }
-    let text: string;
-    if (step.mode === 'lines') text = texts.map((t) => t.replace(/\r?\n$/, '')).join('\n') + '\n';
-    else {
-      try {
-        text = `[${texts.map((t) => JSON.stringify(JSON.parse(t))).join(',')}]`;
-      } catch (error) {
-        return fail(`step ${step.id}: a body is not JSON: ${messageOf(error)}`);
-      }
-    }
-    let body: BodyRef = inlineRef(text);
-    if (body.kind === 'inline' && body.bytes.byteLength > options.spillBytes) {
-      const path = join(ctx.workDir, `combined-${randomBytes(8).toString('hex')}`);
-      await mkdir(ctx.workDir, { recursive: true, mode: 0o700 });
-      await writeFile(path, text, { flag: 'wx', mode: 0o600 });
-      body = { kind: 'file', path, size: Buffer.byteLength(text) };
-    }
-    counts.out++;
-    const first = documents[0]!;
-    return { outputs: [{ properties: { ...first.properties }, body, ...(first.origins ? { origins: first.origins } : {}) }], failures: [] };
+/** The bodies of documents as one text, or the reason they cannot be combined. */
+function combinedText(step: CombineStep, documents: DocumentRef[], spillBytes: number): string | { failed: string } {
+  const texts: string[] = [];
+  for (const d of documents) {
+    const bytes = bytesOf(d.body);
+    if (!bytes) return { failed: `step ${step.id}: a body larger than limits.spillBytes (${spillBytes} bytes) cannot be combined in memory` };
+    texts.push(bytes.toString('utf8'));
   }
-
-  async function tryCatch(step: TryStep, documents: DocumentRef[], scope: Scope, ctx: WalkContext): Promise<PathResult> {
-    const counts = count(ctx, scope, step.id);
-    counts.in += documents.length;
-    const depth = scope.depth;
-    const inner: Scope = { ...scope, depth: depth + 1 };
-    const outputs: DocumentRef[] = [];
-    let pending = documents.map((document, index) => ({ document, index }));
-    const lastFailure = new Map<number, DocumentFailureRef>();
-    const retries = step.retries ?? 0;
-    for (let attempt = 0; ; attempt++) {
-      const batch = pending.map(({ document, index }) => ({ ...document, origins: [...(document.origins ?? []).slice(0, depth), index] }));
-      const result = await runPath(step.try, batch, inner, ctx);
-      outputs.push(...result.outputs);
-      const failed = new Set<number>();
-      for (const f of result.failures) {
-        const index = f.origins?.[depth];
-        if (index === undefined) continue;
-        failed.add(index);
-        lastFailure.set(index, f);
-      }
-      pending = pending.filter((p) => failed.has(p.index));
-      if (pending.length === 0 || attempt >= retries) break;
-      ctx.log.warn({ step: scope.prefix + step.id, documents: pending.length, attempt: attempt + 1, retries }, `retrying ${pending.length} failed document(s)`);
-      if (step.retryDelayMs) await delay(step.retryDelayMs, ctx.signal);
-      checkAborted(ctx);
-    }
-    counts.out += documents.length - pending.length;
-    if (pending.length === 0) return { outputs, failures: [] };
-    ctx.warnings += pending.length;
-    const caught = pending.map(({ document, index }) => {
-      const f = lastFailure.get(index)!;
-      ctx.log.warn({ step: scope.prefix + step.id, failedStep: f.step, code: f.code }, `caught: ${f.message}`);
-      const { origins: _o, ...rest } = document;
-      return {
-        ...rest,
-        ...(document.origins ? { origins: document.origins.slice(0, depth) } : {}),
-        properties: { ...document.properties, 'quark.error.step': f.step, 'quark.error.code': f.code, 'quark.error.message': f.message },
-      };
-    });
-    const result = await runPath(step.catch, caught, scope, ctx);
-    return { outputs: [...outputs, ...result.outputs], failures: result.failures };
+  if (step.mode === 'lines') return texts.map((t) => t.replace(/\r?\n$/, '')).join('\n') + '\n';
+  try {
+    return `[${texts.map((t) => JSON.stringify(JSON.parse(t))).join(',')}]`;
+  } catch (error) {
+    return { failed: `step ${step.id}: a body is not JSON: ${messageOf(error)}` };
   }
+}
 
-  return { walk };
+async function combine(walk: Walk, step: CombineStep, documents: DocumentRef[], scope: Scope): Promise<PathResult> {
+  const { ctx, options } = walk;
+  const counts = count(walk, scope, step.id);
+  counts.in += documents.length;
+  const text = combinedText(step, documents, options.spillBytes);
+  if (typeof text !== 'string') {
+    counts.errors += documents.length;
+    return { outputs: [], failures: failEach(documents, scope.prefix + step.id, { code: 'QUARK_ERR_PROCESS_COMBINE_FAILED', message: text.failed }) };
+  }
+  let body: BodyRef = inlineRef(text);
+  if (body.kind === 'inline' && body.bytes.byteLength > options.spillBytes) {
+    const path = join(ctx.workDir, `combined-${randomBytes(8).toString('hex')}`);
+    await mkdir(ctx.workDir, { recursive: true, mode: 0o700 });
+    await writeFile(path, text, { flag: 'wx', mode: 0o600 });
+    body = { kind: 'file', path, size: Buffer.byteLength(text) };
+  }
+  counts.out++;
+  const first = documents[0]!;
+  return { outputs: [withOrigins({ properties: { ...first.properties }, body }, first)], failures: [] };
+}
+
+async function tryCatch(walk: Walk, step: TryStep, documents: DocumentRef[], scope: Scope): Promise<PathResult> {
+  const { ctx } = walk;
+  const counts = count(walk, scope, step.id);
+  counts.in += documents.length;
+  const depth = scope.depth;
+  const inner: Scope = { ...scope, depth: depth + 1 };
+  const outputs: DocumentRef[] = [];
+  let pending = documents.map((document, index) => ({ document, index }));
+  const lastFailure = new Map<number, DocumentFailureRef>();
+  const retries = step.retries ?? 0;
+  for (let attempt = 0; ; attempt++) {
+    const batch = pending.map(({ document, index }) => ({ ...document, origins: [...(document.origins ?? []).slice(0, depth), index] }));
+    const result = await runPath(walk, step.try, batch, inner);
+    append(outputs, result.outputs);
+    const failed = new Set<number>();
+    for (const f of result.failures) {
+      const index = f.origins?.[depth];
+      if (index === undefined) continue;
+      failed.add(index);
+      lastFailure.set(index, f);
+    }
+    pending = pending.filter((p) => failed.has(p.index));
+    if (pending.length === 0 || attempt >= retries) break;
+    ctx.log.warn({ step: scope.prefix + step.id, documents: pending.length, attempt: attempt + 1, retries }, `retrying ${pending.length} failed document(s)`);
+    if (step.retryDelayMs) await delay(step.retryDelayMs, ctx.signal);
+    checkAborted(ctx);
+  }
+  counts.out += documents.length - pending.length;
+  if (pending.length === 0) return { outputs, failures: [] };
+  ctx.warnings += pending.length;
+  const caught = pending.map(({ document, index }) => caughtDocument(ctx, scope.prefix + step.id, document, lastFailure.get(index)!, depth));
+  const result = await runPath(walk, step.catch, caught, scope);
+  return { outputs: append(outputs, result.outputs), failures: result.failures };
+}
+
+/** A document caught by a try step, as it goes to the catch path: its error as properties. */
+function caughtDocument(ctx: WalkContext, step: string, document: DocumentRef, f: DocumentFailureRef, depth: number): DocumentRef {
+  ctx.log.warn({ step, failedStep: f.step, code: f.code }, `caught: ${f.message}`);
+  const { origins, ...rest } = document;
+  const properties = { ...document.properties, 'quark.error.step': f.step, 'quark.error.code': f.code, 'quark.error.message': f.message };
+  return origins ? { ...rest, origins: origins.slice(0, depth), properties } : { ...rest, properties };
 }
 
 function delay(ms: number, signal: AbortSignal): Promise<void> {
@@ -365,6 +466,12 @@ function delay(ms: number, signal: AbortSignal): Promise<void> {
     }
     signal.addEventListener('abort', done, { once: true });
   });
+}
+
+export function createWalker(options: WalkerOptions) {
+  return {
+    walk: (definition: ProcessDefinition, documents: DocumentRef[], ctx: WalkContext): Promise<WalkResult> => walkProcess({ options, ctx }, definition, documents),
+  };
 }
 
 export type Walker = ReturnType<typeof createWalker>;

@@ -9,7 +9,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { isConnector, type Connector, type ConnectorLogger, type OperationResult } from '../sdk/index.js';
 import { messageOf, type ErrorCode } from '../core/errors.js';
 import { bodyOf, refOf } from './bodies.js';
-import { createEvaluator } from './expressions.js';
+import { createEvaluator, expressionFailure } from './expressions.js';
 import { packOutcome, runSteps } from './steps.js';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { isExpression } from '../processes/definition.js';
@@ -59,7 +59,7 @@ async function parametersFor(task: OperationTask, document: DocumentRef): Promis
     try {
       computed = await evaluate(value.$expr, input, { properties: document.properties, process: task.dynamic.process, execution: task.dynamic.execution, body: { size: body.size, spilled: document.body.kind === 'file' } });
     } catch (error) {
-      throw new TaskFailure('QUARK_ERR_EXPRESSION_FAILED', `the expression of parameter ${name} failed: ${messageOf(error)}`);
+      throw new TaskFailure('QUARK_ERR_EXPRESSION_FAILED', `the expression of parameter ${name} failed: ${expressionFailure(error)}`);
     }
     if (computed !== undefined) parameters[name] = computed;
   }

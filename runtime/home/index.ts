@@ -25,6 +25,8 @@ export interface RuntimeLimits {
   purgeDays: number;
   operationTimeoutMs: number;
   spillBytes: number;
+  stepTimeoutMs: number;
+  maxNestingDepth: number;
 }
 
 /** <home>/config.json, as described by schemas/runtime-config.schema.json. */

@@ -27,28 +27,33 @@ export interface OperationStep extends StepBase {
   timeoutMs?: number;
   next?: string;
 }
-export interface MapStep extends StepBase { kind: 'map'; expression: Expression; next?: string }
-export interface SetPropertiesStep extends StepBase {
+/** A pure step's own time limit: see engine/walker.ts segmentTimeout. */
+interface PureStepBase extends StepBase {
+  timeoutMs?: number;
+}
+
+export interface MapStep extends PureStepBase { kind: 'map'; expression: Expression; next?: string }
+export interface SetPropertiesStep extends PureStepBase {
   kind: 'set-properties';
   document?: Record<string, DynamicValue>;
   process?: Record<string, DynamicValue>;
   next?: string;
 }
-export interface DecisionStep extends StepBase { kind: 'decision'; condition: Expression; ifTrue?: string; ifFalse?: string }
-export interface RouteStep extends StepBase {
+export interface DecisionStep extends PureStepBase { kind: 'decision'; condition: Expression; ifTrue?: string; ifFalse?: string }
+export interface RouteStep extends PureStepBase {
   kind: 'route';
   value: Expression;
   routes: { equals: string | number | boolean; next?: string }[];
   default?: string;
 }
 export interface BranchStep extends StepBase { kind: 'branch'; paths: string[] }
-export interface SplitStep extends StepBase { kind: 'split'; mode: 'json-array' | 'lines'; path?: Expression; next?: string }
+export interface SplitStep extends PureStepBase { kind: 'split'; mode: 'json-array' | 'lines'; path?: Expression; next?: string }
 export interface CombineStep extends StepBase { kind: 'combine'; mode: 'json-array' | 'lines'; next?: string }
 export interface TryStep extends StepBase { kind: 'try'; try: string; catch: string; retries?: number; retryDelayMs?: number }
-export interface ExceptionStep extends StepBase { kind: 'exception'; message: DynamicValue; scope?: 'document' | 'execution' }
+export interface ExceptionStep extends PureStepBase { kind: 'exception'; message: DynamicValue; scope?: 'document' | 'execution' }
 export interface StopStep extends StepBase { kind: 'stop' }
 export interface ProcessCallStep extends StepBase { kind: 'process-call'; process: string; next?: string }
-export interface NotifyStep extends StepBase { kind: 'notify'; message: DynamicValue; level?: 'info' | 'warning' | 'error'; next?: string }
+export interface NotifyStep extends PureStepBase { kind: 'notify'; message: DynamicValue; level?: 'info' | 'warning' | 'error'; next?: string }
 
 export type Step =
   | OperationStep

@@ -58,6 +58,8 @@ export interface DeploymentDeps {
   scheduleProblems?(accountId: string, processId: string): LoadProblem[];
   /** Why a saved connection (id or name) cannot run, e.g. its connector is not loaded; undefined when it can (or does not exist). */
   connectionProblem?(accountId: string, connection: string): string | undefined;
+  /** limits.maxNestingDepth, checked at deploy (and for test-mode definitions). */
+  maxNestingDepth: number;
 }
 
 /** The connections a definition's operation steps (and operation start) use, with their pointers. */
@@ -77,23 +79,27 @@ const viewOf = (d: DeploymentRecord): DeploymentView => ({
 
 export function createDeployments(deps: DeploymentDeps) {
   const { store, access } = deps;
-  // a version never changes: its parsed definition is kept after the first read
-  const definitions = new Map<string, ProcessDefinition>();
+  // a version never changes: the parsed definition of each process's active version is
+  // kept after the first read, one per process (a new version replaces it), so memory
+  // does not grow with every version that ever ran
+  const definitions = new Map<string, { version: number; definition: ProcessDefinition }>();
 
   /** The active version's definition; throws QUARK_ERR_PROCESS_UNREADABLE when its stored JSON is damaged. */
   function active(accountId: string, processId: string): { definition: ProcessDefinition; version: number } | undefined {
     const record = store.processes.get(accountId, processId);
-    if (!record || record.activeVersion === null) return undefined;
-    const key = `${accountId}\u0000${processId}\u0000${record.activeVersion}`;
-    let definition = definitions.get(key);
-    if (!definition) {
-      const deployment = store.processes.version(accountId, processId, record.activeVersion);
-      if (!deployment) return undefined;
-      if (deployment.definition === null) throw unreadable(processId, record.activeVersion);
-      definition = deployment.definition as unknown as ProcessDefinition;
-      definitions.set(key, definition);
+    const key = `${accountId}\u0000${processId}`;
+    if (!record || record.activeVersion === null) {
+      definitions.delete(key);
+      return undefined;
     }
-    return { definition, version: record.activeVersion };
+    const cached = definitions.get(key);
+    if (cached?.version === record.activeVersion) return cached;
+    const deployment = store.processes.version(accountId, processId, record.activeVersion);
+    if (!deployment) return undefined;
+    if (deployment.definition === null) throw unreadable(processId, record.activeVersion);
+    const entry = { version: record.activeVersion, definition: deployment.definition as unknown as ProcessDefinition };
+    definitions.set(key, entry);
+    return entry;
   }
 
   /** active(), with a damaged definition read as none (for checks that look across processes). */
@@ -138,6 +144,7 @@ export function createDeployments(deps: DeploymentDeps) {
       validateSchema: deps.validateSchema,
       operation: (ref) => deps.operation(caller, ref),
       deployed: (id) => readableActive(caller.account.id, id)?.definition,
+      maxNestingDepth: deps.maxNestingDepth,
     });
     if (problems.length > 0) throw invalid(problems);
     return input as ProcessDefinition;
@@ -179,6 +186,8 @@ export function createDeployments(deps: DeploymentDeps) {
   return {
     validate,
     active,
+    /** How many parsed definitions are kept in memory: at most one per deployed process. */
+    cachedDefinitions: () => definitions.size,
     requireActive,
     deploy(caller: Caller, input: unknown): DeployedView {
       return record(caller, validate(caller, input), null);

@@ -189,6 +189,7 @@ export function createExecutions(deps: ExecutionsDeps) {
         workDir,
         signal: controller.signal,
         process: properties,
+        ...(record.version !== null && persists ? { onProcessUpdates: (updates: Map<string, unknown>) => persistProperties(record, definition, updates) } : {}),
         operations: operationRunner(active, () => ctx),
         callee: (id) => deps.deployments.requireActive(record.accountId, id).definition,
         counts: {},
@@ -231,11 +232,6 @@ export function createExecutions(deps: ExecutionsDeps) {
           if (!(reason instanceof QuarkError)) deps.logger.error({ err: reason, execution: record.id }, 'execution failed unexpectedly');
         }
       }
-      // persisted process properties are kept unless the execution was aborted half way
-      if (record.version !== null && status !== 'aborted') {
-        const keep = Object.entries(definition.properties ?? {}).filter(([, spec]) => spec.persist);
-        if (keep.length > 0) store.processes.setProperties(record.accountId, record.processId, { ...persisted, ...Object.fromEntries(keep.map(([name]) => [name, ctx.process[name]])) });
-      }
       final = end(active, status, error);
       log[status === 'complete' ? 'info' : status === 'complete-with-warnings' ? 'warn' : 'error']({ status, code: error?.code, steps: final.steps, durationMs: view(final).durationMs }, error ? `execution ended ${status}: ${error.message}` : `execution ended ${status}`);
     } catch (unexpected) {
@@ -253,6 +249,16 @@ export function createExecutions(deps: ExecutionsDeps) {
     }
     deps.logger.debug({ execution: record.id, process: record.processId, status: final.status }, 'execution finished');
     active.finish(final);
+  }
+
+  /**
+   * Persisted process properties are stored as soon as a step sets them, each on its own
+   * (the walker reports them after each chunk): overlapping executions of a process never
+   * lose each other's updates, and the last writer of a property wins.
+   */
+  function persistProperties(record: ExecutionRecord, definition: ProcessDefinition, updates: Map<string, unknown>): void {
+    const persisted = new Map([...updates].filter(([name]) => definition.properties?.[name]?.persist === true));
+    if (persisted.size > 0) store.processes.mergeProperties(record.accountId, record.processId, persisted);
   }
 
   function recordFailures(id: string, failures: DocumentFailureRef[], log: Logger): void {

@@ -6,6 +6,7 @@
  */
 import { QuarkError, messageOf, type FieldProblem } from '../core/errors.js';
 import { unescapePointer } from '../core/json-pointer.js';
+import { findTooDeep, tooDeepMessage } from '../core/json-depth.js';
 import type { Validator } from '../schema/index.js';
 import { expressionError } from '../engine/expressions.js';
 import { expressionsOf, isExpression, targetsOf, type ProcessDefinition, type Step } from './definition.js';
@@ -16,9 +17,14 @@ export interface ValidationDeps {
   operation(ref: { connection: string; operation: string }): { validateParameters: Validator };
   /** The active definition of another deployed process of the account, if any. */
   deployed(processId: string): ProcessDefinition | undefined;
+  /** limits.maxNestingDepth: a definition nested deeper is refused before anything else reads it. */
+  maxNestingDepth: number;
 }
 
 export function validateProcess(input: unknown, deps: ValidationDeps): FieldProblem[] {
+  // storing, cloning or posting a value nested thousands of levels deep overflows the stack
+  const deep = findTooDeep(input, deps.maxNestingDepth);
+  if (deep) return [{ path: deep.path, message: tooDeepMessage(deep) }];
   const schemaProblems = deps.validateSchema(input);
   if (schemaProblems.length > 0) return schemaProblems;
   const definition = input as ProcessDefinition;

@@ -3,6 +3,12 @@ import { quarkError, messageOf } from '../core/errors.js';
 import { ownerOnlyFile, ownerOnlySidecars } from '../core/files.js';
 import type { Store, AccountRecord, TokenRecord, ConnectionRecord, DeploymentRecord, ProcessRecord, ScheduleRecord, ExecutionRecord, ExecutionStatus, ExecutionTrigger } from './types.js';
 
+/** The SQLite JSON path of a top-level key (process property names never hold a double quote). */
+function propertyPath(name: string): string {
+  if (/["\\]/.test(name)) throw new Error(`process property name ${JSON.stringify(name)} cannot be stored`);
+  return `$."${name}"`;
+}
+
 /** Schema migrations, applied in order; PRAGMA user_version records how many ran. */
 const migrations: string[] = [
   `CREATE TABLE accounts (
@@ -306,6 +312,8 @@ export function openSqliteStore(file: string): Store {
       `INSERT INTO schedule_fires (account_id, process_id, cron, timezone, last_fired_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (account_id, process_id, cron, timezone) DO UPDATE SET last_fired_at = excluded.last_fired_at`,
     ),
+    procPropertySet: db.prepare('UPDATE processes SET properties = json_set(properties, ?, json(?)) WHERE account_id = ? AND process_id = ?'),
+    procPropertyRemove: db.prepare('UPDATE processes SET properties = json_remove(properties, ?) WHERE account_id = ? AND process_id = ?'),
     execInsert: db.prepare(
       `INSERT INTO executions (id, account_id, process_id, version, trigger, status, queued_at, started_at, ended_at, error_code, error_message, steps, documents_in, documents_out, documents_failed, warnings)
        VALUES (@id, @accountId, @processId, @version, @trigger, @status, @queuedAt, @startedAt, @endedAt, @errorCode, @errorMessage, @steps, @documentsIn, @documentsOut, @documentsFailed, @warnings)`,
@@ -400,6 +408,14 @@ export function openSqliteStore(file: string): Store {
       lastFires: (accountId, processId) => (q.fireList.all(accountId, processId) as { cron: string; timezone: string; lastFiredAt: string }[]).map((r) => ({ cron: r.cron, ...(r.timezone ? { timezone: r.timezone } : {}), lastFiredAt: r.lastFiredAt })),
       recordFire: (accountId, processId, schedule, at) => void q.fireSet.run(accountId, processId, schedule.cron, schedule.timezone ?? '', at),
       setProperties: (accountId, processId, properties) => void q.procProperties.run(JSON.stringify(properties), accountId, processId),
+      mergeProperties: (accountId, processId, updates) =>
+        db.transaction(() => {
+          for (const [name, value] of updates) {
+            const path = propertyPath(name);
+            if (value === undefined) q.procPropertyRemove.run(path, accountId, processId);
+            else q.procPropertySet.run(path, JSON.stringify(value), accountId, processId);
+          }
+        })(),
     },
     executions: {
       insert: (e) => void q.execInsert.run(executionParams(e)),

@@ -147,6 +147,12 @@ export interface Store {
     lastFires(accountId: string, processId: string): ScheduleFireRecord[];
     recordFire(accountId: string, processId: string, schedule: ScheduleRecord, at: string): void;
     setProperties(accountId: string, processId: string, properties: Record<string, unknown>): void;
+    /**
+     * Sets the named persisted properties, each on its own, atomically, leaving every
+     * other property as it is (undefined removes one): overlapping executions never lose
+     * each other's updates; the last writer of a property wins.
+     */
+    mergeProperties(accountId: string, processId: string, updates: ReadonlyMap<string, unknown>): void;
   };
   executions: {
     insert(execution: ExecutionRecord): void;

@@ -1,0 +1,41 @@
+/** Unit tests of bodies across the thread boundary (engine/bodies.ts). */
+import t from 'tap';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { inlineRef, packBodies, refOf } from '../../runtime/engine/bodies.js';
+import type { DocumentRef } from '../../runtime/engine/messages.js';
+
+const bytes = (ref: DocumentRef['body']) => (ref.kind === 'inline' ? Buffer.from(ref.bytes).toString('utf8') : readFileSync(ref.path, 'utf8'));
+
+t.test('packBodies copies inline bodies into one buffer and leaves the originals alone', async (t) => {
+  const slab = Buffer.from('xxHELLOyyWORLDzz');
+  const documents: DocumentRef[] = [
+    { properties: { n: '1' }, body: inlineRef(slab.subarray(2, 7)) },
+    { properties: {}, body: { kind: 'file', path: '/tmp/somewhere', size: 9 } },
+    { properties: {}, body: inlineRef(slab.subarray(9, 14)), origins: [3] },
+  ];
+  const { documents: packed, buffer } = packBodies(documents);
+  t.equal(buffer.byteLength, 10, 'only the inline bytes, not the whole slab');
+  t.same(packed.map((d) => (d.body.kind === 'inline' ? bytes(d.body) : d.body.path)), ['HELLO', '/tmp/somewhere', 'WORLD']);
+  t.same(packed[2]!.origins, [3]);
+  t.equal(bytes(documents[0]!.body), 'HELLO', 'the original still reads');
+  t.not((packed[0]!.body as { bytes: Uint8Array }).bytes.buffer, slab.buffer);
+});
+
+t.test('refOf keeps small bodies in memory and spills large ones to the work directory', async (t) => {
+  const workDir = mkdtempSync(join(tmpdir(), 'quark-bodies-'));
+  t.teardown(() => rmSync(workDir, { recursive: true, force: true }));
+  const signal = new AbortController().signal;
+  const small = await refOf('small', join(workDir, 'exe'), 16, signal);
+  t.equal(small.kind, 'inline');
+  const large = await refOf('0123456789abcdefXYZ', join(workDir, 'exe'), 16, signal);
+  t.equal(large.kind, 'file', 'past spillBytes: a file');
+  t.equal(bytes(large), '0123456789abcdefXYZ');
+  let seen = 0;
+  const streamed = await refOf(Readable.from([Buffer.alloc(10, 1), Buffer.alloc(10, 2)]), join(workDir, 'exe'), 16, signal, (done) => (seen = done));
+  t.equal(streamed.kind, 'file');
+  t.equal(seen, 20, 'progress counts every byte');
+  t.equal((await refOf(undefined, workDir, 16, signal)).kind, 'inline', 'no body: the empty body');
+});

@@ -1,0 +1,100 @@
+/** Unit tests of the pure-step interpreter (engine/steps.ts), run in this thread. */
+import t from 'tap';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { packOutcome, runSteps } from '../../runtime/engine/steps.js';
+import { createEvaluator, expressionError, expressionFailure } from '../../runtime/engine/expressions.js';
+import { inlineRef } from '../../runtime/engine/bodies.js';
+import type { DocumentRef, StepsTask } from '../../runtime/engine/messages.js';
+import type { PureStep } from '../../runtime/processes/definition.js';
+
+const evaluate = createEvaluator();
+const doc = (body: string, properties: Record<string, string> = {}): DocumentRef => ({ properties, body: inlineRef(body) });
+const text = (d: DocumentRef) => (d.body.kind === 'inline' ? Buffer.from(d.body.bytes).toString('utf8') : readFileSync(d.body.path, 'utf8'));
+const nested = (levels: number) => '['.repeat(levels) + ']'.repeat(levels);
+
+function task(t: { teardown(fn: () => unknown): void }, steps: PureStep[], documents: DocumentRef[], extra: Partial<StepsTask> = {}): StepsTask {
+  const workDir = mkdtempSync(join(tmpdir(), 'quark-steps-'));
+  t.teardown(() => rmSync(workDir, { recursive: true, force: true }));
+  return {
+    kind: 'steps',
+    steps: Object.fromEntries(steps.map((s) => [s.id, s])),
+    first: steps[0]!.id,
+    documents,
+    process: {},
+    execution: { id: 'exe_1', process: 'p', version: 1, trigger: 'manual' },
+    workDir,
+    spillBytes: 1024 * 1024,
+    maxNestingDepth: 100,
+    ...extra,
+  };
+}
+
+t.test('documents leave at the first step that is not pure, bodies serialised once', async (t) => {
+  const steps: PureStep[] = [
+    { id: 'props', kind: 'set-properties', document: { who: { $expr: 'name' }, gone: null }, next: 'map' },
+    { id: 'map', kind: 'map', expression: '{"hello": $properties.who}', next: 'operation' },
+  ];
+  const outcome = await runSteps(task(t, steps, [doc('{"name":"ada"}', { gone: 'x' })]), evaluate, new AbortController().signal);
+  t.same(outcome.exits.map((e) => e.next), ['operation']);
+  const out = outcome.exits[0]!.documents[0]!;
+  t.same(out.properties, { who: 'ada' }, 'set, and removed by null');
+  t.equal(text(out), '{"hello":"ada"}');
+  t.same(outcome.counts, { props: { in: 1, out: 1, errors: 0 }, map: { in: 1, out: 1, errors: 0 } });
+});
+
+t.test('each failure belongs to its document; the others go on', async (t) => {
+  const steps: PureStep[] = [{ id: 'map', kind: 'map', expression: '$properties.kind = "bad" ? $error("bad one") : $properties.kind = "deep" ? $ : {"ok": true}' }];
+  const documents = [doc('{}', { kind: 'good' }), doc('{}', { kind: 'bad' }), doc(nested(150), { kind: 'deep' }), doc('{}', { kind: 'good' })];
+  const outcome = await runSteps(task(t, steps, documents), evaluate, new AbortController().signal);
+  t.equal(outcome.exits[0]!.documents.length, 2, 'the two good ones');
+  t.same(outcome.failed.map((f) => f.code), ['QUARK_ERR_EXPRESSION_FAILED', 'QUARK_ERR_STEP_NESTING_TOO_DEEP']);
+  t.match(outcome.failed[0]!.message, /step map: the expression failed: bad one \(JSONata D3137, at character \d+\)/);
+  t.match(outcome.failed[1]!.message, /step map: the body nests deeper than 100 levels .* \(at \/0\/0\/0/);
+});
+
+t.test('notify, exception and route refuse values too deep to turn into text', async (t) => {
+  const steps: PureStep[] = [{ id: 'say', kind: 'notify', message: { $expr: '$' } }];
+  const outcome = await runSteps(task(t, steps, [doc(nested(150)), doc('"short"')]), evaluate, new AbortController().signal);
+  t.same(outcome.failed.map((f) => [f.step, f.code]), [['say', 'QUARK_ERR_STEP_NESTING_TOO_DEEP']]);
+  t.same(outcome.notes.map((n) => n.message), ['short']);
+});
+
+t.test('a task stopped before its last documents fails them with the reason, rather than dropping them', async (t) => {
+  const controller = new AbortController();
+  const slowFirst: PureStep[] = [{ id: 'map', kind: 'map', expression: '$' }];
+  const stopping = async (text: string, input: unknown, bindings: Parameters<typeof evaluate>[2]) => {
+    controller.abort(new DOMException('quark: timeout', 'TimeoutError'));
+    return evaluate(text, input, bindings);
+  };
+  const outcome = await runSteps(task(t, slowFirst, [doc('1'), doc('2'), doc('3')]), stopping, controller.signal);
+  t.equal(outcome.exits[0]!.documents.length, 1, 'the document in flight finished');
+  t.same(outcome.failed.map((f) => f.code), ['QUARK_ERR_STEP_TIMEOUT', 'QUARK_ERR_STEP_TIMEOUT'], 'the two not reached failed with the time limit');
+  t.same(outcome.counts.map, { in: 3, out: 1, errors: 2 });
+});
+
+t.test('split lines: any number of children, walked on', async (t) => {
+  const lines = Array.from({ length: 10_000 }, (_, i) => `line ${i}`).join('\r\n') + '\n\n';
+  const steps: PureStep[] = [{ id: 'split', kind: 'split', mode: 'lines', next: 'up' }, { id: 'up', kind: 'map', expression: '$uppercase($)' }];
+  const outcome = await runSteps(task(t, steps, [doc(lines)]), evaluate, new AbortController().signal);
+  const out = outcome.exits[0]!.documents;
+  t.equal(out.length, 10_000, 'empty lines are dropped');
+  t.equal(text(out[9_999]!), 'LINE 9999');
+  const { outcome: packed, buffer } = packOutcome(outcome);
+  t.equal(buffer.byteLength, out.reduce((n, d) => n + (d.body.kind === 'inline' ? d.body.bytes.byteLength : 0), 0), 'packed into one buffer');
+  t.equal(text(packed.exits[0]!.documents[42]!), 'LINE 42');
+});
+
+t.test('expressionFailure reads JSONata\'s plain-object errors', async (t) => {
+  t.equal(expressionFailure({ code: 'T2001', position: 3, message: 'The left side of the "-" operator must evaluate to a number' }), 'The left side of the "-" operator must evaluate to a number (JSONata T2001, at character 3)');
+  t.equal(expressionFailure(new RangeError('Maximum call stack size exceeded')), 'Maximum call stack size exceeded');
+  t.equal(expressionFailure('plain'), 'plain');
+  t.match(expressionError('$foo(') ?? '', /^is not a valid JSONata expression: .+ \(JSONata S\d+, at character \d+\)$/);
+});
+
+t.test('a step may be called "done" or "ended": ids are only ids', async (t) => {
+  const steps: PureStep[] = [{ id: 'check', kind: 'decision', condition: 'true', ifTrue: 'done' }, { id: 'done', kind: 'map', expression: '"reached"' }];
+  const outcome = await runSteps(task(t, steps, [doc('{}')]), evaluate, new AbortController().signal);
+  t.same(outcome.exits[0]!.documents.map(text), ['reached']);
+});

@@ -1,0 +1,184 @@
+/**
+ * Unit tests of the graph walker with a real worker pool (dist/runtime/engine/worker.js):
+ * no runtime, no store, no HTTP. They find the edge cases the black-box tests cannot
+ * afford: half a million documents on one path, one poisoned document among many, an
+ * expression that never ends, one that eats the worker's heap.
+ */
+import t from 'tap';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createWorkerPool, type WorkerPool } from '../../runtime/engine/pool.js';
+import { append, chunkFailure, createWalker, segmentTimeout, type WalkContext, type WalkerOptions } from '../../runtime/engine/walker.js';
+import { inlineRef } from '../../runtime/engine/bodies.js';
+import { createLogger } from '../../runtime/core/logger.js';
+import { quarkError } from '../../runtime/core/errors.js';
+import type { DocumentRef } from '../../runtime/engine/messages.js';
+import type { ProcessDefinition, PureStep, Step } from '../../runtime/processes/definition.js';
+
+interface Teardown {
+  teardown(fn: () => unknown): void;
+}
+
+const quiet = createLogger({ level: 'silent' });
+
+function contextFor(t: Teardown, overrides: Partial<WalkContext> = {}): WalkContext {
+  const workDir = mkdtempSync(join(tmpdir(), 'quark-walker-'));
+  t.teardown(() => rmSync(workDir, { recursive: true, force: true }));
+  return {
+    info: { id: 'exe_test', process: 'p', version: 1, trigger: 'manual' },
+    workDir,
+    signal: new AbortController().signal,
+    process: {},
+    operations: { run: async () => { throw new Error('no operations in these tests'); } },
+    callee: () => { throw quarkError('QUARK_ERR_PROCESS_NOT_FOUND', 'no callees in these tests'); },
+    counts: {},
+    log: quiet,
+    warnings: 0,
+    ...overrides,
+  };
+}
+
+function poolFor(t: Teardown, heapMb = 512): WorkerPool {
+  const pool = createWorkerPool({ threads: 2, heapMb });
+  t.teardown(() => pool.close());
+  return pool;
+}
+
+function walkerFor(pool: WorkerPool, options: Partial<WalkerOptions> = {}) {
+  return createWalker({ pool, threads: 2, spillBytes: 8 * 1024 * 1024, stepTimeoutMs: 600_000, maxNestingDepth: 500, ...options });
+}
+
+const definition = (steps: Step[], first = steps[0]!.id): ProcessDefinition => ({ id: 'p', name: 'p', start: { kind: 'documents', next: first }, steps });
+const doc = (body: string, properties: Record<string, string> = {}): DocumentRef => ({ properties, body: inlineRef(body) });
+const text = (d: DocumentRef) => (d.body.kind === 'inline' ? Buffer.from(d.body.bytes).toString('utf8') : `<file ${d.body.path}>`);
+const nested = (levels: number) => '{"a":'.repeat(levels) + '1' + '}'.repeat(levels);
+
+t.test('500,000 documents on one path: split lines → map → decision', async (t) => {
+  const walker = walkerFor(poolFor(t));
+  const lines = Array.from({ length: 500_000 }, (_, i) => String(i)).join('\n');
+  const steps: Step[] = [
+    { id: 'split', kind: 'split', mode: 'lines', next: 'map' },
+    { id: 'map', kind: 'map', expression: '{"n": $number($)}', next: 'even' },
+    { id: 'even', kind: 'decision', condition: 'n % 2 = 0', ifFalse: 'odd' },
+    { id: 'odd', kind: 'stop' },
+  ];
+  const ctx = contextFor(t);
+  const result = await walker.walk(definition(steps), [doc(lines)], ctx);
+  t.equal(result.failures.length, 0, 'nothing failed');
+  t.equal(result.outputs.length, 250_000, 'the even half ends the path');
+  t.equal(text(result.outputs[0]!), '{"n":0}');
+  t.equal(text(result.outputs[249_999]!), '{"n":499998}');
+  t.same(ctx.counts.split, { in: 1, out: 500_000, errors: 0 });
+  t.same(ctx.counts.map, { in: 500_000, out: 500_000, errors: 0 });
+  t.same(ctx.counts.even, { in: 500_000, out: 500_000, errors: 0 });
+});
+
+t.test('append takes any number of items (push(...items) overflows past ~125,000)', async (t) => {
+  const target = [1];
+  append(target, Array.from({ length: 300_000 }, (_, i) => i));
+  t.equal(target.length, 300_001);
+  t.equal(target[300_000], 299_999);
+});
+
+t.test('a document nested 20,000 deep fails alone; the 199 others of its chunk go on', async (t) => {
+  const walker = walkerFor(poolFor(t));
+  const documents = Array.from({ length: 200 }, (_, i) => doc(i === 57 ? nested(20_000) : JSON.stringify({ i }), { index: String(i) }));
+  const ctx = contextFor(t);
+  const result = await walker.walk(definition([{ id: 'same', kind: 'map', expression: '$' }]), documents, ctx);
+  t.equal(result.outputs.length, 199, 'every other document made it');
+  t.equal(result.failures.length, 1, 'one failure');
+  const failure = result.failures[0]!;
+  t.equal(failure.code, 'QUARK_ERR_STEP_NESTING_TOO_DEEP', 'the code says what happened');
+  t.equal(failure.step, 'same');
+  t.match(failure.message, /nests deeper than 500 levels/);
+  t.same(ctx.counts.same, { in: 200, out: 200, errors: 1 });
+  t.notOk(result.outputs.some((d) => d.properties.index === '57'), 'the deep one is not in the output');
+});
+
+t.test('a process property set too deep fails its document, not the tasks that follow', async (t) => {
+  const walker = walkerFor(poolFor(t));
+  const steps: Step[] = [
+    { id: 'keep', kind: 'set-properties', process: { last: { $expr: '$' } }, next: 'after' },
+    { id: 'after', kind: 'map', expression: '$process.last ? "set" : "unset"' },
+  ];
+  const updates: Map<string, unknown>[] = [];
+  const ctx = contextFor(t, { onProcessUpdates: (u) => updates.push(u) });
+  const result = await walker.walk(definition(steps), [doc('{"x":1}'), doc(nested(3000)), doc('{"x":3}')], ctx);
+  t.same(result.failures.map((f) => [f.step, f.code]), [['keep', 'QUARK_ERR_STEP_NESTING_TOO_DEEP']]);
+  t.same(result.outputs.map(text), ['set', 'set']);
+  t.same(ctx.process.last, { x: 3 }, 'the last value set, in document order');
+  t.same(updates.map((u) => Object.fromEntries(u)), [{ last: { x: 3 } }], 'told once per chunk, with the last value per name');
+});
+
+t.test('JSONata errors keep their message, code and position', async (t) => {
+  const walker = walkerFor(poolFor(t));
+  const steps: Step[] = [{ id: 'route', kind: 'route', value: '$properties.kind', routes: [{ equals: 'custom', next: 'custom' }, { equals: 'type', next: 'type' }] },
+    { id: 'custom', kind: 'map', expression: '$error("custom message")' },
+    { id: 'type', kind: 'map', expression: '1 + "a"' }];
+  const result = await walker.walk(definition(steps), [doc('{}', { kind: 'custom' }), doc('{}', { kind: 'type' })], contextFor(t));
+  const messages = Object.fromEntries(result.failures.map((f) => [f.step, f.message]));
+  t.match(messages.custom, /custom message \(JSONata D3137, at character \d+\)/);
+  t.match(messages.type, /The right side of the "\+" operator must evaluate to a number \(JSONata T2002, at character 3\)/);
+  t.notMatch(JSON.stringify(messages), /object Object/);
+});
+
+const endless = '($f := function($n){ $f($n + 1) }; $f(0))';
+
+t.test('an expression that never ends fails its chunk with QUARK_ERR_STEP_TIMEOUT; the pool goes on', async (t) => {
+  const pool = poolFor(t);
+  const walker = walkerFor(pool);
+  const steps: Step[] = [
+    { id: 'route', kind: 'route', value: '$properties.kind', routes: [{ equals: 'endless', next: 'spin' }], default: 'fine' },
+    { id: 'spin', kind: 'map', expression: endless, timeoutMs: 500 },
+    { id: 'fine', kind: 'map', expression: '"fine"' },
+  ];
+  const result = await walker.walk(definition(steps), [doc('{}', { kind: 'endless' })], contextFor(t));
+  t.equal(result.outputs.length, 0);
+  t.same(result.failures.map((f) => f.code), ['QUARK_ERR_STEP_TIMEOUT'], 'the step\'s own timeoutMs stopped it (the default is 10 min here)');
+  t.match(result.failures[0]!.message, /did not finish within 500 ms/);
+  const after = await walker.walk(definition(steps), [doc('{}', { kind: 'other' })], contextFor(t));
+  t.same(after.outputs.map(text), ['fine'], 'the next task runs on a fresh worker');
+});
+
+t.test('limits.stepTimeoutMs is the default limit of a run of pure steps', async (t) => {
+  const walker = walkerFor(poolFor(t), { stepTimeoutMs: 500 });
+  const result = await walker.walk(definition([{ id: 'spin', kind: 'map', expression: endless }]), [doc('{}')], contextFor(t));
+  t.same(result.failures.map((f) => f.code), ['QUARK_ERR_STEP_TIMEOUT']);
+});
+
+t.test('an expression that exhausts the worker heap fails with QUARK_ERR_STEP_MEMORY_LIMIT; the pool goes on', async (t) => {
+  const pool = poolFor(t, 64);
+  const walker = walkerFor(pool);
+  // many small objects: V8 stops the worker gracefully (one huge array growing in a single
+  // allocation can instead abort the whole process: see the README's limits)
+  const steps: Step[] = [{ id: 'hog', kind: 'map', expression: '[1..2000000].{"n": $, "s": $string($) & "xxxxxxxxxxxxxxxxxxxxxxxx"}' }];
+  const result = await walker.walk(definition(steps), [doc('{}'), doc('{}')], contextFor(t));
+  t.same(result.failures.map((f) => f.code), ['QUARK_ERR_STEP_MEMORY_LIMIT', 'QUARK_ERR_STEP_MEMORY_LIMIT'], 'the chunk\'s documents fail with the memory code');
+  t.match(result.failures[0]!.message, /ran out of memory \(worker heap limit 64 MB\)/);
+  const after = await walker.walk(definition([{ id: 'small', kind: 'map', expression: '"small"' }]), [doc('{}')], contextFor(t));
+  t.same(after.outputs.map(text), ['small'], 'a new worker takes the next task');
+});
+
+t.test('segmentTimeout: the largest limit a step of the run sets, else the default', async (t) => {
+  const pure = (steps: PureStep[]) => Object.fromEntries(steps.map((s) => [s.id, s]));
+  const a: PureStep = { id: 'a', kind: 'map', expression: '1', next: 'b' };
+  const b: PureStep = { id: 'b', kind: 'decision', condition: 'true', ifTrue: 'c', ifFalse: 'op' };
+  const c: PureStep = { id: 'c', kind: 'map', expression: '2', timeoutMs: 5000 };
+  t.equal(segmentTimeout(a, pure([a, b, c]), 60_000), 5000, 'a step reached in the run sets it');
+  t.equal(segmentTimeout(a, pure([a, b]), 60_000), 60_000, 'none sets one: the default');
+  t.equal(segmentTimeout(c, pure([a, b, c]), 60_000), 5000, 'only steps reachable from the entry count');
+  t.equal(segmentTimeout(a, pure([a, b, { ...c, timeoutMs: 120_000 }, { id: 'op', kind: 'map', expression: '3', timeoutMs: 200 }]), 60_000), 120_000, 'the largest wins');
+});
+
+t.test('chunkFailure speaks of steps, not plugins', async (t) => {
+  const map: PureStep = { id: 'm', kind: 'map', expression: '1' };
+  const oom = quarkError('QUARK_ERR_PLUGIN_WORKER_DIED', 'step m ran out of memory (worker heap limit 64 MB); its worker was replaced', undefined, Object.assign(new Error('oom'), { code: 'ERR_WORKER_OUT_OF_MEMORY' }));
+  t.equal(chunkFailure(oom, map, 3, 1000).code, 'QUARK_ERR_STEP_MEMORY_LIMIT');
+  t.equal(chunkFailure(quarkError('QUARK_ERR_PLUGIN_TIMEOUT', 'x'), map, 3, 1000).code, 'QUARK_ERR_STEP_TIMEOUT');
+  const unsendable = quarkError('QUARK_ERR_PLUGIN_WORKER_DIED', 'step m could not be passed to a worker thread', { posted: false }, new RangeError('Maximum call stack size exceeded'));
+  const failure = chunkFailure(unsendable, map, 3, 1000);
+  t.equal(failure.code, 'QUARK_ERR_STEP_TASK_UNSENDABLE');
+  t.match(failure.message, /could not be passed to a worker thread: Maximum call stack size exceeded/);
+  t.equal(chunkFailure(new Error('boom'), map, 3, 1000).code, 'QUARK_ERR_STEP_FAILED');
+});
