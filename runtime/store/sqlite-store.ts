@@ -4,7 +4,7 @@ import { ownerOnlyFile, ownerOnlySidecars } from '../core/files.js';
 import type { Store, AccountRecord, TokenRecord, ConnectionRecord, DeploymentRecord, ProcessRecord, ScheduleRecord, ExecutionRecord, ExecutionStatus, ExecutionTrigger } from './types.js';
 
 /** Schema migrations, applied in order; PRAGMA user_version records how many ran. */
-const migrations: string[] = [
+export const migrations: readonly string[] = [
   `CREATE TABLE accounts (
      id TEXT PRIMARY KEY,
      name TEXT NOT NULL UNIQUE,
