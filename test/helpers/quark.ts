@@ -106,7 +106,7 @@ export function startRuntime(t: Teardown, home: string, extraArgs: string[] = []
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
-    let exited: Promise<number | null> = new Promise((r) => child.on('exit', (code) => r(code)));
+    const exited: Promise<number | null> = new Promise((r) => child.on('exit', (code) => r(code)));
     let started = false;
     const onData = (d: Buffer) => {
       output += d;
