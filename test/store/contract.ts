@@ -174,6 +174,30 @@ function processesContract(t: Test, open: OpenStore): void {
   });
 }
 
+function scheduleFiresContract(t: Test, open: OpenStore): void {
+  t.test('processes: schedule fires, kept across setSchedules for a schedule that stays', async (t) => {
+    const store = withAccounts(open, t);
+    store.processes.deploy(deployment(owner.id, 'orders', 1));
+    const hourly = { cron: '0 * * * *' };
+    const paris = { cron: '30 6 * * 1', timezone: 'Europe/Paris' };
+    const nightly = { cron: '0 2 * * *' };
+    const byCron = <T extends { cron: string }>(fires: T[]) => [...fires].sort((a, b) => a.cron.localeCompare(b.cron));
+    t.same(store.processes.lastFires(owner.id, 'orders'), [], 'no schedules: no fires');
+    store.processes.setSchedules(owner.id, 'orders', [hourly, paris], '2026-04-01T00:00:00.000Z');
+    t.same(byCron(store.processes.lastFires(owner.id, 'orders')), byCron([
+      { ...hourly, lastFiredAt: '2026-04-01T00:00:00.000Z' },
+      { ...paris, lastFiredAt: '2026-04-01T00:00:00.000Z' },
+    ]), 'a new schedule counts from when it was set, with its time zone');
+    store.processes.recordFire(owner.id, 'orders', hourly, '2026-04-01T05:00:00.000Z');
+    store.processes.setSchedules(owner.id, 'orders', [hourly, nightly], '2026-04-02T00:00:00.000Z');
+    t.same(byCron(store.processes.lastFires(owner.id, 'orders')), byCron([
+      { ...hourly, lastFiredAt: '2026-04-01T05:00:00.000Z' },
+      { ...nightly, lastFiredAt: '2026-04-02T00:00:00.000Z' },
+    ]), 'the one that stays keeps its last fire, a removed one is forgotten');
+    t.same(store.processes.lastFires(tenant.id, 'orders'), [], "another account's process has none");
+  });
+}
+
 function executionsContract(t: Test, open: OpenStore): void {
   t.test('executions: insert, update, get per account, list with filters, newest first', async (t) => {
     const store = withAccounts(open, t);
@@ -287,6 +311,7 @@ export function storeContract(t: Test, open: OpenStore): void {
   tokensContract(t, open);
   connectionsContract(t, open);
   processesContract(t, open);
+  scheduleFiresContract(t, open);
   executionsContract(t, open);
   lifecycleContract(t, open);
 }

@@ -56,6 +56,9 @@ const seeds: Record<number, (db: Database.Database) => void> = {
   2: (db) => {
     db.prepare('INSERT INTO execution_logs (execution_id, lines) VALUES (?, ?)').run('exe_1', '{"msg":"from an older quark"}\n');
   },
+  3: (db) => {
+    db.prepare('INSERT INTO schedule_fires (account_id, process_id, cron, timezone, last_fired_at) VALUES (?, ?, ?, ?, ?)').run(owner.id, 'orders', '0 * * * *', '', '2026-05-01T01:00:00.000Z');
+  },
 };
 
 /** What the seeds of migrations before `version` wrote must read back through the Store. */
@@ -72,6 +75,7 @@ function checkSeeded(t: Test, store: Store, version: number): void {
     t.same(store.executions.errors('exe_1', 10), [{ step: 'read', code: 'QUARK_ERR_X', message: 'x' }], 'execution errors survived');
   }
   if (version > 2) t.same(store.executions.log('exe_1'), ['{"msg":"from an older quark"}\n'], 'execution logs survived');
+  if (version > 3) t.same(store.processes.lastFires(owner.id, 'orders'), [{ cron: '0 * * * *', lastFiredAt: '2026-05-01T01:00:00.000Z' }], 'schedule fires survived');
 }
 
 /** A database file as a quark whose last migration was `version` left it, with data. */
