@@ -72,8 +72,8 @@ export async function uploadMultipart(request: MultipartRequest): Promise<{ etag
   const stop = new AbortController();
   const onAbort = () => stop.abort(signal.reason);
   signal.addEventListener('abort', onAbort, { once: true });
-  let firstError: unknown;
-  const parts: CompletedPart[] = new Array(count);
+  let firstFailure: { error: unknown } | undefined;
+  const parts = new Array<CompletedPart>(count);
   let next = 0;
   let bytesDone = 0;
 
@@ -110,12 +110,12 @@ export async function uploadMultipart(request: MultipartRequest): Promise<{ etag
       Array.from({ length: Math.min(request.concurrency, count) }, () =>
         lane().catch((error: unknown) => {
           // the first failure is the cause; the others are the lanes it stopped
-          firstError ??= error;
+          firstFailure ??= { error };
           stop.abort(error);
         }),
       ),
     );
-    if (firstError !== undefined) throw firstError;
+    if (firstFailure) throw firstFailure.error;
     signal.throwIfAborted();
     const completed = await client.send(
       new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts }, ...(request.ifNoneMatch ? { IfNoneMatch: '*' } : {}) }),

@@ -1,5 +1,5 @@
 import { request } from 'undici';
-import { QuarkError, quarkError, fromPlainError, messageOf } from '../core/errors.js';
+import { type QuarkError, quarkError, fromPlainError, messageOf } from '../core/errors.js';
 import type { Profile } from './profile.js';
 
 /** The CLI's only way into a runtime: its HTTP API, as the profile's account. */

@@ -10,7 +10,7 @@ function propertyPath(name: string): string {
 }
 
 /** Schema migrations, applied in order; PRAGMA user_version records how many ran. */
-const migrations: string[] = [
+export const migrations: readonly string[] = [
   `CREATE TABLE accounts (
      id TEXT PRIMARY KEY,
      name TEXT NOT NULL UNIQUE,

@@ -2,7 +2,7 @@ import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cli, fixturePlugins, initHome, startRuntime, tempDir } from '../helpers/quark.js';
+import { cli, fixturePlugins, initHome, startRuntime, tempDir, untilOutput } from '../helpers/quark.js';
 
 t.test('init creates a home bound to its owner, with an owner-only master key', async (t) => {
   const dir = tempDir(t);
@@ -71,10 +71,10 @@ t.test('start --init-if-missing creates a home, prints where and how to log in',
 });
 
 t.test('SIGTERM lets a Test Connection in flight finish within the grace period', async (t) => {
-  const { home, ownerToken } = await initHome(t, { config: { plugins: { paths: [join(fixturePlugins, 'secret-echo')] }, limits: { shutdownGraceMs: 10000 } } });
+  const { home, ownerToken } = await initHome(t, { config: { plugins: { paths: [join(fixturePlugins, 'secret-echo')] }, limits: { shutdownGraceMs: 60_000 } } });
   const rt = await startRuntime(t, home);
-  const inFlight = rt.api('POST', '/api/v1/test-connection', ownerToken, { connector: 'secret-echo', config: { username: 'u', password: 'right-password', delayMs: 1500 } });
-  await new Promise((r) => setTimeout(r, 400));
+  const inFlight = rt.api('POST', '/api/v1/test-connection', ownerToken, { connector: 'secret-echo', config: { username: 'u', password: 'right-password', delayMs: 5000 } });
+  await untilOutput(rt, /test connection starting/);
   const exit = rt.stop('SIGTERM');
   const result = await inFlight;
   t.equal(result.status, 200, 'the request in flight was answered');

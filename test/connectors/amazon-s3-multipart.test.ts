@@ -241,15 +241,16 @@ t.test('a store that stops reading a part: the upload fails with a timeout and i
   const { client, transport } = createS3Client(
     { awsAccessKey: 'AKIAQUARKTEST0000000', awsSecretKey: 'secret', region: 'us-east-1', bucket: 'b', endpoint, forcePathStyle: true },
     {},
-    { maxAttempts: 1, socketTimeoutMs: 500 },
+    // idle for 3 s: the stand-in answers the create at once, and a busy machine does not
+    // leave a socket idle that long before the part stalls it for good
+    { maxAttempts: 1, socketTimeoutMs: 3000 },
   );
   t.teardown(() => {
     client.destroy();
     transport.destroy();
   });
-  const started = Date.now();
+  // no operation time limit is set here: only the socket timeout can end the upload
   await t.rejects(uploadMultipart(request(client, 'b', 'k', Buffer.alloc(12 * MiB, 1), { concurrency: 1 })), { name: 'TimeoutError' });
-  t.ok(Date.now() - started < 10_000, 'it fails within seconds, not at the operation\'s time limit');
   t.same(seen.slice(0, 2), ['POST create', 'PUT part']);
   t.ok(seen.includes('DELETE upload'), 'the upload is aborted');
 });

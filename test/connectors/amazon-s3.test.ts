@@ -340,7 +340,9 @@ t.test('Amazon S3 against an endpoint that accepts connections and never answers
   const sockets = new Set<import('node:net').Socket>();
   silent.on('connection', (s) => sockets.add(s));
   t.teardown(() => sockets.forEach((s) => s.destroy()));
-  const { home, ownerToken } = await initHome(t, { config: { limits: { testConnectionTimeoutMs: 1500 } } });
+  // the endpoint never answers, so the limit is met whatever the load; 10 s leaves a busy
+  // machine time to start the worker and import the AWS SDK before it
+  const { home, ownerToken } = await initHome(t, { config: { limits: { testConnectionTimeoutMs: 10_000 } } });
   const rt = await startRuntime(t, home);
   const { body } = await rt.api('POST', '/api/v1/test-connection', ownerToken, { connector: 'amazon-s3', config: s3Config(`http://127.0.0.1:${(silent.address() as { port: number }).port}`) });
   t.equal(body.status, 'failed');

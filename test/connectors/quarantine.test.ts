@@ -4,13 +4,16 @@ import { join } from 'node:path';
 import { cli, fixturePlugins, initHome, startRuntime, tempDir } from '../helpers/quark.js';
 
 const secret = 'right-password';
+const limitMs = 10_000;
 const broken = ['throws-at-import', 'invalid-manifest', 'incompatible', 'hangs-at-import', 'dangling-ref', 'not-a-connector'];
 
 t.test('broken plugins are quarantined with precise reasons; misbehaving ones fail only their call', async (t) => {
   const plugins = tempDir(t, 'quark-plugins-');
   for (const name of [...broken, 'hangs', 'eats-memory', 'bad-result']) cpSync(join(fixturePlugins, name), join(plugins, name), { recursive: true });
+  // limits generous for a loaded machine: the hanging fixtures wait forever, so they meet
+  // them whatever the load, and the healthy plugins never come near them
   const { home, ownerToken } = await initHome(t, {
-    config: { plugins: { paths: [plugins] }, limits: { testConnectionTimeoutMs: 1000, pluginImportTimeoutMs: 1500, workerHeapMb: 48 } },
+    config: { plugins: { paths: [plugins] }, limits: { testConnectionTimeoutMs: limitMs, pluginImportTimeoutMs: limitMs, workerHeapMb: 48 } },
   });
   // one good plugin from the home's own connectors folder: it must resolve quark/sdk there too
   cpSync(join(fixturePlugins, 'secret-echo'), join(home, 'connectors', 'secret-echo'), { recursive: true });
@@ -38,7 +41,7 @@ t.test('broken plugins are quarantined with precise reasons; misbehaving ones fa
   t.match(reasons.incompatible.message, /needs runtime API \^2\.0\.0; this runtime offers 1\.1\.0/);
 
   t.equal(reasons['hangs-at-import'].code, 'QUARK_ERR_PLUGIN_TIMEOUT');
-  t.match(reasons['hangs-at-import'].message, /importing connector hangs-at-import did not finish within 1500 ms/);
+  t.match(reasons['hangs-at-import'].message, new RegExp(`importing connector hangs-at-import did not finish within ${limitMs} ms`));
 
   t.equal(reasons['dangling-ref'].code, 'QUARK_ERR_PLUGIN_SCHEMA_INVALID');
   t.match(reasons['dangling-ref'].message, /connection\.schema\.json: .*hostname/);
@@ -60,13 +63,11 @@ t.test('broken plugins are quarantined with precise reasons; misbehaving ones fa
 
   const config = { username: 'u', password: secret };
   t.test('a test that hangs is cut off at the time limit and reported as a timeout', async (t) => {
-    const started = Date.now();
     const result = await rt.api('POST', '/api/v1/test-connection', ownerToken, { connector: 'hangs-forever', config });
     t.equal(result.status, 200, 'Test Connection never throws through to the caller');
     t.equal(result.body.status, 'failed');
     t.equal(result.body.checks[0].code, 'QUARK_ERR_PLUGIN_TIMEOUT');
-    t.match(result.body.checks[0].message, /did not finish within \d+ ms and was stopped/);
-    t.ok(Date.now() - started < 15_000, 'it was stopped, not waited out');
+    t.match(result.body.checks[0].message, new RegExp(`did not finish within ${limitMs} ms and was stopped`), 'stopped at the limit: it would never end by itself');
   });
 
   t.test('a test that exhausts its heap kills only its worker', async (t) => {

@@ -12,6 +12,21 @@ export const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..',
 export const cliPath = join(root, 'dist', 'runtime', 'cli', 'main.js');
 export const fixturePlugins = join(root, 'test', 'fixtures', 'plugins');
 
+/**
+ * The clean environment of a child process (PATH and HOME only, so no QUARK_* of the
+ * machine leaks in), plus, when tap measures coverage, NODE_V8_COVERAGE pointing at tap's
+ * coverage folder: the runtime's main thread and its worker threads then write their
+ * coverage there too, and the report counts what the child-process tests ran.
+ */
+export function childEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const measuring = process.env._TAPJS_PROCESSINFO_COVERAGE_ === '1';
+  const coverage = process.env.NODE_V8_COVERAGE ?? (measuring ? join(process.env._TAPJS_PROCESSINFO_CWD_ ?? root, '.tap', 'coverage') : undefined);
+  return { PATH: process.env.PATH, HOME: process.env.HOME, ...(coverage ? { NODE_V8_COVERAGE: coverage } : {}), ...extra } as NodeJS.ProcessEnv;
+}
+
+/** Long enough for a runtime on a loaded machine to end its executions and close. */
+const stopGraceMs = 60_000;
+
 interface Teardown {
   teardown(fn: () => unknown): void;
 }
@@ -27,7 +42,7 @@ export interface CliResult {
 export function cli(args: string[], env: Record<string, string | undefined> = {}, input?: string): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [cliPath, ...args], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, QUARK_PROFILE: join(tmpdir(), 'quark-test-no-profile.json'), ...env } as NodeJS.ProcessEnv,
+      env: childEnv({ QUARK_PROFILE: join(tmpdir(), 'quark-test-no-profile.json'), ...env }),
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -98,15 +113,30 @@ export interface Running {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/** Resolves once the runtime has printed a line matching `pattern` (an event, not a wait). */
+export function untilOutput(rt: Running, pattern: RegExp): Promise<void> {
+  return new Promise((resolvePromise) => {
+    const check = () => {
+      if (!pattern.test(rt.output())) return;
+      rt.child.stdout?.off('data', check);
+      rt.child.stderr?.off('data', check);
+      resolvePromise();
+    };
+    rt.child.stdout?.on('data', check);
+    rt.child.stderr?.on('data', check);
+    check();
+  });
+}
+
 /** `quark start` on a free port; resolves when it prints its URL. */
 export function startRuntime(t: Teardown, home: string, extraArgs: string[] = []): Promise<Running> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [cliPath, 'start', '--home', home, '--port', '0', '--log-level', 'debug', ...extraArgs], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME } as NodeJS.ProcessEnv,
+      env: childEnv(),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
-    let exited: Promise<number | null> = new Promise((r) => child.on('exit', (code) => r(code)));
+    const exited: Promise<number | null> = new Promise((r) => child.on('exit', (code) => r(code)));
     let started = false;
     const onData = (d: Buffer) => {
       output += d;
@@ -146,11 +176,14 @@ export function startRuntime(t: Teardown, home: string, extraArgs: string[] = []
     child.on('exit', (code) => {
       if (!started) reject(new Error(`runtime exited with ${code} before listening:\n${output}`));
     });
+    // SIGTERM first, so the runtime closes as a user's would and writes its coverage;
+    // SIGKILL only for one that has not ended long after
     t.teardown(async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGKILL');
-        await exited;
-      }
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), stopGraceMs);
+      await exited;
+      clearTimeout(killer);
     });
   });
 }

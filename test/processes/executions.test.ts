@@ -12,7 +12,7 @@ const sleeper = (id: string, ms: number, extra: Record<string, unknown> = {}) =>
   ...((extra.process as object) ?? {}),
 });
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
+async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 120_000): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const value = await probe();

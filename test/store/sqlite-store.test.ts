@@ -1,0 +1,128 @@
+import t, { type Test } from 'tap';
+import Database from 'better-sqlite3';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { migrations, openSqliteStore } from '../../runtime/store/sqlite-store.js';
+import type { Store } from '../../runtime/store/types.js';
+import { tempDir } from '../helpers/quark.js';
+import { connection, deployment, execution, owner, storeContract, tenant, token } from './contract.js';
+
+function openTemp(t: Test): Store {
+  const store = openSqliteStore(join(tempDir(t, 'quark-store-'), 'quark.db'));
+  t.teardown(() => store.close());
+  return store;
+}
+
+t.test('the SQLite store keeps the Store contract', async (t) => {
+  storeContract(t, openTemp);
+});
+
+t.test('a file that is not a database: QUARK_ERR_HOME_STORE_UNREADABLE naming the file', async (t) => {
+  const file = join(tempDir(t, 'quark-store-'), 'quark.db');
+  writeFileSync(file, 'this is not an SQLite database, and it is long enough to have a header. '.repeat(20));
+  t.throws(() => openSqliteStore(file), { code: 'QUARK_ERR_HOME_STORE_UNREADABLE', message: new RegExp(`cannot open the store ${file}`) });
+});
+
+/**
+ * Rows written with the schema of the migration that created their tables, by raw SQL as
+ * an older quark wrote them. Index i seeds right after migration i ran; a migration with
+ * no seed (one that only alters or adds) is still applied on the way.
+ */
+const seeds: Record<number, (db: Database.Database) => void> = {
+  0: (db) => {
+    const a = db.prepare('INSERT INTO accounts (id, name, relation, created_at) VALUES (?, ?, ?, ?)');
+    for (const acc of [owner, tenant]) a.run(acc.id, acc.name, acc.relation, acc.createdAt);
+    const k = token('tok_1', owner.id, '2026-01-03T00:00:00.000Z');
+    db.prepare('INSERT INTO tokens (id, account_id, name, hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)').run(k.id, k.accountId, k.name, k.hash, k.createdAt, k.revokedAt);
+    const c = connection('conn_1', owner.id, 'files');
+    db.prepare('INSERT INTO connections (id, account_id, connector_id, name, config, secrets, created_at, updated_at, revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
+      c.id, c.accountId, c.connectorId, c.name, JSON.stringify(c.config), JSON.stringify(c.secrets), c.createdAt, c.updatedAt, c.revision,
+    );
+  },
+  1: (db) => {
+    const d = deployment(owner.id, 'orders', 1);
+    db.prepare('INSERT INTO deployments (account_id, process_id, version, name, definition, deployed_at, deployed_by, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(
+      d.accountId, d.processId, d.version, d.name, JSON.stringify(d.definition), d.deployedAt, d.deployedBy, d.note,
+    );
+    db.prepare('INSERT INTO processes (account_id, process_id, active_version, schedules, properties, updated_at) VALUES (?, ?, ?, ?, ?, ?)').run(
+      owner.id, 'orders', 1, JSON.stringify([{ cron: '0 * * * *' }]), JSON.stringify({ counter: 7 }), d.deployedAt,
+    );
+    const e = execution('exe_1', owner.id, 'orders', '2026-05-01T00:00:00.000Z', 'complete');
+    db.prepare('INSERT INTO executions (id, account_id, process_id, version, trigger, status, queued_at, started_at, ended_at, steps) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
+      e.id, e.accountId, e.processId, e.version, e.trigger, e.status, e.queuedAt, e.startedAt, e.endedAt, JSON.stringify({ read: { in: 1, out: 1, errors: 0 } }),
+    );
+    db.prepare('INSERT INTO execution_errors (execution_id, seq, step, code, message) VALUES (?, ?, ?, ?, ?)').run(e.id, 0, 'read', 'QUARK_ERR_X', 'x');
+  },
+  2: (db) => {
+    db.prepare('INSERT INTO execution_logs (execution_id, lines) VALUES (?, ?)').run('exe_1', '{"msg":"from an older quark"}\n');
+  },
+  3: (db) => {
+    db.prepare('INSERT INTO schedule_fires (account_id, process_id, cron, timezone, last_fired_at) VALUES (?, ?, ?, ?, ?)').run(owner.id, 'orders', '0 * * * *', '', '2026-05-01T01:00:00.000Z');
+  },
+};
+
+/** What the seeds of migrations before `version` wrote must read back through the Store. */
+function checkSeeded(t: Test, store: Store, version: number): void {
+  if (version > 0) {
+    t.same(store.accounts.list(), [owner, tenant], 'accounts survived');
+    t.same(store.tokens.findByHash('hash-of-tok_1'), token('tok_1', owner.id, '2026-01-03T00:00:00.000Z'), 'tokens survived');
+    t.same(store.connections.get(owner.id, 'conn_1'), connection('conn_1', owner.id, 'files'), 'connections survived');
+  }
+  if (version > 1) {
+    t.same(store.processes.version(owner.id, 'orders', 1), deployment(owner.id, 'orders', 1), 'deployments survived');
+    t.match(store.processes.get(owner.id, 'orders'), { activeVersion: 1, schedules: [{ cron: '0 * * * *' }], properties: { counter: 7 } }, 'processes survived');
+    t.match(store.executions.get(owner.id, 'exe_1'), { status: 'complete', steps: { read: { in: 1, out: 1, errors: 0 } } }, 'executions survived');
+    t.same(store.executions.errors('exe_1', 10), [{ step: 'read', code: 'QUARK_ERR_X', message: 'x' }], 'execution errors survived');
+  }
+  if (version > 2) t.same(store.executions.log('exe_1'), ['{"msg":"from an older quark"}\n'], 'execution logs survived');
+  if (version > 3) t.same(store.processes.lastFires(owner.id, 'orders'), [{ cron: '0 * * * *', lastFiredAt: '2026-05-01T01:00:00.000Z' }], 'schedule fires survived');
+}
+
+/** A database file as a quark whose last migration was `version` left it, with data. */
+function databaseAt(file: string, version: number): void {
+  const db = new Database(file);
+  try {
+    for (let i = 0; i < version; i++) {
+      db.exec(migrations[i]!);
+      seeds[i]?.(db);
+      db.pragma(`user_version = ${i + 1}`);
+    }
+  } finally {
+    db.close();
+  }
+}
+
+function userVersion(file: string): number {
+  const db = new Database(file, { readonly: true });
+  try {
+    return db.pragma('user_version', { simple: true }) as number;
+  } finally {
+    db.close();
+  }
+}
+
+t.test('every earlier schema version migrates to the current one and keeps its data', async (t) => {
+  t.ok(migrations.length >= 3, 'there are migrations to test');
+  for (let version = 0; version < migrations.length; version++) {
+    t.test(`from user_version ${version}`, async (t) => {
+      const file = join(tempDir(t, 'quark-store-'), 'quark.db');
+      databaseAt(file, version);
+      const store = openSqliteStore(file);
+      t.teardown(() => store.close());
+      t.equal(userVersion(file), migrations.length, 'every later migration ran');
+      checkSeeded(t, store, version);
+      if (version === 0) store.accounts.insert(tenant);
+      store.tokens.insert(token('tok_new', tenant.id, '2026-06-01T00:00:00.000Z'));
+      t.ok(store.tokens.get('tok_new'), 'and the migrated store takes new rows');
+    });
+  }
+});
+
+t.test('an up-to-date store opens again without migrating or losing anything', async (t) => {
+  const file = join(tempDir(t, 'quark-store-'), 'quark.db');
+  databaseAt(file, migrations.length);
+  const store = openSqliteStore(file);
+  t.teardown(() => store.close());
+  t.equal(userVersion(file), migrations.length);
+  checkSeeded(t, store, migrations.length);
+});
