@@ -14,7 +14,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { QuarkError, quarkError, messageOf, type ErrorCode } from '../core/errors.js';
+import { QuarkError, quarkError, messageOf } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { isExpression, isPure, targetsOf, type CombineStep, type OperationStep, type ProcessCallStep, type ProcessDefinition, type PureStep, type Step, type TryStep, type StartDefinition } from '../processes/definition.js';
 import { inlineRef, packBodies } from './bodies.js';
@@ -93,7 +93,8 @@ interface Walk {
   ctx: WalkContext;
 }
 
-type Failure = { code: ErrorCode | string; message: string };
+/** A failure's code: a catalogue code, or a plugin's own (e.g. an S3 error name). */
+type Failure = { code: string; message: string };
 
 const maxChunk = 2000;
 

@@ -1,7 +1,7 @@
 /** Unit tests of the nesting-depth check (core/json-depth.ts). */
 import t from 'tap';
 import { checkBodyDepth, findTooDeep } from '../../runtime/core/json-depth.js';
-import { QuarkError } from '../../runtime/core/errors.js';
+import { type QuarkError } from '../../runtime/core/errors.js';
 
 t.test('depth counts objects and arrays; scalars are free', async (t) => {
   t.equal(findTooDeep(1, 0), undefined);

@@ -11,7 +11,7 @@ import { openSqliteStore } from '../../runtime/store/sqlite-store.js';
 import { createAccessControl } from '../../runtime/accounts/access.js';
 import { createDeployments } from '../../runtime/processes/deployments.js';
 import { createSchemaRegistry, schemaIds } from '../../runtime/schema/index.js';
-import { QuarkError } from '../../runtime/core/errors.js';
+import { type QuarkError } from '../../runtime/core/errors.js';
 import type { Caller } from '../../runtime/accounts/access.js';
 
 function setup(t: { teardown(fn: () => unknown): void }) {
