@@ -171,7 +171,8 @@ async function createMultipart(request: MultipartRequest, config: S3Config, sign
     await claim.abandon().catch((cause: unknown) => request.log.warn('the placeholder of a failed Create could not be removed; the runtime will remove it later', { key: request.key, error: (cause as Error).message }));
     throw error;
   }
-  await claim.completed();
+  // the object is there: a record that cannot be removed only costs recovery a HeadObject
+  await claim.completed().catch((cause: unknown) => request.log.warn('the record of a completed Create\'s placeholder could not be removed', { key: request.key, error: (cause as Error).message }));
   return uploaded;
 }
 
