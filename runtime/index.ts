@@ -21,6 +21,7 @@ import type { ConnectorRegistry, LoadedConnector, QuarantinedPlugin } from './co
 import { createConnectionService, requireConnector, type ConnectionService } from './connections/service.js';
 import { createTestConnection, type TestConnectionRequest, type TestConnectionResult } from './connections/test-connection.js';
 import { createOperations } from './connections/operations.js';
+import { createRecovery, type Recovery } from './connections/recovery.js';
 import { RUNTIME_API_VERSION } from './sdk/index.js';
 import { createWalker } from './engine/walker.js';
 import { createDeployments } from './processes/deployments.js';
@@ -84,6 +85,12 @@ export interface CreateRuntimeOptions {
   logger?: Logger;
   /** Override the configured log level (tests run with debug to scan for secrets). */
   logLevel?: string;
+}
+
+/** Resources that operations of the previous run held and did not release are released in the background. */
+function recoverResources(recovery: Recovery, logger: Logger): void {
+  const left = recovery.recoverLeftBehind();
+  if (left === 0) logger.debug('no resource was left behind by the previous run');
 }
 
 function connectorView(c: LoadedConnector): ConnectorView {
@@ -211,6 +218,7 @@ export async function createRuntime(options: CreateRuntimeOptions) {
     runtime: runtimeSettings,
     timeoutMs: config.limits.testConnectionTimeoutMs,
   });
+  const recovery = createRecovery({ store, connections, pool, logger, metrics, runtime: runtimeSettings, timeoutMs: config.limits.operationTimeoutMs });
   const operations = createOperations({
     access,
     connections,
@@ -220,6 +228,7 @@ export async function createRuntime(options: CreateRuntimeOptions) {
     workRoot: paths.work,
     spillBytes: config.limits.spillBytes,
     timeoutMs: config.limits.operationTimeoutMs,
+    recovery,
   });
   let scheduler: ReturnType<typeof createScheduler> | undefined;
   const deployments = createDeployments({
@@ -249,6 +258,7 @@ export async function createRuntime(options: CreateRuntimeOptions) {
   // executions a killed runtime left behind are accounted for before anything new starts
   const interrupted = executions.recover();
   if (interrupted.length > 0) logger.warn({ executions: interrupted }, 'executions interrupted by the previous stop were marked aborted or discarded');
+  recoverResources(recovery, logger);
   executions.purge();
   const purgeTimer = setInterval(() => executions.purge(), 3_600_000);
   purgeTimer.unref();
@@ -357,6 +367,7 @@ export async function createRuntime(options: CreateRuntimeOptions) {
       clearInterval(purgeTimer);
       scheduler!.stop();
       await executions.close();
+      await recovery.close();
       await pool.close();
       store.close();
       lock.release();

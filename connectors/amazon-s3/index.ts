@@ -2,8 +2,10 @@ import { defineConnector } from 'quark/sdk';
 import type { S3Config } from './config.js';
 import { testConnection } from './test-connection.js';
 import { create, get, query, remove, upsert } from './operations.js';
+import { recover } from './recover.js';
 
 export default defineConnector<S3Config>({
   testConnection,
   operations: { get, query, create, upsert, delete: remove },
+  recover,
 });

@@ -8,7 +8,7 @@ import {
   type CompletedPart,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import type { Body } from 'quark/sdk';
+import type { Body, ConnectorLogger, HeldResource, Resources } from 'quark/sdk';
 
 export const MiB = 1024 * 1024;
 /** S3's limits: parts of 5 MiB to 5 GiB, at most 10,000 parts, objects up to 5 TiB. */
@@ -38,6 +38,38 @@ export interface MultipartRequest {
   partSize?: number;
   signal: AbortSignal;
   onProgress(bytesDone: number): void;
+  /** The upload is held here (kind `multipart-upload`) from its creation until it is completed or confirmed aborted. */
+  resources: Resources;
+  log: ConnectorLogger;
+}
+
+/** The resource kind of an upload held for recovery; its data is a MultipartUploadData. */
+export const multipartUploadKind = 'multipart-upload';
+
+export interface MultipartUploadData {
+  bucket: string;
+  key: string;
+  uploadId: string;
+}
+
+/** Holds the upload for recovery; if the runtime cannot record it, the upload is aborted at once. */
+async function holdUpload(client: S3Client, request: MultipartRequest, uploadId: string): Promise<HeldResource> {
+  const data: MultipartUploadData = { bucket: request.bucket, key: request.key, uploadId };
+  try {
+    return await request.resources.hold({ kind: multipartUploadKind, data: { ...data } });
+  } catch (error) {
+    await abandon(client, data);
+    throw error;
+  }
+}
+
+/** Removes the record of a completed or aborted upload; a failure leaves it to recovery, which finds the upload gone. */
+async function releaseUpload(held: HeldResource, log: ConnectorLogger): Promise<void> {
+  try {
+    await held.release();
+  } catch (error) {
+    log.warn('the record of a finished multipart upload could not be removed; the runtime will find the upload gone', { error: (error as Error).message });
+  }
 }
 
 /**
@@ -49,6 +81,9 @@ export interface MultipartRequest {
  *
  * From CreateMultipartUpload on, any failure or cancel ends with the upload aborted (see
  * abandon): the parts in flight are stopped and awaited first, so none lands afterwards.
+ * The upload is held for recovery (request.resources) before its first part, and released
+ * once completed or confirmed aborted: an upload the abort could not confirm (the store
+ * unreachable past its retries), or one a killed runtime left, is aborted by `recover`.
  */
 export async function uploadMultipart(request: MultipartRequest): Promise<{ etag?: string; versionId?: string }> {
   const { client, bucket, key, body, signal } = request;
@@ -69,6 +104,7 @@ export async function uploadMultipart(request: MultipartRequest): Promise<{ etag
     }),
   );
   const uploadId = created.UploadId!;
+  const held = await holdUpload(client, request, uploadId);
   const stop = new AbortController();
   const onAbort = () => stop.abort(signal.reason);
   signal.addEventListener('abort', onAbort, { once: true });
@@ -121,10 +157,12 @@ export async function uploadMultipart(request: MultipartRequest): Promise<{ etag
       new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts }, ...(request.ifNoneMatch ? { IfNoneMatch: '*' } : {}) }),
       { abortSignal: signal },
     );
+    await releaseUpload(held, request.log);
     // Ceph RGW answers with an empty ETag: it is S3's multipart ETag, derived from the parts'
     return { etag: completed.ETag || multipartEtag(parts), versionId: completed.VersionId };
   } catch (error) {
-    await abandon(client, bucket, key, uploadId);
+    if (await abandon(client, { bucket, key, uploadId })) await releaseUpload(held, request.log);
+    else request.log.warn('the multipart upload could not be aborted; the runtime will abort it later', { bucket, key });
     throw error;
   } finally {
     signal.removeEventListener('abort', onAbort);
@@ -138,26 +176,32 @@ function multipartEtag(parts: CompletedPart[]): string | undefined {
   return `"${createHash('md5').update(Buffer.from(md5s.join(''), 'hex')).digest('hex')}-${parts.length}"`;
 }
 
+const statusOf = (error: unknown) => (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+
 /**
  * Aborts a multipart upload until S3 says it is gone: a part that was in flight during
  * the first abort may still land, so abort again until ListParts answers 404 (AWS says
- * NoSuchUpload, Ceph RGW NoSuchKey) or an abort answers NoSuchUpload.
+ * NoSuchUpload, Ceph RGW NoSuchKey) or an abort answers NoSuchUpload. Resolves to whether
+ * it is gone; false after 10 tries (about 11 s) without that answer (the store
+ * unreachable, the keys refused). Also ends the upload of a completed one (NoSuchUpload).
+ * A store without multipart cleanup (s3rver answers 405 or 501) counts as gone: there is
+ * nothing more anyone can do.
  */
-async function abandon(client: S3Client, bucket: string, key: string, uploadId: string): Promise<void> {
-  const statusOf = (error: unknown) => (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-  for (let attempt = 0; attempt < 10; attempt++) {
+export async function abandon(client: S3Client, upload: MultipartUploadData, signal?: AbortSignal): Promise<boolean> {
+  const { bucket: Bucket, key: Key, uploadId: UploadId } = upload;
+  for (let attempt = 0; attempt < 10 && !signal?.aborted; attempt++) {
     try {
-      await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
+      await client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId }), { abortSignal: signal });
     } catch (error) {
-      if ((error as { name?: string }).name === 'NoSuchUpload') return;
+      if ((error as { name?: string }).name === 'NoSuchUpload') return true;
     }
     try {
-      await client.send(new ListPartsCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
+      await client.send(new ListPartsCommand({ Bucket, Key, UploadId }), { abortSignal: signal });
     } catch (error) {
-      // gone; or a store without multipart cleanup (s3rver answers 405): nothing more to do
       const status = statusOf(error);
-      if (status === 404 || status === 405 || status === 501) return;
+      if (status === 404 || status === 405 || status === 501) return true;
     }
     await new Promise((resolve) => setTimeout(resolve, 200 * (attempt + 1)));
   }
+  return false;
 }

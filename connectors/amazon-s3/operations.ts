@@ -15,7 +15,8 @@ import { endpointOf, proxyUrl } from './client.js';
 import { createClientCache } from './clients.js';
 import { classify, proxyProblem } from './errors.js';
 import { uploadHeaders } from './metadata.js';
-import { MiB, uploadMultipart } from './multipart.js';
+import { MiB, uploadMultipart, type MultipartRequest } from './multipart.js';
+import { claimKey } from './claims.js';
 import type { S3Config } from './config.js';
 
 const clients = createClientCache();
@@ -151,58 +152,112 @@ async function exists(client: S3Client, config: S3Config, key: string, signal: A
   }
 }
 
+type Upload = { etag?: string; versionId?: string };
+const taken = Symbol('taken');
+
+/**
+ * A multipart Create. Against AWS (no endpoint) the completion's If-None-Match: * makes it
+ * exactly-once. Compatible stores may ignore that header on the completion (Ceph RGW does),
+ * so there the key is claimed first with a placeholder (claims.ts); `taken` when it is.
+ */
+async function createMultipart(request: MultipartRequest, config: S3Config, signal: AbortSignal): Promise<Upload | typeof taken> {
+  if (!config.endpoint) return uploadMultipart({ ...request, ifNoneMatch: true });
+  const claim = await claimKey(request.client, request.bucket, request.key, request.resources, signal);
+  if (!claim) return taken;
+  let uploaded: Upload;
+  try {
+    uploaded = await uploadMultipart({ ...request, ifNoneMatch: false });
+  } catch (error) {
+    await claim.abandon().catch((cause: unknown) => request.log.warn('the placeholder of a failed Create could not be removed; the runtime will remove it later', { key: request.key, error: (cause as Error).message }));
+    throw error;
+  }
+  // the object is there: a record that cannot be removed only costs recovery a HeadObject
+  await claim.completed().catch((cause: unknown) => request.log.warn('the record of a completed Create\'s placeholder could not be removed', { key: request.key, error: (cause as Error).message }));
+  return uploaded;
+}
+
+/** A resource the runtime could not record (context.resources.hold): the document failed, nothing was left behind. */
+function resourceRefusal(error: unknown, what: string): OperationResult | undefined {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code !== 'string' || !code.startsWith('QUARK_ERR_RESOURCE_')) return undefined;
+  return result.failure(`${what}: ${(error as Error).message}`, { code });
+}
+
+/** What one Create or Upsert writes, worked out from the parameters and the document. */
+interface PutPlan {
+  client: S3Client;
+  key: string;
+  contentType: string;
+  metadata: Record<string, string>;
+  overwrite: boolean;
+  what: string;
+}
+
+/** The plan, or the application error of a content type or metadata S3 cannot take. */
+function planPut(context: Context<PutParameters>, document: InputDocument, overwrite: boolean): PutPlan | OperationResult {
+  const { parameters } = context;
+  const key = keyOf(parameters, document) ?? `${parameters.keyPrefix ?? ''}${randomUUID()}`;
+  const what = `${overwrite ? 'Upsert' : 'Create'} ${key}`;
+  const headers = uploadHeaders(parameters, document);
+  if ('problem' in headers) return result.applicationError(`${what}: ${headers.problem}`, { code: headers.code });
+  return { client: clients.get(context.config, context.runtime), key, contentType: headers.contentType, metadata: headers.metadata, overwrite, what };
+}
+
+/** One PutObject; a Create sends If-None-Match: *, which AWS and Ceph RGW honour: of two Creates of one key, one gets 412. */
+async function putWhole(context: Context<PutParameters>, document: InputDocument, plan: PutPlan): Promise<Upload> {
+  const size = document.body.size;
+  const body = size <= 8 * MiB ? await document.body.buffer() : document.body.stream();
+  const response = await plan.client.send(
+    new PutObjectCommand({ Bucket: context.config.bucket, Key: plan.key, ContentType: plan.contentType, Metadata: plan.metadata, ...(plan.overwrite ? {} : { IfNoneMatch: '*' }), Body: body, ContentLength: size }),
+    { abortSignal: context.signal },
+  );
+  context.progress(size, size);
+  return { etag: response.ETag, versionId: response.VersionId };
+}
+
+async function putInParts(context: Context<PutParameters>, document: InputDocument, plan: PutPlan): Promise<Upload | typeof taken> {
+  const { config, parameters, signal } = context;
+  const request: MultipartRequest = {
+    client: plan.client,
+    bucket: config.bucket,
+    key: plan.key,
+    body: document.body,
+    contentType: plan.contentType,
+    metadata: plan.metadata,
+    ifNoneMatch: false,
+    concurrency: parameters.concurrency ?? 4,
+    ...(parameters.partSizeMb !== undefined ? { partSize: parameters.partSizeMb * MiB } : {}),
+    signal,
+    onProgress: (bytesDone) => context.progress(bytesDone, document.body.size),
+    resources: context.resources,
+    log: context.log,
+  };
+  return plan.overwrite ? uploadMultipart(request) : createMultipart(request, config, signal);
+}
+
 function put(overwrite: boolean) {
   return async function (context: Context<PutParameters>, document: InputDocument): Promise<OperationResult> {
-    const { config, parameters, signal } = context;
-    const key = keyOf(parameters, document) ?? `${parameters.keyPrefix ?? ''}${randomUUID()}`;
-    const what = `${overwrite ? 'Upsert' : 'Create'} ${key}`;
-    const headers = uploadHeaders(parameters, document);
-    if ('problem' in headers) return result.applicationError(`${what}: ${headers.problem}`, { code: headers.code });
-    const { contentType, metadata } = headers;
-    const client = clients.get(config, context.runtime);
+    const { config, signal } = context;
+    const plan = planPut(context, document, overwrite);
+    if ('status' in plan) return plan;
+    const { key, what } = plan;
     const size = document.body.size;
+    const createdMeanwhile = () => result.applicationError(`${what}: an object with this key was created meanwhile; Create does not overwrite (use Upsert)`, { code: 'ObjectExists' });
     try {
-      if (!overwrite && (await exists(client, config, key, signal))) {
+      // the existence check covers stores that ignore If-None-Match (s3rver)
+      if (!overwrite && (await exists(plan.client, config, key, signal))) {
         return result.applicationError(`${what}: an object with this key already exists; Create does not overwrite (use Upsert)`, { code: 'ObjectExists' });
       }
-      const threshold = (config.multipartThresholdMb ?? 100) * MiB;
-      // If-None-Match (on PutObject, or on completing a multipart upload) makes Create atomic
-      // on stores that honour it (AWS, Ceph RGW): of two concurrent Creates of one key, one
-      // gets 412. The HeadObject above covers the rest.
-      let etag: string | undefined;
-      let versionId: string | undefined;
-      let multipart = false;
-      if (size < threshold) {
-        const body = size <= 8 * MiB ? await document.body.buffer() : document.body.stream();
-        const response = await client.send(
-          new PutObjectCommand({ Bucket: config.bucket, Key: key, ContentType: contentType, Metadata: metadata, ...(overwrite ? {} : { IfNoneMatch: '*' }), Body: body, ContentLength: size }),
-          { abortSignal: signal },
-        );
-        context.progress(size, size);
-        etag = response.ETag;
-        versionId = response.VersionId;
-      } else {
-        multipart = true;
-        ({ etag, versionId } = await uploadMultipart({
-          client,
-          bucket: config.bucket,
-          key,
-          body: document.body,
-          contentType,
-          metadata,
-          ifNoneMatch: !overwrite,
-          concurrency: parameters.concurrency ?? 4,
-          ...(parameters.partSizeMb !== undefined ? { partSize: parameters.partSizeMb * MiB } : {}),
-          signal,
-          onProgress: (bytesDone) => context.progress(bytesDone, size),
-        }));
-      }
-      return result.success({ properties: properties(config, { key, etag: unquote(etag), size, versionId, contentType, multipart: String(multipart) }) });
+      const multipart = size >= (config.multipartThresholdMb ?? 100) * MiB;
+      const uploaded = multipart ? await putInParts(context, document, plan) : await putWhole(context, document, plan);
+      if (uploaded === taken) return createdMeanwhile();
+      const { etag, versionId } = uploaded;
+      return result.success({ properties: properties(config, { key, etag: unquote(etag), size, versionId, contentType: plan.contentType, multipart: String(multipart) }) });
     } catch (error) {
+      const unrecorded = resourceRefusal(error, what);
+      if (unrecorded) return unrecorded;
       const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-      if (!overwrite && status === 412) {
-        return result.applicationError(`${what}: an object with this key was created meanwhile; Create does not overwrite (use Upsert)`, { code: 'ObjectExists' });
-      }
+      if (!overwrite && status === 412) return createdMeanwhile();
       return refusal(error, context, what, key);
     }
   };

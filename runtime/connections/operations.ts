@@ -12,6 +12,7 @@ import type { RuntimeSettings } from '../sdk/index.js';
 import type { ConnectionService } from './service.js';
 import type { LoadedConnector } from '../connectors/registry.js';
 import type { ExecutionInfo } from '../engine/expressions.js';
+import type { HoldOwner, Recovery } from './recovery.js';
 
 /** An input document: the body as bytes, text, or a file to stream from. */
 export interface OperationInput {
@@ -52,6 +53,8 @@ export interface OperationDeps {
   workRoot: string;
   spillBytes: number;
   timeoutMs: number;
+  /** Records the resources operations hold, and recovers what they leave. */
+  recovery: Recovery;
 }
 
 /** The input documents of an operation or an execution as refs (bodies as bytes or files). */
@@ -89,6 +92,8 @@ export interface PreparedOperation {
   config: Record<string, unknown>;
   secrets: readonly string[];
   log: Logger;
+  /** The saved connection whose resources the operation may hold; absent for an unsaved one. */
+  owner?: HoldOwner;
 }
 
 export interface ExecuteOptions {
@@ -117,7 +122,9 @@ export function createOperations(deps: OperationDeps) {
       throw quarkError('QUARK_ERR_OPERATION_NOT_FOUND', `connector "${connector.id}" has no operation "${request.operation}"; it has: ${connector.operations.map((o) => o.id).join(', ') || 'none'}`);
     }
     const log = deps.logger.child({ connector: connector.id, connection: record?.id, operation: operation.id });
-    return { connector, operation, config, secrets: secretValues(config, connector.secretPointers), log };
+    const secrets = secretValues(config, connector.secretPointers);
+    const owner = record ? { accountId: record.accountId, connectionId: record.id, connectorId: connector.id, secrets } : undefined;
+    return { connector, operation, config, secrets, log, ...(owner ? { owner } : {}) };
   }
 
   function checkParameters(prepared: PreparedOperation, parameters: Record<string, unknown>): void {
@@ -131,6 +138,9 @@ export function createOperations(deps: OperationDeps) {
     const { connector, operation, config, secrets, log } = prepared;
     const what = `operation ${connector.id}/${operation.id}`;
     log.debug({ documents: documents.length, parameters }, 'operation starting');
+    // what the task holds and has not released when it ends (a kill of its worker, a
+    // release that failed) is recovered in the background
+    const held = new Set<string>();
     try {
       const reply = await deps.pool.run(
         {
@@ -145,7 +155,14 @@ export function createOperations(deps: OperationDeps) {
           spillBytes: deps.spillBytes,
           ...(options.dynamic ? { dynamic: { ...options.dynamic, parametersSchema: operation.parametersSchema } } : {}),
         },
-        { timeoutMs: options.timeoutMs ?? deps.timeoutMs, graceMs: 30_000, what, ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: ({ type: _t, ...p }) => options.onProgress!(p) } : {}) },
+        {
+          timeoutMs: options.timeoutMs ?? deps.timeoutMs,
+          graceMs: 30_000,
+          what,
+          onResource: deps.recovery.handlerFor(prepared.owner, held),
+          ...(options.signal ? { signal: options.signal } : {}),
+          ...(options.onProgress ? { onProgress: ({ type: _t, ...p }) => options.onProgress!(p) } : {}),
+        },
       );
       relayPluginLogs(options.log ?? log, reply.logs, secrets);
       return reply.ok ? (reply.value as OperationResultRef[]).map((r) => scrubResult(r, secrets)) : everyDocumentFailed(documents, reply.error, secrets);
@@ -154,6 +171,8 @@ export function createOperations(deps: OperationDeps) {
       if (!(error instanceof QuarkError)) throw error;
       (options.log ?? log).warn({ code: error.code, connector: connector.id, operation: operation.id }, 'operation stopped');
       return everyDocumentFailed(documents, error, secrets);
+    } finally {
+      deps.recovery.settle(held);
     }
   }
 

@@ -61,6 +61,11 @@ export const errorCatalogue = {
   QUARK_ERR_OPERATION_NOT_FOUND: { status: 404, summary: 'The connector has no operation with this id.' },
   QUARK_ERR_PLUGIN_WORKER_DIED: { status: 500, summary: 'The worker running the plugin died (for example out of memory).' },
 
+  // resources operations hold, released at recovery (runtime/connections/recovery.ts)
+  QUARK_ERR_RESOURCE_INVALID: { status: 400, summary: 'A resource an operation asked to hold has a bad kind or data (details.problems), or its connector has no recover handler.' },
+  QUARK_ERR_RESOURCE_NOT_RECORDED: { status: 500, summary: 'The runtime could not record a resource an operation asked to hold; the operation must undo what it started.' },
+  QUARK_ERR_RESOURCE_RECOVERY_FAILED: { status: 502, summary: 'The connector\'s recover handler failed to release a resource left behind; it is retried.' },
+
   // connections
   QUARK_ERR_CONNECTION_INVALID: { status: 400, summary: 'The connection configuration does not match the connector\'s schema.' },
   QUARK_ERR_CONNECTION_NOT_FOUND: { status: 404, summary: 'No such connection for this account.' },

@@ -59,6 +59,12 @@ export function createMetrics() {
     labelNames: ['outcome'] as const,
     registers: [registry],
   });
+  const recoveredResources = new Counter({
+    name: 'quark_recovered_resources_total',
+    help: 'Recover attempts at resources operations left behind, by connector and outcome: released, failed (retried), kept (connector not loaded), dropped (connection gone).',
+    labelNames: ['connector', 'outcome'] as const,
+    registers: [registry],
+  });
   let executionSource: (() => { running: number; queued: number }) | undefined;
   new Gauge({
     name: 'quark_executions_running',
@@ -113,6 +119,7 @@ export function createMetrics() {
     executionsRefused,
     executionDuration,
     executionDocuments,
+    recoveredResources,
     watchExecutions(source: () => { running: number; queued: number }) {
       executionSource = source;
     },

@@ -94,14 +94,32 @@ export interface StepsOutcome {
   stop?: { step: string; message: string };
 }
 
-export type WorkerTask = ProbeTask | TestTask | OperationTask | StepsTask;
+/** Releases one resource an operation left behind (runtime/connections/recovery.ts). */
+export interface RecoverTask {
+  kind: 'recover';
+  entry: string;
+  config: Record<string, unknown>;
+  runtime: RuntimeSettings;
+  resource: { id: string; kind: string; data: Record<string, unknown>; createdAt: string; attempts: number };
+}
+
+export type WorkerTask = ProbeTask | TestTask | OperationTask | StepsTask | RecoverTask;
 
 export type AbortReason = 'timeout' | 'cancelled';
 
+/**
+ * A plugin's request about a resource to release on recovery (context.resources): the
+ * main thread answers each with a ResourceAnswer of the same `request` number.
+ */
+export type ResourceRequest =
+  | { type: 'hold'; request: number; kind: string; data: Record<string, unknown> }
+  | { type: 'release'; request: number; id: string };
+export type ResourceAnswer = { type: 'resource'; request: number; ok: true; id: string } | { type: 'resource'; request: number; ok: false; error: PlainError };
+
 /** On the control port: worker → main. */
-export type WorkerEvent = { type: 'started' } | { type: 'progress'; document: number; bytesDone: number; bytesTotal?: number };
+export type WorkerEvent = { type: 'started' } | { type: 'progress'; document: number; bytesDone: number; bytesTotal?: number } | ResourceRequest;
 /** On the control port: main → worker. */
-export type MainEvent = { type: 'abort'; reason: AbortReason };
+export type MainEvent = { type: 'abort'; reason: AbortReason } | ResourceAnswer;
 
 /** As posted to the worker: the pool adds the control port. */
 export type PostedTask = WorkerTask & { control: MessagePort };

@@ -1,7 +1,7 @@
 import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { quarkError, messageOf, type QuarkError } from '../core/errors.js';
-import type { AbortReason, MainEvent, PostedTask, WorkerEvent, WorkerTask, WorkerReply } from './messages.js';
+import type { AbortReason, MainEvent, PostedTask, ResourceAnswer, ResourceRequest, WorkerEvent, WorkerTask, WorkerReply } from './messages.js';
 
 export interface WorkerPoolOptions {
   threads: number;
@@ -28,6 +28,12 @@ export interface RunOptions {
   onProgress?(event: Extract<WorkerEvent, { type: 'progress' }>): void;
   /** Buffers the task holds that move to the worker instead of being copied (they are detached here). */
   transfer?: ArrayBuffer[];
+  /** Records or releases a resource the plugin holds (context.resources); without it, holds are refused. */
+  onResource?(request: ResourceRequest): ResourceAnswer;
+}
+
+function refuseResource(request: ResourceRequest): ResourceAnswer {
+  return { type: 'resource', request: request.request, ok: false, error: { code: 'QUARK_ERR_RESOURCE_NOT_RECORDED', message: 'this task cannot hold resources (only operations on a saved connection can)' } };
 }
 
 export interface WorkerPool {
@@ -73,7 +79,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
   }
 
   return {
-    async run(task, { timeoutMs, graceMs = 1000, what, signal, onProgress, transfer = [] }) {
+    async run(task, { timeoutMs, graceMs = 1000, what, signal, onProgress, transfer = [], onResource = refuseResource }) {
       const hardStop = new AbortController();
       let stopped: AbortReason | undefined;
       let started = false;
@@ -94,6 +100,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
           timers.push(setTimeout(() => stop('timeout'), timeoutMs));
         }
         else if (event.type === 'progress') onProgress?.(event);
+        else port1.postMessage(onResource(event) satisfies MainEvent);
       });
       try {
         return await piscina.run({ ...task, control: port2 }, { signal: hardStop.signal, transferList: [port2, ...transfer] });

@@ -6,7 +6,7 @@
 import { register } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import type { MessagePort } from 'node:worker_threads';
-import { isConnector, type Connector, type ConnectorLogger, type OperationResult } from '../sdk/index.js';
+import { isConnector, type Connector, type ConnectorLogger, type HeldResource, type OperationResult, type ResourceDescription, type Resources } from '../sdk/index.js';
 import { messageOf, type ErrorCode } from '../core/errors.js';
 import { bodyOf, refOf } from './bodies.js';
 import { createEvaluator, expressionFailure } from './expressions.js';
@@ -14,7 +14,7 @@ import { packOutcome, runSteps } from './steps.js';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { isExpression } from '../processes/definition.js';
 import { createSchemaRegistry, type SchemaRegistry, type Validator } from '../schema/index.js';
-import type { AbortReason, DocumentRef, MainEvent, OperationResultRef, OperationTask, PostedTask, ProbeTask, TestTask, WorkerEvent, WorkerLogRecord, WorkerReply } from './messages.js';
+import type { AbortReason, DocumentRef, MainEvent, OperationResultRef, OperationTask, PostedTask, ProbeTask, RecoverTask, ResourceAnswer, ResourceRequest, TestTask, WorkerEvent, WorkerLogRecord, WorkerReply } from './messages.js';
 
 // A plugin imports `quark/sdk` wherever its folder is (built-in, the home, a configured
 // path): this resolve hook maps that one specifier to this runtime's SDK.
@@ -115,6 +115,43 @@ interface Control {
   signal: AbortSignal;
   reason(): AbortReason | undefined;
   post(event: WorkerEvent): void;
+  /** Posts a resource request and resolves to the main thread's answer. */
+  ask(request: DistributiveOmit<ResourceRequest, 'request'>): Promise<ResourceAnswer>;
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/** An error a plugin can read the code of (`error.code`), as hold() and release() reject with. */
+function resourceError(code: ErrorCode, message: string): Error {
+  return Object.assign(new Error(message), { name: 'QuarkResourceError', code });
+}
+
+function answerError(answer: ResourceAnswer): Error | undefined {
+  return answer.ok ? undefined : resourceError(answer.error.code, answer.error.message);
+}
+
+/** context.resources of an operation: every hold and release is a round trip to the main thread. */
+function resourcesFor(connector: Connector<unknown>, control: Control): Resources {
+  async function release(id: string): Promise<void> {
+    const failed = answerError(await control.ask({ type: 'release', id }));
+    if (failed) throw failed;
+  }
+  async function hold(resource: ResourceDescription): Promise<HeldResource> {
+    if (typeof connector.recover !== 'function') {
+      throw resourceError('QUARK_ERR_RESOURCE_INVALID', 'the connector has no recover handler (defineConnector({ recover })), so the runtime could not release this resource after a crash');
+    }
+    let answer: ResourceAnswer;
+    try {
+      answer = await control.ask({ type: 'hold', kind: resource?.kind, data: resource?.data });
+    } catch (error) {
+      throw resourceError('QUARK_ERR_RESOURCE_INVALID', `the resource's data is not plain data: ${messageOf(error)}`);
+    }
+    if (!answer.ok) throw answerError(answer)!;
+    const id = answer.id;
+    let released: Promise<void> | undefined;
+    return { id, release: () => (released ??= release(id)) };
+  }
+  return { hold };
 }
 
 async function test(connector: Connector<unknown>, task: TestTask, control: Control, logs: WorkerLogRecord[]): Promise<unknown> {
@@ -135,6 +172,7 @@ async function operate(connector: Connector<unknown>, task: OperationTask, contr
   const handler = connector.operations?.[task.operation];
   if (typeof handler !== 'function') throw new TaskFailure('QUARK_ERR_PLUGIN_MODULE_INVALID', `no handler for operation ${task.operation}`);
   const log = loggerInto(logs);
+  const resources = resourcesFor(connector, control);
   const results: OperationResultRef[] = [];
   for (const [index, document] of task.documents.entries()) {
     // at most one progress message per 100 ms (and the last one): a plugin may report
@@ -169,6 +207,7 @@ async function operate(connector: Connector<unknown>, task: OperationTask, contr
           runtime: task.runtime,
           log,
           progress,
+          resources,
         },
         { properties: document.properties, body: bodyOf(document.body) },
       );
@@ -184,6 +223,21 @@ async function operate(connector: Connector<unknown>, task: OperationTask, contr
     results.push(await toRef(answer, task, control.signal, progress));
   }
   return results;
+}
+
+/** Runs the connector's recover handler for one resource an operation left behind. */
+async function recover(connector: Connector<unknown>, task: RecoverTask, control: Control, logs: WorkerLogRecord[]): Promise<unknown> {
+  if (typeof connector.recover !== 'function') {
+    throw new TaskFailure('QUARK_ERR_PLUGIN_MODULE_INVALID', `${task.entry} has no recover handler, yet an operation held a resource of kind "${task.resource.kind}"`);
+  }
+  try {
+    await connector.recover({ ...task.resource }, { config: task.config, signal: control.signal, runtime: task.runtime, log: loggerInto(logs) });
+  } catch (error) {
+    const reason = control.reason();
+    if (reason) throw new TaskFailure(abortCodes[reason], `recovering the resource ${abortWords[reason]}`);
+    throw new TaskFailure('QUARK_ERR_RESOURCE_RECOVERY_FAILED', `recover threw: ${messageOf(error)}`);
+  }
+  return { released: task.resource.id };
 }
 
 async function toRef(answer: OperationResult, task: OperationTask, signal: AbortSignal, progress: (bytesDone: number, bytesTotal?: number) => void): Promise<OperationResultRef> {
@@ -214,8 +268,13 @@ function stringProperties(properties: Record<string, unknown>): Record<string, s
 function controlOf(port: MessagePort): Control {
   const controller = new AbortController();
   let reason: AbortReason | undefined;
+  const waiting = new Map<number, (answer: ResourceAnswer) => void>();
+  let requests = 0;
   port.on('message', (event: MainEvent) => {
-    if (event.type === 'abort' && !reason) {
+    if (event.type === 'resource') {
+      waiting.get(event.request)?.(event);
+      waiting.delete(event.request);
+    } else if (event.type === 'abort' && !reason) {
       reason = event.reason;
       // the same reasons as AbortSignal.timeout() and a plain abort(), so plugins can tell them apart
       controller.abort(new DOMException(`quark: ${event.reason}`, event.reason === 'timeout' ? 'TimeoutError' : 'AbortError'));
@@ -225,6 +284,13 @@ function controlOf(port: MessagePort): Control {
     signal: controller.signal,
     reason: () => reason,
     post: (event) => port.postMessage(event),
+    ask: (request) =>
+      new Promise<ResourceAnswer>((resolve) => {
+        const number = ++requests;
+        // postMessage throws (DataCloneError) for data that is not plain: the caller's rejection
+        port.postMessage({ ...request, request: number } as WorkerEvent);
+        waiting.set(number, resolve);
+      }),
   };
 }
 
@@ -245,6 +311,7 @@ export default async function run(posted: PostedTask): Promise<WorkerReply> {
     let value: unknown;
     if (task.kind === 'probe') value = probe(connector, task);
     else if (task.kind === 'test') value = await test(connector, task, control, logs);
+    else if (task.kind === 'recover') value = await recover(connector, task, control, logs);
     else value = await operate(connector, task, control, logs);
     // structuredClone rejects functions and the like: make that a result-shape error here
     // rather than a DataCloneError in piscina.

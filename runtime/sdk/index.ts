@@ -12,13 +12,14 @@
  * module inside a worker thread and calls what defineConnector returned.
  */
 
-import type { OperationHandler } from './operations.js';
+import type { OperationHandler, RecoverHandler } from './operations.js';
 
 export type { Body, InputDocument, OutputDocument, OperationResult, OperationContext, OperationHandler } from './operations.js';
+export type { ResourceDescription, HeldResource, Resources, RecoveredResource, RecoverContext, RecoverHandler } from './operations.js';
 export { result } from './operations.js';
 
 /** The version of the plugin API this runtime offers; manifests state a semver range of it. */
-export const RUNTIME_API_VERSION = '1.1.0';
+export const RUNTIME_API_VERSION = '1.2.0';
 
 export type CheckStatus = 'ok' | 'warning' | 'failed' | 'skipped';
 export type OverallStatus = 'ok' | 'warning' | 'failed';
@@ -67,6 +68,11 @@ export interface ConnectorImplementation<Config> {
   /** Operation handlers by operation id, as declared in connector.json. */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   operations?: Record<string, OperationHandler<Config, any>>;
+  /**
+   * Releases a resource an operation held (context.resources.hold) and did not release,
+   * because the runtime died or the release failed. Needed to hold resources. Since 1.2.0.
+   */
+  recover?: RecoverHandler<Config>;
 }
 
 const connectorBrand = Symbol.for('quark.connector');
@@ -82,6 +88,9 @@ export function defineConnector<Config = Record<string, unknown>>(implementation
   }
   if (implementation.testConnection !== undefined && typeof implementation.testConnection !== 'function') {
     throw new TypeError('defineConnector: testConnection must be a function');
+  }
+  if (implementation.recover !== undefined && typeof implementation.recover !== 'function') {
+    throw new TypeError('defineConnector: recover must be a function');
   }
   return Object.freeze({ ...implementation, [connectorBrand]: RUNTIME_API_VERSION });
 }

@@ -55,12 +55,93 @@ export interface OperationContext<Config, Parameters> {
   log: ConnectorLogger;
   /** Reports bytes done (and the total, when known) to whoever runs the operation. */
   progress(bytesDone: number, bytesTotal?: number): void;
+  /** Resources outside the runtime to release if it dies before you do (since runtime API 1.2.0). */
+  resources: Resources;
 }
+
+/**
+ * Something an operation starts outside the runtime that costs or blocks until released
+ * (an S3 multipart upload, a lock, a temporary table). Described by plain JSON data that
+ * is enough, with the connection's configuration, to release it later; never secrets.
+ */
+export interface ResourceDescription {
+  /** Names the resource's type to the connector's recover handler: 1-64 of a-z, 0-9, dot, dash. */
+  kind: string;
+  /** JSON-serialisable, at most 16 KiB, without any secret value of the connection. */
+  data: Record<string, unknown>;
+}
+
+export interface HeldResource {
+  /** The record's id in the runtime's store. */
+  readonly id: string;
+  /** Removes the record: call it once the resource is released (or completed). Idempotent. */
+  release(): Promise<void>;
+}
+
+export interface Resources {
+  /**
+   * Records a resource before you start using it, and resolves once the record is stored
+   * durably (a process crash cannot lose it). If the runtime dies before release(), it
+   * calls the connector's `recover` handler with this description at its next start.
+   * Rejects (code QUARK_ERR_RESOURCE_INVALID or QUARK_ERR_RESOURCE_NOT_RECORDED) when
+   * the description is not valid or cannot be recorded: then undo what you started.
+   */
+  hold(resource: ResourceDescription): Promise<HeldResource>;
+}
+
+/** A resource recorded by an operation that did not release it, as `recover` gets it. */
+export interface RecoveredResource extends ResourceDescription {
+  id: string;
+  /** When the operation recorded it (ISO 8601). */
+  createdAt: string;
+  /** Earlier recover attempts that failed. */
+  attempts: number;
+}
+
+export interface RecoverContext<Config> {
+  /** The connection's current configuration, validated, secrets decrypted. */
+  config: Config;
+  /** Aborted at the time limit or when the runtime stops. */
+  signal: AbortSignal;
+  runtime: RuntimeSettings;
+  log: ConnectorLogger;
+}
+
+/**
+ * Releases one resource left behind. Resolve when it is gone (or was already gone: it may
+ * have been released just before the crash, so be idempotent); throw to have it retried.
+ */
+export type RecoverHandler<Config = Record<string, unknown>> = (resource: RecoveredResource, context: RecoverContext<Config>) => Promise<void>;
 
 export type OperationHandler<Config = Record<string, unknown>, Parameters = Record<string, unknown>> = (
   context: OperationContext<Config, Parameters>,
   document: InputDocument,
 ) => Promise<OperationResult>;
+
+const resourceKind = /^[a-z0-9][a-z0-9.-]{0,63}$/;
+/** The largest resource description's data, as JSON. */
+export const maxResourceDataBytes = 16 * 1024;
+
+/**
+ * What is wrong with a resource description, by JSON pointer: an empty list when it can
+ * be recorded. `secrets` are the connection's secret values, which the data must not hold.
+ */
+export function resourceProblems(resource: unknown, secrets: readonly string[]): { path: string; message: string }[] {
+  if (resource === null || typeof resource !== 'object') return [{ path: '', message: 'must be an object {kind, data}' }];
+  const { kind, data } = resource as Partial<ResourceDescription>;
+  const problems: { path: string; message: string }[] = [];
+  if (typeof kind !== 'string' || !resourceKind.test(kind)) problems.push({ path: '/kind', message: 'must be 1-64 characters of a-z, 0-9, dot and dash, starting with a letter or digit' });
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) return [...problems, { path: '/data', message: 'must be an object' }];
+  let json: string;
+  try {
+    json = JSON.stringify(data);
+  } catch {
+    return [...problems, { path: '/data', message: 'must be JSON (no cycles, no BigInt)' }];
+  }
+  if (Buffer.byteLength(json) > maxResourceDataBytes) problems.push({ path: '/data', message: `must be at most ${maxResourceDataBytes} bytes as JSON` });
+  if (secrets.some((secret) => secret.length > 0 && json.includes(secret))) problems.push({ path: '/data', message: 'holds a secret of the connection; the runtime passes the configuration to recover, store only what identifies the resource' });
+  return problems;
+}
 
 /** Builders for results. */
 export const result = {

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { quarkError, messageOf } from '../core/errors.js';
 import { ownerOnlyFile, ownerOnlySidecars } from '../core/files.js';
-import type { Store, AccountRecord, TokenRecord, ConnectionRecord, DeploymentRecord, ProcessRecord, ScheduleRecord, ExecutionRecord, ExecutionStatus, ExecutionTrigger } from './types.js';
+import type { Store, HeldResourceRecord, AccountRecord, TokenRecord, ConnectionRecord, DeploymentRecord, ProcessRecord, ScheduleRecord, ExecutionRecord, ExecutionStatus, ExecutionTrigger } from './types.js';
 
 /** The SQLite JSON path of a top-level key (process property names never hold a double quote). */
 function propertyPath(name: string): string {
@@ -99,6 +99,20 @@ export const migrations: readonly string[] = [
      timezone TEXT NOT NULL DEFAULT '',
      last_fired_at TEXT NOT NULL,
      PRIMARY KEY (account_id, process_id, cron, timezone)
+   );`,
+  // 5: resources operations hold (an S3 multipart upload) until released; recovery
+  // releases what a crash left. IF NOT EXISTS: a home migrated by a development build
+  // that had it as number 4 has the table already.
+  `CREATE TABLE IF NOT EXISTS held_resources (
+     id TEXT PRIMARY KEY,
+     account_id TEXT NOT NULL,
+     connection_id TEXT NOT NULL,
+     connector_id TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     data TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     last_error TEXT
    );`,
 ];
 
@@ -246,6 +260,30 @@ const toToken = (row: TokenRow): TokenRecord => ({
   revokedAt: row.revoked_at,
 });
 
+interface HeldResourceRow {
+  id: string;
+  account_id: string;
+  connection_id: string;
+  connector_id: string;
+  kind: string;
+  data: string;
+  created_at: string;
+  attempts: number;
+  last_error: string | null;
+}
+
+const toHeldResource = (row: HeldResourceRow): HeldResourceRecord => ({
+  id: row.id,
+  accountId: row.account_id,
+  connectionId: row.connection_id,
+  connectorId: row.connector_id,
+  kind: row.kind,
+  data: JSON.parse(row.data) as Record<string, unknown>,
+  createdAt: row.created_at,
+  attempts: row.attempts,
+  lastError: row.last_error,
+});
+
 const accountColumns = 'id, name, relation, created_at AS createdAt';
 
 export function openSqliteStore(file: string): Store {
@@ -337,6 +375,13 @@ export function openSqliteStore(file: string): Store {
     errList: db.prepare('SELECT step, code, message FROM execution_errors WHERE execution_id = ? ORDER BY seq LIMIT ?'),
     logAppend: db.prepare('INSERT INTO execution_logs (execution_id, lines) VALUES (?, ?)'),
     logRead: db.prepare('SELECT lines FROM execution_logs WHERE execution_id = ? ORDER BY id'),
+    resInsert: db.prepare(
+      'INSERT INTO held_resources (id, account_id, connection_id, connector_id, kind, data, created_at, attempts, last_error) VALUES (@id, @accountId, @connectionId, @connectorId, @kind, @data, @createdAt, @attempts, @lastError)',
+    ),
+    resDelete: db.prepare('DELETE FROM held_resources WHERE id = ?'),
+    resGet: db.prepare('SELECT * FROM held_resources WHERE id = ?'),
+    resList: db.prepare('SELECT * FROM held_resources ORDER BY created_at, id'),
+    resFailed: db.prepare('UPDATE held_resources SET attempts = attempts + 1, last_error = ? WHERE id = ?'),
   };
 
   /** A schedule that stays keeps its last fire; a new one counts from `at`; a removed one is forgotten. */
@@ -445,6 +490,16 @@ export function openSqliteStore(file: string): Store {
       appendLog: (id, lines) => void q.logAppend.run(id, lines),
       // read whole: an open iterator would keep the connection busy across event-loop turns
       log: (id) => (q.logRead.all(id) as { lines: string }[]).map((row) => row.lines),
+    },
+    resources: {
+      insert: (r) => void q.resInsert.run({ ...r, data: JSON.stringify(r.data) }),
+      delete: (id) => q.resDelete.run(id).changes === 1,
+      get: (id) => {
+        const row = q.resGet.get(id) as HeldResourceRow | undefined;
+        return row && toHeldResource(row);
+      },
+      list: () => (q.resList.all() as HeldResourceRow[]).map(toHeldResource),
+      failed: (id, error) => void q.resFailed.run(error, id),
     },
     transaction: (work) => db.transaction(work)(),
     healthy: () => db.open,

@@ -109,6 +109,24 @@ export interface ExecutionErrorRecord {
   message: string;
 }
 
+/**
+ * A resource an operation holds outside the runtime until it releases it (an S3
+ * multipart upload): what recovery needs to release it if the runtime dies first.
+ */
+export interface HeldResourceRecord {
+  id: string;
+  accountId: string;
+  connectionId: string;
+  connectorId: string;
+  kind: string;
+  /** The connector's description of the resource; never secrets (checked when held). */
+  data: Record<string, unknown>;
+  createdAt: string;
+  /** Recover attempts that failed, and the last one's error. */
+  attempts: number;
+  lastError: string | null;
+}
+
 export interface Store {
   accounts: {
     insert(account: AccountRecord): void;
@@ -169,6 +187,17 @@ export interface Store {
     appendLog(id: string, lines: string): void;
     /** The execution's log, in chunks of NDJSON lines, in order. */
     log(id: string): string[];
+  };
+  resources: {
+    /** Durable when it returns: a process crash cannot lose it. */
+    insert(resource: HeldResourceRecord): void;
+    /** Returns whether there was such a record. */
+    delete(id: string): boolean;
+    get(id: string): HeldResourceRecord | undefined;
+    /** Every record, oldest first. */
+    list(): HeldResourceRecord[];
+    /** Counts a failed recover attempt, with its error. */
+    failed(id: string, error: string): void;
   };
   /** Runs `work` in one transaction. */
   transaction<T>(work: () => T): T;

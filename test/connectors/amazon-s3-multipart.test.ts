@@ -17,7 +17,7 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import { partSizeFor, uploadMultipart } from '../../connectors/amazon-s3/multipart.js';
 import { createS3Client } from '../../connectors/amazon-s3/client.js';
-import { memoryBody } from '../../runtime/sdk/testing/index.js';
+import { capturingLogger, memoryBody, memoryResources } from '../../runtime/sdk/testing/index.js';
 import { tempDir } from '../helpers/quark.js';
 
 const MiB = 1024 * 1024;
@@ -88,8 +88,23 @@ const request = (client: S3Client, bucket: string, key: string, bytes: Buffer, e
   partSize: 5 * MiB,
   signal: new AbortController().signal,
   onProgress: () => undefined,
+  resources: memoryResources(),
+  log: capturingLogger([]),
   ...extra,
 });
+
+/** context.resources that also logs its holds and releases among the requests, to check their order. */
+function recordingResources(log: Sent[]) {
+  const resources = memoryResources();
+  return {
+    held: resources.held,
+    async hold(resource: Parameters<typeof resources.hold>[0]) {
+      const handle = await resources.hold(resource);
+      log.push({ command: 'hold', at: 'end', inFlight: 0 });
+      return { id: handle.id, release: async () => { log.push({ command: 'release', at: 'end', inFlight: 0 }); await handle.release(); } };
+    },
+  };
+}
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const pending = (log: Sent[]) => log.filter((e) => e.command === 'UploadPart' && e.at === 'end').at(-1);
@@ -134,7 +149,12 @@ t.test(`multipart upload against ${real ? 'a real S3 server' : 'the embedded s3r
     const log = observed(c);
     const bytes = patterned(23 * MiB);
     const progress: number[] = [];
-    const done = await uploadMultipart(request(c, bucket, 'parts.bin', bytes, { concurrency: 3, onProgress: (n) => progress.push(n) }));
+    const resources = recordingResources(log);
+    const done = await uploadMultipart(request(c, bucket, 'parts.bin', bytes, { concurrency: 3, onProgress: (n) => progress.push(n), resources }));
+    const order = log.filter((e) => e.at === 'start' || e.command === 'hold' || e.command === 'release').map((e) => e.command);
+    t.same([order.indexOf('CreateMultipartUpload'), order.indexOf('hold')], [0, 1], 'the upload is held for recovery before its first part');
+    t.equal(order.at(-1), 'release', 'and released after the completion');
+    t.match(resources.held, [{ kind: 'multipart-upload', data: { bucket, key: 'parts.bin', uploadId: /./ }, released: true }]);
     const head = await c.send(new HeadObjectCommand({ Bucket: bucket, Key: 'parts.bin' }));
     t.equal(done.etag, head.ETag, 'the object\'s ETag');
     const parts = log.filter((e) => e.command === 'UploadPart' && e.at === 'start').map((e) => e.part).sort((a, b) => a! - b!);
@@ -153,7 +173,10 @@ t.test(`multipart upload against ${real ? 'a real S3 server' : 'the embedded s3r
     const c = client();
     const log = observed(c, { failPart: 3 });
     const bytes = Buffer.alloc(40 * MiB, 7);
-    await t.rejects(uploadMultipart(request(c, bucket, 'failing.bin', bytes, { concurrency: 2 })), { name: 'InternalError', message: 'the store fell over' }, 'the part\'s own error, not an abort');
+    const resources = recordingResources(log);
+    await t.rejects(uploadMultipart(request(c, bucket, 'failing.bin', bytes, { concurrency: 2, resources })), { name: 'InternalError', message: 'the store fell over' }, 'the part\'s own error, not an abort');
+    t.match(resources.held, [{ kind: 'multipart-upload', released: true }], 'released once the store confirmed the abort (s3rver: cannot abort, nothing to keep)');
+    t.ok(log.findIndex((e) => e.command === 'release') > log.findIndex((e) => e.command === 'AbortMultipartUpload'), 'after the abort');
     const abortAt = log.findIndex((e) => e.command === 'AbortMultipartUpload' && e.at === 'start');
     t.ok(abortAt > 0, 'the upload is aborted');
     t.ok(log.indexOf(pending(log)!) < abortAt, 'no part ends after the abort starts');
@@ -250,7 +273,9 @@ t.test('a store that stops reading a part: the upload fails with a timeout and i
     transport.destroy();
   });
   // no operation time limit is set here: only the socket timeout can end the upload
-  await t.rejects(uploadMultipart(request(client, 'b', 'k', Buffer.alloc(12 * MiB, 1), { concurrency: 1 })), { name: 'TimeoutError' });
+  const resources = memoryResources();
+  await t.rejects(uploadMultipart(request(client, 'b', 'k', Buffer.alloc(12 * MiB, 1), { concurrency: 1, resources })), { name: 'TimeoutError' });
+  t.match(resources.held, [{ kind: 'multipart-upload', data: { bucket: 'b', key: 'k', uploadId: 'u1' }, released: true }], 'the abort was confirmed (NoSuchUpload): the record goes');
   t.same(seen.slice(0, 2), ['POST create', 'PUT part']);
   t.ok(seen.includes('DELETE upload'), 'the upload is aborted');
 });
@@ -287,4 +312,37 @@ t.test('a store that answers each part with its CRC32 gets every one back in the
   t.equal(done.etag, '"x-3"');
   t.equal(new Set(sent).size, 3, 'three parts, three different checksums');
   t.same([...completion.matchAll(/<ChecksumCRC32>([^<]+)<\/ChecksumCRC32>/g)].map((m) => m[1]), sent, 'each part\'s checksum, in order');
+});
+
+// The store goes away after the first part: the abort cannot be confirmed within its
+// retries, so the upload stays held, for the runtime's recovery to abort later.
+t.test('an abort the store never confirms leaves the upload held for recovery', async (t) => {
+  const seen: string[] = [];
+  let parts = 0;
+  const endpoint = await standIn(t, (request, response) => {
+    const url = new URL(request.url!, 'http://x');
+    request.resume();
+    request.on('end', () => {
+      response.setHeader('content-type', 'application/xml');
+      if (request.method === 'POST' && url.searchParams.has('uploads')) return response.end(initiated);
+      if (request.method === 'PUT' && ++parts === 1) {
+        response.setHeader('etag', '"0123456789abcdef0123456789abcdef"');
+        return response.end();
+      }
+      seen.push(`${request.method} ${url.searchParams.has('partNumber') ? 'part' : 'upload'}`);
+      response.statusCode = 503;
+      response.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>ServiceUnavailable</Code><Message>down</Message></Error>');
+    });
+  });
+  const { client, transport } = createS3Client({ awsAccessKey: 'AKIAQUARKTEST0000000', awsSecretKey: 'secret', region: 'us-east-1', bucket: 'b', endpoint, forcePathStyle: true }, {}, { maxAttempts: 1 });
+  t.teardown(() => {
+    client.destroy();
+    transport.destroy();
+  });
+  const resources = memoryResources();
+  const lines: Parameters<typeof capturingLogger>[0] = [];
+  await t.rejects(uploadMultipart(request(client, 'b', 'k', Buffer.alloc(12 * MiB, 1), { concurrency: 1, resources, log: capturingLogger(lines) })), { name: 'ServiceUnavailable' });
+  t.equal(seen.filter((s) => s === 'DELETE upload').length, 10, 'ten aborts, none confirmed');
+  t.match(resources.held, [{ kind: 'multipart-upload', data: { uploadId: 'u1' }, released: false }], 'still held: the runtime aborts it later');
+  t.match(lines, [{ level: 'warn', message: /could not be aborted; the runtime will abort it later/ }]);
 });

@@ -466,6 +466,44 @@ t.test('Amazon S3 against a real S3 server', { skip: !real && 'S3_ENDPOINT and t
     await op('user1', 'delete', { key: 'race.txt' });
   });
 
+  // RGW ignores If-None-Match on CompleteMultipartUpload (both completions succeed there):
+  // the connector claims the key with a placeholder put with If-None-Match first
+  t.test('two concurrent multipart Creates of one key: exactly one wins, and nothing is left behind', async (t) => {
+    const { GetObjectCommand, ListMultipartUploadsCommand } = await import('@aws-sdk/client-s3');
+    const bodies = [Buffer.alloc(12 * 1024 * 1024, 'a'), Buffer.alloc(12 * 1024 * 1024, 'b')];
+    const answers = await Promise.all(bodies.map((body) => op('user1', 'create', { key: 'race.bin', partSizeMb: 5 }, [{ body }])));
+    const results = answers.map((a) => a.body.results[0]);
+    t.same(results.map((r) => r.status).sort(), ['application-error', 'success'], JSON.stringify(results.map((r) => r.message ?? r.status)));
+    const winner = results.findIndex((r) => r.status === 'success');
+    t.equal(results[1 - winner].code, 'ObjectExists');
+    t.equal(results[winner].documents[0].properties['s3.multipart'], 'true', 'a multipart upload');
+    const stored = await admin.send(new GetObjectCommand({ Bucket: bucket, Key: 'race.bin' }));
+    t.equal(sha(Buffer.from(await stored.Body!.transformToByteArray())), sha(bodies[winner]!), 'the object is the winner\'s');
+    t.equal(stored.Metadata?.['quark-create'], undefined, 'the placeholder was replaced');
+    const uploads = (await admin.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? [];
+    t.same(uploads.filter((u) => u.Key === 'race.bin'), [], 'no incomplete upload');
+    await op('user1', 'delete', { key: 'race.bin' });
+  });
+
+  t.test('a cancelled multipart Create removes its placeholder: the key is free again', async (t) => {
+    const { HeadObjectCommand, ListMultipartUploadsCommand } = await import('@aws-sdk/client-s3');
+    const { createRuntime } = await import('../../runtime/index.js');
+    const runtime = await createRuntime({ home: tempHomeCopy(t, home), logLevel: 'silent' });
+    t.teardown(() => runtime.close());
+    const controller = new AbortController();
+    const run = await runtime.runOperation(
+      runtime.authenticate(ownerToken),
+      { connection: 'user1', operation: 'create', parameters: { key: 'cancelled-create.bin', partSizeMb: 5, concurrency: 1 }, documents: [{ body: Buffer.alloc(30 * 1024 * 1024, 'c') }] },
+      { signal: controller.signal, onProgress: (p) => { if (p.bytesDone > 0) controller.abort(); } },
+    );
+    await run.dispose();
+    t.equal(run.results[0]!.code, 'QUARK_ERR_OPERATION_CANCELLED');
+    const status = await admin.send(new HeadObjectCommand({ Bucket: bucket, Key: 'cancelled-create.bin' })).then(() => 200, (error: { $metadata?: { httpStatusCode?: number } }) => error.$metadata?.httpStatusCode);
+    t.equal(status, 404, 'no placeholder left at the key');
+    const uploads = (await admin.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? [];
+    t.same(uploads.filter((u) => u.Key === 'cancelled-create.bin'), [], 'no incomplete upload');
+  });
+
   t.test('a cancelled multipart upload leaves no incomplete upload behind', async (t) => {
     const { ListMultipartUploadsCommand } = await import('@aws-sdk/client-s3');
     const { createRuntime } = await import('../../runtime/index.js');

@@ -38,7 +38,7 @@ t.test('broken plugins are quarantined with precise reasons; misbehaving ones fa
 
   t.equal(reasons.incompatible.code, 'QUARK_ERR_PLUGIN_INCOMPATIBLE');
   t.equal(reasons.incompatible.details.problems[0].path, '/runtimeApi');
-  t.match(reasons.incompatible.message, /needs runtime API \^2\.0\.0; this runtime offers 1\.1\.0/);
+  t.match(reasons.incompatible.message, /needs runtime API \^2\.0\.0; this runtime offers 1\.2\.0/);
 
   t.equal(reasons['hangs-at-import'].code, 'QUARK_ERR_PLUGIN_TIMEOUT');
   t.match(reasons['hangs-at-import'].message, new RegExp(`importing connector hangs-at-import did not finish within ${limitMs} ms`));

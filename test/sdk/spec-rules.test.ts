@@ -47,7 +47,7 @@ t.test('each fixture made to have a problem has exactly that problem, with file 
     t.same(brief(lint(name).problems), problems, name);
   }
   t.match(lint('unknown-kind').problems[0]!.message, /must be one of: "get", "query"/);
-  t.match(lint('incompatible-api').problems[0]!.message, /needs runtime API \^2\.0\.0.*offers 1\.1\.0/);
+  t.match(lint('incompatible-api').problems[0]!.message, /needs runtime API \^2\.0\.0.*offers 1\.2\.0/);
 });
 
 t.test('--previous: saved connections of the previous version must still validate', async (t) => {

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isConnector, type ConnectorLogger, type RuntimeSettings, type Connector, type TestReport } from '../index.js';
-import { memoryBody as bytesBody, type Body, type InputDocument, type OperationResult } from '../operations.js';
+import { memoryBody as bytesBody, resourceProblems, type Body, type HeldResource, type InputDocument, type OperationResult, type ResourceDescription, type Resources } from '../operations.js';
 import { lintConnector, formatProblems, connectionValidator, type SpecProblem } from './spec-rules.js';
 
 type Json = Record<string, unknown>;
@@ -82,6 +82,34 @@ function toPath(dir: string | URL): string {
 /** An SDK Body over bytes in memory. */
 export function memoryBody(content: string | Buffer = ''): Body {
   return bytesBody(typeof content === 'string' ? Buffer.from(content) : content);
+}
+
+/** A resource held through memoryResources, and whether it was released. */
+export interface HeldRecord extends ResourceDescription {
+  id: string;
+  released: boolean;
+}
+
+/**
+ * context.resources for tests: checks each description as the runtime does (kind, data
+ * size, no secret of `secrets`) and keeps it in `held`, marked when released.
+ */
+export function memoryResources(held: HeldRecord[] = [], secrets: readonly string[] = []): Resources & { held: HeldRecord[] } {
+  return {
+    held,
+    async hold(resource: ResourceDescription): Promise<HeldResource> {
+      const problems = resourceProblems(resource, secrets);
+      if (problems.length > 0) throw Object.assign(new Error(`the resource cannot be recorded: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`), { code: 'QUARK_ERR_RESOURCE_INVALID' });
+      const record: HeldRecord = { id: `res_${held.length + 1}`, kind: resource.kind, data: structuredClone(resource.data), released: false };
+      held.push(record);
+      return {
+        id: record.id,
+        release: async () => {
+          record.released = true;
+        },
+      };
+    },
+  };
 }
 
 /** A ConnectorLogger that keeps every line, so the kit can look for secrets in them. */
@@ -329,7 +357,7 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
       const input: InputDocument = { properties: { ...(doc.properties ?? {}) }, body: memoryBody(doc.body) };
       calls += 1;
       const outcome = await within(timeoutMs, () =>
-        handler({ config: structuredClone(options.config), parameters: structuredClone(spec.parameters ?? {}), signal: controller.signal, runtime, log: capturingLogger(lines), progress: () => undefined }, input),
+        handler({ config: structuredClone(options.config), parameters: structuredClone(spec.parameters ?? {}), signal: controller.signal, runtime, log: capturingLogger(lines), progress: () => undefined, resources: memoryResources([], secrets) }, input),
       );
       // as the runtime does: a streamed output body is read while the signal is still alive
       if (!outcome.timedOut && outcome.error === undefined && isResult(outcome.value)) {
@@ -365,7 +393,7 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
       const doc = documents[0] ?? {};
       const started = Date.now();
       const call = within(timeoutMs, () =>
-        handler({ config: structuredClone(options.config), parameters: structuredClone(spec.parameters ?? {}), signal: controller.signal, runtime, log: capturingLogger([]), progress: () => undefined }, { properties: { ...(doc.properties ?? {}) }, body: memoryBody(doc.body) }),
+        handler({ config: structuredClone(options.config), parameters: structuredClone(spec.parameters ?? {}), signal: controller.signal, runtime, log: capturingLogger([]), progress: () => undefined, resources: memoryResources([], secrets) }, { properties: { ...(doc.properties ?? {}) }, body: memoryBody(doc.body) }),
       );
       if (when === 'during') setTimeout(() => controller.abort(new DOMException('cancelled', 'AbortError')), 5).unref();
       const outcome = await call;

@@ -5,5 +5,5 @@
  */
 export { lintConnector, formatProblems, secretNameClass, nameWords, operationKinds, CannotLintError } from './spec-rules.js';
 export type { SpecProblem, SpecRule, LintResult, LintOptions } from './spec-rules.js';
-export { runConformance, assertConformance, memoryBody, capturingLogger, garbageConfigs } from './conformance.js';
-export type { ConformanceOptions, ConformanceReport, ConformanceCheck, OperationCase, DocumentInput, LogLine, Asserter } from './conformance.js';
+export { runConformance, assertConformance, memoryBody, memoryResources, capturingLogger, garbageConfigs } from './conformance.js';
+export type { ConformanceOptions, ConformanceReport, ConformanceCheck, OperationCase, DocumentInput, LogLine, Asserter, HeldRecord } from './conformance.js';
