@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { QuarkError, quarkError, type FieldProblem } from '../core/errors.js';
+import { QuarkError, quarkError, describeProblems, type FieldProblem } from '../core/errors.js';
 import { toProblems } from '../index.js';
 
 function validationProblems(error: FastifyError): FieldProblem[] {
@@ -15,7 +15,7 @@ export function errorHandler(error: FastifyError | Error, request: FastifyReques
     quark = error;
   } else if (fastifyError.validation) {
     const problems = validationProblems(fastifyError);
-    quark = quarkError('QUARK_ERR_API_INVALID_REQUEST', `the request is not valid: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`, { problems });
+    quark = quarkError('QUARK_ERR_API_INVALID_REQUEST', `the request is not valid: ${describeProblems(problems)}`, { problems });
   } else if (fastifyError.statusCode !== undefined && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
     // body parser errors: bad JSON, wrong content type, too large
     quark = quarkError('QUARK_ERR_API_INVALID_REQUEST', `the request is not valid: ${error.message}`, { problems: [{ path: '/body', message: error.message }] });

@@ -1,6 +1,6 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { QuarkError, quarkError } from '../core/errors.js';
+import { QuarkError, quarkError, describeProblems } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
 import type { AccessControl, Caller } from '../accounts/access.js';
@@ -130,7 +130,7 @@ export function createOperations(deps: OperationDeps) {
   function checkParameters(prepared: PreparedOperation, parameters: Record<string, unknown>): void {
     const problems = prepared.operation.validateParameters(parameters);
     if (problems.length > 0) {
-      throw quarkError('QUARK_ERR_OPERATION_INVALID_PARAMETERS', `the parameters of ${prepared.connector.id}/${prepared.operation.id} are not valid: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`, { problems });
+      throw quarkError('QUARK_ERR_OPERATION_INVALID_PARAMETERS', `the parameters of ${prepared.connector.id}/${prepared.operation.id} are not valid: ${describeProblems(problems)}`, { problems });
     }
   }
 

@@ -1,4 +1,4 @@
-import { quarkError, type FieldProblem } from '../core/errors.js';
+import { quarkError, describeProblems, type FieldProblem } from '../core/errors.js';
 import { newId, nowIso } from '../core/ids.js';
 import type { Caller, AccessControl } from '../accounts/access.js';
 import type { ConnectorRegistry, LoadedConnector } from '../connectors/registry.js';
@@ -111,7 +111,7 @@ export function createConnectionService(deps: { store: Store; registry: Connecto
   function validate(connector: LoadedConnector, config: Config): void {
     const problems: FieldProblem[] = connector.validateConnection(config);
     if (problems.length > 0) {
-      const list = problems.map((p) => `${p.path} ${p.message}`).join('; ');
+      const list = describeProblems(problems);
       throw quarkError('QUARK_ERR_CONNECTION_INVALID', `the configuration is not valid for connector "${connector.id}": ${list}`, { problems });
     }
   }

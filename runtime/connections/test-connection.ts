@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { QuarkError, quarkError, type ErrorCode } from '../core/errors.js';
+import { QuarkError, quarkError, describeProblems, type ErrorCode } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import type { AccessControl, Caller } from '../accounts/access.js';
@@ -94,7 +94,7 @@ export function createTestConnection(deps: TestConnectionDeps) {
       } else {
         const problems = validateReport(reply.value);
         checks = problems.length > 0
-          ? runtimeFailure('QUARK_ERR_PLUGIN_RESULT_INVALID', `the connector returned a malformed result: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`)
+          ? runtimeFailure('QUARK_ERR_PLUGIN_RESULT_INVALID', `the connector returned a malformed result: ${describeProblems(problems)}`)
           : (reply.value as TestReport).checks;
         if (problems.length === 0) reported = (reply.value as TestReport).status;
       }

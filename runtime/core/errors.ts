@@ -102,11 +102,21 @@ export const errorCatalogue = {
 
 export type ErrorCode = keyof typeof errorCatalogue;
 
-/** One problem with one field: `path` is a JSON pointer into the offending document. */
+/**
+ * One problem with one field: `path` is a JSON pointer into the offending document,
+ * `message` names the field (by its schema title when it has one) and says what is
+ * wrong; `keyword` is the JSON Schema keyword that failed, for machines.
+ */
 export interface FieldProblem {
   path: string;
   message: string;
+  keyword?: string;
   file?: string;
+}
+
+/** Problems as one line for an error message: `"Folder" must be an absolute path (/folder); …`. */
+export function describeProblems(problems: readonly FieldProblem[]): string {
+  return problems.map((p) => (p.path === '' || p.path === '/' ? p.message : `${p.message} (${p.path})`)).join('; ');
 }
 
 export interface ErrorDetails {

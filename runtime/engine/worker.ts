@@ -7,7 +7,7 @@ import { register } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import type { MessagePort } from 'node:worker_threads';
 import { isConnector, type Connector, type ConnectorLogger, type HeldResource, type OperationResult, type ResourceDescription, type Resources } from '../sdk/index.js';
-import { messageOf, type ErrorCode } from '../core/errors.js';
+import { describeProblems, messageOf, type ErrorCode } from '../core/errors.js';
 import { bodyOf, refOf } from './bodies.js';
 import { createEvaluator, expressionFailure } from './expressions.js';
 import { packOutcome, runSteps } from './steps.js';
@@ -65,7 +65,7 @@ async function parametersFor(task: OperationTask, document: DocumentRef): Promis
   }
   const problems = parameterValidator(task.dynamic.parametersSchema)(parameters);
   if (problems.length > 0) {
-    throw new TaskFailure('QUARK_ERR_OPERATION_INVALID_PARAMETERS', `the parameters computed for this document are not valid: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`);
+    throw new TaskFailure('QUARK_ERR_OPERATION_INVALID_PARAMETERS', `the parameters computed for this document are not valid: ${describeProblems(problems)}`);
   }
   return parameters;
 }

@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
-import { quarkError, messageOf } from '../core/errors.js';
+import { quarkError, messageOf, describeProblems } from '../core/errors.js';
 import { newId, nowIso } from '../core/ids.js';
 import { schemaIds, type SchemaRegistry } from '../schema/index.js';
 import { generateMasterKey } from '../secrets/secret-box.js';
@@ -113,7 +113,7 @@ export function initHome(options: InitOptions, schemas: SchemaRegistry): { confi
   // fills the documented defaults of limits, and refuses bad values before anything is written
   const problems = schemas.validator(schemaIds.runtimeConfig)(config);
   if (problems.length > 0) {
-    throw quarkError('QUARK_ERR_CONFIG_INVALID', `the runtime configuration is not valid: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`, { problems });
+    throw quarkError('QUARK_ERR_CONFIG_INVALID', `the runtime configuration is not valid: ${describeProblems(problems)}`, { problems });
   }
 
   mkdirSync(paths.home, { recursive: true, mode: 0o700 });
@@ -174,7 +174,7 @@ export function openHome(home: string, schemas: SchemaRegistry): { config: Reado
   }
   const problems = schemas.validator(schemaIds.runtimeConfig)(raw).map((p) => ({ ...p, file: paths.config }));
   if (problems.length > 0) {
-    throw quarkError('QUARK_ERR_CONFIG_INVALID', `${paths.config} is not valid: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`, { problems });
+    throw quarkError('QUARK_ERR_CONFIG_INVALID', `${paths.config} is not valid: ${describeProblems(problems)}`, { problems });
   }
   if (!existsSync(paths.masterKey)) throw quarkError('QUARK_ERR_MASTER_KEY_INVALID', `${paths.masterKey} is missing`);
   assertOwnerOnly(paths.masterKey);

@@ -3,7 +3,7 @@
  * first (validate.ts) and records nothing when anything is wrong; each deploy and each
  * rollback makes a new version; undeploy keeps the history.
  */
-import { quarkError, type FieldProblem } from '../core/errors.js';
+import { quarkError, describeProblems, type FieldProblem } from '../core/errors.js';
 import { nowIso } from '../core/ids.js';
 import type { AccessControl, Caller } from '../accounts/access.js';
 import type { Validator } from '../schema/index.js';
@@ -233,7 +233,7 @@ export function createDeployments(deps: DeploymentDeps) {
       access.requireMember(caller, 'schedule processes');
       requireDeployed(caller.account.id, processId);
       const problems = schedules.flatMap((s, i) => scheduleProblems(s, `/schedules/${i}`));
-      if (problems.length > 0) throw quarkError('QUARK_ERR_SCHEDULE_INVALID', `invalid schedule: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`, { problems });
+      if (problems.length > 0) throw quarkError('QUARK_ERR_SCHEDULE_INVALID', `invalid schedule: ${describeProblems(problems)}`, { problems });
       store.processes.setSchedules(caller.account.id, processId, schedules, nowIso());
       deps.onChange(caller.account.id, processId);
       return summary(caller.account.id, processId);
@@ -259,7 +259,7 @@ function unreadable(processId: string, version: number) {
 }
 
 export function invalid(problems: FieldProblem[]) {
-  const shown = problems.slice(0, 5).map((p) => `${p.path} ${p.message}`).join('; ');
+  const shown = describeProblems(problems.slice(0, 5));
   return quarkError('QUARK_ERR_PROCESS_INVALID', `the process definition has ${problems.length} problem(s): ${shown}${problems.length > 5 ? '; …' : ''}`, { problems });
 }
 

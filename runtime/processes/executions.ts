@@ -8,7 +8,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setMaxListeners } from 'node:events';
 import { createExecutionLogs } from './log-sink.js';
-import { QuarkError, quarkError, messageOf } from '../core/errors.js';
+import { QuarkError, quarkError, messageOf, describeProblems } from '../core/errors.js';
 import { newId, nowIso } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
@@ -148,7 +148,7 @@ export function createExecutions(deps: ExecutionsDeps) {
           params = literal.get(cacheKey) ?? structuredClone(parameters);
           if (!literal.has(cacheKey)) {
             const problems = p.operation.validateParameters(params);
-            if (problems.length > 0) return documents.map(() => ({ status: 'failure', code: 'QUARK_ERR_OPERATION_INVALID_PARAMETERS', message: problems.map((x) => `${x.path} ${x.message}`).join('; ') }));
+            if (problems.length > 0) return documents.map(() => ({ status: 'failure', code: 'QUARK_ERR_OPERATION_INVALID_PARAMETERS', message: describeProblems(problems) }));
             literal.set(cacheKey, params);
           }
         }

@@ -1,16 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Ajv2020, type ErrorObject, type ValidateFunction, type AnySchemaObject } from 'ajv/dist/2020.js';
-import addFormatsModule from 'ajv-formats';
+import type { ErrorObject, ValidateFunction, AnySchemaObject } from 'ajv/dist/2020.js';
 import { quarkError, messageOf, type FieldProblem } from '../core/errors.js';
 import { packageRoot } from '../core/paths.js';
-import { escapePointer } from '../core/json-pointer.js';
-
-// ajv-formats is CommonJS; under NodeNext its default import is the module object.
-const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (ajv: Ajv2020) => void;
-
-/** quark's annotation vocabulary for connection schemas (documented in schemas/connection-schema.schema.json). */
-export const annotationKeywords = ['x-order', 'x-group', 'x-groups', 'x-unit', 'x-help', 'x-secret', 'x-enum-labels'] as const;
+import { createAjv, problemsFromAjv } from '../sdk/json-schema.js';
 
 export const schemaIds = {
   manifest: 'https://quark.dev/schemas/connector-manifest.schema.json',
@@ -40,53 +33,18 @@ export interface SchemaRegistry {
   compile(schema: unknown, file: string): Validator;
 }
 
-/** Turns ajv errors into field problems whose paths are JSON pointers into the data. */
+/** Turns ajv errors into field problems whose paths are JSON pointers into the data (messages in words, see sdk/json-schema.ts). */
 export function toProblems(errors: readonly ErrorObject[] | null | undefined): FieldProblem[] {
-  if (!errors) return [];
-  const problems: FieldProblem[] = [];
-  for (const error of errors) {
-    const params = error.params as Record<string, unknown>;
-    switch (error.keyword) {
-      case 'required':
-        problems.push({ path: `${error.instancePath}/${escapePointer(String(params.missingProperty))}`, message: 'is required' });
-        break;
-      case 'additionalProperties':
-        problems.push({ path: `${error.instancePath}/${escapePointer(String(params.additionalProperty))}`, message: 'is not a known field' });
-        break;
-      case 'enum':
-        problems.push({ path: error.instancePath || '/', message: `must be one of: ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}` });
-        break;
-      case 'if':
-      case 'anyOf':
-      case 'oneOf':
-        // the branch errors that follow say what is wrong; these add only noise
-        if (errors.length === 1) problems.push({ path: error.instancePath || '/', message: error.message ?? 'is not valid' });
-        break;
-      default:
-        problems.push({ path: error.instancePath || '/', message: error.message ?? 'is not valid' });
-    }
-  }
-  return problems;
+  return problemsFromAjv(errors);
 }
-
 
 function wrap(validate: ValidateFunction): Validator {
   return (data) => (validate(data) ? [] : toProblems(validate.errors));
 }
 
-/** The one ajv owner. Creates the instance, registers the vocabulary and compiles quark's schemas once. */
+/** The runtime's one ajv owner. Creates the instance (sdk/json-schema.ts) and compiles quark's schemas once. */
 export function createSchemaRegistry(schemasDir = join(packageRoot, 'schemas')): SchemaRegistry {
-  const ajv = new Ajv2020({
-    allErrors: true,
-    useDefaults: true,
-    strict: true,
-    strictTypes: false,
-    strictTuples: false,
-    strictRequired: false,
-    allowUnionTypes: true,
-  });
-  addFormats(ajv);
-  for (const keyword of annotationKeywords) ajv.addKeyword({ keyword });
+  const ajv = createAjv({ useDefaults: true });
 
   for (const file of schemaFiles) {
     ajv.addSchema(JSON.parse(readFileSync(join(schemasDir, file), 'utf8')) as AnySchemaObject);

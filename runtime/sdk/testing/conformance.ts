@@ -13,6 +13,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isConnector, type ConnectorLogger, type RuntimeSettings, type Connector, type TestReport } from '../index.js';
 import { memoryBody as bytesBody, resourceProblems, type Body, type HeldResource, type InputDocument, type OperationResult, type ResourceDescription, type Resources } from '../operations.js';
 import { lintConnector, formatProblems, connectionValidator, type SpecProblem } from './spec-rules.js';
+import { describeSchemaProblems } from '../json-schema.js';
 
 type Json = Record<string, unknown>;
 
@@ -287,14 +288,14 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
     checks.push({
       id: 'config-valid',
       ok: given.problems.length === 0,
-      message: given.problems.length === 0 ? 'the given configuration is valid against the connection schema' : `the given configuration is not valid: ${given.problems.map((p) => `${p.path} ${p.message}`).join('; ')}`,
+      message: given.problems.length === 0 ? 'the given configuration is valid against the connection schema' : `the given configuration is not valid: ${describeSchemaProblems(given.problems)}`,
     });
     for (const [index, saved] of (options.savedConfigs ?? []).entries()) {
       const problems = validate(saved).problems;
       checks.push({
         id: `saved-config-${index + 1}`,
         ok: problems.length === 0,
-        message: problems.length === 0 ? `saved configuration ${index + 1} is still valid` : `saved configuration ${index + 1} is no longer valid: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`,
+        message: problems.length === 0 ? `saved configuration ${index + 1} is still valid` : `saved configuration ${index + 1} is no longer valid: ${describeSchemaProblems(problems)}`,
       });
     }
     // of the derived ones, those the schema accepts, one per field (the runtime never passes others)

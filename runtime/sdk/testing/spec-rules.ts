@@ -11,12 +11,10 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
-import addFormatsModule from 'ajv-formats';
+import type { Ajv2020, ErrorObject } from 'ajv/dist/2020.js';
 import semver from 'semver';
 import { RUNTIME_API_VERSION } from '../index.js';
-
-const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (ajv: Ajv2020) => void;
+import { createAjv as createQuarkAjv, describeSchemaProblems, problemsFromAjv, type SchemaProblem } from '../json-schema.js';
 
 type Json = Record<string, unknown>;
 
@@ -113,14 +111,11 @@ function findSchemasDir(): string {
   return join(dir, 'schemas');
 }
 
-const annotationKeywords = ['x-order', 'x-group', 'x-groups', 'x-unit', 'x-help', 'x-secret', 'x-enum-labels'];
 const manifestId = 'https://quark.dev/schemas/connector-manifest.schema.json';
 const connectionMetaId = 'https://quark.dev/schemas/connection-schema.schema.json';
 
 function createAjv(): Ajv2020 {
-  const ajv = new Ajv2020({ allErrors: true, strict: true, strictTypes: false, strictTuples: false, strictRequired: false, allowUnionTypes: true });
-  addFormats(ajv);
-  for (const keyword of annotationKeywords) ajv.addKeyword({ keyword });
+  const ajv = createQuarkAjv();
   const dir = findSchemasDir();
   for (const file of ['connector-manifest.schema.json', 'connection-schema.schema.json']) {
     ajv.addSchema(JSON.parse(readFileSync(join(dir, file), 'utf8')) as Json);
@@ -137,17 +132,7 @@ function unescape(segment: string): string {
 }
 
 function ajvProblems(errors: readonly ErrorObject[] | null | undefined, file: string, rule: SpecRule): SpecProblem[] {
-  const problems: SpecProblem[] = [];
-  for (const error of errors ?? []) {
-    const params = error.params as Json;
-    const at = error.instancePath;
-    if (error.keyword === 'required') problems.push({ file, path: `${at}/${escape(String(params.missingProperty))}`, rule, message: 'is required' });
-    else if (error.keyword === 'additionalProperties') problems.push({ file, path: `${at}/${escape(String(params.additionalProperty))}`, rule, message: 'is not a known field' });
-    else if (error.keyword === 'enum') problems.push({ file, path: at || '/', rule, message: `must be one of: ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}` });
-    else if (error.keyword === 'if' || error.keyword === 'anyOf' || error.keyword === 'oneOf') continue;
-    else problems.push({ file, path: at || '/', rule, message: error.message ?? 'is not valid' });
-  }
-  return problems;
+  return problemsFromAjv(errors).map(({ path, message }) => ({ file, path, rule, message }));
 }
 
 // ---- schema walking -------------------------------------------------------------------
@@ -253,7 +238,7 @@ function checkSchema(schema: Json, file: string, ctx: Context, connection: boole
       try {
         const validate = ctx.ajv.compile({ ...sub, ...shared });
         if (!validate(structuredClone(value))) {
-          const why = (validate.errors ?? []).map((e) => `${e.instancePath || 'the value'} ${e.message}`).join('; ');
+          const why = describeSchemaProblems(problemsFromAjv(validate.errors));
           ctx.problems.push({ file, path: `${pointer}/default`, rule: 'default', message: `${JSON.stringify(value)} is not valid against its own schema: ${why}` });
         }
       } catch {
@@ -451,16 +436,14 @@ function compareSchemas(before: Json, after: Json, file: string, pointer: string
  * A validator for configurations of a connection schema, as the runtime applies it:
  * defaults filled in (on a copy), every problem as a JSON pointer and message.
  */
-export function connectionValidator(schema: Json): (config: unknown) => { config: unknown; problems: { path: string; message: string }[] } {
-  const ajv = new Ajv2020({ allErrors: true, useDefaults: true, strict: true, strictTypes: false, strictTuples: false, strictRequired: false, allowUnionTypes: true });
-  addFormats(ajv);
-  for (const keyword of annotationKeywords) ajv.addKeyword({ keyword });
+export function connectionValidator(schema: Json): (config: unknown) => { config: unknown; problems: SchemaProblem[] } {
+  const ajv = createQuarkAjv({ useDefaults: true });
   const { $id: _id, ...rest } = schema;
   const validate = ajv.compile(rest);
   return (config) => {
     const copy = structuredClone(config);
     const ok = validate(copy);
-    return { config: copy, problems: ok ? [] : ajvProblems(validate.errors, '', 'schema').map(({ path, message }) => ({ path, message })) };
+    return { config: copy, problems: ok ? [] : problemsFromAjv(validate.errors) };
   };
 }
 
