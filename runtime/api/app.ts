@@ -2,7 +2,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyRequest, type
 import { quarkError } from '../core/errors.js';
 import { checkBodyDepth } from '../core/json-depth.js';
 import type { Caller, Runtime } from '../index.js';
-import { errorHandler } from './errors.js';
+import { errorHandler, frameworkErrorHandler, maxParamLength } from './errors.js';
 import { healthRoutes } from './routes/health.js';
 import { runtimeRoutes } from './routes/runtime.js';
 import { accountRoutes } from './routes/accounts.js';
@@ -37,7 +37,12 @@ export function buildApp(runtime: Runtime, options: AppOptions = {}): FastifyIns
     bodyLimit: 1024 * 1024,
     // while closing, new requests get QUARK_ERR_API_SHUTTING_DOWN from the hook below
     return503OnClosing: false,
-    ajv: { customOptions: { allErrors: true, removeAdditional: false, coerceTypes: false, useDefaults: true } },
+    // verbose: the problems name fields by their schema titles (api/errors.ts)
+    ajv: { customOptions: { allErrors: true, verbose: true, removeAdditional: false, coerceTypes: false, useDefaults: true } },
+    // a connection name (200 characters) percent-encoded fits in a path parameter
+    routerOptions: { maxParamLength },
+    // a URL that does not decode, a parameter over the limit: answered in quark's format
+    frameworkErrors: frameworkErrorHandler,
   };
   const app = (options.https ? Fastify({ ...serverOptions, https: options.https } as FastifyServerOptions) : Fastify(serverOptions)) as unknown as FastifyInstance;
   app.setErrorHandler(errorHandler);

@@ -7,6 +7,26 @@ function validationProblems(error: FastifyError): FieldProblem[] {
   return toProblems((error.validation ?? []) as never).map((p) => ({ ...p, path: `/${context}${p.path === '/' ? '' : p.path}` }));
 }
 
+/** The longest path parameter, in characters as sent: a 200-character name, each character percent-encoded UTF-8. */
+export const maxParamLength = 2400;
+
+/**
+ * fastify's own routing errors, which reach neither the routes nor `errorHandler`: a
+ * path that does not decode (`%ZZ`, an encoded lone surrogate) and a path parameter
+ * over `maxParamLength`. The URL itself is not echoed back.
+ */
+export function frameworkErrorHandler(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  const quark =
+    error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+      ? quarkError('QUARK_ERR_API_INVALID_REQUEST', `the request is not valid: a path parameter is longer than ${maxParamLength} characters`, {
+          problems: [{ path: '/params', message: `a path parameter is longer than ${maxParamLength} characters` }],
+        })
+      : quarkError('QUARK_ERR_API_INVALID_REQUEST', 'the request is not valid: its path holds a percent-escape that is not UTF-8 text (such as %ZZ or an encoded lone surrogate)', {
+          problems: [{ path: '/url', message: 'holds a percent-escape that is not UTF-8 text' }],
+        });
+  void reply.status(quark.status).send({ error: quark.toJSON() });
+}
+
 /** Maps every error to `{ error: { code, message, details } }` with the code's HTTP status. */
 export function errorHandler(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): void {
   let quark: QuarkError;
