@@ -9,6 +9,25 @@ export interface ApiClient {
   text(method: 'GET', path: string): Promise<string>;
 }
 
+/** Why a runtime could not be reached, in words, with what to try next. */
+export function unreachable(url: string, error: unknown): QuarkError {
+  const code = String((error as { code?: unknown }).code ?? '');
+  const { protocol, host, hostname } = new URL(url);
+  let why: string;
+  if (protocol === 'https:' && /^ERR_SSL_|^EPROTO$/.test(code)) {
+    why = `it does not answer HTTPS (the TLS handshake failed); if the runtime serves plain HTTP, log in with --url http://${host}`;
+  } else if (code === 'ECONNREFUSED') {
+    why = 'nothing listens there (connection refused); is the runtime running? Start it with quark start, or check the URL (quark login --url <url>)';
+  } else if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+    why = `the host name "${hostname}" is not known; check the URL (quark login --url <url>)`;
+  } else if (protocol === 'http:' && /^UND_ERR_SOCKET$|^ECONNRESET$/.test(code)) {
+    why = `it closed the connection (${messageOf(error)}); if the runtime serves HTTPS, log in with --url https://${host}`;
+  } else {
+    why = `${messageOf(error)}; is the runtime running (quark start) at this URL?`;
+  }
+  return quarkError('QUARK_ERR_CLI_UNREACHABLE', `cannot reach the runtime at ${url}: ${why}`, undefined, error);
+}
+
 export function createApiClient(profile: Profile): ApiClient {
   async function send(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<{ statusCode: number; text: string }> {
     let response;
@@ -21,7 +40,7 @@ export function createApiClient(profile: Profile): ApiClient {
         bodyTimeout: 120_000,
       });
     } catch (error) {
-      throw quarkError('QUARK_ERR_CLI_UNREACHABLE', `cannot reach the runtime at ${profile.url}: ${messageOf(error)}`, undefined, error);
+      throw unreachable(profile.url, error);
     }
     return { statusCode: response.statusCode, text: await response.body.text() };
   }

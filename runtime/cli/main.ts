@@ -10,6 +10,7 @@ import { loadProfile, profilePath, removeProfile, saveProfile } from './profile.
 import { exitCodeFor, exitCodes } from './exit-codes.js';
 import { registerProcessCommands } from './processes.js';
 import { block, statusMark, table } from './output.js';
+import { parseJsonFile, parseSet, parseSetJson, typeSetValues } from './config-input.js';
 
 interface GlobalOptions {
   json?: boolean;
@@ -32,43 +33,33 @@ function emit(value: unknown, human: () => string): void {
   out(globals().json ? JSON.stringify(value, null, 2) : human());
 }
 
-function parseJsonFile(file: string): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(readFileSync(file === '-' ? 0 : file, 'utf8'));
-  } catch (error) {
-    throw quarkError('QUARK_ERR_CLI_INPUT_INVALID', `cannot read ${file} as JSON: ${messageOf(error)}`, { problems: [{ file, path: '', message: messageOf(error) }] });
-  }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw quarkError('QUARK_ERR_CLI_INPUT_INVALID', `${file} must hold a JSON object`, { problems: [{ file, path: '', message: 'must be an object' }] });
-  }
-  return value as Record<string, unknown>;
-}
-
-/** --set key=value: the value is JSON when it parses as JSON (numbers, booleans), else a string. */
-function parseSet(entry: string, previous: Record<string, unknown> = {}): Record<string, unknown> {
-  const at = entry.indexOf('=');
-  if (at <= 0) throw quarkError('QUARK_ERR_CLI_INPUT_INVALID', `--set expects key=value, got "${entry.split('=')[0]}"`);
-  const key = entry.slice(0, at);
-  const raw = entry.slice(at + 1);
-  let value: unknown = raw;
-  if (/^(-?\d+(\.\d+)?|true|false|null|\{.*\}|\[.*\])$/s.test(raw)) {
-    try {
-      value = JSON.parse(raw);
-    } catch {
-      value = raw;
-    }
-  }
-  return { ...previous, [key]: value };
-}
-
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
-function configFrom(options: { file?: string; set?: Record<string, unknown>; clear?: string[] }): Record<string, unknown> {
-  const config = { ...(options.file ? parseJsonFile(options.file) : {}), ...(options.set ?? {}) };
+interface ConfigOptions {
+  file?: string;
+  set?: Record<string, string>;
+  setJson?: Record<string, unknown>;
+  clear?: string[];
+}
+
+function hasConfig(options: ConfigOptions): boolean {
+  return Boolean(options.file || options.set || options.setJson || options.clear);
+}
+
+async function connectionSchemaOf(api: ApiClient, connector: string): Promise<unknown> {
+  return (await api.call<{ connectionSchema: unknown }>('GET', `/connectors/${encodeURIComponent(connector)}`)).connectionSchema;
+}
+
+/** The configuration given on the command line; `--set` values typed by the connector's schema, read only when needed. */
+async function configFrom(options: ConfigOptions, schema: () => Promise<unknown>): Promise<Record<string, unknown>> {
+  const typed = options.set ? typeSetValues(await schema(), options.set) : {};
+  const config: Record<string, unknown> = { ...(options.file ? parseJsonFile(options.file) : {}), ...typed, ...(options.setJson ?? {}) };
   for (const key of options.clear ?? []) config[key] = null;
   return config;
 }
+
+const setOption = ['--set <key=value>', 'set a field; the text is typed by the connector\'s schema (repeatable)'] as const;
+const setJsonOption = ['--set-json <key=json>', 'set a field to a JSON value, e.g. --set-json tags=\'["a"]\' (repeatable)'] as const;
 
 function showConnection(c: ConnectionView): string {
   const secrets = Object.entries(c.secrets).map(([pointer, set]) => [`${pointer.slice(1)} (secret)`, set ? 'set' : 'not set'] as [string, unknown]);
@@ -188,6 +179,14 @@ program
 
 // ---- the local account ---------------------------------------------------------------
 
+/** A runtime URL as `login --url` takes it: http:// or https://, a host, no trailing slash. */
+function runtimeUrl(given: string): string {
+  const url = given.replace(/\/+$/, '');
+  if (/^https?:\/\/[^/]/i.test(url) && URL.canParse(url)) return url;
+  const example = `http://${url.replace(/^[a-z][a-z0-9+.-]*:\/*/i, '') || '127.0.0.1:7420'}`;
+  throw quarkError('QUARK_ERR_CLI_INPUT_INVALID', `--url must be an http:// or https:// URL, such as ${example}; got "${given}"`, { problems: [{ path: '--url', message: 'must start with http:// or https://' }] });
+}
+
 program
   .command('login')
   .description('save the runtime URL and token of the local profile (checked against the runtime first)')
@@ -195,9 +194,10 @@ program
   .option('--token <token>', 'account token (or use --token-stdin)')
   .option('--token-stdin', 'read the token from standard input')
   .action(async (options: { url: string; token?: string; tokenStdin?: boolean }) => {
+    const url = runtimeUrl(options.url);
     const token = options.tokenStdin ? readFileSync(0, 'utf8').trim() : options.token;
     if (!token) throw quarkError('QUARK_ERR_CLI_INPUT_INVALID', 'give --token <token> or --token-stdin');
-    const profile = { url: options.url.replace(/\/+$/, ''), token };
+    const profile = { url, token };
     const who = await createApiClient(profile).call<{ account: { name: string } }>('GET', '/whoami');
     const file = saveProfile(profile);
     emit({ profile: file, account: who.account }, () => `Logged in to ${profile.url} as ${who.account.name}; profile saved in ${file}`);
@@ -364,9 +364,12 @@ connections
   .command('create <name>')
   .requiredOption('--connector <id>', 'connector id')
   .option('--file <file>', 'configuration as a JSON file (- for stdin)')
-  .option('--set <key=value>', 'set a field (repeatable)', parseSet)
-  .action(async (name: string, options: { connector: string; file?: string; set?: Record<string, unknown> }) => {
-    const c = await client().call<ConnectionView>('POST', '/connections', { name, connector: options.connector, config: configFrom(options) });
+  .option(...setOption, parseSet)
+  .option(...setJsonOption, parseSetJson)
+  .action(async (name: string, options: ConfigOptions & { connector: string }) => {
+    const api = client();
+    const config = await configFrom(options, () => connectionSchemaOf(api, options.connector));
+    const c = await api.call<ConnectionView>('POST', '/connections', { name, connector: options.connector, config });
     emit(c, () => `Created connection ${c.name} (${c.id})\n${showConnection(c)}`);
   });
 connections
@@ -374,13 +377,17 @@ connections
   .description('replace a connection\'s configuration; secret fields left out keep their value, --clear removes one')
   .option('--name <name>', 'rename')
   .option('--file <file>', 'configuration as a JSON file (- for stdin)')
-  .option('--set <key=value>', 'set a field (repeatable)', parseSet)
+  .option(...setOption, parseSet)
+  .option(...setJsonOption, parseSetJson)
   .option('--clear <key>', 'clear a secret field (repeatable)', collect)
   .option('--merge', 'start from the current non-secret fields instead of replacing them')
-  .action(async (ref: string, options: { name?: string; file?: string; set?: Record<string, unknown>; clear?: string[]; merge?: boolean }) => {
+  .action(async (ref: string, options: ConfigOptions & { name?: string; merge?: boolean }) => {
     const api = client();
-    const base = options.merge ? (await api.call<ConnectionView>('GET', `/connections/${encodeURIComponent(ref)}`)).config : {};
-    const c = await api.call<ConnectionView>('PUT', `/connections/${encodeURIComponent(ref)}`, { ...(options.name ? { name: options.name } : {}), config: { ...base, ...configFrom(options) } });
+    const path = `/connections/${encodeURIComponent(ref)}`;
+    const current = options.merge || options.set ? await api.call<ConnectionView>('GET', path) : undefined;
+    const config = await configFrom(options, () => connectionSchemaOf(api, current!.connector));
+    const base = options.merge ? current!.config : {};
+    const c = await api.call<ConnectionView>('PUT', path, { ...(options.name ? { name: options.name } : {}), config: { ...base, ...config } });
     emit(c, () => `Updated connection ${c.name} (revision ${c.revision})\n${showConnection(c)}`);
   });
 connections
@@ -392,27 +399,36 @@ connections
 
 // ---- Test Connection ------------------------------------------------------------------
 
+type TestOptions = ConfigOptions & { connector?: string };
+
+/** The request body of a Test Connection; reads the saved connection (and the schema for --set) when changes are given. */
+async function testRequest(api: ApiClient, ref: string | undefined, options: TestOptions): Promise<Record<string, unknown>> {
+  if (ref === undefined) return { connector: options.connector, config: await configFrom(options, () => connectionSchemaOf(api, options.connector!)) };
+  if (!hasConfig(options)) return {};
+  const current = await api.call<ConnectionView>('GET', `/connections/${encodeURIComponent(ref)}`);
+  return { config: { ...current.config, ...(await configFrom(options, () => connectionSchemaOf(api, current.connector))) } };
+}
+
 program
   .command('test-connection [connection]')
   .description('run Test Connection on a saved connection, or on an unsaved configuration with --connector and --file/--set')
   .option('--connector <id>', 'connector of an unsaved configuration')
   .option('--file <file>', 'configuration as a JSON file (- for stdin); with a saved connection, tested over it')
-  .option('--set <key=value>', 'set a field (repeatable)', parseSet)
-  .action(async (ref: string | undefined, options: { connector?: string; file?: string; set?: Record<string, unknown> }) => {
+  .option(...setOption, parseSet)
+  .option(...setJsonOption, parseSetJson)
+  .action(async (ref: string | undefined, options: TestOptions) => {
+    if (ref === undefined && (!options.connector || !hasConfig(options))) throw quarkError('QUARK_ERR_CLI_INPUT_INVALID', 'give a saved connection, or --connector with --file, --set or --set-json');
     const api = client();
-    const changes = options.file || options.set ? configFrom(options) : undefined;
-    let result: TestConnectionResult;
-    if (ref !== undefined) {
-      const current = changes ? (await api.call<ConnectionView>('GET', `/connections/${encodeURIComponent(ref)}`)).config : undefined;
-      result = await api.call('POST', `/connections/${encodeURIComponent(ref)}/test`, changes ? { config: { ...current, ...changes } } : {});
-    } else {
-      if (!options.connector || !changes) throw quarkError('QUARK_ERR_CLI_INPUT_INVALID', 'give a saved connection, or --connector with --file or --set');
-      result = await api.call('POST', '/test-connection', { connector: options.connector, config: changes });
+    const path = ref === undefined ? '/test-connection' : `/connections/${encodeURIComponent(ref)}/test`;
+    const reads = (ref !== undefined && hasConfig(options)) || options.set !== undefined;
+    if (reads && !(await api.call<{ associated: boolean }>('GET', '/whoami')).associated) {
+      // The container rule comes first, as in the API: nothing is read; the runtime gives the refusal.
+      await api.call('POST', path, ref === undefined ? { connector: options.connector, config: {} } : {});
     }
+    const result = await api.call<TestConnectionResult>('POST', path, await testRequest(api, ref, options));
     emit(result, () => showTestResult(result));
     process.exitCode = result.status === 'ok' ? exitCodes.ok : result.status === 'warning' ? exitCodes.warning : exitCodes.failed;
   });
-
 
 // ---- processes (cli/processes.ts) -------------------------------------------------------
 

@@ -66,7 +66,7 @@ export function registerProcessCommands(program: Command, io: CliIo): void {
     .command('list')
     .action(async () => {
       const { deployments: list } = await client().call<{ deployments: DeploymentSummary[] }>('GET', '/deployments');
-      emit(list, () =>
+      emit({ deployments: list }, () =>
         table(
           list.map((d) => ({ ...d, active: d.activeVersion ?? 'undeployed', schedules: d.schedules.map((s) => s.cron).join(', ') || '-', problems: d.problems?.length ?? '-' })),
           ['process', 'name', 'active', 'latestVersion', 'schedules', 'problems', 'updatedAt'],
@@ -219,7 +219,7 @@ export function registerProcessCommands(program: Command, io: CliIo): void {
     .action(async (options: { process?: string; status?: string; limit?: string }) => {
       const query = new URLSearchParams({ ...(options.process ? { process: options.process } : {}), ...(options.status ? { status: options.status } : {}), ...(options.limit ? { limit: String(positive(options.limit, '--limit')) } : {}) });
       const { executions: list } = await client().call<{ executions: ExecutionView[] }>('GET', `/executions${query.size > 0 ? `?${query}` : ''}`);
-      emit(list, () => table(list.map((e) => ({ ...e, process: e.processId, version: e.version ?? 'test', documents: `${e.documentsIn}/${e.documentsOut}/${e.documentsFailed}`, ms: e.durationMs })), ['id', 'process', 'version', 'trigger', 'status', 'queuedAt', 'ms', 'documents']));
+      emit({ executions: list }, () => table(list.map((e) => ({ ...e, process: e.processId, version: e.version ?? 'test', documents: `${e.documentsIn}/${e.documentsOut}/${e.documentsFailed}`, ms: e.durationMs })), ['id', 'process', 'version', 'trigger', 'status', 'queuedAt', 'ms', 'documents']));
     });
   executions
     .command('show <id>')

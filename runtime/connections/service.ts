@@ -1,6 +1,7 @@
 import { quarkError, describeProblems, type FieldProblem } from '../core/errors.js';
 import { newId, nowIso } from '../core/ids.js';
 import { tooDeepAt } from '../core/json-depth.js';
+import { didYouMean } from '../core/suggest.js';
 import type { Caller, AccessControl } from '../accounts/access.js';
 import type { ConnectorRegistry, LoadedConnector } from '../connectors/registry.js';
 import type { SecretBox } from '../secrets/secret-box.js';
@@ -72,7 +73,8 @@ export function requireConnector(registry: ConnectorRegistry, id: string): Loade
   if (quarantined) {
     throw quarkError('QUARK_ERR_CONNECTOR_QUARANTINED', `connector "${id}" is quarantined: ${quarantined.reason.message}`, { reason: quarantined.reason });
   }
-  throw quarkError('QUARK_ERR_CONNECTOR_NOT_FOUND', `no connector "${id}" is loaded on this runtime`);
+  const known = registry.list().map((c) => c.id);
+  throw quarkError('QUARK_ERR_CONNECTOR_NOT_FOUND', `no connector "${id}" is loaded on this runtime${didYouMean(id, known)}; quark connectors list shows the loaded ones`);
 }
 
 export function createConnectionService(deps: { store: Store; registry: ConnectorRegistry; box: SecretBox; access: AccessControl }): ConnectionService {
