@@ -436,6 +436,12 @@ registerProcessCommands(program, { client, emit, out, globals, parseJsonFile, pa
 
 // ---- errors -------------------------------------------------------------------------
 
+/** Where a problem is: its file (and pointer into it), or its pointer. */
+function problemPlace(p: FieldProblem): string {
+  if (p.file) return p.path ? `${p.file} ${p.path}` : p.file;
+  return p.path || '/';
+}
+
 function report(error: unknown): never {
   if (error instanceof QuarkError) {
     const status = (error as ClientError).httpStatus ?? error.status;
@@ -443,7 +449,7 @@ function report(error: unknown): never {
       process.stderr.write(JSON.stringify({ error: error.toJSON() }, null, 2) + '\n');
     } else {
       const problems = error.details?.problems ?? [];
-      process.stderr.write(`error ${error.code}: ${error.message}\n` + problems.map((p) => `  - ${p.file ? `${p.file} ` : ''}${p.path || '/'}: ${p.message}\n`).join(''));
+      process.stderr.write(`error ${error.code}: ${error.message}\n` + problems.map((p) => `  - ${problemPlace(p)}: ${p.message}\n`).join(''));
     }
     process.exit(exitCodeFor(error.code, status));
   }

@@ -37,8 +37,8 @@ t.test('start refuses a broken or unsafe home with the offending field', async (
   const bad = await cli(['start', '--home', home, '--port', '0']);
   t.equal(bad.code, 2);
   t.match(bad.stderr, /QUARK_ERR_CONFIG_INVALID/);
-  t.match(bad.stderr, /\/kind: must be one of: "atom", "molecule", "cloud"/);
-  t.match(bad.stderr, /\/limits\/workerThreads: must be >= 1/);
+  t.match(bad.stderr, /\/kind: "kind" must be one of: "atom", "molecule", "cloud"/);
+  t.match(bad.stderr, /\/limits\/workerThreads: "[^"]+" must be at least 1/);
   writeFileSync(file, JSON.stringify(config));
 
   chmodSync(join(home, 'master.key'), 0o644);

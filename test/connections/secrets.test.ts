@@ -30,12 +30,12 @@ t.test('connections: validation with paths, Click to Set, secrets encrypted, mas
       r.body.error.details.problems.map((p: any) => p.path).sort(),
       ['/colour', '/password', '/port', '/username'],
     );
-    t.match(r.body.error.details.problems.find((p: any) => p.path === '/port').message, /must be <= 65535/);
+    t.match(r.body.error.details.problems.find((p: any) => p.path === '/port').message, /^"Port" must be at most 65535$/);
     t.notMatch(JSON.stringify(r.body), /short/, 'the bad secret value is not echoed');
     const c = record(await cli(['connections', 'create', 'bad', '--connector', 'secret-echo', '--set', 'port=0'], env));
     t.equal(c.code, 2, 'invalid input exit code');
-    t.match(c.stderr, /\/port: must be >= 1/);
-    t.match(c.stderr, /\/username: is required/);
+    t.match(c.stderr, /\/port: "Port" must be at least 1\n/);
+    t.match(c.stderr, /\/username: "User name" is required\n/);
     t.same((await call('GET', '/api/v1/connections')).body.connections, []);
     const unknown = await call('POST', '/api/v1/connections', { name: 'x', connector: 'nope', config: {} });
     t.equal(unknown.status, 404);

@@ -24,10 +24,10 @@ t.test('compiled connection validators fill defaults and name each failing field
   t.same(validate(config), []);
   t.equal(config.port, 443);
   t.same(validate({ region: 'mars', port: 'x', zzz: 1 }), [
-    { path: '/host', message: 'is required' },
-    { path: '/zzz', message: 'is not a known field' },
-    { path: '/port', message: 'must be integer' },
-    { path: '/region', message: 'must be one of: "eu", "us"' },
+    { path: '/host', message: '"host" is required', keyword: 'required' },
+    { path: '/zzz', message: '"zzz" is not a known field', keyword: 'additionalProperties' },
+    { path: '/port', message: '"port" must be a whole number', keyword: 'type' },
+    { path: '/region', message: '"region" must be one of: "eu", "us"', keyword: 'enum' },
   ]);
 });
 

@@ -19,38 +19,71 @@ function layout(schema) {
 
 const typeOf = (prop) => (Array.isArray(prop.type) ? prop.type.find((t) => t !== 'null') : prop.type);
 
-/** The subset of JSON Schema a connection schema uses, with ajv's wording. */
+// The runtime's wording (runtime/sdk/json-schema.ts): the field by its title, what it must be in words.
+const typeWords = { string: 'text', number: 'a number', integer: 'a whole number', boolean: 'true or false', object: 'an object', array: 'a list' };
+const formatWords = { uri: 'URL', email: 'email address', hostname: 'host name' };
+const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
+const withUnit = (limit, prop) => (prop['x-unit'] ? `${limit} ${prop['x-unit']}` : String(limit));
+
+function oneOfValues(values) {
+  const shown = values.map((v) => JSON.stringify(v));
+  return values.length <= 5 ? `must be one of: ${shown.join(', ')}` : `must be one of the ${values.length} allowed values, such as ${shown.slice(0, 3).join(', ')}`;
+}
+
+function patternPhrase(prop) {
+  if (prop['x-error']) return prop['x-error'];
+  return prop.description ? `is not in the expected form (${prop.description})` : `must match the pattern ${prop.pattern}`;
+}
+
+function hasType(type, value) {
+  if (type === 'integer') return Number.isInteger(value);
+  if (type === 'number') return typeof value === 'number' && !Number.isNaN(value);
+  if (type === 'string' || type === 'boolean') return typeof value === type;
+  return true;
+}
+
+/** What is wrong with one string value, in the runtime's words. */
+function textPhrases(prop, value) {
+  const out = [];
+  const length = [...value].length;
+  if (prop.minLength !== undefined && length < prop.minLength) out.push(prop.minLength === 1 ? 'must not be empty' : `must be at least ${plural(prop.minLength, 'character')} long`);
+  if (prop.maxLength !== undefined && length > prop.maxLength) out.push(`must be at most ${plural(prop.maxLength, 'character')} long`);
+  if (prop.pattern !== undefined && !new RegExp(prop.pattern, 'u').test(value)) out.push(patternPhrase(prop));
+  if (prop.format === 'uri' && !URL.canParse?.(value) && !/^[a-z][a-z0-9+.-]*:/i.test(value)) out.push(prop['x-error'] ?? `must be a valid ${formatWords[prop.format]}`);
+  return out;
+}
+
+/** What is wrong with one number value, in the runtime's words. */
+function numberPhrases(prop, value) {
+  const out = [];
+  if (prop.minimum !== undefined && value < prop.minimum) out.push(`must be at least ${withUnit(prop.minimum, prop)}`);
+  if (prop.maximum !== undefined && value > prop.maximum) out.push(`must be at most ${withUnit(prop.maximum, prop)}`);
+  if (prop.exclusiveMinimum !== undefined && value <= prop.exclusiveMinimum) out.push(`must be more than ${withUnit(prop.exclusiveMinimum, prop)}`);
+  if (prop.exclusiveMaximum !== undefined && value >= prop.exclusiveMaximum) out.push(`must be less than ${withUnit(prop.exclusiveMaximum, prop)}`);
+  return out;
+}
+
+/** The subset of JSON Schema a connection schema uses, with the runtime's wording. */
 export function validate(schema, config, secretsKept = new Set()) {
   const problems = [];
+  const label = (name) => `"${schema.properties?.[name]?.title ?? name}"`;
   for (const name of schema.required ?? []) {
-    if (config[name] === undefined && !secretsKept.has(name)) problems.push({ path: '/' + name, message: `must have required property '${name}'` });
+    if (config[name] === undefined && !secretsKept.has(name)) problems.push({ path: '/' + name, message: `${label(name)} is required`, keyword: 'required' });
   }
   for (const [name, value] of Object.entries(config)) {
     const prop = schema.properties?.[name];
     const path = '/' + name;
     if (!prop) {
-      if (schema.additionalProperties === false) problems.push({ path, message: 'must NOT have additional properties' });
+      if (schema.additionalProperties === false) problems.push({ path, message: `"${name}" is not a known field`, keyword: 'additionalProperties' });
       continue;
     }
     const type = typeOf(prop);
-    if (type === 'integer' && !Number.isInteger(value)) problems.push({ path, message: 'must be integer' });
-    else if (type === 'number' && (typeof value !== 'number' || Number.isNaN(value))) problems.push({ path, message: 'must be number' });
-    else if (type === 'string' && typeof value !== 'string') problems.push({ path, message: 'must be string' });
-    else if (type === 'boolean' && typeof value !== 'boolean') problems.push({ path, message: 'must be boolean' });
-    if (prop.enum && !prop.enum.includes(value)) problems.push({ path, message: 'must be equal to one of the allowed values' });
-    if (typeof value === 'string') {
-      const length = [...value].length;
-      if (prop.minLength !== undefined && length < prop.minLength) problems.push({ path, message: `must NOT have fewer than ${prop.minLength} characters` });
-      if (prop.maxLength !== undefined && length > prop.maxLength) problems.push({ path, message: `must NOT have more than ${prop.maxLength} characters` });
-      if (prop.pattern !== undefined && !new RegExp(prop.pattern, 'u').test(value)) problems.push({ path, message: `must match pattern "${prop.pattern}"` });
-      if (prop.format === 'uri' && !URL.canParse?.(value) && !/^[a-z][a-z0-9+.-]*:/i.test(value)) problems.push({ path, message: 'must match format "uri"' });
-    }
-    if (typeof value === 'number' && !Number.isNaN(value)) {
-      if (prop.minimum !== undefined && value < prop.minimum) problems.push({ path, message: `must be >= ${prop.minimum}` });
-      if (prop.maximum !== undefined && value > prop.maximum) problems.push({ path, message: `must be <= ${prop.maximum}` });
-      if (prop.exclusiveMinimum !== undefined && value <= prop.exclusiveMinimum) problems.push({ path, message: `must be > ${prop.exclusiveMinimum}` });
-      if (prop.exclusiveMaximum !== undefined && value >= prop.exclusiveMaximum) problems.push({ path, message: `must be < ${prop.exclusiveMaximum}` });
-    }
+    const phrases = [];
+    if (!hasType(type, value)) phrases.push(`must be ${typeWords[type]}`);
+    if (prop.enum && !prop.enum.includes(value)) phrases.push(oneOfValues(prop.enum));
+    if (typeof value === 'string') phrases.push(...textPhrases(prop, value));
+    if (typeof value === 'number' && !Number.isNaN(value)) phrases.push(...numberPhrases(prop, value));
+    for (const phrase of phrases) problems.push({ path, message: `${label(name)} ${phrase}` });
   }
   return problems;
 }
