@@ -411,7 +411,7 @@ async function testRequest(api: ApiClient, ref: string | undefined, options: Tes
 
 program
   .command('test-connection [connection]')
-  .description('run Test Connection on a saved connection, or on an unsaved configuration with --connector and --file/--set')
+  .description('run Test Connection on a saved connection, or on an unsaved configuration with --connector and --file/--set/--set-json')
   .option('--connector <id>', 'connector of an unsaved configuration')
   .option('--file <file>', 'configuration as a JSON file (- for stdin); with a saved connection, tested over it')
   .option(...setOption, parseSet)

@@ -56,10 +56,10 @@ export interface ConnectionService {
  * 1 MiB can nest hundreds of thousands, which would overflow the stack of the copy, the
  * schema check (a recursive $ref) or the store's JSON encoding.
  */
-export const maxConfigDepth = 32;
+const maxConfigDepth = 32;
 
 /** Refuses a configuration nested deeper than `maxConfigDepth`, naming where, before anything walks it. */
-export function assertConfigDepth(config: Config): void {
+function assertConfigDepth(config: Config): void {
   const at = tooDeepAt(config, maxConfigDepth);
   if (at === undefined) return;
   const message = `nests deeper than ${maxConfigDepth} levels`;

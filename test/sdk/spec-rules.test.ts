@@ -46,7 +46,7 @@ t.test('each fixture made to have a problem has exactly that problem, with file 
   for (const [name, problems] of Object.entries(expected)) {
     t.same(brief(lint(name).problems), problems, name);
   }
-  t.match(lint('unknown-kind').problems[0]!.message, /must be one of: "get", "query"/);
+  t.match(lint('unknown-kind').problems[0]!.message, /^"kind" must be one of the 8 allowed values, such as "get", "query"/);
   t.match(lint('incompatible-api').problems[0]!.message, /needs runtime API \^2\.0\.0.*offers 1\.2\.0/);
 });
 
