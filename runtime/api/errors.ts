@@ -16,15 +16,14 @@ export const maxParamLength = 2400;
  * over `maxParamLength`. The URL itself is not echoed back.
  */
 export function frameworkErrorHandler(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
-  const quark =
-    error.code === 'FST_ERR_MAX_PARAM_LENGTH'
-      ? quarkError('QUARK_ERR_API_INVALID_REQUEST', `the request is not valid: a path parameter is longer than ${maxParamLength} characters`, {
-          problems: [{ path: '/params', message: `a path parameter is longer than ${maxParamLength} characters` }],
-        })
-      : quarkError('QUARK_ERR_API_INVALID_REQUEST', 'the request is not valid: its path holds a percent-escape that is not UTF-8 text (such as %ZZ or an encoded lone surrogate)', {
-          problems: [{ path: '/url', message: 'holds a percent-escape that is not UTF-8 text' }],
-        });
-  void reply.status(quark.status).send({ error: quark.toJSON() });
+  void reply.status(400).send({ error: frameworkError(error).toJSON() });
+}
+
+function frameworkError(error: FastifyError): QuarkError {
+  const invalid = (path: string, problem: string) => quarkError('QUARK_ERR_API_INVALID_REQUEST', `the request is not valid: ${problem}`, { problems: [{ path, message: problem }] }, error);
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') return invalid('/params', `a path parameter is longer than ${maxParamLength} characters`);
+  if (error.code === 'FST_ERR_BAD_URL') return invalid('/url', 'the path holds a percent-escape that is not UTF-8 text (such as %ZZ or an encoded lone surrogate)');
+  return invalid('/url', 'the request cannot be routed');
 }
 
 /** Maps every error to `{ error: { code, message, details } }` with the code's HTTP status. */
