@@ -6,7 +6,7 @@
  *
  * `quark connector validate` and the conformance kit both call `lintConnector`. The SDK
  * imports nothing of the runtime, so this module owns a small ajv instance of its own,
- * made with the same options and annotation keywords as `runtime/schema`.
+ * made by the same factory as `runtime/schema`'s (`createAjv`, `sdk/json-schema.ts`).
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
