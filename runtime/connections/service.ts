@@ -1,6 +1,5 @@
 import { quarkError, describeProblems, type FieldProblem } from '../core/errors.js';
 import { newId, nowIso } from '../core/ids.js';
-import { tooDeepAt } from '../core/json-depth.js';
 import { didYouMean } from '../core/suggest.js';
 import type { Caller, AccessControl } from '../accounts/access.js';
 import type { ConnectorRegistry, LoadedConnector } from '../connectors/registry.js';
@@ -51,21 +50,6 @@ export interface ConnectionService {
   resolve(caller: Caller, input: { connection?: string; connector?: string; config?: Config }): { connector: LoadedConnector; config: Config; record?: ConnectionRecord };
 }
 
-/**
- * How deep a connection configuration may nest. A form needs a few levels; a request of
- * 1 MiB can nest hundreds of thousands, which would overflow the stack of the copy, the
- * schema check (a recursive $ref) or the store's JSON encoding.
- */
-const maxConfigDepth = 32;
-
-/** Refuses a configuration nested deeper than `maxConfigDepth`, naming where, before anything walks it. */
-function assertConfigDepth(config: Config): void {
-  const at = tooDeepAt(config, maxConfigDepth);
-  if (at === undefined) return;
-  const message = `nests deeper than ${maxConfigDepth} levels`;
-  throw quarkError('QUARK_ERR_CONNECTION_INVALID', `the configuration is not valid: the value at ${at} ${message}`, { problems: [{ path: at, message: `the value ${message}`, keyword: 'maxDepth' }] });
-}
-
 export function requireConnector(registry: ConnectorRegistry, id: string): LoadedConnector {
   const connector = registry.get(id);
   if (connector) return connector;
@@ -114,7 +98,6 @@ export function createConnectionService(deps: { store: Store; registry: Connecto
 
   /** Applies Click to Set: `requested` holds new plain values; secrets come from `stored` unless replaced or cleared. */
   function merge(connector: LoadedConnector, requested: Config, stored: Config | undefined): Config {
-    assertConfigDepth(requested);
     const full = structuredClone(requested);
     for (const pointer of connector.secretPointers) {
       const value = getAt(requested, pointer);

@@ -65,21 +65,22 @@ t.test('configurations nested too deep are refused with 400, not a 500 from a st
 
   const deep = await postText(rt.url, '/api/v1/connections', ownerToken, `{"name":"deep","connector":"local-files","config":${nested('a', 10_000)}}`);
   t.equal(deep.status, 400);
-  t.equal(deep.body.error.code, 'QUARK_ERR_CONNECTION_INVALID');
-  t.match(deep.body.error.message, /nests deeper than 32 levels/);
-  t.equal(deep.body.error.details.problems[0].path, '/a'.repeat(32), 'the pointer names the first level too deep');
+  t.equal(deep.body.error.code, 'QUARK_ERR_API_NESTING_TOO_DEEP');
+  t.equal(deep.body.error.details.problems[0].path, `/body/config${'/a'.repeat(499)}`, 'the pointer names the first level too deep');
 
   const tested = await postText(rt.url, '/api/v1/test-connection', ownerToken, `{"connector":"local-files","config":${nested('a', 10_000)}}`);
   t.equal(tested.status, 400, 'Test Connection of an unsaved configuration too');
-  t.equal(tested.body.error.code, 'QUARK_ERR_CONNECTION_INVALID');
+  t.equal(tested.body.error.code, 'QUARK_ERR_API_NESTING_TOO_DEEP');
 
   // a schema whose $ref refers to itself: a deep tree would overflow the compiled validator
   const tree = await postText(rt.url, '/api/v1/connections', ownerToken, `{"name":"tree","connector":"recursive-tree","config":{"name":"t","tree":${nested('child', 5_000)}}}`);
   t.equal(tree.status, 400);
-  t.equal(tree.body.error.code, 'QUARK_ERR_CONNECTION_INVALID');
-  t.equal(tree.body.error.details.problems[0].path, `/tree${'/child'.repeat(31)}`);
-  const shallow = await postText(rt.url, '/api/v1/connections', ownerToken, `{"name":"tree","connector":"recursive-tree","config":{"name":"t","tree":${nested('child', 20)}}}`);
-  t.equal(shallow.status, 201, 'a tree within the limit is accepted');
+  t.equal(tree.body.error.code, 'QUARK_ERR_API_NESTING_TOO_DEEP');
+  const within = await postText(rt.url, '/api/v1/connections', ownerToken, `{"name":"tree","connector":"recursive-tree","config":{"name":"t","tree":${nested('child', 480)}}}`);
+  t.equal(within.status, 201, 'a tree just within the limit is validated through its recursive $ref and saved');
+  const bad = await postText(rt.url, '/api/v1/connections', ownerToken, `{"name":"tree2","connector":"recursive-tree","config":{"name":"t","tree":${nested('child', 480).replace('{}', '{"leaf":1}')}}}`);
+  t.equal(bad.status, 400, 'and a wrong field at the bottom of it is found');
+  t.equal(bad.body.error.details.problems[0].path, `/tree${'/child'.repeat(480)}/leaf`);
   const saved = await rt.api('GET', '/api/v1/connections/tree', ownerToken);
   const update = await postText(rt.url, '/api/v1/connections/tree/test', ownerToken, `{"config":{"name":"t","tree":${nested('child', 5_000)}}}`);
   t.equal(update.status, 400, 'Test Connection with unsaved changes too');
