@@ -11,7 +11,8 @@ export interface ApiClient {
 
 /** Why a runtime could not be reached, in words, with what to try next. */
 export function unreachable(url: string, error: unknown): QuarkError {
-  const code = String((error as { code?: unknown }).code ?? '');
+  const raw = (error as { code?: unknown }).code;
+  const code = typeof raw === 'string' ? raw : '';
   const { protocol, host, hostname } = new URL(url);
   let why: string;
   if (protocol === 'https:' && /^ERR_SSL_|^EPROTO$/.test(code)) {
