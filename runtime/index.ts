@@ -183,7 +183,7 @@ export async function createRuntime(options: CreateRuntimeOptions) {
   rmSync(paths.work, { recursive: true, force: true });
   mkdirSync(paths.work, { recursive: true, mode: 0o700 });
   const store = openSqliteStore(paths.store);
-  const pool = createWorkerPool({ threads: config.limits.workerThreads, heapMb: config.limits.workerHeapMb });
+  const pool = createWorkerPool({ threads: config.limits.workerThreads, heapMb: config.limits.workerHeapMb, logger: bootLogger });
   metrics.watchPool(pool);
 
   const locations: PluginLocation[] = [
