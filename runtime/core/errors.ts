@@ -49,6 +49,7 @@ export const errorCatalogue = {
   QUARK_ERR_PLUGIN_UNREADABLE: { status: 500, summary: 'A plugin file could not be read or is not JSON.' },
   QUARK_ERR_PLUGIN_MANIFEST_INVALID: { status: 500, summary: 'The plugin manifest does not match schemas/connector-manifest.schema.json.' },
   QUARK_ERR_PLUGIN_SCHEMA_INVALID: { status: 500, summary: 'A connection or operation schema of the plugin is not valid.' },
+  QUARK_ERR_PLUGIN_FILE_TOO_LARGE: { status: 500, summary: 'A JSON file of the plugin is larger, deeper or holds more values than the documented limits.' },
   QUARK_ERR_PLUGIN_INCOMPATIBLE: { status: 500, summary: 'The plugin does not support this runtime\'s API version.' },
   QUARK_ERR_PLUGIN_DUPLICATE: { status: 500, summary: 'Another plugin with the same connector id was loaded first.' },
   QUARK_ERR_PLUGIN_IMPORT_FAILED: { status: 500, summary: 'The plugin module threw or failed while being imported.' },
