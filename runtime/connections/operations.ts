@@ -184,7 +184,14 @@ export function createOperations(deps: OperationDeps) {
     const dispose = () => rm(workDir, { recursive: true, force: true });
     const documents = inputDocuments(request.documents);
     const started = performance.now();
-    const results = await execute(prepared, documents, parameters, { workDir, ...options });
+    let results: OperationResultRef[];
+    try {
+      results = await execute(prepared, documents, parameters, { workDir, ...options });
+    } catch (error) {
+      // not one of the plugin's failures (those are results): the work folder goes too
+      await dispose();
+      throw error;
+    }
     const durationMs = Math.round(performance.now() - started);
     prepared.log.info({ durationMs, results: results.map((r) => r.status) }, 'operation finished');
     return { connector: prepared.connector.id, operation: prepared.operation.id, results, durationMs, workDir, dispose };

@@ -93,6 +93,7 @@ export const errorCatalogue = {
   QUARK_ERR_EXECUTION_FINISHED: { status: 409, summary: 'The execution has already finished; it cannot be cancelled.' },
   QUARK_ERR_EXECUTION_CANCELLED: { status: 409, summary: 'The execution was cancelled; its work files were removed.' },
   QUARK_ERR_EXECUTION_TIMEOUT: { status: 504, summary: 'The execution ran past its time limit and was aborted.' },
+  QUARK_ERR_EXECUTION_RECORD_FAILED: { status: 500, summary: 'The runtime could not keep the execution\'s record (the store or the file system failed); the execution ended as error.' },
   QUARK_ERR_EXECUTION_INTERRUPTED: { status: 500, summary: 'The runtime stopped (shutdown, kill or crash) while the execution was queued or running.' },
 
   // CLI (never sent by the API)
