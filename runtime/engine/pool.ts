@@ -72,7 +72,10 @@ function relayProgress(options: WorkerPoolOptions, what: string, event: Extract<
 export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
   const piscina = new Piscina<PostedTask, WorkerReply>({
     filename: workerFile,
-    minThreads: 0,
+    // one worker is always kept: piscina starts workers for queued tasks only when a task
+    // is added, so with none kept, tasks queued behind a worker that was stopped (a time
+    // limit) or died waited for the next call (start hung on its probes; requests stalled)
+    minThreads: 1,
     maxThreads: options.threads,
     idleTimeout: 30_000,
     resourceLimits: { maxOldGenerationSizeMb: options.heapMb },

@@ -28,7 +28,7 @@ function plugin(t: any, name: string) {
   const dir = join(root, 'plugins', name);
   cpSync(join(fixturePlugins, 'secret-echo'), dir, { recursive: true });
   const load = (hang?: (entry: string) => boolean) =>
-    loadConnectors({ locations: [{ path: join(root, 'plugins'), source: 'home' }], schemas, pool: fakePool(hang), importTimeoutMs: 100, logger });
+    loadConnectors({ locations: [{ path: join(root, 'plugins'), source: 'home' }], schemas, pool: fakePool(hang), importTimeoutMs: 100, threads: 2, startAllowanceMs: 0, logger });
   return { dir, key, load };
 }
 

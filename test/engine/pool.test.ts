@@ -55,3 +55,14 @@ t.test('a worker that exits half way through its documents fails that task only'
   const fine = await pool.run({ ...task, documents: documents.slice(0, 1) }, { timeoutMs: 30_000, what });
   t.ok(fine.ok, 'the next task runs in a new worker');
 });
+
+t.test('a task queued behind a worker that is stopped still runs', async (t) => {
+  const logger = watchedLogger();
+  const pool = createWorkerPool({ threads: 1, heapMb: 64, logger });
+  t.teardown(() => pool.close());
+  const spinner = join(fixturePlugins, 'hangs', 'index.js');
+  const stuck = pool.run({ kind: 'test', entry: spinner, config: {}, runtime: {} }, { timeoutMs: 500, graceMs: 0, what: 'the spinner' });
+  const queued = pool.run({ kind: 'test', entry, config: {}, runtime: {} }, { timeoutMs: 30_000, what });
+  await t.rejects(stuck, { code: 'QUARK_ERR_PLUGIN_TIMEOUT' }, 'the spinner is stopped at its limit');
+  t.ok((await queued).ok, 'the task that waited behind it runs in a new worker');
+});
