@@ -33,7 +33,7 @@ const manifestFile = 'connector.json';
  * checked before a schema is compiled: a 10 MB schema took a minute to load and blocked
  * each validation for seconds. docs/connectors.md documents them.
  */
-export const pluginFileLimits = { bytes: 256 * 1024, depth: 32, values: 10_000 } as const;
+export const pluginFileLimits = { bytes: 64 * 1024, depth: 32, values: 2000 } as const;
 
 /** Plugin folders under a location: the location itself if it is one, else its sub-folders. */
 function discover(location: PluginLocation): { dir: string; source: PluginSource }[] {
