@@ -300,7 +300,7 @@ async function probeAll(candidates: readonly LoadedConnector[], options: LoaderO
  * that plugin alone, with the file, JSON pointer and message.
  */
 export async function loadConnectors(options: LoaderOptions): Promise<ConnectorRegistry> {
-  const { schemas, pool, logger } = options;
+  const { schemas, logger } = options;
   const candidates: LoadedConnector[] = [];
   const quarantined: QuarantinedPlugin[] = [];
   const quarantine = (entry: QuarantinedPlugin) => {

@@ -237,7 +237,7 @@ function operationRunner(ctx: Context, active: Active, walk: () => WalkContext) 
 /** How the walk ended: the status and error of the execution. */
 function outcomeOf(ctx: Context, active: Active, thrown: unknown): { status: ExecutionStatus; error: EndError } {
   const { controller, record } = active;
-  const reason = controller.signal.aborted ? controller.signal.reason : thrown;
+  const reason: unknown = controller.signal.aborted ? controller.signal.reason : thrown;
   if (reason instanceof ExecutionStopped) {
     return { status: 'error', error: { code: 'QUARK_ERR_PROCESS_EXCEPTION', message: `step ${reason.step}: ${reason.message}` } };
   }
