@@ -18,6 +18,8 @@ t.test('an operation run that fails with an error of no plugin removes its work 
     workRoot,
     spillBytes: 1024,
     timeoutMs: 1000,
+    // no resource is held: the task never reaches a worker
+    recovery: { handlerFor: () => () => undefined, settle: () => undefined } as never,
   });
   await t.rejects(operations.run(caller, { connection: 'kit', operation: 'echo', documents: [{}] }), { message: 'a bug of the runtime' });
   t.same(readdirSync(workRoot), [], 'no work folder is left behind');
