@@ -42,8 +42,6 @@ const pendingAfterMerge = [
   { files: ['runtime/cli/processes.ts'], rules: { '@typescript-eslint/no-base-to-string': 'off', '@typescript-eslint/restrict-template-expressions': 'off' } },
   { files: ['runtime/cli/exit-codes.ts'], rules: { '@typescript-eslint/no-redundant-type-constituents': 'off' } },
   { files: ['runtime/sdk/testing/conformance.ts', 'runtime/sdk/testing/spec-rules.ts'], rules: { '@typescript-eslint/no-base-to-string': 'off' } },
-  { files: ['runtime/index.ts'], rules: { 'prefer-const': 'off' } },
-  { files: ['runtime/processes/executions.ts'], rules: { '@typescript-eslint/no-unsafe-assignment': 'off' } },
   { files: ['runtime/engine/expressions.ts'], rules: { '@typescript-eslint/no-unsafe-return': 'off' } },
 ];
 

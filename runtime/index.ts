@@ -4,7 +4,8 @@
  * plugins.
  */
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { basename, join, relative, resolve, sep } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { messageOf, type FieldProblem } from './core/errors.js';
 import { createLogger, type Logger } from './core/logger.js';
 import { createMetrics, type Metrics } from './core/metrics.js';
@@ -172,109 +173,186 @@ function reportLoadProblems(check: LoadCheck, logger: Logger, metrics: Metrics):
   metrics.watchLoadProblems(() => ({ schedule: check.scheduler.problemCount(), deployment: unreadableDeployments(check).length, connection: orphanConnections(check).length }));
 }
 
-export async function createRuntime(options: CreateRuntimeOptions) {
-  const schemas: SchemaRegistry = createSchemaRegistry();
-  const { config, masterKey, paths } = openHome(options.home, schemas);
-  const bootLogger = options.logger ?? createLogger({ level: options.logLevel ?? config.log?.level ?? 'info' });
-  const metrics = createMetrics();
-  // one process per home, before anything in it is touched (work/, interrupted executions)
-  const lock = lockHome(paths.home, 'start');
+/** Drops a plugin folder's path from a text: `<dir>/connector.json` reads `connector.json`. */
+function withoutFolder(text: string, dir: string): string {
+  return text.split(pathToFileURL(dir).href + '/').join('').split(dir + sep).join('').split(dir).join(basename(dir));
+}
+
+/**
+ * A quarantined plugin as a member sees it: paths relative to the plugin folder, the
+ * folder by its name. The owner sees where it is on the runtime's machine.
+ */
+function quarantineView(q: QuarantinedPlugin, owner: boolean): QuarantinedPlugin {
+  if (owner) return q;
+  const problems = q.reason.details?.problems?.map((p) => ({ ...p, ...(p.file ? { file: withoutFolder(p.file, q.dir) } : {}) }));
+  const reason = { code: q.reason.code, message: withoutFolder(q.reason.message, q.dir), ...(problems ? { details: { problems } } : {}) };
+  return { ...q, dir: basename(q.dir), reason };
+}
+
+/** What startup has opened so far, closed in reverse order when a later step throws. */
+type Closers = (() => unknown)[];
+
+async function closeAll(closers: Closers, logger: Logger): Promise<void> {
+  for (const close of closers.reverse()) {
+    try {
+      await close();
+    } catch (error) {
+      logger.warn({ err: error }, 'a part opened at startup could not be closed');
+    }
+  }
+}
+
+type Home = ReturnType<typeof openHome>;
+
+/** The store and the worker pool, with the scratch folder of an earlier run emptied. */
+function openParts(home: Home, bootLogger: Logger, metrics: Metrics, closers: Closers) {
+  const { config, paths } = home;
   // scratch files of a previous run (killed or crashed) are of no use now
   rmSync(paths.work, { recursive: true, force: true });
   mkdirSync(paths.work, { recursive: true, mode: 0o700 });
   const store = openSqliteStore(paths.store);
-  const pool = createWorkerPool({ threads: config.limits.workerThreads, heapMb: config.limits.workerHeapMb });
+  closers.push(() => store.close());
+  const pool = createWorkerPool({ threads: config.limits.workerThreads, heapMb: config.limits.workerHeapMb, logger: bootLogger });
+  closers.push(() => pool.close());
   metrics.watchPool(pool);
+  return { store, pool };
+}
 
-  const locations: PluginLocation[] = [
+function pluginLocations(home: Home): PluginLocation[] {
+  return [
     { path: builtInConnectorsDir, source: 'built-in' },
-    { path: paths.connectors, source: 'home' },
-    ...(config.plugins?.paths ?? []).map((path) => ({ path, source: 'config' as const })),
+    { path: home.paths.connectors, source: 'home' },
+    ...(home.config.plugins?.paths ?? []).map((path) => ({ path, source: 'config' as const })),
   ];
-  const pluginWarnings = missingPluginPaths(config, paths.config);
-  for (const w of pluginWarnings) bootLogger.warn({ path: w.path }, w.message);
-  let registry: ConnectorRegistry;
-  try {
-    registry = await loadConnectors({ locations, schemas, pool, importTimeoutMs: config.limits.pluginImportTimeoutMs, logger: bootLogger });
-  } catch (error) {
-    await pool.close();
-    store.close();
-    lock.release();
-    throw error;
-  }
-  // Redaction paths come from the loaded schemas' secret marks, compiled once here.
-  const logger = bootLogger.child({ runtime: config.id }, { redact: { paths: redactPathsFor(registry.list().flatMap((c) => c.secretPointers)), censor: '[redacted]' } });
+}
 
+type Pool = ReturnType<typeof createWorkerPool>;
+
+/** Connections, Test Connection, operations, deployments and executions over the parts. */
+function createServices(home: Home, parts: { store: Store; pool: Pool; registry: ConnectorRegistry; schemas: SchemaRegistry; metrics: Metrics; logger: Logger; logLevel: string }) {
+  const { config, masterKey, paths } = home;
+  const { store, pool, registry, schemas, metrics, logger } = parts;
   const access: AccessControl = createAccessControl({ store, kind: config.kind, ownerId: config.owner.id });
   const connections: ConnectionService = createConnectionService({ store, registry, box: createSecretBox(masterKey), access });
-  const runtimeSettings = config.proxy ? { proxy: { host: config.proxy.host, port: config.proxy.port } } : {};
-  const testConnection = createTestConnection({
-    access,
-    connections,
-    pool,
-    schemas,
-    metrics,
-    logger,
-    runtime: runtimeSettings,
-    timeoutMs: config.limits.testConnectionTimeoutMs,
-  });
-  const recovery = createRecovery({ store, connections, pool, logger, metrics, runtime: runtimeSettings, timeoutMs: config.limits.operationTimeoutMs });
+  const runtime = config.proxy ? { proxy: { host: config.proxy.host, port: config.proxy.port } } : {};
+  const testConnection = createTestConnection({ access, connections, pool, schemas, metrics, logger, runtime, timeoutMs: config.limits.testConnectionTimeoutMs });
+  const recovery = createRecovery({ store, connections, pool, logger, metrics, runtime, timeoutMs: config.limits.operationTimeoutMs });
   const operations = createOperations({
     access,
     connections,
     pool,
     logger,
-    runtime: runtimeSettings,
+    runtime,
     workRoot: paths.work,
     spillBytes: config.limits.spillBytes,
     timeoutMs: config.limits.operationTimeoutMs,
     recovery,
   });
-  let scheduler: ReturnType<typeof createScheduler> | undefined;
+  const schedule: { scheduler?: Scheduler } = {};
   const deployments = createDeployments({
     store,
     access,
     validateSchema: schemas.validator(schemaIds.process),
     operation: (caller, ref) => operations.prepare(caller, ref).operation,
-    onChange: (accountId, processId) => scheduler?.refresh(accountId, processId),
-    scheduleProblems: (accountId, processId) => scheduler?.problems(accountId, processId) ?? [],
+    onChange: (accountId, processId) => schedule.scheduler?.refresh(accountId, processId),
+    scheduleProblems: (accountId, processId) => schedule.scheduler?.problems(accountId, processId) ?? [],
     connectionProblem: (accountId, ref) => connectionProblem(store, registry, accountId, ref),
     maxNestingDepth: config.limits.maxNestingDepth,
   });
-  const executions = createExecutions({
-    store,
-    access,
-    deployments,
-    operations,
-    walker: createWalker({ pool, threads: config.limits.workerThreads, spillBytes: config.limits.spillBytes, stepTimeoutMs: config.limits.stepTimeoutMs, maxNestingDepth: config.limits.maxNestingDepth }),
-    metrics,
-    logger,
-    logLevel: options.logLevel ?? config.log?.level ?? 'info',
-    redact: redactPathsFor(registry.list().flatMap((c) => c.secretPointers)),
-    workRoot: paths.work,
-    limits: config.limits,
+  const walker = createWalker({
+    pool,
+    threads: config.limits.workerThreads,
+    spillBytes: config.limits.spillBytes,
+    stepTimeoutMs: config.limits.stepTimeoutMs,
+    maxNestingDepth: config.limits.maxNestingDepth,
   });
-  metrics.watchExecutions(executions.counts);
+  const redact = redactPathsFor(registry.list().flatMap((c) => c.secretPointers));
+  const executions = createExecutions({ store, access, deployments, operations, walker, metrics, logger, logLevel: parts.logLevel, redact, workRoot: paths.work, limits: config.limits });
+  return { access, connections, testConnection, recovery, operations, deployments, executions, schedule };
+}
+
+type Executions = ReturnType<typeof createExecutions>;
+
+/** A schedule fired: nothing it does may escape into croner's timer. */
+function fireSchedule(store: Store, executions: Executions, logger: Logger, accountId: string, processId: string): void {
+  const refused = (error: unknown) => logger.error({ process: processId, err: error }, 'a scheduled execution could not start');
+  try {
+    const account = store.accounts.get(accountId);
+    if (!account) return;
+    // refused (queue full, undeployed meanwhile): said loudly in the runtime log and in metrics
+    executions.start({ account, tokenId: 'schedule' }, { process: processId, trigger: 'schedule' }).catch(refused);
+  } catch (error) {
+    refused(error);
+  }
+}
+
+/** Recovery of what a killed runtime left, the purge, and the schedules armed. */
+function startBackground(store: Store, executions: Executions, recovery: Recovery, logger: Logger, closers: Closers) {
   // executions a killed runtime left behind are accounted for before anything new starts
   const interrupted = executions.recover();
   if (interrupted.length > 0) logger.warn({ executions: interrupted }, 'executions interrupted by the previous stop were marked aborted or discarded');
   recoverResources(recovery, logger);
-  executions.purge();
-  const purgeTimer = setInterval(() => executions.purge(), 3_600_000);
+  const purge = () => {
+    try {
+      executions.purge();
+    } catch (error) {
+      logger.error({ err: error }, 'purging old executions failed');
+    }
+  };
+  purge();
+  const purgeTimer = setInterval(purge, 3_600_000);
   purgeTimer.unref();
-  scheduler = createScheduler({
-    store,
-    logger,
-    fire(accountId, processId) {
-      const account = store.accounts.get(accountId);
-      if (!account) return;
-      executions.start({ account, tokenId: 'schedule' }, { process: processId, trigger: 'schedule' }).catch((error: unknown) => {
-        // refused (queue full, undeployed meanwhile): said loudly in the runtime log and in metrics
-        logger.error({ process: processId, err: error }, 'a scheduled execution could not start');
-      });
-    },
-  });
+  closers.push(() => clearInterval(purgeTimer));
+  const scheduler = createScheduler({ store, logger, fire: (accountId, processId) => fireSchedule(store, executions, logger, accountId, processId) });
   scheduler.start();
+  closers.push(() => scheduler.stop());
+  return { scheduler, purgeTimer };
+}
+
+export async function createRuntime(options: CreateRuntimeOptions) {
+  const schemas: SchemaRegistry = createSchemaRegistry();
+  const home = openHome(options.home, schemas);
+  const { config } = home;
+  const bootLogger = options.logger ?? createLogger({ level: options.logLevel ?? config.log?.level ?? 'info' });
+  const metrics = createMetrics();
+  // one process per home, before anything in it is touched (work/, interrupted executions)
+  const lock = lockHome(home.paths.home, 'start');
+  const closers: Closers = [() => lock.release()];
+  try {
+    return await wire(home, { schemas, bootLogger, metrics, logLevel: options.logLevel ?? config.log?.level ?? 'info', closers, lock });
+  } catch (error) {
+    // whatever step threw, what the earlier ones opened is closed
+    await closeAll(closers, bootLogger);
+    throw error;
+  }
+}
+
+interface Boot {
+  schemas: SchemaRegistry;
+  bootLogger: Logger;
+  metrics: Metrics;
+  logLevel: string;
+  closers: Closers;
+  lock: ReturnType<typeof lockHome>;
+}
+
+/** Every step of startup after the home is open, and the facade over what it made. */
+async function wire(home: Home, boot: Boot) {
+  const { config, paths } = home;
+  const { schemas, bootLogger, metrics, closers } = boot;
+  const { store, pool } = openParts(home, bootLogger, metrics, closers);
+  const pluginWarnings = missingPluginPaths(config, paths.config);
+  for (const w of pluginWarnings) bootLogger.warn({ path: w.path }, w.message);
+  const registry = await loadConnectors({ locations: pluginLocations(home), schemas, pool, importTimeoutMs: config.limits.pluginImportTimeoutMs, threads: config.limits.workerThreads, logger: bootLogger });
+  // Redaction paths come from the loaded schemas' secret marks, compiled once here.
+  const redact = { paths: redactPathsFor(registry.list().flatMap((c) => c.secretPointers)), censor: '[redacted]' };
+  const logger = bootLogger.child({ runtime: config.id }, { redact });
+  const services = createServices(home, { store, pool, registry, schemas, metrics, logger, logLevel: boot.logLevel });
+  const { access, connections, testConnection, recovery, operations, deployments, executions } = services;
+  closers.push(() => recovery.close());
+  metrics.watchExecutions(executions.counts);
+  const { scheduler, purgeTimer } = startBackground(store, executions, recovery, logger, closers);
+  services.schedule.scheduler = scheduler;
   reportLoadProblems({ store, registry, deployments, scheduler }, logger, metrics);
   const startedAt = new Date();
   let closed = false;
@@ -321,8 +399,11 @@ export async function createRuntime(options: CreateRuntimeOptions) {
       revoke: access.revokeToken,
     },
     connectors: {
-      list(): { loaded: ConnectorView[]; quarantined: QuarantinedPlugin[]; warnings: PluginPathWarning[] } {
-        return { loaded: registry.list().map(connectorView), quarantined: registry.quarantined(), warnings: pluginWarnings };
+      list(caller: Caller): { loaded: ConnectorView[]; quarantined: QuarantinedPlugin[]; warnings: PluginPathWarning[] } {
+        const owner = access.isOwner(caller);
+        const quarantined = registry.quarantined().map((q) => quarantineView(q, owner));
+        const warnings = owner ? pluginWarnings : pluginWarnings.map(({ path }) => ({ path, message: 'a folder named in plugins.paths does not exist: no plugins are loaded from it' }));
+        return { loaded: registry.list().map(connectorView), quarantined, warnings };
       },
       get(id: string): ConnectorDetail {
         const c = requireConnector(registry, id);
@@ -342,7 +423,7 @@ export async function createRuntime(options: CreateRuntimeOptions) {
       deploy: deployments.deploy,
       list: deployments.list,
       get(caller: Caller, processId: string, version?: number) {
-        return { ...deployments.get(caller, processId, version), nextRuns: scheduler!.next(caller.account.id, processId) };
+        return { ...deployments.get(caller, processId, version), nextRuns: scheduler.next(caller.account.id, processId) };
       },
       rollback: deployments.rollback,
       undeploy: deployments.undeploy,
@@ -357,25 +438,26 @@ export async function createRuntime(options: CreateRuntimeOptions) {
       subscribe: executions.subscribe,
     },
     /** Names the API's address in the home's holder file (runtime.pid). */
-    announce: lock.announce,
+    announce: boot.lock.announce,
+    /** False once closed, when the store is gone, or after a store write the executions cannot do without failed. */
     ready(): boolean {
-      return !closed && store.healthy();
+      return !closed && store.healthy() && executions.failure() === undefined;
     },
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
       clearInterval(purgeTimer);
-      scheduler!.stop();
+      scheduler.stop();
       await executions.close();
       await recovery.close();
       await pool.close();
       store.close();
-      lock.release();
+      boot.lock.release();
     },
   };
 }
 
-export type Runtime = Awaited<ReturnType<typeof createRuntime>>;
+export type Runtime = Awaited<ReturnType<typeof wire>>;
 export { toProblems } from './schema/index.js';
 export { scaffoldConnector, connectorIdPattern, type ScaffoldOptions, type ScaffoldResult } from './connectors/scaffold.js';
 import type { SpecProblem } from './sdk/testing/spec-rules.js';
@@ -405,7 +487,7 @@ function loaderProblem(dir: string, problem: FieldProblem, code: string): SpecPr
 }
 
 export async function probeConnectorFolder(dir: string): Promise<SpecProblem[]> {
-  const pool = createWorkerPool({ threads: 1, heapMb: validateLimits.heapMb });
+  const pool = createWorkerPool({ threads: 1, heapMb: validateLimits.heapMb, logger: createLogger({ level: 'silent' }) });
   try {
     const reason = await checkPlugin(dir, { schemas: createSchemaRegistry(), pool, importTimeoutMs: validateLimits.importTimeoutMs });
     if (reason === undefined) return [];

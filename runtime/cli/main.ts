@@ -164,14 +164,17 @@ program
         process.exit(1);
       }, grace);
       force.unref();
-      void (async () => {
+      (async () => {
         await app.close();
         await runtime.close();
         runtime.logger.info('runtime stopped');
         clearTimeout(force);
         // let pino flush before the process ends
         setImmediate(() => process.exit(0));
-      })();
+      })().catch((error: unknown) => {
+        runtime.logger.error({ err: error }, 'shutting down failed');
+        setImmediate(() => process.exit(1));
+      });
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
@@ -456,6 +459,17 @@ function report(error: unknown): never {
   process.stderr.write(`error: ${messageOf(error)}\n`);
   process.exit(exitCodes.failed);
 }
+
+/** What still escapes every owner: said on standard error, and the process exits 1. */
+function escaped(kind: string) {
+  return (error: unknown) => {
+    const stack = error instanceof Error && error.stack ? error.stack : messageOf(error);
+    process.stderr.write(`quark: ${kind}, exiting: ${stack}\n`);
+    process.exit(exitCodes.failed);
+  };
+}
+process.on('uncaughtException', escaped('uncaught exception'));
+process.on('unhandledRejection', escaped('unhandled promise rejection'));
 
 try {
   await program.parseAsync(process.argv);

@@ -7,7 +7,7 @@ import type { AccessControl, Caller } from '../accounts/access.js';
 import type { WorkerPool } from '../engine/pool.js';
 import type { BodyRef, DocumentRef, OperationResultRef } from '../engine/messages.js';
 import { emptyBody, inlineRef } from '../engine/bodies.js';
-import { relayPluginLogs, scrubText, secretValues } from '../secrets/secret-fields.js';
+import { relayPluginLogs, scrubStrings, secretValues } from '../secrets/secret-fields.js';
 import type { RuntimeSettings } from '../sdk/index.js';
 import type { ConnectionService } from './service.js';
 import type { LoadedConnector } from '../connectors/registry.js';
@@ -68,21 +68,20 @@ function inputRef(body: OperationInput['body']): BodyRef {
   return { kind: 'file', path: body.file, size: body.size };
 }
 
-const scrubProperties = (properties: Record<string, string>, secrets: readonly string[]) =>
-  Object.fromEntries(Object.entries(properties).map(([k, v]) => [k, scrubText(v, secrets)]));
-
-/** A plugin that echoes a secret in a message or a property does not leak it. */
+/**
+ * A plugin that echoes a secret in any string of its result (message, code, properties,
+ * its documents' properties) does not leak it. Bodies are data and pass as they are.
+ */
 function scrubResult(r: OperationResultRef, secrets: readonly string[]): OperationResultRef {
-  return {
-    ...r,
-    ...(r.message !== undefined ? { message: scrubText(r.message, secrets) } : {}),
-    ...(r.properties ? { properties: scrubProperties(r.properties, secrets) } : {}),
-    ...(r.documents ? { documents: r.documents.map((d) => ({ ...d, properties: scrubProperties(d.properties, secrets) })) } : {}),
-  };
+  const { documents, ...fields } = r;
+  const scrubbed = scrubStrings(fields, secrets);
+  if (!documents) return scrubbed;
+  return { ...scrubbed, documents: documents.map((d) => ({ ...d, properties: scrubStrings(d.properties, secrets) })) };
 }
 
 function everyDocumentFailed(documents: readonly DocumentRef[], error: { code: string; message: string }, secrets: readonly string[]): OperationResultRef[] {
-  return documents.map(() => ({ status: 'failure', code: error.code, message: scrubText(error.message, secrets) }));
+  const failure = scrubStrings({ code: error.code, message: error.message }, secrets);
+  return documents.map(() => ({ status: 'failure', ...failure }));
 }
 
 /** A connection and operation resolved for running: done once per request or per step. */
@@ -185,7 +184,14 @@ export function createOperations(deps: OperationDeps) {
     const dispose = () => rm(workDir, { recursive: true, force: true });
     const documents = inputDocuments(request.documents);
     const started = performance.now();
-    const results = await execute(prepared, documents, parameters, { workDir, ...options });
+    let results: OperationResultRef[];
+    try {
+      results = await execute(prepared, documents, parameters, { workDir, ...options });
+    } catch (error) {
+      // not one of the plugin's failures (those are results): the work folder goes too
+      await dispose();
+      throw error;
+    }
     const durationMs = Math.round(performance.now() - started);
     prepared.log.info({ durationMs, results: results.map((r) => r.status) }, 'operation finished');
     return { connector: prepared.connector.id, operation: prepared.operation.id, results, durationMs, workDir, dispose };

@@ -5,7 +5,7 @@ import type { Metrics } from '../core/metrics.js';
 import type { AccessControl, Caller } from '../accounts/access.js';
 import type { WorkerPool } from '../engine/pool.js';
 import { schemaIds, type SchemaRegistry } from '../schema/index.js';
-import { relayPluginLogs, scrubText, secretValues } from '../secrets/secret-fields.js';
+import { relayPluginLogs, scrubStrings, secretValues } from '../secrets/secret-fields.js';
 import { overallStatus, type Check, type OverallStatus, type RuntimeSettings, type TestReport } from '../sdk/index.js';
 import type { ConnectionService } from './service.js';
 
@@ -102,7 +102,8 @@ export function createTestConnection(deps: TestConnectionDeps) {
       const failure = error instanceof QuarkError ? error : quarkError('QUARK_ERR_PLUGIN_WORKER_DIED', String(error));
       checks = runtimeFailure(failure.code, failure.message);
     }
-    checks = checks.map((c) => ({ ...c, message: scrubText(c.message, secrets), ...(c.title ? { title: scrubText(c.title, secrets) } : {}) }));
+    // every string a plugin sent back (id, title, message, code…) is scrubbed
+    checks = scrubStrings(checks, secrets);
     // the connector may report a worse status than its checks show, never a better one
     const derived = overallStatus(checks);
     const status = reported === 'failed' || (reported === 'warning' && derived === 'ok') ? reported : derived;

@@ -49,6 +49,7 @@ export const errorCatalogue = {
   QUARK_ERR_PLUGIN_UNREADABLE: { status: 500, summary: 'A plugin file could not be read or is not JSON.' },
   QUARK_ERR_PLUGIN_MANIFEST_INVALID: { status: 500, summary: 'The plugin manifest does not match schemas/connector-manifest.schema.json.' },
   QUARK_ERR_PLUGIN_SCHEMA_INVALID: { status: 500, summary: 'A connection or operation schema of the plugin is not valid.' },
+  QUARK_ERR_PLUGIN_FILE_TOO_LARGE: { status: 500, summary: 'A JSON file of the plugin is larger, deeper or holds more values than the documented limits.' },
   QUARK_ERR_PLUGIN_INCOMPATIBLE: { status: 500, summary: 'The plugin does not support this runtime\'s API version.' },
   QUARK_ERR_PLUGIN_DUPLICATE: { status: 500, summary: 'Another plugin with the same connector id was loaded first.' },
   QUARK_ERR_PLUGIN_IMPORT_FAILED: { status: 500, summary: 'The plugin module threw or failed while being imported.' },
@@ -92,6 +93,7 @@ export const errorCatalogue = {
   QUARK_ERR_EXECUTION_FINISHED: { status: 409, summary: 'The execution has already finished; it cannot be cancelled.' },
   QUARK_ERR_EXECUTION_CANCELLED: { status: 409, summary: 'The execution was cancelled; its work files were removed.' },
   QUARK_ERR_EXECUTION_TIMEOUT: { status: 504, summary: 'The execution ran past its time limit and was aborted.' },
+  QUARK_ERR_EXECUTION_RECORD_FAILED: { status: 500, summary: 'The runtime could not keep the execution\'s record (the store or the file system failed); the execution ended as error.' },
   QUARK_ERR_EXECUTION_INTERRUPTED: { status: 500, summary: 'The runtime stopped (shutdown, kill or crash) while the execution was queued or running.' },
 
   // CLI (never sent by the API)

@@ -6,6 +6,8 @@ import type { AbortReason, MainEvent, PostedTask, ResourceAnswer, ResourceReques
 export interface WorkerPoolOptions {
   threads: number;
   heapMb: number;
+  /** Where a worker that dies with no task of its own is reported. */
+  logger: { warn(fields: object, message: string): void };
 }
 
 export interface PoolStats {
@@ -52,14 +54,36 @@ export interface WorkerPool {
 
 const workerFile = new URL('./worker.js', import.meta.url).href;
 
+function reportIdleDeath(options: WorkerPoolOptions, error: unknown): void {
+  const code = (error as { code?: unknown } | null)?.code;
+  const heap = code === 'ERR_WORKER_OUT_OF_MEMORY' ? { heapMb: options.heapMb } : {};
+  options.logger.warn({ code, reason: messageOf(error), ...heap }, 'a worker died after its task had ended; it was replaced');
+}
+
+/** A progress listener that throws must not become an uncaught exception of the pool. */
+function relayProgress(options: WorkerPoolOptions, what: string, event: Extract<WorkerEvent, { type: 'progress' }>, onProgress: RunOptions['onProgress']): void {
+  try {
+    onProgress?.(event);
+  } catch (error) {
+    options.logger.warn({ reason: messageOf(error), what }, 'a progress listener threw');
+  }
+}
+
 export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
   const piscina = new Piscina<PostedTask, WorkerReply>({
     filename: workerFile,
-    minThreads: 0,
+    // one worker is always kept: piscina starts workers for queued tasks only when a task
+    // is added, so with none kept, tasks queued behind a worker that was stopped (a time
+    // limit) or died waited for the next call (start hung on its probes; requests stalled)
+    minThreads: 1,
     maxThreads: options.threads,
     idleTimeout: 30_000,
     resourceLimits: { maxOldGenerationSizeMb: options.heapMb },
   });
+  // piscina emits 'error' when a worker dies with no task left to fail: one whose task was
+  // already stopped (a timeout, then out of memory before it was terminated) or a plugin's
+  // late throw. Unheard, that event would end the process; the task is failed already.
+  piscina.on('error', (error: unknown) => reportIdleDeath(options, error));
 
   function convert(error: unknown, what: string, timeoutMs: number, stopped: AbortReason | undefined, started: boolean): QuarkError {
     if (stopped === 'timeout') {
@@ -99,7 +123,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
           started = true;
           timers.push(setTimeout(() => stop('timeout'), timeoutMs));
         }
-        else if (event.type === 'progress') onProgress?.(event);
+        else if (event.type === 'progress') relayProgress(options, what, event, onProgress);
         else port1.postMessage(onResource(event) satisfies MainEvent);
       });
       try {

@@ -318,7 +318,11 @@ export default async function run(posted: PostedTask): Promise<WorkerReply> {
     return { ok: true, value: structuredClone(value), logs };
   } catch (error) {
     if (error instanceof TaskFailure) return { ok: false, error: { code: error.code, message: error.message }, logs };
-    return { ok: false, error: { code: 'QUARK_ERR_PLUGIN_RESULT_INVALID', message: `the plugin's result cannot be passed back: ${messageOf(error)}` }, logs };
+    if (error instanceof DOMException && error.name === 'DataCloneError') {
+      return { ok: false, error: { code: 'QUARK_ERR_PLUGIN_RESULT_INVALID', message: `the plugin's result cannot be passed back: ${messageOf(error)}` }, logs };
+    }
+    // anything else is quark's own failure in the worker, not the plugin's
+    return { ok: false, error: { code: 'QUARK_ERR_API_INTERNAL', message: `the runtime's worker failed: ${messageOf(error)}` }, logs };
   } finally {
     port.close();
   }

@@ -14,7 +14,17 @@ export interface ExecutionLogs {
 
 const idPattern = /"execution":"([^"]+)"/;
 
-export function createExecutionLogs(options: { level: string; redact: readonly string[]; append(executionId: string, lines: string): void; maxBytes?: number; maxDelayMs?: number }): ExecutionLogs {
+export interface ExecutionLogsOptions {
+  level: string;
+  redact: readonly string[];
+  append(executionId: string, lines: string): void;
+  /** A failed append (the store refused it): the lines are dropped, and this says so. */
+  onError(executionId: string, error: unknown): void;
+  maxBytes?: number;
+  maxDelayMs?: number;
+}
+
+export function createExecutionLogs(options: ExecutionLogsOptions): ExecutionLogs {
   const maxBytes = options.maxBytes ?? 64 * 1024;
   const maxDelayMs = options.maxDelayMs ?? 1000;
   const sinks = new Map<string, { lines: string[]; bytes: number; timer?: NodeJS.Timeout }>();
@@ -28,7 +38,12 @@ export function createExecutionLogs(options: { level: string; redact: readonly s
     const text = sink.lines.join('');
     sink.lines = [];
     sink.bytes = 0;
-    options.append(id, text);
+    // called from a timer and from pino's write: nothing may escape from here
+    try {
+      options.append(id, text);
+    } catch (error) {
+      options.onError(id, error);
+    }
   };
 
   // every line of an execution's logger carries its id (a child binding): route by it

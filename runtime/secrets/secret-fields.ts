@@ -80,6 +80,23 @@ export function relayPluginLogs(
   }
 }
 
+/**
+ * Plain data from a worker with every string scrubbed, object keys included: a plugin
+ * can echo a secret in any field (a check's id, a result's code). Bytes are left alone.
+ */
+export function scrubStrings<T>(value: T, secrets: readonly string[]): T {
+  if (secrets.length === 0) return value;
+  return scrubValue(value, secrets) as T;
+}
+
+function scrubValue(value: unknown, secrets: readonly string[]): unknown {
+  if (typeof value === 'string') return scrubText(value, secrets);
+  if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value)) return value;
+  if (Array.isArray(value)) return value.map((item) => scrubValue(item, secrets));
+  const entries = Object.entries(value).map(([key, item]) => [scrubText(key, secrets), scrubValue(item, secrets)]);
+  return Object.fromEntries(entries);
+}
+
 /** Replaces every occurrence of a secret value in a text (plugin messages, errors). */
 export function scrubText(text: string, secrets: readonly string[]): string {
   let out = text;

@@ -40,7 +40,7 @@ function contextFor(t: Teardown, overrides: Partial<WalkContext> = {}): WalkCont
 }
 
 function poolFor(t: Teardown, heapMb = 512): WorkerPool {
-  const pool = createWorkerPool({ threads: 2, heapMb });
+  const pool = createWorkerPool({ threads: 2, heapMb, logger: createLogger({ level: 'silent' }) });
   t.teardown(() => pool.close());
   return pool;
 }

@@ -168,6 +168,12 @@ t.test('SIGTERM: running executions are aborted and queued ones discarded, with 
   const view = async (id: string) => (await again.api('GET', `/api/v1/executions/${id}`, ownerToken)).body;
   t.same([(await view(running.id)).status, (await view(running.id)).errorMessage], ['aborted', 'the runtime shut down']);
   t.same([(await view(queued.id)).status, (await view(queued.id)).errorCode], ['discarded', 'QUARK_ERR_EXECUTION_INTERRUPTED']);
+  const log = async (id: string) => {
+    const { body } = await again.api('GET', `/api/v1/executions/${id}/log`, ownerToken);
+    return typeof body === 'string' ? body : JSON.stringify(body);
+  };
+  t.match(await log(running.id), /execution ended aborted: the runtime shut down/, 'the running one ends its log saying why');
+  t.match(await log(queued.id), /discarded before it started: the runtime shut down/, 'so does the queued one, as a cancel and kill -9 recovery do');
 });
 
 t.test('a map over a body spilled to disk fails the document instead of losing the body; $body tells', async (t) => {

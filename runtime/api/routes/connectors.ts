@@ -3,7 +3,7 @@ import type { Runtime } from '../../index.js';
 
 export function connectorRoutes(runtime: Runtime): FastifyPluginAsync {
   return async (app) => {
-    app.get('/connectors', async () => runtime.connectors.list());
+    app.get('/connectors', async (request) => runtime.connectors.list(request.caller));
     app.get<{ Params: { id: string } }>('/connectors/:id', async (request) => runtime.connectors.get(request.params.id));
   };
 }

@@ -1,0 +1,68 @@
+import t from 'tap';
+import { join } from 'node:path';
+import { createWorkerPool } from '../../runtime/engine/pool.js';
+import { inlineRef, emptyBody } from '../../runtime/engine/bodies.js';
+import { fixturePlugins, tempDir } from '../helpers/quark.js';
+
+// Idle piscina workers normally block in Atomics.wait, so a plugin's timer that throws
+// after the answer fires only when the next task arrives. Without atomics an idle worker
+// runs its event loop: the throw then kills a worker that has no task, which is the case
+// of a worker running out of memory after its task timed out (defect 17), made
+// deterministic. Workers read this from the environment they inherit.
+process.env.PISCINA_DISABLE_ATOMICS = '1';
+
+const entry = join(fixturePlugins, 'dies-after-answer', 'index.js');
+const what = 'the dies-after-answer fixture';
+
+/** A logger that hands each warning to whoever waits for the next one. */
+function watchedLogger() {
+  const warnings: { fields: object; message: string }[] = [];
+  let waiter: (() => void) | undefined;
+  return {
+    warnings,
+    warn(fields: object, message: string) {
+      warnings.push({ fields, message });
+      waiter?.();
+    },
+    next: () => new Promise<void>((resolve) => (waiter = resolve)),
+  };
+}
+
+t.test('a worker that dies after its task has ended is reported, and the pool goes on', async (t) => {
+  const logger = watchedLogger();
+  const pool = createWorkerPool({ threads: 1, heapMb: 64, logger });
+  t.teardown(() => pool.close());
+  const death = logger.next();
+  const reply = await pool.run({ kind: 'test', entry, config: {}, runtime: {} }, { timeoutMs: 30_000, what });
+  t.ok(reply.ok, 'the task itself succeeded');
+  // piscina's workers do not hold the process open: this does, until the death is heard
+  const keepAlive = setInterval(() => undefined, 1000);
+  await death;
+  clearInterval(keepAlive);
+  t.match(logger.warnings[0], { message: /died after its task had ended/, fields: { reason: /late failure after the answer/ } });
+  const again = await pool.run({ kind: 'test', entry, config: {}, runtime: {} }, { timeoutMs: 30_000, what });
+  t.ok(again.ok, 'a new worker runs the next task');
+});
+
+t.test('a worker that exits half way through its documents fails that task only', async (t) => {
+  const logger = watchedLogger();
+  const pool = createWorkerPool({ threads: 1, heapMb: 64, logger });
+  t.teardown(() => pool.close());
+  const workDir = tempDir(t);
+  const documents = [{ properties: { last: 'no' }, body: inlineRef('a') }, { properties: { last: 'yes' }, body: emptyBody }];
+  const task = { kind: 'operation' as const, entry, operation: 'exit', config: {}, parameters: {}, runtime: {}, documents, workDir, spillBytes: 1024 };
+  await t.rejects(pool.run(task, { timeoutMs: 30_000, what }), { code: 'QUARK_ERR_PLUGIN_WORKER_DIED', message: /stopped its worker/ });
+  const fine = await pool.run({ ...task, documents: documents.slice(0, 1) }, { timeoutMs: 30_000, what });
+  t.ok(fine.ok, 'the next task runs in a new worker');
+});
+
+t.test('a task queued behind a worker that is stopped still runs', async (t) => {
+  const logger = watchedLogger();
+  const pool = createWorkerPool({ threads: 1, heapMb: 64, logger });
+  t.teardown(() => pool.close());
+  const spinner = join(fixturePlugins, 'hangs', 'index.js');
+  const stuck = pool.run({ kind: 'test', entry: spinner, config: {}, runtime: {} }, { timeoutMs: 500, graceMs: 0, what: 'the spinner' });
+  const queued = pool.run({ kind: 'test', entry, config: {}, runtime: {} }, { timeoutMs: 30_000, what });
+  await t.rejects(stuck, { code: 'QUARK_ERR_PLUGIN_TIMEOUT' }, 'the spinner is stopped at its limit');
+  t.ok((await queued).ok, 'the task that waited behind it runs in a new worker');
+});
