@@ -35,15 +35,6 @@ const notForThisCode = {
   '@typescript-eslint/prefer-promise-reject-errors': 'off',
 };
 
-// Findings in files that other slices of issue 11 are changing at the same time: fixed
-// after they merge, then this block goes. Each entry names the file and what is left.
-const pendingAfterMerge = [
-  { files: ['runtime/cli/output.ts'], rules: { '@typescript-eslint/no-base-to-string': 'off' } },
-  { files: ['runtime/cli/processes.ts'], rules: { '@typescript-eslint/no-base-to-string': 'off', '@typescript-eslint/restrict-template-expressions': 'off' } },
-  { files: ['runtime/cli/exit-codes.ts'], rules: { '@typescript-eslint/no-redundant-type-constituents': 'off' } },
-  { files: ['runtime/sdk/testing/conformance.ts', 'runtime/sdk/testing/spec-rules.ts'], rules: { '@typescript-eslint/no-base-to-string': 'off' } },
-  { files: ['runtime/engine/expressions.ts'], rules: { '@typescript-eslint/no-unsafe-return': 'off' } },
-];
 
 export default tseslint.config(
   { ignores: ['dist/**', '**/node_modules/**', 'test-artifacts/**', '.tap/**'] },
@@ -56,7 +47,6 @@ export default tseslint.config(
     extends: [js.configs.recommended, ...tseslint.configs.recommendedTypeChecked],
     rules: { ...promiseRules, ...styleRules, ...notForThisCode },
   },
-  ...pendingAfterMerge,
   {
     files: ['test/**/*.ts'],
     extends: [js.configs.recommended, ...tseslint.configs.recommended],

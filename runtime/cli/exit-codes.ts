@@ -1,4 +1,3 @@
-import type { ErrorCode } from '../core/errors.js';
 
 /** The CLI's exit codes; documented in README.md. */
 export const exitCodes = {
@@ -32,7 +31,7 @@ export function exitCodeForStatus(status: string): number {
   return exitCodes.failed;
 }
 
-export function exitCodeFor(code: ErrorCode | string, status: number): number {
+export function exitCodeFor(code: string, status: number): number {
   if (code === 'QUARK_ERR_RUNTIME_NOT_ASSOCIATED') return exitCodes.notAssociated;
   if (code === 'QUARK_ERR_CLI_UNREACHABLE') return exitCodes.unreachable;
   if (status === 400) return exitCodes.invalid;

@@ -16,7 +16,7 @@ export function block(entries: [string, unknown][]): string {
 function formatCell(value: unknown): string {
   if (value === undefined || value === null) return '-';
   if (typeof value === 'object') return JSON.stringify(value);
-  return String(value);
+  return String(value as string | number | boolean | bigint);
 }
 
 const marks: Record<string, string> = { ok: '✔', warning: '!', failed: '✖', skipped: '-' };

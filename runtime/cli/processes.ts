@@ -218,7 +218,7 @@ export function registerProcessCommands(program: Command, io: CliIo): void {
     .option('--limit <n>', 'at most this many (default 50)')
     .action(async (options: { process?: string; status?: string; limit?: string }) => {
       const query = new URLSearchParams({ ...(options.process ? { process: options.process } : {}), ...(options.status ? { status: options.status } : {}), ...(options.limit ? { limit: String(positive(options.limit, '--limit')) } : {}) });
-      const { executions: list } = await client().call<{ executions: ExecutionView[] }>('GET', `/executions${query.size > 0 ? `?${query}` : ''}`);
+      const { executions: list } = await client().call<{ executions: ExecutionView[] }>('GET', `/executions${query.size > 0 ? `?${query.toString()}` : ''}`);
       emit({ executions: list }, () => table(list.map((e) => ({ ...e, process: e.processId, version: e.version ?? 'test', documents: `${e.documentsIn}/${e.documentsOut}/${e.documentsFailed}`, ms: e.durationMs })), ['id', 'process', 'version', 'trigger', 'status', 'queuedAt', 'ms', 'documents']));
     });
   executions
@@ -255,7 +255,7 @@ export function registerProcessCommands(program: Command, io: CliIo): void {
           try {
             const { level, time, msg, step, execution: _e, process: _p, version: _v, pid: _pid, hostname: _h, ...rest } = JSON.parse(line) as Record<string, unknown>;
             const extra = Object.keys(rest).length > 0 ? ` ${JSON.stringify(rest)}` : '';
-            out(`${new Date(time as number).toISOString()} ${(levels[level as number] ?? String(level)).padEnd(5)} ${step ? `[${String(step)}] ` : ''}${String(msg)}${extra}`);
+            out(`${new Date(time as number).toISOString()} ${(levels[level as number] ?? String(level)).padEnd(5)} ${step ? `[${typeof step === 'string' ? step : JSON.stringify(step)}] ` : ''}${String(msg)}${extra}`);
           } catch {
             out(line);
           }

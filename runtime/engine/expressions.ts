@@ -54,7 +54,7 @@ export function createEvaluator(): Evaluate {
       expression = jsonata(text);
       compiled.set(text, expression);
     }
-    return expression.evaluate(input, bindings as unknown as Record<string, unknown>);
+    return expression.evaluate(input, bindings as unknown as Record<string, unknown>) as Promise<unknown>;
   };
 }
 

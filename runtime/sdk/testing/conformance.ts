@@ -76,6 +76,12 @@ export interface LogLine {
   fields?: Record<string, unknown>;
 }
 
+/** What a handler threw, as text: an Error's message, or the value itself. */
+function thrownMessage(thrown: unknown): string {
+  if (thrown instanceof Error) return thrown.message;
+  return typeof thrown === 'string' ? thrown : (JSON.stringify(thrown) ?? typeof thrown);
+}
+
 function toPath(dir: string | URL): string {
   return resolve(dir instanceof URL || dir.startsWith('file:') ? fileURLToPath(dir) : dir);
 }
@@ -321,7 +327,7 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
       clearTimeout(timer);
       const id = name === 'the given configuration' ? 'test-connection' : `test-connection-garbage-${configs.findIndex((c) => c.name === name)}`;
       if (outcome.timedOut) checks.push({ id, ok: false, message: `Test Connection with ${name} did not return within ${timeoutMs + graceMs} ms, even after its signal was aborted` });
-      else if (outcome.error !== undefined) checks.push({ id, ok: false, message: `Test Connection with ${name} threw instead of returning a failed check: ${(outcome.error as Error)?.message ?? String(outcome.error)}` });
+      else if (outcome.error !== undefined) checks.push({ id, ok: false, message: `Test Connection with ${name} threw instead of returning a failed check: ${thrownMessage(outcome.error)}` });
       else if (!isReport(outcome.value)) checks.push({ id, ok: false, message: `Test Connection with ${name} returned ${JSON.stringify(outcome.value)}, not { checks: [{ id, status, message }…] }` });
       else checks.push({ id, ok: true, message: `Test Connection with ${name} returned a structured result (${outcome.value.checks.map((c) => `${c.id}: ${c.status}`).join(', ')})` });
       const secrets = secretsOf(config, pointers);
@@ -369,7 +375,7 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
       }
       controller.abort();
       if (outcome.timedOut) failures.push(`document ${index}: no result within ${timeoutMs} ms`);
-      else if (outcome.error !== undefined) failures.push(`document ${index}: threw ${(outcome.error as Error)?.message ?? String(outcome.error)} (the runtime turns it into a failure; return result.failure instead)`);
+      else if (outcome.error !== undefined) failures.push(`document ${index}: threw ${thrownMessage(outcome.error)} (the runtime turns it into a failure; return result.failure instead)`);
       else if (!isResult(outcome.value)) failures.push(`document ${index}: answered ${JSON.stringify(outcome.value)}, which is not one result`);
       results.push(outcome.value);
     }

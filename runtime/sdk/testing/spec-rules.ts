@@ -174,7 +174,7 @@ function refProblems(schema: Json, file: string): SpecProblem[] {
     const ref = node.$ref;
     if (ref === undefined) continue;
     if (typeof ref !== 'string' || !ref.startsWith('#')) {
-      problems.push({ file, path: `${pointer}/$ref`, rule: 'ref', message: `"${String(ref)}" is not a reference inside this file; plugin schemas may only use local references such as "#/$defs/name"` });
+      problems.push({ file, path: `${pointer}/$ref`, rule: 'ref', message: `${JSON.stringify(ref)} is not a reference inside this file; plugin schemas may only use local references such as "#/$defs/name"` });
     } else if (resolvePointer(schema, ref.slice(1)) === undefined) {
       problems.push({ file, path: `${pointer}/$ref`, rule: 'ref', message: `"${ref}" does not resolve: nothing at that pointer` });
     }
