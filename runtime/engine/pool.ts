@@ -34,6 +34,19 @@ export interface RunOptions {
   onResource?(request: ResourceRequest): ResourceAnswer;
 }
 
+/**
+ * The main side's answer to a resource request: a handler that throws (the store refused
+ * the write) refuses the hold, so the plugin releases what it started at once, instead of
+ * an exception escaping the port's listener.
+ */
+function answerResource(onResource: (request: ResourceRequest) => ResourceAnswer, request: ResourceRequest): ResourceAnswer {
+  try {
+    return onResource(request);
+  } catch (error) {
+    return { type: 'resource', request: request.request, ok: false, error: { code: 'QUARK_ERR_RESOURCE_NOT_RECORDED', message: `the runtime could not record the resource: ${messageOf(error)}` } };
+  }
+}
+
 function refuseResource(request: ResourceRequest): ResourceAnswer {
   return { type: 'resource', request: request.request, ok: false, error: { code: 'QUARK_ERR_RESOURCE_NOT_RECORDED', message: 'this task cannot hold resources (only operations on a saved connection can)' } };
 }
@@ -124,7 +137,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
           timers.push(setTimeout(() => stop('timeout'), timeoutMs));
         }
         else if (event.type === 'progress') relayProgress(options, what, event, onProgress);
-        else port1.postMessage(onResource(event) satisfies MainEvent);
+        else port1.postMessage(answerResource(onResource, event) satisfies MainEvent);
       });
       try {
         return await piscina.run({ ...task, control: port2 }, { signal: hardStop.signal, transferList: [port2, ...transfer] });

@@ -66,3 +66,29 @@ t.test('a task queued behind a worker that is stopped still runs', async (t) => 
   await t.rejects(stuck, { code: 'QUARK_ERR_PLUGIN_TIMEOUT' }, 'the spinner is stopped at its limit');
   t.ok((await queued).ok, 'the task that waited behind it runs in a new worker');
 });
+
+t.test('a resource the runtime cannot record (the store throws) is refused to the plugin; nothing escapes', async (t) => {
+  const logger = watchedLogger();
+  const pool = createWorkerPool({ threads: 1, heapMb: 64, logger });
+  t.teardown(() => pool.close());
+  const holder = join(fixturePlugins, 'holds-resource', 'index.js');
+  const marker = join(tempDir(t), 'marker');
+  const task = {
+    kind: 'operation' as const,
+    entry: holder,
+    operation: 'hold',
+    config: { marker, token: 'tok' },
+    parameters: { name: 'n', then: 'keep' },
+    runtime: {},
+    documents: [{ properties: {}, body: emptyBody }],
+    workDir: tempDir(t),
+    spillBytes: 1024,
+  };
+  const onResource = () => {
+    throw new Error('SQLITE_FULL: database or disk is full');
+  };
+  const reply = await pool.run(task, { timeoutMs: 30_000, what: 'the holds-resource fixture', onResource });
+  t.ok(reply.ok, 'the task answers');
+  const [outcome] = (reply as { ok: true; value: { status: string; code?: string; message?: string }[] }).value;
+  t.match(outcome, { status: 'failure', code: 'QUARK_ERR_RESOURCE_NOT_RECORDED', message: /hold refused: the runtime could not record the resource: SQLITE_FULL/ });
+});
