@@ -4,8 +4,7 @@
  * plugins.
  */
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { basename, join, relative, resolve, sep } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { join, relative, resolve } from 'node:path';
 import { messageOf, type FieldProblem } from './core/errors.js';
 import { createLogger, type Logger } from './core/logger.js';
 import { createMetrics, type Metrics } from './core/metrics.js';
@@ -18,7 +17,7 @@ import { redactPathsFor } from './secrets/secret-fields.js';
 import { createAccessControl, type AccessControl, type Caller } from './accounts/access.js';
 import { createWorkerPool } from './engine/pool.js';
 import { checkPlugin, loadConnectors, type PluginLocation } from './connectors/loader.js';
-import type { ConnectorRegistry, LoadedConnector, QuarantinedPlugin } from './connectors/registry.js';
+import { quarantineView, type ConnectorRegistry, type LoadedConnector, type QuarantinedPlugin } from './connectors/registry.js';
 import { createConnectionService, requireConnector, type ConnectionService } from './connections/service.js';
 import { createTestConnection, type TestConnectionRequest, type TestConnectionResult } from './connections/test-connection.js';
 import { createOperations } from './connections/operations.js';
@@ -171,22 +170,6 @@ function reportLoadProblems(check: LoadCheck, logger: Logger, metrics: Metrics):
     logger.error({ ...c, code: 'QUARK_ERR_CONNECTOR_NOT_FOUND' }, connectionProblem(check.store, check.registry, c.account, c.connection)!);
   }
   metrics.watchLoadProblems(() => ({ schedule: check.scheduler.problemCount(), deployment: unreadableDeployments(check).length, connection: orphanConnections(check).length }));
-}
-
-/** Drops a plugin folder's path from a text: `<dir>/connector.json` reads `connector.json`. */
-function withoutFolder(text: string, dir: string): string {
-  return text.split(pathToFileURL(dir).href + '/').join('').split(dir + sep).join('').split(dir).join(basename(dir));
-}
-
-/**
- * A quarantined plugin as a member sees it: paths relative to the plugin folder, the
- * folder by its name. The owner sees where it is on the runtime's machine.
- */
-function quarantineView(q: QuarantinedPlugin, owner: boolean): QuarantinedPlugin {
-  if (owner) return q;
-  const problems = q.reason.details?.problems?.map((p) => ({ ...p, ...(p.file ? { file: withoutFolder(p.file, q.dir) } : {}) }));
-  const reason = { code: q.reason.code, message: withoutFolder(q.reason.message, q.dir), ...(problems ? { details: { problems } } : {}) };
-  return { ...q, dir: basename(q.dir), reason };
 }
 
 /** What startup has opened so far, closed in reverse order when a later step throws. */

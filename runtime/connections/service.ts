@@ -2,7 +2,7 @@ import { quarkError, describeProblems, type FieldProblem } from '../core/errors.
 import { newId, nowIso } from '../core/ids.js';
 import { didYouMean } from '../core/suggest.js';
 import type { Caller, AccessControl } from '../accounts/access.js';
-import type { ConnectorRegistry, LoadedConnector } from '../connectors/registry.js';
+import { quarantineView, type ConnectorRegistry, type LoadedConnector } from '../connectors/registry.js';
 import type { SecretBox } from '../secrets/secret-box.js';
 import { deleteAt, getAt, setAt } from '../secrets/secret-fields.js';
 import type { ConnectionRecord, Store } from '../store/types.js';
@@ -55,7 +55,9 @@ export function requireConnector(registry: ConnectorRegistry, id: string): Loade
   if (connector) return connector;
   const quarantined = registry.findQuarantined(id);
   if (quarantined) {
-    throw quarkError('QUARK_ERR_CONNECTOR_QUARANTINED', `connector "${id}" is quarantined: ${quarantined.reason.message}`, { reason: quarantined.reason });
+    // any account may ask: the reason names files relative to the plugin folder (the owner sees where it is in the connector list)
+    const { reason } = quarantineView(quarantined, false);
+    throw quarkError('QUARK_ERR_CONNECTOR_QUARANTINED', `connector "${id}" is quarantined: ${reason.message}`, { reason });
   }
   const known = registry.list().map((c) => c.id);
   throw quarkError('QUARK_ERR_CONNECTOR_NOT_FOUND', `no connector "${id}" is loaded on this runtime${didYouMean(id, known)}; quark connectors list shows the loaded ones`);

@@ -1,3 +1,5 @@
+import { basename, sep } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { PlainError } from '../core/errors.js';
 import type { Validator } from '../schema/index.js';
 
@@ -56,4 +58,20 @@ export function createConnectorRegistry(loaded: readonly LoadedConnector[], quar
     quarantined: () => [...quarantined],
     findQuarantined: (id) => quarantined.find((q) => q.id === id),
   };
+}
+
+/** Drops a plugin folder's path from a text: `<dir>/connector.json` reads `connector.json`. */
+function withoutFolder(text: string, dir: string): string {
+  return text.split(pathToFileURL(dir).href + '/').join('').split(dir + sep).join('').split(dir).join(basename(dir));
+}
+
+/**
+ * A quarantined plugin as a member sees it: paths relative to the plugin folder, the
+ * folder by its name. The owner sees where it is on the runtime's machine.
+ */
+export function quarantineView(q: QuarantinedPlugin, owner: boolean): QuarantinedPlugin {
+  if (owner) return q;
+  const problems = q.reason.details?.problems?.map((p) => ({ ...p, ...(p.file ? { file: withoutFolder(p.file, q.dir) } : {}) }));
+  const reason = { code: q.reason.code, message: withoutFolder(q.reason.message, q.dir), ...(problems ? { details: { problems } } : {}) };
+  return { ...q, dir: basename(q.dir), reason };
 }

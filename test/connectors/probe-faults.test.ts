@@ -36,5 +36,11 @@ t.test('plugins that die or spin at import, or link to the master key, cannot ke
     const link = tenant.body.quarantined.find((q: any) => q.dir === 'key-link');
     t.match(link?.reason.details.problems[0], { file: 'connector.json', path: '/connectionSchema' });
     t.match(link?.reason.message, /^connector\.json at \/connectionSchema: names connection\.schema\.json, a link/);
+    for (const connector of ['hangs-at-import', 'eats-memory-at-import']) {
+      const refused = await rt.api('POST', '/api/v1/connections', created.json().token, { name: `c-${connector}`, connector, config: {} });
+      t.match(refused.body.error, { code: 'QUARK_ERR_CONNECTOR_QUARANTINED' }, `a connection of ${connector} is refused: quarantined`);
+      const said = JSON.stringify(refused.body);
+      t.notOk(said.includes(home) || said.includes(plugins), 'the refusal names no path of the runtime machine');
+    }
   });
 });
