@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import S3rver from 's3rver';
+import Database from 'better-sqlite3';
 import { fixturePlugins, initHome, root, startRuntime, tempDir, type Running } from '../helpers/quark.js';
 
 // page functions run in the browser; the test compiles without the DOM library
@@ -335,6 +336,30 @@ async function suite() {
     await page.getByLabel('Status').selectOption('aborted');
     await page.locator(`tr[data-execution="${sleeping}"]`).waitFor();
     t.equal(await page.locator('#executions-body tr').count(), 1, 'only the aborted execution');
+    t.same(errors, [], 'no script errors');
+  });
+  t.test('a stored schedule the runtime cannot arm is shown on the deployments pages as a load problem', async (t) => {
+    const { home, ownerToken } = await initHome(t, { kind: 'atom' });
+    const first = await startRuntime(t, home);
+    const definition = JSON.parse(readFileSync(join(root, 'processes', 'orders-no-connector.json'), 'utf8'));
+    t.equal((await first.api('POST', '/api/v1/deployments', ownerToken, definition)).status, 201);
+    t.equal(await first.stop(), 0);
+    // what an older version of quark stored: a time zone the scheduler cannot arm
+    const db = new Database(join(home, 'quark.db'));
+    db.prepare('UPDATE processes SET schedules = ? WHERE process_id = ?').run(JSON.stringify([{ cron: '0 * * * *', timezone: 'Mars/Base' }]), definition.id);
+    db.close();
+    const rt = await startRuntime(t, home);
+    const { page, errors } = await open(t, rt);
+    await signIn(page, ownerToken);
+    await page.getByRole('link', { name: 'Deployments' }).click();
+    await page.getByRole('heading', { name: 'Deployments' }).waitFor();
+    t.match(await page.locator('main').innerText(), /1 problem\(s\)/, 'the list marks the process');
+    await page.getByRole('link', { name: definition.id }).click();
+    const section = page.getByRole('region', { name: 'Load problems' });
+    await section.waitFor();
+    const text = await section.innerText();
+    t.match(text, /\/schedules\/0 QUARK_ERR_SCHEDULE_INVALID/, 'the problem by its pointer and code');
+    t.match(text, /Mars\/Base/, 'and why');
     t.same(errors, [], 'no script errors');
   });
 }
