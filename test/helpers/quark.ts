@@ -64,6 +64,20 @@ export function cli(args: string[], env: Record<string, string | undefined> = {}
   });
 }
 
+/**
+ * Polls `probe` until it returns a value, for what the tests cannot be told about by an
+ * event (a record in the store, a line in a log); generous for a loaded machine.
+ */
+export async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, ms = 120_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 export function tempDir(t: Teardown, prefix = 'quark-test-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));

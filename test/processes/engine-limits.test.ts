@@ -7,7 +7,7 @@
 import t from 'tap';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fixturePlugins, initHome, startRuntime, tempDir } from '../helpers/quark.js';
+import { fixturePlugins, initHome, startRuntime, tempDir, until } from '../helpers/quark.js';
 
 /** The JSON text of a value nested `levels` objects deep: {"a":{"a":…1…}} (JSON.stringify overflows past ~5,000). */
 const nested = (levels: number) => '{"a":'.repeat(levels) + '1' + '}'.repeat(levels);
@@ -18,15 +18,6 @@ async function postText(url: string, token: string, text: string) {
   return { status: response.status, body: (await response.json()) as any };
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function kitRuntime(t: any) {
   const { home, ownerToken } = await initHome(t, { config: { plugins: { paths: [join(fixturePlugins, 'process-kit')] } } });

@@ -2,7 +2,7 @@ import t from 'tap';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { fixturePlugins, initHome, startRuntime, tempDir, cli } from '../helpers/quark.js';
+import { fixturePlugins, initHome, startRuntime, tempDir, cli, until } from '../helpers/quark.js';
 
 const sleeper = (id: string, ms: number, extra: Record<string, unknown> = {}) => ({
   id,
@@ -12,15 +12,6 @@ const sleeper = (id: string, ms: number, extra: Record<string, unknown> = {}) =>
   ...((extra.process as object) ?? {}),
 });
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 120_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function kitRuntime(t: any, limits: Record<string, unknown> = {}) {
   const { home, ownerToken } = await initHome(t, { config: { plugins: { paths: [join(fixturePlugins, 'process-kit')] }, limits } });

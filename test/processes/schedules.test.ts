@@ -1,19 +1,10 @@
 import t from 'tap';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { cli, fixturePlugins, initHome, startRuntime } from '../helpers/quark.js';
+import { cli, fixturePlugins, initHome, startRuntime, until } from '../helpers/quark.js';
 
 const mapProcess = (id: string) => ({ id, name: id, start: { kind: 'none', next: 'm' }, steps: [{ id: 'm', kind: 'map', expression: '1' }] });
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 async function runtimeWith(t: any, config: Record<string, unknown> = {}) {
   const { home, ownerToken } = await initHome(t, { config });
