@@ -447,18 +447,6 @@ import type { SpecProblem } from './sdk/testing/spec-rules.js';
 export { lintConnector, formatProblems, CannotLintError, type SpecProblem, type LintResult } from './sdk/testing/spec-rules.js';
 
 /**
- * A worker for `quark connector validate` as a runtime with the documented defaults has
- * (limits.pluginImportTimeoutMs, limits.workerHeapMb): there is no home to read them from.
- */
-const validateLimits = { importTimeoutMs: 10_000, heapMb: 4096 };
-
-/**
- * The loader's verdict on one connector folder, for `quark connector validate`: the folder
- * is read, validated and version-gated as a runtime's loader does, and its module imported
- * in a worker thread by the loader's own probe. Each reason the runtime would quarantine it
- * becomes a problem with the rule `loader`; none when a runtime would load it.
- */
-/**
  * One of the loader's problems as the spec rules show theirs: the file under `dir` as the
  * caller named it, the message without the file it repeats, the runtime's code at the end.
  */
@@ -469,10 +457,19 @@ function loaderProblem(dir: string, problem: FieldProblem, code: string): SpecPr
   return { file, path: problem.path, rule: 'loader', message: `${message} [${code}]` };
 }
 
+/**
+ * The loader's verdict on one connector folder, for `quark connector validate`: the folder
+ * is read, validated and version-gated as a runtime's loader does, and its module imported
+ * in a worker thread by the loader's own probe. Each reason the runtime would quarantine it
+ * becomes a problem with the rule `loader`; none when a runtime would load it.
+ */
 export async function probeConnectorFolder(dir: string): Promise<SpecProblem[]> {
-  const pool = createWorkerPool({ threads: 1, heapMb: validateLimits.heapMb, logger: createLogger({ level: 'silent' }) });
+  // a worker as a runtime with the documented defaults has: there is no home to read limits from
+  const schemas = createSchemaRegistry();
+  const limits = schemas.limitDefaults();
+  const pool = createWorkerPool({ threads: 1, heapMb: limits.workerHeapMb!, logger: createLogger({ level: 'silent' }) });
   try {
-    const reason = await checkPlugin(dir, { schemas: createSchemaRegistry(), pool, importTimeoutMs: validateLimits.importTimeoutMs });
+    const reason = await checkPlugin(dir, { schemas, pool, importTimeoutMs: limits.pluginImportTimeoutMs! });
     if (reason === undefined) return [];
     const problems = reason.details?.problems ?? [];
     if (problems.length === 0) return [{ file: dir, path: '', rule: 'loader', message: `${reason.message} [${reason.code}]` }];

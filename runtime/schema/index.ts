@@ -31,6 +31,16 @@ export interface SchemaRegistry {
    * (unknown keyword, unresolved $ref, malformed keyword) when ajv cannot compile it.
    */
   compile(schema: unknown, file: string): Validator;
+  /** The documented defaults of the runtime configuration's `limits`, from its schema: for work with no home to read them from. */
+  limitDefaults(): Readonly<Record<string, number>>;
+}
+
+/** The numeric `default`s of the runtime configuration schema's `limits` properties. */
+function limitDefaultsOf(configSchema: AnySchemaObject): Readonly<Record<string, number>> {
+  const limits = (configSchema.properties as Record<string, AnySchemaObject> | undefined)?.limits?.properties as Record<string, { default?: unknown }> | undefined;
+  const defaults: Record<string, number> = {};
+  for (const [name, property] of Object.entries(limits ?? {})) if (typeof property.default === 'number') defaults[name] = property.default;
+  return Object.freeze(defaults);
 }
 
 /** Turns ajv errors into field problems whose paths are JSON pointers into the data (messages in words, see sdk/json-schema.ts). */
@@ -46,9 +56,9 @@ function wrap(validate: ValidateFunction): Validator {
 export function createSchemaRegistry(schemasDir = join(packageRoot, 'schemas')): SchemaRegistry {
   const ajv = createAjv({ useDefaults: true });
 
-  for (const file of schemaFiles) {
-    ajv.addSchema(JSON.parse(readFileSync(join(schemasDir, file), 'utf8')) as AnySchemaObject);
-  }
+  const loaded = schemaFiles.map((file) => JSON.parse(readFileSync(join(schemasDir, file), 'utf8')) as AnySchemaObject);
+  for (const schema of loaded) ajv.addSchema(schema);
+  const limitDefaults = limitDefaultsOf(loaded.find((schema) => schema.$id === schemaIds.runtimeConfig) ?? {});
   const builtIn = new Map<string, Validator>();
   for (const id of Object.values(schemaIds)) {
     const validate = ajv.getSchema(id);
@@ -60,6 +70,7 @@ export function createSchemaRegistry(schemasDir = join(packageRoot, 'schemas')):
     validator(id) {
       return builtIn.get(id)!;
     },
+    limitDefaults: () => limitDefaults,
     compile(schema, file) {
       if (schema === null || typeof schema !== 'object' || Array.isArray(schema)) {
         throw quarkError('QUARK_ERR_PLUGIN_SCHEMA_INVALID', `${file}: a schema must be a JSON object`, { problems: [{ file, path: '', message: 'must be an object' }] });

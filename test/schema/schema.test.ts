@@ -46,3 +46,14 @@ t.test('the process schema documents itself; the example processes are valid aga
   for (const file of examples) t.same(validate(JSON.parse(readFileSync(join(packageRoot, 'processes', file), 'utf8'))), [], `processes/${file} is valid`);
   t.same(validate({ id: 'x', name: 'x', start: { kind: 'none', next: 'a' }, steps: [{ id: 'a', kind: 'decision', condition: 'true', ifTrue: 'b', colour: 'red' }] }).map((p) => p.path), ['/steps/0/colour'], 'an unknown field of a step is named');
 });
+
+t.test('limitDefaults are the documented defaults of the configuration schema, the ones a home gets filled in', async (t) => {
+  const schemas = createSchemaRegistry();
+  const defaults = schemas.limitDefaults();
+  const config: any = { name: 'edge', kind: 'atom', owner: { id: 'acc_x', name: 'acme' }, limits: {} };
+  schemas.validator(schemaIds.runtimeConfig)(config);
+  t.same(defaults, Object.fromEntries(Object.entries(config.limits).filter(([, v]) => typeof v === 'number')), 'the same values validation fills in');
+  t.equal(defaults.pluginImportTimeoutMs, 10_000);
+  t.equal(defaults.workerHeapMb, 4096);
+  t.ok(Object.isFrozen(defaults), 'read-only');
+});
