@@ -3,7 +3,7 @@
  * the HTTP API and the CLI use; they never reach past it into the store, the pool or
  * plugins.
  */
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { messageOf, type FieldProblem } from './core/errors.js';
 import { createLogger, type Logger } from './core/logger.js';
@@ -24,7 +24,7 @@ import { createOperations } from './connections/operations.js';
 import { createRecovery, type Recovery } from './connections/recovery.js';
 import { RUNTIME_API_VERSION } from './sdk/index.js';
 import { createWalker } from './engine/walker.js';
-import { createDeployments } from './processes/deployments.js';
+import { createDeployments, propertiesUnreadableMessage } from './processes/deployments.js';
 import { createExecutions } from './processes/executions.js';
 import { createScheduler, type Scheduler } from './processes/scheduler.js';
 import { schemaIds } from './schema/index.js';
@@ -141,6 +141,11 @@ async function unreadableDeployments(check: LoadCheck): Promise<{ account: strin
   return found;
 }
 
+/** Processes whose stored persisted properties cannot be read. */
+async function unreadableProperties(check: LoadCheck): Promise<{ account: string; process: string }[]> {
+  return (await check.store.processes.list()).filter((p) => p.propertiesUnreadable).map((p) => ({ account: p.accountId, process: p.processId }));
+}
+
 /** Saved connections whose connector is not loaded (removed, or quarantined). */
 async function orphanConnections(check: LoadCheck): Promise<{ account: string; connection: string; name: string; connector: string }[]> {
   const found: { account: string; connection: string; name: string; connector: string }[] = [];
@@ -167,10 +172,11 @@ async function connectionProblem(store: Store, registry: ConnectorRegistry, acco
  */
 async function reportLoadProblems(check: LoadCheck, logger: Logger, metrics: Metrics): Promise<void> {
   for (const d of await unreadableDeployments(check)) logger.error({ account: d.account, process: d.process, code: 'QUARK_ERR_PROCESS_UNREADABLE' }, d.message);
+  for (const p of await unreadableProperties(check)) logger.error({ ...p, code: 'QUARK_ERR_PROCESS_PROPERTIES_UNREADABLE' }, propertiesUnreadableMessage(p.process));
   for (const c of await orphanConnections(check)) {
     logger.error({ ...c, code: 'QUARK_ERR_CONNECTOR_NOT_FOUND' }, (await connectionProblem(check.store, check.registry, c.account, c.connection))!);
   }
-  metrics.watchLoadProblems(async () => ({ schedule: check.scheduler.problemCount(), deployment: (await unreadableDeployments(check)).length, connection: (await orphanConnections(check)).length }));
+  metrics.watchLoadProblems(async () => ({ schedule: check.scheduler.problemCount(), deployment: (await unreadableDeployments(check)).length + (await unreadableProperties(check)).length, connection: (await orphanConnections(check)).length }));
 }
 
 /** What startup has opened so far, closed in reverse order when a later step throws. */
@@ -188,12 +194,17 @@ async function closeAll(closers: Closers, logger: Logger): Promise<void> {
 
 type Home = ReturnType<typeof openHome>;
 
+function emptyWorkFolder(work: string): void {
+  mkdirSync(work, { recursive: true, mode: 0o700 });
+  for (const entry of readdirSync(work)) if (entry !== 'queued') rmSync(join(work, entry), { recursive: true, force: true });
+}
+
 /** The store and the worker pool, with the scratch folder of an earlier run emptied. */
 function openParts(home: Home, bootLogger: Logger, metrics: Metrics, closers: Closers) {
   const { config, paths } = home;
-  // scratch files of a previous run (killed or crashed) are of no use now
-  rmSync(paths.work, { recursive: true, force: true });
-  mkdirSync(paths.work, { recursive: true, mode: 0o700 });
+  // scratch files of a previous run (killed or crashed) are of no use now; the input
+  // files of queued executions (work/queued/) are kept: those executions run after the start
+  emptyWorkFolder(paths.work);
   const store = openSqliteStore(paths.store);
   closers.push(() => store.close());
   const pool = createWorkerPool({ threads: config.limits.workerThreads, heapMb: config.limits.workerHeapMb, logger: bootLogger });
@@ -271,8 +282,9 @@ function fireSchedule(store: Store, executions: Executions, logger: Logger, acco
 /** Recovery of what a killed runtime left, the purge, and the schedules armed. */
 async function startBackground(store: Store, executions: Executions, recovery: Recovery, logger: Logger, closers: Closers) {
   // executions a killed runtime left behind are accounted for before anything new starts
-  const interrupted = await executions.recover();
-  if (interrupted.length > 0) logger.warn({ executions: interrupted }, 'executions interrupted by the previous stop were marked aborted or discarded');
+  const { aborted, queued } = await executions.recover();
+  if (aborted.length > 0) logger.warn({ executions: aborted }, 'executions the previous stop interrupted while they ran were marked aborted');
+  if (queued > 0) logger.info({ queued }, 'executions queued before the previous stop wait again and run');
   await recoverResources(recovery, logger);
   const purge = async () => {
     try {
@@ -441,6 +453,7 @@ async function wire(home: Home, boot: Boot) {
 
 export type Runtime = Awaited<ReturnType<typeof wire>>;
 export { toProblems } from './schema/index.js';
+export { StoreUnavailableError } from './store/errors.js';
 export { scaffoldConnector, connectorIdPattern, type ScaffoldOptions, type ScaffoldResult } from './connectors/scaffold.js';
 import type { SpecProblem } from './sdk/testing/spec-rules.js';
 export { lintConnector, formatProblems, CannotLintError, type SpecProblem, type LintResult } from './sdk/testing/spec-rules.js';

@@ -85,6 +85,7 @@ export const errorCatalogue = {
   QUARK_ERR_PROCESS_COMBINE_FAILED: { status: 422, summary: 'A combine step could not combine the documents (a body is not JSON, or too large to combine in memory).' },
   QUARK_ERR_EXPRESSION_FAILED: { status: 422, summary: 'A JSONata expression failed or produced no value for a document.' },
   QUARK_ERR_SCHEDULE_INVALID: { status: 400, summary: 'A schedule\'s cron expression or time zone is not one the scheduler can arm.' },
+  QUARK_ERR_PROCESS_PROPERTIES_UNREADABLE: { status: 500, summary: 'The stored persisted properties of a process cannot be read (a damaged store record); executions start them from the defaults.' },
   QUARK_ERR_PROCESS_UNREADABLE: { status: 500, summary: 'The stored definition of a deployed version cannot be read (a damaged store record).' },
   QUARK_ERR_STEP_NESTING_TOO_DEEP: { status: 422, summary: 'A value a step computed for a document (its body, a process property) nests deeper than limits.maxNestingDepth.' },
   QUARK_ERR_STEP_TIMEOUT: { status: 504, summary: 'A run of pure steps did not finish a chunk of documents within its time limit; its worker was stopped.' },

@@ -87,7 +87,7 @@ export function nodeIdOf(paths: HomePaths): string {
   try {
     writeFileSync(paths.nodeId, newId('node') + '\n', { mode: 0o600, flag: 'wx' });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw quarkError('QUARK_ERR_HOME_UNSAFE', `cannot write the node id ${paths.nodeId}: ${messageOf(error)}`, undefined, error);
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw quarkError('QUARK_ERR_HOME_STORE_UNREADABLE', `cannot write the node id ${paths.nodeId}: ${messageOf(error)}`, undefined, error);
   }
   const id = readFileSync(paths.nodeId, 'utf8').trim();
   if (!/^node_[A-Za-z0-9_-]+$/.test(id)) throw quarkError('QUARK_ERR_CONFIG_INVALID', `${paths.nodeId} does not hold a node id (node_…); remove it to make a new one`, { problems: [{ path: '/', message: 'is not a node id', file: paths.nodeId }] });

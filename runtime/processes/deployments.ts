@@ -112,8 +112,9 @@ export function createDeployments(deps: DeploymentDeps) {
   }
 
   /** What the runtime could not load for a process: its definition, its connections' connectors, its schedules. */
-  async function problemsOf(accountId: string, processId: string, activeVersion: number | null): Promise<LoadProblem[]> {
+  async function problemsOf(accountId: string, processId: string, activeVersion: number | null, propertiesUnreadable?: true): Promise<LoadProblem[]> {
     const problems: LoadProblem[] = [];
+    if (propertiesUnreadable) problems.push({ path: '/properties', code: 'QUARK_ERR_PROCESS_PROPERTIES_UNREADABLE', message: propertiesUnreadableMessage(processId) });
     if (activeVersion !== null && (await store.processes.version(accountId, processId, activeVersion))?.definition === null) {
       problems.push({ path: '/activeVersion', code: 'QUARK_ERR_PROCESS_UNREADABLE', message: unreadable(processId, activeVersion).message });
     }
@@ -179,7 +180,7 @@ export function createDeployments(deps: DeploymentDeps) {
     const p = await store.processes.get(accountId, processId);
     if (!p) throw quarkError('QUARK_ERR_PROCESS_NOT_FOUND', `no process "${processId}" in your account`);
     const latest = (await store.processes.version(accountId, processId, await store.processes.latestVersion(accountId, processId)))!;
-    const problems = await problemsOf(accountId, processId, p.activeVersion);
+    const problems = await problemsOf(accountId, processId, p.activeVersion, p.propertiesUnreadable);
     return { process: processId, name: latest.name, activeVersion: p.activeVersion, latestVersion: latest.version, updatedAt: p.updatedAt, schedules: p.schedules, ...(problems.length > 0 ? { problems } : {}) };
   }
 
@@ -264,6 +265,10 @@ export function scheduleProblems(s: ScheduleRecord, path: string): FieldProblem[
   const zone = scheduleProblem(s);
   if (zone === undefined) return [];
   return [{ path: `${path}/timezone`, message: `is not a time zone the scheduler knows (an IANA name such as Europe/Paris or UTC): ${zone}` }];
+}
+
+export function propertiesUnreadableMessage(processId: string): string {
+  return `the stored persisted properties of process "${processId}" cannot be read (damaged store record); executions start them from the definition's defaults, and the next property persisted writes them anew`;
 }
 
 function unreadable(processId: string, version: number) {

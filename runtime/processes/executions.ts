@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { setMaxListeners } from 'node:events';
 import { createExecutionLogs, type ExecutionLogs } from './log-sink.js';
 import { createWriteBehind, type WriteBehind } from './write-behind.js';
+import { createStoreQueue, type ExecutionQueue } from './queue.js';
 import { QuarkError, quarkError, messageOf, describeProblems } from '../core/errors.js';
 import { newId, nowIso } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
@@ -20,7 +21,7 @@ import { presentDocuments, type PresentedDocument } from '../engine/present.js';
 import { ExecutionStopped, type Walker, type WalkContext } from '../engine/walker.js';
 import { inputDocuments, type Operations, type PreparedOperation, type OperationInput } from '../connections/operations.js';
 import type { ProcessDefinition } from './definition.js';
-import type { Deployments } from './deployments.js';
+import { propertiesUnreadableMessage, type Deployments } from './deployments.js';
 
 export interface ExecutionRequest {
   /** A deployed process of the caller's account… */
@@ -51,6 +52,8 @@ export interface ExecutionsDeps {
   workRoot: string;
   /** This runtime's node id (the owner of the executions it runs). */
   nodeId: string;
+  /** Between start and run; the store-backed in-process queue by default. */
+  queue?: ExecutionQueue;
   limits: { maxRunningExecutions: number; maxQueuedExecutions: number; executionTimeoutMs: number; purgeDays: number };
 }
 
@@ -82,7 +85,13 @@ type EndError = { code: string; message: string };
 interface Context {
   deps: ExecutionsDeps;
   running: Map<string, Active>;
-  queue: Active[];
+  /** Executions that wait (the order and the inputs live in the queue). */
+  queue: ExecutionQueue;
+  /** The waiting executions started in this process, with their callers and documents in memory. */
+  local: Map<string, Active>;
+  /** Slots promised but not yet in `running` (a take or a start in flight), and enqueues not yet committed. */
+  reserved: { slots: number; enqueues: number };
+  pumping: boolean;
   /** Listeners of status changes, per account (the console's live list). */
   listeners: Map<string, Set<Listener>>;
   logs: ExecutionLogs;
@@ -97,7 +106,8 @@ function createContext(deps: ExecutionsDeps): Context {
     append: (id, lines) => deps.store.executions.appendLog(id, lines),
     onError: (id, error) => storeFailed({ deps, state }, id, error, 'an execution log could not be written'),
   });
-  return { deps, running: new Map(), queue: [], listeners: new Map(), logs, state };
+  const queue = deps.queue ?? createStoreQueue({ store: deps.store, workRoot: deps.workRoot });
+  return { deps, running: new Map(), queue, local: new Map(), reserved: { slots: 0, enqueues: 0 }, pumping: false, listeners: new Map(), logs, state };
 }
 
 /**
@@ -174,13 +184,85 @@ async function discard(ctx: Context, active: Active, reason: QuarkError): Promis
   return final;
 }
 
+const freeSlots = (ctx: Context) => ctx.deps.limits.maxRunningExecutions - ctx.running.size - ctx.reserved.slots;
+
+/** Starts queued executions while slots are free, one take at a time; runs again if work came meanwhile. */
 function pump(ctx: Context): void {
-  const { running, queue, deps } = ctx;
-  while (!ctx.state.closing && running.size < deps.limits.maxRunningExecutions && queue.length > 0) {
-    const next = queue.shift()!;
-    running.set(next.record.id, next);
-    run(ctx, next).catch((error: unknown) => lastResort(ctx, next, error));
+  if (ctx.pumping) return;
+  ctx.pumping = true;
+  void pumpQueue(ctx).finally(() => {
+    ctx.pumping = false;
+    if (!ctx.state.closing && freeSlots(ctx) > 0 && ctx.queue.size() > 0) pump(ctx);
+  });
+}
+
+async function pumpQueue(ctx: Context): Promise<void> {
+  while (!ctx.state.closing && freeSlots(ctx) > 0 && ctx.queue.size() > 0) {
+    ctx.reserved.slots += 1;
+    let next: Active | undefined;
+    try {
+      next = await takeNext(ctx);
+    } finally {
+      ctx.reserved.slots -= 1;
+    }
+    if (!next) continue;
+    const active = next;
+    ctx.running.set(active.record.id, active);
+    run(ctx, active).catch((error: unknown) => lastResort(ctx, active, error));
   }
+}
+
+/** The next queued execution, ready to run; undefined when none, or when it cannot run (then it is discarded, saying why). */
+async function takeNext(ctx: Context): Promise<Active | undefined> {
+  let record: ExecutionRecord | undefined;
+  try {
+    record = await ctx.queue.take();
+    if (!record) return undefined;
+    const local = ctx.local.get(record.id);
+    ctx.local.delete(record.id);
+    return local ?? (await revive(ctx, record));
+  } catch (error) {
+    ctx.deps.logger.error({ err: error, execution: record?.id }, 'the next queued execution could not be taken');
+    if (record) await discard(ctx, detached(record), quarkError('QUARK_ERR_EXECUTION_RECORD_FAILED', `it could not be taken from the queue: ${messageOf(error)}`));
+    return undefined;
+  }
+}
+
+/** An execution that waited in the store across a restart, made runnable again; undefined (and discarded) when it cannot run. */
+async function revive(ctx: Context, record: ExecutionRecord): Promise<Active | undefined> {
+  const { store } = ctx.deps;
+  const active = detached(record);
+  const account = await store.accounts.get(record.accountId);
+  const deployment = record.version === null ? undefined : await store.processes.version(record.accountId, record.processId, record.version);
+  let why: string | undefined;
+  if (!account) why = `its account ${record.accountId} is gone`;
+  else if (record.version === null) why = 'a test-mode run of an undeployed definition is not kept across a restart';
+  else if (!deployment?.definition) why = `version ${record.version} of process "${record.processId}" cannot be read`;
+  if (why !== undefined || !account || !deployment?.definition) {
+    await discard(ctx, active, quarkError('QUARK_ERR_EXECUTION_INTERRUPTED', `queued before the runtime restarted, but it cannot run: ${why ?? 'unknown'}`));
+    await ctx.queue.release(record.id);
+    return undefined;
+  }
+  active.caller = { account, tokenId: 'queued-before-restart' };
+  active.definition = deployment.definition as unknown as ProcessDefinition;
+  active.documents = await ctx.queue.documents(record.id, join(ctx.deps.workRoot, record.id));
+  return active;
+}
+
+/** An Active for a record nobody in this process waits for (recovered, or cancelled while it waited in the store). */
+function detached(record: ExecutionRecord): Active {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return {
+    record,
+    caller: { account: { id: record.accountId, name: '', relation: 'owner', createdAt: record.queuedAt }, tokenId: 'none' },
+    definition: { id: record.processId, name: record.processId, start: { kind: 'none', next: '' }, steps: [] } as unknown as ProcessDefinition,
+    documents: [],
+    controller,
+    done: Promise.resolve(record),
+    finish: () => undefined,
+    wantOutputs: false,
+  };
 }
 
 /** What run() could not account for: the execution still ends, so nothing waits for it forever. */
@@ -287,9 +369,13 @@ async function walk(ctx: Context, active: Active, walkCtx: WalkContext): Promise
 async function begin(ctx: Context, active: Active, log: Logger, persisted: Record<string, unknown>): Promise<WalkContext> {
   const { record, definition, controller } = active;
   const { store, metrics } = ctx.deps;
-  active.record = { ...record, status: 'in-process', startedAt: nowIso(), owner: ctx.deps.nodeId };
-  await store.executions.update(active.record);
-  emit(ctx, active.record);
+  if (record.status !== 'in-process') {
+    active.record = { ...record, status: 'in-process', startedAt: nowIso(), owner: ctx.deps.nodeId };
+    await store.executions.update(active.record);
+    emit(ctx, active.record);
+    // the run holds its documents now: the stored inputs are of no more use
+    await ctx.queue.release(record.id);
+  }
   metrics.executionsStarted.inc({ trigger: record.trigger });
   const properties: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(definition.properties ?? {})) {
@@ -313,10 +399,13 @@ async function begin(ctx: Context, active: Active, log: Logger, persisted: Recor
 }
 
 /** The process's persisted properties, read before the run. */
-async function persistedOf(ctx: Context, active: Active): Promise<Record<string, unknown>> {
+async function persistedOf(ctx: Context, active: Active, log: Logger): Promise<Record<string, unknown>> {
   const { record, definition } = active;
   const persists = Object.values(definition.properties ?? {}).some((spec) => spec.persist);
-  return record.version === null || !persists ? {} : ((await ctx.deps.store.processes.get(record.accountId, record.processId))?.properties ?? {});
+  if (record.version === null || !persists) return {};
+  const stored = await ctx.deps.store.processes.get(record.accountId, record.processId);
+  if (stored?.propertiesUnreadable) log.warn({ code: 'QUARK_ERR_PROCESS_PROPERTIES_UNREADABLE' }, propertiesUnreadableMessage(record.processId));
+  return stored?.properties ?? {};
 }
 
 /**
@@ -365,7 +454,7 @@ function logEnd(log: Logger, final: ExecutionRecord, durationMs: number | null, 
 
 /** Runs one execution from queue to end; resolves with its final record, never rejects for a store failure. */
 async function runAndRecord(ctx: Context, active: Active, log: Logger): Promise<ExecutionRecord> {
-  const persisted = await persistedOf(ctx, active);
+  const persisted = await persistedOf(ctx, active, log);
   const walkCtx = await begin(ctx, active, log, persisted);
   const checkpoint = startCheckpoints(ctx, active, walkCtx);
   let outcome: Awaited<ReturnType<typeof walk>>;
@@ -435,7 +524,7 @@ async function recordFailures(ctx: Context, id: string, failures: DocumentFailur
 }
 
 async function find(ctx: Context, caller: Caller, id: string): Promise<ExecutionRecord> {
-  const record = ctx.running.get(id)?.record ?? (await ctx.deps.store.executions.get(caller.account.id, id));
+  const record = ctx.running.get(id)?.record ?? ctx.local.get(id)?.record ?? (await ctx.deps.store.executions.get(caller.account.id, id));
   if (!record || record.accountId !== caller.account.id) throw quarkError('QUARK_ERR_EXECUTION_NOT_FOUND', `no execution "${id}" in your account`);
   return record;
 }
@@ -452,10 +541,11 @@ async function resolveRequest(ctx: Context, caller: Caller, request: ExecutionRe
 }
 
 function refuseWhenFull(ctx: Context, definition: ProcessDefinition): void {
-  const { running, queue, deps } = ctx;
-  if (running.size < deps.limits.maxRunningExecutions || queue.length < deps.limits.maxQueuedExecutions) return;
+  const { running, deps } = ctx;
+  const queued = ctx.queue.size() + ctx.reserved.enqueues;
+  if (freeSlots(ctx) > 0 || queued < deps.limits.maxQueuedExecutions) return;
   deps.metrics.executionsRefused.inc();
-  throw quarkError('QUARK_ERR_EXECUTION_QUEUE_FULL', `the runtime already runs ${running.size} execution(s) (limits.maxRunningExecutions) and ${queue.length} wait (limits.maxQueuedExecutions); this execution of "${definition.id}" was refused, not queued`, { running: running.size, queued: queue.length });
+  throw quarkError('QUARK_ERR_EXECUTION_QUEUE_FULL', `the runtime already runs ${running.size} execution(s) (limits.maxRunningExecutions) and ${queued} wait (limits.maxQueuedExecutions); this execution of "${definition.id}" was refused, not queued`, { running: running.size, queued });
 }
 
 function newRecord(caller: Caller, resolved: Awaited<ReturnType<typeof resolveRequest>>, documentsIn: number): ExecutionRecord {
@@ -491,22 +581,51 @@ async function start(ctx: Context, caller: Caller, request: ExecutionRequest, op
   const resolved = await resolveRequest(ctx, caller, request);
   refuseWhenFull(ctx, resolved.definition);
   const documents = inputDocuments(request.documents ?? []);
-  const record = newRecord(caller, resolved, documents.length);
-  await ctx.deps.store.executions.insert(record);
-  ctx.deps.metrics.executionDocuments.inc({ outcome: 'in' }, documents.length);
   let finish!: (r: ExecutionRecord) => void;
   const done = new Promise<ExecutionRecord>((resolve) => (finish = resolve));
   const controller = new AbortController();
   // every task of the execution listens to its signal (a 100k-document step runs 50)
   setMaxListeners(0, controller.signal);
+  const record = newRecord(caller, resolved, documents.length);
   const active: Active = { record, caller, definition: resolved.definition, documents, controller, done, finish, wantOutputs: options.wait === true };
-  ctx.queue.push(active);
-  emit(ctx, record);
-  pump(ctx);
+  if (freeSlots(ctx) > 0 && ctx.queue.size() + ctx.reserved.enqueues === 0) await runAtOnce(ctx, active);
+  else await enqueue(ctx, active);
+  ctx.deps.metrics.executionDocuments.inc({ outcome: 'in' }, documents.length);
   if (!options.wait) return view(ctx, active.record);
   const final = await done;
   const errors = final.documentsFailed > 0 ? await ctx.deps.store.executions.errors(final.id, 100) : [];
   return { ...view(ctx, final), errors, ...(active.presented ? { output: active.presented } : {}) };
+}
+
+/**
+ * A free slot and nobody waiting: the record is written already taken by this node
+ * (in-process, its owner), so a crash marks it aborted; its documents stay in memory.
+ */
+async function runAtOnce(ctx: Context, active: Active): Promise<void> {
+  active.record = { ...active.record, status: 'in-process', startedAt: nowIso(), owner: ctx.deps.nodeId };
+  ctx.running.set(active.record.id, active);
+  try {
+    await ctx.deps.store.executions.insert(active.record);
+  } catch (error) {
+    ctx.running.delete(active.record.id);
+    pump(ctx);
+    throw error;
+  }
+  emit(ctx, active.record);
+  run(ctx, active).catch((error: unknown) => lastResort(ctx, active, error));
+}
+
+/** It has to wait: the record and its input documents are committed before the answer. */
+async function enqueue(ctx: Context, active: Active): Promise<void> {
+  ctx.reserved.enqueues += 1;
+  try {
+    await ctx.queue.enqueue(active.record, active.documents);
+    ctx.local.set(active.record.id, active);
+  } finally {
+    ctx.reserved.enqueues -= 1;
+  }
+  emit(ctx, active.record);
+  pump(ctx);
 }
 
 /** Cancels a queued (→ discarded) or running (→ aborted) execution. */
@@ -515,22 +634,29 @@ async function cancel(ctx: Context, caller: Caller, id: string): Promise<Executi
   const record = await find(ctx, caller, id);
   if (terminal(record.status)) throw quarkError('QUARK_ERR_EXECUTION_FINISHED', `execution ${id} already ended (${record.status})`);
   const reason = quarkError('QUARK_ERR_EXECUTION_CANCELLED', `cancelled by ${caller.account.name}`);
-  const queued = ctx.queue.findIndex((a) => a.record.id === id);
-  if (queued >= 0) {
-    const [active] = ctx.queue.splice(queued, 1);
-    return view(ctx, await discard(ctx, active!, reason));
+  if (ctx.queue.withdraw(id)) {
+    const active = ctx.local.get(id) ?? detached(record);
+    ctx.local.delete(id);
+    const final = await discard(ctx, active, reason);
+    await ctx.queue.release(id);
+    return view(ctx, final);
   }
   ctx.running.get(id)?.controller.abort(reason);
   return view(ctx, ctx.running.get(id)?.record ?? record);
 }
 
-/** At start: executions a killed runtime left running are marked aborted (queued: discarded). */
-async function recover(ctx: Context): Promise<{ id: string; status: ExecutionStatus }[]> {
-  const message = 'the runtime stopped (killed, crashed or shut down) while this execution was queued or running; it did not finish';
+/**
+ * At start: the executions this node left running when it stopped are marked aborted,
+ * with the reason; the queued ones (of every account) wait again, oldest first, and run.
+ */
+async function recover(ctx: Context): Promise<{ aborted: { id: string; status: ExecutionStatus }[]; queued: number }> {
+  const message = 'the runtime stopped (killed, crashed or shut down) while this execution was running; it did not finish';
   const at = nowIso();
-  const touched = await ctx.deps.store.executions.interrupt(ctx.deps.nodeId, at, 'QUARK_ERR_EXECUTION_INTERRUPTED', message);
-  for (const t of touched) await appendLine(ctx, t.id, 50, `${t.status}: ${message}`);
-  return touched;
+  const aborted = await ctx.deps.store.executions.interrupt(ctx.deps.nodeId, at, 'QUARK_ERR_EXECUTION_INTERRUPTED', message);
+  for (const t of aborted) await appendLine(ctx, t.id, 50, `${t.status}: ${message}`);
+  const queued = await ctx.queue.restore();
+  pump(ctx);
+  return { aborted, queued };
 }
 
 /**
@@ -549,11 +675,22 @@ function subscribe(ctx: Context, caller: Caller, listener: Listener): () => void
   };
 }
 
-/** Shutdown: queued executions are discarded, running ones aborted; resolves when they have ended. */
+/**
+ * Shutdown: running executions are aborted; queued ones stay queued in the store (with a
+ * line in their log) and run after the restart. Resolves when the running ones have ended.
+ */
 async function close(ctx: Context): Promise<void> {
   ctx.state.closing = true;
   const reason = quarkError('QUARK_ERR_EXECUTION_INTERRUPTED', 'the runtime shut down');
-  for (const active of ctx.queue.splice(0)) await discard(ctx, active, reason);
+  for (const active of [...ctx.local.values()]) {
+    ctx.local.delete(active.record.id);
+    try {
+      await appendLine(ctx, active.record.id, 40, 'the runtime shut down before this execution started: it stays queued and runs when the runtime starts again');
+    } catch (error) {
+      ctx.deps.logger.warn({ err: error, execution: active.record.id }, 'the log of a queued execution could not be written at shutdown');
+    }
+    active.finish(active.record);
+  }
   const ends = [...ctx.running.values()].map((a) => {
     a.controller.abort(reason);
     return a.done;
@@ -574,7 +711,7 @@ export function createExecutions(deps: ExecutionsDeps) {
     async list(caller: Caller, filter: { process?: string; status?: ExecutionStatus; limit?: number } = {}): Promise<ExecutionView[]> {
       const query = { ...(filter.process ? { processId: filter.process } : {}), ...(filter.status ? { status: filter.status } : {}), limit: filter.limit ?? 50 };
       const records = await deps.store.executions.list(caller.account.id, query);
-      const live = new Map([...ctx.running.values(), ...ctx.queue].map((a) => [a.record.id, a.record]));
+      const live = new Map([...ctx.running.values(), ...ctx.local.values()].map((a) => [a.record.id, a.record]));
       return records.map((r) => view(ctx, live.get(r.id) ?? r));
     },
     cancel: (caller: Caller, id: string) => cancel(ctx, caller, id),
@@ -587,7 +724,7 @@ export function createExecutions(deps: ExecutionsDeps) {
     /** Deletes the history (with errors and logs) of executions that ended more than purgeDays ago. */
     purge: async (now = Date.now()): Promise<number> => (await deps.store.executions.purge(purgeBefore(now))).length,
     subscribe: (caller: Caller, listener: Listener) => subscribe(ctx, caller, listener),
-    counts: () => ({ running: ctx.running.size, queued: ctx.queue.length }),
+    counts: () => ({ running: ctx.running.size, queued: ctx.queue.size() }),
     /** Why the runtime is not ready, if a store write it cannot do without failed. */
     failure: (): string | undefined => ctx.state.storeFailure,
     close: () => close(ctx),

@@ -209,13 +209,18 @@ export const toDeployment = (row: DeploymentRow): DeploymentRecord => ({
   note: row.note,
 });
 
+/** The properties column: a damaged one reads as none, flagged, so deployments and executions report it. */
+function storedProperties(text: string): { properties: Record<string, unknown>; propertiesUnreadable?: true } {
+  const properties = parseObject(text);
+  return properties === null ? { properties: {}, propertiesUnreadable: true } : { properties };
+}
+
 export const toProcess = (row: ProcessRow): ProcessRecord => ({
   accountId: row.account_id,
   processId: row.process_id,
   activeVersion: row.active_version,
   ...storedSchedules(row.schedules),
-  // damaged persisted properties start again from the definition's defaults
-  properties: parseObject(row.properties) ?? {},
+  ...storedProperties(row.properties),
   updatedAt: row.updated_at,
 });
 

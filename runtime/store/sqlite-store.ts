@@ -58,8 +58,9 @@ function prepareStatements(db: Database.Database) {
       `INSERT INTO schedule_fires (account_id, process_id, cron, timezone, last_fired_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (account_id, process_id, cron, timezone) DO UPDATE SET last_fired_at = excluded.last_fired_at`,
     ),
-    procPropertySet: db.prepare('UPDATE processes SET properties = json_set(properties, ?, json(?)) WHERE account_id = ? AND process_id = ?'),
-    procPropertyRemove: db.prepare('UPDATE processes SET properties = json_remove(properties, ?) WHERE account_id = ? AND process_id = ?'),
+    // damaged stored properties (reported as propertiesUnreadable) start again from {} at the next merge
+    procPropertySet: db.prepare("UPDATE processes SET properties = json_set(CASE WHEN json_valid(properties) AND json_type(properties) = 'object' THEN properties ELSE '{}' END, ?, json(?)) WHERE account_id = ? AND process_id = ?"),
+    procPropertyRemove: db.prepare("UPDATE processes SET properties = json_remove(CASE WHEN json_valid(properties) AND json_type(properties) = 'object' THEN properties ELSE '{}' END, ?) WHERE account_id = ? AND process_id = ?"),
     execInsert: db.prepare(
       `INSERT INTO executions (id, account_id, process_id, version, trigger, status, queued_at, started_at, ended_at, error_code, error_message, steps, documents_in, documents_out, documents_failed, warnings, owner, attempt)
        VALUES (@id, @accountId, @processId, @version, @trigger, @status, @queuedAt, @startedAt, @endedAt, @errorCode, @errorMessage, @steps, @documentsIn, @documentsOut, @documentsFailed, @warnings, @owner, @attempt)`,

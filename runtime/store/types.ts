@@ -79,6 +79,8 @@ export interface ProcessRecord {
   schedulesUnreadable?: true;
   /** Persisted process properties. */
   properties: Record<string, unknown>;
+  /** Set when the stored properties could not be read (then `properties` is empty; the next merge starts them again). */
+  propertiesUnreadable?: true;
   updatedAt: string;
 }
 

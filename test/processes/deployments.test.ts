@@ -7,6 +7,7 @@ import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { openSqliteStore } from '../../runtime/store/sqlite-store.js';
 import { createAccessControl } from '../../runtime/accounts/access.js';
 import { createDeployments } from '../../runtime/processes/deployments.js';
@@ -14,9 +15,9 @@ import { createSchemaRegistry, schemaIds } from '../../runtime/schema/index.js';
 import { type QuarkError } from '../../runtime/core/errors.js';
 import type { Caller } from '../../runtime/accounts/access.js';
 
-async function setup(t: { teardown(fn: () => unknown): void }) {
+async function setup(t: { teardown(fn: () => unknown): void }, file?: string) {
   const dir = mkdtempSync(join(tmpdir(), 'quark-deployments-'));
-  const store = openSqliteStore(join(dir, 'quark.db'));
+  const store = openSqliteStore(file ?? join(dir, 'quark.db'));
   t.teardown(async () => {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
@@ -73,4 +74,22 @@ t.test('a definition nested deeper than limits.maxNestingDepth is a deploy probl
   t.equal(problem.path.split('/').length - 1, 64, 'it points at the 65th level (the root object is the first)');
   t.match(problem.message, /nests deeper than 64 levels/);
   t.same(await deployments.list(caller), [], 'nothing was deployed');
+});
+
+t.test('damaged persisted properties are a load problem of the process, and the next merge writes them anew', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'quark-deployments-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const { deployments, caller, store } = await setup(t, join(dir, 'quark.db'));
+  await deployments.deploy(caller, definition('counter', 1));
+  const raw = new Database(join(dir, 'quark.db'));
+  raw.prepare("UPDATE processes SET properties = '{\"count\": 4' WHERE process_id = 'counter'").run();
+  raw.close();
+  const damaged = await store.processes.get(caller.account.id, 'counter');
+  t.match(damaged, { properties: {}, propertiesUnreadable: true }, 'read as none, flagged');
+  t.match((await deployments.get(caller, 'counter')).problems, [{ path: '/properties', code: 'QUARK_ERR_PROCESS_PROPERTIES_UNREADABLE', message: /cannot be read \(damaged store record\)/ }]);
+  await store.processes.mergeProperties(caller.account.id, 'counter', new Map([['count', 1]]));
+  const repaired = await store.processes.get(caller.account.id, 'counter');
+  t.same(repaired?.properties, { count: 1 }, 'a merge starts them again from {}');
+  t.notOk(repaired?.propertiesUnreadable);
+  t.equal((await deployments.get(caller, 'counter')).problems, undefined, 'no problem left');
 });

@@ -66,8 +66,8 @@ t.test('a store that refuses every execution write: the execution still ends, as
   t.pass('close() does not wait forever');
 });
 
-t.test('a store that throws on the second write (the end): recorded as error on the next', async (t) => {
-  const { executions, real } = await build(t, { fault: (s) => faulty(s, 'update', 2, 2) });
+t.test('a store that throws on the first update (the end; a free slot inserts the record in-process): recorded as error on the next', async (t) => {
+  const { executions, real } = await build(t, { fault: (s) => faulty(s, 'update', 1, 1) });
   const view = await executions.start(caller, { definition, trigger: 'api' }, { wait: true });
   t.equal(view.status, 'error');
   t.equal(view.errorCode, 'QUARK_ERR_EXECUTION_RECORD_FAILED');
@@ -94,7 +94,7 @@ t.test('a walker that fails unexpectedly ends the execution as error', async (t)
   await executions.close();
 });
 
-t.test('shutdown: the running execution is aborted, the queued one discarded, each with a last line in its log', async (t) => {
+t.test('shutdown: the running execution is aborted, the queued one stays queued, each with a last line in its log', async (t) => {
   const { executions } = await build(t, { walk: walksUntilAborted, maxRunning: 1 });
   const running = await executions.start(caller, { definition, trigger: 'api' });
   const queued = await executions.start(caller, { definition, trigger: 'api' });
@@ -103,6 +103,6 @@ t.test('shutdown: the running execution is aborted, the queued one discarded, ea
   const logOf = async (id: string) => (await executions.log(caller, id)).join('');
   t.equal((await executions.get(caller, running.id)).status, 'aborted');
   t.match(await logOf(running.id), /execution ended aborted: the runtime shut down/);
-  t.equal((await executions.get(caller, queued.id)).status, 'discarded');
-  t.match(await logOf(queued.id), /discarded before it started: the runtime shut down/);
+  t.equal((await executions.get(caller, queued.id)).status, 'queued', 'it waits in the store for the next start');
+  t.match(await logOf(queued.id), /the runtime shut down before this execution started: it stays queued and runs when the runtime starts again/);
 });

@@ -90,7 +90,7 @@ t.test('damaged stored schedules are reported for their process; the other proce
   const raw = new Database(file);
   raw.prepare("UPDATE processes SET schedules = '[{\"cron\": 5', properties = 'nope' WHERE process_id = 'hourly'").run();
   raw.close();
-  t.same((await store.processes.get('acc_1', 'hourly'))?.properties, {}, 'damaged properties read as none');
+  t.match(await store.processes.get('acc_1', 'hourly'), { properties: {}, propertiesUnreadable: true }, 'damaged properties read as none, flagged');
   const { scheduler } = schedulerAt(store, '2026-01-01T11:10:00.000Z');
   await scheduler.start();
   t.teardown(() => scheduler.stop());
