@@ -8,6 +8,8 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setMaxListeners } from 'node:events';
 import { createExecutionLogs, type ExecutionLogs } from './log-sink.js';
+import { createWriteBehind, type WriteBehind } from './write-behind.js';
+import { createStoreQueue, type ExecutionQueue } from './queue.js';
 import { QuarkError, quarkError, messageOf, describeProblems } from '../core/errors.js';
 import { newId, nowIso } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
@@ -19,7 +21,7 @@ import { presentDocuments, type PresentedDocument } from '../engine/present.js';
 import { ExecutionStopped, type Walker, type WalkContext } from '../engine/walker.js';
 import { inputDocuments, type Operations, type PreparedOperation, type OperationInput } from '../connections/operations.js';
 import type { ProcessDefinition } from './definition.js';
-import type { Deployments } from './deployments.js';
+import { propertiesUnreadableMessage, type Deployments } from './deployments.js';
 
 export interface ExecutionRequest {
   /** A deployed process of the caller's account… */
@@ -48,6 +50,10 @@ export interface ExecutionsDeps {
   logLevel: string;
   redact: readonly string[];
   workRoot: string;
+  /** This runtime's node id (the owner of the executions it runs). */
+  nodeId: string;
+  /** Between start and run; the store-backed in-process queue by default. */
+  queue?: ExecutionQueue;
   limits: { maxRunningExecutions: number; maxQueuedExecutions: number; executionTimeoutMs: number; purgeDays: number };
 }
 
@@ -63,6 +69,8 @@ interface Active {
   outputs?: DocumentRef[];
   presented?: PresentedDocument[];
   wantOutputs: boolean;
+  /** Persisted process properties set by its steps, written behind it (awaited before it ends). */
+  properties?: WriteBehind<Map<string, unknown>>;
 }
 
 /** Errors kept per execution in the store (the log has them all). */
@@ -77,7 +85,13 @@ type EndError = { code: string; message: string };
 interface Context {
   deps: ExecutionsDeps;
   running: Map<string, Active>;
-  queue: Active[];
+  /** Executions that wait (the order and the inputs live in the queue). */
+  queue: ExecutionQueue;
+  /** The waiting executions started in this process, with their callers and documents in memory. */
+  local: Map<string, Active>;
+  /** Slots promised but not yet in `running` (a take or a start in flight), and enqueues not yet committed. */
+  reserved: { slots: number; enqueues: number };
+  pumping: boolean;
   /** Listeners of status changes, per account (the console's live list). */
   listeners: Map<string, Set<Listener>>;
   logs: ExecutionLogs;
@@ -92,7 +106,8 @@ function createContext(deps: ExecutionsDeps): Context {
     append: (id, lines) => deps.store.executions.appendLog(id, lines),
     onError: (id, error) => storeFailed({ deps, state }, id, error, 'an execution log could not be written'),
   });
-  return { deps, running: new Map(), queue: [], listeners: new Map(), logs, state };
+  const queue = deps.queue ?? createStoreQueue({ store: deps.store, workRoot: deps.workRoot });
+  return { deps, running: new Map(), queue, local: new Map(), reserved: { slots: 0, enqueues: 0 }, pumping: false, listeners: new Map(), logs, state };
 }
 
 /**
@@ -105,8 +120,8 @@ function storeFailed(ctx: Pick<Context, 'deps' | 'state'>, execution: string, er
 }
 
 /** A line written outside an execution's logger (recovery, discard), in the same NDJSON shape. */
-function appendLine(ctx: Context, id: string, level: number, msg: string): void {
-  ctx.deps.store.executions.appendLog(id, JSON.stringify({ level, time: Date.now(), execution: id, msg }) + '\n');
+function appendLine(ctx: Context, id: string, level: number, msg: string): Promise<void> {
+  return ctx.deps.store.executions.appendLog(id, JSON.stringify({ level, time: Date.now(), execution: id, msg }) + '\n');
 }
 
 function emit(ctx: Context, record: ExecutionRecord): void {
@@ -143,9 +158,9 @@ function ended(active: Active, status: ExecutionStatus, error?: EndError): Execu
   };
 }
 
-function end(ctx: Context, active: Active, status: ExecutionStatus, error?: EndError): ExecutionRecord {
+async function end(ctx: Context, active: Active, status: ExecutionStatus, error?: EndError): Promise<ExecutionRecord> {
   const record = ended(active, status, error);
-  ctx.deps.store.executions.update(record);
+  await ctx.deps.store.executions.update(record);
   emit(ctx, record);
   ctx.deps.metrics.executionsFinished.inc({ status });
   if (record.startedAt) {
@@ -156,11 +171,11 @@ function end(ctx: Context, active: Active, status: ExecutionStatus, error?: EndE
 }
 
 /** Ends a queued execution as discarded, with a line in its log saying why. */
-function discard(ctx: Context, active: Active, reason: QuarkError): ExecutionRecord {
+async function discard(ctx: Context, active: Active, reason: QuarkError): Promise<ExecutionRecord> {
   let final: ExecutionRecord;
   try {
-    final = end(ctx, active, 'discarded', reason);
-    appendLine(ctx, active.record.id, 40, `discarded before it started: ${reason.message}`);
+    final = await end(ctx, active, 'discarded', reason);
+    await appendLine(ctx, active.record.id, 40, `discarded before it started: ${reason.message}`);
   } catch (error) {
     storeFailed(ctx, active.record.id, error, 'a discarded execution could not be recorded');
     final = ended(active, 'discarded', reason);
@@ -169,13 +184,85 @@ function discard(ctx: Context, active: Active, reason: QuarkError): ExecutionRec
   return final;
 }
 
+const freeSlots = (ctx: Context) => ctx.deps.limits.maxRunningExecutions - ctx.running.size - ctx.reserved.slots;
+
+/** Starts queued executions while slots are free, one take at a time; runs again if work came meanwhile. */
 function pump(ctx: Context): void {
-  const { running, queue, deps } = ctx;
-  while (!ctx.state.closing && running.size < deps.limits.maxRunningExecutions && queue.length > 0) {
-    const next = queue.shift()!;
-    running.set(next.record.id, next);
-    run(ctx, next).catch((error: unknown) => lastResort(ctx, next, error));
+  if (ctx.pumping) return;
+  ctx.pumping = true;
+  void pumpQueue(ctx).finally(() => {
+    ctx.pumping = false;
+    if (!ctx.state.closing && freeSlots(ctx) > 0 && ctx.queue.size() > 0) pump(ctx);
+  });
+}
+
+async function pumpQueue(ctx: Context): Promise<void> {
+  while (!ctx.state.closing && freeSlots(ctx) > 0 && ctx.queue.size() > 0) {
+    ctx.reserved.slots += 1;
+    let next: Active | undefined;
+    try {
+      next = await takeNext(ctx);
+    } finally {
+      ctx.reserved.slots -= 1;
+    }
+    if (!next) continue;
+    const active = next;
+    ctx.running.set(active.record.id, active);
+    run(ctx, active).catch((error: unknown) => lastResort(ctx, active, error));
   }
+}
+
+/** The next queued execution, ready to run; undefined when none, or when it cannot run (then it is discarded, saying why). */
+async function takeNext(ctx: Context): Promise<Active | undefined> {
+  let record: ExecutionRecord | undefined;
+  try {
+    record = await ctx.queue.take();
+    if (!record) return undefined;
+    const local = ctx.local.get(record.id);
+    ctx.local.delete(record.id);
+    return local ?? (await revive(ctx, record));
+  } catch (error) {
+    ctx.deps.logger.error({ err: error, execution: record?.id }, 'the next queued execution could not be taken');
+    if (record) await discard(ctx, detached(record), quarkError('QUARK_ERR_EXECUTION_RECORD_FAILED', `it could not be taken from the queue: ${messageOf(error)}`));
+    return undefined;
+  }
+}
+
+/** An execution that waited in the store across a restart, made runnable again; undefined (and discarded) when it cannot run. */
+async function revive(ctx: Context, record: ExecutionRecord): Promise<Active | undefined> {
+  const { store } = ctx.deps;
+  const active = detached(record);
+  const account = await store.accounts.get(record.accountId);
+  const deployment = record.version === null ? undefined : await store.processes.version(record.accountId, record.processId, record.version);
+  let why: string | undefined;
+  if (!account) why = `its account ${record.accountId} is gone`;
+  else if (record.version === null) why = 'a test-mode run of an undeployed definition is not kept across a restart';
+  else if (!deployment?.definition) why = `version ${record.version} of process "${record.processId}" cannot be read`;
+  if (why !== undefined || !account || !deployment?.definition) {
+    await discard(ctx, active, quarkError('QUARK_ERR_EXECUTION_INTERRUPTED', `queued before the runtime restarted, but it cannot run: ${why ?? 'unknown'}`));
+    await ctx.queue.release(record.id);
+    return undefined;
+  }
+  active.caller = { account, tokenId: 'queued-before-restart' };
+  active.definition = deployment.definition as unknown as ProcessDefinition;
+  active.documents = await ctx.queue.documents(record.id, join(ctx.deps.workRoot, record.id));
+  return active;
+}
+
+/** An Active for a record nobody in this process waits for (recovered, or cancelled while it waited in the store). */
+function detached(record: ExecutionRecord): Active {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return {
+    record,
+    caller: { account: { id: record.accountId, name: '', relation: 'owner', createdAt: record.queuedAt }, tokenId: 'none' },
+    definition: { id: record.processId, name: record.processId, start: { kind: 'none', next: '' }, steps: [] } as unknown as ProcessDefinition,
+    documents: [],
+    controller,
+    done: Promise.resolve(record),
+    finish: () => undefined,
+    wantOutputs: false,
+  };
 }
 
 /** What run() could not account for: the execution still ends, so nothing waits for it forever. */
@@ -189,11 +276,11 @@ function lastResort(ctx: Context, active: Active, error: unknown): void {
 type RunOptions = { step: string; dynamic: boolean; timeoutMs?: number; onProgress?(p: { document: number; bytesDone: number; bytesTotal?: number }): void };
 type StepRef = { connection: string; operation: string };
 
-function prepareOnce(ctx: Context, active: Active, cache: Map<string, PreparedOperation | QuarkError>, key: string, ref: StepRef): PreparedOperation | QuarkError {
+async function prepareOnce(ctx: Context, active: Active, cache: Map<string, PreparedOperation | QuarkError>, key: string, ref: StepRef): Promise<PreparedOperation | QuarkError> {
   let p = cache.get(key);
   if (!p) {
     try {
-      p = ctx.deps.operations.prepare(active.caller, ref);
+      p = await ctx.deps.operations.prepare(active.caller, ref);
     } catch (error) {
       p = error instanceof QuarkError ? error : quarkError('QUARK_ERR_API_INTERNAL', messageOf(error));
     }
@@ -208,7 +295,7 @@ function operationRunner(ctx: Context, active: Active, walk: () => WalkContext) 
   return {
     async run(ref: StepRef, documents: DocumentRef[], parameters: Record<string, unknown>, options: RunOptions): Promise<OperationResultRef[]> {
       const key = `${ref.connection}\u0000${ref.operation}`;
-      const p = prepareOnce(ctx, active, prepared, key, ref);
+      const p = await prepareOnce(ctx, active, prepared, key, ref);
       if (p instanceof QuarkError) return documents.map(() => ({ status: 'failure', code: p.code, message: p.message }));
       let params = parameters;
       if (!options.dynamic) {
@@ -264,7 +351,7 @@ async function walk(ctx: Context, active: Active, walkCtx: WalkContext): Promise
   active.record.documentsIn = result.documentsIn;
   active.record.documentsOut = result.outputs.length;
   active.record.documentsFailed = result.failures.length;
-  recordFailures(ctx, record.id, result.failures, walkCtx.log);
+  await recordFailures(ctx, record.id, result.failures, walkCtx.log);
   let status: ExecutionStatus = walkCtx.warnings > 0 ? 'complete-with-warnings' : 'complete';
   let error: EndError | undefined;
   if (result.failures.length > 0) {
@@ -279,12 +366,16 @@ async function walk(ctx: Context, active: Active, walkCtx: WalkContext): Promise
 }
 
 /** Marks the record in-process and builds the walk's context. */
-function begin(ctx: Context, active: Active, log: Logger, persisted: Record<string, unknown>): WalkContext {
+async function begin(ctx: Context, active: Active, log: Logger, persisted: Record<string, unknown>): Promise<WalkContext> {
   const { record, definition, controller } = active;
   const { store, metrics } = ctx.deps;
-  active.record = { ...record, status: 'in-process', startedAt: nowIso() };
-  store.executions.update(active.record);
-  emit(ctx, active.record);
+  if (record.status !== 'in-process') {
+    active.record = { ...record, status: 'in-process', startedAt: nowIso(), owner: ctx.deps.nodeId };
+    await store.executions.update(active.record);
+    emit(ctx, active.record);
+    // the run holds its documents now: the stored inputs are of no more use
+    await ctx.queue.release(record.id);
+  }
   metrics.executionsStarted.inc({ trigger: record.trigger });
   const properties: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(definition.properties ?? {})) {
@@ -296,9 +387,9 @@ function begin(ctx: Context, active: Active, log: Logger, persisted: Record<stri
     workDir: join(ctx.deps.workRoot, record.id),
     signal: controller.signal,
     process: properties,
-    ...(record.version !== null && persists ? { onProcessUpdates: (updates: Map<string, unknown>) => persistProperties(ctx, record, definition, updates) } : {}),
+    ...(record.version !== null && persists ? { onProcessUpdates: (updates: Map<string, unknown>) => persistProperties(ctx, active, updates) } : {}),
     operations: operationRunner(ctx, active, () => walkCtx),
-    callee: (id) => ctx.deps.deployments.requireActive(record.accountId, id).definition,
+    callee: async (id) => (await ctx.deps.deployments.requireActive(record.accountId, id)).definition,
     counts: {},
     log,
     warnings: 0,
@@ -308,10 +399,13 @@ function begin(ctx: Context, active: Active, log: Logger, persisted: Record<stri
 }
 
 /** The process's persisted properties, read before the run. */
-function persistedOf(ctx: Context, active: Active): Record<string, unknown> {
+async function persistedOf(ctx: Context, active: Active, log: Logger): Promise<Record<string, unknown>> {
   const { record, definition } = active;
   const persists = Object.values(definition.properties ?? {}).some((spec) => spec.persist);
-  return record.version === null || !persists ? {} : (ctx.deps.store.processes.get(record.accountId, record.processId)?.properties ?? {});
+  if (record.version === null || !persists) return {};
+  const stored = await ctx.deps.store.processes.get(record.accountId, record.processId);
+  if (stored?.propertiesUnreadable) log.warn({ code: 'QUARK_ERR_PROCESS_PROPERTIES_UNREADABLE' }, propertiesUnreadableMessage(record.processId));
+  return stored?.properties ?? {};
 }
 
 /**
@@ -319,22 +413,37 @@ function persistedOf(ctx: Context, active: Active): Record<string, unknown> {
  * (the walker reports them after each chunk): overlapping executions of a process never
  * lose each other's updates, and the last writer of a property wins.
  */
-function persistProperties(ctx: Context, record: ExecutionRecord, definition: ProcessDefinition, updates: Map<string, unknown>): void {
+function persistProperties(ctx: Context, active: Active, updates: Map<string, unknown>): void {
+  const { record, definition } = active;
   const persisted = new Map([...updates].filter(([name]) => definition.properties?.[name]?.persist === true));
-  if (persisted.size > 0) ctx.deps.store.processes.mergeProperties(record.accountId, record.processId, persisted);
+  if (persisted.size === 0) return;
+  active.properties ??= createWriteBehind(
+    (merged: Map<string, unknown>) => ctx.deps.store.processes.mergeProperties(record.accountId, record.processId, merged),
+    (pending, next) => new Map([...pending, ...next]),
+    (error) => storeFailed(ctx, record.id, error, 'persisted process properties could not be written'),
+  );
+  active.properties.push(persisted);
 }
 
-/** A long execution's counts reach the store as it goes, so a crash leaves them behind. */
-function startCheckpoints(ctx: Context, active: Active, walkCtx: WalkContext): NodeJS.Timeout {
-  const checkpoint = setInterval(() => {
-    try {
-      ctx.deps.store.executions.update({ ...active.record, steps: walkCtx.counts, warnings: walkCtx.warnings });
-    } catch (error) {
-      ctx.deps.logger.warn({ err: error, execution: active.record.id }, 'the counts of a running execution could not be written');
-    }
-  }, 5000);
-  checkpoint.unref();
-  return checkpoint;
+/**
+ * A long execution's counts reach the store as it goes, so a crash leaves them behind:
+ * every 5 s, one write in flight at most (a slow store skips a beat, never piles up);
+ * `stop()` resolves once the last one landed, so the end is written after it.
+ */
+function startCheckpoints(ctx: Context, active: Active, walkCtx: WalkContext): { stop(): Promise<void> } {
+  const counts = createWriteBehind(
+    (record: ExecutionRecord) => ctx.deps.store.executions.update(record),
+    (_pending, next) => next,
+    (error) => ctx.deps.logger.warn({ err: error, execution: active.record.id }, 'the counts of a running execution could not be written'),
+  );
+  const timer = setInterval(() => counts.push({ ...active.record, steps: { ...walkCtx.counts }, warnings: walkCtx.warnings }), 5000);
+  timer.unref();
+  return {
+    stop() {
+      clearInterval(timer);
+      return counts.settled();
+    },
+  };
 }
 
 function logEnd(log: Logger, final: ExecutionRecord, durationMs: number | null, error?: EndError): void {
@@ -345,27 +454,30 @@ function logEnd(log: Logger, final: ExecutionRecord, durationMs: number | null, 
 
 /** Runs one execution from queue to end; resolves with its final record, never rejects for a store failure. */
 async function runAndRecord(ctx: Context, active: Active, log: Logger): Promise<ExecutionRecord> {
-  const persisted = persistedOf(ctx, active);
-  const walkCtx = begin(ctx, active, log, persisted);
+  const persisted = await persistedOf(ctx, active, log);
+  const walkCtx = await begin(ctx, active, log, persisted);
   const checkpoint = startCheckpoints(ctx, active, walkCtx);
+  let outcome: Awaited<ReturnType<typeof walk>>;
   try {
     log.info({ trigger: active.record.trigger, passedIn: active.documents.length }, 'execution started');
-    const { status, error } = await walk(ctx, active, walkCtx);
-    const final = end(ctx, active, status, error);
-    logEnd(log, final, view(ctx, final).durationMs, error);
-    return final;
+    outcome = await walk(ctx, active, walkCtx);
   } finally {
-    clearInterval(checkpoint);
+    // the end is written after the last checkpoint and the last persisted properties
+    await checkpoint.stop();
+    await active.properties?.settled();
   }
+  const final = await end(ctx, active, outcome.status, outcome.error);
+  logEnd(log, final, view(ctx, final).durationMs, outcome.error);
+  return final;
 }
 
 /** The store or the file system failed: the execution still ends, as error with a code. */
-function endAfterFailure(ctx: Context, active: Active, failure: unknown): ExecutionRecord {
+async function endAfterFailure(ctx: Context, active: Active, failure: unknown): Promise<ExecutionRecord> {
   const id = active.record.id;
   ctx.deps.logger.error({ err: failure, execution: id }, 'execution bookkeeping failed');
   const error = { code: 'QUARK_ERR_EXECUTION_RECORD_FAILED', message: `the execution's record could not be kept: ${messageOf(failure)}` };
   try {
-    return end(ctx, active, 'error', error);
+    return await end(ctx, active, 'error', error);
   } catch (again) {
     storeFailed(ctx, id, again, 'the end of an execution could not be written');
     return ended(active, 'error', error);
@@ -391,11 +503,12 @@ async function run(ctx: Context, active: Active): Promise<void> {
   try {
     final = await runAndRecord(ctx, active, log);
   } catch (unexpected) {
-    final = endAfterFailure(ctx, active, unexpected);
+    final = await endAfterFailure(ctx, active, unexpected);
   } finally {
     clearTimeout(timer);
   }
-  endLog();
+  // its log is complete when it is reported ended
+  await endLog();
   await removeWorkDir(ctx, record.id);
   ctx.running.delete(record.id);
   pump(ctx);
@@ -403,38 +516,39 @@ async function run(ctx: Context, active: Active): Promise<void> {
   active.finish(final);
 }
 
-function recordFailures(ctx: Context, id: string, failures: DocumentFailureRef[], log: Logger): void {
+async function recordFailures(ctx: Context, id: string, failures: DocumentFailureRef[], log: Logger): Promise<void> {
   if (failures.length === 0) return;
   const kept = failures.slice(0, maxStoredErrors);
   for (const f of kept) log.error({ step: f.step, code: f.code }, f.message);
-  ctx.deps.store.executions.insertErrors(id, kept.map((f) => ({ step: f.step, code: f.code, message: f.message })));
+  await ctx.deps.store.executions.insertErrors(id, kept.map((f) => ({ step: f.step, code: f.code, message: f.message })));
 }
 
-function find(ctx: Context, caller: Caller, id: string): ExecutionRecord {
-  const record = ctx.running.get(id)?.record ?? ctx.deps.store.executions.get(caller.account.id, id);
+async function find(ctx: Context, caller: Caller, id: string): Promise<ExecutionRecord> {
+  const record = ctx.running.get(id)?.record ?? ctx.local.get(id)?.record ?? (await ctx.deps.store.executions.get(caller.account.id, id));
   if (!record || record.accountId !== caller.account.id) throw quarkError('QUARK_ERR_EXECUTION_NOT_FOUND', `no execution "${id}" in your account`);
   return record;
 }
 
 /** The definition and version an execution request runs. */
-function resolveRequest(ctx: Context, caller: Caller, request: ExecutionRequest): { definition: ProcessDefinition; version: number | null; trigger: ExecutionTrigger } {
+async function resolveRequest(ctx: Context, caller: Caller, request: ExecutionRequest): Promise<{ definition: ProcessDefinition; version: number | null; trigger: ExecutionTrigger }> {
   const { deployments, access } = ctx.deps;
   if (request.definition !== undefined) {
-    return { definition: deployments.validate(caller, request.definition), version: null, trigger: 'test' };
+    return { definition: await deployments.validate(caller, request.definition), version: null, trigger: 'test' };
   }
   access.requireMember(caller, 'run processes');
-  const { definition, version } = deployments.requireActive(caller.account.id, request.process ?? '');
+  const { definition, version } = await deployments.requireActive(caller.account.id, request.process ?? '');
   return { definition, version, trigger: request.trigger };
 }
 
 function refuseWhenFull(ctx: Context, definition: ProcessDefinition): void {
-  const { running, queue, deps } = ctx;
-  if (running.size < deps.limits.maxRunningExecutions || queue.length < deps.limits.maxQueuedExecutions) return;
+  const { running, deps } = ctx;
+  const queued = ctx.queue.size() + ctx.reserved.enqueues;
+  if (freeSlots(ctx) > 0 || queued < deps.limits.maxQueuedExecutions) return;
   deps.metrics.executionsRefused.inc();
-  throw quarkError('QUARK_ERR_EXECUTION_QUEUE_FULL', `the runtime already runs ${running.size} execution(s) (limits.maxRunningExecutions) and ${queue.length} wait (limits.maxQueuedExecutions); this execution of "${definition.id}" was refused, not queued`, { running: running.size, queued: queue.length });
+  throw quarkError('QUARK_ERR_EXECUTION_QUEUE_FULL', `the runtime already runs ${running.size} execution(s) (limits.maxRunningExecutions) and ${queued} wait (limits.maxQueuedExecutions); this execution of "${definition.id}" was refused, not queued`, { running: running.size, queued });
 }
 
-function newRecord(caller: Caller, resolved: ReturnType<typeof resolveRequest>, documentsIn: number): ExecutionRecord {
+function newRecord(caller: Caller, resolved: Awaited<ReturnType<typeof resolveRequest>>, documentsIn: number): ExecutionRecord {
   return {
     id: newId('exe'),
     accountId: caller.account.id,
@@ -452,6 +566,8 @@ function newRecord(caller: Caller, resolved: ReturnType<typeof resolveRequest>, 
     documentsOut: 0,
     documentsFailed: 0,
     warnings: 0,
+    owner: null,
+    attempt: 1,
   };
 }
 
@@ -462,48 +578,85 @@ function newRecord(caller: Caller, resolved: ReturnType<typeof resolveRequest>, 
  */
 async function start(ctx: Context, caller: Caller, request: ExecutionRequest, options: { wait?: boolean } = {}): Promise<ExecutionView & { output?: PresentedDocument[] }> {
   if (ctx.state.closing) throw quarkError('QUARK_ERR_API_SHUTTING_DOWN', 'the runtime is shutting down');
-  const resolved = resolveRequest(ctx, caller, request);
+  const resolved = await resolveRequest(ctx, caller, request);
   refuseWhenFull(ctx, resolved.definition);
   const documents = inputDocuments(request.documents ?? []);
-  const record = newRecord(caller, resolved, documents.length);
-  ctx.deps.store.executions.insert(record);
-  ctx.deps.metrics.executionDocuments.inc({ outcome: 'in' }, documents.length);
   let finish!: (r: ExecutionRecord) => void;
   const done = new Promise<ExecutionRecord>((resolve) => (finish = resolve));
   const controller = new AbortController();
   // every task of the execution listens to its signal (a 100k-document step runs 50)
   setMaxListeners(0, controller.signal);
+  const record = newRecord(caller, resolved, documents.length);
   const active: Active = { record, caller, definition: resolved.definition, documents, controller, done, finish, wantOutputs: options.wait === true };
-  ctx.queue.push(active);
-  emit(ctx, record);
-  pump(ctx);
+  if (freeSlots(ctx) > 0 && ctx.queue.size() + ctx.reserved.enqueues === 0) await runAtOnce(ctx, active);
+  else await enqueue(ctx, active);
+  ctx.deps.metrics.executionDocuments.inc({ outcome: 'in' }, documents.length);
   if (!options.wait) return view(ctx, active.record);
   const final = await done;
-  const errors = final.documentsFailed > 0 ? ctx.deps.store.executions.errors(final.id, 100) : [];
+  const errors = final.documentsFailed > 0 ? await ctx.deps.store.executions.errors(final.id, 100) : [];
   return { ...view(ctx, final), errors, ...(active.presented ? { output: active.presented } : {}) };
 }
 
+/**
+ * A free slot and nobody waiting: the record is written already taken by this node
+ * (in-process, its owner), so a crash marks it aborted; its documents stay in memory.
+ */
+async function runAtOnce(ctx: Context, active: Active): Promise<void> {
+  active.record = { ...active.record, status: 'in-process', startedAt: nowIso(), owner: ctx.deps.nodeId };
+  ctx.running.set(active.record.id, active);
+  try {
+    await ctx.deps.store.executions.insert(active.record);
+  } catch (error) {
+    ctx.running.delete(active.record.id);
+    pump(ctx);
+    throw error;
+  }
+  emit(ctx, active.record);
+  run(ctx, active).catch((error: unknown) => lastResort(ctx, active, error));
+}
+
+/** It has to wait: the record and its input documents are committed before the answer. */
+async function enqueue(ctx: Context, active: Active): Promise<void> {
+  ctx.reserved.enqueues += 1;
+  try {
+    await ctx.queue.enqueue(active.record, active.documents);
+    ctx.local.set(active.record.id, active);
+  } finally {
+    ctx.reserved.enqueues -= 1;
+  }
+  emit(ctx, active.record);
+  pump(ctx);
+}
+
 /** Cancels a queued (→ discarded) or running (→ aborted) execution. */
-function cancel(ctx: Context, caller: Caller, id: string): ExecutionView {
+async function cancel(ctx: Context, caller: Caller, id: string): Promise<ExecutionView> {
   ctx.deps.access.requireMember(caller, 'cancel executions');
-  const record = find(ctx, caller, id);
+  const record = await find(ctx, caller, id);
   if (terminal(record.status)) throw quarkError('QUARK_ERR_EXECUTION_FINISHED', `execution ${id} already ended (${record.status})`);
   const reason = quarkError('QUARK_ERR_EXECUTION_CANCELLED', `cancelled by ${caller.account.name}`);
-  const queued = ctx.queue.findIndex((a) => a.record.id === id);
-  if (queued >= 0) {
-    const [active] = ctx.queue.splice(queued, 1);
-    return view(ctx, discard(ctx, active!, reason));
+  if (ctx.queue.withdraw(id)) {
+    const active = ctx.local.get(id) ?? detached(record);
+    ctx.local.delete(id);
+    const final = await discard(ctx, active, reason);
+    await ctx.queue.release(id);
+    return view(ctx, final);
   }
   ctx.running.get(id)?.controller.abort(reason);
   return view(ctx, ctx.running.get(id)?.record ?? record);
 }
 
-/** At start: executions a killed runtime left running are marked aborted (queued: discarded). */
-function recover(ctx: Context): { id: string; status: ExecutionStatus }[] {
-  const message = 'the runtime stopped (killed, crashed or shut down) while this execution was queued or running; it did not finish';
-  const touched = ctx.deps.store.executions.interrupt(nowIso(), 'QUARK_ERR_EXECUTION_INTERRUPTED', message);
-  for (const t of touched) appendLine(ctx, t.id, 50, `${t.status}: ${message}`);
-  return touched;
+/**
+ * At start: the executions this node left running when it stopped are marked aborted,
+ * with the reason; the queued ones (of every account) wait again, oldest first, and run.
+ */
+async function recover(ctx: Context): Promise<{ aborted: { id: string; status: ExecutionStatus }[]; queued: number }> {
+  const message = 'the runtime stopped (killed, crashed or shut down) while this execution was running; it did not finish';
+  const at = nowIso();
+  const aborted = await ctx.deps.store.executions.interrupt(ctx.deps.nodeId, at, 'QUARK_ERR_EXECUTION_INTERRUPTED', message);
+  for (const t of aborted) await appendLine(ctx, t.id, 50, `${t.status}: ${message}`);
+  const queued = await ctx.queue.restore();
+  pump(ctx);
+  return { aborted, queued };
 }
 
 /**
@@ -522,16 +675,28 @@ function subscribe(ctx: Context, caller: Caller, listener: Listener): () => void
   };
 }
 
-/** Shutdown: queued executions are discarded, running ones aborted; resolves when they have ended. */
+/**
+ * Shutdown: running executions are aborted; queued ones stay queued in the store (with a
+ * line in their log) and run after the restart. Resolves when the running ones have ended.
+ */
 async function close(ctx: Context): Promise<void> {
   ctx.state.closing = true;
   const reason = quarkError('QUARK_ERR_EXECUTION_INTERRUPTED', 'the runtime shut down');
-  for (const active of ctx.queue.splice(0)) discard(ctx, active, reason);
+  for (const active of [...ctx.local.values()]) {
+    ctx.local.delete(active.record.id);
+    try {
+      await appendLine(ctx, active.record.id, 40, 'the runtime shut down before this execution started: it stays queued and runs when the runtime starts again');
+    } catch (error) {
+      ctx.deps.logger.warn({ err: error, execution: active.record.id }, 'the log of a queued execution could not be written at shutdown');
+    }
+    active.finish(active.record);
+  }
   const ends = [...ctx.running.values()].map((a) => {
     a.controller.abort(reason);
     return a.done;
   });
   await Promise.all(ends);
+  await ctx.logs.drain();
 }
 
 export function createExecutions(deps: ExecutionsDeps) {
@@ -539,26 +704,27 @@ export function createExecutions(deps: ExecutionsDeps) {
   const purgeBefore = (now: number) => new Date(now - deps.limits.purgeDays * 86_400_000).toISOString();
   return {
     start: (caller: Caller, request: ExecutionRequest, options: { wait?: boolean } = {}) => start(ctx, caller, request, options),
-    get(caller: Caller, id: string): ExecutionView {
-      const record = find(ctx, caller, id);
-      return view(ctx, record, { errors: deps.store.executions.errors(id, 100) });
+    async get(caller: Caller, id: string): Promise<ExecutionView> {
+      const record = await find(ctx, caller, id);
+      return view(ctx, record, { errors: await deps.store.executions.errors(id, 100) });
     },
-    list(caller: Caller, filter: { process?: string; status?: ExecutionStatus; limit?: number } = {}): ExecutionView[] {
-      const live = new Map([...ctx.running.values(), ...ctx.queue].map((a) => [a.record.id, a.record]));
+    async list(caller: Caller, filter: { process?: string; status?: ExecutionStatus; limit?: number } = {}): Promise<ExecutionView[]> {
       const query = { ...(filter.process ? { processId: filter.process } : {}), ...(filter.status ? { status: filter.status } : {}), limit: filter.limit ?? 50 };
-      return deps.store.executions.list(caller.account.id, query).map((r) => view(ctx, live.get(r.id) ?? r));
+      const records = await deps.store.executions.list(caller.account.id, query);
+      const live = new Map([...ctx.running.values(), ...ctx.local.values()].map((a) => [a.record.id, a.record]));
+      return records.map((r) => view(ctx, live.get(r.id) ?? r));
     },
     cancel: (caller: Caller, id: string) => cancel(ctx, caller, id),
     /** The execution's log: NDJSON lines, in chunks, in order. */
-    log(caller: Caller, id: string): string[] {
-      find(ctx, caller, id);
+    async log(caller: Caller, id: string): Promise<string[]> {
+      await find(ctx, caller, id);
       return deps.store.executions.log(id);
     },
     recover: () => recover(ctx),
     /** Deletes the history (with errors and logs) of executions that ended more than purgeDays ago. */
-    purge: (now = Date.now()): number => deps.store.executions.purge(purgeBefore(now)).length,
+    purge: async (now = Date.now()): Promise<number> => (await deps.store.executions.purge(purgeBefore(now))).length,
     subscribe: (caller: Caller, listener: Listener) => subscribe(ctx, caller, listener),
-    counts: () => ({ running: ctx.running.size, queued: ctx.queue.length }),
+    counts: () => ({ running: ctx.running.size, queued: ctx.queue.size() }),
     /** Why the runtime is not ready, if a store write it cannot do without failed. */
     failure: (): string | undefined => ctx.state.storeFailure,
     close: () => close(ctx),

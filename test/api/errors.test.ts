@@ -117,3 +117,27 @@ t.test('validation messages name the field by its title; the pointer and keyword
     { path: '/body/name', message: '"name" must not be empty', keyword: 'minLength' },
   ]);
 });
+
+t.test('a store that cannot be reached answers 503 QUARK_ERR_STORE_UNAVAILABLE, its own message (which may name its address) only in the log', async (t) => {
+  const { errorHandler } = await import('../../runtime/api/errors.js');
+  const { StoreUnavailableError } = await import('../../runtime/index.js');
+  const sent: { status?: number; body?: any } = {};
+  const reply = {
+    status(code: number) {
+      sent.status = code;
+      return reply;
+    },
+    send(body: unknown) {
+      sent.body = body;
+      return reply;
+    },
+  };
+  const logged: unknown[] = [];
+  const error = new StoreUnavailableError('connect ECONNREFUSED postgres://quark:s3cret@127.0.0.1:5432/quark');
+  errorHandler(error, { log: { error: (fields: unknown) => logged.push(fields) } } as never, reply as never);
+  t.equal(sent.status, 503);
+  t.equal(sent.body.error.code, 'QUARK_ERR_STORE_UNAVAILABLE');
+  t.match(sent.body.error.message, /the store cannot be reached; nothing was changed by this request; retry later/);
+  t.notMatch(JSON.stringify(sent.body), /s3cret|5432/, 'nothing of the address in the answer');
+  t.same(logged, [{ err: error }], 'the cause is logged');
+});

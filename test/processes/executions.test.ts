@@ -1,5 +1,5 @@
 import t from 'tap';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { fixturePlugins, initHome, startRuntime, tempDir, cli, until } from '../helpers/quark.js';
@@ -148,23 +148,79 @@ t.test('history older than purgeDays is purged at start, with its logs', async (
 });
 
 
-t.test('SIGTERM: running executions are aborted and queued ones discarded, with the reason, before the runtime exits', async (t) => {
+t.test('SIGTERM: running executions are aborted with the reason; queued ones stay queued and run after the restart', async (t) => {
+  const release = join(tempDir(t, 'quark-release-'), 'go');
   const { home, ownerToken, rt, api, statusOf } = await kitRuntime(t, { maxRunningExecutions: 1, shutdownGraceMs: 5000 });
-  await api('POST', '/deployments', sleeper('nap', 60_000));
+  await api('POST', '/deployments', sleeper('nap', 60_000, { parameters: { release } }));
   const running = (await api('POST', '/executions', { process: 'nap' })).body;
   await until('it to run', async () => ((await statusOf(running.id)).status === 'in-process' ? true : undefined));
   const queued = (await api('POST', '/executions', { process: 'nap' })).body;
+  t.equal(queued.status, 'queued');
   t.equal(await rt.stop('SIGTERM'), 0, 'a clean exit');
+  writeFileSync(release, 'go');
   const again = await startRuntime(t, home);
   const view = async (id: string) => (await again.api('GET', `/api/v1/executions/${id}`, ownerToken)).body;
   t.same([(await view(running.id)).status, (await view(running.id)).errorMessage], ['aborted', 'the runtime shut down']);
-  t.same([(await view(queued.id)).status, (await view(queued.id)).errorCode], ['discarded', 'QUARK_ERR_EXECUTION_INTERRUPTED']);
+  const done = await until('the queued one to run after the restart', async () => {
+    const v = await view(queued.id);
+    return ['queued', 'in-process'].includes(v.status) ? undefined : v;
+  });
+  t.equal(done.status, 'complete', 'it ran to completion');
   const log = async (id: string) => {
     const { body } = await again.api('GET', `/api/v1/executions/${id}/log`, ownerToken);
     return typeof body === 'string' ? body : JSON.stringify(body);
   };
   t.match(await log(running.id), /execution ended aborted: the runtime shut down/, 'the running one ends its log saying why');
-  t.match(await log(queued.id), /discarded before it started: the runtime shut down/, 'so does the queued one, as a cancel and kill -9 recovery do');
+  t.match(await log(queued.id), /the runtime shut down before this execution started: it stays queued[\s\S]*execution ended complete/, 'the queued one says it waited, then ran');
+});
+
+t.test('kill -9 with 50 running and 50 queued executions: after the restart the running ones are aborted with the reason, the queued ones run to completion with their documents', async (t) => {
+  const release = join(tempDir(t, 'quark-release-'), 'go');
+  const { home, ownerToken, rt, api } = await kitRuntime(t, { maxRunningExecutions: 50, maxQueuedExecutions: 60 });
+  const relay = {
+    id: 'relay',
+    name: 'relay',
+    start: { kind: 'documents', next: 'nap' },
+    steps: [{ id: 'nap', kind: 'operation', connection: 'kit', operation: 'sleep', parameters: { ms: 600_000, release } }],
+  };
+  t.equal((await api('POST', '/deployments', relay)).status, 201);
+  // a small body is stored inline with the record, a large one (above 64 KiB) as a file under work/queued/
+  const documents = [{ body: '{"n":1}' }, { body: 'q'.repeat(100_000) }];
+  const ids: string[] = [];
+  for (let i = 0; i < 100; i++) {
+    const started = await api('POST', '/executions', { process: 'relay', documents });
+    t.equal(started.status, 202, `start ${i} answered`);
+    ids.push(started.body.id);
+  }
+  const statuses = async (call: typeof api) => {
+    const list = (await call('GET', '/executions?process=relay&limit=1000')).body.executions as { id: string; status: string }[];
+    return new Map(list.map((e) => [e.id, e.status]));
+  };
+  const before = await until('50 to run', async () => {
+    const map = await statuses(api);
+    return [...map.values()].filter((s) => s === 'in-process').length === 50 ? map : undefined;
+  });
+  const running = ids.filter((id) => before.get(id) === 'in-process');
+  const queued = ids.filter((id) => before.get(id) === 'queued');
+  t.equal(queued.length, 50, 'and 50 wait');
+  t.equal(readdirSync(join(home, 'work', 'queued')).length, 50, 'each queued execution has its large input on disk');
+  t.equal(await rt.stop('SIGKILL'), null);
+
+  writeFileSync(release, 'go');
+  const again = await startRuntime(t, home);
+  const api2 = (method: string, path: string, body?: unknown) => again.api(method, `/api/v1${path}`, ownerToken, body);
+  const after = await until('the queued ones to finish', async () => {
+    const map = await statuses(api2);
+    return queued.every((id) => !['queued', 'in-process'].includes(map.get(id)!)) ? map : undefined;
+  });
+  t.same(running.map((id) => after.get(id)), running.map(() => 'aborted'), 'the 50 running ones are aborted');
+  t.same(queued.map((id) => after.get(id)), queued.map(() => 'complete'), 'the 50 queued ones ran to completion');
+  const aborted = (await api2('GET', `/executions/${running[0]}`)).body;
+  t.equal(aborted.errorCode, 'QUARK_ERR_EXECUTION_INTERRUPTED');
+  t.match(aborted.errorMessage, /runtime stopped \(killed, crashed or shut down\) while this execution was running/);
+  const ran = (await api2('GET', `/executions/${queued[0]}`)).body;
+  t.match(ran, { documentsIn: 2, documentsOut: 2, steps: { nap: { in: 2, out: 2, errors: 0 } } }, 'with both of its documents');
+  t.same(readdirSync(join(home, 'work', 'queued')), [], 'their stored input files are gone');
 });
 
 t.test('a map over a body spilled to disk fails the document instead of losing the body; $body tells', async (t) => {

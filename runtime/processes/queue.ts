@@ -1,0 +1,117 @@
+/**
+ * The execution queue: the seam between "start" and "run" (as piscina's TaskQueue or
+ * undici's Dispatcher are). `start` enqueues an execution that has to wait, durably: its
+ * record and its input documents are committed before the caller gets an answer; the
+ * runner takes the next one when a slot frees up, and releases its stored inputs once the
+ * run holds them. The default implementation below is in-process and backed by the
+ * store; a distributed one (several nodes sharing one store) implements the same
+ * interface with an atomic claim.
+ */
+import { mkdir, rename, rm, writeFile, copyFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Store, ExecutionRecord, QueuedInputRecord } from '../store/types.js';
+import type { DocumentRef } from '../engine/messages.js';
+
+/** Bodies up to this size are stored inline with the record; larger ones as files under `<home>/work/queued/<id>/`. */
+export const inlineInputBytes = 64 * 1024;
+
+export interface ExecutionQueue {
+  /** Records a queued execution with its input documents; resolves once both are committed. */
+  enqueue(record: ExecutionRecord, documents: readonly DocumentRef[]): Promise<void>;
+  /** Claims the oldest queued execution, or undefined when none waits. */
+  take(): Promise<ExecutionRecord | undefined>;
+  /** The input documents of a taken execution, as the run reads them (file bodies moved into `workDir`). */
+  documents(id: string, workDir: string): Promise<DocumentRef[]>;
+  /** The run holds its documents: the stored inputs (and their files) are deleted. */
+  release(id: string): Promise<void>;
+  /** Takes a queued execution out of the queue before it ran (cancel); false when it was not waiting. */
+  withdraw(id: string): boolean;
+  /** How many wait. */
+  size(): number;
+  /** At start: the executions still queued in the store wait again, oldest first; returns how many. */
+  restore(): Promise<number>;
+}
+
+/** Where the input files of a queued execution live until it runs. */
+export const queuedDir = (workRoot: string, id: string) => join(workRoot, 'queued', id);
+
+/** Documents as stored inputs: small bodies inline (base64), larger ones written (or copied) into the queued folder. */
+async function storedInputs(workRoot: string, id: string, documents: readonly DocumentRef[]): Promise<QueuedInputRecord[]> {
+  const inputs: QueuedInputRecord[] = [];
+  for (const [seq, d] of documents.entries()) {
+    const { body } = d;
+    if (body.kind === 'inline' && body.bytes.byteLength <= inlineInputBytes) {
+      inputs.push({ seq, properties: d.properties, body: { kind: 'inline', base64: Buffer.from(body.bytes.buffer, body.bytes.byteOffset, body.bytes.byteLength).toString('base64') } });
+      continue;
+    }
+    const dir = queuedDir(workRoot, id);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const path = join(dir, String(seq));
+    if (body.kind === 'inline') await writeFile(path, body.bytes, { mode: 0o600 });
+    else await copyFile(body.path, path);
+    inputs.push({ seq, properties: d.properties, body: { kind: 'file', path, size: body.kind === 'inline' ? body.bytes.byteLength : body.size } });
+  }
+  return inputs;
+}
+
+/** Stored inputs as documents; a file body moves into the execution's work folder (the queued folder goes with release). */
+async function documentsOf(inputs: readonly QueuedInputRecord[], workDir: string): Promise<DocumentRef[]> {
+  const documents: DocumentRef[] = [];
+  for (const input of inputs) {
+    const properties = input.properties as Record<string, string>;
+    if (input.body.kind === 'inline') {
+      const bytes = Buffer.from(input.body.base64, 'base64');
+      documents.push({ properties, body: { kind: 'inline', bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) } });
+      continue;
+    }
+    await mkdir(workDir, { recursive: true, mode: 0o700 });
+    const path = join(workDir, `input-${input.seq}`);
+    await rename(input.body.path, path);
+    documents.push({ properties, body: { kind: 'file', path, size: input.body.size } });
+  }
+  return documents;
+}
+
+/**
+ * The in-process queue over the store: the order lives in memory (restored from the store
+ * at start), the records and inputs in the store, so a restart finds what waited.
+ */
+export function createStoreQueue(deps: { store: Store; workRoot: string }): ExecutionQueue {
+  const { store, workRoot } = deps;
+  // this node is the queue's only taker: the waiting records in memory are the truth (cancel withdraws)
+  const waiting: ExecutionRecord[] = [];
+  return {
+    async enqueue(record, documents) {
+      const inputs = await storedInputs(workRoot, record.id, documents);
+      try {
+        await store.executions.insert(record, inputs);
+      } catch (error) {
+        await rm(queuedDir(workRoot, record.id), { recursive: true, force: true });
+        throw error;
+      }
+      waiting.push(record);
+    },
+    async take() {
+      return waiting.shift();
+    },
+    async documents(id, workDir) {
+      return documentsOf(await store.executions.inputs(id), workDir);
+    },
+    async release(id) {
+      await store.executions.dropInputs(id);
+      await rm(queuedDir(workRoot, id), { recursive: true, force: true });
+    },
+    withdraw(id) {
+      const at = waiting.findIndex((w) => w.id === id);
+      if (at < 0) return false;
+      waiting.splice(at, 1);
+      return true;
+    },
+    size: () => waiting.length,
+    async restore() {
+      const queued = await store.executions.queued(1_000_000);
+      waiting.splice(0, waiting.length, ...queued);
+      return queued.length;
+    },
+  };
+}
