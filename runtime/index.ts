@@ -88,8 +88,8 @@ export interface CreateRuntimeOptions {
 }
 
 /** Resources that operations of the previous run held and did not release are released in the background. */
-function recoverResources(recovery: Recovery, logger: Logger): void {
-  const left = recovery.recoverLeftBehind();
+async function recoverResources(recovery: Recovery, logger: Logger): Promise<void> {
+  const left = await recovery.recoverLeftBehind();
   if (left === 0) logger.debug('no resource was left behind by the previous run');
 }
 
@@ -128,12 +128,12 @@ interface LoadCheck {
 }
 
 /** Active deployments whose stored definition cannot be read. */
-function unreadableDeployments(check: LoadCheck): { account: string; process: string; message: string }[] {
+async function unreadableDeployments(check: LoadCheck): Promise<{ account: string; process: string; message: string }[]> {
   const found: { account: string; process: string; message: string }[] = [];
-  for (const p of check.store.processes.list()) {
+  for (const p of await check.store.processes.list()) {
     if (p.activeVersion === null) continue;
     try {
-      check.deployments.active(p.accountId, p.processId);
+      await check.deployments.active(p.accountId, p.processId);
     } catch (error) {
       found.push({ account: p.accountId, process: p.processId, message: messageOf(error) });
     }
@@ -142,18 +142,19 @@ function unreadableDeployments(check: LoadCheck): { account: string; process: st
 }
 
 /** Saved connections whose connector is not loaded (removed, or quarantined). */
-function orphanConnections(check: LoadCheck): { account: string; connection: string; name: string; connector: string }[] {
-  return check.store.accounts.list().flatMap((account) =>
-    check.store.connections
-      .list(account.id)
-      .filter((c) => check.registry.get(c.connectorId) === undefined)
-      .map((c) => ({ account: account.id, connection: c.id, name: c.name, connector: c.connectorId })),
-  );
+async function orphanConnections(check: LoadCheck): Promise<{ account: string; connection: string; name: string; connector: string }[]> {
+  const found: { account: string; connection: string; name: string; connector: string }[] = [];
+  for (const account of await check.store.accounts.list()) {
+    for (const c of await check.store.connections.list(account.id)) {
+      if (check.registry.get(c.connectorId) === undefined) found.push({ account: account.id, connection: c.id, name: c.name, connector: c.connectorId });
+    }
+  }
+  return found;
 }
 
 /** Why a saved connection cannot run: its connector is not loaded (removed or quarantined). */
-function connectionProblem(store: Store, registry: ConnectorRegistry, accountId: string, ref: string): string | undefined {
-  const connection = store.connections.get(accountId, ref) ?? store.connections.findByName(accountId, ref);
+async function connectionProblem(store: Store, registry: ConnectorRegistry, accountId: string, ref: string): Promise<string | undefined> {
+  const connection = (await store.connections.get(accountId, ref)) ?? (await store.connections.findByName(accountId, ref));
   if (!connection || registry.get(connection.connectorId)) return undefined;
   const quarantined = registry.quarantined().some((q) => q.id === connection.connectorId);
   return `connection "${connection.name}" uses connector "${connection.connectorId}", which is ${quarantined ? 'quarantined' : 'not loaded'}; its tests, operations and process steps fail until the connector is back`;
@@ -164,12 +165,12 @@ function connectionProblem(store: Store, registry: ConnectorRegistry, accountId:
  * at error level here (schedules by the scheduler), shown by `deployments show`, and
  * counted by quark_load_problems; the rest of the runtime starts.
  */
-function reportLoadProblems(check: LoadCheck, logger: Logger, metrics: Metrics): void {
-  for (const d of unreadableDeployments(check)) logger.error({ account: d.account, process: d.process, code: 'QUARK_ERR_PROCESS_UNREADABLE' }, d.message);
-  for (const c of orphanConnections(check)) {
-    logger.error({ ...c, code: 'QUARK_ERR_CONNECTOR_NOT_FOUND' }, connectionProblem(check.store, check.registry, c.account, c.connection)!);
+async function reportLoadProblems(check: LoadCheck, logger: Logger, metrics: Metrics): Promise<void> {
+  for (const d of await unreadableDeployments(check)) logger.error({ account: d.account, process: d.process, code: 'QUARK_ERR_PROCESS_UNREADABLE' }, d.message);
+  for (const c of await orphanConnections(check)) {
+    logger.error({ ...c, code: 'QUARK_ERR_CONNECTOR_NOT_FOUND' }, (await connectionProblem(check.store, check.registry, c.account, c.connection))!);
   }
-  metrics.watchLoadProblems(() => ({ schedule: check.scheduler.problemCount(), deployment: unreadableDeployments(check).length, connection: orphanConnections(check).length }));
+  metrics.watchLoadProblems(async () => ({ schedule: check.scheduler.problemCount(), deployment: (await unreadableDeployments(check)).length, connection: (await orphanConnections(check)).length }));
 }
 
 /** What startup has opened so far, closed in reverse order when a later step throws. */
@@ -236,8 +237,8 @@ function createServices(home: Home, parts: { store: Store; pool: Pool; registry:
     store,
     access,
     validateSchema: schemas.validator(schemaIds.process),
-    operation: (caller, ref) => operations.prepare(caller, ref).operation,
-    onChange: (accountId, processId) => schedule.scheduler?.refresh(accountId, processId),
+    operation: async (caller, ref) => (await operations.prepare(caller, ref)).operation,
+    onChange: async (accountId, processId) => schedule.scheduler?.refresh(accountId, processId),
     scheduleProblems: (accountId, processId) => schedule.scheduler?.problems(accountId, processId) ?? [],
     connectionProblem: (accountId, ref) => connectionProblem(store, registry, accountId, ref),
     maxNestingDepth: config.limits.maxNestingDepth,
@@ -250,7 +251,7 @@ function createServices(home: Home, parts: { store: Store; pool: Pool; registry:
     maxNestingDepth: config.limits.maxNestingDepth,
   });
   const redact = redactPathsFor(registry.list().flatMap((c) => c.secretPointers));
-  const executions = createExecutions({ store, access, deployments, operations, walker, metrics, logger, logLevel: parts.logLevel, redact, workRoot: paths.work, limits: config.limits });
+  const executions = createExecutions({ store, access, deployments, operations, walker, metrics, logger, logLevel: parts.logLevel, redact, workRoot: paths.work, nodeId: home.nodeId, limits: config.limits });
   return { access, connections, testConnection, recovery, operations, deployments, executions, schedule };
 }
 
@@ -258,37 +259,35 @@ type Executions = ReturnType<typeof createExecutions>;
 
 /** A schedule fired: nothing it does may escape into croner's timer. */
 function fireSchedule(store: Store, executions: Executions, logger: Logger, accountId: string, processId: string): void {
-  const refused = (error: unknown) => logger.error({ process: processId, err: error }, 'a scheduled execution could not start');
-  try {
-    const account = store.accounts.get(accountId);
+  const start = async () => {
+    const account = await store.accounts.get(accountId);
     if (!account) return;
-    // refused (queue full, undeployed meanwhile): said loudly in the runtime log and in metrics
-    executions.start({ account, tokenId: 'schedule' }, { process: processId, trigger: 'schedule' }).catch(refused);
-  } catch (error) {
-    refused(error);
-  }
+    await executions.start({ account, tokenId: 'schedule' }, { process: processId, trigger: 'schedule' });
+  };
+  // refused (queue full, undeployed meanwhile) or a store failure: said loudly in the runtime log and in metrics
+  start().catch((error: unknown) => logger.error({ process: processId, err: error }, 'a scheduled execution could not start'));
 }
 
 /** Recovery of what a killed runtime left, the purge, and the schedules armed. */
-function startBackground(store: Store, executions: Executions, recovery: Recovery, logger: Logger, closers: Closers) {
+async function startBackground(store: Store, executions: Executions, recovery: Recovery, logger: Logger, closers: Closers) {
   // executions a killed runtime left behind are accounted for before anything new starts
-  const interrupted = executions.recover();
+  const interrupted = await executions.recover();
   if (interrupted.length > 0) logger.warn({ executions: interrupted }, 'executions interrupted by the previous stop were marked aborted or discarded');
-  recoverResources(recovery, logger);
-  const purge = () => {
+  await recoverResources(recovery, logger);
+  const purge = async () => {
     try {
-      executions.purge();
+      await executions.purge();
     } catch (error) {
       logger.error({ err: error }, 'purging old executions failed');
     }
   };
-  purge();
-  const purgeTimer = setInterval(purge, 3_600_000);
+  await purge();
+  const purgeTimer = setInterval(() => void purge(), 3_600_000);
   purgeTimer.unref();
   closers.push(() => clearInterval(purgeTimer));
   const scheduler = createScheduler({ store, logger, fire: (accountId, processId) => fireSchedule(store, executions, logger, accountId, processId) });
-  scheduler.start();
   closers.push(() => scheduler.stop());
+  await scheduler.start();
   return { scheduler, purgeTimer };
 }
 
@@ -334,9 +333,9 @@ async function wire(home: Home, boot: Boot) {
   const { access, connections, testConnection, recovery, operations, deployments, executions } = services;
   closers.push(() => recovery.close());
   metrics.watchExecutions(executions.counts);
-  const { scheduler, purgeTimer } = startBackground(store, executions, recovery, logger, closers);
+  const { scheduler, purgeTimer } = await startBackground(store, executions, recovery, logger, closers);
   services.schedule.scheduler = scheduler;
-  reportLoadProblems({ store, registry, deployments, scheduler }, logger, metrics);
+  await reportLoadProblems({ store, registry, deployments, scheduler }, logger, metrics);
   const startedAt = new Date();
   let closed = false;
 
@@ -405,8 +404,8 @@ async function wire(home: Home, boot: Boot) {
     deployments: {
       deploy: deployments.deploy,
       list: deployments.list,
-      get(caller: Caller, processId: string, version?: number) {
-        return { ...deployments.get(caller, processId, version), nextRuns: scheduler.next(caller.account.id, processId) };
+      async get(caller: Caller, processId: string, version?: number) {
+        return { ...(await deployments.get(caller, processId, version)), nextRuns: scheduler.next(caller.account.id, processId) };
       },
       rollback: deployments.rollback,
       undeploy: deployments.undeploy,
@@ -434,7 +433,7 @@ async function wire(home: Home, boot: Boot) {
       await executions.close();
       await recovery.close();
       await pool.close();
-      store.close();
+      await store.close();
       boot.lock.release();
     },
   };

@@ -1,5 +1,6 @@
 import { quarkError } from '../core/errors.js';
 import { newId, nowIso } from '../core/ids.js';
+import { isStoreConflict } from '../store/errors.js';
 import type { Store, AccountRecord, AccountRelation, TokenRecord } from '../store/types.js';
 import type { RuntimeKind } from '../home/index.js';
 import { hashToken, issueToken } from './tokens.js';
@@ -20,7 +21,7 @@ export interface TokenView {
 
 export interface AccessControl {
   /** Resolves a bearer token; 401 for none, unknown or revoked. */
-  authenticate(token: string | undefined): Caller;
+  authenticate(token: string | undefined): Promise<Caller>;
   isOwner(caller: Caller): boolean;
   requireOwner(caller: Caller, action: string): void;
   /**
@@ -30,11 +31,13 @@ export interface AccessControl {
   requireAssociated(caller: Caller): void;
   /** Accounts that own resources on this runtime: the owner, and tenants of a cloud. */
   requireMember(caller: Caller, action: string): void;
-  listAccounts(caller: Caller): AccountRecord[];
-  addAccount(caller: Caller, input: { name: string; relation: Exclude<AccountRelation, 'owner'> }): AccountRecord;
-  listTokens(caller: Caller): TokenView[];
-  createToken(caller: Caller, input: { name: string; account?: string }): { token: string; view: TokenView };
-  revokeToken(caller: Caller, id: string): TokenView;
+  listAccounts(caller: Caller): Promise<AccountRecord[]>;
+  /** The name is unique by the store's constraint: a clash is QUARK_ERR_ACCOUNT_EXISTS. */
+  addAccount(caller: Caller, input: { name: string; relation: Exclude<AccountRelation, 'owner'> }): Promise<AccountRecord>;
+  listTokens(caller: Caller): Promise<TokenView[]>;
+  createToken(caller: Caller, input: { name: string; account?: string }): Promise<{ token: string; view: TokenView }>;
+  /** The last owner token is checked and revoked in one transaction, so two revokes at once cannot both pass. */
+  revokeToken(caller: Caller, id: string): Promise<TokenView>;
 }
 
 const view = ({ hash: _hash, ...rest }: TokenRecord): TokenView => rest;
@@ -46,19 +49,19 @@ export function createAccessControl({ store, kind, ownerId }: { store: Store; ki
     if (!isOwner(caller)) throw quarkError('QUARK_ERR_AUTH_FORBIDDEN', `only the runtime's owner account may ${action}`);
   }
 
-  function findAccount(ref: string): AccountRecord {
-    const account = store.accounts.get(ref) ?? store.accounts.findByName(ref);
+  async function findAccount(ref: string): Promise<AccountRecord> {
+    const account = (await store.accounts.get(ref)) ?? (await store.accounts.findByName(ref));
     if (!account) throw quarkError('QUARK_ERR_ACCOUNT_NOT_FOUND', `no account "${ref}" on this runtime`);
     return account;
   }
 
   return {
-    authenticate(token) {
+    async authenticate(token) {
       if (token === undefined || token === '') {
         throw quarkError('QUARK_ERR_AUTH_MISSING_TOKEN', 'send an account token as "Authorization: Bearer <token>"');
       }
-      const record = store.tokens.findByHash(hashToken(token));
-      const account = record && record.revokedAt === null ? store.accounts.get(record.accountId) : undefined;
+      const record = await store.tokens.findByHash(hashToken(token));
+      const account = record && record.revokedAt === null ? await store.accounts.get(record.accountId) : undefined;
       if (!record || !account) throw quarkError('QUARK_ERR_AUTH_INVALID_TOKEN', 'the token is not valid on this runtime (unknown or revoked)');
       return { account, tokenId: record.id };
     },
@@ -75,40 +78,46 @@ export function createAccessControl({ store, kind, ownerId }: { store: Store; ki
     requireMember(caller, action) {
       if (caller.account.relation === 'guest') throw quarkError('QUARK_ERR_AUTH_FORBIDDEN', `a guest account may not ${action} on this runtime`);
     },
-    listAccounts(caller) {
+    async listAccounts(caller) {
       return isOwner(caller) ? store.accounts.list() : [caller.account];
     },
-    addAccount(caller, { name, relation }) {
+    async addAccount(caller, { name, relation }) {
       requireOwner(caller, 'add accounts');
       if (relation === 'tenant' && kind !== 'cloud') {
         throw quarkError('QUARK_ERR_ACCOUNT_TENANTS_UNSUPPORTED', `this runtime is ${kind === 'atom' ? 'an' : 'a'} ${kind}; only a cloud runtime has tenant accounts`);
       }
-      if (store.accounts.findByName(name)) throw quarkError('QUARK_ERR_ACCOUNT_EXISTS', `an account named "${name}" already exists`);
       const account: AccountRecord = { id: newId('acc'), name, relation, createdAt: nowIso() };
-      store.accounts.insert(account);
+      try {
+        await store.accounts.insert(account);
+      } catch (error) {
+        if (isStoreConflict(error, 'account-name')) throw quarkError('QUARK_ERR_ACCOUNT_EXISTS', `an account named "${name}" already exists`, { problems: [{ path: '/name', message: 'is taken' }] }, error);
+        throw error;
+      }
       return account;
     },
-    listTokens(caller) {
-      return (isOwner(caller) ? store.tokens.list() : store.tokens.list(caller.account.id)).map(view);
+    async listTokens(caller) {
+      return (await (isOwner(caller) ? store.tokens.list() : store.tokens.list(caller.account.id))).map(view);
     },
-    createToken(caller, { name, account }) {
-      const target = account === undefined ? caller.account : findAccount(account);
+    async createToken(caller, { name, account }) {
+      const target = account === undefined ? caller.account : await findAccount(account);
       if (target.id !== caller.account.id) requireOwner(caller, 'create tokens for other accounts');
-      const { record, token } = issueToken(store, target.id, name);
+      const { record, token } = await issueToken(store, target.id, name);
       return { token, view: view(record) };
     },
     revokeToken(caller, id) {
-      const record = store.tokens.get(id);
-      if (!record || (record.accountId !== caller.account.id && !isOwner(caller))) {
-        throw quarkError('QUARK_ERR_TOKEN_NOT_FOUND', `no token ${id}`);
-      }
-      if (record.revokedAt === null && record.accountId === ownerId) {
-        const activeOwnerTokens = store.tokens.list(ownerId).filter((t) => t.revokedAt === null);
-        if (activeOwnerTokens.length <= 1) throw quarkError('QUARK_ERR_TOKEN_LAST_OWNER', 'this is the owner account\'s last token; create another before revoking it');
-      }
-      const at = nowIso();
-      store.tokens.revoke(id, at);
-      return view({ ...record, revokedAt: record.revokedAt ?? at });
+      return store.transaction(async (tx) => {
+        const record = await tx.tokens.get(id);
+        if (!record || (record.accountId !== caller.account.id && !isOwner(caller))) {
+          throw quarkError('QUARK_ERR_TOKEN_NOT_FOUND', `no token ${id}`);
+        }
+        if (record.revokedAt === null && record.accountId === ownerId) {
+          const activeOwnerTokens = (await tx.tokens.list(ownerId)).filter((t) => t.revokedAt === null);
+          if (activeOwnerTokens.length <= 1) throw quarkError('QUARK_ERR_TOKEN_LAST_OWNER', 'this is the owner account\'s last token; create another before revoking it');
+        }
+        const at = nowIso();
+        await tx.tokens.revoke(id, at);
+        return view({ ...record, revokedAt: record.revokedAt ?? at });
+      });
     },
   };
 }

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { newId, nowIso } from '../core/ids.js';
-import type { Store, TokenRecord } from '../store/types.js';
+import type { StoreTx, TokenRecord } from '../store/types.js';
 
 const tokenPrefix = 'qk_';
 
@@ -9,10 +9,10 @@ export function hashToken(token: string): string {
 }
 
 /** Creates a token for an account. The plain token is returned once and never stored. */
-export function issueToken(store: Store, accountId: string, name: string): { record: TokenRecord; token: string } {
+export async function issueToken(store: Pick<StoreTx, 'tokens'>, accountId: string, name: string): Promise<{ record: TokenRecord; token: string }> {
   const token = tokenPrefix + randomBytes(32).toString('base64url');
   const record: TokenRecord = { id: newId('tok'), accountId, name, hash: hashToken(token), createdAt: nowIso(), revokedAt: null };
-  store.tokens.insert(record);
+  await store.tokens.insert(record);
   return { record, token };
 }
 

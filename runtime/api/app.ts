@@ -80,7 +80,7 @@ export function buildApp(runtime: Runtime, options: AppOptions = {}): FastifyIns
         const header = request.headers.authorization;
         const match = header === undefined ? undefined : /^Bearer\s+(\S+)$/i.exec(header);
         if (header !== undefined && !match) throw quarkError('QUARK_ERR_AUTH_MISSING_TOKEN', 'the Authorization header must be "Bearer <token>"');
-        request.caller = runtime.authenticate(match?.[1]);
+        request.caller = await runtime.authenticate(match?.[1]);
       });
       // before the route's schema and any code that recurses or serialises the body
       api.addHook('preValidation', async (request) => checkBodyDepth(request.body, runtime.config.limits.maxNestingDepth));

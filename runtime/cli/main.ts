@@ -92,7 +92,7 @@ program
   .option('--host <host>', 'listen address', '127.0.0.1')
   .option('--port <port>', 'listen port', (v) => Number.parseInt(v, 10), defaultPort)
   .option('--proxy <host:port>', 'runtime-level HTTP proxy for connectors')
-  .action((options: { home?: string; name: string; kind: RuntimeKind; owner: string; host: string; port: number; proxy?: string }) => {
+  .action(async (options: { home?: string; name: string; kind: RuntimeKind; owner: string; host: string; port: number; proxy?: string }) => {
     const home = options.home ?? defaultHome();
     let proxy: { host: string; port: number } | undefined;
     if (options.proxy) {
@@ -100,7 +100,7 @@ program
       if (!match) throw quarkError('QUARK_ERR_CLI_INPUT_INVALID', '--proxy expects host:port');
       proxy = { host: match[1]!, port: Number(match[2]) };
     }
-    const { config, ownerToken, paths } = initHome({ home, name: options.name, kind: options.kind, ownerName: options.owner, host: options.host, port: options.port, ...(proxy ? { proxy } : {}) }, createSchemaRegistry());
+    const { config, ownerToken, paths } = await initHome({ home, name: options.name, kind: options.kind, ownerName: options.owner, host: options.host, port: options.port, ...(proxy ? { proxy } : {}) }, createSchemaRegistry());
     emit({ home: paths.home, runtime: { id: config.id, name: config.name, kind: config.kind }, owner: config.owner, ownerToken }, () =>
       [
         `Created ${config.kind} runtime "${config.name}" (${config.id}) in ${paths.home}`,
@@ -128,7 +128,7 @@ program
     const home = options.home ?? defaultHome();
     let created: { token: string } | undefined;
     if (!homeExists(home) && options.initIfMissing) {
-      created = { token: initHome({ home }, createSchemaRegistry()).ownerToken };
+      created = { token: (await initHome({ home }, createSchemaRegistry())).ownerToken };
     }
     const runtime = await createRuntime({ home, ...(options.logLevel ? { logLevel: options.logLevel } : {}) });
     let url: string;

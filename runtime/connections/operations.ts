@@ -113,9 +113,9 @@ export interface ExecuteOptions {
  * operations route); process steps prepare once and execute per batch.
  */
 export function createOperations(deps: OperationDeps) {
-  function prepare(caller: Caller, request: { connection: string; operation: string }): PreparedOperation {
+  async function prepare(caller: Caller, request: { connection: string; operation: string }): Promise<PreparedOperation> {
     deps.access.requireMember(caller, 'run operations');
-    const { connector, config, record } = deps.connections.resolve(caller, { connection: request.connection });
+    const { connector, config, record } = await deps.connections.resolve(caller, { connection: request.connection });
     const operation = connector.operations.find((o) => o.id === request.operation);
     if (!operation) {
       throw quarkError('QUARK_ERR_OPERATION_NOT_FOUND', `connector "${connector.id}" has no operation "${request.operation}"; it has: ${connector.operations.map((o) => o.id).join(', ') || 'none'}`);
@@ -176,7 +176,7 @@ export function createOperations(deps: OperationDeps) {
   }
 
   async function run(caller: Caller, request: OperationRequest, options: { signal?: AbortSignal; onProgress?(p: OperationProgress): void } = {}): Promise<OperationRun> {
-    const prepared = prepare(caller, request);
+    const prepared = await prepare(caller, request);
     const parameters = structuredClone(request.parameters ?? {});
     checkParameters(prepared, parameters);
     const workDir = join(deps.workRoot, newId('op'));

@@ -58,11 +58,11 @@ interface RecoveryState {
 
 export interface Recovery {
   /** The control-port handler of one operation task: `held` collects what it holds. */
-  handlerFor(owner: HoldOwner | undefined, held: Set<string>): (request: ResourceRequest) => ResourceAnswer;
+  handlerFor(owner: HoldOwner | undefined, held: Set<string>): (request: ResourceRequest) => Promise<ResourceAnswer>;
   /** After the task ended: what it still holds is recovered in the background. */
   settle(held: ReadonlySet<string>): void;
   /** At start: recovers every record left by the previous run; returns how many there were. */
-  recoverLeftBehind(): number;
+  recoverLeftBehind(): Promise<number>;
   /** Resolves once no recover call runs; nothing is retried afterwards. */
   close(): Promise<void>;
 }
@@ -71,7 +71,7 @@ function refused(request: ResourceRequest, code: ErrorCode, message: string, det
   return { type: 'resource', request: request.request, ok: false, error: { code, message, ...(details ? { details } : {}) } };
 }
 
-function hold(state: RecoveryState, owner: HoldOwner | undefined, held: Set<string>, request: Extract<ResourceRequest, { type: 'hold' }>): ResourceAnswer {
+async function hold(state: RecoveryState, owner: HoldOwner | undefined, held: Set<string>, request: Extract<ResourceRequest, { type: 'hold' }>): Promise<ResourceAnswer> {
   if (!owner) return refused(request, 'QUARK_ERR_RESOURCE_NOT_RECORDED', 'this operation runs without a saved connection, so nothing could release the resource after a crash');
   const problems = resourceProblems({ kind: request.kind, data: request.data }, owner.secrets);
   if (problems.length > 0) {
@@ -79,7 +79,7 @@ function hold(state: RecoveryState, owner: HoldOwner | undefined, held: Set<stri
   }
   const record: HeldResourceRecord = { id: newId('res'), accountId: owner.accountId, connectionId: owner.connectionId, connectorId: owner.connectorId, kind: request.kind, data: request.data, createdAt: nowIso(), attempts: 0, lastError: null };
   try {
-    state.deps.store.resources.insert(record);
+    await state.deps.store.resources.insert(record);
   } catch (error) {
     return refused(request, 'QUARK_ERR_RESOURCE_NOT_RECORDED', `the store could not record the resource: ${messageOf(error)}`);
   }
@@ -88,10 +88,10 @@ function hold(state: RecoveryState, owner: HoldOwner | undefined, held: Set<stri
   return { type: 'resource', request: request.request, ok: true, id: record.id };
 }
 
-function release(state: RecoveryState, held: Set<string>, request: Extract<ResourceRequest, { type: 'release' }>): ResourceAnswer {
+async function release(state: RecoveryState, held: Set<string>, request: Extract<ResourceRequest, { type: 'release' }>): Promise<ResourceAnswer> {
   if (!held.has(request.id)) return refused(request, 'QUARK_ERR_RESOURCE_INVALID', `the resource ${request.id} is not held by this operation`);
   try {
-    state.deps.store.resources.delete(request.id);
+    await state.deps.store.resources.delete(request.id);
     held.delete(request.id);
     state.log.debug({ resource: request.id }, 'resource released');
   } catch (error) {
@@ -108,11 +108,11 @@ function outcome(state: RecoveryState, record: HeldResourceRecord, result: Recov
 const describe = (record: HeldResourceRecord) => ({ resource: record.id, kind: record.kind, connector: record.connectorId, connection: record.connectionId, createdAt: record.createdAt });
 
 /** The connection's current configuration, or why the record cannot be recovered now. */
-function configFor(state: RecoveryState, record: HeldResourceRecord): { config: Record<string, unknown>; entry: string; secrets: readonly string[] } | { error: QuarkError } {
-  const account = state.deps.store.accounts.get(record.accountId);
+async function configFor(state: RecoveryState, record: HeldResourceRecord): Promise<{ config: Record<string, unknown>; entry: string; secrets: readonly string[] } | { error: QuarkError }> {
+  const account = await state.deps.store.accounts.get(record.accountId);
   if (!account) return { error: quarkError('QUARK_ERR_CONNECTION_NOT_FOUND', `the account ${record.accountId} of the connection is gone`) };
   try {
-    const { connector, config } = state.deps.connections.resolve({ account, tokenId: 'recovery' }, { connection: record.connectionId });
+    const { connector, config } = await state.deps.connections.resolve({ account, tokenId: 'recovery' }, { connection: record.connectionId });
     if (connector.id !== record.connectorId) return { error: quarkError('QUARK_ERR_CONNECTION_NOT_FOUND', `the connection is now of connector "${connector.id}"`) };
     return { config, entry: connector.entry, secrets: secretValues(config, connector.secretPointers) };
   } catch (error) {
@@ -126,12 +126,12 @@ function configFor(state: RecoveryState, record: HeldResourceRecord): { config: 
  * operator needs to release it by hand); a connector not loaded keeps it for a later start.
  */
 async function attempt(state: RecoveryState, id: string): Promise<void> {
-  const record = state.deps.store.resources.get(id);
+  const record = await state.deps.store.resources.get(id);
   if (!record || state.stopping.signal.aborted) return;
-  const resolved = configFor(state, record);
+  const resolved = await configFor(state, record);
   if ('error' in resolved) {
     if (resolved.error.code === 'QUARK_ERR_CONNECTION_NOT_FOUND') {
-      state.deps.store.resources.delete(id);
+      await state.deps.store.resources.delete(id);
       outcome(state, record, 'dropped');
       state.log.error({ ...describe(record), data: record.data, code: resolved.error.code }, `a resource left behind was dropped: its connection is gone (${resolved.error.message}); release it by hand`);
     } else {
@@ -153,17 +153,17 @@ async function attempt(state: RecoveryState, id: string): Promise<void> {
     failure = error instanceof QuarkError ? error.toJSON() : { code: 'QUARK_ERR_RESOURCE_RECOVERY_FAILED', message: messageOf(error) };
   }
   if (failure === undefined) {
-    state.deps.store.resources.delete(id);
+    await state.deps.store.resources.delete(id);
     state.failures.delete(id);
     outcome(state, record, 'released');
     state.log.info({ ...describe(record), attempts: record.attempts + 1 }, 'a resource left behind was released by its connector');
     return;
   }
-  failed(state, record, { ...failure, message: scrubText(failure.message, resolved.secrets) });
+  await failed(state, record, { ...failure, message: scrubText(failure.message, resolved.secrets) });
 }
 
-function failed(state: RecoveryState, record: HeldResourceRecord, failure: PlainError): void {
-  state.deps.store.resources.failed(record.id, `${failure.code}: ${failure.message}`);
+async function failed(state: RecoveryState, record: HeldResourceRecord, failure: PlainError): Promise<void> {
+  await state.deps.store.resources.failed(record.id, `${failure.code}: ${failure.message}`);
   outcome(state, record, 'failed');
   const failures = (state.failures.get(record.id) ?? 0) + 1;
   state.failures.set(record.id, failures);
@@ -196,8 +196,8 @@ export function createRecovery(deps: RecoveryDeps): Recovery {
         track(state, id);
       }
     },
-    recoverLeftBehind() {
-      const records = deps.store.resources.list();
+    async recoverLeftBehind() {
+      const records = await deps.store.resources.list();
       if (records.length > 0) state.log.warn({ resources: records.map(describe) }, `recovering ${records.length} resource(s) left behind by the previous run`);
       for (const record of records) track(state, record.id);
       return records.length;

@@ -5,6 +5,7 @@ import type { Caller, AccessControl } from '../accounts/access.js';
 import { quarantineView, type ConnectorRegistry, type LoadedConnector } from '../connectors/registry.js';
 import type { SecretBox } from '../secrets/secret-box.js';
 import { deleteAt, getAt, setAt } from '../secrets/secret-fields.js';
+import { isStoreConflict, StoreRaceError } from '../store/errors.js';
 import type { ConnectionRecord, Store } from '../store/types.js';
 
 type Config = Record<string, unknown>;
@@ -38,16 +39,18 @@ export interface ConnectionUpdate {
 }
 
 export interface ConnectionService {
-  list(caller: Caller): ConnectionView[];
-  get(caller: Caller, ref: string): ConnectionView;
-  create(caller: Caller, input: ConnectionInput): ConnectionView;
-  update(caller: Caller, ref: string, update: ConnectionUpdate): ConnectionView;
-  delete(caller: Caller, ref: string): void;
+  list(caller: Caller): Promise<ConnectionView[]>;
+  get(caller: Caller, ref: string): Promise<ConnectionView>;
+  /** The name is unique by the store's constraint: a clash (even of two creates at once) is QUARK_ERR_CONNECTION_NAME_TAKEN. */
+  create(caller: Caller, input: ConnectionInput): Promise<ConnectionView>;
+  /** A change saved meanwhile by someone else: QUARK_ERR_CONNECTION_REVISION_CONFLICT; nothing is written. */
+  update(caller: Caller, ref: string, update: ConnectionUpdate): Promise<ConnectionView>;
+  delete(caller: Caller, ref: string): Promise<void>;
   /**
    * The configuration a test or an operation runs with: stored values, secrets decrypted,
    * optionally overlaid with unsaved changes (Click to Set rules), validated.
    */
-  resolve(caller: Caller, input: { connection?: string; connector?: string; config?: Config }): { connector: LoadedConnector; config: Config; record?: ConnectionRecord };
+  resolve(caller: Caller, input: { connection?: string; connector?: string; config?: Config }): Promise<{ connector: LoadedConnector; config: Config; record?: ConnectionRecord }>;
 }
 
 export function requireConnector(registry: ConnectorRegistry, id: string): LoadedConnector {
@@ -67,8 +70,8 @@ export function createConnectionService(deps: { store: Store; registry: Connecto
   const { store, registry, box, access } = deps;
   const aad = (connectionId: string, pointer: string) => `${connectionId}#${pointer}`;
 
-  function find(caller: Caller, ref: string): ConnectionRecord {
-    const record = store.connections.get(caller.account.id, ref) ?? store.connections.findByName(caller.account.id, ref);
+  async function find(caller: Caller, ref: string): Promise<ConnectionRecord> {
+    const record = (await store.connections.get(caller.account.id, ref)) ?? (await store.connections.findByName(caller.account.id, ref));
     if (!record) throw quarkError('QUARK_ERR_CONNECTION_NOT_FOUND', `no connection "${ref}" in your account`);
     return record;
   }
@@ -131,54 +134,58 @@ export function createConnectionService(deps: { store: Store; registry: Connecto
     return { config, secrets };
   }
 
-  function assertNameFree(caller: Caller, name: string, except?: string): void {
-    const existing = store.connections.findByName(caller.account.id, name);
-    if (existing && existing.id !== except) throw quarkError('QUARK_ERR_CONNECTION_NAME_TAKEN', `you already have a connection named "${name}"`, { problems: [{ path: '/name', message: 'is taken' }] });
+  /** Runs a write; the store's refusals in the words of the API. */
+  async function written<T>(name: string, write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } catch (error) {
+      if (isStoreConflict(error, 'connection-name')) throw quarkError('QUARK_ERR_CONNECTION_NAME_TAKEN', `you already have a connection named "${name}"`, { problems: [{ path: '/name', message: 'is taken' }] }, error);
+      if (error instanceof StoreRaceError) throw quarkError('QUARK_ERR_CONNECTION_REVISION_CONFLICT', `connection "${name}" was changed by someone else since it was read; read it again and retry`, undefined, error);
+      throw error;
+    }
   }
 
   return {
-    list(caller) {
+    async list(caller) {
       access.requireMember(caller, 'use connections');
-      return store.connections.list(caller.account.id).map(toView);
+      return (await store.connections.list(caller.account.id)).map(toView);
     },
-    get(caller, ref) {
+    async get(caller, ref) {
       access.requireMember(caller, 'use connections');
-      return toView(find(caller, ref));
+      return toView(await find(caller, ref));
     },
-    create(caller, input) {
+    async create(caller, input) {
       access.requireMember(caller, 'create connections');
       const connector = requireConnector(registry, input.connector);
       const full = merge(connector, input.config, undefined);
       validate(connector, full);
-      assertNameFree(caller, input.name);
       const id = newId('conn');
       const now = nowIso();
       const record: ConnectionRecord = { id, accountId: caller.account.id, connectorId: connector.id, name: input.name, ...seal(connector, id, full), createdAt: now, updatedAt: now, revision: 1 };
-      store.connections.insert(record);
+      await written(input.name, () => store.connections.insert(record));
       return toView(record);
     },
-    update(caller, ref, update) {
+    async update(caller, ref, update) {
       access.requireMember(caller, 'change connections');
-      const current = find(caller, ref);
+      const current = await find(caller, ref);
       const connector = requireConnector(registry, current.connectorId);
       const full = merge(connector, update.config, decryptAll(current));
       validate(connector, full);
       const name = update.name ?? current.name;
-      assertNameFree(caller, name, current.id);
       const record: ConnectionRecord = { ...current, name, ...seal(connector, current.id, full), updatedAt: nowIso(), revision: current.revision + 1 };
-      if (!store.connections.update(record, current.revision)) {
-        throw quarkError('QUARK_ERR_CONNECTION_NOT_FOUND', `connection "${ref}" was changed or deleted meanwhile; read it again`);
+      if (!(await written(name, () => store.connections.update(record, current.revision)))) {
+        throw quarkError('QUARK_ERR_CONNECTION_NOT_FOUND', `connection "${ref}" was deleted meanwhile`);
       }
       return toView(record);
     },
-    delete(caller, ref) {
+    async delete(caller, ref) {
       access.requireMember(caller, 'delete connections');
-      const record = find(caller, ref);
-      store.connections.delete(caller.account.id, record.id);
+      const record = await find(caller, ref);
+      await store.connections.delete(caller.account.id, record.id);
     },
-    resolve(caller, input) {
+    async resolve(caller, input) {
       if (input.connection !== undefined) {
-        const record = find(caller, input.connection);
+        const record = await find(caller, input.connection);
         if (input.connector !== undefined && input.connector !== record.connectorId) {
           throw quarkError('QUARK_ERR_CONNECTION_INVALID', `connection "${record.name}" is of connector "${record.connectorId}", not "${input.connector}"`, { problems: [{ path: '/connector', message: `must be "${record.connectorId}"` }] });
         }

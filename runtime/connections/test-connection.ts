@@ -64,9 +64,9 @@ export function createTestConnection(deps: TestConnectionDeps) {
   async function run(caller: Caller, request: TestConnectionRequest): Promise<TestConnectionResult> {
     const connectorHint = request.connector ?? 'saved';
     authorize(caller, connectorHint);
-    let resolved: ReturnType<ConnectionService['resolve']>;
+    let resolved: Awaited<ReturnType<ConnectionService['resolve']>>;
     try {
-      resolved = deps.connections.resolve(caller, request);
+      resolved = await deps.connections.resolve(caller, request);
     } catch (error) {
       deps.metrics.testConnections.inc({ connector: connectorHint, outcome: 'invalid' });
       throw error;

@@ -19,6 +19,8 @@ export const errorCatalogue = {
   QUARK_ERR_CONFIG_INSECURE_LISTEN: { status: 400, summary: 'Listening on a non-loopback address needs TLS or an explicit insecure flag.' },
   QUARK_ERR_MASTER_KEY_INVALID: { status: 500, summary: 'The master key file is missing or malformed.' },
   QUARK_ERR_HOME_STORE_UNREADABLE: { status: 500, summary: 'The embedded store (quark.db) cannot be opened or migrated.' },
+  QUARK_ERR_STORE_TOO_NEW: { status: 500, summary: 'The store was written by a newer quark: its schema version is newer than this quark knows.' },
+  QUARK_ERR_STORE_UNAVAILABLE: { status: 503, summary: 'The store cannot be reached (PostgreSQL down, an I/O error of the embedded store); retry later.' },
   QUARK_ERR_HOME_LOCKED: { status: 409, summary: 'Another quark process runs on this runtime home; one process per home.' },
   QUARK_ERR_CONFIG_ADDRESS_IN_USE: { status: 409, summary: 'Another process already listens on the configured address and port.' },
 
@@ -71,6 +73,7 @@ export const errorCatalogue = {
   QUARK_ERR_CONNECTION_INVALID: { status: 400, summary: 'The connection configuration does not match the connector\'s schema.' },
   QUARK_ERR_CONNECTION_NOT_FOUND: { status: 404, summary: 'No such connection for this account.' },
   QUARK_ERR_CONNECTION_NAME_TAKEN: { status: 409, summary: 'The account already has a connection with this name.' },
+  QUARK_ERR_CONNECTION_REVISION_CONFLICT: { status: 409, summary: 'The connection was changed by someone else since it was read; read it again and retry.' },
   QUARK_ERR_SECRET_UNREADABLE: { status: 500, summary: 'A stored secret could not be decrypted with this runtime\'s master key.' },
 
   // processes, deployments, executions

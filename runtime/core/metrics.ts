@@ -82,15 +82,16 @@ export function createMetrics() {
       if (executionSource) this.set(executionSource().queued);
     },
   });
-  let loadProblemSource: (() => Record<LoadProblemKind, number>) | undefined;
+  let loadProblemSource: (() => Promise<Record<LoadProblemKind, number>>) | undefined;
   new Gauge({
     name: 'quark_load_problems',
     help: 'Stored records the runtime could not load or arm: schedules, deployments (unreadable definition), connections (connector not loaded).',
     labelNames: ['kind'] as const,
     registers: [registry],
-    collect() {
+    // counted from the store when scraped (prom-client awaits an async collect)
+    async collect() {
       if (!loadProblemSource) return;
-      for (const [kind, count] of Object.entries(loadProblemSource())) this.set({ kind }, count);
+      for (const [kind, count] of Object.entries(await loadProblemSource())) this.set({ kind }, count);
     },
   });
   let poolSource: PoolGaugeSource | undefined;
@@ -123,7 +124,7 @@ export function createMetrics() {
     watchExecutions(source: () => { running: number; queued: number }) {
       executionSource = source;
     },
-    watchLoadProblems(source: () => Record<LoadProblemKind, number>) {
+    watchLoadProblems(source: () => Promise<Record<LoadProblemKind, number>>) {
       loadProblemSource = source;
     },
     watchPool(source: PoolGaugeSource) {

@@ -31,7 +31,7 @@ export interface RunOptions {
   /** Buffers the task holds that move to the worker instead of being copied (they are detached here). */
   transfer?: ArrayBuffer[];
   /** Records or releases a resource the plugin holds (context.resources); without it, holds are refused. */
-  onResource?(request: ResourceRequest): ResourceAnswer;
+  onResource?(request: ResourceRequest): ResourceAnswer | Promise<ResourceAnswer>;
 }
 
 /**
@@ -39,9 +39,9 @@ export interface RunOptions {
  * the write) refuses the hold, so the plugin releases what it started at once, instead of
  * an exception escaping the port's listener.
  */
-function answerResource(onResource: (request: ResourceRequest) => ResourceAnswer, request: ResourceRequest): ResourceAnswer {
+async function answerResource(onResource: (request: ResourceRequest) => ResourceAnswer | Promise<ResourceAnswer>, request: ResourceRequest): Promise<ResourceAnswer> {
   try {
-    return onResource(request);
+    return await onResource(request);
   } catch (error) {
     return { type: 'resource', request: request.request, ok: false, error: { code: 'QUARK_ERR_RESOURCE_NOT_RECORDED', message: `the runtime could not record the resource: ${messageOf(error)}` } };
   }
@@ -137,7 +137,8 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
           timers.push(setTimeout(() => stop('timeout'), timeoutMs));
         }
         else if (event.type === 'progress') relayProgress(options, what, event, onProgress);
-        else port1.postMessage(answerResource(onResource, event) satisfies MainEvent);
+        // answered when the store has written it; the worker matches the answer by its request number
+        else void answerResource(onResource, event).then((answer) => port1.postMessage(answer satisfies MainEvent));
       });
       try {
         return await piscina.run({ ...task, control: port2 }, { signal: hardStop.signal, transferList: [port2, ...transfer] });

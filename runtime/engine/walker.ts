@@ -41,7 +41,7 @@ export interface WalkContext {
   onProcessUpdates?(updates: Map<string, unknown>): void;
   operations: OperationRunner;
   /** The current deployed definition of a called process. */
-  callee(processId: string): ProcessDefinition;
+  callee(processId: string): Promise<ProcessDefinition>;
   counts: Record<string, StepCount>;
   log: Logger;
   /** Caught errors and warning notes: the execution completes with warnings. */
@@ -206,7 +206,7 @@ async function processCall(walk: Walk, step: ProcessCallStep, documents: Documen
   if (scope.calls.includes(step.process)) throw quarkError('QUARK_ERR_PROCESS_INVALID', `process ${step.process} calls itself (through ${scope.calls.join(' → ')})`);
   let callee: ProcessDefinition;
   try {
-    callee = ctx.callee(step.process);
+    callee = await ctx.callee(step.process);
   } catch (error) {
     counts.errors += documents.length;
     const code = error instanceof QuarkError ? error.code : 'QUARK_ERR_PROCESS_NOT_FOUND';

@@ -54,6 +54,8 @@ export interface HomePaths {
   lock: string;
   /** Names that process: pid, start time, address. */
   holder: string;
+  /** This node's id, made once (the owner of the executions it runs; stable across restarts). */
+  nodeId: string;
 }
 
 export const defaultPort = 7420;
@@ -73,7 +75,23 @@ export function homePaths(home: string): HomePaths {
     work: join(root, 'work'),
     lock: join(root, lockFileName),
     holder: join(root, holderFileName),
+    nodeId: join(root, 'node-id'),
   };
+}
+
+/**
+ * The node id kept in the home: made on first use (a home made by an older quark has
+ * none yet), then the same on every start, so recovery finds the executions this node ran.
+ */
+export function nodeIdOf(paths: HomePaths): string {
+  try {
+    writeFileSync(paths.nodeId, newId('node') + '\n', { mode: 0o600, flag: 'wx' });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw quarkError('QUARK_ERR_HOME_UNSAFE', `cannot write the node id ${paths.nodeId}: ${messageOf(error)}`, undefined, error);
+  }
+  const id = readFileSync(paths.nodeId, 'utf8').trim();
+  if (!/^node_[A-Za-z0-9_-]+$/.test(id)) throw quarkError('QUARK_ERR_CONFIG_INVALID', `${paths.nodeId} does not hold a node id (node_…); remove it to make a new one`, { problems: [{ path: '/', message: 'is not a node id', file: paths.nodeId }] });
+  return id;
 }
 
 export function homeExists(home: string): boolean {
@@ -94,7 +112,7 @@ export interface InitOptions {
  * Creates a runtime home: config.json, an owner-only master key, the store with the
  * owner account, and one owner token, returned here and never again.
  */
-export function initHome(options: InitOptions, schemas: SchemaRegistry): { config: RuntimeConfig; ownerToken: string; paths: HomePaths } {
+export async function initHome(options: InitOptions, schemas: SchemaRegistry): Promise<{ config: RuntimeConfig; ownerToken: string; paths: HomePaths }> {
   const paths = homePaths(options.home);
   // a home in use is refused as such (naming its process), before saying it exists
   if (existsSync(paths.config)) refuseExisting(paths);
@@ -121,7 +139,7 @@ export function initHome(options: InitOptions, schemas: SchemaRegistry): { confi
   const lock = lockHome(paths.home, 'init');
   try {
     if (existsSync(paths.config)) throw homeTaken(paths);
-    return { config, ownerToken: writeHome(paths, config), paths };
+    return { config, ownerToken: await writeHome(paths, config), paths };
   } finally {
     lock.release();
   }
@@ -135,18 +153,18 @@ function refuseExisting(paths: HomePaths): never {
 }
 
 /** Writes a new home's files (the caller holds its lock); returns the first owner token. */
-function writeHome(paths: HomePaths, config: RuntimeConfig): string {
+async function writeHome(paths: HomePaths, config: RuntimeConfig): Promise<string> {
   mkdirSync(paths.connectors, { recursive: true, mode: 0o700 });
   writeFileSync(paths.masterKey, generateMasterKey().toString('base64') + '\n', { mode: 0o600, flag: 'wx' });
   const store = openSqliteStore(paths.store);
   let ownerToken: string;
   try {
-    ownerToken = store.transaction(() => {
-      store.accounts.insert({ id: config.owner.id, name: config.owner.name, relation: 'owner', createdAt: nowIso() });
-      return issueToken(store, config.owner.id, 'owner (created by init)').token;
+    ownerToken = await store.transaction(async (tx) => {
+      await tx.accounts.insert({ id: config.owner.id, name: config.owner.name, relation: 'owner', createdAt: nowIso() });
+      return (await issueToken(tx, config.owner.id, 'owner (created by init)')).token;
     });
   } finally {
-    store.close();
+    await store.close();
   }
   // written last: a home with config.json is a complete home
   writeFileSync(paths.config, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
@@ -161,7 +179,7 @@ function assertOwnerOnly(file: string): void {
 }
 
 /** Reads and validates a home. The configuration comes back frozen, defaults filled. */
-export function openHome(home: string, schemas: SchemaRegistry): { config: Readonly<RuntimeConfig>; masterKey: Buffer; paths: HomePaths } {
+export function openHome(home: string, schemas: SchemaRegistry): { config: Readonly<RuntimeConfig>; masterKey: Buffer; paths: HomePaths; nodeId: string } {
   const paths = homePaths(home);
   if (!existsSync(paths.config)) {
     throw quarkError('QUARK_ERR_HOME_NOT_FOUND', `no runtime at ${paths.home}: run quark init --home ${paths.home}`);
@@ -182,7 +200,7 @@ export function openHome(home: string, schemas: SchemaRegistry): { config: Reado
   if (masterKey.length !== 32) throw quarkError('QUARK_ERR_MASTER_KEY_INVALID', `${paths.masterKey} does not hold a 32-byte base64 key`);
   const config = raw as RuntimeConfig;
   config.plugins = { paths: (config.plugins?.paths ?? []).map((p) => (isAbsolute(p) ? p : resolve(paths.home, p))) };
-  return { config: deepFreeze(config), masterKey, paths };
+  return { config: deepFreeze(config), masterKey, paths, nodeId: nodeIdOf(paths) };
 }
 
 function deepFreeze<T>(value: T): T {

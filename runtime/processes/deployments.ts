@@ -7,7 +7,7 @@ import { quarkError, describeProblems, type FieldProblem } from '../core/errors.
 import { nowIso } from '../core/ids.js';
 import type { AccessControl, Caller } from '../accounts/access.js';
 import type { Validator } from '../schema/index.js';
-import type { Store, DeploymentRecord, ScheduleRecord } from '../store/types.js';
+import type { Store, ScheduleRecord, DeploymentRecord } from '../store/types.js';
 import type { ProcessDefinition } from './definition.js';
 import { validateProcess } from './validate.js';
 import { scheduleProblem, type LoadProblem } from './scheduler.js';
@@ -51,13 +51,13 @@ export interface DeploymentDeps {
   access: AccessControl;
   validateSchema: Validator;
   /** Resolves a connection's operation for an account (throws a QuarkError when it cannot). */
-  operation(caller: Caller, ref: { connection: string; operation: string }): { validateParameters: Validator };
+  operation(caller: Caller, ref: { connection: string; operation: string }): Promise<{ validateParameters: Validator }>;
   /** Told when a process's active version or schedules change. */
-  onChange(accountId: string, processId: string): void;
+  onChange(accountId: string, processId: string): Promise<void>;
   /** The process's schedules that could not be armed (from the scheduler). */
   scheduleProblems?(accountId: string, processId: string): LoadProblem[];
   /** Why a saved connection (id or name) cannot run, e.g. its connector is not loaded; undefined when it can (or does not exist). */
-  connectionProblem?(accountId: string, connection: string): string | undefined;
+  connectionProblem?(accountId: string, connection: string): Promise<string | undefined>;
   /** limits.maxNestingDepth, checked at deploy (and for test-mode definitions). */
   maxNestingDepth: number;
 }
@@ -85,8 +85,8 @@ export function createDeployments(deps: DeploymentDeps) {
   const definitions = new Map<string, { version: number; definition: ProcessDefinition }>();
 
   /** The active version's definition; throws QUARK_ERR_PROCESS_UNREADABLE when its stored JSON is damaged. */
-  function active(accountId: string, processId: string): { definition: ProcessDefinition; version: number } | undefined {
-    const record = store.processes.get(accountId, processId);
+  async function active(accountId: string, processId: string): Promise<{ definition: ProcessDefinition; version: number } | undefined> {
+    const record = await store.processes.get(accountId, processId);
     const key = `${accountId}\u0000${processId}`;
     if (!record || record.activeVersion === null) {
       definitions.delete(key);
@@ -94,7 +94,7 @@ export function createDeployments(deps: DeploymentDeps) {
     }
     const cached = definitions.get(key);
     if (cached?.version === record.activeVersion) return cached;
-    const deployment = store.processes.version(accountId, processId, record.activeVersion);
+    const deployment = await store.processes.version(accountId, processId, record.activeVersion);
     if (!deployment) return undefined;
     if (deployment.definition === null) throw unreadable(processId, record.activeVersion);
     const entry = { version: record.activeVersion, definition: deployment.definition as unknown as ProcessDefinition };
@@ -103,47 +103,47 @@ export function createDeployments(deps: DeploymentDeps) {
   }
 
   /** active(), with a damaged definition read as none (for checks that look across processes). */
-  function readableActive(accountId: string, processId: string) {
+  async function readableActive(accountId: string, processId: string) {
     try {
-      return active(accountId, processId);
+      return await active(accountId, processId);
     } catch {
       return undefined;
     }
   }
 
   /** What the runtime could not load for a process: its definition, its connections' connectors, its schedules. */
-  function problemsOf(accountId: string, processId: string, activeVersion: number | null): LoadProblem[] {
+  async function problemsOf(accountId: string, processId: string, activeVersion: number | null): Promise<LoadProblem[]> {
     const problems: LoadProblem[] = [];
-    if (activeVersion !== null && store.processes.version(accountId, processId, activeVersion)?.definition === null) {
+    if (activeVersion !== null && (await store.processes.version(accountId, processId, activeVersion))?.definition === null) {
       problems.push({ path: '/activeVersion', code: 'QUARK_ERR_PROCESS_UNREADABLE', message: unreadable(processId, activeVersion).message });
     }
-    const definition = readableActive(accountId, processId)?.definition;
+    const definition = (await readableActive(accountId, processId))?.definition;
     for (const use of definition && deps.connectionProblem ? connectionsOf(definition) : []) {
-      const problem = deps.connectionProblem!(accountId, use.connection);
+      const problem = await deps.connectionProblem!(accountId, use.connection);
       if (problem !== undefined) problems.push({ path: use.path, code: 'QUARK_ERR_CONNECTOR_NOT_FOUND', message: problem });
     }
     return [...problems, ...(deps.scheduleProblems?.(accountId, processId) ?? [])];
   }
 
   /** Like requireActive, without reading the definition: a damaged one can still be undeployed or rescheduled. */
-  function requireDeployed(accountId: string, processId: string): void {
-    const record = store.processes.get(accountId, processId);
+  async function requireDeployed(accountId: string, processId: string): Promise<void> {
+    const record = await store.processes.get(accountId, processId);
     if (!record || record.activeVersion === null) throw quarkError('QUARK_ERR_PROCESS_NOT_FOUND', `no deployed process "${processId}" in your account`);
   }
 
-  function requireActive(accountId: string, processId: string) {
-    const found = active(accountId, processId);
+  async function requireActive(accountId: string, processId: string) {
+    const found = await active(accountId, processId);
     if (!found) throw quarkError('QUARK_ERR_PROCESS_NOT_FOUND', `no deployed process "${processId}" in your account`);
     return found;
   }
 
   /** Validates a definition for this caller; throws QUARK_ERR_PROCESS_INVALID with every problem. */
-  function validate(caller: Caller, input: unknown): ProcessDefinition {
+  async function validate(caller: Caller, input: unknown): Promise<ProcessDefinition> {
     access.requireMember(caller, 'deploy or run processes');
-    const problems = validateProcess(input, {
+    const problems = await validateProcess(input, {
       validateSchema: deps.validateSchema,
       operation: (ref) => deps.operation(caller, ref),
-      deployed: (id) => readableActive(caller.account.id, id)?.definition,
+      deployed: async (id) => (await readableActive(caller.account.id, id))?.definition,
       maxNestingDepth: deps.maxNestingDepth,
     });
     if (problems.length > 0) throw invalid(problems);
@@ -154,33 +154,44 @@ export function createDeployments(deps: DeploymentDeps) {
    * Records a new active version. Schedules stay with a process while it is deployed; a
    * process deployed anew, or after an undeploy, starts with none (undeploy removes them).
    */
-  function record(caller: Caller, definition: ProcessDefinition, note: string | null): DeployedView {
-    const deployment = store.transaction(() => {
-      const before = store.processes.get(caller.account.id, definition.id);
-      const d: DeploymentRecord = {
-        accountId: caller.account.id,
-        processId: definition.id,
-        version: store.processes.latestVersion(caller.account.id, definition.id) + 1,
-        name: definition.name,
-        definition: definition as unknown as Record<string, unknown>,
-        deployedAt: nowIso(),
-        deployedBy: caller.account.name,
-        note,
-      };
-      store.processes.deploy(d);
-      if (before && before.activeVersion === null && before.schedules.length > 0) store.processes.setSchedules(d.accountId, d.processId, [], d.deployedAt);
-      return d;
+  async function record(caller: Caller, definition: ProcessDefinition, note: string | null): Promise<DeployedView> {
+    const d: Omit<DeploymentRecord, 'version'> = {
+      accountId: caller.account.id,
+      processId: definition.id,
+      name: definition.name,
+      definition: definition as unknown as Record<string, unknown>,
+      deployedAt: nowIso(),
+      deployedBy: caller.account.name,
+      note,
+    };
+    // the store allocates the version: parallel deploys of one process get distinct ones
+    const { version, schedules } = await store.transaction(async (tx) => {
+      const before = await tx.processes.get(d.accountId, d.processId);
+      const allocated = await tx.processes.deploy(d);
+      if (before && before.activeVersion === null && before.schedules.length > 0) await tx.processes.setSchedules(d.accountId, d.processId, [], d.deployedAt);
+      return { version: allocated, schedules: (await tx.processes.get(d.accountId, d.processId))?.schedules ?? [] };
     });
-    deps.onChange(caller.account.id, definition.id);
-    return { ...viewOf(deployment), schedules: store.processes.get(caller.account.id, definition.id)?.schedules ?? [] };
+    await deps.onChange(caller.account.id, definition.id);
+    return { ...viewOf({ ...d, version }), schedules };
   }
 
-  function summary(accountId: string, processId: string): DeploymentSummary {
-    const p = store.processes.get(accountId, processId);
+  async function summary(accountId: string, processId: string): Promise<DeploymentSummary> {
+    const p = await store.processes.get(accountId, processId);
     if (!p) throw quarkError('QUARK_ERR_PROCESS_NOT_FOUND', `no process "${processId}" in your account`);
-    const latest = store.processes.version(accountId, processId, store.processes.latestVersion(accountId, processId))!;
-    const problems = problemsOf(accountId, processId, p.activeVersion);
+    const latest = (await store.processes.version(accountId, processId, await store.processes.latestVersion(accountId, processId)))!;
+    const problems = await problemsOf(accountId, processId, p.activeVersion);
     return { process: processId, name: latest.name, activeVersion: p.activeVersion, latestVersion: latest.version, updatedAt: p.updatedAt, schedules: p.schedules, ...(problems.length > 0 ? { problems } : {}) };
+  }
+
+  /** The other deployed processes of the account that call `processId`. */
+  async function callersOf(accountId: string, processId: string): Promise<string[]> {
+    const found: string[] = [];
+    for (const p of await store.processes.list(accountId)) {
+      if (p.processId === processId) continue;
+      const definition = (await readableActive(accountId, p.processId))?.definition;
+      if (definition?.steps.some((s) => s.kind === 'process-call' && s.process === processId)) found.push(p.processId);
+    }
+    return found;
   }
 
   return {
@@ -189,53 +200,54 @@ export function createDeployments(deps: DeploymentDeps) {
     /** How many parsed definitions are kept in memory: at most one per deployed process. */
     cachedDefinitions: () => definitions.size,
     requireActive,
-    deploy(caller: Caller, input: unknown): DeployedView {
-      return record(caller, validate(caller, input), null);
+    async deploy(caller: Caller, input: unknown): Promise<DeployedView> {
+      return record(caller, await validate(caller, input), null);
     },
-    list(caller: Caller): DeploymentSummary[] {
-      return store.processes.list(caller.account.id).map((p) => summary(caller.account.id, p.processId));
+    async list(caller: Caller): Promise<DeploymentSummary[]> {
+      const processes = await store.processes.list(caller.account.id);
+      return Promise.all(processes.map((p) => summary(caller.account.id, p.processId)));
     },
-    get(caller: Caller, processId: string, version?: number): DeploymentDetail {
-      const head = summary(caller.account.id, processId);
+    async get(caller: Caller, processId: string, version?: number): Promise<DeploymentDetail> {
+      const head = await summary(caller.account.id, processId);
       const wanted = version ?? head.activeVersion ?? head.latestVersion;
-      const deployment = store.processes.version(caller.account.id, processId, wanted);
+      const deployment = await store.processes.version(caller.account.id, processId, wanted);
       if (!deployment) throw quarkError('QUARK_ERR_PROCESS_NOT_FOUND', `process "${processId}" has no version ${wanted}`);
-      return { ...head, version: deployment.version, definition: deployment.definition as unknown as ProcessDefinition | null, versions: store.processes.versions(caller.account.id, processId).map(viewOf) };
+      const versions = (await store.processes.versions(caller.account.id, processId)).map(viewOf);
+      return { ...head, version: deployment.version, definition: deployment.definition as unknown as ProcessDefinition | null, versions };
     },
     /** Deploys an earlier version's definition again, as a new version (validated again: connections may have changed). */
-    rollback(caller: Caller, processId: string, version: number): DeployedView {
+    async rollback(caller: Caller, processId: string, version: number): Promise<DeployedView> {
       access.requireMember(caller, 'deploy processes');
-      const earlier = store.processes.version(caller.account.id, processId, version);
+      const earlier = await store.processes.version(caller.account.id, processId, version);
       if (!earlier) throw quarkError('QUARK_ERR_PROCESS_NOT_FOUND', `process "${processId}" has no version ${version}`);
       if (earlier.definition === null) throw unreadable(processId, version);
-      return record(caller, validate(caller, earlier.definition), `rollback to version ${version}`);
+      return record(caller, await validate(caller, earlier.definition), `rollback to version ${version}`);
     },
     /** Stops a process and removes its schedules (the answer's removedSchedules lists them). */
-    undeploy(caller: Caller, processId: string): DeploymentSummary & { removedSchedules: ScheduleRecord[] } {
+    async undeploy(caller: Caller, processId: string): Promise<DeploymentSummary & { removedSchedules: ScheduleRecord[] }> {
       access.requireMember(caller, 'undeploy processes');
-      requireDeployed(caller.account.id, processId);
-      const callers = store.processes
-        .list(caller.account.id)
-        .filter((p) => p.processId !== processId && readableActive(caller.account.id, p.processId)?.definition.steps.some((s) => s.kind === 'process-call' && s.process === processId));
+      await requireDeployed(caller.account.id, processId);
+      const callers = await callersOf(caller.account.id, processId);
       if (callers.length > 0) {
-        throw quarkError('QUARK_ERR_PROCESS_IN_USE', `process "${processId}" is called by deployed process(es) ${callers.map((p) => `"${p.processId}"`).join(', ')}; undeploy or change them first`);
+        throw quarkError('QUARK_ERR_PROCESS_IN_USE', `process "${processId}" is called by deployed process(es) ${callers.map((id) => `"${id}"`).join(', ')}; undeploy or change them first`);
       }
-      const removedSchedules = store.processes.get(caller.account.id, processId)?.schedules ?? [];
-      store.transaction(() => {
+      const removedSchedules = await store.transaction(async (tx) => {
         const at = nowIso();
-        store.processes.setActive(caller.account.id, processId, null, at);
-        store.processes.setSchedules(caller.account.id, processId, [], at);
+        const removed = (await tx.processes.get(caller.account.id, processId))?.schedules ?? [];
+        await tx.processes.setActive(caller.account.id, processId, null, at);
+        await tx.processes.setSchedules(caller.account.id, processId, [], at);
+        return removed;
       });
-      deps.onChange(caller.account.id, processId);
-      return { ...summary(caller.account.id, processId), removedSchedules };
+      await deps.onChange(caller.account.id, processId);
+      return { ...(await summary(caller.account.id, processId)), removedSchedules };
     },
-    setSchedules(caller: Caller, processId: string, schedules: ScheduleRecord[]): DeploymentSummary {
+    async setSchedules(caller: Caller, processId: string, schedules: ScheduleRecord[]): Promise<DeploymentSummary> {
       access.requireMember(caller, 'schedule processes');
-      requireDeployed(caller.account.id, processId);
+      await requireDeployed(caller.account.id, processId);
       const problems = schedules.flatMap((s, i) => scheduleProblems(s, `/schedules/${i}`));
       if (problems.length > 0) throw quarkError('QUARK_ERR_SCHEDULE_INVALID', `invalid schedule: ${describeProblems(problems)}`, { problems });
-      store.processes.setSchedules(caller.account.id, processId, schedules, nowIso());
-      deps.onChange(caller.account.id, processId);
+      await store.processes.setSchedules(caller.account.id, processId, schedules, nowIso());
+      await deps.onChange(caller.account.id, processId);
       return summary(caller.account.id, processId);
     },
   };

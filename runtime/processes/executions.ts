@@ -8,6 +8,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setMaxListeners } from 'node:events';
 import { createExecutionLogs, type ExecutionLogs } from './log-sink.js';
+import { createWriteBehind, type WriteBehind } from './write-behind.js';
 import { QuarkError, quarkError, messageOf, describeProblems } from '../core/errors.js';
 import { newId, nowIso } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
@@ -48,6 +49,8 @@ export interface ExecutionsDeps {
   logLevel: string;
   redact: readonly string[];
   workRoot: string;
+  /** This runtime's node id (the owner of the executions it runs). */
+  nodeId: string;
   limits: { maxRunningExecutions: number; maxQueuedExecutions: number; executionTimeoutMs: number; purgeDays: number };
 }
 
@@ -63,6 +66,8 @@ interface Active {
   outputs?: DocumentRef[];
   presented?: PresentedDocument[];
   wantOutputs: boolean;
+  /** Persisted process properties set by its steps, written behind it (awaited before it ends). */
+  properties?: WriteBehind<Map<string, unknown>>;
 }
 
 /** Errors kept per execution in the store (the log has them all). */
@@ -105,8 +110,8 @@ function storeFailed(ctx: Pick<Context, 'deps' | 'state'>, execution: string, er
 }
 
 /** A line written outside an execution's logger (recovery, discard), in the same NDJSON shape. */
-function appendLine(ctx: Context, id: string, level: number, msg: string): void {
-  ctx.deps.store.executions.appendLog(id, JSON.stringify({ level, time: Date.now(), execution: id, msg }) + '\n');
+function appendLine(ctx: Context, id: string, level: number, msg: string): Promise<void> {
+  return ctx.deps.store.executions.appendLog(id, JSON.stringify({ level, time: Date.now(), execution: id, msg }) + '\n');
 }
 
 function emit(ctx: Context, record: ExecutionRecord): void {
@@ -143,9 +148,9 @@ function ended(active: Active, status: ExecutionStatus, error?: EndError): Execu
   };
 }
 
-function end(ctx: Context, active: Active, status: ExecutionStatus, error?: EndError): ExecutionRecord {
+async function end(ctx: Context, active: Active, status: ExecutionStatus, error?: EndError): Promise<ExecutionRecord> {
   const record = ended(active, status, error);
-  ctx.deps.store.executions.update(record);
+  await ctx.deps.store.executions.update(record);
   emit(ctx, record);
   ctx.deps.metrics.executionsFinished.inc({ status });
   if (record.startedAt) {
@@ -156,11 +161,11 @@ function end(ctx: Context, active: Active, status: ExecutionStatus, error?: EndE
 }
 
 /** Ends a queued execution as discarded, with a line in its log saying why. */
-function discard(ctx: Context, active: Active, reason: QuarkError): ExecutionRecord {
+async function discard(ctx: Context, active: Active, reason: QuarkError): Promise<ExecutionRecord> {
   let final: ExecutionRecord;
   try {
-    final = end(ctx, active, 'discarded', reason);
-    appendLine(ctx, active.record.id, 40, `discarded before it started: ${reason.message}`);
+    final = await end(ctx, active, 'discarded', reason);
+    await appendLine(ctx, active.record.id, 40, `discarded before it started: ${reason.message}`);
   } catch (error) {
     storeFailed(ctx, active.record.id, error, 'a discarded execution could not be recorded');
     final = ended(active, 'discarded', reason);
@@ -189,11 +194,11 @@ function lastResort(ctx: Context, active: Active, error: unknown): void {
 type RunOptions = { step: string; dynamic: boolean; timeoutMs?: number; onProgress?(p: { document: number; bytesDone: number; bytesTotal?: number }): void };
 type StepRef = { connection: string; operation: string };
 
-function prepareOnce(ctx: Context, active: Active, cache: Map<string, PreparedOperation | QuarkError>, key: string, ref: StepRef): PreparedOperation | QuarkError {
+async function prepareOnce(ctx: Context, active: Active, cache: Map<string, PreparedOperation | QuarkError>, key: string, ref: StepRef): Promise<PreparedOperation | QuarkError> {
   let p = cache.get(key);
   if (!p) {
     try {
-      p = ctx.deps.operations.prepare(active.caller, ref);
+      p = await ctx.deps.operations.prepare(active.caller, ref);
     } catch (error) {
       p = error instanceof QuarkError ? error : quarkError('QUARK_ERR_API_INTERNAL', messageOf(error));
     }
@@ -208,7 +213,7 @@ function operationRunner(ctx: Context, active: Active, walk: () => WalkContext) 
   return {
     async run(ref: StepRef, documents: DocumentRef[], parameters: Record<string, unknown>, options: RunOptions): Promise<OperationResultRef[]> {
       const key = `${ref.connection}\u0000${ref.operation}`;
-      const p = prepareOnce(ctx, active, prepared, key, ref);
+      const p = await prepareOnce(ctx, active, prepared, key, ref);
       if (p instanceof QuarkError) return documents.map(() => ({ status: 'failure', code: p.code, message: p.message }));
       let params = parameters;
       if (!options.dynamic) {
@@ -264,7 +269,7 @@ async function walk(ctx: Context, active: Active, walkCtx: WalkContext): Promise
   active.record.documentsIn = result.documentsIn;
   active.record.documentsOut = result.outputs.length;
   active.record.documentsFailed = result.failures.length;
-  recordFailures(ctx, record.id, result.failures, walkCtx.log);
+  await recordFailures(ctx, record.id, result.failures, walkCtx.log);
   let status: ExecutionStatus = walkCtx.warnings > 0 ? 'complete-with-warnings' : 'complete';
   let error: EndError | undefined;
   if (result.failures.length > 0) {
@@ -279,11 +284,11 @@ async function walk(ctx: Context, active: Active, walkCtx: WalkContext): Promise
 }
 
 /** Marks the record in-process and builds the walk's context. */
-function begin(ctx: Context, active: Active, log: Logger, persisted: Record<string, unknown>): WalkContext {
+async function begin(ctx: Context, active: Active, log: Logger, persisted: Record<string, unknown>): Promise<WalkContext> {
   const { record, definition, controller } = active;
   const { store, metrics } = ctx.deps;
-  active.record = { ...record, status: 'in-process', startedAt: nowIso() };
-  store.executions.update(active.record);
+  active.record = { ...record, status: 'in-process', startedAt: nowIso(), owner: ctx.deps.nodeId };
+  await store.executions.update(active.record);
   emit(ctx, active.record);
   metrics.executionsStarted.inc({ trigger: record.trigger });
   const properties: Record<string, unknown> = {};
@@ -296,9 +301,9 @@ function begin(ctx: Context, active: Active, log: Logger, persisted: Record<stri
     workDir: join(ctx.deps.workRoot, record.id),
     signal: controller.signal,
     process: properties,
-    ...(record.version !== null && persists ? { onProcessUpdates: (updates: Map<string, unknown>) => persistProperties(ctx, record, definition, updates) } : {}),
+    ...(record.version !== null && persists ? { onProcessUpdates: (updates: Map<string, unknown>) => persistProperties(ctx, active, updates) } : {}),
     operations: operationRunner(ctx, active, () => walkCtx),
-    callee: (id) => ctx.deps.deployments.requireActive(record.accountId, id).definition,
+    callee: async (id) => (await ctx.deps.deployments.requireActive(record.accountId, id)).definition,
     counts: {},
     log,
     warnings: 0,
@@ -308,10 +313,10 @@ function begin(ctx: Context, active: Active, log: Logger, persisted: Record<stri
 }
 
 /** The process's persisted properties, read before the run. */
-function persistedOf(ctx: Context, active: Active): Record<string, unknown> {
+async function persistedOf(ctx: Context, active: Active): Promise<Record<string, unknown>> {
   const { record, definition } = active;
   const persists = Object.values(definition.properties ?? {}).some((spec) => spec.persist);
-  return record.version === null || !persists ? {} : (ctx.deps.store.processes.get(record.accountId, record.processId)?.properties ?? {});
+  return record.version === null || !persists ? {} : ((await ctx.deps.store.processes.get(record.accountId, record.processId))?.properties ?? {});
 }
 
 /**
@@ -319,22 +324,37 @@ function persistedOf(ctx: Context, active: Active): Record<string, unknown> {
  * (the walker reports them after each chunk): overlapping executions of a process never
  * lose each other's updates, and the last writer of a property wins.
  */
-function persistProperties(ctx: Context, record: ExecutionRecord, definition: ProcessDefinition, updates: Map<string, unknown>): void {
+function persistProperties(ctx: Context, active: Active, updates: Map<string, unknown>): void {
+  const { record, definition } = active;
   const persisted = new Map([...updates].filter(([name]) => definition.properties?.[name]?.persist === true));
-  if (persisted.size > 0) ctx.deps.store.processes.mergeProperties(record.accountId, record.processId, persisted);
+  if (persisted.size === 0) return;
+  active.properties ??= createWriteBehind(
+    (merged: Map<string, unknown>) => ctx.deps.store.processes.mergeProperties(record.accountId, record.processId, merged),
+    (pending, next) => new Map([...pending, ...next]),
+    (error) => storeFailed(ctx, record.id, error, 'persisted process properties could not be written'),
+  );
+  active.properties.push(persisted);
 }
 
-/** A long execution's counts reach the store as it goes, so a crash leaves them behind. */
-function startCheckpoints(ctx: Context, active: Active, walkCtx: WalkContext): NodeJS.Timeout {
-  const checkpoint = setInterval(() => {
-    try {
-      ctx.deps.store.executions.update({ ...active.record, steps: walkCtx.counts, warnings: walkCtx.warnings });
-    } catch (error) {
-      ctx.deps.logger.warn({ err: error, execution: active.record.id }, 'the counts of a running execution could not be written');
-    }
-  }, 5000);
-  checkpoint.unref();
-  return checkpoint;
+/**
+ * A long execution's counts reach the store as it goes, so a crash leaves them behind:
+ * every 5 s, one write in flight at most (a slow store skips a beat, never piles up);
+ * `stop()` resolves once the last one landed, so the end is written after it.
+ */
+function startCheckpoints(ctx: Context, active: Active, walkCtx: WalkContext): { stop(): Promise<void> } {
+  const counts = createWriteBehind(
+    (record: ExecutionRecord) => ctx.deps.store.executions.update(record),
+    (_pending, next) => next,
+    (error) => ctx.deps.logger.warn({ err: error, execution: active.record.id }, 'the counts of a running execution could not be written'),
+  );
+  const timer = setInterval(() => counts.push({ ...active.record, steps: { ...walkCtx.counts }, warnings: walkCtx.warnings }), 5000);
+  timer.unref();
+  return {
+    stop() {
+      clearInterval(timer);
+      return counts.settled();
+    },
+  };
 }
 
 function logEnd(log: Logger, final: ExecutionRecord, durationMs: number | null, error?: EndError): void {
@@ -345,27 +365,30 @@ function logEnd(log: Logger, final: ExecutionRecord, durationMs: number | null, 
 
 /** Runs one execution from queue to end; resolves with its final record, never rejects for a store failure. */
 async function runAndRecord(ctx: Context, active: Active, log: Logger): Promise<ExecutionRecord> {
-  const persisted = persistedOf(ctx, active);
-  const walkCtx = begin(ctx, active, log, persisted);
+  const persisted = await persistedOf(ctx, active);
+  const walkCtx = await begin(ctx, active, log, persisted);
   const checkpoint = startCheckpoints(ctx, active, walkCtx);
+  let outcome: Awaited<ReturnType<typeof walk>>;
   try {
     log.info({ trigger: active.record.trigger, passedIn: active.documents.length }, 'execution started');
-    const { status, error } = await walk(ctx, active, walkCtx);
-    const final = end(ctx, active, status, error);
-    logEnd(log, final, view(ctx, final).durationMs, error);
-    return final;
+    outcome = await walk(ctx, active, walkCtx);
   } finally {
-    clearInterval(checkpoint);
+    // the end is written after the last checkpoint and the last persisted properties
+    await checkpoint.stop();
+    await active.properties?.settled();
   }
+  const final = await end(ctx, active, outcome.status, outcome.error);
+  logEnd(log, final, view(ctx, final).durationMs, outcome.error);
+  return final;
 }
 
 /** The store or the file system failed: the execution still ends, as error with a code. */
-function endAfterFailure(ctx: Context, active: Active, failure: unknown): ExecutionRecord {
+async function endAfterFailure(ctx: Context, active: Active, failure: unknown): Promise<ExecutionRecord> {
   const id = active.record.id;
   ctx.deps.logger.error({ err: failure, execution: id }, 'execution bookkeeping failed');
   const error = { code: 'QUARK_ERR_EXECUTION_RECORD_FAILED', message: `the execution's record could not be kept: ${messageOf(failure)}` };
   try {
-    return end(ctx, active, 'error', error);
+    return await end(ctx, active, 'error', error);
   } catch (again) {
     storeFailed(ctx, id, again, 'the end of an execution could not be written');
     return ended(active, 'error', error);
@@ -391,11 +414,12 @@ async function run(ctx: Context, active: Active): Promise<void> {
   try {
     final = await runAndRecord(ctx, active, log);
   } catch (unexpected) {
-    final = endAfterFailure(ctx, active, unexpected);
+    final = await endAfterFailure(ctx, active, unexpected);
   } finally {
     clearTimeout(timer);
   }
-  endLog();
+  // its log is complete when it is reported ended
+  await endLog();
   await removeWorkDir(ctx, record.id);
   ctx.running.delete(record.id);
   pump(ctx);
@@ -403,27 +427,27 @@ async function run(ctx: Context, active: Active): Promise<void> {
   active.finish(final);
 }
 
-function recordFailures(ctx: Context, id: string, failures: DocumentFailureRef[], log: Logger): void {
+async function recordFailures(ctx: Context, id: string, failures: DocumentFailureRef[], log: Logger): Promise<void> {
   if (failures.length === 0) return;
   const kept = failures.slice(0, maxStoredErrors);
   for (const f of kept) log.error({ step: f.step, code: f.code }, f.message);
-  ctx.deps.store.executions.insertErrors(id, kept.map((f) => ({ step: f.step, code: f.code, message: f.message })));
+  await ctx.deps.store.executions.insertErrors(id, kept.map((f) => ({ step: f.step, code: f.code, message: f.message })));
 }
 
-function find(ctx: Context, caller: Caller, id: string): ExecutionRecord {
-  const record = ctx.running.get(id)?.record ?? ctx.deps.store.executions.get(caller.account.id, id);
+async function find(ctx: Context, caller: Caller, id: string): Promise<ExecutionRecord> {
+  const record = ctx.running.get(id)?.record ?? (await ctx.deps.store.executions.get(caller.account.id, id));
   if (!record || record.accountId !== caller.account.id) throw quarkError('QUARK_ERR_EXECUTION_NOT_FOUND', `no execution "${id}" in your account`);
   return record;
 }
 
 /** The definition and version an execution request runs. */
-function resolveRequest(ctx: Context, caller: Caller, request: ExecutionRequest): { definition: ProcessDefinition; version: number | null; trigger: ExecutionTrigger } {
+async function resolveRequest(ctx: Context, caller: Caller, request: ExecutionRequest): Promise<{ definition: ProcessDefinition; version: number | null; trigger: ExecutionTrigger }> {
   const { deployments, access } = ctx.deps;
   if (request.definition !== undefined) {
-    return { definition: deployments.validate(caller, request.definition), version: null, trigger: 'test' };
+    return { definition: await deployments.validate(caller, request.definition), version: null, trigger: 'test' };
   }
   access.requireMember(caller, 'run processes');
-  const { definition, version } = deployments.requireActive(caller.account.id, request.process ?? '');
+  const { definition, version } = await deployments.requireActive(caller.account.id, request.process ?? '');
   return { definition, version, trigger: request.trigger };
 }
 
@@ -434,7 +458,7 @@ function refuseWhenFull(ctx: Context, definition: ProcessDefinition): void {
   throw quarkError('QUARK_ERR_EXECUTION_QUEUE_FULL', `the runtime already runs ${running.size} execution(s) (limits.maxRunningExecutions) and ${queue.length} wait (limits.maxQueuedExecutions); this execution of "${definition.id}" was refused, not queued`, { running: running.size, queued: queue.length });
 }
 
-function newRecord(caller: Caller, resolved: ReturnType<typeof resolveRequest>, documentsIn: number): ExecutionRecord {
+function newRecord(caller: Caller, resolved: Awaited<ReturnType<typeof resolveRequest>>, documentsIn: number): ExecutionRecord {
   return {
     id: newId('exe'),
     accountId: caller.account.id,
@@ -452,6 +476,8 @@ function newRecord(caller: Caller, resolved: ReturnType<typeof resolveRequest>, 
     documentsOut: 0,
     documentsFailed: 0,
     warnings: 0,
+    owner: null,
+    attempt: 1,
   };
 }
 
@@ -462,11 +488,11 @@ function newRecord(caller: Caller, resolved: ReturnType<typeof resolveRequest>, 
  */
 async function start(ctx: Context, caller: Caller, request: ExecutionRequest, options: { wait?: boolean } = {}): Promise<ExecutionView & { output?: PresentedDocument[] }> {
   if (ctx.state.closing) throw quarkError('QUARK_ERR_API_SHUTTING_DOWN', 'the runtime is shutting down');
-  const resolved = resolveRequest(ctx, caller, request);
+  const resolved = await resolveRequest(ctx, caller, request);
   refuseWhenFull(ctx, resolved.definition);
   const documents = inputDocuments(request.documents ?? []);
   const record = newRecord(caller, resolved, documents.length);
-  ctx.deps.store.executions.insert(record);
+  await ctx.deps.store.executions.insert(record);
   ctx.deps.metrics.executionDocuments.inc({ outcome: 'in' }, documents.length);
   let finish!: (r: ExecutionRecord) => void;
   const done = new Promise<ExecutionRecord>((resolve) => (finish = resolve));
@@ -479,30 +505,31 @@ async function start(ctx: Context, caller: Caller, request: ExecutionRequest, op
   pump(ctx);
   if (!options.wait) return view(ctx, active.record);
   const final = await done;
-  const errors = final.documentsFailed > 0 ? ctx.deps.store.executions.errors(final.id, 100) : [];
+  const errors = final.documentsFailed > 0 ? await ctx.deps.store.executions.errors(final.id, 100) : [];
   return { ...view(ctx, final), errors, ...(active.presented ? { output: active.presented } : {}) };
 }
 
 /** Cancels a queued (→ discarded) or running (→ aborted) execution. */
-function cancel(ctx: Context, caller: Caller, id: string): ExecutionView {
+async function cancel(ctx: Context, caller: Caller, id: string): Promise<ExecutionView> {
   ctx.deps.access.requireMember(caller, 'cancel executions');
-  const record = find(ctx, caller, id);
+  const record = await find(ctx, caller, id);
   if (terminal(record.status)) throw quarkError('QUARK_ERR_EXECUTION_FINISHED', `execution ${id} already ended (${record.status})`);
   const reason = quarkError('QUARK_ERR_EXECUTION_CANCELLED', `cancelled by ${caller.account.name}`);
   const queued = ctx.queue.findIndex((a) => a.record.id === id);
   if (queued >= 0) {
     const [active] = ctx.queue.splice(queued, 1);
-    return view(ctx, discard(ctx, active!, reason));
+    return view(ctx, await discard(ctx, active!, reason));
   }
   ctx.running.get(id)?.controller.abort(reason);
   return view(ctx, ctx.running.get(id)?.record ?? record);
 }
 
 /** At start: executions a killed runtime left running are marked aborted (queued: discarded). */
-function recover(ctx: Context): { id: string; status: ExecutionStatus }[] {
+async function recover(ctx: Context): Promise<{ id: string; status: ExecutionStatus }[]> {
   const message = 'the runtime stopped (killed, crashed or shut down) while this execution was queued or running; it did not finish';
-  const touched = ctx.deps.store.executions.interrupt(nowIso(), 'QUARK_ERR_EXECUTION_INTERRUPTED', message);
-  for (const t of touched) appendLine(ctx, t.id, 50, `${t.status}: ${message}`);
+  const at = nowIso();
+  const touched = await ctx.deps.store.executions.interrupt(ctx.deps.nodeId, at, 'QUARK_ERR_EXECUTION_INTERRUPTED', message);
+  for (const t of touched) await appendLine(ctx, t.id, 50, `${t.status}: ${message}`);
   return touched;
 }
 
@@ -526,12 +553,13 @@ function subscribe(ctx: Context, caller: Caller, listener: Listener): () => void
 async function close(ctx: Context): Promise<void> {
   ctx.state.closing = true;
   const reason = quarkError('QUARK_ERR_EXECUTION_INTERRUPTED', 'the runtime shut down');
-  for (const active of ctx.queue.splice(0)) discard(ctx, active, reason);
+  for (const active of ctx.queue.splice(0)) await discard(ctx, active, reason);
   const ends = [...ctx.running.values()].map((a) => {
     a.controller.abort(reason);
     return a.done;
   });
   await Promise.all(ends);
+  await ctx.logs.drain();
 }
 
 export function createExecutions(deps: ExecutionsDeps) {
@@ -539,24 +567,25 @@ export function createExecutions(deps: ExecutionsDeps) {
   const purgeBefore = (now: number) => new Date(now - deps.limits.purgeDays * 86_400_000).toISOString();
   return {
     start: (caller: Caller, request: ExecutionRequest, options: { wait?: boolean } = {}) => start(ctx, caller, request, options),
-    get(caller: Caller, id: string): ExecutionView {
-      const record = find(ctx, caller, id);
-      return view(ctx, record, { errors: deps.store.executions.errors(id, 100) });
+    async get(caller: Caller, id: string): Promise<ExecutionView> {
+      const record = await find(ctx, caller, id);
+      return view(ctx, record, { errors: await deps.store.executions.errors(id, 100) });
     },
-    list(caller: Caller, filter: { process?: string; status?: ExecutionStatus; limit?: number } = {}): ExecutionView[] {
-      const live = new Map([...ctx.running.values(), ...ctx.queue].map((a) => [a.record.id, a.record]));
+    async list(caller: Caller, filter: { process?: string; status?: ExecutionStatus; limit?: number } = {}): Promise<ExecutionView[]> {
       const query = { ...(filter.process ? { processId: filter.process } : {}), ...(filter.status ? { status: filter.status } : {}), limit: filter.limit ?? 50 };
-      return deps.store.executions.list(caller.account.id, query).map((r) => view(ctx, live.get(r.id) ?? r));
+      const records = await deps.store.executions.list(caller.account.id, query);
+      const live = new Map([...ctx.running.values(), ...ctx.queue].map((a) => [a.record.id, a.record]));
+      return records.map((r) => view(ctx, live.get(r.id) ?? r));
     },
     cancel: (caller: Caller, id: string) => cancel(ctx, caller, id),
     /** The execution's log: NDJSON lines, in chunks, in order. */
-    log(caller: Caller, id: string): string[] {
-      find(ctx, caller, id);
+    async log(caller: Caller, id: string): Promise<string[]> {
+      await find(ctx, caller, id);
       return deps.store.executions.log(id);
     },
     recover: () => recover(ctx),
     /** Deletes the history (with errors and logs) of executions that ended more than purgeDays ago. */
-    purge: (now = Date.now()): number => deps.store.executions.purge(purgeBefore(now)).length,
+    purge: async (now = Date.now()): Promise<number> => (await deps.store.executions.purge(purgeBefore(now))).length,
     subscribe: (caller: Caller, listener: Listener) => subscribe(ctx, caller, listener),
     counts: () => ({ running: ctx.running.size, queued: ctx.queue.length }),
     /** Why the runtime is not ready, if a store write it cannot do without failed. */

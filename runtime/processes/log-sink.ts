@@ -1,15 +1,23 @@
 /**
  * Execution logs. One pino logger for all executions is built once (redaction compiled
  * once); each execution gets a child bound to its id. Lines are gathered per execution
- * and appended to the store in one write when 64 KiB have gathered, a second has passed,
- * or the execution ends: a short execution costs one insert, no file. A killed runtime
- * loses at most the last second of lines; the restart appends why it ended.
+ * and handed to one bounded write queue when 64 KiB have gathered, a second has passed,
+ * or the execution ends: a short execution costs one insert, no file. The queue writes
+ * one chunk at a time, in order (an execution's chunks stay in order on any store), and
+ * holds at most `maxQueuedBytes`: when the store falls that far behind, further lines
+ * are dropped and counted, and the execution's log says how many (never unbounded
+ * memory; pino's write cannot wait). A killed runtime loses at most the last second of
+ * lines (and the chunks still queued); the restart appends why it ended.
  */
 import { createLogger, type Logger } from '../core/logger.js';
 
 export interface ExecutionLogs {
-  /** A logger for one execution; `end()` writes what it has gathered. */
-  open(executionId: string, bindings: Record<string, unknown>): { log: Logger; end(): void };
+  /** A logger for one execution; `end()` hands over what it has gathered and resolves once it is written. */
+  open(executionId: string, bindings: Record<string, unknown>): { log: Logger; end(): Promise<void> };
+  /** Resolves when every chunk handed over so far is written (or failed). */
+  drain(): Promise<void>;
+  /** Bytes waiting in the queue. */
+  queuedBytes(): number;
 }
 
 const idPattern = /"execution":"([^"]+)"/;
@@ -17,33 +25,73 @@ const idPattern = /"execution":"([^"]+)"/;
 export interface ExecutionLogsOptions {
   level: string;
   redact: readonly string[];
-  append(executionId: string, lines: string): void;
+  append(executionId: string, lines: string): Promise<void>;
   /** A failed append (the store refused it): the lines are dropped, and this says so. */
   onError(executionId: string, error: unknown): void;
   maxBytes?: number;
   maxDelayMs?: number;
+  /** What the write queue may hold before lines are dropped (default 8 MiB). */
+  maxQueuedBytes?: number;
+}
+
+interface Sink {
+  lines: string[];
+  bytes: number;
+  timer?: NodeJS.Timeout;
+  /** Lines dropped because the queue was full, said in the log with the next chunk that fits. */
+  dropped: number;
+}
+
+/** One writer, one chunk at a time, in order; bounded by bytes. */
+function createWriteQueue(options: ExecutionLogsOptions, maxQueuedBytes: number) {
+  let tail: Promise<void> = Promise.resolve();
+  let queued = 0;
+  const write = async (id: string, text: string) => {
+    try {
+      await options.append(id, text);
+    } catch (error) {
+      options.onError(id, error);
+    } finally {
+      queued -= text.length;
+    }
+  };
+  return {
+    /** False when the chunk does not fit: the caller drops it. */
+    offer(id: string, text: string, force = false): boolean {
+      if (!force && queued > 0 && queued + text.length > maxQueuedBytes) return false;
+      queued += text.length;
+      tail = tail.then(() => write(id, text));
+      return true;
+    },
+    settled: () => tail,
+    bytes: () => queued,
+  };
+}
+
+function droppedLine(id: string, dropped: number): string {
+  return JSON.stringify({ level: 40, time: Date.now(), execution: id, msg: `${dropped} log line(s) were dropped: the store fell behind the execution's logging` }) + '\n';
 }
 
 export function createExecutionLogs(options: ExecutionLogsOptions): ExecutionLogs {
   const maxBytes = options.maxBytes ?? 64 * 1024;
   const maxDelayMs = options.maxDelayMs ?? 1000;
-  const sinks = new Map<string, { lines: string[]; bytes: number; timer?: NodeJS.Timeout }>();
+  const queue = createWriteQueue(options, options.maxQueuedBytes ?? 8 * 1024 * 1024);
+  const sinks = new Map<string, Sink>();
 
-  const flush = (id: string) => {
+  /** Hands the gathered lines to the queue; at the end, a count of dropped lines goes in even when the queue is full (one short line). */
+  const flush = (id: string, last = false) => {
     const sink = sinks.get(id);
     if (!sink) return;
     if (sink.timer) clearTimeout(sink.timer);
     sink.timer = undefined;
-    if (sink.lines.length === 0) return;
-    const text = sink.lines.join('');
+    if (sink.lines.length === 0 && !(last && sink.dropped > 0)) return;
+    const count = sink.lines.length;
+    const text = (sink.dropped > 0 ? droppedLine(id, sink.dropped) : '') + sink.lines.join('');
     sink.lines = [];
     sink.bytes = 0;
-    // called from a timer and from pino's write: nothing may escape from here
-    try {
-      options.append(id, text);
-    } catch (error) {
-      options.onError(id, error);
-    }
+    if (queue.offer(id, text)) sink.dropped = 0;
+    else sink.dropped += count;
+    if (last && sink.dropped > 0) queue.offer(id, droppedLine(id, sink.dropped), true);
   };
 
   // every line of an execution's logger carries its id (a child binding): route by it
@@ -65,14 +113,17 @@ export function createExecutionLogs(options: ExecutionLogsOptions): ExecutionLog
 
   return {
     open(executionId, bindings) {
-      sinks.set(executionId, { lines: [], bytes: 0 });
+      sinks.set(executionId, { lines: [], bytes: 0, dropped: 0 });
       return {
         log: root.child({ execution: executionId, ...bindings }),
         end() {
-          flush(executionId);
+          flush(executionId, true);
           sinks.delete(executionId);
+          return queue.settled();
         },
       };
     },
+    drain: () => queue.settled(),
+    queuedBytes: () => queue.bytes(),
   };
 }

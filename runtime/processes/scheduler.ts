@@ -79,24 +79,27 @@ interface SchedulerContext {
   deps: SchedulerDeps;
   now: () => Date;
   armed: Map<string, Armed>;
+  /** The refresh of each process in flight: refreshes of one process run one after the other. */
+  pending: Map<string, Promise<void>>;
+  stopped: boolean;
 }
 
-function fired(ctx: SchedulerContext, accountId: string, processId: string, s: ScheduleRecord): void {
+/** Fires, and records the fire; the promise (never rejected) resolves when it is recorded — the timer does not wait for it. */
+function fired(ctx: SchedulerContext, accountId: string, processId: string, s: ScheduleRecord): Promise<void> {
   const { logger, store } = ctx.deps;
   logger.info({ process: processId, cron: s.cron }, 'schedule fired');
-  try {
-    store.processes.recordFire(accountId, processId, s, ctx.now().toISOString());
-  } catch (error) {
+  const recorded = store.processes.recordFire(accountId, processId, s, ctx.now().toISOString()).catch((error: unknown) => {
     logger.error({ process: processId, cron: s.cron, err: error }, 'the schedule fired but its fire time could not be recorded');
-  }
+  });
   ctx.deps.fire(accountId, processId);
+  return recorded;
 }
 
 function armOne(ctx: SchedulerContext, accountId: string, processId: string, s: ScheduleRecord, index: number, armed: Armed): void {
   const problem = scheduleProblem(s, ctx.now());
   if (problem === undefined) {
     try {
-      armed.jobs.push(new Cron(s.cron, cronOptions(s), () => fired(ctx, accountId, processId, s)));
+      armed.jobs.push(new Cron(s.cron, cronOptions(s), () => void fired(ctx, accountId, processId, s)));
       return;
     } catch (error) {
       armed.problems.push({ path: `/schedules/${index}`, code: 'QUARK_ERR_SCHEDULE_INVALID', message: `cannot be armed: ${messageOf(error)}` });
@@ -113,10 +116,11 @@ function disarm(ctx: SchedulerContext, accountId: string, processId: string): vo
   ctx.armed.delete(keyOf(accountId, processId));
 }
 
-function refresh(ctx: SchedulerContext, accountId: string, processId: string): void {
+/** Reads the process and arms its schedules again (after its deployment or schedules changed). */
+async function rearm(ctx: SchedulerContext, accountId: string, processId: string): Promise<void> {
+  const record = await ctx.deps.store.processes.get(accountId, processId);
   disarm(ctx, accountId, processId);
-  const record = ctx.deps.store.processes.get(accountId, processId);
-  if (!record || record.activeVersion === null) return;
+  if (ctx.stopped || !record || record.activeVersion === null) return;
   if (record.schedulesUnreadable) {
     const message = 'the stored schedules cannot be read (damaged store record); set them again';
     ctx.deps.logger.error({ process: processId, account: accountId }, message);
@@ -134,19 +138,19 @@ function refresh(ctx: SchedulerContext, accountId: string, processId: string): v
  * are counted; `once` fires one catch-up run, `skip` says in the log what was skipped.
  * Either way the schedule counts from now.
  */
-function catchUp(ctx: SchedulerContext, accountId: string, processId: string): void {
+async function catchUp(ctx: SchedulerContext, accountId: string, processId: string): Promise<void> {
   const { store, logger } = ctx.deps;
-  const record = store.processes.get(accountId, processId);
+  const record = await store.processes.get(accountId, processId);
   const armed = ctx.armed.get(keyOf(accountId, processId));
   if (!record || !armed) return;
-  const fires = store.processes.lastFires(accountId, processId);
+  const fires = await store.processes.lastFires(accountId, processId);
   const now = ctx.now();
   let caughtUp = false;
-  record.schedules.forEach((s, i) => {
-    if (!armed.jobs[i]) return;
+  for (const [i, s] of record.schedules.entries()) {
+    if (!armed.jobs[i]) continue;
     const last = fires.find((f) => sameSchedule(f, s))?.lastFiredAt;
     const missed = last === undefined ? 0 : missedFires(s, new Date(last), now);
-    if (missed === 0) return;
+    if (missed === 0) continue;
     const policy = s.catchUp ?? 'skip';
     const fields = { process: processId, cron: s.cron, missed: missed >= missedCountLimit ? `at least ${missed}` : String(missed), since: last, catchUp: policy };
     if (policy === 'once') logger.info(fields, 'fires were missed while the runtime was stopped: one catch-up run');
@@ -154,32 +158,45 @@ function catchUp(ctx: SchedulerContext, accountId: string, processId: string): v
     if (policy === 'once' && !caughtUp) {
       // one run for the process, even when several of its schedules missed fires
       caughtUp = true;
-      fired(ctx, accountId, processId, s);
+      await fired(ctx, accountId, processId, s);
     } else {
-      store.processes.recordFire(accountId, processId, s, now.toISOString());
+      await store.processes.recordFire(accountId, processId, s, now.toISOString());
     }
-  });
-}
-
-/** Guards one process at start: a record that throws is reported and the others go on. */
-function startOne(ctx: SchedulerContext, accountId: string, processId: string): void {
-  try {
-    refresh(ctx, accountId, processId);
-    catchUp(ctx, accountId, processId);
-  } catch (error) {
-    ctx.deps.logger.error({ process: processId, account: accountId, err: error }, 'the schedules of a process could not be armed');
-    const armed = ctx.armed.get(keyOf(accountId, processId)) ?? { jobs: [], problems: [] };
-    armed.problems.push({ path: '/schedules', code: 'QUARK_ERR_SCHEDULE_INVALID', message: `cannot be armed: ${messageOf(error)}` });
-    ctx.armed.set(keyOf(accountId, processId), armed);
   }
 }
 
+/** Refreshes of one process run in order, each after the one before it ended; resolves when this one has (never rejects). */
+function refresh(ctx: SchedulerContext, accountId: string, processId: string, then?: () => Promise<void>): Promise<void> {
+  const key = keyOf(accountId, processId);
+  const run = async () => {
+    await rearm(ctx, accountId, processId);
+    await then?.();
+  };
+  const next = (ctx.pending.get(key) ?? Promise.resolve()).then(run).catch((error: unknown) => armFailed(ctx, accountId, processId, error));
+  ctx.pending.set(key, next);
+  void next.then(() => {
+    if (ctx.pending.get(key) === next) ctx.pending.delete(key);
+  });
+  return next;
+}
+
+/** A record that throws is reported and the others go on. */
+function armFailed(ctx: SchedulerContext, accountId: string, processId: string, error: unknown): void {
+  ctx.deps.logger.error({ process: processId, account: accountId, err: error }, 'the schedules of a process could not be armed');
+  const armed = ctx.armed.get(keyOf(accountId, processId)) ?? { jobs: [], problems: [] };
+  armed.problems.push({ path: '/schedules', code: 'QUARK_ERR_SCHEDULE_INVALID', message: `cannot be armed: ${messageOf(error)}` });
+  ctx.armed.set(keyOf(accountId, processId), armed);
+}
+
 export function createScheduler(deps: SchedulerDeps) {
-  const ctx: SchedulerContext = { deps, now: deps.now ?? (() => new Date()), armed: new Map() };
+  const ctx: SchedulerContext = { deps, now: deps.now ?? (() => new Date()), armed: new Map(), pending: new Map(), stopped: false };
   return {
+    /** Arms the process's schedules again; resolves when they are (a failure is reported as a problem of the process, never thrown). */
     refresh: (accountId: string, processId: string) => refresh(ctx, accountId, processId),
-    start(): void {
-      for (const p of deps.store.processes.list()) startOne(ctx, p.accountId, p.processId);
+    /** Arms every stored schedule and catches up missed fires; resolves when done. */
+    async start(): Promise<void> {
+      const processes = await deps.store.processes.list();
+      await Promise.all(processes.map((p) => refresh(ctx, p.accountId, p.processId, () => catchUp(ctx, p.accountId, p.processId))));
     },
     /** The next firing times of a process's schedules (null where one is not armed). */
     next(accountId: string, processId: string): (string | null)[] {
@@ -196,6 +213,7 @@ export function createScheduler(deps: SchedulerDeps) {
       return count;
     },
     stop(): void {
+      ctx.stopped = true;
       for (const armed of ctx.armed.values()) for (const job of armed.jobs) job?.stop();
       ctx.armed.clear();
     },

@@ -14,14 +14,14 @@ import { expressionsOf, isExpression, targetsOf, type ProcessDefinition, type St
 export interface ValidationDeps {
   validateSchema: Validator;
   /** Resolves a connection's operation for the deploying account; throws a QuarkError when it cannot. */
-  operation(ref: { connection: string; operation: string }): { validateParameters: Validator };
+  operation(ref: { connection: string; operation: string }): Promise<{ validateParameters: Validator }>;
   /** The active definition of another deployed process of the account, if any. */
-  deployed(processId: string): ProcessDefinition | undefined;
+  deployed(processId: string): Promise<ProcessDefinition | undefined>;
   /** limits.maxNestingDepth: a definition nested deeper is refused before anything else reads it. */
   maxNestingDepth: number;
 }
 
-export function validateProcess(input: unknown, deps: ValidationDeps): FieldProblem[] {
+export async function validateProcess(input: unknown, deps: ValidationDeps): Promise<FieldProblem[]> {
   // storing, cloning or posting a value nested thousands of levels deep overflows the stack
   const deep = findTooDeep(input, deps.maxNestingDepth);
   if (deep) return [{ path: deep.path, message: tooDeepMessage(deep) }];
@@ -81,10 +81,10 @@ export function validateProcess(input: unknown, deps: ValidationDeps): FieldProb
   for (const step of definition.steps) if (!state.has(step.id)) visit(step.id, []);
 
   // connections, operations, parameters
-  const checkOperation = (step: { connection: string; operation: string; parameters?: Record<string, unknown> }, base: string) => {
+  const checkOperation = async (step: { connection: string; operation: string; parameters?: Record<string, unknown> }, base: string) => {
     let resolved: { validateParameters: Validator };
     try {
-      resolved = deps.operation(step);
+      resolved = await deps.operation(step);
     } catch (error) {
       const code = error instanceof QuarkError ? error.code : undefined;
       const field = code === 'QUARK_ERR_OPERATION_NOT_FOUND' ? 'operation' : 'connection';
@@ -104,10 +104,10 @@ export function validateProcess(input: unknown, deps: ValidationDeps): FieldProb
       problems.push({ path: `${base}/parameters${p.path === '/' ? '' : p.path}`, message: p.message });
     }
   };
-  if (definition.start.kind === 'operation') checkOperation(definition.start, '/start');
-  definition.steps.forEach((step, i) => {
-    if (step.kind === 'operation') checkOperation(step, `/steps/${i}`);
-  });
+  if (definition.start.kind === 'operation') await checkOperation(definition.start, '/start');
+  for (const [i, step] of definition.steps.entries()) {
+    if (step.kind === 'operation') await checkOperation(step, `/steps/${i}`);
+  }
 
   // expressions compile
   const expressions = [...expressionsOf(definition.start as Step, '/start'), ...definition.steps.flatMap((step, i) => expressionsOf(step, `/steps/${i}`))];
@@ -117,33 +117,33 @@ export function validateProcess(input: unknown, deps: ValidationDeps): FieldProb
   }
 
   // called processes: deployed, start with documents, no recursion
-  definition.steps.forEach((step, i) => {
-    if (step.kind !== 'process-call') return;
+  for (const [i, step] of definition.steps.entries()) {
+    if (step.kind !== 'process-call') continue;
     const path = `/steps/${i}/process`;
     if (step.process === definition.id) {
       problems.push({ path, message: 'a process cannot call itself' });
-      return;
+      continue;
     }
-    const callee = deps.deployed(step.process);
+    const callee = await deps.deployed(step.process);
     if (!callee) {
       problems.push({ path, message: `no deployed process "${step.process}" in your account; deploy it first` });
-      return;
+      continue;
     }
     if (callee.start.kind !== 'documents') problems.push({ path, message: `process "${step.process}" starts with "${callee.start.kind}"; a called process must start with "documents"` });
-    const loop = callChain(step.process, definition.id, deps, [definition.id, step.process]);
+    const loop = await callChain(step.process, definition.id, deps, [definition.id, step.process]);
     if (loop) problems.push({ path, message: `calling "${step.process}" would recurse: ${loop.join(' → ')}` });
-  });
+  }
   return problems;
 }
 
 /** A chain of deployed process calls from `from` back to `target`, if there is one. */
-function callChain(from: string, target: string, deps: ValidationDeps, trail: string[]): string[] | undefined {
-  const definition = deps.deployed(from);
+async function callChain(from: string, target: string, deps: ValidationDeps, trail: string[]): Promise<string[] | undefined> {
+  const definition = await deps.deployed(from);
   for (const step of definition?.steps ?? []) {
     if (step.kind !== 'process-call') continue;
     if (step.process === target) return [...trail, target];
     if (trail.includes(step.process)) continue;
-    const found = callChain(step.process, target, deps, [...trail, step.process]);
+    const found = await callChain(step.process, target, deps, [...trail, step.process]);
     if (found) return found;
   }
   return undefined;

@@ -1,6 +1,9 @@
 /**
- * The store interface. The embedded SQLite implementation (sqlite-store.ts) is the
- * default; a clustered store for molecules implements the same interface.
+ * The store interface, async: every method returns a promise, so an implementation may
+ * talk to a server (PostgreSQL) without blocking the event loop. The embedded SQLite
+ * implementation (sqlite-store.ts) is the default. Unique constraints decide clashes
+ * (StoreConflictError), revisions decide lost updates (StoreRaceError), and a store that
+ * cannot be reached says so (StoreUnavailableError); see errors.ts.
  */
 
 export type AccountRelation = 'owner' | 'tenant' | 'guest';
@@ -101,6 +104,18 @@ export interface ExecutionRecord {
   documentsOut: number;
   documentsFailed: number;
   warnings: number;
+  /** The node id that runs or ran it (on one node: the runtime's, kept in the home); null while queued and not yet taken. */
+  owner: string | null;
+  /** 1 for the first run. */
+  attempt: number;
+}
+
+/** One input document of a queued execution, stored with it so that a restart can run it. */
+export interface QueuedInputRecord {
+  seq: number;
+  properties: Record<string, unknown>;
+  /** Small bodies inline; larger ones as files under `<home>/work/queued/<executionId>/`. */
+  body: { kind: 'inline'; base64: string } | { kind: 'file'; path: string; size: number };
 }
 
 export interface ExecutionErrorRecord {
@@ -129,78 +144,109 @@ export interface HeldResourceRecord {
 
 export interface Store {
   accounts: {
-    insert(account: AccountRecord): void;
-    get(id: string): AccountRecord | undefined;
-    findByName(name: string): AccountRecord | undefined;
-    list(): AccountRecord[];
+    /** StoreConflictError('account-name') when the name is taken, ('id') when the id is. */
+    insert(account: AccountRecord): Promise<void>;
+    get(id: string): Promise<AccountRecord | undefined>;
+    findByName(name: string): Promise<AccountRecord | undefined>;
+    /** Oldest first. */
+    list(): Promise<AccountRecord[]>;
   };
   tokens: {
-    insert(token: TokenRecord): void;
-    findByHash(hash: string): TokenRecord | undefined;
-    get(id: string): TokenRecord | undefined;
-    list(accountId?: string): TokenRecord[];
-    revoke(id: string, at: string): void;
+    /** StoreConflictError('token-hash') when the hash is taken. */
+    insert(token: TokenRecord): Promise<void>;
+    findByHash(hash: string): Promise<TokenRecord | undefined>;
+    get(id: string): Promise<TokenRecord | undefined>;
+    /** Oldest first; every account's when accountId is undefined. */
+    list(accountId?: string): Promise<TokenRecord[]>;
+    /** The first revocation time is kept. */
+    revoke(id: string, at: string): Promise<void>;
   };
   connections: {
-    insert(connection: ConnectionRecord): void;
-    /** Replaces a connection if its revision is still `expectedRevision`; returns whether it did. */
-    update(connection: ConnectionRecord, expectedRevision: number): boolean;
-    get(accountId: string, id: string): ConnectionRecord | undefined;
-    findByName(accountId: string, name: string): ConnectionRecord | undefined;
-    list(accountId: string): ConnectionRecord[];
-    delete(accountId: string, id: string): boolean;
+    /** StoreConflictError('connection-name') when the account has a connection of that name. */
+    insert(connection: ConnectionRecord): Promise<void>;
+    /**
+     * Replaces it if its revision is still expectedRevision and returns true; a revision
+     * that moved on rejects with StoreRaceError; no such connection (in that account): false.
+     * A new name that is taken: StoreConflictError('connection-name').
+     */
+    update(connection: ConnectionRecord, expectedRevision: number): Promise<boolean>;
+    get(accountId: string, id: string): Promise<ConnectionRecord | undefined>;
+    findByName(accountId: string, name: string): Promise<ConnectionRecord | undefined>;
+    /** By name. */
+    list(accountId: string): Promise<ConnectionRecord[]>;
+    delete(accountId: string, id: string): Promise<boolean>;
   };
   processes: {
-    /** Records a new version and makes it the active one, in one transaction. */
-    deploy(deployment: DeploymentRecord): void;
-    latestVersion(accountId: string, processId: string): number;
-    get(accountId: string, processId: string): ProcessRecord | undefined;
+    /** Allocates the next version atomically (max+1 under the unique key, retried on conflict), records it and makes it active; returns the version. */
+    deploy(deployment: Omit<DeploymentRecord, 'version'>): Promise<number>;
+    /** 0 when never deployed. */
+    latestVersion(accountId: string, processId: string): Promise<number>;
+    get(accountId: string, processId: string): Promise<ProcessRecord | undefined>;
     /** Every account's processes when accountId is undefined. */
-    list(accountId?: string): ProcessRecord[];
-    version(accountId: string, processId: string, version: number): DeploymentRecord | undefined;
-    versions(accountId: string, processId: string): DeploymentRecord[];
-    setActive(accountId: string, processId: string, version: number | null, at: string): void;
+    list(accountId?: string): Promise<ProcessRecord[]>;
+    version(accountId: string, processId: string, version: number): Promise<DeploymentRecord | undefined>;
+    versions(accountId: string, processId: string): Promise<DeploymentRecord[]>;
+    setActive(accountId: string, processId: string, version: number | null, at: string): Promise<void>;
     /** Replaces the schedules; a schedule kept (same cron and time zone) keeps its last fire time, a new one counts from `at`. */
-    setSchedules(accountId: string, processId: string, schedules: ScheduleRecord[], at: string): void;
-    lastFires(accountId: string, processId: string): ScheduleFireRecord[];
-    recordFire(accountId: string, processId: string, schedule: ScheduleRecord, at: string): void;
-    setProperties(accountId: string, processId: string, properties: Record<string, unknown>): void;
+    setSchedules(accountId: string, processId: string, schedules: ScheduleRecord[], at: string): Promise<void>;
+    lastFires(accountId: string, processId: string): Promise<ScheduleFireRecord[]>;
+    recordFire(accountId: string, processId: string, schedule: ScheduleRecord, at: string): Promise<void>;
     /**
      * Sets the named persisted properties, each on its own, atomically, leaving every
      * other property as it is (undefined removes one): overlapping executions never lose
      * each other's updates; the last writer of a property wins.
      */
-    mergeProperties(accountId: string, processId: string, updates: ReadonlyMap<string, unknown>): void;
+    mergeProperties(accountId: string, processId: string, updates: ReadonlyMap<string, unknown>): Promise<void>;
   };
   executions: {
-    insert(execution: ExecutionRecord): void;
-    update(execution: ExecutionRecord): void;
-    get(accountId: string, id: string): ExecutionRecord | undefined;
-    list(accountId: string, filter: { processId?: string; status?: ExecutionStatus; limit: number }): ExecutionRecord[];
-    /** After a crash: running → aborted, queued → discarded, with the reason. Returns the ids touched. */
-    interrupt(at: string, code: string, message: string): { id: string; status: ExecutionStatus }[];
-    /** Deletes finished executions that ended before `before`; returns their ids. */
-    purge(before: string): string[];
-    insertErrors(id: string, errors: ExecutionErrorRecord[]): void;
-    errors(id: string, limit: number): ExecutionErrorRecord[];
+    /** The record and (for a queued one) its input documents, in one transaction. StoreConflictError('id') when the id is taken. */
+    insert(execution: ExecutionRecord, inputs?: QueuedInputRecord[]): Promise<void>;
+    update(execution: ExecutionRecord): Promise<void>;
+    get(accountId: string, id: string): Promise<ExecutionRecord | undefined>;
+    /** Newest first. */
+    list(accountId: string, filter: { processId?: string; status?: ExecutionStatus; limit: number }): Promise<ExecutionRecord[]>;
+    /** The queued executions (of every account), oldest first — what a restart runs. */
+    queued(limit: number): Promise<ExecutionRecord[]>;
+    /** The stored input documents of an execution, by seq. */
+    inputs(id: string): Promise<QueuedInputRecord[]>;
+    /** Deletes the stored inputs once the run has taken them. */
+    dropInputs(id: string): Promise<void>;
+    /** After a crash of node `owner`: its in-process executions → aborted with the reason; queued ones stay queued. Returns the ids touched. */
+    interrupt(owner: string, at: string, code: string, message: string): Promise<{ id: string; status: ExecutionStatus }[]>;
+    /** Deletes finished executions that ended before `before` (with their errors, logs and inputs); returns their ids. */
+    purge(before: string): Promise<string[]>;
+    insertErrors(id: string, errors: ExecutionErrorRecord[]): Promise<void>;
+    /** The first `limit` errors, in order. */
+    errors(id: string, limit: number): Promise<ExecutionErrorRecord[]>;
     /** Appends NDJSON lines (each ending with a newline) to the execution's log. */
-    appendLog(id: string, lines: string): void;
+    appendLog(id: string, lines: string): Promise<void>;
     /** The execution's log, in chunks of NDJSON lines, in order. */
-    log(id: string): string[];
+    log(id: string): Promise<string[]>;
   };
   resources: {
-    /** Durable when it returns: a process crash cannot lose it. */
-    insert(resource: HeldResourceRecord): void;
-    /** Returns whether there was such a record. */
-    delete(id: string): boolean;
-    get(id: string): HeldResourceRecord | undefined;
+    /** Durable when it resolves: a process crash cannot lose it. */
+    insert(resource: HeldResourceRecord): Promise<void>;
+    /** Resolves to whether there was such a record. */
+    delete(id: string): Promise<boolean>;
+    get(id: string): Promise<HeldResourceRecord | undefined>;
     /** Every record, oldest first. */
-    list(): HeldResourceRecord[];
+    list(): Promise<HeldResourceRecord[]>;
     /** Counts a failed recover attempt, with its error. */
-    failed(id: string, error: string): void;
+    failed(id: string, error: string): Promise<void>;
   };
-  /** Runs `work` in one transaction. */
-  transaction<T>(work: () => T): T;
+  /**
+   * Runs `work` in one transaction with a transaction-scoped store; commits when it
+   * resolves, rolls back when it rejects. Other callers' writes never interleave into it
+   * (they wait). `work` must use `tx`, never the store itself (that would wait for the
+   * transaction to end).
+   */
+  transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T>;
+  /** Resolves when the store answers a trivial query; rejects with StoreUnavailableError otherwise. */
+  ping(): Promise<void>;
+  /** Open, and its last operation did not find it unreachable. */
   healthy(): boolean;
-  close(): void;
+  /** Waits for what is queued, then closes. */
+  close(): Promise<void>;
 }
+
+export type StoreTx = Omit<Store, 'transaction' | 'close' | 'healthy' | 'ping'>;

@@ -210,7 +210,7 @@ t.test('Amazon S3 operations against the embedded s3rver', async (t) => {
     const { createRuntime } = await import('../../runtime/index.js');
     const runtime = await createRuntime({ home: tempHomeCopy(t, home), logLevel: 'silent' });
     t.teardown(() => runtime.close());
-    const caller = runtime.authenticate(ownerToken);
+    const caller = await runtime.authenticate(ownerToken);
     const events: { bytesDone: number; bytesTotal?: number }[] = [];
     const run = await runtime.runOperation(caller, { connection: 's3', operation: 'upsert', parameters: { key: 'big/progress.bin', partSizeMb: 5 }, documents: [{ body: Buffer.alloc(11 * 1024 * 1024, 7) }] }, { onProgress: (p) => events.push(p) });
     t.equal(run.results[0]!.status, 'success');
@@ -492,7 +492,7 @@ t.test('Amazon S3 against a real S3 server', { skip: !real && 'S3_ENDPOINT and t
     t.teardown(() => runtime.close());
     const controller = new AbortController();
     const run = await runtime.runOperation(
-      runtime.authenticate(ownerToken),
+      await runtime.authenticate(ownerToken),
       { connection: 'user1', operation: 'create', parameters: { key: 'cancelled-create.bin', partSizeMb: 5, concurrency: 1 }, documents: [{ body: Buffer.alloc(30 * 1024 * 1024, 'c') }] },
       { signal: controller.signal, onProgress: (p) => { if (p.bytesDone > 0) controller.abort(); } },
     );
@@ -509,7 +509,7 @@ t.test('Amazon S3 against a real S3 server', { skip: !real && 'S3_ENDPOINT and t
     const { createRuntime } = await import('../../runtime/index.js');
     const runtime = await createRuntime({ home: tempHomeCopy(t, home), logLevel: 'silent' });
     t.teardown(() => runtime.close());
-    const caller = runtime.authenticate(ownerToken);
+    const caller = await runtime.authenticate(ownerToken);
     const controller = new AbortController();
     const run = await runtime.runOperation(
       caller,

@@ -370,7 +370,7 @@ t.test('HTTP client operations and a process', async (t) => {
     const { createRuntime } = await import('../../runtime/index.js');
     const runtime = await createRuntime({ home: copy, logLevel: 'silent' });
     t.teardown(() => runtime.close());
-    const caller = runtime.authenticate(ownerToken);
+    const caller = await runtime.authenticate(ownerToken);
     const size = 3 * 1024 * 1024;
     const events: { bytesDone: number; bytesTotal?: number }[] = [];
     // PUT /items answers a small JSON document: the events at the body's size are the upload's

@@ -17,13 +17,13 @@ const walksFine: Walk = async () => ({ documentsIn: 0, outputs: [], failures: []
 /** A walk that lasts until its execution is aborted. */
 const walksUntilAborted: Walk = (_d, _docs, ctx) => new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
 
-/** The store, with `executions[method]` throwing from its Nth call on (every call when `from` is 1). */
+/** The store, with `executions[method]` rejecting from its Nth call on (every call when `from` is 1). */
 function faulty(store: Store, method: 'update' | 'appendLog', from: number, until = Infinity): Store {
   let calls = 0;
-  const original = store.executions[method] as (...args: unknown[]) => void;
+  const original = store.executions[method] as (...args: unknown[]) => Promise<void>;
   const executions = {
     ...store.executions,
-    [method]: (...args: unknown[]) => {
+    [method]: async (...args: unknown[]) => {
       calls += 1;
       if (calls >= from && calls <= until) throw new Error(`disk I/O error (injected, ${method} #${calls})`);
       return original(...args);
@@ -32,16 +32,16 @@ function faulty(store: Store, method: 'update' | 'appendLog', from: number, unti
   return { ...store, executions } as Store;
 }
 
-function build(t: any, options: { fault?: (store: Store) => Store; walk?: Walk; maxRunning?: number } = {}) {
+async function build(t: any, options: { fault?: (store: Store) => Store; walk?: Walk; maxRunning?: number } = {}) {
   const dir = tempDir(t);
   const real = openSqliteStore(join(dir, 'quark.db'));
   t.teardown(() => real.close());
-  real.accounts.insert(account);
+  await real.accounts.insert(account);
   const store = options.fault ? options.fault(real) : real;
   const executions = createExecutions({
     store,
     access: { requireMember: () => undefined } as never,
-    deployments: { validate: (_caller: Caller, d: unknown) => d } as never,
+    deployments: { validate: async (_caller: Caller, d: unknown) => d } as never,
     operations: {} as never,
     walker: { walk: options.walk ?? walksFine } as never,
     metrics: createMetrics(),
@@ -49,13 +49,14 @@ function build(t: any, options: { fault?: (store: Store) => Store; walk?: Walk; 
     logLevel: 'info',
     redact: [],
     workRoot: join(dir, 'work'),
+    nodeId: 'node_test',
     limits: { maxRunningExecutions: options.maxRunning ?? 4, maxQueuedExecutions: 10, executionTimeoutMs: 600_000, purgeDays: 30 },
   });
   return { executions, real };
 }
 
 t.test('a store that refuses every execution write: the execution still ends, as error with a code, and the runtime is not ready', async (t) => {
-  const { executions } = build(t, { fault: (s) => faulty(s, 'update', 1) });
+  const { executions } = await build(t, { fault: (s) => faulty(s, 'update', 1) });
   const view = await executions.start(caller, { definition, trigger: 'api' }, { wait: true });
   t.equal(view.status, 'error');
   t.equal(view.errorCode, 'QUARK_ERR_EXECUTION_RECORD_FAILED');
@@ -66,26 +67,26 @@ t.test('a store that refuses every execution write: the execution still ends, as
 });
 
 t.test('a store that throws on the second write (the end): recorded as error on the next', async (t) => {
-  const { executions, real } = build(t, { fault: (s) => faulty(s, 'update', 2, 2) });
+  const { executions, real } = await build(t, { fault: (s) => faulty(s, 'update', 2, 2) });
   const view = await executions.start(caller, { definition, trigger: 'api' }, { wait: true });
   t.equal(view.status, 'error');
   t.equal(view.errorCode, 'QUARK_ERR_EXECUTION_RECORD_FAILED');
-  t.equal(real.executions.get(account.id, view.id)?.status, 'error', 'the store has the end');
+  t.equal((await real.executions.get(account.id, view.id))?.status, 'error', 'the store has the end');
   t.equal(executions.failure(), undefined, 'the runtime stays ready: the end was written');
   await executions.close();
 });
 
 t.test('a store that refuses the log: the execution ends as it ran, the lines are dropped and said to be', async (t) => {
-  const { executions, real } = build(t, { fault: (s) => faulty(s, 'appendLog', 1) });
+  const { executions, real } = await build(t, { fault: (s) => faulty(s, 'appendLog', 1) });
   const view = await executions.start(caller, { definition, trigger: 'api' }, { wait: true });
   t.equal(view.status, 'complete');
-  t.equal(real.executions.get(account.id, view.id)?.status, 'complete');
+  t.equal((await real.executions.get(account.id, view.id))?.status, 'complete');
   t.match(executions.failure(), /an execution log could not be written/);
   await executions.close();
 });
 
 t.test('a walker that fails unexpectedly ends the execution as error', async (t) => {
-  const { executions } = build(t, { walk: async () => Promise.reject(new Error('the pool is gone')) });
+  const { executions } = await build(t, { walk: async () => Promise.reject(new Error('the pool is gone')) });
   const view = await executions.start(caller, { definition, trigger: 'api' }, { wait: true });
   t.equal(view.status, 'error');
   t.equal(view.errorCode, 'QUARK_ERR_API_INTERNAL');
@@ -94,14 +95,14 @@ t.test('a walker that fails unexpectedly ends the execution as error', async (t)
 });
 
 t.test('shutdown: the running execution is aborted, the queued one discarded, each with a last line in its log', async (t) => {
-  const { executions } = build(t, { walk: walksUntilAborted, maxRunning: 1 });
+  const { executions } = await build(t, { walk: walksUntilAborted, maxRunning: 1 });
   const running = await executions.start(caller, { definition, trigger: 'api' });
   const queued = await executions.start(caller, { definition, trigger: 'api' });
-  t.equal(executions.get(caller, queued.id).status, 'queued');
+  t.equal((await executions.get(caller, queued.id)).status, 'queued');
   await executions.close();
-  const logOf = (id: string) => executions.log(caller, id).join('');
-  t.equal(executions.get(caller, running.id).status, 'aborted');
-  t.match(logOf(running.id), /execution ended aborted: the runtime shut down/);
-  t.equal(executions.get(caller, queued.id).status, 'discarded');
-  t.match(logOf(queued.id), /discarded before it started: the runtime shut down/);
+  const logOf = async (id: string) => (await executions.log(caller, id)).join('');
+  t.equal((await executions.get(caller, running.id)).status, 'aborted');
+  t.match(await logOf(running.id), /execution ended aborted: the runtime shut down/);
+  t.equal((await executions.get(caller, queued.id)).status, 'discarded');
+  t.match(await logOf(queued.id), /discarded before it started: the runtime shut down/);
 });

@@ -10,12 +10,12 @@ import { tempDir } from '../helpers/quark.js';
 const silent = pino({ level: 'silent' });
 
 /** A store with one deployed process whose schedules were set at `setAt`. */
-function storeWith(t: any, schedules: ScheduleRecord[], setAt: string, file = join(tempDir(t), 'quark.db')): Store {
+async function storeWith(t: any, schedules: ScheduleRecord[], setAt: string, file = join(tempDir(t), 'quark.db')): Promise<Store> {
   const store = openSqliteStore(file);
   t.teardown(() => store.close());
-  store.accounts.insert({ id: 'acc_1', name: 'acme', relation: 'owner', createdAt: setAt });
-  store.processes.deploy({ accountId: 'acc_1', processId: 'hourly', version: 1, name: 'hourly', definition: { id: 'hourly' }, deployedAt: setAt, deployedBy: 'acme', note: null });
-  store.processes.setSchedules('acc_1', 'hourly', schedules, setAt);
+  await store.accounts.insert({ id: 'acc_1', name: 'acme', relation: 'owner', createdAt: setAt });
+  await store.processes.deploy({ accountId: 'acc_1', processId: 'hourly', name: 'hourly', definition: { id: 'hourly' }, deployedAt: setAt, deployedBy: 'acme', note: null });
+  await store.processes.setSchedules('acc_1', 'hourly', schedules, setAt);
   return store;
 }
 
@@ -26,53 +26,53 @@ function schedulerAt(store: Store, now: string) {
 }
 
 t.test('catch-up once: one run at start when at least one fire was missed while stopped', async (t) => {
-  const store = storeWith(t, [{ cron: '0 * * * *', timezone: 'UTC', catchUp: 'once' }], '2026-01-01T10:30:00.000Z');
+  const store = await storeWith(t, [{ cron: '0 * * * *', timezone: 'UTC', catchUp: 'once' }], '2026-01-01T10:30:00.000Z');
   // stopped from 10:30 to 13:10: 11:00, 12:00 and 13:00 were missed
   const { scheduler, fired } = schedulerAt(store, '2026-01-01T13:10:00.000Z');
-  scheduler.start();
+  await scheduler.start();
   t.teardown(() => scheduler.stop());
   t.same(fired, ['hourly'], 'exactly one catch-up run, not three');
-  t.same(store.processes.lastFires('acc_1', 'hourly'), [{ cron: '0 * * * *', timezone: 'UTC', lastFiredAt: '2026-01-01T13:10:00.000Z' }], 'the fire is recorded');
+  t.same(await store.processes.lastFires('acc_1', 'hourly'), [{ cron: '0 * * * *', timezone: 'UTC', lastFiredAt: '2026-01-01T13:10:00.000Z' }], 'the fire is recorded');
   scheduler.stop();
 
   const again = schedulerAt(store, '2026-01-01T13:40:00.000Z');
-  again.scheduler.start();
+  await again.scheduler.start();
   again.scheduler.stop();
   t.same(again.fired, [], 'started again before the next fire: nothing to catch up');
 });
 
 t.test('catch-up skip (the default): missed fires are not run, and the schedule counts from now', async (t) => {
-  const store = storeWith(t, [{ cron: '0 * * * *' }], '2026-01-01T10:30:00.000Z');
+  const store = await storeWith(t, [{ cron: '0 * * * *' }], '2026-01-01T10:30:00.000Z');
   const { scheduler, fired } = schedulerAt(store, '2026-01-01T13:10:00.000Z');
-  scheduler.start();
+  await scheduler.start();
   scheduler.stop();
   t.same(fired, []);
-  t.equal(store.processes.lastFires('acc_1', 'hourly')[0]!.lastFiredAt, '2026-01-01T13:10:00.000Z');
-  store.processes.setSchedules('acc_1', 'hourly', [{ cron: '0 * * * *', catchUp: 'once' }], '2026-01-01T13:20:00.000Z');
-  t.equal(store.processes.lastFires('acc_1', 'hourly')[0]!.lastFiredAt, '2026-01-01T13:10:00.000Z', 'a kept schedule keeps its last fire');
+  t.equal((await store.processes.lastFires('acc_1', 'hourly'))[0]!.lastFiredAt, '2026-01-01T13:10:00.000Z');
+  await store.processes.setSchedules('acc_1', 'hourly', [{ cron: '0 * * * *', catchUp: 'once' }], '2026-01-01T13:20:00.000Z');
+  t.equal((await store.processes.lastFires('acc_1', 'hourly'))[0]!.lastFiredAt, '2026-01-01T13:10:00.000Z', 'a kept schedule keeps its last fire');
   const later = schedulerAt(store, '2026-01-01T13:50:00.000Z');
-  later.scheduler.start();
+  await later.scheduler.start();
   later.scheduler.stop();
   t.same(later.fired, [], 'skipped fires are not caught up later by switching to once');
 });
 
 t.test('no catch-up within the first interval, nor for a process no longer deployed', async (t) => {
-  const store = storeWith(t, [{ cron: '0 * * * *', catchUp: 'once' }], '2026-01-01T10:30:00.000Z');
+  const store = await storeWith(t, [{ cron: '0 * * * *', catchUp: 'once' }], '2026-01-01T10:30:00.000Z');
   const early = schedulerAt(store, '2026-01-01T10:59:59.000Z');
-  early.scheduler.start();
+  await early.scheduler.start();
   early.scheduler.stop();
   t.same(early.fired, []);
-  store.processes.setActive('acc_1', 'hourly', null, '2026-01-01T11:00:00.000Z');
+  await store.processes.setActive('acc_1', 'hourly', null, '2026-01-01T11:00:00.000Z');
   const undeployed = schedulerAt(store, '2026-01-01T15:00:00.000Z');
-  undeployed.scheduler.start();
+  await undeployed.scheduler.start();
   undeployed.scheduler.stop();
   t.same(undeployed.fired, []);
 });
 
 t.test('a stored schedule that cannot be armed is reported; the others of the process are armed', async (t) => {
-  const store = storeWith(t, [{ cron: '0 * * * *', timezone: 'Mars/Base', catchUp: 'once' }, { cron: '0 3 * * *', timezone: 'UTC' }], '2026-01-01T10:30:00.000Z');
+  const store = await storeWith(t, [{ cron: '0 * * * *', timezone: 'Mars/Base', catchUp: 'once' }, { cron: '0 3 * * *', timezone: 'UTC' }], '2026-01-01T10:30:00.000Z');
   const { scheduler, fired } = schedulerAt(store, '2026-01-01T13:10:00.000Z');
-  scheduler.start();
+  await scheduler.start();
   t.teardown(() => scheduler.stop());
   t.same(fired, [], 'the unarmed schedule does not catch up either');
   t.match(scheduler.problems('acc_1', 'hourly'), [{ path: '/schedules/0', code: 'QUARK_ERR_SCHEDULE_INVALID', message: /Invalid time zone specified: Mars\/Base/ }]);
@@ -84,15 +84,15 @@ t.test('a stored schedule that cannot be armed is reported; the others of the pr
 
 t.test('damaged stored schedules are reported for their process; the other processes are armed', async (t) => {
   const file = join(tempDir(t), 'quark.db');
-  const store = storeWith(t, [{ cron: '0 * * * *' }], '2026-01-01T10:30:00.000Z', file);
-  store.processes.deploy({ accountId: 'acc_1', processId: 'daily', version: 1, name: 'daily', definition: { id: 'daily' }, deployedAt: '2026-01-01T10:30:00.000Z', deployedBy: 'acme', note: null });
-  store.processes.setSchedules('acc_1', 'daily', [{ cron: '0 3 * * *', timezone: 'UTC' }], '2026-01-01T10:30:00.000Z');
+  const store = await storeWith(t, [{ cron: '0 * * * *' }], '2026-01-01T10:30:00.000Z', file);
+  await store.processes.deploy({ accountId: 'acc_1', processId: 'daily', name: 'daily', definition: { id: 'daily' }, deployedAt: '2026-01-01T10:30:00.000Z', deployedBy: 'acme', note: null });
+  await store.processes.setSchedules('acc_1', 'daily', [{ cron: '0 3 * * *', timezone: 'UTC' }], '2026-01-01T10:30:00.000Z');
   const raw = new Database(file);
   raw.prepare("UPDATE processes SET schedules = '[{\"cron\": 5', properties = 'nope' WHERE process_id = 'hourly'").run();
   raw.close();
-  t.same(store.processes.get('acc_1', 'hourly')?.properties, {}, 'damaged properties read as none');
+  t.same((await store.processes.get('acc_1', 'hourly'))?.properties, {}, 'damaged properties read as none');
   const { scheduler } = schedulerAt(store, '2026-01-01T11:10:00.000Z');
-  scheduler.start();
+  await scheduler.start();
   t.teardown(() => scheduler.stop());
   t.match(scheduler.problems('acc_1', 'hourly'), [{ path: '/schedules', code: 'QUARK_ERR_SCHEDULE_INVALID', message: /cannot be read/ }]);
   t.match(scheduler.next('acc_1', 'daily')[0], /T03:00:00\.000Z$/, 'the other process is armed');

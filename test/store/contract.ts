@@ -3,9 +3,10 @@
  * SQLite store runs it (sqlite-store.test.ts); a clustered store runs the same suite.
  */
 import type { Test } from 'tap';
-import type { AccountRecord, ConnectionRecord, DeploymentRecord, ExecutionRecord, Store, TokenRecord } from '../../runtime/store/types.js';
+import { StoreConflictError, StoreRaceError, StoreUnavailableError } from '../../runtime/store/errors.js';
+import type { AccountRecord, ConnectionRecord, DeploymentRecord, ExecutionRecord, QueuedInputRecord, Store, TokenRecord } from '../../runtime/store/types.js';
 
-export type OpenStore = (t: Test) => Store;
+export type OpenStore = (t: Test) => Store | Promise<Store>;
 
 export const owner: AccountRecord = { id: 'acc_owner', name: 'owner', relation: 'owner', createdAt: '2026-01-01T00:00:00.000Z' };
 export const tenant: AccountRecord = { id: 'acc_tenant', name: 'tenant', relation: 'tenant', createdAt: '2026-01-02T00:00:00.000Z' };
@@ -41,6 +42,12 @@ export function deployment(accountId: string, processId: string, version: number
   };
 }
 
+/** What a deploy records: the version is the store's to allocate. */
+export function deploying(accountId: string, processId: string, version: number): Omit<DeploymentRecord, 'version'> {
+  const { version: _allocated, ...rest } = deployment(accountId, processId, version);
+  return rest;
+}
+
 export function execution(id: string, accountId: string, processId: string, queuedAt: string, status: ExecutionRecord['status'] = 'queued'): ExecutionRecord {
   const ended = status !== 'queued' && status !== 'in-process';
   return {
@@ -60,160 +67,171 @@ export function execution(id: string, accountId: string, processId: string, queu
     documentsOut: 0,
     documentsFailed: 0,
     warnings: 0,
+    owner: status === 'in-process' ? 'node-a' : null,
+    attempt: 1,
   };
 }
 
-function withAccounts(open: OpenStore, t: Test): Store {
-  const store = open(t);
-  store.accounts.insert(owner);
-  store.accounts.insert(tenant);
+async function withAccounts(open: OpenStore, t: Test): Promise<Store> {
+  const store = await open(t);
+  await store.accounts.insert(owner);
+  await store.accounts.insert(tenant);
   return store;
 }
 
 function accountsContract(t: Test, open: OpenStore): void {
   t.test('accounts: insert, get, findByName, list in creation order', async (t) => {
-    const store = open(t);
-    store.accounts.insert(tenant);
-    store.accounts.insert(owner);
-    t.same(store.accounts.get(owner.id), owner);
-    t.same(store.accounts.findByName('tenant'), tenant);
-    t.equal(store.accounts.get('acc_missing'), undefined, 'an unknown id: undefined');
-    t.equal(store.accounts.findByName('nobody'), undefined, 'an unknown name: undefined');
-    t.same(store.accounts.list(), [owner, tenant], 'ordered by creation time');
-    t.throws(() => store.accounts.insert({ ...tenant, id: 'acc_other' }), 'an account name is unique');
+    const store = await open(t);
+    await store.accounts.insert(tenant);
+    await store.accounts.insert(owner);
+    t.same(await store.accounts.get(owner.id), owner);
+    t.same(await store.accounts.findByName('tenant'), tenant);
+    t.equal(await store.accounts.get('acc_missing'), undefined, 'an unknown id: undefined');
+    t.equal(await store.accounts.findByName('nobody'), undefined, 'an unknown name: undefined');
+    t.same(await store.accounts.list(), [owner, tenant], 'ordered by creation time');
+    await t.rejects(store.accounts.insert({ ...tenant, id: 'acc_other' }), { name: 'StoreConflictError', constraint: 'account-name' }, 'an account name is unique: a typed conflict');
+    await t.rejects(store.accounts.insert({ ...tenant, name: 'other' }), { name: 'StoreConflictError', constraint: 'id' }, 'so is an id');
   });
 }
 
 function tokensContract(t: Test, open: OpenStore): void {
   t.test('tokens: insert, findByHash, get, list all or per account, revoke once', async (t) => {
-    const store = withAccounts(open, t);
+    const store = await withAccounts(open, t);
     const first = token('tok_1', owner.id, '2026-01-03T00:00:00.000Z');
     const second = token('tok_2', tenant.id, '2026-01-04T00:00:00.000Z');
     const third = token('tok_3', owner.id, '2026-01-05T00:00:00.000Z');
-    for (const record of [third, first, second]) store.tokens.insert(record);
-    t.same(store.tokens.findByHash('hash-of-tok_2'), second);
-    t.equal(store.tokens.findByHash('hash-of-nothing'), undefined);
-    t.same(store.tokens.get('tok_1'), first);
-    t.equal(store.tokens.get('tok_missing'), undefined);
-    t.same(store.tokens.list(), [first, second, third], 'every token, oldest first');
-    t.same(store.tokens.list(owner.id), [first, third], 'one account: only its tokens');
-    store.tokens.revoke('tok_1', '2026-01-06T00:00:00.000Z');
-    store.tokens.revoke('tok_1', '2026-01-07T00:00:00.000Z');
-    t.equal(store.tokens.get('tok_1')?.revokedAt, '2026-01-06T00:00:00.000Z', 'the first revocation time is kept');
-    t.throws(() => store.tokens.insert({ ...third, id: 'tok_4' }), 'a token hash is unique');
+    for (const record of [third, first, second]) await store.tokens.insert(record);
+    t.same(await store.tokens.findByHash('hash-of-tok_2'), second);
+    t.equal(await store.tokens.findByHash('hash-of-nothing'), undefined);
+    t.same(await store.tokens.get('tok_1'), first);
+    t.equal(await store.tokens.get('tok_missing'), undefined);
+    t.same(await store.tokens.list(), [first, second, third], 'every token, oldest first');
+    t.same(await store.tokens.list(owner.id), [first, third], 'one account: only its tokens');
+    await store.tokens.revoke('tok_1', '2026-01-06T00:00:00.000Z');
+    await store.tokens.revoke('tok_1', '2026-01-07T00:00:00.000Z');
+    t.equal((await store.tokens.get('tok_1'))?.revokedAt, '2026-01-06T00:00:00.000Z', 'the first revocation time is kept');
+    await t.rejects(store.tokens.insert({ ...third, id: 'tok_4' }), { name: 'StoreConflictError', constraint: 'token-hash' }, 'a token hash is unique');
   });
 }
 
 function connectionsContract(t: Test, open: OpenStore): void {
   t.test('connections: insert, get and findByName per account, list by name', async (t) => {
-    const store = withAccounts(open, t);
+    const store = await withAccounts(open, t);
     const zeta = connection('conn_z', owner.id, 'zeta');
     const alpha = connection('conn_a', owner.id, 'alpha');
     const theirs = connection('conn_t', tenant.id, 'alpha');
-    for (const record of [zeta, alpha, theirs]) store.connections.insert(record);
-    t.same(store.connections.get(owner.id, 'conn_a'), alpha, 'config and secrets come back as objects');
-    t.equal(store.connections.get(tenant.id, 'conn_a'), undefined, "another account's connection is not found");
-    t.same(store.connections.findByName(tenant.id, 'alpha'), theirs, 'names are per account');
-    t.equal(store.connections.findByName(owner.id, 'missing'), undefined);
-    t.same(store.connections.list(owner.id), [alpha, zeta], 'ordered by name');
-    t.throws(() => store.connections.insert({ ...alpha, id: 'conn_a2' }), 'a name is unique within an account');
+    for (const record of [zeta, alpha, theirs]) await store.connections.insert(record);
+    t.same(await store.connections.get(owner.id, 'conn_a'), alpha, 'config and secrets come back as objects');
+    t.equal(await store.connections.get(tenant.id, 'conn_a'), undefined, "another account's connection is not found");
+    t.same(await store.connections.findByName(tenant.id, 'alpha'), theirs, 'names are per account');
+    t.equal(await store.connections.findByName(owner.id, 'missing'), undefined);
+    t.same(await store.connections.list(owner.id), [alpha, zeta], 'ordered by name');
+    await t.rejects(store.connections.insert({ ...alpha, id: 'conn_a2' }), { name: 'StoreConflictError', constraint: 'connection-name' }, 'a name is unique within an account');
   });
 
   t.test('connections: update only at the expected revision, delete per account', async (t) => {
-    const store = withAccounts(open, t);
+    const store = await withAccounts(open, t);
     const original = connection('conn_1', owner.id, 'files');
-    store.connections.insert(original);
+    await store.connections.insert(original);
     const changed = { ...original, name: 'files-2', config: { folder: '/other' }, updatedAt: '2026-02-02T00:00:00.000Z', revision: 2 };
-    t.equal(store.connections.update(changed, 1), true, 'at revision 1: replaced');
-    t.same(store.connections.get(owner.id, 'conn_1'), changed);
-    t.equal(store.connections.update({ ...changed, name: 'lost', revision: 3 }, 1), false, 'a stale revision: refused');
-    t.equal(store.connections.get(owner.id, 'conn_1')?.name, 'files-2', 'and nothing changed');
-    t.equal(store.connections.update({ ...changed, accountId: tenant.id, revision: 3 }, 2), false, 'another account cannot update it');
-    t.equal(store.connections.delete(tenant.id, 'conn_1'), false, 'nor delete it');
-    t.equal(store.connections.delete(owner.id, 'conn_1'), true);
-    t.equal(store.connections.delete(owner.id, 'conn_1'), false, 'deleted once');
-    t.same(store.connections.list(owner.id), []);
+    t.equal(await store.connections.update(changed, 1), true, 'at revision 1: replaced');
+    t.same(await store.connections.get(owner.id, 'conn_1'), changed);
+    await t.rejects(store.connections.update({ ...changed, name: 'lost', revision: 3 }, 1), StoreRaceError, 'a stale revision: a lost race');
+    t.equal((await store.connections.get(owner.id, 'conn_1'))?.name, 'files-2', 'and nothing changed');
+    t.equal(await store.connections.update({ ...changed, accountId: tenant.id, revision: 3 }, 2), false, 'another account cannot update it: not found');
+    t.equal(await store.connections.delete(tenant.id, 'conn_1'), false, 'nor delete it');
+    t.equal(await store.connections.delete(owner.id, 'conn_1'), true);
+    t.equal(await store.connections.delete(owner.id, 'conn_1'), false, 'deleted once');
+    t.same(await store.connections.list(owner.id), []);
   });
 }
 
 function processesContract(t: Test, open: OpenStore): void {
   t.test('processes: deploy versions, the active one, versions and latestVersion', async (t) => {
-    const store = withAccounts(open, t);
-    t.equal(store.processes.latestVersion(owner.id, 'orders'), 0, 'never deployed: 0');
-    t.equal(store.processes.get(owner.id, 'orders'), undefined);
-    store.processes.deploy(deployment(owner.id, 'orders', 1));
-    store.processes.deploy(deployment(owner.id, 'orders', 2));
-    store.processes.deploy(deployment(tenant.id, 'orders', 1));
-    t.equal(store.processes.latestVersion(owner.id, 'orders'), 2);
-    t.same(store.processes.version(owner.id, 'orders', 2), deployment(owner.id, 'orders', 2), 'the definition comes back as an object');
-    t.equal(store.processes.version(owner.id, 'orders', 3), undefined);
-    t.same(store.processes.versions(owner.id, 'orders'), [deployment(owner.id, 'orders', 1), deployment(owner.id, 'orders', 2)]);
-    const record = store.processes.get(owner.id, 'orders');
+    const store = await withAccounts(open, t);
+    t.equal(await store.processes.latestVersion(owner.id, 'orders'), 0, 'never deployed: 0');
+    t.equal(await store.processes.get(owner.id, 'orders'), undefined);
+    t.equal(await store.processes.deploy(deploying(owner.id, 'orders', 1)), 1, 'the first version is 1');
+    t.equal(await store.processes.deploy(deploying(owner.id, 'orders', 2)), 2, 'the next one 2');
+    t.equal(await store.processes.deploy(deploying(tenant.id, 'orders', 1)), 1, 'versions count per account and process');
+    t.equal(await store.processes.latestVersion(owner.id, 'orders'), 2);
+    t.same(await store.processes.version(owner.id, 'orders', 2), deployment(owner.id, 'orders', 2), 'the definition comes back as an object');
+    t.equal(await store.processes.version(owner.id, 'orders', 3), undefined);
+    t.same(await store.processes.versions(owner.id, 'orders'), [deployment(owner.id, 'orders', 1), deployment(owner.id, 'orders', 2)]);
+    const record = await store.processes.get(owner.id, 'orders');
     t.same(record, { accountId: owner.id, processId: 'orders', activeVersion: 2, schedules: [], properties: {}, updatedAt: deployment(owner.id, 'orders', 2).deployedAt });
-    t.throws(() => store.processes.deploy(deployment(owner.id, 'orders', 2)), 'a version is recorded once');
-    t.equal(store.processes.get(owner.id, 'orders')?.activeVersion, 2, 'a failed deploy changes nothing');
   });
 
-  t.test('processes: list per account or all, setActive, setSchedules, setProperties', async (t) => {
-    const store = withAccounts(open, t);
-    store.processes.deploy(deployment(owner.id, 'zeta', 1));
-    store.processes.deploy(deployment(owner.id, 'alpha', 1));
-    store.processes.deploy(deployment(tenant.id, 'beta', 1));
-    t.same(store.processes.list(owner.id).map((p) => p.processId), ['alpha', 'zeta'], 'one account, by id');
-    t.same(store.processes.list().map((p) => `${p.accountId}/${p.processId}`), ['acc_owner/alpha', 'acc_owner/zeta', 'acc_tenant/beta'], 'every account');
-    store.processes.setActive(owner.id, 'alpha', null, '2026-04-01T00:00:00.000Z');
-    t.equal(store.processes.get(owner.id, 'alpha')?.activeVersion, null, 'undeployed');
-    t.equal(store.processes.get(owner.id, 'alpha')?.updatedAt, '2026-04-01T00:00:00.000Z');
-    t.equal(store.processes.versions(owner.id, 'alpha').length, 1, 'its history is kept');
+  t.test('processes: parallel deploys of one process get distinct versions, 1 to 10, each active in turn', async (t) => {
+    const store = await withAccounts(open, t);
+    const versions = await Promise.all(Array.from({ length: 10 }, (_, i) => store.processes.deploy({ ...deploying(owner.id, 'orders', 1), note: `deploy ${i}` })));
+    t.same([...versions].sort((a, b) => a - b), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 'no version twice, none lost, no error');
+    t.same((await store.processes.versions(owner.id, 'orders')).map((d) => d.version), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    t.equal((await store.processes.get(owner.id, 'orders'))?.activeVersion, 10, 'the last one recorded is active');
+  });
+
+  t.test('processes: list per account or all, setActive, setSchedules, mergeProperties', async (t) => {
+    const store = await withAccounts(open, t);
+    await store.processes.deploy(deploying(owner.id, 'zeta', 1));
+    await store.processes.deploy(deploying(owner.id, 'alpha', 1));
+    await store.processes.deploy(deploying(tenant.id, 'beta', 1));
+    t.same((await store.processes.list(owner.id)).map((p) => p.processId), ['alpha', 'zeta'], 'one account, by id');
+    t.same((await store.processes.list()).map((p) => `${p.accountId}/${p.processId}`), ['acc_owner/alpha', 'acc_owner/zeta', 'acc_tenant/beta'], 'every account');
+    await store.processes.setActive(owner.id, 'alpha', null, '2026-04-01T00:00:00.000Z');
+    t.equal((await store.processes.get(owner.id, 'alpha'))?.activeVersion, null, 'undeployed');
+    t.equal((await store.processes.get(owner.id, 'alpha'))?.updatedAt, '2026-04-01T00:00:00.000Z');
+    t.equal((await store.processes.versions(owner.id, 'alpha')).length, 1, 'its history is kept');
     const schedules = [{ cron: '0 * * * *' }, { cron: '30 6 * * 1', timezone: 'Europe/Paris' }];
-    store.processes.setSchedules(owner.id, 'zeta', schedules, '2026-04-02T00:00:00.000Z');
-    t.same(store.processes.get(owner.id, 'zeta')?.schedules, schedules);
-    store.processes.setProperties(owner.id, 'zeta', { counter: 3, last: 'A-1001' });
-    t.same(store.processes.get(owner.id, 'zeta')?.properties, { counter: 3, last: 'A-1001' });
-    t.same(store.processes.get(tenant.id, 'beta')?.properties, {}, "another account's process is untouched");
+    await store.processes.setSchedules(owner.id, 'zeta', schedules, '2026-04-02T00:00:00.000Z');
+    t.same((await store.processes.get(owner.id, 'zeta'))?.schedules, schedules);
+    await store.processes.mergeProperties(owner.id, 'zeta', new Map<string, unknown>([['counter', 3], ['last', 'A-1001'], ['gone', true]]));
+    await store.processes.mergeProperties(owner.id, 'zeta', new Map<string, unknown>([['counter', 4], ['gone', undefined], ['nested', { a: [1, 2] }]]));
+    t.same((await store.processes.get(owner.id, 'zeta'))?.properties, { counter: 4, last: 'A-1001', nested: { a: [1, 2] } }, 'merged one by one; undefined removes one');
+    t.same((await store.processes.get(tenant.id, 'beta'))?.properties, {}, "another account's process is untouched");
   });
 }
 
 function scheduleFiresContract(t: Test, open: OpenStore): void {
   t.test('processes: schedule fires, kept across setSchedules for a schedule that stays', async (t) => {
-    const store = withAccounts(open, t);
-    store.processes.deploy(deployment(owner.id, 'orders', 1));
+    const store = await withAccounts(open, t);
+    await store.processes.deploy(deploying(owner.id, 'orders', 1));
     const hourly = { cron: '0 * * * *' };
     const paris = { cron: '30 6 * * 1', timezone: 'Europe/Paris' };
     const nightly = { cron: '0 2 * * *' };
     const byCron = <T extends { cron: string }>(fires: T[]) => [...fires].sort((a, b) => a.cron.localeCompare(b.cron));
-    t.same(store.processes.lastFires(owner.id, 'orders'), [], 'no schedules: no fires');
-    store.processes.setSchedules(owner.id, 'orders', [hourly, paris], '2026-04-01T00:00:00.000Z');
-    t.same(byCron(store.processes.lastFires(owner.id, 'orders')), byCron([
+    t.same(await store.processes.lastFires(owner.id, 'orders'), [], 'no schedules: no fires');
+    await store.processes.setSchedules(owner.id, 'orders', [hourly, paris], '2026-04-01T00:00:00.000Z');
+    t.same(byCron(await store.processes.lastFires(owner.id, 'orders')), byCron([
       { ...hourly, lastFiredAt: '2026-04-01T00:00:00.000Z' },
       { ...paris, lastFiredAt: '2026-04-01T00:00:00.000Z' },
     ]), 'a new schedule counts from when it was set, with its time zone');
-    store.processes.recordFire(owner.id, 'orders', hourly, '2026-04-01T05:00:00.000Z');
-    store.processes.setSchedules(owner.id, 'orders', [hourly, nightly], '2026-04-02T00:00:00.000Z');
-    t.same(byCron(store.processes.lastFires(owner.id, 'orders')), byCron([
+    await store.processes.recordFire(owner.id, 'orders', hourly, '2026-04-01T05:00:00.000Z');
+    await store.processes.setSchedules(owner.id, 'orders', [hourly, nightly], '2026-04-02T00:00:00.000Z');
+    t.same(byCron(await store.processes.lastFires(owner.id, 'orders')), byCron([
       { ...hourly, lastFiredAt: '2026-04-01T05:00:00.000Z' },
       { ...nightly, lastFiredAt: '2026-04-02T00:00:00.000Z' },
     ]), 'the one that stays keeps its last fire, a removed one is forgotten');
-    t.same(store.processes.lastFires(tenant.id, 'orders'), [], "another account's process has none");
+    t.same(await store.processes.lastFires(tenant.id, 'orders'), [], "another account's process has none");
   });
 }
 
 function executionsContract(t: Test, open: OpenStore): void {
   t.test('executions: insert, update, get per account, list with filters, newest first', async (t) => {
-    const store = withAccounts(open, t);
+    const store = await withAccounts(open, t);
     const first = execution('exe_1', owner.id, 'orders', '2026-05-01T00:00:00.000Z');
     const second = execution('exe_2', owner.id, 'billing', '2026-05-02T00:00:00.000Z', 'complete');
     const third = execution('exe_3', owner.id, 'orders', '2026-05-03T00:00:00.000Z', 'error');
     const theirs = execution('exe_4', tenant.id, 'orders', '2026-05-04T00:00:00.000Z');
-    for (const record of [first, second, third, theirs]) store.executions.insert(record);
-    t.same(store.executions.get(owner.id, 'exe_1'), first);
-    t.equal(store.executions.get(tenant.id, 'exe_1'), undefined, "another account's execution is not found");
-    const ids = (filter: Parameters<Store['executions']['list']>[1]) => store.executions.list(owner.id, filter).map((e) => e.id);
-    t.same(ids({ limit: 10 }), ['exe_3', 'exe_2', 'exe_1'], 'newest first, one account');
-    t.same(ids({ limit: 2 }), ['exe_3', 'exe_2'], 'limited');
-    t.same(ids({ processId: 'orders', limit: 10 }), ['exe_3', 'exe_1'], 'by process');
-    t.same(ids({ status: 'complete', limit: 10 }), ['exe_2'], 'by status');
-    t.same(ids({ processId: 'billing', status: 'error', limit: 10 }), [], 'both filters');
+    for (const record of [first, second, third, theirs]) await store.executions.insert(record);
+    t.same(await store.executions.get(owner.id, 'exe_1'), first);
+    await t.rejects(store.executions.insert(first), { name: 'StoreConflictError', constraint: 'id' }, 'an id is unique');
+    t.equal(await store.executions.get(tenant.id, 'exe_1'), undefined, "another account's execution is not found");
+    const ids = async (filter: Parameters<Store['executions']['list']>[1]) => (await store.executions.list(owner.id, filter)).map((e) => e.id);
+    t.same(await ids({ limit: 10 }), ['exe_3', 'exe_2', 'exe_1'], 'newest first, one account');
+    t.same(await ids({ limit: 2 }), ['exe_3', 'exe_2'], 'limited');
+    t.same(await ids({ processId: 'orders', limit: 10 }), ['exe_3', 'exe_1'], 'by process');
+    t.same(await ids({ status: 'complete', limit: 10 }), ['exe_2'], 'by status');
+    t.same(await ids({ processId: 'billing', status: 'error', limit: 10 }), [], 'both filters');
     const finished: ExecutionRecord = {
       ...first,
       status: 'complete-with-warnings',
@@ -226,82 +244,134 @@ function executionsContract(t: Test, open: OpenStore): void {
       documentsOut: 1,
       documentsFailed: 1,
       warnings: 1,
+      owner: 'node-a',
+      attempt: 2,
     };
-    store.executions.update(finished);
-    t.same(store.executions.get(owner.id, 'exe_1'), finished, 'every changing field is written, steps as an object');
+    await store.executions.update(finished);
+    t.same(await store.executions.get(owner.id, 'exe_1'), finished, 'every changing field is written, steps as an object');
   });
 
   t.test('executions: errors and log lines, in order', async (t) => {
-    const store = withAccounts(open, t);
-    store.executions.insert(execution('exe_1', owner.id, 'orders', '2026-05-01T00:00:00.000Z'));
+    const store = await withAccounts(open, t);
+    await store.executions.insert(execution('exe_1', owner.id, 'orders', '2026-05-01T00:00:00.000Z'));
     const errors = [1, 2, 3].map((n) => ({ step: `s${n}`, code: `QUARK_ERR_N${n}`, message: `error ${n}` }));
-    store.executions.insertErrors('exe_1', errors);
-    t.same(store.executions.errors('exe_1', 10), errors);
-    t.same(store.executions.errors('exe_1', 2), errors.slice(0, 2), 'limited, first ones first');
-    t.same(store.executions.errors('exe_missing', 10), []);
-    store.executions.appendLog('exe_1', '{"msg":"one"}\n');
-    store.executions.appendLog('exe_1', '{"msg":"two"}\n{"msg":"three"}\n');
-    t.same(store.executions.log('exe_1'), ['{"msg":"one"}\n', '{"msg":"two"}\n{"msg":"three"}\n']);
-    t.same(store.executions.log('exe_missing'), []);
+    await store.executions.insertErrors('exe_1', errors);
+    t.same(await store.executions.errors('exe_1', 10), errors);
+    t.same(await store.executions.errors('exe_1', 2), errors.slice(0, 2), 'limited, first ones first');
+    t.same(await store.executions.errors('exe_missing', 10), []);
+    await store.executions.appendLog('exe_1', '{"msg":"one"}\n');
+    await store.executions.appendLog('exe_1', '{"msg":"two"}\n{"msg":"three"}\n');
+    t.same(await store.executions.log('exe_1'), ['{"msg":"one"}\n', '{"msg":"two"}\n{"msg":"three"}\n']);
+    t.same(await store.executions.log('exe_missing'), []);
   });
 
-  t.test('executions: interrupt marks running ones aborted and queued ones discarded', async (t) => {
-    const store = withAccounts(open, t);
-    store.executions.insert(execution('exe_q', owner.id, 'p', '2026-05-01T00:00:00.000Z', 'queued'));
-    store.executions.insert(execution('exe_r', tenant.id, 'p', '2026-05-02T00:00:00.000Z', 'in-process'));
-    store.executions.insert(execution('exe_done', owner.id, 'p', '2026-05-03T00:00:00.000Z', 'complete'));
-    const touched = store.executions.interrupt('2026-05-04T00:00:00.000Z', 'QUARK_ERR_EXECUTION_INTERRUPTED', 'the runtime stopped');
-    t.same([...touched].sort((a, b) => a.id.localeCompare(b.id)), [
-      { id: 'exe_q', status: 'discarded' },
-      { id: 'exe_r', status: 'aborted' },
-    ]);
-    const running = store.executions.get(tenant.id, 'exe_r');
+  t.test("executions: interrupt marks the node's running ones aborted; queued ones and other nodes' stay", async (t) => {
+    const store = await withAccounts(open, t);
+    await store.executions.insert(execution('exe_q', owner.id, 'p', '2026-05-01T00:00:00.000Z', 'queued'));
+    await store.executions.insert(execution('exe_r', tenant.id, 'p', '2026-05-02T00:00:00.000Z', 'in-process'));
+    await store.executions.insert({ ...execution('exe_b', owner.id, 'p', '2026-05-02T00:00:00.000Z', 'in-process'), owner: 'node-b' });
+    await store.executions.insert(execution('exe_done', owner.id, 'p', '2026-05-03T00:00:00.000Z', 'complete'));
+    const touched = await store.executions.interrupt('node-a', '2026-05-04T00:00:00.000Z', 'QUARK_ERR_EXECUTION_INTERRUPTED', 'the runtime stopped');
+    t.same(touched, [{ id: 'exe_r', status: 'aborted' }]);
+    const running = await store.executions.get(tenant.id, 'exe_r');
     t.match(running, { status: 'aborted', endedAt: '2026-05-04T00:00:00.000Z', errorCode: 'QUARK_ERR_EXECUTION_INTERRUPTED', errorMessage: 'the runtime stopped' });
-    t.equal(store.executions.get(owner.id, 'exe_q')?.status, 'discarded');
-    t.same(store.executions.get(owner.id, 'exe_done'), execution('exe_done', owner.id, 'p', '2026-05-03T00:00:00.000Z', 'complete'), 'a finished one is untouched');
-    t.same(store.executions.interrupt('2026-05-05T00:00:00.000Z', 'QUARK_ERR_EXECUTION_INTERRUPTED', 'again'), [], 'nothing left to interrupt');
+    t.same(await store.executions.get(owner.id, 'exe_q'), execution('exe_q', owner.id, 'p', '2026-05-01T00:00:00.000Z', 'queued'), 'a queued one stays queued');
+    t.equal((await store.executions.get(owner.id, 'exe_b'))?.status, 'in-process', "another node's is untouched");
+    t.same(await store.executions.get(owner.id, 'exe_done'), execution('exe_done', owner.id, 'p', '2026-05-03T00:00:00.000Z', 'complete'), 'a finished one is untouched');
+    t.same(await store.executions.interrupt('node-a', '2026-05-05T00:00:00.000Z', 'QUARK_ERR_EXECUTION_INTERRUPTED', 'again'), [], 'nothing left to interrupt');
+  });
+
+  t.test('executions: queued ones oldest first with their inputs, inline or by file, dropped once taken', async (t) => {
+    const store = await withAccounts(open, t);
+    const inputs: QueuedInputRecord[] = [
+      { seq: 0, properties: { 'document.name': 'a.json' }, body: { kind: 'inline', base64: Buffer.from('{"a":1}').toString('base64') } },
+      { seq: 1, properties: {}, body: { kind: 'file', path: '/home/work/queued/exe_2/1', size: 1048576 } },
+    ];
+    await store.executions.insert(execution('exe_2', tenant.id, 'p', '2026-05-02T00:00:00.000Z', 'queued'), inputs);
+    await store.executions.insert(execution('exe_1', owner.id, 'p', '2026-05-01T00:00:00.000Z', 'queued'));
+    await store.executions.insert(execution('exe_3', owner.id, 'p', '2026-05-03T00:00:00.000Z', 'in-process'));
+    t.same((await store.executions.queued(10)).map((e) => e.id), ['exe_1', 'exe_2'], 'every account, oldest first, only queued');
+    t.same((await store.executions.queued(1)).map((e) => e.id), ['exe_1'], 'limited');
+    t.same(await store.executions.inputs('exe_2'), inputs, 'the inputs come back as they were given');
+    t.same(await store.executions.inputs('exe_1'), [], 'none given: none');
+    await store.executions.dropInputs('exe_2');
+    t.same(await store.executions.inputs('exe_2'), [], 'dropped');
+    await t.rejects(store.executions.insert(execution('exe_4', owner.id, 'p', '2026-05-04T00:00:00.000Z'), [inputs[0]!, inputs[0]!]), StoreConflictError, 'a bad input refuses the insert');
+    t.equal(await store.executions.get(owner.id, 'exe_4'), undefined, 'and the record is not kept without its inputs');
   });
 
   t.test('executions: purge deletes finished ones that ended before, with their errors and logs', async (t) => {
-    const store = withAccounts(open, t);
-    store.executions.insert(execution('exe_old', owner.id, 'p', '2026-05-01T00:00:00.000Z', 'complete'));
-    store.executions.insert(execution('exe_new', owner.id, 'p', '2026-05-10T00:00:00.000Z', 'error'));
-    store.executions.insert(execution('exe_waiting', owner.id, 'p', '2026-05-01T00:00:00.000Z', 'queued'));
-    store.executions.insertErrors('exe_old', [{ step: 's', code: 'QUARK_ERR_X', message: 'x' }]);
-    store.executions.appendLog('exe_old', '{"msg":"old"}\n');
-    t.same(store.executions.purge('2026-05-05T00:00:00.000Z'), ['exe_old']);
-    t.equal(store.executions.get(owner.id, 'exe_old'), undefined);
-    t.same(store.executions.errors('exe_old', 10), [], 'its errors are gone');
-    t.same(store.executions.log('exe_old'), [], 'its log is gone');
-    t.same(store.executions.list(owner.id, { limit: 10 }).map((e) => e.id).sort(), ['exe_new', 'exe_waiting'], 'newer and unfinished ones stay');
+    const store = await withAccounts(open, t);
+    await store.executions.insert(execution('exe_old', owner.id, 'p', '2026-05-01T00:00:00.000Z', 'complete'));
+    await store.executions.insert(execution('exe_new', owner.id, 'p', '2026-05-10T00:00:00.000Z', 'error'));
+    await store.executions.insert(execution('exe_waiting', owner.id, 'p', '2026-05-01T00:00:00.000Z', 'queued'));
+    await store.executions.insertErrors('exe_old', [{ step: 's', code: 'QUARK_ERR_X', message: 'x' }]);
+    await store.executions.appendLog('exe_old', '{"msg":"old"}\n');
+    t.same(await store.executions.purge('2026-05-05T00:00:00.000Z'), ['exe_old']);
+    t.equal(await store.executions.get(owner.id, 'exe_old'), undefined);
+    t.same(await store.executions.errors('exe_old', 10), [], 'its errors are gone');
+    t.same(await store.executions.log('exe_old'), [], 'its log is gone');
+    t.same((await store.executions.list(owner.id, { limit: 10 })).map((e) => e.id).sort(), ['exe_new', 'exe_waiting'], 'newer and unfinished ones stay');
   });
 }
 
 function lifecycleContract(t: Test, open: OpenStore): void {
-  t.test('transaction: all or nothing, and it returns what the work returns', async (t) => {
-    const store = withAccounts(open, t);
-    const value = store.transaction(() => {
-      store.tokens.insert(token('tok_1', owner.id, '2026-01-03T00:00:00.000Z'));
+  t.test('transaction: all or nothing, and it resolves to what the work resolves to', async (t) => {
+    const store = await withAccounts(open, t);
+    const value = await store.transaction(async (tx) => {
+      await tx.tokens.insert(token('tok_1', owner.id, '2026-01-03T00:00:00.000Z'));
+      t.ok(await tx.tokens.get('tok_1'), 'the transaction sees its own write');
       return 42;
     });
     t.equal(value, 42);
-    t.ok(store.tokens.get('tok_1'), 'committed');
-    t.throws(
-      () =>
-        store.transaction(() => {
-          store.tokens.insert(token('tok_2', owner.id, '2026-01-04T00:00:00.000Z'));
-          throw new Error('half-way');
-        }),
+    t.ok(await store.tokens.get('tok_1'), 'committed');
+    await t.rejects(
+      store.transaction(async (tx) => {
+        await tx.tokens.insert(token('tok_2', owner.id, '2026-01-04T00:00:00.000Z'));
+        throw new Error('half-way');
+      }),
       { message: 'half-way' },
     );
-    t.equal(store.tokens.get('tok_2'), undefined, 'rolled back');
+    t.equal(await store.tokens.get('tok_2'), undefined, 'rolled back');
+    await t.rejects(
+      store.transaction(async (tx) => {
+        await tx.tokens.insert(token('tok_3', owner.id, '2026-01-05T00:00:00.000Z'));
+        await tx.tokens.insert(token('tok_1', owner.id, '2026-01-05T00:00:00.000Z'));
+      }),
+      StoreConflictError,
+      'a conflict inside rejects the transaction',
+    );
+    t.equal(await store.tokens.get('tok_3'), undefined, 'and rolls it back');
   });
 
-  t.test('healthy until closed', async (t) => {
-    const store = open(t);
+  t.test("transaction: other callers' writes wait for it and never land inside it", async (t) => {
+    const store = await withAccounts(open, t);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let entered!: () => void;
+    const inside = new Promise<void>((resolve) => (entered = resolve));
+    const transaction = store.transaction(async (tx) => {
+      await tx.tokens.insert(token('tok_in', owner.id, '2026-01-03T00:00:00.000Z'));
+      entered();
+      await held;
+      throw new Error('rolled back on purpose');
+    });
+    await inside;
+    const outside = store.tokens.insert(token('tok_out', owner.id, '2026-01-04T00:00:00.000Z'));
+    release();
+    await t.rejects(transaction, { message: 'rolled back on purpose' });
+    await outside;
+    t.same((await store.tokens.list()).map((k) => k.id), ['tok_out'], "the outside write was not rolled back with the transaction's");
+  });
+
+  t.test('ping and healthy until closed; a closed store refuses with StoreUnavailableError', async (t) => {
+    const store = await open(t);
+    await store.ping();
     t.equal(store.healthy(), true);
-    store.close();
+    await store.close();
     t.equal(store.healthy(), false);
+    await t.rejects(store.accounts.list(), StoreUnavailableError);
+    await t.rejects(store.ping(), StoreUnavailableError);
   });
 }
 

@@ -23,6 +23,19 @@ t.test('a file that is not a database: QUARK_ERR_HOME_STORE_UNREADABLE naming th
   t.throws(() => openSqliteStore(file), { code: 'QUARK_ERR_HOME_STORE_UNREADABLE', message: new RegExp(`cannot open the store ${file}`) });
 });
 
+t.test('a store with a newer schema than this quark knows: QUARK_ERR_STORE_TOO_NEW naming both versions, nothing changed', async (t) => {
+  const file = join(tempDir(t, 'quark-store-'), 'quark.db');
+  const db = new Database(file);
+  db.pragma(`user_version = ${migrations.length + 1}`);
+  db.close();
+  t.throws(() => openSqliteStore(file), {
+    code: 'QUARK_ERR_STORE_TOO_NEW',
+    message: `the store ${file} has schema version ${migrations.length + 1}, newer than this quark knows (${migrations.length}): a newer quark wrote it; run that version, or restore a backup`,
+    details: { schemaVersion: migrations.length + 1, known: migrations.length },
+  });
+  t.equal(userVersion(file), migrations.length + 1, 'the version is left as it was');
+});
+
 /**
  * Rows written with the schema of the migration that created their tables, by raw SQL as
  * an older quark wrote them. Index i seeds right after migration i ran; a migration with
@@ -59,23 +72,34 @@ const seeds: Record<number, (db: Database.Database) => void> = {
   3: (db) => {
     db.prepare('INSERT INTO schedule_fires (account_id, process_id, cron, timezone, last_fired_at) VALUES (?, ?, ?, ?, ?)').run(owner.id, 'orders', '0 * * * *', '', '2026-05-01T01:00:00.000Z');
   },
+  4: (db) => {
+    // what a quark before migration 6 left when it was killed: no owner, queued inputs in memory only
+    const insert = db.prepare('INSERT INTO executions (id, account_id, process_id, version, trigger, status, queued_at, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+    insert.run('exe_legacy_q', owner.id, 'orders', 1, 'api', 'queued', '2026-05-02T00:00:00.000Z', null);
+    insert.run('exe_legacy_r', owner.id, 'orders', 1, 'api', 'in-process', '2026-05-02T00:00:00.000Z', '2026-05-02T00:00:01.000Z');
+  },
 };
 
 /** What the seeds of migrations before `version` wrote must read back through the Store. */
-function checkSeeded(t: Test, store: Store, version: number): void {
+async function checkSeeded(t: Test, store: Store, version: number): Promise<void> {
   if (version > 0) {
-    t.same(store.accounts.list(), [owner, tenant], 'accounts survived');
-    t.same(store.tokens.findByHash('hash-of-tok_1'), token('tok_1', owner.id, '2026-01-03T00:00:00.000Z'), 'tokens survived');
-    t.same(store.connections.get(owner.id, 'conn_1'), connection('conn_1', owner.id, 'files'), 'connections survived');
+    t.same(await store.accounts.list(), [owner, tenant], 'accounts survived');
+    t.same(await store.tokens.findByHash('hash-of-tok_1'), token('tok_1', owner.id, '2026-01-03T00:00:00.000Z'), 'tokens survived');
+    t.same(await store.connections.get(owner.id, 'conn_1'), connection('conn_1', owner.id, 'files'), 'connections survived');
   }
   if (version > 1) {
-    t.same(store.processes.version(owner.id, 'orders', 1), deployment(owner.id, 'orders', 1), 'deployments survived');
-    t.match(store.processes.get(owner.id, 'orders'), { activeVersion: 1, schedules: [{ cron: '0 * * * *' }], properties: { counter: 7 } }, 'processes survived');
-    t.match(store.executions.get(owner.id, 'exe_1'), { status: 'complete', steps: { read: { in: 1, out: 1, errors: 0 } } }, 'executions survived');
-    t.same(store.executions.errors('exe_1', 10), [{ step: 'read', code: 'QUARK_ERR_X', message: 'x' }], 'execution errors survived');
+    t.same(await store.processes.version(owner.id, 'orders', 1), deployment(owner.id, 'orders', 1), 'deployments survived');
+    t.match(await store.processes.get(owner.id, 'orders'), { activeVersion: 1, schedules: [{ cron: '0 * * * *' }], properties: { counter: 7 } }, 'processes survived');
+    t.match(await store.executions.get(owner.id, 'exe_1'), { status: 'complete', steps: { read: { in: 1, out: 1, errors: 0 } } }, 'executions survived');
+    t.same(await store.executions.errors('exe_1', 10), [{ step: 'read', code: 'QUARK_ERR_X', message: 'x' }], 'execution errors survived');
   }
-  if (version > 2) t.same(store.executions.log('exe_1'), ['{"msg":"from an older quark"}\n'], 'execution logs survived');
-  if (version > 3) t.same(store.processes.lastFires(owner.id, 'orders'), [{ cron: '0 * * * *', lastFiredAt: '2026-05-01T01:00:00.000Z' }], 'schedule fires survived');
+  if (version > 2) t.same(await store.executions.log('exe_1'), ['{"msg":"from an older quark"}\n'], 'execution logs survived');
+  if (version > 3) t.same(await store.processes.lastFires(owner.id, 'orders'), [{ cron: '0 * * * *', lastFiredAt: '2026-05-01T01:00:00.000Z' }], 'schedule fires survived');
+  if (version > 4) {
+    t.match(await store.executions.get(owner.id, 'exe_legacy_q'), { status: 'discarded', errorCode: 'QUARK_ERR_EXECUTION_INTERRUPTED', owner: null, attempt: 1 }, 'a queued execution of an older quark, whose inputs are lost, is discarded');
+    t.same(await store.executions.queued(10), [], 'so nothing is left to run');
+    t.same(await store.executions.interrupt('node-a', '2026-06-01T00:00:00.000Z', 'QUARK_ERR_EXECUTION_INTERRUPTED', 'stopped'), [{ id: 'exe_legacy_r', status: 'aborted' }], 'a running one without an owner is this node\'s');
+  }
 }
 
 /** A database file as a quark whose last migration was `version` left it, with data. */
@@ -110,10 +134,10 @@ t.test('every earlier schema version migrates to the current one and keeps its d
       const store = openSqliteStore(file);
       t.teardown(() => store.close());
       t.equal(userVersion(file), migrations.length, 'every later migration ran');
-      checkSeeded(t, store, version);
-      if (version === 0) store.accounts.insert(tenant);
-      store.tokens.insert(token('tok_new', tenant.id, '2026-06-01T00:00:00.000Z'));
-      t.ok(store.tokens.get('tok_new'), 'and the migrated store takes new rows');
+      await checkSeeded(t, store, version);
+      if (version === 0) await store.accounts.insert(tenant);
+      await store.tokens.insert(token('tok_new', tenant.id, '2026-06-01T00:00:00.000Z'));
+      t.ok(await store.tokens.get('tok_new'), 'and the migrated store takes new rows');
     });
   }
 });
@@ -124,5 +148,5 @@ t.test('an up-to-date store opens again without migrating or losing anything', a
   const store = openSqliteStore(file);
   t.teardown(() => store.close());
   t.equal(userVersion(file), migrations.length);
-  checkSeeded(t, store, migrations.length);
+  await checkSeeded(t, store, migrations.length);
 });

@@ -5,7 +5,7 @@ const name = { type: 'string', minLength: 1, maxLength: 100, pattern: '^[A-Za-z0
 
 export function accountRoutes(runtime: Runtime): FastifyPluginAsync {
   return async (app) => {
-    app.get('/accounts', async (request) => ({ accounts: runtime.accounts.list(request.caller) }));
+    app.get('/accounts', async (request) => ({ accounts: await runtime.accounts.list(request.caller) }));
     app.post<{ Body: { name: string; relation: 'tenant' | 'guest' } }>(
       '/accounts',
       {
@@ -18,10 +18,10 @@ export function accountRoutes(runtime: Runtime): FastifyPluginAsync {
           },
         },
       },
-      async (request, reply) => reply.status(201).send(runtime.accounts.add(request.caller, request.body)),
+      async (request, reply) => reply.status(201).send(await runtime.accounts.add(request.caller, request.body)),
     );
 
-    app.get('/tokens', async (request) => ({ tokens: runtime.tokens.list(request.caller) }));
+    app.get('/tokens', async (request) => ({ tokens: await runtime.tokens.list(request.caller) }));
     app.post<{ Body: { name: string; account?: string } }>(
       '/tokens',
       {
@@ -35,7 +35,7 @@ export function accountRoutes(runtime: Runtime): FastifyPluginAsync {
         },
       },
       async (request, reply) => {
-        const { token, view } = runtime.tokens.create(request.caller, request.body);
+        const { token, view } = await runtime.tokens.create(request.caller, request.body);
         return reply.status(201).send({ ...view, token });
       },
     );

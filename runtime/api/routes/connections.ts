@@ -6,7 +6,7 @@ const name = { type: 'string', minLength: 1, maxLength: 200 } as const;
 
 export function connectionRoutes(runtime: Runtime): FastifyPluginAsync {
   return async (app) => {
-    app.get('/connections', async (request) => ({ connections: runtime.connections.list(request.caller) }));
+    app.get('/connections', async (request) => ({ connections: await runtime.connections.list(request.caller) }));
     app.get<{ Params: { id: string } }>('/connections/:id', async (request) => runtime.connections.get(request.caller, request.params.id));
     app.post<{ Body: { name: string; connector: string; config: Record<string, unknown> } }>(
       '/connections',
@@ -20,7 +20,7 @@ export function connectionRoutes(runtime: Runtime): FastifyPluginAsync {
           },
         },
       },
-      async (request, reply) => reply.status(201).send(runtime.connections.create(request.caller, request.body)),
+      async (request, reply) => reply.status(201).send(await runtime.connections.create(request.caller, request.body)),
     );
     app.put<{ Params: { id: string }; Body: { name?: string; config: Record<string, unknown> } }>(
       '/connections/:id',
@@ -32,7 +32,7 @@ export function connectionRoutes(runtime: Runtime): FastifyPluginAsync {
       async (request) => runtime.connections.update(request.caller, request.params.id, request.body),
     );
     app.delete<{ Params: { id: string } }>('/connections/:id', async (request, reply) => {
-      runtime.connections.delete(request.caller, request.params.id);
+      await runtime.connections.delete(request.caller, request.params.id);
       return reply.status(204).send();
     });
 

@@ -11,9 +11,9 @@ export function deploymentRoutes(runtime: Runtime): FastifyPluginAsync {
     // the definition is checked by the deployment service against schemas/process.schema.json
     // (all problems at once, with paths into the definition); here only its outer shape
     app.post<{ Body: Record<string, unknown> }>('/deployments', { schema: { body: { type: 'object' } } }, async (request, reply) =>
-      reply.status(201).send(runtime.deployments.deploy(request.caller, request.body)),
+      reply.status(201).send(await runtime.deployments.deploy(request.caller, request.body)),
     );
-    app.get('/deployments', async (request) => ({ deployments: runtime.deployments.list(request.caller) }));
+    app.get('/deployments', async (request) => ({ deployments: await runtime.deployments.list(request.caller) }));
     app.get<{ Params: { process: string }; Querystring: { version?: string } }>(
       '/deployments/:process',
       { schema: { params: processParam, querystring: { type: 'object', additionalProperties: false, properties: { version: positiveInteger } } } },
@@ -22,7 +22,7 @@ export function deploymentRoutes(runtime: Runtime): FastifyPluginAsync {
     app.post<{ Params: { process: string }; Body: { version: number } }>(
       '/deployments/:process/rollback',
       { schema: { params: processParam, body: { type: 'object', additionalProperties: false, required: ['version'], properties: { version: { type: 'integer', minimum: 1 } } } } },
-      async (request, reply) => reply.status(201).send(runtime.deployments.rollback(request.caller, request.params.process, request.body.version)),
+      async (request, reply) => reply.status(201).send(await runtime.deployments.rollback(request.caller, request.params.process, request.body.version)),
     );
     app.delete<{ Params: { process: string } }>('/deployments/:process', { schema: { params: processParam } }, async (request) =>
       runtime.deployments.undeploy(request.caller, request.params.process),

@@ -88,13 +88,13 @@ export function executionRoutes(runtime: Runtime): FastifyPluginAsync {
       },
       async (request) => {
         const { limit, ...filter } = request.query;
-        return { executions: runtime.executions.list(request.caller, { ...filter, ...(limit !== undefined ? { limit: Math.min(Number(limit), 1000) } : {}) }) };
+        return { executions: await runtime.executions.list(request.caller, { ...filter, ...(limit !== undefined ? { limit: Math.min(Number(limit), 1000) } : {}) }) };
       },
     );
     app.get<{ Params: { id: string } }>('/executions/:id', async (request) => runtime.executions.get(request.caller, request.params.id));
     app.post<{ Params: { id: string } }>('/executions/:id/cancel', async (request) => runtime.executions.cancel(request.caller, request.params.id));
     app.get<{ Params: { id: string } }>('/executions/:id/log', async (request, reply) => {
-      const chunks = runtime.executions.log(request.caller, request.params.id);
+      const chunks = await runtime.executions.log(request.caller, request.params.id);
       void reply.type('application/x-ndjson');
       return reply.send(chunks.join(''));
     });

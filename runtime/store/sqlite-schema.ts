@@ -1,0 +1,335 @@
+/**
+ * The SQLite store's schema: its migrations (PRAGMA user_version counts those applied)
+ * and the rows it reads, turned into the records of types.ts.
+ */
+import type { HeldResourceRecord, TokenRecord, ConnectionRecord, DeploymentRecord, ProcessRecord, ScheduleRecord, ExecutionRecord, ExecutionStatus, ExecutionTrigger, QueuedInputRecord } from './types.js';
+
+/** The SQLite JSON path of a top-level key (process property names never hold a double quote). */
+export function propertyPath(name: string): string {
+  if (/["\\]/.test(name)) throw new Error(`process property name ${JSON.stringify(name)} cannot be stored`);
+  return `$."${name}"`;
+}
+
+/** Schema migrations, applied in order; PRAGMA user_version records how many ran. */
+export const migrations: readonly string[] = [
+  `CREATE TABLE accounts (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL UNIQUE,
+     relation TEXT NOT NULL CHECK (relation IN ('owner', 'tenant', 'guest')),
+     created_at TEXT NOT NULL
+   );
+   CREATE TABLE tokens (
+     id TEXT PRIMARY KEY,
+     account_id TEXT NOT NULL REFERENCES accounts(id),
+     name TEXT NOT NULL,
+     hash TEXT NOT NULL UNIQUE,
+     created_at TEXT NOT NULL,
+     revoked_at TEXT
+   );
+   CREATE TABLE connections (
+     id TEXT PRIMARY KEY,
+     account_id TEXT NOT NULL REFERENCES accounts(id),
+     connector_id TEXT NOT NULL,
+     name TEXT NOT NULL,
+     config TEXT NOT NULL,
+     secrets TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     updated_at TEXT NOT NULL,
+     revision INTEGER NOT NULL,
+     UNIQUE (account_id, name)
+   );`,
+  `CREATE TABLE deployments (
+     account_id TEXT NOT NULL REFERENCES accounts(id),
+     process_id TEXT NOT NULL,
+     version INTEGER NOT NULL,
+     name TEXT NOT NULL,
+     definition TEXT NOT NULL,
+     deployed_at TEXT NOT NULL,
+     deployed_by TEXT NOT NULL,
+     note TEXT,
+     PRIMARY KEY (account_id, process_id, version)
+   );
+   CREATE TABLE processes (
+     account_id TEXT NOT NULL REFERENCES accounts(id),
+     process_id TEXT NOT NULL,
+     active_version INTEGER,
+     schedules TEXT NOT NULL DEFAULT '[]',
+     properties TEXT NOT NULL DEFAULT '{}',
+     updated_at TEXT NOT NULL,
+     PRIMARY KEY (account_id, process_id)
+   );
+   CREATE TABLE executions (
+     id TEXT PRIMARY KEY,
+     account_id TEXT NOT NULL REFERENCES accounts(id),
+     process_id TEXT NOT NULL,
+     version INTEGER,
+     trigger TEXT NOT NULL,
+     status TEXT NOT NULL,
+     queued_at TEXT NOT NULL,
+     started_at TEXT,
+     ended_at TEXT,
+     error_code TEXT,
+     error_message TEXT,
+     steps TEXT NOT NULL DEFAULT '{}',
+     documents_in INTEGER NOT NULL DEFAULT 0,
+     documents_out INTEGER NOT NULL DEFAULT 0,
+     documents_failed INTEGER NOT NULL DEFAULT 0,
+     warnings INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE INDEX executions_by_account ON executions (account_id, queued_at);
+   CREATE INDEX executions_by_status ON executions (status);
+   CREATE TABLE execution_errors (
+     execution_id TEXT NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
+     seq INTEGER NOT NULL,
+     step TEXT NOT NULL,
+     code TEXT NOT NULL,
+     message TEXT NOT NULL,
+     PRIMARY KEY (execution_id, seq)
+   );`,
+  `CREATE TABLE execution_logs (
+     id INTEGER PRIMARY KEY,
+     execution_id TEXT NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
+     lines TEXT NOT NULL
+   );
+   CREATE INDEX execution_logs_by_execution ON execution_logs (execution_id, id);`,
+  // 4: when each schedule last fired (or was set), for the catch-up policy at start
+  `CREATE TABLE schedule_fires (
+     account_id TEXT NOT NULL,
+     process_id TEXT NOT NULL,
+     cron TEXT NOT NULL,
+     timezone TEXT NOT NULL DEFAULT '',
+     last_fired_at TEXT NOT NULL,
+     PRIMARY KEY (account_id, process_id, cron, timezone)
+   );`,
+  // 5: resources operations hold (an S3 multipart upload) until released; recovery
+  // releases what a crash left. IF NOT EXISTS: a home migrated by a development build
+  // that had it as number 4 has the table already.
+  `CREATE TABLE IF NOT EXISTS held_resources (
+     id TEXT PRIMARY KEY,
+     account_id TEXT NOT NULL,
+     connection_id TEXT NOT NULL,
+     connector_id TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     data TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     last_error TEXT
+   );`,
+  // 6: durable queued executions: the node that runs one, its attempt, and the input
+  // documents of a queued one. Queued rows of an earlier quark had their inputs in memory
+  // only; they cannot run, so they are discarded, as that quark did at its next start.
+  `ALTER TABLE executions ADD COLUMN owner TEXT;
+   ALTER TABLE executions ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;
+   CREATE INDEX executions_queued ON executions (status, queued_at, id);
+   CREATE TABLE execution_inputs (
+     execution_id TEXT NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
+     seq INTEGER NOT NULL,
+     properties TEXT NOT NULL,
+     body_kind TEXT NOT NULL CHECK (body_kind IN ('inline', 'file')),
+     body TEXT,
+     path TEXT,
+     size INTEGER,
+     PRIMARY KEY (execution_id, seq)
+   );
+   UPDATE executions SET status = 'discarded', ended_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), error_code = 'QUARK_ERR_EXECUTION_INTERRUPTED',
+     error_message = 'queued by an earlier quark version, which kept the inputs of queued executions in memory only'
+   WHERE status = 'queued';`,
+];
+
+export interface DeploymentRow {
+  account_id: string;
+  process_id: string;
+  version: number;
+  name: string;
+  definition: string;
+  deployed_at: string;
+  deployed_by: string;
+  note: string | null;
+}
+
+export interface ProcessRow {
+  account_id: string;
+  process_id: string;
+  active_version: number | null;
+  schedules: string;
+  properties: string;
+  updated_at: string;
+}
+
+export interface ExecutionRow {
+  id: string;
+  account_id: string;
+  process_id: string;
+  version: number | null;
+  trigger: ExecutionTrigger;
+  status: ExecutionStatus;
+  queued_at: string;
+  started_at: string | null;
+  ended_at: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  steps: string;
+  documents_in: number;
+  documents_out: number;
+  documents_failed: number;
+  warnings: number;
+  owner: string | null;
+  attempt: number;
+}
+
+/** A stored JSON object, or null when the text is not one (a damaged record must not break a list). */
+function parseObject(text: string): Record<string, unknown> | null {
+  try {
+    const value: unknown = JSON.parse(text);
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The schedules column: a damaged one reads as none, flagged, so the scheduler reports it. */
+function storedSchedules(text: string): { schedules: ScheduleRecord[]; schedulesUnreadable?: true } {
+  try {
+    const value: unknown = JSON.parse(text);
+    const valid = Array.isArray(value) && value.every((s) => s !== null && typeof s === 'object' && typeof (s as ScheduleRecord).cron === 'string');
+    return valid ? { schedules: value as ScheduleRecord[] } : { schedules: [], schedulesUnreadable: true };
+  } catch {
+    return { schedules: [], schedulesUnreadable: true };
+  }
+}
+
+export const toDeployment = (row: DeploymentRow): DeploymentRecord => ({
+  accountId: row.account_id,
+  processId: row.process_id,
+  version: row.version,
+  name: row.name,
+  definition: parseObject(row.definition),
+  deployedAt: row.deployed_at,
+  deployedBy: row.deployed_by,
+  note: row.note,
+});
+
+export const toProcess = (row: ProcessRow): ProcessRecord => ({
+  accountId: row.account_id,
+  processId: row.process_id,
+  activeVersion: row.active_version,
+  ...storedSchedules(row.schedules),
+  // damaged persisted properties start again from the definition's defaults
+  properties: parseObject(row.properties) ?? {},
+  updatedAt: row.updated_at,
+});
+
+export const toExecution = (row: ExecutionRow): ExecutionRecord => ({
+  id: row.id,
+  accountId: row.account_id,
+  processId: row.process_id,
+  version: row.version,
+  trigger: row.trigger,
+  status: row.status,
+  queuedAt: row.queued_at,
+  startedAt: row.started_at,
+  endedAt: row.ended_at,
+  errorCode: row.error_code,
+  errorMessage: row.error_message,
+  steps: JSON.parse(row.steps) as ExecutionRecord['steps'],
+  documentsIn: row.documents_in,
+  documentsOut: row.documents_out,
+  documentsFailed: row.documents_failed,
+  warnings: row.warnings,
+  owner: row.owner,
+  attempt: row.attempt,
+});
+
+export const executionParams = (e: ExecutionRecord) => ({ ...e, steps: JSON.stringify(e.steps) });
+
+export interface ConnectionRow {
+  id: string;
+  account_id: string;
+  connector_id: string;
+  name: string;
+  config: string;
+  secrets: string;
+  created_at: string;
+  updated_at: string;
+  revision: number;
+}
+
+export interface TokenRow {
+  id: string;
+  account_id: string;
+  name: string;
+  hash: string;
+  created_at: string;
+  revoked_at: string | null;
+}
+
+export const toConnection = (row: ConnectionRow): ConnectionRecord => ({
+  id: row.id,
+  accountId: row.account_id,
+  connectorId: row.connector_id,
+  name: row.name,
+  config: JSON.parse(row.config) as Record<string, unknown>,
+  secrets: JSON.parse(row.secrets) as Record<string, string>,
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+  revision: row.revision,
+});
+
+export const toToken = (row: TokenRow): TokenRecord => ({
+  id: row.id,
+  accountId: row.account_id,
+  name: row.name,
+  hash: row.hash,
+  createdAt: row.created_at,
+  revokedAt: row.revoked_at,
+});
+
+export interface HeldResourceRow {
+  id: string;
+  account_id: string;
+  connection_id: string;
+  connector_id: string;
+  kind: string;
+  data: string;
+  created_at: string;
+  attempts: number;
+  last_error: string | null;
+}
+
+export const toHeldResource = (row: HeldResourceRow): HeldResourceRecord => ({
+  id: row.id,
+  accountId: row.account_id,
+  connectionId: row.connection_id,
+  connectorId: row.connector_id,
+  kind: row.kind,
+  data: JSON.parse(row.data) as Record<string, unknown>,
+  createdAt: row.created_at,
+  attempts: row.attempts,
+  lastError: row.last_error,
+});
+
+
+export interface InputRow {
+  seq: number;
+  properties: string;
+  body_kind: 'inline' | 'file';
+  body: string | null;
+  path: string | null;
+  size: number | null;
+}
+
+export const toInput = (row: InputRow): QueuedInputRecord => ({
+  seq: row.seq,
+  properties: (parseObject(row.properties) ?? {}),
+  body: row.body_kind === 'inline' ? { kind: 'inline', base64: row.body ?? '' } : { kind: 'file', path: row.path ?? '', size: row.size ?? 0 },
+});
+
+export const inputParams = (executionId: string, input: QueuedInputRecord) => ({
+  executionId,
+  seq: input.seq,
+  properties: JSON.stringify(input.properties),
+  bodyKind: input.body.kind,
+  body: input.body.kind === 'inline' ? input.body.base64 : null,
+  path: input.body.kind === 'file' ? input.body.path : null,
+  size: input.body.kind === 'file' ? input.body.size : null,
+});
