@@ -26,6 +26,8 @@ export interface OpenStoreOptions {
   signal?: AbortSignal;
   /** Backoff between attempts: from `firstMs`, doubling, at most `maxMs` (defaults 500 and 30000). */
   retry?: { firstMs: number; maxMs: number };
+  /** false: a PostgreSQL that cannot be reached rejects at once (quark init) instead of being waited for. */
+  wait?: boolean;
 }
 
 /** How a store configuration is shown to people (`quark info`, logs): never the password. */
@@ -58,7 +60,7 @@ async function openPostgresWaiting(config: Extract<StoreConfig, { kind: 'postgre
       if (attempt > 1) options.logger?.info({ store: address, attempts: attempt }, `PostgreSQL at ${address} answers; the store is open`);
       return store;
     } catch (error) {
-      if (!(error instanceof StoreUnavailableError) || options.signal?.aborted) throw error;
+      if (!(error instanceof StoreUnavailableError) || options.wait === false || options.signal?.aborted) throw error;
       const seconds = delay >= 1000 ? `${Math.round(delay / 1000)} s` : `${delay} ms`;
       options.logger?.warn({ store: address, attempt, cause: messageOf(error.cause ?? error) }, `PostgreSQL at ${address} is not reachable; retrying in ${seconds}`);
       await pause(delay, options.signal);

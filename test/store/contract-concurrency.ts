@@ -7,9 +7,9 @@
 import type { Test } from 'tap';
 import { StoreConflictError, StoreRaceError, StoreUnavailableError } from '../../runtime/store/errors.js';
 import type { QueuedInputRecord, Store } from '../../runtime/store/types.js';
-import { connection, deployment, execution, owner, tenant, token } from './contract.js';
+import { connection, deploying as deployingVersion, execution, owner, tenant, token, type OpenStore } from './contract.js';
 
-type OpenAsync = (t: Test) => Store | Promise<Store>;
+type OpenAsync = OpenStore;
 
 async function withAccounts(open: OpenAsync, t: Test): Promise<Store> {
   const store = await open(t);
@@ -25,10 +25,7 @@ function gate(): { opened: Promise<void>; open: () => void } {
   return { opened, open };
 }
 
-const deploying = (processId: string, n: number) => {
-  const { version: _v, ...rest } = deployment(owner.id, processId, 1);
-  return { ...rest, name: `${processId} deploy ${n}` };
-};
+const deploying = (processId: string, n: number) => ({ ...deployingVersion(owner.id, processId, 1), name: `${processId} deploy ${n}` });
 
 function transactionsContract(t: Test, open: OpenAsync): void {
   t.test('transaction: commits what the work wrote and returns its value; a rejection rolls every write back', async (t) => {

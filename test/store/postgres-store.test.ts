@@ -5,7 +5,6 @@ import { StoreUnavailableError } from '../../runtime/store/errors.js';
 import type { Store } from '../../runtime/store/types.js';
 import { adminQuery, freshSchema, postgresSkip, postgresUrl } from '../helpers/postgres.js';
 import { connection, deployment, execution, owner, storeContract, tenant, token } from './contract.js';
-import { concurrencyContract } from './contract-concurrency.js';
 
 async function openFresh(t: Test): Promise<Store> {
   const schema = await freshSchema(t);
@@ -42,7 +41,6 @@ t.test('URLs for people: the address without credentials, the URL with its passw
 
 t.test('the PostgreSQL store keeps the Store contract', { skip: postgresSkip }, async (t) => {
   storeContract(t, openFresh);
-  concurrencyContract(t, openFresh);
 });
 
 /**
