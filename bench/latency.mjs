@@ -21,6 +21,7 @@
 //   node bench/latency.mjs [--runs 1000] [--warmup 50] [--concurrency 50] [--seconds 10]
 //                          [--log-level info] [--home-dir DIR] [--profile DIR] [--write bench/RESULTS.md]
 //   --home-dir DIR  where the temp home is made (default: the OS temp directory)
+//   --store URL     keep the records in PostgreSQL (an empty database; quark init --store URL)
 //   --profile DIR   the runtime runs with --cpu-prof --cpu-prof-dir DIR (one .cpuprofile per
 //                   thread, written when it stops); the windows of (a) and (b) are printed on
 //                   stderr in µs of the monotonic clock, for bench/profile-summary.mjs --from/--to
@@ -46,6 +47,7 @@ const { values } = parseArgs({
     'home-dir': { type: 'string' },
     profile: { type: 'string' },
     write: { type: 'string' },
+    store: { type: 'string' },
   },
 });
 const runs = Number(values.runs);
@@ -53,7 +55,7 @@ const warmup = Number(values.warmup);
 const concurrency = Number(values.concurrency);
 const seconds = Number(values.seconds);
 if (![runs, warmup, concurrency, seconds].every((n) => Number.isInteger(n) && n >= 0) || runs < 1 || concurrency < 1) {
-  throw new Error('usage: latency.mjs [--runs N] [--warmup N] [--concurrency N] [--seconds N] [--log-level L] [--profile DIR] [--write FILE]');
+  throw new Error('usage: latency.mjs [--runs N] [--warmup N] [--concurrency N] [--seconds N] [--log-level L] [--profile DIR] [--store URL] [--write FILE]');
 }
 if (!existsSync(cli)) throw new Error('dist/ is missing: npm run build');
 
@@ -79,7 +81,8 @@ process.on('exit', cleanup);
 
 
 
-const init = JSON.parse(execFileSync(process.execPath, [cli, '--json', 'init', '--home', join(home, 'home')], { encoding: 'utf8' }));
+const storeArgs = values.store ? ['--store', values.store] : [];
+const init = JSON.parse(execFileSync(process.execPath, [cli, '--json', 'init', '--home', join(home, 'home'), ...storeArgs], { encoding: 'utf8' }));
 const token = init.ownerToken;
 if (typeof token !== 'string') throw new Error(`quark init printed no owner token: ${JSON.stringify(init)}`);
 
@@ -207,7 +210,7 @@ try {
 }
 const meets = (value, target) => (value < target ? 'met' : 'missed');
 const lines = [
-  `## ${new Date().toISOString().slice(0, 10)} — latency: one small execution through the HTTP API (code at ${commit})`,
+  `## ${new Date().toISOString().slice(0, 10)} — latency: one small execution through the HTTP API, store ${init.store ?? 'sqlite'} (code at ${commit})`,
   '',
   `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}. A runtime started with \`quark start --port 0\` on a fresh home in ${dirname(home)} (default config${values['log-level'] ? `, log level ${values['log-level']}` : ', log level info'}: 2 worker threads, at most 4 executions running and 100 queued), a process start (none) → map → set-properties → decision, both paths ending; each call is \`POST /api/v1/executions {"process", "wait": true}\` over keep-alive connections (undici), answered 200 with the final execution view (one output document, base64). Latency = request sent to the last byte of the answer, in the bench's process; "in the runtime" = the view's durationMs (startedAt to endedAt, millisecond timestamps). Sequential: ${warmup} warm-up calls, then ${runs} one after another. Load: ${concurrency} callers each calling again as soon as answered, for ${seconds} s. Runtime cores busy = the runtime process's CPU time (all threads) / wall time, client cores busy = the same for the bench's own process (both share the machine's cores); peak RSS = the runtime's VmHWM.`,
   '',

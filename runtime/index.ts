@@ -11,7 +11,7 @@ import { createMetrics, type Metrics } from './core/metrics.js';
 import { builtInConnectorsDir, quarkVersion } from './core/paths.js';
 import { createSchemaRegistry, type SchemaRegistry } from './schema/index.js';
 import { openHome, lockHome, type RuntimeConfig, type HomePaths } from './home/index.js';
-import { openSqliteStore } from './store/sqlite-store.js';
+import { describeStore, openStore } from './store/open.js';
 import { createSecretBox } from './secrets/secret-box.js';
 import { redactPathsFor } from './secrets/secret-fields.js';
 import { createAccessControl, type AccessControl, type Caller } from './accounts/access.js';
@@ -37,6 +37,8 @@ export type { OperationRequest, OperationRun, OperationInput, OperationProgress 
 export type { OperationResultRef, DocumentRef, BodyRef } from './engine/messages.js';
 export { defaultHome, defaultPort, homeExists, initHome, type RuntimeKind } from './home/index.js';
 export { createSchemaRegistry } from './schema/index.js';
+export { StoreUnavailableError } from './store/errors.js';
+export { describeStore } from './store/open.js';
 export { createLogger } from './core/logger.js';
 export { presentDocuments, type PresentedDocument } from './engine/present.js';
 export type { DeploymentView, DeploymentSummary, DeploymentDetail } from './processes/deployments.js';
@@ -74,6 +76,8 @@ export interface RuntimeInfo {
   startedAt: string;
   uptimeSeconds: number;
   limits: RuntimeConfig['limits'];
+  /** Where the records are: "sqlite (quark.db in the home)" or "postgres at host:port" (never the URL's credentials). */
+  store: string;
   /** Present only for the owner account. */
   owner?: { id: string; name: string };
   /** Whether the caller may run Test Connection here, and why not. */
@@ -199,13 +203,16 @@ function emptyWorkFolder(work: string): void {
   for (const entry of readdirSync(work)) if (entry !== 'queued') rmSync(join(work, entry), { recursive: true, force: true });
 }
 
-/** The store and the worker pool, with the scratch folder of an earlier run emptied. */
-function openParts(home: Home, bootLogger: Logger, metrics: Metrics, closers: Closers) {
+/**
+ * The store and the worker pool, with the scratch folder of an earlier run emptied. A
+ * PostgreSQL store that does not answer is waited for (openStore logs each retry).
+ */
+async function openParts(home: Home, bootLogger: Logger, metrics: Metrics, closers: Closers) {
   const { config, paths } = home;
   // scratch files of a previous run (killed or crashed) are of no use now; the input
   // files of queued executions (work/queued/) are kept: those executions run after the start
   emptyWorkFolder(paths.work);
-  const store = openSqliteStore(paths.store);
+  const store = await openStore(config.store, { file: paths.store, quarkVersion, logger: bootLogger });
   closers.push(() => store.close());
   const pool = createWorkerPool({ threads: config.limits.workerThreads, heapMb: config.limits.workerHeapMb, logger: bootLogger });
   closers.push(() => pool.close());
@@ -334,7 +341,7 @@ interface Boot {
 async function wire(home: Home, boot: Boot) {
   const { config, paths } = home;
   const { schemas, bootLogger, metrics, closers } = boot;
-  const { store, pool } = openParts(home, bootLogger, metrics, closers);
+  const { store, pool } = await openParts(home, bootLogger, metrics, closers);
   const pluginWarnings = missingPluginPaths(config, paths.config);
   for (const w of pluginWarnings) bootLogger.warn({ path: w.path }, w.message);
   const registry = await loadConnectors({ locations: pluginLocations(home), schemas, pool, importTimeoutMs: config.limits.pluginImportTimeoutMs, threads: config.limits.workerThreads, logger: bootLogger });
@@ -370,6 +377,7 @@ async function wire(home: Home, boot: Boot) {
         startedAt: startedAt.toISOString(),
         uptimeSeconds: Math.round((Date.now() - startedAt.getTime()) / 1000),
         limits: config.limits,
+        store: describeStore(config.store),
         ...(owner ? { owner: { ...config.owner } } : {}),
         testConnection: owner ? { allowed: true } : { allowed: false, reason: 'this runtime is not associated with your account' },
       };
@@ -435,6 +443,12 @@ async function wire(home: Home, boot: Boot) {
     announce: boot.lock.announce,
     /** False once closed, when the store is gone, or after a store write the executions cannot do without failed. */
     ready(): boolean {
+      return !closed && store.healthy() && executions.failure() === undefined;
+    },
+    /** ready(), after asking the store (a PostgreSQL that went away, or came back, is noticed here). */
+    async checkReady(): Promise<boolean> {
+      if (closed) return false;
+      await store.ping().catch(() => undefined);
       return !closed && store.healthy() && executions.failure() === undefined;
     },
     async close(): Promise<void> {

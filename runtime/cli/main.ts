@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { QuarkError, quarkError, messageOf, type FieldProblem } from '../core/errors.js';
-import { createRuntime, defaultHome, defaultPort, homeExists, initHome, createSchemaRegistry, quarkVersion, type RuntimeKind, type ConnectionView, type TestConnectionResult, type TokenView, scaffoldConnector, lintConnector, probeConnectorFolder, formatProblems, CannotLintError, type SpecProblem } from '../index.js';
+import { createRuntime, defaultHome, defaultPort, homeExists, initHome, createSchemaRegistry, describeStore, quarkVersion, type RuntimeKind, type ConnectionView, type TestConnectionResult, type TokenView, scaffoldConnector, lintConnector, probeConnectorFolder, formatProblems, CannotLintError, type SpecProblem } from '../index.js';
 import { serve } from '../api/server.js';
 import { createApiClient, type ApiClient, type ClientError } from './client.js';
 import { loadProfile, profilePath, removeProfile, saveProfile } from './profile.js';
@@ -82,6 +82,14 @@ function showTestResult(result: TestConnectionResult): string {
 
 // ---- runtime home -----------------------------------------------------------------
 
+/** `--store`: "sqlite" (the default) or a PostgreSQL URL; the schema checks the URL's form. */
+function storeOption(value: string | undefined): { kind: 'sqlite' } | { kind: 'postgres'; url: string } | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'sqlite') return { kind: 'sqlite' };
+  if (!/^postgres(ql)?:\/\//.test(value)) throw quarkError('QUARK_ERR_CLI_INPUT_INVALID', '--store expects "sqlite" or a PostgreSQL URL: postgres://user:password@host:port/database');
+  return { kind: 'postgres', url: value };
+}
+
 program
   .command('init')
   .description('create a runtime home bound to an owner account; prints the owner token once')
@@ -92,7 +100,8 @@ program
   .option('--host <host>', 'listen address', '127.0.0.1')
   .option('--port <port>', 'listen port', (v) => Number.parseInt(v, 10), defaultPort)
   .option('--proxy <host:port>', 'runtime-level HTTP proxy for connectors')
-  .action(async (options: { home?: string; name: string; kind: RuntimeKind; owner: string; host: string; port: number; proxy?: string }) => {
+  .option('--store <url>', 'keep the records in PostgreSQL (postgres://user:password@host:port/database, an empty database) instead of the home\'s quark.db')
+  .action(async (options: { home?: string; name: string; kind: RuntimeKind; owner: string; host: string; port: number; proxy?: string; store?: string }) => {
     const home = options.home ?? defaultHome();
     let proxy: { host: string; port: number } | undefined;
     if (options.proxy) {
@@ -100,11 +109,14 @@ program
       if (!match) throw quarkError('QUARK_ERR_CLI_INPUT_INVALID', '--proxy expects host:port');
       proxy = { host: match[1]!, port: Number(match[2]) };
     }
-    const { config, ownerToken, paths } = await initHome({ home, name: options.name, kind: options.kind, ownerName: options.owner, host: options.host, port: options.port, ...(proxy ? { proxy } : {}) }, createSchemaRegistry());
-    emit({ home: paths.home, runtime: { id: config.id, name: config.name, kind: config.kind }, owner: config.owner, ownerToken }, () =>
+    const store = storeOption(options.store);
+    const init = { home, name: options.name, kind: options.kind, ownerName: options.owner, host: options.host, port: options.port, ...(proxy ? { proxy } : {}), ...(store ? { store } : {}) };
+    const { config, ownerToken, paths } = await initHome(init, createSchemaRegistry());
+    emit({ home: paths.home, runtime: { id: config.id, name: config.name, kind: config.kind }, owner: config.owner, store: describeStore(config.store), ownerToken }, () =>
       [
         `Created ${config.kind} runtime "${config.name}" (${config.id}) in ${paths.home}`,
         `Owner account: ${config.owner.name} (${config.owner.id})`,
+        `Store: ${describeStore(config.store)}`,
         '',
         'Owner token (shown once; keep it safe):',
         `  ${ownerToken}`,

@@ -5,7 +5,9 @@ import { quarkError, messageOf, describeProblems } from '../core/errors.js';
 import { newId, nowIso } from '../core/ids.js';
 import { schemaIds, type SchemaRegistry } from '../schema/index.js';
 import { generateMasterKey } from '../secrets/secret-box.js';
-import { openSqliteStore } from '../store/sqlite-store.js';
+import { openStore, type StoreConfig } from '../store/open.js';
+import { StoreConflictError, StoreUnavailableError } from '../store/errors.js';
+import { quarkVersion } from '../core/paths.js';
 import { issueToken } from '../accounts/tokens.js';
 import { lockHome, lockFileName, holderFileName } from './lock.js';
 
@@ -40,6 +42,8 @@ export interface RuntimeConfig {
   plugins?: { paths?: string[] };
   limits: RuntimeLimits;
   log?: { level?: string };
+  /** Where the records are: the home's quark.db (default) or PostgreSQL. */
+  store?: StoreConfig;
 }
 
 export interface HomePaths {
@@ -106,6 +110,8 @@ export interface InitOptions {
   host?: string;
   port?: number;
   proxy?: { host: string; port: number };
+  /** `quark init --store postgres://…`; default: the home's quark.db. */
+  store?: StoreConfig;
 }
 
 /**
@@ -127,6 +133,7 @@ export async function initHome(options: InitOptions, schemas: SchemaRegistry): P
     plugins: { paths: [] },
     limits: {} as RuntimeLimits,
     log: { level: 'info' },
+    ...(options.store ? { store: options.store } : {}),
   };
   // fills the documented defaults of limits, and refuses bad values before anything is written
   const problems = schemas.validator(schemaIds.runtimeConfig)(config);
@@ -152,17 +159,34 @@ function refuseExisting(paths: HomePaths): never {
   throw homeTaken(paths);
 }
 
+const describeStoreOf = (config: RuntimeConfig): string => (config.store?.kind === 'postgres' ? 'the PostgreSQL database' : 'quark.db');
+
+/** The new home's store; a PostgreSQL that does not answer is an error at init, not waited for. */
+async function openInitStore(paths: HomePaths, config: RuntimeConfig) {
+  try {
+    return await openStore(config.store, { file: paths.store, quarkVersion, wait: false });
+  } catch (error) {
+    if (error instanceof StoreUnavailableError) throw quarkError('QUARK_ERR_STORE_UNAVAILABLE', `${error.message}; start it, or check the URL given to --store`, undefined, error);
+    throw error;
+  }
+}
+
 /** Writes a new home's files (the caller holds its lock); returns the first owner token. */
 async function writeHome(paths: HomePaths, config: RuntimeConfig): Promise<string> {
   mkdirSync(paths.connectors, { recursive: true, mode: 0o700 });
   writeFileSync(paths.masterKey, generateMasterKey().toString('base64') + '\n', { mode: 0o600, flag: 'wx' });
-  const store = openSqliteStore(paths.store);
+  const store = await openInitStore(paths, config);
   let ownerToken: string;
   try {
     ownerToken = await store.transaction(async (tx) => {
       await tx.accounts.insert({ id: config.owner.id, name: config.owner.name, relation: 'owner', createdAt: nowIso() });
       return (await issueToken(tx, config.owner.id, 'owner (created by init)')).token;
     });
+  } catch (error) {
+    if (error instanceof StoreConflictError) {
+      throw quarkError('QUARK_ERR_ACCOUNT_EXISTS', `${describeStoreOf(config)} already holds the records of a runtime (an account named "${config.owner.name}"); give a new runtime an empty database`, undefined, error);
+    }
+    throw error;
   } finally {
     await store.close();
   }

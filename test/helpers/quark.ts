@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freshDatabase } from './postgres.js';
 
 export const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const cliPath = join(root, 'dist', 'runtime', 'cli', 'main.js');
@@ -98,10 +99,21 @@ export interface Home {
   ownerId: string;
 }
 
+/**
+ * `--store <url>` for `quark init` when the tests run on PostgreSQL (QUARK_TEST_STORE=postgres):
+ * a fresh database on QUARK_TEST_POSTGRES_URL for each home, dropped at teardown.
+ */
+export async function testStoreArgs(t: Teardown): Promise<string[]> {
+  if (process.env.QUARK_TEST_STORE !== 'postgres') return [];
+  if (!process.env.QUARK_TEST_POSTGRES_URL) throw new Error('QUARK_TEST_STORE=postgres needs QUARK_TEST_POSTGRES_URL');
+  return ['--store', await freshDatabase(t)];
+}
+
 /** `quark init` into a fresh temporary home, then applies config changes. */
 export async function initHome(t: Teardown, options: InitOptions = {}): Promise<Home> {
   const home = join(tempDir(t), 'home');
-  const result = await cli(['--json', 'init', '--home', home, '--kind', options.kind ?? 'atom', '--owner', options.ownerName ?? 'acme', '--port', '0']);
+  const store = await testStoreArgs(t);
+  const result = await cli(['--json', 'init', '--home', home, '--kind', options.kind ?? 'atom', '--owner', options.ownerName ?? 'acme', '--port', '0', ...store]);
   if (result.code !== 0) throw new Error(`init failed: ${result.stderr}`);
   const out = result.json();
   if (options.config) {

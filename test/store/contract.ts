@@ -4,6 +4,7 @@
  */
 import type { Test } from 'tap';
 import { StoreConflictError, StoreRaceError, StoreUnavailableError } from '../../runtime/store/errors.js';
+import { concurrencyContract } from './contract-concurrency.js';
 import type { AccountRecord, ConnectionRecord, DeploymentRecord, ExecutionRecord, QueuedInputRecord, Store, TokenRecord } from '../../runtime/store/types.js';
 
 export type OpenStore = (t: Test) => Store | Promise<Store>;
@@ -384,4 +385,5 @@ export function storeContract(t: Test, open: OpenStore): void {
   scheduleFiresContract(t, open);
   executionsContract(t, open);
   lifecycleContract(t, open);
+  concurrencyContract(t, open);
 }

@@ -6,7 +6,7 @@ export function healthRoutes(runtime: Runtime): FastifyPluginAsync {
   return async (app) => {
     app.get('/healthz', async () => ({ status: 'ok' }));
     app.get('/readyz', async (_request, reply) => {
-      const ready = runtime.ready();
+      const ready = await runtime.checkReady();
       return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready' });
     });
     app.get('/metrics', async (_request, reply) => {

@@ -1,0 +1,858 @@
+/**
+ * The PostgreSQL implementation of the Store (types.ts): node-postgres with a pool, so the
+ * event loop never waits on the store. Plain SQL migrations of its own (the same numbering
+ * and meaning as sqlite-store.ts), applied under an advisory lock and recorded in
+ * `quark_schema`. Unique violations become StoreConflictError, lost revision checks
+ * StoreRaceError, a server that cannot be reached StoreUnavailableError.
+ */
+import pg from 'pg';
+import { quarkError, messageOf } from '../core/errors.js';
+import { StoreConflictError, StoreRaceError, StoreUnavailableError, type StoreConstraint } from './errors.js';
+import type {
+  AccountRecord,
+  ConnectionRecord,
+  DeploymentRecord,
+  ExecutionRecord,
+  ExecutionStatus,
+  ExecutionTrigger,
+  HeldResourceRecord,
+  ProcessRecord,
+  QueuedInputRecord,
+  ScheduleRecord,
+  Store,
+  StoreTx,
+  TokenRecord,
+} from './types.js';
+
+/** Identifiers, names and ISO times sort byte-wise, as in SQLite, whatever the database's collation. */
+const T = 'TEXT COLLATE "C"';
+
+/**
+ * Schema migrations, applied in order; `quark_schema` records each one by its number
+ * (index + 1), the same numbers and meanings as the SQLite store's.
+ */
+export const migrations: readonly string[] = [
+  // 1: accounts, tokens, connections
+  `CREATE TABLE accounts (
+     id ${T} CONSTRAINT accounts_pkey PRIMARY KEY,
+     name ${T} NOT NULL CONSTRAINT accounts_name_key UNIQUE,
+     relation TEXT NOT NULL CHECK (relation IN ('owner', 'tenant', 'guest')),
+     created_at ${T} NOT NULL
+   );
+   CREATE TABLE tokens (
+     id ${T} CONSTRAINT tokens_pkey PRIMARY KEY,
+     account_id ${T} NOT NULL REFERENCES accounts(id),
+     name TEXT NOT NULL,
+     hash TEXT NOT NULL CONSTRAINT tokens_hash_key UNIQUE,
+     created_at ${T} NOT NULL,
+     revoked_at ${T}
+   );
+   CREATE TABLE connections (
+     id ${T} CONSTRAINT connections_pkey PRIMARY KEY,
+     account_id ${T} NOT NULL REFERENCES accounts(id),
+     connector_id TEXT NOT NULL,
+     name ${T} NOT NULL,
+     config JSONB NOT NULL,
+     secrets JSONB NOT NULL,
+     created_at ${T} NOT NULL,
+     updated_at ${T} NOT NULL,
+     revision INTEGER NOT NULL,
+     CONSTRAINT connections_name_key UNIQUE (account_id, name)
+   );`,
+  // 2: deployments, processes, executions, execution_errors
+  `CREATE TABLE deployments (
+     account_id ${T} NOT NULL REFERENCES accounts(id),
+     process_id ${T} NOT NULL,
+     version INTEGER NOT NULL,
+     name TEXT NOT NULL,
+     definition TEXT NOT NULL,
+     deployed_at ${T} NOT NULL,
+     deployed_by TEXT NOT NULL,
+     note TEXT,
+     CONSTRAINT deployments_pkey PRIMARY KEY (account_id, process_id, version)
+   );
+   CREATE TABLE processes (
+     account_id ${T} NOT NULL REFERENCES accounts(id),
+     process_id ${T} NOT NULL,
+     active_version INTEGER,
+     schedules TEXT NOT NULL DEFAULT '[]',
+     properties JSONB NOT NULL DEFAULT '{}',
+     updated_at ${T} NOT NULL,
+     CONSTRAINT processes_pkey PRIMARY KEY (account_id, process_id)
+   );
+   CREATE TABLE executions (
+     id ${T} CONSTRAINT executions_pkey PRIMARY KEY,
+     account_id ${T} NOT NULL REFERENCES accounts(id),
+     process_id ${T} NOT NULL,
+     version INTEGER,
+     trigger TEXT NOT NULL,
+     status TEXT NOT NULL,
+     queued_at ${T} NOT NULL,
+     started_at ${T},
+     ended_at ${T},
+     error_code TEXT,
+     error_message TEXT,
+     steps JSONB NOT NULL DEFAULT '{}',
+     documents_in INTEGER NOT NULL DEFAULT 0,
+     documents_out INTEGER NOT NULL DEFAULT 0,
+     documents_failed INTEGER NOT NULL DEFAULT 0,
+     warnings INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE INDEX executions_by_account ON executions (account_id, queued_at);
+   CREATE INDEX executions_by_status ON executions (status);
+   CREATE TABLE execution_errors (
+     execution_id ${T} NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
+     seq INTEGER NOT NULL,
+     step TEXT NOT NULL,
+     code TEXT NOT NULL,
+     message TEXT NOT NULL,
+     PRIMARY KEY (execution_id, seq)
+   );`,
+  // 3: execution_logs
+  `CREATE TABLE execution_logs (
+     id BIGSERIAL PRIMARY KEY,
+     execution_id ${T} NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
+     lines TEXT NOT NULL
+   );
+   CREATE INDEX execution_logs_by_execution ON execution_logs (execution_id, id);`,
+  // 4: when each schedule last fired (or was set), for the catch-up policy at start
+  `CREATE TABLE schedule_fires (
+     account_id ${T} NOT NULL,
+     process_id ${T} NOT NULL,
+     cron TEXT NOT NULL,
+     timezone TEXT NOT NULL DEFAULT '',
+     last_fired_at ${T} NOT NULL,
+     PRIMARY KEY (account_id, process_id, cron, timezone)
+   );`,
+  // 5: resources operations hold (an S3 multipart upload) until released
+  `CREATE TABLE held_resources (
+     id ${T} CONSTRAINT held_resources_pkey PRIMARY KEY,
+     account_id ${T} NOT NULL,
+     connection_id TEXT NOT NULL,
+     connector_id TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     data JSONB NOT NULL,
+     created_at ${T} NOT NULL,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     last_error TEXT
+   );`,
+  // 6: durable queued executions: the node that runs one, its attempt, and the input
+  // documents of a queued one. Queued rows of an earlier quark had their inputs in memory
+  // only; they cannot run, so they are discarded, as that quark did at its next start.
+  `ALTER TABLE executions ADD COLUMN owner TEXT;
+   ALTER TABLE executions ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;
+   CREATE INDEX executions_queued ON executions (status, queued_at, id);
+   CREATE TABLE execution_inputs (
+     execution_id ${T} NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
+     seq INTEGER NOT NULL,
+     properties JSONB NOT NULL,
+     body_kind TEXT NOT NULL CHECK (body_kind IN ('inline', 'file')),
+     body BYTEA,
+     path TEXT,
+     size BIGINT,
+     PRIMARY KEY (execution_id, seq)
+   );
+   UPDATE executions SET status = 'discarded', ended_at = to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), error_code = 'QUARK_ERR_EXECUTION_INTERRUPTED',
+     error_message = 'queued by an earlier quark version, which kept the inputs of queued executions in memory only'
+   WHERE status = 'queued';`,
+];
+
+/** The constraint names of the migrations, as the Store's conflict kinds. */
+const constraints: Record<string, StoreConstraint> = {
+  accounts_name_key: 'account-name',
+  connections_name_key: 'connection-name',
+  tokens_hash_key: 'token-hash',
+  deployments_pkey: 'deployment-version',
+};
+
+const conflictWords: Record<StoreConstraint, string> = {
+  'account-name': 'an account with this name exists already',
+  'connection-name': 'a connection with this name exists already in the account',
+  'token-hash': 'a token with this hash exists already',
+  'deployment-version': 'this version of the process is recorded already',
+  id: 'a record with this id exists already',
+};
+
+/** PostgreSQL error classes and Node socket errors that mean "the server is not there". */
+const unavailableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', '57P01', '57P02', '57P03', '53300']);
+
+function isUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && (unavailableCodes.has(code) || code.startsWith('08'))) return true;
+  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable/i.test(error.message);
+}
+
+/** Where the store is, for messages: host and port, never the user or the password. */
+export function postgresAddress(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname || 'localhost'}:${parsed.port || '5432'}`;
+  } catch {
+    return 'the configured address';
+  }
+}
+
+/** The URL with its password replaced, for `quark info`, logs and errors. */
+export function redactPostgresUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    for (const key of [...parsed.searchParams.keys()]) if (/pass|secret|key/i.test(key)) parsed.searchParams.set(key, '***');
+    return parsed.toString();
+  } catch {
+    return '(a URL that cannot be read)';
+  }
+}
+
+/** The typed Store error for a failed query (the original as its cause). */
+function storeError(error: unknown, address: string): unknown {
+  if (error instanceof StoreConflictError || error instanceof StoreRaceError || error instanceof StoreUnavailableError) return error;
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === '23505') {
+    const name = (error as { constraint?: unknown }).constraint;
+    const constraint = (typeof name === 'string' ? constraints[name] : undefined) ?? 'id';
+    return new StoreConflictError(constraint, conflictWords[constraint], { cause: error });
+  }
+  if (isUnavailable(error)) return new StoreUnavailableError(`PostgreSQL at ${address} is not reachable: ${messageOf(error)}`, { cause: error });
+  return error;
+}
+
+interface DeploymentRow {
+  account_id: string;
+  process_id: string;
+  version: number;
+  name: string;
+  definition: string;
+  deployed_at: string;
+  deployed_by: string;
+  note: string | null;
+}
+
+interface ProcessRow {
+  account_id: string;
+  process_id: string;
+  active_version: number | null;
+  schedules: string;
+  properties: unknown;
+  updated_at: string;
+}
+
+interface ExecutionRow {
+  id: string;
+  account_id: string;
+  process_id: string;
+  version: number | null;
+  trigger: ExecutionTrigger;
+  status: ExecutionStatus;
+  queued_at: string;
+  started_at: string | null;
+  ended_at: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  steps: ExecutionRecord['steps'];
+  documents_in: number;
+  documents_out: number;
+  documents_failed: number;
+  warnings: number;
+  owner: string | null;
+  attempt: number;
+}
+
+interface ConnectionRow {
+  id: string;
+  account_id: string;
+  connector_id: string;
+  name: string;
+  config: Record<string, unknown>;
+  secrets: Record<string, string>;
+  created_at: string;
+  updated_at: string;
+  revision: number;
+}
+
+interface TokenRow {
+  id: string;
+  account_id: string;
+  name: string;
+  hash: string;
+  created_at: string;
+  revoked_at: string | null;
+}
+
+interface HeldResourceRow {
+  id: string;
+  account_id: string;
+  connection_id: string;
+  connector_id: string;
+  kind: string;
+  data: Record<string, unknown>;
+  created_at: string;
+  attempts: number;
+  last_error: string | null;
+}
+
+interface InputRow {
+  seq: number;
+  properties: Record<string, unknown>;
+  body_kind: 'inline' | 'file';
+  body: Buffer | null;
+  path: string | null;
+  size: string | null;
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
+
+/** A stored JSON object, or null when the text is not one (a damaged record must not break a list). */
+function parseObject(text: string): Record<string, unknown> | null {
+  try {
+    const value: unknown = JSON.parse(text);
+    return isObject(value) ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The schedules column: a damaged one reads as none, flagged, so the scheduler reports it. */
+function storedSchedules(text: string): { schedules: ScheduleRecord[]; schedulesUnreadable?: true } {
+  try {
+    const value: unknown = JSON.parse(text);
+    const valid = Array.isArray(value) && value.every((s) => isObject(s) && typeof s.cron === 'string');
+    return valid ? { schedules: value as ScheduleRecord[] } : { schedules: [], schedulesUnreadable: true };
+  } catch {
+    return { schedules: [], schedulesUnreadable: true };
+  }
+}
+
+const toAccount = (row: AccountRecord): AccountRecord => ({ id: row.id, name: row.name, relation: row.relation, createdAt: row.createdAt });
+
+const toToken = (row: TokenRow): TokenRecord => ({ id: row.id, accountId: row.account_id, name: row.name, hash: row.hash, createdAt: row.created_at, revokedAt: row.revoked_at });
+
+const toConnection = (row: ConnectionRow): ConnectionRecord => ({
+  id: row.id,
+  accountId: row.account_id,
+  connectorId: row.connector_id,
+  name: row.name,
+  config: row.config,
+  secrets: row.secrets,
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+  revision: row.revision,
+});
+
+const toDeployment = (row: DeploymentRow): DeploymentRecord => ({
+  accountId: row.account_id,
+  processId: row.process_id,
+  version: row.version,
+  name: row.name,
+  definition: parseObject(row.definition),
+  deployedAt: row.deployed_at,
+  deployedBy: row.deployed_by,
+  note: row.note,
+});
+
+const toProcess = (row: ProcessRow): ProcessRecord => ({
+  accountId: row.account_id,
+  processId: row.process_id,
+  activeVersion: row.active_version,
+  ...storedSchedules(row.schedules),
+  properties: isObject(row.properties) ? row.properties : {},
+  updatedAt: row.updated_at,
+});
+
+const toExecution = (row: ExecutionRow): ExecutionRecord => ({
+  id: row.id,
+  accountId: row.account_id,
+  processId: row.process_id,
+  version: row.version,
+  trigger: row.trigger,
+  status: row.status,
+  queuedAt: row.queued_at,
+  startedAt: row.started_at,
+  endedAt: row.ended_at,
+  errorCode: row.error_code,
+  errorMessage: row.error_message,
+  steps: row.steps,
+  documentsIn: row.documents_in,
+  documentsOut: row.documents_out,
+  documentsFailed: row.documents_failed,
+  warnings: row.warnings,
+  owner: row.owner,
+  attempt: row.attempt,
+});
+
+const toHeldResource = (row: HeldResourceRow): HeldResourceRecord => ({
+  id: row.id,
+  accountId: row.account_id,
+  connectionId: row.connection_id,
+  connectorId: row.connector_id,
+  kind: row.kind,
+  data: row.data,
+  createdAt: row.created_at,
+  attempts: row.attempts,
+  lastError: row.last_error,
+});
+
+const toInput = (row: InputRow): QueuedInputRecord => ({
+  seq: row.seq,
+  properties: row.properties,
+  body: row.body_kind === 'inline' ? { kind: 'inline', base64: (row.body ?? Buffer.alloc(0)).toString('base64') } : { kind: 'file', path: row.path ?? '', size: Number(row.size ?? 0) },
+});
+
+/** A JSON value as a jsonb parameter (node-postgres would send an array as a PostgreSQL array). */
+const json = (value: unknown): string => JSON.stringify(value);
+
+const executionValues = (e: ExecutionRecord): unknown[] => [
+  e.id,
+  e.accountId,
+  e.processId,
+  e.version,
+  e.trigger,
+  e.status,
+  e.queuedAt,
+  e.startedAt,
+  e.endedAt,
+  e.errorCode,
+  e.errorMessage,
+  json(e.steps),
+  e.documentsIn,
+  e.documentsOut,
+  e.documentsFailed,
+  e.warnings,
+  e.owner,
+  e.attempt,
+];
+
+/** Where the store's queries go: the pool (each query on its own) or one client inside a transaction. */
+interface Runner {
+  query<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
+  /** Runs `work` atomically: its own transaction on the pool, a savepoint inside a transaction. */
+  atomic<T>(work: (runner: Runner) => Promise<T>): Promise<T>;
+}
+
+/** How many times a deploy tries again after another writer took the version it chose. */
+const DEPLOY_ATTEMPTS = 100;
+
+/** The store's record methods, on a runner. */
+function recordMethods(r: Runner): StoreTx {
+  const one = async <R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<R | undefined> => (await r.query<R>(text, values)).rows[0];
+  const all = async <R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<R[]> => (await r.query<R>(text, values)).rows;
+  const changed = async (text: string, values: unknown[]): Promise<boolean> => ((await r.query(text, values)).rowCount ?? 0) > 0;
+  const accountColumns = 'id, name, relation, created_at AS "createdAt"';
+
+  async function deployOnce(runner: Runner, d: Omit<DeploymentRecord, 'version'>): Promise<number> {
+    const inserted = await runner.query<{ version: number }>(
+      `INSERT INTO deployments (account_id, process_id, version, name, definition, deployed_at, deployed_by, note)
+       SELECT $1, $2, COALESCE(MAX(version), 0) + 1, $3, $4, $5, $6, $7 FROM deployments WHERE account_id = $1 AND process_id = $2
+       RETURNING version`,
+      [d.accountId, d.processId, d.name, json(d.definition), d.deployedAt, d.deployedBy, d.note],
+    );
+    const version = inserted.rows[0]!.version;
+    await activate(runner, d.accountId, d.processId, version, d.deployedAt);
+    return version;
+  }
+
+  async function activate(runner: Runner, accountId: string, processId: string, version: number | null, at: string): Promise<void> {
+    await runner.query(
+      `INSERT INTO processes (account_id, process_id, active_version, updated_at) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (account_id, process_id) DO UPDATE SET active_version = excluded.active_version, updated_at = excluded.updated_at`,
+      [accountId, processId, version, at],
+    );
+  }
+
+  /** A schedule that stays keeps its last fire; a new one counts from `at`; a removed one is forgotten. */
+  async function keepFiresOf(runner: Runner, accountId: string, processId: string, schedules: ScheduleRecord[], at: string): Promise<void> {
+    const rows = await runner.query<{ cron: string; timezone: string; last_fired_at: string }>('DELETE FROM schedule_fires WHERE account_id = $1 AND process_id = $2 RETURNING cron, timezone, last_fired_at', [accountId, processId]);
+    const before = new Map(rows.rows.map((row) => [`${row.cron}\u0000${row.timezone}`, row.last_fired_at]));
+    for (const s of schedules) {
+      const timezone = s.timezone ?? '';
+      await runner.query(
+        `INSERT INTO schedule_fires (account_id, process_id, cron, timezone, last_fired_at) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (account_id, process_id, cron, timezone) DO UPDATE SET last_fired_at = excluded.last_fired_at`,
+        [accountId, processId, s.cron, timezone, before.get(`${s.cron}\u0000${timezone}`) ?? at],
+      );
+    }
+  }
+
+  async function insertInputs(runner: Runner, id: string, inputs: QueuedInputRecord[]): Promise<void> {
+    for (const input of inputs) {
+      const inline = input.body.kind === 'inline';
+      await runner.query('INSERT INTO execution_inputs (execution_id, seq, properties, body_kind, body, path, size) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
+        id,
+        input.seq,
+        json(input.properties),
+        input.body.kind,
+        input.body.kind === 'inline' ? Buffer.from(input.body.base64, 'base64') : null,
+        input.body.kind === 'file' ? input.body.path : null,
+        inline ? null : (input.body as { size: number }).size,
+      ]);
+    }
+  }
+
+  const executionInsert = `INSERT INTO executions (id, account_id, process_id, version, trigger, status, queued_at, started_at, ended_at, error_code, error_message, steps, documents_in, documents_out, documents_failed, warnings, owner, attempt)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`;
+
+  return {
+    accounts: {
+      insert: async (a) => void (await r.query('INSERT INTO accounts (id, name, relation, created_at) VALUES ($1, $2, $3, $4)', [a.id, a.name, a.relation, a.createdAt])),
+      get: async (id) => {
+        const row = await one<AccountRecord>(`SELECT ${accountColumns} FROM accounts WHERE id = $1`, [id]);
+        return row && toAccount(row);
+      },
+      findByName: async (name) => {
+        const row = await one<AccountRecord>(`SELECT ${accountColumns} FROM accounts WHERE name = $1`, [name]);
+        return row && toAccount(row);
+      },
+      list: async () => (await all<AccountRecord>(`SELECT ${accountColumns} FROM accounts ORDER BY created_at, name`)).map(toAccount),
+    },
+    tokens: {
+      insert: async (k) =>
+        void (await r.query('INSERT INTO tokens (id, account_id, name, hash, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)', [k.id, k.accountId, k.name, k.hash, k.createdAt, k.revokedAt])),
+      findByHash: async (hash) => {
+        const row = await one<TokenRow>('SELECT * FROM tokens WHERE hash = $1', [hash]);
+        return row && toToken(row);
+      },
+      get: async (id) => {
+        const row = await one<TokenRow>('SELECT * FROM tokens WHERE id = $1', [id]);
+        return row && toToken(row);
+      },
+      list: async (accountId) =>
+        (accountId === undefined ? await all<TokenRow>('SELECT * FROM tokens ORDER BY created_at, id') : await all<TokenRow>('SELECT * FROM tokens WHERE account_id = $1 ORDER BY created_at, id', [accountId])).map(toToken),
+      revoke: async (id, at) => void (await r.query('UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [at, id])),
+    },
+    connections: {
+      insert: async (c) =>
+        void (await r.query(
+          'INSERT INTO connections (id, account_id, connector_id, name, config, secrets, created_at, updated_at, revision) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
+          [c.id, c.accountId, c.connectorId, c.name, json(c.config), json(c.secrets), c.createdAt, c.updatedAt, c.revision],
+        )),
+      update: async (c, expectedRevision) => {
+        const replaced = await changed(
+          'UPDATE connections SET name = $1, config = $2, secrets = $3, updated_at = $4, revision = $5 WHERE id = $6 AND account_id = $7 AND revision = $8',
+          [c.name, json(c.config), json(c.secrets), c.updatedAt, c.revision, c.id, c.accountId, expectedRevision],
+        );
+        if (replaced) return true;
+        const current = await one<{ revision: number }>('SELECT revision FROM connections WHERE id = $1 AND account_id = $2', [c.id, c.accountId]);
+        if (current === undefined) return false;
+        throw new StoreRaceError(`the connection is at revision ${current.revision}, not ${expectedRevision}: another change came first`);
+      },
+      get: async (accountId, id) => {
+        const row = await one<ConnectionRow>('SELECT * FROM connections WHERE account_id = $1 AND id = $2', [accountId, id]);
+        return row && toConnection(row);
+      },
+      findByName: async (accountId, name) => {
+        const row = await one<ConnectionRow>('SELECT * FROM connections WHERE account_id = $1 AND name = $2', [accountId, name]);
+        return row && toConnection(row);
+      },
+      list: async (accountId) => (await all<ConnectionRow>('SELECT * FROM connections WHERE account_id = $1 ORDER BY name', [accountId])).map(toConnection),
+      delete: async (accountId, id) => changed('DELETE FROM connections WHERE account_id = $1 AND id = $2', [accountId, id]),
+    },
+    processes: {
+      deploy: async (d) => {
+        for (let attempt = 1; ; attempt++) {
+          try {
+            return await r.atomic((runner) => deployOnce(runner, d));
+          } catch (error) {
+            const lost = error instanceof StoreConflictError && error.constraint === 'deployment-version';
+            if (!lost || attempt >= DEPLOY_ATTEMPTS) throw error;
+          }
+        }
+      },
+      latestVersion: async (accountId, processId) => (await one<{ v: number | null }>('SELECT MAX(version) AS v FROM deployments WHERE account_id = $1 AND process_id = $2', [accountId, processId]))?.v ?? 0,
+      get: async (accountId, processId) => {
+        const row = await one<ProcessRow>('SELECT * FROM processes WHERE account_id = $1 AND process_id = $2', [accountId, processId]);
+        return row && toProcess(row);
+      },
+      list: async (accountId) =>
+        (accountId === undefined ? await all<ProcessRow>('SELECT * FROM processes ORDER BY account_id, process_id') : await all<ProcessRow>('SELECT * FROM processes WHERE account_id = $1 ORDER BY process_id', [accountId])).map(toProcess),
+      version: async (accountId, processId, version) => {
+        const row = await one<DeploymentRow>('SELECT * FROM deployments WHERE account_id = $1 AND process_id = $2 AND version = $3', [accountId, processId, version]);
+        return row && toDeployment(row);
+      },
+      versions: async (accountId, processId) => (await all<DeploymentRow>('SELECT * FROM deployments WHERE account_id = $1 AND process_id = $2 ORDER BY version', [accountId, processId])).map(toDeployment),
+      setActive: (accountId, processId, version, at) => activate(r, accountId, processId, version, at),
+      setSchedules: (accountId, processId, schedules, at) =>
+        r.atomic(async (runner) => {
+          await runner.query('UPDATE processes SET schedules = $1, updated_at = $2 WHERE account_id = $3 AND process_id = $4', [json(schedules), at, accountId, processId]);
+          await keepFiresOf(runner, accountId, processId, schedules, at);
+        }),
+      lastFires: async (accountId, processId) =>
+        (await all<{ cron: string; timezone: string; last_fired_at: string }>('SELECT cron, timezone, last_fired_at FROM schedule_fires WHERE account_id = $1 AND process_id = $2', [accountId, processId])).map((row) => ({
+          cron: row.cron,
+          ...(row.timezone ? { timezone: row.timezone } : {}),
+          lastFiredAt: row.last_fired_at,
+        })),
+      recordFire: async (accountId, processId, schedule, at) =>
+        void (await r.query(
+          `INSERT INTO schedule_fires (account_id, process_id, cron, timezone, last_fired_at) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (account_id, process_id, cron, timezone) DO UPDATE SET last_fired_at = excluded.last_fired_at`,
+          [accountId, processId, schedule.cron, schedule.timezone ?? '', at],
+        )),
+      mergeProperties: async (accountId, processId, updates) => {
+        const removed: string[] = [];
+        const set: Record<string, unknown> = {};
+        for (const [name, value] of updates) {
+          if (value === undefined) removed.push(name);
+          else set[name] = value;
+        }
+        // one statement: the row lock makes concurrent merges apply one after the other, each on the latest properties
+        await r.query('UPDATE processes SET properties = (properties - $1::text[]) || $2::jsonb WHERE account_id = $3 AND process_id = $4', [removed, json(set), accountId, processId]);
+      },
+    },
+    executions: {
+      insert: (e, inputs = []) =>
+        inputs.length === 0
+          ? r.query(executionInsert, executionValues(e)).then(() => undefined)
+          : r.atomic(async (runner) => {
+              await runner.query(executionInsert, executionValues(e));
+              await insertInputs(runner, e.id, inputs);
+            }),
+      update: async (e) =>
+        void (await r.query(
+          `UPDATE executions SET status = $2, started_at = $3, ended_at = $4, error_code = $5, error_message = $6, steps = $7,
+           documents_in = $8, documents_out = $9, documents_failed = $10, warnings = $11, owner = $12, attempt = $13 WHERE id = $1`,
+          [e.id, e.status, e.startedAt, e.endedAt, e.errorCode, e.errorMessage, json(e.steps), e.documentsIn, e.documentsOut, e.documentsFailed, e.warnings, e.owner, e.attempt],
+        )),
+      get: async (accountId, id) => {
+        const row = await one<ExecutionRow>('SELECT * FROM executions WHERE account_id = $1 AND id = $2', [accountId, id]);
+        return row && toExecution(row);
+      },
+      list: async (accountId, filter) =>
+        (
+          await all<ExecutionRow>(
+            `SELECT * FROM executions WHERE account_id = $1 AND ($2::text IS NULL OR process_id = $2) AND ($3::text IS NULL OR status = $3)
+             ORDER BY queued_at DESC, id DESC LIMIT $4`,
+            [accountId, filter.processId ?? null, filter.status ?? null, filter.limit],
+          )
+        ).map(toExecution),
+      queued: async (limit) => (await all<ExecutionRow>("SELECT * FROM executions WHERE status = 'queued' ORDER BY queued_at, id LIMIT $1", [limit])).map(toExecution),
+      inputs: async (id) => (await all<InputRow>('SELECT seq, properties, body_kind, body, path, size FROM execution_inputs WHERE execution_id = $1 ORDER BY seq', [id])).map(toInput),
+      dropInputs: async (id) => void (await r.query('DELETE FROM execution_inputs WHERE execution_id = $1', [id])),
+      interrupt: async (owner, at, code, message) =>
+        (
+          await all<{ id: string }>(
+            "UPDATE executions SET status = 'aborted', ended_at = $2, error_code = $3, error_message = $4 WHERE status = 'in-process' AND (owner = $1 OR owner IS NULL) RETURNING id",
+            [owner, at, code, message],
+          )
+        ).map((row) => ({ id: row.id, status: 'aborted' as const })),
+      purge: async (before) =>
+        (await all<{ id: string }>("DELETE FROM executions WHERE ended_at IS NOT NULL AND ended_at < $1 AND status NOT IN ('queued', 'in-process') RETURNING id", [before])).map((row) => row.id),
+      insertErrors: async (id, errors) => {
+        if (errors.length === 0) return;
+        await r.query(
+          'INSERT INTO execution_errors (execution_id, seq, step, code, message) SELECT $1, s.seq - 1, s.step, s.code, s.message FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS s(step, code, message, seq)',
+          [id, errors.map((e) => e.step), errors.map((e) => e.code), errors.map((e) => e.message)],
+        );
+      },
+      errors: async (id, limit) => all<{ step: string; code: string; message: string }>('SELECT step, code, message FROM execution_errors WHERE execution_id = $1 ORDER BY seq LIMIT $2', [id, limit]),
+      appendLog: async (id, lines) => void (await r.query('INSERT INTO execution_logs (execution_id, lines) VALUES ($1, $2)', [id, lines])),
+      log: async (id) => (await all<{ lines: string }>('SELECT lines FROM execution_logs WHERE execution_id = $1 ORDER BY id', [id])).map((row) => row.lines),
+    },
+    resources: {
+      insert: async (h) =>
+        void (await r.query('INSERT INTO held_resources (id, account_id, connection_id, connector_id, kind, data, created_at, attempts, last_error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)', [
+          h.id,
+          h.accountId,
+          h.connectionId,
+          h.connectorId,
+          h.kind,
+          json(h.data),
+          h.createdAt,
+          h.attempts,
+          h.lastError,
+        ])),
+      delete: async (id) => changed('DELETE FROM held_resources WHERE id = $1', [id]),
+      get: async (id) => {
+        const row = await one<HeldResourceRow>('SELECT * FROM held_resources WHERE id = $1', [id]);
+        return row && toHeldResource(row);
+      },
+      list: async () => (await all<HeldResourceRow>('SELECT * FROM held_resources ORDER BY created_at, id')).map(toHeldResource),
+      failed: async (id, error) => void (await r.query('UPDATE held_resources SET attempts = attempts + 1, last_error = $1 WHERE id = $2', [error, id])),
+    },
+  };
+}
+
+export interface PostgresStoreOptions {
+  /** postgres://user:password@host:port/database */
+  url: string;
+  /** Pool size (default 10). */
+  poolSize?: number;
+  /** The schema the store's tables live in (default: the server's search_path, normally `public`). */
+  schema?: string;
+  /** Milliseconds to wait for a connection before the store counts as unreachable (default 5000). */
+  connectTimeoutMs?: number;
+  /** Told about errors of idle pooled connections (the server went away), which have no caller. */
+  onIdleError?: (error: StoreUnavailableError) => void;
+}
+
+/** The advisory lock key of a schema's migrations (one migrator per schema at a time). */
+const MIGRATION_LOCK = 'quark_schema';
+
+/** Applies the migrations not yet recorded in `quark_schema`, under an advisory lock. */
+async function migrate(client: pg.PoolClient, quarkVersion: string): Promise<void> {
+  await client.query('SELECT pg_advisory_lock(hashtext($1 || current_schema()))', [MIGRATION_LOCK]);
+  try {
+    await client.query(`CREATE TABLE IF NOT EXISTS quark_schema (version INTEGER PRIMARY KEY, applied_at ${T} NOT NULL, quark_version TEXT NOT NULL)`);
+    const applied = (await client.query<{ v: number | null }>('SELECT MAX(version) AS v FROM quark_schema')).rows[0]?.v ?? 0;
+    if (applied > migrations.length) {
+      throw quarkError(
+        'QUARK_ERR_STORE_TOO_NEW',
+        `the PostgreSQL store is at schema version ${applied}, newer than this quark ${quarkVersion} knows (${migrations.length}); run a quark at least as new as the one that last migrated it`,
+      );
+    }
+    for (let i = applied; i < migrations.length; i++) {
+      await client.query('BEGIN');
+      try {
+        await client.query(migrations[i]!);
+        await client.query('INSERT INTO quark_schema (version, applied_at, quark_version) VALUES ($1, $2, $3)', [i + 1, new Date().toISOString(), quarkVersion]);
+        await client.query('COMMIT');
+      } catch (error) {
+        await client.query('ROLLBACK');
+        throw error;
+      }
+    }
+  } finally {
+    await client.query('SELECT pg_advisory_unlock(hashtext($1 || current_schema()))', [MIGRATION_LOCK]);
+  }
+}
+
+/** node-postgres's options for a schema: every pooled connection starts with it on its search_path. */
+function schemaOption(schema: string | undefined): { options?: string } {
+  if (schema === undefined) return {};
+  if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`schema name ${JSON.stringify(schema)} must be lower-case letters, digits and underscores`);
+  return { options: `-c search_path=${schema}` };
+}
+
+/**
+ * Opens the store at `url`, creating the schema's tables or migrating them. Rejects with
+ * StoreUnavailableError when the server cannot be reached (the caller retries) and
+ * QUARK_ERR_STORE_TOO_NEW when a newer quark migrated it.
+ */
+export async function openPostgresStore(options: PostgresStoreOptions, quarkVersion = 'unknown'): Promise<Store> {
+  const address = postgresAddress(options.url);
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.poolSize ?? 10,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
+    keepAlive: true,
+    ...schemaOption(options.schema),
+  });
+  const state = { reachable: true, closed: false };
+  const toStoreError = (error: unknown): unknown => {
+    const mapped = storeError(error, address);
+    if (mapped instanceof StoreUnavailableError) state.reachable = false;
+    return mapped;
+  };
+  // an idle pooled connection whose server went away: no caller to tell, and an unheard 'error' would end the process
+  pool.on('error', (error) => {
+    state.reachable = false;
+    options.onIdleError?.(new StoreUnavailableError(`PostgreSQL at ${address} closed a connection: ${messageOf(error)}`, { cause: error }));
+  });
+
+  const closedError = (): StoreUnavailableError => new StoreUnavailableError(`the PostgreSQL store (${address}) is closed`);
+
+  const connect = async (): Promise<pg.PoolClient> => {
+    if (state.closed) throw closedError();
+    try {
+      const client = await pool.connect();
+      state.reachable = true;
+      return client;
+    } catch (error) {
+      throw toStoreError(error);
+    }
+  };
+
+  let first: pg.PoolClient;
+  try {
+    first = await connect();
+    try {
+      await migrate(first, quarkVersion);
+    } finally {
+      first.release();
+    }
+  } catch (error) {
+    await pool.end().catch(() => undefined);
+    throw toStoreError(error);
+  }
+
+  /** Runs `work` on one pooled client between BEGIN and COMMIT (ROLLBACK when it rejects). */
+  async function inTransaction<T>(work: (runner: Runner) => Promise<T>): Promise<T> {
+    const client = await connect();
+    // a checked-out client whose server goes away between queries emits 'error': heard here, the next query rejects
+    const heard = (): void => {
+      state.reachable = false;
+    };
+    client.on('error', heard);
+    let broken: unknown;
+    try {
+      await client.query('BEGIN');
+      const value = await work(clientRunner(client));
+      await client.query('COMMIT');
+      return value;
+    } catch (error) {
+      broken = error;
+      await client.query('ROLLBACK').catch((rollbackError: unknown) => {
+        broken = rollbackError;
+      });
+      throw toStoreError(error);
+    } finally {
+      client.off('error', heard);
+      // a client that failed to roll back is not given back to the pool
+      client.release(isUnavailable(broken) ? (broken as Error) : undefined);
+    }
+  }
+
+  let savepoints = 0;
+  function clientRunner(client: pg.PoolClient): Runner {
+    const runner: Runner = {
+      query: async (text, values) => {
+        try {
+          return await client.query(text, values);
+        } catch (error) {
+          throw toStoreError(error);
+        }
+      },
+      atomic: async (work) => {
+        const name = `quark_sp_${++savepoints}`;
+        await runner.query(`SAVEPOINT ${name}`);
+        try {
+          const value = await work(runner);
+          await runner.query(`RELEASE SAVEPOINT ${name}`);
+          return value;
+        } catch (error) {
+          await runner.query(`ROLLBACK TO SAVEPOINT ${name}`);
+          throw error;
+        }
+      },
+    };
+    return runner;
+  }
+
+  const poolRunner: Runner = {
+    query: async (text, values) => {
+      if (state.closed) throw closedError();
+      try {
+        const result = await pool.query(text, values);
+        state.reachable = true;
+        return result;
+      } catch (error) {
+        throw toStoreError(error);
+      }
+    },
+    atomic: inTransaction,
+  };
+
+  return {
+    ...recordMethods(poolRunner),
+    transaction: (work) => inTransaction((runner) => work(recordMethods(runner))),
+    ping: async () => {
+      await poolRunner.query('SELECT 1');
+    },
+    healthy: () => !state.closed && state.reachable,
+    close: async () => {
+      if (state.closed) return;
+      state.closed = true;
+      await pool.end();
+    },
+  };
+}
