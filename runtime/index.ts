@@ -467,7 +467,6 @@ async function wire(home: Home, boot: Boot) {
 
 export type Runtime = Awaited<ReturnType<typeof wire>>;
 export { toProblems } from './schema/index.js';
-export { StoreUnavailableError } from './store/errors.js';
 export { scaffoldConnector, connectorIdPattern, type ScaffoldOptions, type ScaffoldResult } from './connectors/scaffold.js';
 import type { SpecProblem } from './sdk/testing/spec-rules.js';
 export { lintConnector, formatProblems, CannotLintError, type SpecProblem, type LintResult } from './sdk/testing/spec-rules.js';

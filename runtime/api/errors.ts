@@ -39,10 +39,6 @@ export function errorHandler(error: FastifyError | Error, request: FastifyReques
   } else if (fastifyError.validation) {
     const problems = validationProblems(fastifyError);
     quark = quarkError('QUARK_ERR_API_INVALID_REQUEST', `the request is not valid: ${describeProblems(problems)}`, { problems });
-  } else if (error instanceof StoreUnavailableError) {
-    // the store's own message may name its address: it goes to the log only
-    request.log.error({ err: error }, 'the store cannot be reached');
-    quark = quarkError('QUARK_ERR_STORE_UNAVAILABLE', 'the store cannot be reached; nothing was changed by this request; retry later');
   } else if (fastifyError.statusCode !== undefined && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
     // body parser errors: bad JSON, wrong content type, too large
     quark = quarkError('QUARK_ERR_API_INVALID_REQUEST', `the request is not valid: ${error.message}`, { problems: [{ path: '/body', message: error.message }] });
