@@ -33,9 +33,9 @@ export function errorHandler(error: FastifyError | Error, request: FastifyReques
   if (error instanceof QuarkError) {
     quark = error;
   } else if (error instanceof StoreUnavailableError) {
-    // the details (which server, why) are for the runtime log, not for the caller
-    request.log.warn({ err: error }, 'a request needed the store, which cannot be reached');
-    quark = quarkError('QUARK_ERR_STORE_UNAVAILABLE', 'the store cannot be reached right now; retry later');
+    // the store's own message may name its address: it goes to the log only
+    request.log.error({ err: error }, 'the store cannot be reached');
+    quark = quarkError('QUARK_ERR_STORE_UNAVAILABLE', 'the store cannot be reached; nothing was changed by this request; retry later');
   } else if (fastifyError.validation) {
     const problems = validationProblems(fastifyError);
     quark = quarkError('QUARK_ERR_API_INVALID_REQUEST', `the request is not valid: ${describeProblems(problems)}`, { problems });
