@@ -3,6 +3,7 @@
 import { api, token, whenUnauthorized, executionEvents, ApiError } from './api.js';
 import { h, put, badge, table, facts, when, duration } from './dom.js';
 import { schemaFields, validate } from './form.js';
+import { createDiagram } from './diagram.js';
 
 const main = document.getElementById('main');
 const statusLine = document.getElementById('status');
@@ -408,7 +409,7 @@ async function deploymentPage(processId) {
       ),
     ),
     h('h2', {}, 'Definition'),
-    d.definition === null ? h('p', { class: 'error' }, 'The stored definition of this version cannot be read.') : h('pre', { class: 'log' }, JSON.stringify(d.definition, null, 2)),
+    d.definition === null ? h('p', { class: 'error' }, 'The stored definition of this version cannot be read.') : createDiagram(d.definition, { title: `Diagram of ${d.process}` }).element,
   );
 }
 
