@@ -4,12 +4,13 @@
  * Screenshots of the main pages go to test-artifacts/console/.
  */
 import t from 'tap';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import S3rver from 's3rver';
 import Database from 'better-sqlite3';
 import { fixturePlugins, initHome, root, startRuntime, tempDir, type Running } from '../helpers/quark.js';
+import { openEvents } from '../helpers/events.js';
 
 // page functions run in the browser; the test compiles without the DOM library
 declare const document: any, window: any, sessionStorage: any;
@@ -252,6 +253,45 @@ async function suite() {
     await page.screenshot({ path: join(artifacts, 'test-connection-refused.png'), fullPage: true });
     t.equal(await metric(rt, 'refused'), 1, 'the runtime counted one refusal');
     t.equal((await metric(rt, 'ok')) + (await metric(rt, 'failed')) + (await metric(rt, 'warning')) + (await metric(rt, 'invalid')), 0, 'and ran no test');
+    t.same(errors, [], 'no script errors');
+  });
+
+  t.test('an execution that ends while its page reads it is shown ended, not stuck in-process (five times)', async (t) => {
+    const { home, ownerToken } = await initHome(t, { kind: 'atom', config: { plugins: { paths: [join(fixturePlugins, 'process-kit')] } } });
+    const rt = await startRuntime(t, home);
+    const dir = tempDir(t, 'quark-console-race-');
+    t.equal((await rt.api('POST', '/api/v1/connections', ownerToken, { name: 'kit', connector: 'process-kit', config: {} })).status, 201);
+    const { page, errors } = await open(t, rt);
+    await signIn(page, ownerToken);
+    await page.waitForFunction(() => document.body.dataset.events === 'live');
+    const events = await openEvents(rt.url, ownerToken);
+    t.teardown(() => events.cancel());
+    for (let round = 1; round <= 5; round++) {
+      const release = join(dir, `release-${round}`);
+      const nap = { id: `nap-${round}`, name: 'nap', start: { kind: 'none', next: 'nap' }, steps: [{ id: 'nap', kind: 'operation', connection: 'kit', operation: 'sleep', parameters: { ms: 600_000, release } }] };
+      t.equal((await rt.api('POST', '/api/v1/deployments', ownerToken, nap)).status, 201);
+      const id = (await rt.api('POST', '/api/v1/executions', ownerToken, { process: nap.id })).body.id as string;
+      await events.next((e) => e.id === id && e.status === 'in-process');
+      // the page's first read of the execution is answered while it runs, and that answer
+      // reaches the page only after the execution ended and the end event was sent
+      let held = true;
+      let reads = 0;
+      await page.route(`**/api/v1/executions/${id}`, async (route) => {
+        reads++;
+        if (!held) return route.continue();
+        held = false;
+        const stale = await route.fetch();
+        const body = await stale.text();
+        writeFileSync(release, '');
+        await events.next((e) => e.id === id && e.status === 'complete');
+        await route.fulfill({ response: stale, body });
+      });
+      await page.goto(`${rt.url}/#/executions/${id}`);
+      await page.getByRole('heading', { name: `Execution ${id}` }).waitFor();
+      await page.waitForFunction(() => /^complete/.test(document.querySelector('#execution-status')?.textContent ?? ''));
+      t.ok(!held && reads >= 1, `round ${round}: the page read the execution while it ran and shows it complete`);
+      await page.unroute(`**/api/v1/executions/${id}`);
+    }
     t.same(errors, [], 'no script errors');
   });
 

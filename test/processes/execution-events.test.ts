@@ -2,36 +2,7 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initHome, root, startRuntime } from '../helpers/quark.js';
-
-/** Reads a server-sent event stream; `next(predicate)` resolves with the first matching event. */
-function eventStream(response: Response) {
-  const reader = response.body!.getReader();
-  const decoder = new TextDecoder();
-  let buffer = '';
-  const seen: any[] = [];
-  return {
-    seen,
-    async next(predicate: (event: any) => boolean, ms = 15_000): Promise<any> {
-      const deadline = Date.now() + ms;
-      for (;;) {
-        const found = seen.find(predicate);
-        if (found) return found;
-        if (Date.now() > deadline) throw new Error(`no matching event in ${JSON.stringify(seen)}`);
-        const { value, done } = await reader.read();
-        if (done) throw new Error('the stream ended');
-        buffer += decoder.decode(value, { stream: true });
-        let cut;
-        while ((cut = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, cut);
-          buffer = buffer.slice(cut + 2);
-          const data = block.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
-          if (data) seen.push(JSON.parse(data));
-        }
-      }
-    },
-    cancel: () => reader.cancel(),
-  };
-}
+import { eventStream } from '../helpers/events.js';
 
 t.test('GET /api/v1/executions/events streams status changes of the caller\'s account only', async (t) => {
   const { home, ownerToken } = await initHome(t, { kind: 'cloud' });

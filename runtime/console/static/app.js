@@ -13,6 +13,7 @@ const signOutButton = document.getElementById('sign-out');
 
 let session = null; // {whoami, runtime, stream: AbortController}
 const listeners = new Set(); // the current page's execution-event listeners
+const resyncs = new Set(); // the current page's re-reads, run when the event stream (re)connects: events of a gap are lost
 
 function say(message, error = false) {
   statusLine.textContent = message;
@@ -66,7 +67,10 @@ async function startSession() {
     (view) => {
       for (const listener of listeners) listener(view);
     },
-    (state) => document.body.setAttribute('data-events', state),
+    (state) => {
+      document.body.setAttribute('data-events', state);
+      if (state === 'live') for (const resync of resyncs) void resync();
+    },
     stream.signal,
   );
 }
@@ -426,6 +430,13 @@ function loadProblems(problems) {
 
 const statuses = ['queued', 'in-process', 'complete', 'complete-with-warnings', 'error', 'aborted', 'discarded'];
 const running = (s) => s === 'queued' || s === 'in-process';
+const stage = (s) => (s === 'queued' ? 0 : s === 'in-process' ? 1 : 2);
+/**
+ * Whether `candidate` may replace `current` (either may be undefined): a view never goes
+ * back to an earlier status, so a read answered before an event but arriving after it
+ * (pages subscribe first, then read) cannot undo what the event said.
+ */
+const advances = (current, candidate) => !current || (candidate && stage(candidate.status) >= stage(current.status));
 
 function executionRow(e) {
   return h('tr', { 'data-execution': e.id }, h('td', {}, h('a', { href: `#/executions/${e.id}` }, e.id)), h('td', {}, e.processId), h('td', {}, e.version === null ? 'test' : String(e.version)), h('td', {}, e.trigger), h('td', {}, badge(e.status)), h('td', {}, when(e.queuedAt)), h('td', {}, duration(e.durationMs)), h('td', {}, `${e.documentsIn} / ${e.documentsOut} / ${e.documentsFailed}`));
@@ -434,10 +445,30 @@ function executionRow(e) {
 async function executionsPage(query) {
   const filter = { process: query.get('process') ?? '', status: query.get('status') ?? '' };
   const params = new URLSearchParams(Object.entries(filter).filter(([, v]) => v));
-  const [{ executions }, { deployments }] = await Promise.all([api('GET', `/executions${params.size ? '?' + params : ''}`), api('GET', '/deployments')]);
-  const rows = new Map(executions.map((e) => [e.id, e]));
+  const rows = new Map();
+  const latest = new Map(); // the most advanced view of each execution seen, shown or filtered out
   const tbody = h('tbody', { id: 'executions-body' });
   const render = () => tbody.replaceChildren(...[...rows.values()].sort((a, b) => b.queuedAt.localeCompare(a.queuedAt)).map(executionRow));
+  function show(view) {
+    if (!advances(latest.get(view.id), view)) return false;
+    latest.set(view.id, view);
+    if (filter.process && view.processId !== filter.process) return false;
+    if (filter.status && view.status !== filter.status) return rows.delete(view.id);
+    rows.set(view.id, view);
+    return true;
+  }
+  const listPath = `/executions${params.size ? '?' + params : ''}`;
+  async function reread() {
+    const { executions } = await api('GET', listPath);
+    if (executions.map(show).some(Boolean)) render();
+  }
+  // subscribe first, then read: an execution that changes in between is not shown stale
+  listeners.add((view) => {
+    if (show(view)) render();
+  });
+  resyncs.add(() => reread().catch((e) => say(errorText(e), true)));
+  const [{ executions }, { deployments }] = await Promise.all([api('GET', listPath), api('GET', '/deployments')]);
+  executions.forEach(show);
   render();
   const go = () => {
     const next = new URLSearchParams(Object.entries({ process: processSelect.value, status: statusSelect.value }).filter(([, v]) => v));
@@ -445,15 +476,6 @@ async function executionsPage(query) {
   };
   const processSelect = h('select', { id: 'filter-process', onchange: go }, h('option', { value: '' }, 'all'), deployments.map((d) => h('option', { value: d.process, selected: d.process === filter.process }, d.process)));
   const statusSelect = h('select', { id: 'filter-status', onchange: go }, h('option', { value: '' }, 'all'), statuses.map((s) => h('option', { value: s, selected: s === filter.status }, s)));
-  listeners.add((view) => {
-    if (filter.process && view.processId !== filter.process) return;
-    if (filter.status && view.status !== filter.status) {
-      if (rows.delete(view.id)) render();
-      return;
-    }
-    rows.set(view.id, view);
-    render();
-  });
   page(
     'Executions',
     h('div', { class: 'filters' }, h('label', { for: 'filter-process' }, 'Process', processSelect), h('label', { for: 'filter-status' }, 'Status', statusSelect), h('span', { class: 'muted', id: 'live-state' }, 'Updates live.')),
@@ -462,11 +484,41 @@ async function executionsPage(query) {
 }
 
 async function executionPage(id) {
-  let view = await api('GET', `/executions/${encodeURIComponent(id)}`);
+  const path = `/executions/${encodeURIComponent(id)}`;
+  let view;
+  let shown = false;
+  /** Takes a newer view of this execution; false when it is older than the one shown. */
+  function adopt(candidate) {
+    if (!advances(view, candidate)) return false;
+    view = candidate;
+    if (shown) render();
+    return true;
+  }
+  const reread = async () => adopt(await api('GET', path));
+  // subscribe first, then read: an end between the two is never lost
+  listeners.add(async (event) => {
+    if (event.id !== id) return;
+    try {
+      // an ended execution is read again for its document errors
+      if (running(event.status)) adopt({ ...event, errors: view?.errors });
+      else await reread();
+      if (shown) await loadLog();
+    } catch (e) {
+      say(errorText(e), true);
+    }
+  });
+  resyncs.add(async () => {
+    try {
+      if ((await reread()) && shown) await loadLog();
+    } catch (e) {
+      say(errorText(e), true);
+    }
+  });
+  await reread();
   const body = h('div', { id: 'execution-detail' });
   const logBox = h('pre', { class: 'log', id: 'execution-log', tabindex: '0', 'aria-label': 'Execution log' });
   async function loadLog() {
-    const text = await api('GET', `/executions/${encodeURIComponent(id)}/log`);
+    const text = await api('GET', `${path}/log`);
     const lines = String(text).split('\n').filter(Boolean).map((line) => {
       try {
         const l = JSON.parse(line);
@@ -503,9 +555,8 @@ async function executionPage(id) {
         id: 'cancel-execution',
         onclick: async () => {
           try {
-            view = await api('POST', `/executions/${encodeURIComponent(id)}/cancel`);
+            adopt(await api('POST', `${path}/cancel`));
             say(`Cancel requested for ${id}.`);
-            render();
           } catch (e) {
             say(errorText(e), true);
           }
@@ -518,12 +569,7 @@ async function executionPage(id) {
     );
   }
   render();
-  listeners.add(async (event) => {
-    if (event.id !== id) return;
-    view = running(event.status) ? { ...event, errors: view.errors } : await api('GET', `/executions/${encodeURIComponent(id)}`);
-    render();
-    await loadLog();
-  });
+  shown = true;
   page(`Execution ${id}`, body, h('h2', {}, 'Log'), h('div', { class: 'actions' }, h('button', { type: 'button', class: 'secondary', onclick: () => loadLog() }, 'Reload the log')), logBox);
   await loadLog();
 }
@@ -545,6 +591,7 @@ const routes = [
 let generation = 0;
 async function route() {
   listeners.clear();
+  resyncs.clear();
   if (!session) return renderSignIn();
   const [path, search = ''] = (location.hash || '#/runtime').split('?');
   const match = routes.find(([re]) => re.test(path));
