@@ -34,6 +34,11 @@ export interface ExecutionView extends ExecutionRecord {
   durationMs: number | null;
   /** While running: the latest bytes progress of a large transfer. */
   progress?: { step: string; bytesDone: number; bytesTotal?: number };
+  /**
+   * While running: grows with each event of the execution (status changes and step-count
+   * pushes), so a reader can tell which of two views of the same stage is newer.
+   */
+  seq?: number;
   errors?: ExecutionErrorRecord[];
 }
 
@@ -63,7 +68,12 @@ interface Active {
   outputs?: DocumentRef[];
   presented?: PresentedDocument[];
   wantOutputs: boolean;
+  /** Events emitted for this execution so far (ExecutionView.seq). */
+  seq: number;
 }
+
+/** How often a running execution's step counts are pushed when they changed: at most 4 a second. */
+const countPushMs = 250;
 
 /** Errors kept per execution in the store (the log has them all). */
 const maxStoredErrors = 1000;
@@ -112,6 +122,8 @@ function appendLine(ctx: Context, id: string, level: number, msg: string): void 
 function emit(ctx: Context, record: ExecutionRecord): void {
   const set = ctx.listeners.get(record.accountId);
   if (!set || set.size === 0) return;
+  const active = ctx.running.get(record.id);
+  if (active) active.seq++;
   const v = view(ctx, record);
   for (const listener of set) {
     try {
@@ -128,7 +140,8 @@ function view(ctx: Context, record: ExecutionRecord, extra: Partial<ExecutionVie
   const end = record.endedAt ? Date.parse(record.endedAt) : Date.now();
   const durationMs = record.startedAt ? end - Date.parse(record.startedAt) : null;
   const progress = active?.ctx?.progress ? { progress: active.ctx.progress } : {};
-  return { ...live, durationMs, ...progress, ...extra };
+  const seq = active ? { seq: active.seq } : {};
+  return { ...live, durationMs, ...progress, ...seq, ...extra };
 }
 
 /** The ended record, without writing it. */
@@ -337,6 +350,33 @@ function startCheckpoints(ctx: Context, active: Active, walkCtx: WalkContext): N
   return checkpoint;
 }
 
+/** A value that changes whenever a count changes (counts only grow). */
+function countsSignature(counts: WalkContext['counts']): string {
+  let steps = 0;
+  let total = 0;
+  for (const c of Object.values(counts)) {
+    steps++;
+    total += c.in + c.out + c.errors;
+  }
+  return `${steps}:${total}`;
+}
+
+/**
+ * Pushes the execution's view to the listeners when its step counts changed, at most
+ * every countPushMs: the console draws them on the diagram while the execution runs.
+ */
+function startCountPushes(ctx: Context, active: Active, walkCtx: WalkContext): NodeJS.Timeout {
+  let last = countsSignature(walkCtx.counts);
+  const timer = setInterval(() => {
+    const now = countsSignature(walkCtx.counts);
+    if (now === last) return;
+    last = now;
+    emit(ctx, active.record);
+  }, countPushMs);
+  timer.unref();
+  return timer;
+}
+
 function logEnd(log: Logger, final: ExecutionRecord, durationMs: number | null, error?: EndError): void {
   const level = final.status === 'complete' ? 'info' : final.status === 'complete-with-warnings' ? 'warn' : 'error';
   const message = error ? `execution ended ${final.status}: ${error.message}` : `execution ended ${final.status}`;
@@ -348,6 +388,7 @@ async function runAndRecord(ctx: Context, active: Active, log: Logger): Promise<
   const persisted = persistedOf(ctx, active);
   const walkCtx = begin(ctx, active, log, persisted);
   const checkpoint = startCheckpoints(ctx, active, walkCtx);
+  const pushes = startCountPushes(ctx, active, walkCtx);
   try {
     log.info({ trigger: active.record.trigger, passedIn: active.documents.length }, 'execution started');
     const { status, error } = await walk(ctx, active, walkCtx);
@@ -356,6 +397,7 @@ async function runAndRecord(ctx: Context, active: Active, log: Logger): Promise<
     return final;
   } finally {
     clearInterval(checkpoint);
+    clearInterval(pushes);
   }
 }
 
@@ -473,7 +515,7 @@ async function start(ctx: Context, caller: Caller, request: ExecutionRequest, op
   const controller = new AbortController();
   // every task of the execution listens to its signal (a 100k-document step runs 50)
   setMaxListeners(0, controller.signal);
-  const active: Active = { record, caller, definition: resolved.definition, documents, controller, done, finish, wantOutputs: options.wait === true };
+  const active: Active = { record, caller, definition: resolved.definition, documents, controller, done, finish, wantOutputs: options.wait === true, seq: 0 };
   ctx.queue.push(active);
   emit(ctx, record);
   pump(ctx);
@@ -508,7 +550,8 @@ function recover(ctx: Context): { id: string; status: ExecutionStatus }[] {
 
 /**
  * Calls `listener` with the execution's view on every status change (queued,
- * in-process, and the end) of the caller's account's executions; returns the unsubscribe.
+ * in-process, and the end) of the caller's account's executions, and while one runs,
+ * when its step counts changed (at most 4 times a second); returns the unsubscribe.
  */
 function subscribe(ctx: Context, caller: Caller, listener: Listener): () => void {
   ctx.deps.access.requireMember(caller, 'watch executions');
