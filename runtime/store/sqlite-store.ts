@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { quarkError, messageOf } from '../core/errors.js';
 import { ownerOnlyFile, ownerOnlySidecars } from '../core/files.js';
-import type { Store, HeldResourceRecord, AccountRecord, TokenRecord, ConnectionRecord, DeploymentRecord, ProcessRecord, ScheduleRecord, ExecutionRecord, ExecutionStatus, ExecutionTrigger } from './types.js';
+import type { Store, HeldResourceRecord, AccountRecord, TokenRecord, ConnectionRecord, DeploymentRecord, ProcessRecord, ScheduleRecord, ExecutionRecord, ExecutionStatus, ExecutionTrigger, StepDocumentRecord } from './types.js';
 
 /** The SQLite JSON path of a top-level key (process property names never hold a double quote). */
 function propertyPath(name: string): string {
@@ -113,6 +113,18 @@ export const migrations: readonly string[] = [
      created_at TEXT NOT NULL,
      attempts INTEGER NOT NULL DEFAULT 0,
      last_error TEXT
+   );`,
+  // 6: the documents that left each step of an execution that records step data
+  // (test mode, or options.recordStepData): properties and the head of the body; deleted
+  // with the execution (purge)
+  `CREATE TABLE execution_step_documents (
+     execution_id TEXT NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
+     step TEXT NOT NULL,
+     seq INTEGER NOT NULL,
+     properties TEXT NOT NULL,
+     body BLOB NOT NULL,
+     size INTEGER NOT NULL,
+     PRIMARY KEY (execution_id, step, seq)
    );`,
 ];
 
@@ -382,6 +394,7 @@ export function openSqliteStore(file: string): Store {
     resGet: db.prepare('SELECT * FROM held_resources WHERE id = ?'),
     resList: db.prepare('SELECT * FROM held_resources ORDER BY created_at, id'),
     resFailed: db.prepare('UPDATE held_resources SET attempts = attempts + 1, last_error = ? WHERE id = ?'),
+    ...stepDataQueries(db),
   };
 
   /** A schedule that stays keeps its last fire; a new one counts from `at`; a removed one is forgotten. */
@@ -501,8 +514,60 @@ export function openSqliteStore(file: string): Store {
       list: () => (q.resList.all() as HeldResourceRow[]).map(toHeldResource),
       failed: (id, error) => void q.resFailed.run(error, id),
     },
+    stepData: stepDataStore(db, q),
     transaction: (work) => db.transaction(work)(),
     healthy: () => db.open,
     close: () => db.close(),
+  };
+}
+
+function stepDataQueries(db: Database.Database) {
+  return {
+    stepInsert: db.prepare('INSERT INTO execution_step_documents (execution_id, step, seq, properties, body, size) VALUES (?, ?, ?, ?, ?, ?)'),
+    stepNext: db.prepare('SELECT COALESCE(MAX(seq), -1) + 1 AS next FROM execution_step_documents WHERE execution_id = ? AND step = ?'),
+    stepPage: db.prepare('SELECT seq, step, properties, body, size FROM execution_step_documents WHERE execution_id = ? AND step = ? AND seq > ? ORDER BY seq LIMIT ?'),
+    stepCounts: db.prepare('SELECT step, COUNT(*) AS count FROM execution_step_documents WHERE execution_id = ? GROUP BY step ORDER BY step'),
+  };
+}
+
+interface StepDocumentRow {
+  seq: number;
+  step: string;
+  properties: string;
+  body: Buffer;
+  size: number;
+}
+
+/** Properties stored as JSON; anything else (a damaged row) reads as none. */
+function propertiesOf(text: string): Record<string, string> {
+  try {
+    const value: unknown = JSON.parse(text);
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return {};
+    return Object.fromEntries(Object.entries(value).filter((e): e is [string, string] => typeof e[1] === 'string'));
+  } catch {
+    return {};
+  }
+}
+
+function toStepDocument(row: StepDocumentRow): StepDocumentRecord {
+  return { seq: row.seq, step: row.step, properties: propertiesOf(row.properties), body: new Uint8Array(row.body), size: row.size };
+}
+
+type StepQueries = ReturnType<typeof stepDataQueries>;
+
+/** Recorded step documents (Promise-returning, as the Store becomes async). */
+function stepDataStore(db: Database.Database, q: StepQueries): Store['stepData'] {
+  return {
+    insert: async (executionId, documents) =>
+      db.transaction(() => {
+        const next = new Map<string, number>();
+        for (const d of documents) {
+          const seq = next.get(d.step) ?? (q.stepNext.get(executionId, d.step) as { next: number }).next;
+          next.set(d.step, seq + 1);
+          q.stepInsert.run(executionId, d.step, seq, JSON.stringify(d.properties), Buffer.from(d.body.buffer, d.body.byteOffset, d.body.byteLength), d.size);
+        }
+      })(),
+    list: async (executionId, step, page) => (q.stepPage.all(executionId, step, page.after, page.limit) as StepDocumentRow[]).map(toStepDocument),
+    steps: async (executionId) => q.stepCounts.all(executionId) as { step: string; count: number }[],
   };
 }

@@ -109,6 +109,18 @@ export interface ExecutionErrorRecord {
   message: string;
 }
 
+/** A document that left a step, as recorded: its properties and the head of its body. */
+export interface StepDocumentRecord {
+  /** Its place among the step's recorded documents, from 0. */
+  seq: number;
+  step: string;
+  properties: Record<string, string>;
+  /** The first bytes of the body (limits.stepDataBodyBytes). */
+  body: Uint8Array;
+  /** The whole body's size in bytes. */
+  size: number;
+}
+
 /**
  * A resource an operation holds outside the runtime until it releases it (an S3
  * multipart upload): what recovery needs to release it if the runtime dies first.
@@ -198,6 +210,18 @@ export interface Store {
     list(): HeldResourceRecord[];
     /** Counts a failed recover attempt, with its error. */
     failed(id: string, error: string): void;
+  };
+  /**
+   * The documents that left each step of executions that record step data, deleted with
+   * their execution. Promise-returning: the Store is becoming async.
+   */
+  stepData: {
+    /** Appends documents; each step's get the next `seq` numbers of that step, in order. */
+    insert(executionId: string, documents: Omit<StepDocumentRecord, 'seq'>[]): Promise<void>;
+    /** One page of a step's documents: `seq` above `after` (-1 for the first page), in order. */
+    list(executionId: string, step: string, page: { after: number; limit: number }): Promise<StepDocumentRecord[]>;
+    /** The steps with recorded documents and how many each has, by step. */
+    steps(executionId: string): Promise<{ step: string; count: number }[]>;
   };
   /** Runs `work` in one transaction. */
   transaction<T>(work: () => T): T;

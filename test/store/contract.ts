@@ -306,6 +306,28 @@ function lifecycleContract(t: Test, open: OpenStore): void {
 }
 
 /** Runs the whole contract against stores made by `open` (each test gets a fresh, empty one). */
+function stepDataContract(t: Test, open: OpenStore): void {
+  t.test('step data: documents per step in order, paged, deleted with their execution', async (t) => {
+    const store = withAccounts(open, t);
+    store.executions.insert(execution('exe_1', owner.id, 'orders', '2026-05-01T00:00:00.000Z', 'complete'));
+    store.executions.insert(execution('exe_2', owner.id, 'orders', '2026-05-02T00:00:00.000Z'));
+    const doc = (step: string, n: number) => ({ step, properties: { n: String(n) }, body: new Uint8Array([n, 0, 255]), size: 3 + n });
+    await store.stepData.insert('exe_1', [doc('map', 0), doc('split', 1), doc('map', 2)]);
+    await store.stepData.insert('exe_1', [doc('map', 3)]);
+    await store.stepData.insert('exe_2', [doc('map', 9)]);
+    const page = await store.stepData.list('exe_1', 'map', { after: -1, limit: 2 });
+    t.same(page.map((d) => [d.seq, d.properties.n]), [[0, '0'], [1, '2']], 'the first page, seq by step');
+    t.same(page[0]!.body, new Uint8Array([0, 0, 255]), 'bytes as written');
+    t.equal(page[1]!.size, 5);
+    t.same((await store.stepData.list('exe_1', 'map', { after: 1, limit: 2 })).map((d) => [d.seq, d.properties.n]), [[2, '3']], 'the next page, after the cursor');
+    t.same(await store.stepData.list('exe_1', 'nowhere', { after: -1, limit: 10 }), []);
+    t.same(await store.stepData.steps('exe_1'), [{ step: 'map', count: 3 }, { step: 'split', count: 1 }]);
+    t.same(store.executions.purge('2026-06-01T00:00:00.000Z'), ['exe_1'], 'the ended one is purged, the queued one kept');
+    t.same(await store.stepData.steps('exe_1'), [], 'purged with its execution');
+    t.equal((await store.stepData.list('exe_2', 'map', { after: -1, limit: 10 })).length, 1, 'the other execution keeps its own');
+  });
+}
+
 export function storeContract(t: Test, open: OpenStore): void {
   accountsContract(t, open);
   tokensContract(t, open);
@@ -313,5 +335,6 @@ export function storeContract(t: Test, open: OpenStore): void {
   processesContract(t, open);
   scheduleFiresContract(t, open);
   executionsContract(t, open);
+  stepDataContract(t, open);
   lifecycleContract(t, open);
 }
