@@ -122,6 +122,7 @@ export const migrations: readonly string[] = [
      step TEXT NOT NULL,
      seq INTEGER NOT NULL,
      properties TEXT NOT NULL,
+     input_properties TEXT,
      body BLOB NOT NULL,
      size INTEGER NOT NULL,
      PRIMARY KEY (execution_id, step, seq)
@@ -523,9 +524,9 @@ export function openSqliteStore(file: string): Store {
 
 function stepDataQueries(db: Database.Database) {
   return {
-    stepInsert: db.prepare('INSERT INTO execution_step_documents (execution_id, step, seq, properties, body, size) VALUES (?, ?, ?, ?, ?, ?)'),
+    stepInsert: db.prepare('INSERT INTO execution_step_documents (execution_id, step, seq, properties, input_properties, body, size) VALUES (?, ?, ?, ?, ?, ?, ?)'),
     stepNext: db.prepare('SELECT COALESCE(MAX(seq), -1) + 1 AS next FROM execution_step_documents WHERE execution_id = ? AND step = ?'),
-    stepPage: db.prepare('SELECT seq, step, properties, body, size FROM execution_step_documents WHERE execution_id = ? AND step = ? AND seq > ? ORDER BY seq LIMIT ?'),
+    stepPage: db.prepare('SELECT seq, step, properties, input_properties, body, size FROM execution_step_documents WHERE execution_id = ? AND step = ? AND seq > ? ORDER BY seq LIMIT ?'),
     stepCounts: db.prepare('SELECT step, COUNT(*) AS count FROM execution_step_documents WHERE execution_id = ? GROUP BY step ORDER BY step'),
   };
 }
@@ -534,6 +535,7 @@ interface StepDocumentRow {
   seq: number;
   step: string;
   properties: string;
+  input_properties: string | null;
   body: Buffer;
   size: number;
 }
@@ -550,7 +552,8 @@ function propertiesOf(text: string): Record<string, string> {
 }
 
 function toStepDocument(row: StepDocumentRow): StepDocumentRecord {
-  return { seq: row.seq, step: row.step, properties: propertiesOf(row.properties), body: new Uint8Array(row.body), size: row.size };
+  const input = row.input_properties === null ? {} : { input: propertiesOf(row.input_properties) };
+  return { seq: row.seq, step: row.step, properties: propertiesOf(row.properties), ...input, body: new Uint8Array(row.body), size: row.size };
 }
 
 type StepQueries = ReturnType<typeof stepDataQueries>;
@@ -564,7 +567,7 @@ function stepDataStore(db: Database.Database, q: StepQueries): Store['stepData']
         for (const d of documents) {
           const seq = next.get(d.step) ?? (q.stepNext.get(executionId, d.step) as { next: number }).next;
           next.set(d.step, seq + 1);
-          q.stepInsert.run(executionId, d.step, seq, JSON.stringify(d.properties), Buffer.from(d.body.buffer, d.body.byteOffset, d.body.byteLength), d.size);
+          q.stepInsert.run(executionId, d.step, seq, JSON.stringify(d.properties), d.input ? JSON.stringify(d.input) : null, Buffer.from(d.body.buffer, d.body.byteOffset, d.body.byteLength), d.size);
         }
       })(),
     list: async (executionId, step, page) => (q.stepPage.all(executionId, step, page.after, page.limit) as StepDocumentRow[]).map(toStepDocument),

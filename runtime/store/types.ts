@@ -115,6 +115,8 @@ export interface StepDocumentRecord {
   seq: number;
   step: string;
   properties: Record<string, string>;
+  /** The properties it had when it entered the step, when known. */
+  input?: Record<string, string>;
   /** The first bytes of the body (limits.stepDataBodyBytes). */
   body: Uint8Array;
   /** The whole body's size in bytes. */
