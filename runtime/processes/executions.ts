@@ -13,12 +13,13 @@ import { newId, nowIso } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import type { AccessControl, Caller } from '../accounts/access.js';
-import type { Store, ExecutionRecord, ExecutionStatus, ExecutionTrigger, ExecutionErrorRecord } from '../store/types.js';
+import type { Store, ExecutionRecord, ExecutionStatus, ExecutionTrigger, ExecutionErrorRecord, StepDocumentRecord } from '../store/types.js';
 import type { DocumentFailureRef, DocumentRef, OperationResultRef } from '../engine/messages.js';
 import { presentDocuments, type PresentedDocument } from '../engine/present.js';
 import { ExecutionStopped, type Walker, type WalkContext } from '../engine/walker.js';
 import { inputDocuments, type Operations, type PreparedOperation, type OperationInput } from '../connections/operations.js';
 import type { ProcessDefinition } from './definition.js';
+import { createStepRecorder, scrubSample, type StepRecorder } from './step-data.js';
 import type { Deployments } from './deployments.js';
 
 export interface ExecutionRequest {
@@ -28,6 +29,8 @@ export interface ExecutionRequest {
   definition?: unknown;
   documents?: OperationInput[];
   trigger: Exclude<ExecutionTrigger, 'test'>;
+  /** Record step data for this run (test-mode runs and processes with options.recordStepData always do). */
+  recordStepData?: boolean;
 }
 
 export interface ExecutionView extends ExecutionRecord {
@@ -53,7 +56,7 @@ export interface ExecutionsDeps {
   logLevel: string;
   redact: readonly string[];
   workRoot: string;
-  limits: { maxRunningExecutions: number; maxQueuedExecutions: number; executionTimeoutMs: number; purgeDays: number };
+  limits: { maxRunningExecutions: number; maxQueuedExecutions: number; executionTimeoutMs: number; purgeDays: number; stepDataBodyBytes?: number; stepDataDocuments?: number };
 }
 
 interface Active {
@@ -70,6 +73,10 @@ interface Active {
   wantOutputs: boolean;
   /** Events emitted for this execution so far (ExecutionView.seq). */
   seq: number;
+  /** When the run records step data. */
+  recorder?: StepRecorder;
+  /** Secret values of the connections the run used: scrubbed from its step data. */
+  secrets: Set<string>;
 }
 
 /** How often a running execution's step counts are pushed when they changed: at most 4 a second. */
@@ -207,6 +214,7 @@ function prepareOnce(ctx: Context, active: Active, cache: Map<string, PreparedOp
   if (!p) {
     try {
       p = ctx.deps.operations.prepare(active.caller, ref);
+      for (const secret of p.secrets) active.secrets.add(secret);
     } catch (error) {
       p = error instanceof QuarkError ? error : quarkError('QUARK_ERR_API_INTERNAL', messageOf(error));
     }
@@ -315,6 +323,7 @@ function begin(ctx: Context, active: Active, log: Logger, persisted: Record<stri
     counts: {},
     log,
     warnings: 0,
+    ...(active.recorder ? { stepData: active.recorder } : {}),
   };
   active.ctx = walkCtx;
   return walkCtx;
@@ -392,6 +401,7 @@ async function runAndRecord(ctx: Context, active: Active, log: Logger): Promise<
   try {
     log.info({ trigger: active.record.trigger, passedIn: active.documents.length }, 'execution started');
     const { status, error } = await walk(ctx, active, walkCtx);
+    await saveStepData(ctx, active, log);
     const final = end(ctx, active, status, error);
     logEnd(log, final, view(ctx, final).durationMs, error);
     return final;
@@ -399,6 +409,23 @@ async function runAndRecord(ctx: Context, active: Active, log: Logger): Promise<
     clearInterval(checkpoint);
     clearInterval(pushes);
   }
+}
+
+/** The recorded step data, scrubbed, into the store; a failure is logged, the execution goes on to its end. */
+async function saveStepData(ctx: Context, active: Active, log: Logger): Promise<void> {
+  const samples = active.recorder?.samples() ?? [];
+  if (samples.length === 0) return;
+  const secrets = [...active.secrets];
+  try {
+    await ctx.deps.store.stepData.insert(active.record.id, samples.map((s) => scrubSample(s, secrets)));
+  } catch (error) {
+    log.warn({ err: error }, 'the step data of this execution could not be stored');
+  }
+}
+
+/** Whether a run records step data: test mode, the process's options.recordStepData, or the request. */
+function recordsStepData(resolved: { version: number | null; definition: ProcessDefinition }, request: ExecutionRequest): boolean {
+  return resolved.version === null || resolved.definition.options?.recordStepData === true || request.recordStepData === true;
 }
 
 /** The store or the file system failed: the execution still ends, as error with a code. */
@@ -515,7 +542,9 @@ async function start(ctx: Context, caller: Caller, request: ExecutionRequest, op
   const controller = new AbortController();
   // every task of the execution listens to its signal (a 100k-document step runs 50)
   setMaxListeners(0, controller.signal);
-  const active: Active = { record, caller, definition: resolved.definition, documents, controller, done, finish, wantOutputs: options.wait === true, seq: 0 };
+  const limits = ctx.deps.limits;
+  const recorder = recordsStepData(resolved, request) ? createStepRecorder({ bodyBytes: limits.stepDataBodyBytes ?? 4096, perStep: limits.stepDataDocuments ?? 100 }) : undefined;
+  const active: Active = { record, caller, definition: resolved.definition, documents, controller, done, finish, wantOutputs: options.wait === true, seq: 0, secrets: new Set(), ...(recorder ? { recorder } : {}) };
   ctx.queue.push(active);
   emit(ctx, record);
   pump(ctx);
@@ -565,6 +594,42 @@ function subscribe(ctx: Context, caller: Caller, listener: Listener): () => void
   };
 }
 
+export interface StepDocumentView {
+  seq: number;
+  properties: Record<string, string>;
+  /** The properties it had when it entered the step, when known. */
+  input?: Record<string, string>;
+  /** The recorded head of the body: UTF-8 text as it is, anything else in base64. */
+  body: string;
+  encoding: 'utf8' | 'base64';
+  /** The whole body's size; `truncated` when the head is shorter. */
+  size: number;
+  truncated: boolean;
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+function presentStepDocument(d: StepDocumentRecord): StepDocumentView {
+  let body: string;
+  let encoding: StepDocumentView['encoding'] = 'utf8';
+  try {
+    body = strictUtf8.decode(d.body);
+  } catch {
+    body = Buffer.from(d.body.buffer, d.body.byteOffset, d.body.byteLength).toString('base64');
+    encoding = 'base64';
+  }
+  return { seq: d.seq, properties: d.properties, ...(d.input ? { input: d.input } : {}), body, encoding, size: d.size, truncated: d.body.byteLength < d.size };
+}
+
+async function stepDocuments(ctx: Context, caller: Caller, id: string, step: string, page: { cursor?: string; limit: number }): Promise<{ documents: StepDocumentView[]; next: string | null }> {
+  find(ctx, caller, id);
+  const after = page.cursor === undefined ? -1 : Number(page.cursor);
+  if (!Number.isSafeInteger(after) || after < -1) throw quarkError('QUARK_ERR_API_INVALID_REQUEST', `cursor: "${page.cursor}" is not a cursor this list gave; use the "next" of the previous page`);
+  const rows = await ctx.deps.store.stepData.list(id, step, { after, limit: page.limit + 1 });
+  const documents = rows.slice(0, page.limit).map(presentStepDocument);
+  return { documents, next: rows.length > page.limit ? String(documents[documents.length - 1]!.seq) : null };
+}
+
 /** Shutdown: queued executions are discarded, running ones aborted; resolves when they have ended. */
 async function close(ctx: Context): Promise<void> {
   ctx.state.closing = true;
@@ -592,6 +657,13 @@ export function createExecutions(deps: ExecutionsDeps) {
       return deps.store.executions.list(caller.account.id, query).map((r) => view(ctx, live.get(r.id) ?? r));
     },
     cancel: (caller: Caller, id: string) => cancel(ctx, caller, id),
+    /** The steps of the execution with recorded step data, and how many documents each has. */
+    recordedSteps: async (caller: Caller, id: string) => {
+      find(ctx, caller, id);
+      return deps.store.stepData.steps(id);
+    },
+    /** One page of the documents recorded for a step: `cursor` from the previous page's `next`. */
+    stepDocuments: (caller: Caller, id: string, step: string, page: { cursor?: string; limit: number }) => stepDocuments(ctx, caller, id, step, page),
     /** The execution's log: NDJSON lines, in chunks, in order. */
     log(caller: Caller, id: string): string[] {
       find(ctx, caller, id);

@@ -10,7 +10,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fixturePlugins, initHome, root, startRuntime, tempDir } from '../helpers/quark.js';
 import { openEvents } from '../helpers/events.js';
-import { consoleArtifacts, launchBrowser, openConsole, signIn } from '../helpers/browser.js';
+import { consoleArtifacts, launchBrowser, openConsole, refreshDocsScreenshot, signIn } from '../helpers/browser.js';
 
 declare const document: any;
 
@@ -66,6 +66,7 @@ else {
     await page.waitForFunction(() => /half way there/.test(document.querySelector('#execution-log')?.textContent ?? ''));
     t.pass('the log tails: the notify line is shown while it runs');
     await page.locator('#diagram-svg').screenshot({ path: join(consoleArtifacts, 'execution-diagram-live.png') });
+    refreshDocsScreenshot('execution-diagram-live.png', 'console-diagram-live.png');
     const push = await events.next((e) => e.id === id && e.status === 'in-process' && e.steps?.['second-nap']?.in === 1);
     t.equal(push.steps['first-nap'].out, 1, 'the stream carried a count push between the status changes');
     const seqs = events.seen.filter((e) => e.id === id && e.seq !== undefined).map((e) => e.seq);
@@ -155,6 +156,63 @@ else {
       t.notOk(held, `round ${round}: the stale read was answered after the end, and the page shows complete with the final counts`);
       await page.unroute(`**/api/v1/executions/${id}`);
     }
+    t.same(errors, [], 'no script errors');
+  });
+}
+
+if (browser) {
+  t.test('step data: the documents that left each step, JSON pretty-printed, text as text, binary as size and hex, a secret property scrubbed', async (t) => {
+    const { home, ownerToken } = await initHome(t, { kind: 'atom' });
+    const rt = await startRuntime(t, home);
+    const definition = {
+      id: 'step-data-view',
+      name: 'Step data view',
+      start: { kind: 'documents', next: 'tag' },
+      steps: [
+        { id: 'tag', kind: 'set-properties', document: { 'api.password': 'hunter2-Zq9', 'order.kind': { $expr: '$exists(kind) ? kind : "other"' } }, next: 'check' },
+        { id: 'check', kind: 'decision', condition: '$exists(kind)', ifTrue: 'total', ifFalse: 'other' },
+        { id: 'total', kind: 'map', expression: '$merge([$, {"total": n * 2}])' },
+        { id: 'other', kind: 'notify', message: 'not JSON' },
+      ],
+    };
+    const binary = Buffer.from([0, 1, 2, 0xff, 0xfe, 0x80, 10, 13]);
+    const documents = [{ body: JSON.stringify({ kind: 'a', n: 21 }) }, { body: binary.toString('base64'), encoding: 'base64' }, { body: 'plain words' }];
+    t.equal((await rt.api('POST', '/api/v1/deployments', ownerToken, definition)).status, 201);
+    const run = await rt.api('POST', '/api/v1/executions', ownerToken, { process: definition.id, documents, wait: true, recordStepData: true });
+    t.equal(run.body.status, 'complete', JSON.stringify(run.body));
+    const { page, errors } = await openConsole(t, browser, rt);
+    await signIn(page, ownerToken);
+    await page.goto(`${rt.url}/#/executions/${run.body.id}`);
+    await page.locator('.diagram[data-ready=true]').waitFor();
+    await page.locator('#step-data-steps button').first().waitFor();
+    t.same(await page.locator('#step-data-steps button').allInnerTexts(), ['check (3)', 'other (2)', 'tag (3)', 'total (1)'], 'the steps with recorded documents');
+
+    // from the diagram: a node's panel opens its documents
+    await page.locator('[data-node="step:tag"]').focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('button', { name: 'Show its documents' }).click();
+    await page.locator('#step-data-documents .step-document').nth(2).waitFor();
+    const docs = page.locator('#step-data-documents .step-document');
+    t.equal(await docs.count(), 3);
+    const first = await docs.nth(0).innerText();
+    t.match(first, /api\.password\s+\[redacted\]/, 'the secret property is scrubbed');
+    t.match(first, /order\.kind\s+a/);
+    t.match(first, /JSON, 19 bytes/);
+    t.same(await docs.nth(0).locator('.properties-diff li').allInnerTexts(), ['+ api.password = [redacted]', '+ order.kind = a'], 'the properties the step added, input → output');
+    t.equal(await docs.nth(0).locator('.body-json').innerText(), JSON.stringify({ kind: 'a', n: 21 }, null, 2), 'JSON pretty-printed');
+    const second = await docs.nth(1).innerText();
+    t.match(second, /binary, 8 bytes/, 'a binary body by its size');
+    t.equal(await docs.nth(1).locator('.body-hex').innerText(), '00 01 02 ff fe 80 0a 0d', 'and its hex head');
+    t.equal(await docs.nth(2).locator('.body-text').innerText(), 'plain words', 'text as text');
+    // (the definition in the node's panel holds the literal, as its author wrote it)
+    t.notOk((await page.locator('#step-data').innerHTML()).includes('hunter2-Zq9'), 'the secret value is nowhere in the step data');
+    await page.locator('#step-data').screenshot({ path: join(consoleArtifacts, 'step-data.png') });
+    refreshDocsScreenshot('step-data.png', 'console-step-data.png');
+
+    // the map's output: the changed JSON
+    await page.getByRole('button', { name: 'total (1)' }).click();
+    await page.locator('#step-data-documents .body-json').waitFor();
+    t.same(JSON.parse(await page.locator('#step-data-documents .body-json').innerText()), { kind: 'a', n: 21, total: 42 }, 'the document as it left the map');
     t.same(errors, [], 'no script errors');
   });
 }

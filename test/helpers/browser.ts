@@ -3,13 +3,21 @@
  * (or skip, saying so, when no Chromium is installed), open a page that records script
  * errors and requests, sign in with the keyboard.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { root, type Running } from './quark.js';
 
 export const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const consoleArtifacts = join(root, 'test-artifacts', 'console');
+
+/**
+ * Keeps a screenshot the README shows: copies test-artifacts/console/<name> to
+ * docs/<docsName>, so each run of the browser tests refreshes it.
+ */
+export function refreshDocsScreenshot(name: string, docsName: string): void {
+  copyFileSync(join(consoleArtifacts, name), join(root, 'docs', docsName));
+}
 
 interface Teardown {
   teardown(fn: () => unknown): void;

@@ -4,7 +4,7 @@ import { api, token, whenUnauthorized, executionEvents, ApiError } from './api.j
 import { h, put, badge, table, facts, when, duration } from './dom.js';
 import { schemaFields, validate } from './form.js';
 import { createDiagram } from './diagram.js';
-import { executionDiagram, tickWhileRunning, coalesce } from './execution.js';
+import { executionDiagram, tickWhileRunning, coalesce, stepDataSection } from './execution.js';
 
 const main = document.getElementById('main');
 const statusLine = document.getElementById('status');
@@ -491,12 +491,14 @@ async function executionPage(id) {
   let view;
   let shown = false;
   let live = null; // the diagram with the counts (execution.js)
+  const stepData = stepDataSection(id);
   /** Takes a newer view of this execution; false when it is older than the one shown. */
   function adopt(candidate) {
     if (!advances(view, candidate)) return false;
     view = candidate;
     if (shown) render();
     live?.update(view);
+    stepData.update(view);
     return true;
   }
   const reread = async () => adopt(await api('GET', path));
@@ -577,10 +579,11 @@ async function executionPage(id) {
   }
   render();
   shown = true;
-  live = executionDiagram(view);
+  live = executionDiagram(view, stepData);
   live.update(view);
+  stepData.update(view);
   tickWhileRunning({ current: () => view, target: () => main.querySelector(`#execution-duration[data-execution="${CSS.escape(id)}"]`), format: duration, tail: tailLog });
-  page(`Execution ${id}`, body, h('h2', {}, 'Diagram'), live.element, h('h2', {}, 'Log'), h('div', { class: 'actions' }, h('button', { type: 'button', class: 'secondary', onclick: () => loadLog() }, 'Reload the log')), logBox);
+  page(`Execution ${id}`, body, h('h2', {}, 'Diagram'), live.element, stepData.element, h('h2', {}, 'Log'), h('div', { class: 'actions' }, h('button', { type: 'button', class: 'secondary', onclick: () => loadLog() }, 'Reload the log')), logBox);
   await loadLog();
 }
 
