@@ -1,7 +1,7 @@
 // The runtime console: a hash-routed page over the HTTP API (runtime/console/plugin.ts
 // serves it). Every view is built with DOM calls: no inline script, no HTML from data.
 import { api, token, whenUnauthorized, executionEvents, ApiError } from './api.js';
-import { h, put, badge, table, facts, when, duration } from './dom.js';
+import { h, put, badge, table, facts, when, duration, labelCells } from './dom.js';
 import { schemaFields, validate } from './form.js';
 
 const main = document.getElementById('main');
@@ -263,14 +263,17 @@ async function connectionForm(id, connectorId) {
     }
     button.disabled = true;
     put(result, 'replaceChildren', h('p', { id: 'test-progress', class: 'panel' }, h('progress', { 'aria-label': 'Testing' }), ' Testing the connection…'));
+    result.scrollIntoView({ block: 'nearest' });
     result.setAttribute('aria-busy', 'true');
     try {
       const outcome = connection ? await api('POST', `/connections/${encodeURIComponent(connection.id)}/test`, { config }) : await api('POST', '/test-connection', { connector: connector.id, config });
       put(result, 'replaceChildren', testResult(outcome));
+      result.scrollIntoView({ block: 'nearest' });
       say(`Test Connection: ${outcome.status}.`);
     } catch (e) {
       fields.showProblems(problemsOf(e));
       put(result, 'replaceChildren', h('div', { class: 'panel error', id: 'test-refused', role: 'alert' }, h('strong', {}, e.code === 'QUARK_ERR_RUNTIME_NOT_ASSOCIATED' ? 'Test Connection refused: ' : 'Test Connection could not run: '), e.message));
+      result.scrollIntoView({ block: 'nearest' });
       say(errorText(e), true);
     } finally {
       result.removeAttribute('aria-busy');
@@ -426,7 +429,13 @@ function loadProblems(problems) {
 const statuses = ['queued', 'in-process', 'complete', 'complete-with-warnings', 'error', 'aborted', 'discarded'];
 const running = (s) => s === 'queued' || s === 'in-process';
 
+const executionHeaders = ['execution', 'process', 'version', 'trigger', 'status', 'queued', 'duration', 'in / out / failed'];
+
 function executionRow(e) {
+  return labelCells(executionCells(e), executionHeaders);
+}
+
+function executionCells(e) {
   return h('tr', { 'data-execution': e.id }, h('td', {}, h('a', { href: `#/executions/${e.id}` }, e.id)), h('td', {}, e.processId), h('td', {}, e.version === null ? 'test' : String(e.version)), h('td', {}, e.trigger), h('td', {}, badge(e.status)), h('td', {}, when(e.queuedAt)), h('td', {}, duration(e.durationMs)), h('td', {}, `${e.documentsIn} / ${e.documentsOut} / ${e.documentsFailed}`));
 }
 
@@ -456,7 +465,7 @@ async function executionsPage(query) {
   page(
     'Executions',
     h('div', { class: 'filters' }, h('label', { for: 'filter-process' }, 'Process', processSelect), h('label', { for: 'filter-status' }, 'Status', statusSelect), h('span', { class: 'muted', id: 'live-state' }, 'Updates live.')),
-    h('div', { class: 'table-wrap' }, h('table', {}, h('thead', {}, h('tr', {}, ['execution', 'process', 'version', 'trigger', 'status', 'queued', 'duration', 'in / out / failed'].map((x) => h('th', { scope: 'col' }, x)))), tbody)),
+    h('div', { class: 'table-wrap' }, h('table', {}, h('thead', {}, h('tr', {}, executionHeaders.map((x) => h('th', { scope: 'col' }, x)))), tbody)),
   );
 }
 
