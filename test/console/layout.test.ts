@@ -68,6 +68,10 @@ if (browser) {
       [`#/deployments/${definition.id}`, /^Process /],
       ['#/executions', 'Executions'],
       [`#/executions/${run.body.id}`, /^Execution /],
+      ['#/schedules', 'Schedules'],
+      [`#/schedules/${definition.id}`, /^Schedules of /],
+      ['#/tokens', 'Tokens'],
+      ['#/accounts', 'Accounts'],
     ];
     for (const [hash, heading] of pages) {
       await page.goto(`${rt.url}/${hash}`);

@@ -45,9 +45,9 @@ export function deploymentRoutes(runtime: Runtime): FastifyPluginAsync {
                   additionalProperties: false,
                   required: ['cron'],
                   properties: {
-                    cron: { type: 'string', minLength: 1, maxLength: 200 },
-                    timezone: { type: 'string', minLength: 1, maxLength: 100 },
-                    catchUp: { enum: ['skip', 'once'] },
+                    cron: { title: 'Cron expression', type: 'string', minLength: 1, maxLength: 200 },
+                    timezone: { title: 'Time zone', type: 'string', minLength: 1, maxLength: 100 },
+                    catchUp: { title: 'Missed fires', enum: ['skip', 'once'] },
                   },
                 },
               },

@@ -3,6 +3,10 @@
 import { api, token, whenUnauthorized, executionEvents, ApiError } from './api.js';
 import { h, put, badge, table, facts, when, duration, labelCells } from './dom.js';
 import { schemaFields, validate } from './form.js';
+import { createUnsaved } from './pages/unsaved.js';
+import { tokensPage } from './pages/tokens.js';
+import { accountsPage } from './pages/accounts.js';
+import { schedulesPage, scheduleEditor } from './pages/schedules.js';
 
 const main = document.getElementById('main');
 const statusLine = document.getElementById('status');
@@ -12,6 +16,7 @@ const signOutButton = document.getElementById('sign-out');
 
 let session = null; // {whoami, runtime, stream: AbortController}
 const listeners = new Set(); // the current page's execution-event listeners
+const unsaved = createUnsaved();
 
 function say(message, error = false) {
   statusLine.textContent = message;
@@ -35,6 +40,9 @@ function page(title, ...content) {
   return heading;
 }
 
+/** What the pages in pages/ use of this shell. */
+const ui = { page, say, errorText, problemsOf, session: () => session, unsaved };
+
 // ---- session ---------------------------------------------------------------
 
 whenUnauthorized(() => {
@@ -42,6 +50,7 @@ whenUnauthorized(() => {
 });
 
 function signOut(message = 'Signed out.') {
+  unsaved.forget();
   token.clear();
   session?.stream.abort();
   session = null;
@@ -60,6 +69,7 @@ async function startSession() {
   session = { whoami, runtime, stream };
   who.textContent = `${whoami.account.name} (${whoami.account.relation}) on ${runtime.name}`;
   nav.hidden = false;
+  document.getElementById('nav-accounts').hidden = whoami.account.relation !== 'owner';
   signOutButton.hidden = false;
   executionEvents(
     (view) => {
@@ -128,6 +138,7 @@ async function runtimePage() {
       ['Started', when(info.startedAt)],
       ['Uptime', duration(info.uptimeSeconds * 1000)],
       ['Health', badge(ready.status === 'ready' ? 'ready' : ready.status)],
+      ['Queue', h('span', { id: 'runtime-queue' }, `${info.executions.running} running (at most ${info.limits.maxRunningExecutions}), ${info.executions.queued} queued (at most ${info.limits.maxQueuedExecutions})`)],
       ['Test Connection', info.testConnection.allowed ? h('span', { id: 'tc-allowed' }, 'allowed for your account') : h('span', { id: 'tc-allowed' }, `not allowed: ${info.testConnection.reason}`)],
     ]),
     h('h2', {}, 'Limits'),
@@ -241,6 +252,7 @@ async function connectionForm(id, connectorId) {
       const saved = connection
         ? await api('PUT', `/connections/${encodeURIComponent(connection.id)}`, { name: name.value.trim(), config })
         : await api('POST', '/connections', { name: name.value.trim(), connector: connector.id, config });
+      unsaved.saved(form);
       say(`Saved ${saved.name} (revision ${saved.revision}).`);
       location.hash = `#/connections/${encodeURIComponent(saved.id)}`;
       if (connection) await connectionForm(saved.id);
@@ -281,10 +293,20 @@ async function connectionForm(id, connectorId) {
     }
   };
   const button = h('button', { type: 'button', class: 'secondary', id: 'test-connection', onclick: test }, 'Test Connection');
+  const form = connectionFormElement({ save, name, nameError, fields, connection, button, allowed });
 
   page(
     connection ? `Connection ${connection.name}` : `New ${connector.name} connection`,
     schema.description ? h('p', { class: 'hint' }, schema.description) : null,
+    form,
+    result,
+    connection ? h('p', { class: 'muted' }, `Revision ${connection.revision}, updated ${when(connection.updatedAt)}.`) : null,
+  );
+  name.focus();
+}
+
+function connectionFormElement({ save, name, nameError, fields, connection, button, allowed }) {
+  return unsaved.watch(
     h(
       'form',
       { novalidate: true, onsubmit: save, id: 'connection-form' },
@@ -294,10 +316,7 @@ async function connectionForm(id, connectorId) {
       h('div', { class: 'actions' }, h('button', { type: 'submit' }, connection ? 'Save' : 'Create'), button, h('a', { href: '#/connections', class: 'button secondary' }, 'Back to connections')),
       allowed.allowed ? null : h('p', { class: 'hint', id: 'test-not-allowed' }, `Test Connection is not available to your account here: ${allowed.reason}.`),
     ),
-    result,
-    connection ? h('p', { class: 'muted' }, `Revision ${connection.revision}, updated ${when(connection.updatedAt)}.`) : null,
   );
-  name.focus();
 }
 
 async function deploymentsPage() {
@@ -326,6 +345,7 @@ async function deploymentsPage() {
     try {
       const view = await api('POST', '/deployments', definition);
       say(`Deployed ${view.process} version ${view.version}.`);
+      unsaved.forget();
       text.value = '';
       await deploymentsPage();
     } catch (e) {
@@ -344,14 +364,14 @@ async function deploymentsPage() {
           deployments.map((d) => h('tr', {}, h('td', {}, h('a', { href: `#/deployments/${encodeURIComponent(d.process)}` }, d.process)), h('td', {}, d.name), h('td', {}, d.activeVersion === null ? h('span', { class: 'muted' }, 'undeployed') : String(d.activeVersion)), h('td', {}, String(d.latestVersion)), h('td', {}, when(d.updatedAt)), h('td', {}, (d.schedules ?? []).map((s) => s.cron).join(', ') || '—', d.problems ? h('span', { class: 'error' }, ` (${d.problems.length} problem(s))`) : null))),
         ),
     h('h2', {}, 'Deploy a process'),
-    h(
+    unsaved.watch(h(
       'form',
-      { onsubmit: deploy, novalidate: true },
+      { onsubmit: deploy, novalidate: true, id: 'deploy-form' },
       h('div', { class: 'field' }, h('label', { for: 'definition-file' }, 'Upload a definition'), file),
       h('div', { class: 'field' }, h('label', { for: 'definition' }, 'or paste it (JSON)'), text, h('p', { class: 'hint', id: 'definition-hint' }, 'Validated by the runtime against schemas/process.schema.json; every problem is listed with its path.')),
       problems,
       h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Deploy')),
-    ),
+    )),
   );
 }
 
@@ -548,6 +568,10 @@ const routes = [
   [/^#\/deployments\/([^/]+)$/, (p) => deploymentPage(decodeURIComponent(p)), 'deployments'],
   [/^#\/executions$/, executionsPage, 'executions'],
   [/^#\/executions\/([^/]+)$/, (id) => executionPage(decodeURIComponent(id)), 'executions'],
+  [/^#\/schedules$/, () => schedulesPage(ui), 'schedules'],
+  [/^#\/schedules\/([^/]+)$/, (p) => scheduleEditor(ui, decodeURIComponent(p)), 'schedules'],
+  [/^#\/tokens$/, () => tokensPage(ui), 'tokens'],
+  [/^#\/accounts$/, () => accountsPage(ui), 'accounts'],
 ];
 
 let generation = 0;
@@ -572,7 +596,14 @@ async function route() {
     page('Something went wrong', h('p', { class: 'panel error', role: 'alert' }, errorText(e)));
   }
 }
+// a form with unsaved changes holds the page unless the user agrees to leave it
+let shownHash = location.hash;
 window.addEventListener('hashchange', () => {
+  if (!unsaved.mayLeave()) {
+    history.replaceState(null, '', shownHash || '#/');
+    return;
+  }
+  shownHash = location.hash;
   say('');
   void route();
 });
