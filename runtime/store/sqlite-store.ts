@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { quarkError, messageOf } from '../core/errors.js';
 import { ownerOnlyFile, ownerOnlySidecars } from '../core/files.js';
-import type { Store, HeldResourceRecord, AccountRecord, TokenRecord, ConnectionRecord, DeploymentRecord, ProcessRecord, ScheduleRecord, ExecutionRecord, ExecutionStatus, ExecutionTrigger } from './types.js';
+import type { Store, HeldResourceRecord, AccountRecord, TokenRecord, ConnectionRecord, DeploymentRecord, ProcessRecord, ScheduleRecord, ExecutionRecord, ExecutionListFilter, ExecutionStatus, ExecutionTrigger } from './types.js';
 
 /** The SQLite JSON path of a top-level key (process property names never hold a double quote). */
 function propertyPath(name: string): string {
@@ -153,6 +153,19 @@ interface ExecutionRow {
   documents_out: number;
   documents_failed: number;
   warnings: number;
+}
+
+/** The named parameters of the executions list query (null: no such condition). */
+function executionListParams(accountId: string, filter: ExecutionListFilter) {
+  return {
+    accountId,
+    processId: filter.processId ?? null,
+    status: filter.status ?? null,
+    search: filter.search ? filter.search.toLowerCase() : null,
+    beforeAt: filter.before?.queuedAt ?? null,
+    beforeId: filter.before?.id ?? null,
+    limit: filter.limit,
+  };
 }
 
 /** A stored JSON object, or null when the text is not one (a damaged record must not break a list). */
@@ -363,6 +376,8 @@ export function openSqliteStore(file: string): Store {
     execGet: db.prepare('SELECT * FROM executions WHERE account_id = ? AND id = ?'),
     execList: db.prepare(
       `SELECT * FROM executions WHERE account_id = @accountId AND (@processId IS NULL OR process_id = @processId) AND (@status IS NULL OR status = @status)
+       AND (@search IS NULL OR instr(lower(id), @search) > 0 OR instr(lower(process_id), @search) > 0)
+       AND (@beforeAt IS NULL OR queued_at < @beforeAt OR (queued_at = @beforeAt AND id < @beforeId))
        ORDER BY queued_at DESC, id DESC LIMIT @limit`,
     ),
     execUnfinished: db.prepare("SELECT id, status FROM executions WHERE status IN ('queued', 'in-process')"),
@@ -469,7 +484,7 @@ export function openSqliteStore(file: string): Store {
         const row = q.execGet.get(accountId, id) as ExecutionRow | undefined;
         return row && toExecution(row);
       },
-      list: (accountId, filter) => (q.execList.all({ accountId, processId: filter.processId ?? null, status: filter.status ?? null, limit: filter.limit }) as ExecutionRow[]).map(toExecution),
+      list: (accountId, filter) => (q.execList.all(executionListParams(accountId, filter)) as ExecutionRow[]).map(toExecution),
       interrupt: (at, code, message) =>
         db.transaction(() => {
           const rows = q.execUnfinished.all() as { id: string; status: ExecutionStatus }[];

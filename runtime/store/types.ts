@@ -103,6 +103,14 @@ export interface ExecutionRecord {
   warnings: number;
 }
 
+export interface ExecutionListFilter {
+  processId?: string;
+  status?: ExecutionStatus;
+  search?: string;
+  before?: { queuedAt: string; id: string };
+  limit: number;
+}
+
 export interface ExecutionErrorRecord {
   step: string;
   code: string;
@@ -176,7 +184,12 @@ export interface Store {
     insert(execution: ExecutionRecord): void;
     update(execution: ExecutionRecord): void;
     get(accountId: string, id: string): ExecutionRecord | undefined;
-    list(accountId: string, filter: { processId?: string; status?: ExecutionStatus; limit: number }): ExecutionRecord[];
+    /**
+     * Newest first (queued time, then id, both descending). `search`: the id or the process
+     * id holds it, ignoring case. `before`: only executions after that one in this order
+     * (keyset paging: a page goes on from the last row of the previous one).
+     */
+    list(accountId: string, filter: ExecutionListFilter): ExecutionRecord[];
     /** After a crash: running → aborted, queued → discarded, with the reason. Returns the ids touched. */
     interrupt(at: string, code: string, message: string): { id: string; status: ExecutionStatus }[];
     /** Deletes finished executions that ended before `before`; returns their ids. */

@@ -214,6 +214,14 @@ function executionsContract(t: Test, open: OpenStore): void {
     t.same(ids({ processId: 'orders', limit: 10 }), ['exe_3', 'exe_1'], 'by process');
     t.same(ids({ status: 'complete', limit: 10 }), ['exe_2'], 'by status');
     t.same(ids({ processId: 'billing', status: 'error', limit: 10 }), [], 'both filters');
+    t.same(ids({ search: 'BILL', limit: 10 }), ['exe_2'], 'search: in the process id, ignoring case');
+    t.same(ids({ search: 'exe_3', limit: 10 }), ['exe_3'], 'search: in the execution id');
+    t.same(ids({ before: { queuedAt: third.queuedAt, id: third.id }, limit: 1 }), ['exe_2'], 'a page after exe_3');
+    t.same(ids({ before: { queuedAt: second.queuedAt, id: second.id }, limit: 10 }), ['exe_1'], 'and after exe_2');
+    const twin = execution('exe_0', owner.id, 'orders', third.queuedAt);
+    store.executions.insert(twin);
+    t.same(ids({ before: { queuedAt: third.queuedAt, id: third.id }, limit: 10 }), ['exe_0', 'exe_2', 'exe_1'], 'the same queued time: the id decides, nothing skipped or repeated');
+    t.same(ids({ processId: 'orders', before: { queuedAt: third.queuedAt, id: 'exe_0' }, limit: 10 }), ['exe_1'], 'with a filter');
     const finished: ExecutionRecord = {
       ...first,
       status: 'complete-with-warnings',
