@@ -37,6 +37,15 @@ export interface ExecutionView extends ExecutionRecord {
   errors?: ExecutionErrorRecord[];
 }
 
+/** The executions list: filters, a search in the ids, a keyset position (see Store). */
+export interface ExecutionQuery {
+  process?: string;
+  status?: ExecutionStatus;
+  search?: string;
+  before?: { queuedAt: string; id: string };
+  limit?: number;
+}
+
 export interface ExecutionsDeps {
   store: Store;
   access: AccessControl;
@@ -543,9 +552,10 @@ export function createExecutions(deps: ExecutionsDeps) {
       const record = find(ctx, caller, id);
       return view(ctx, record, { errors: deps.store.executions.errors(id, 100) });
     },
-    list(caller: Caller, filter: { process?: string; status?: ExecutionStatus; limit?: number } = {}): ExecutionView[] {
+    list(caller: Caller, filter: ExecutionQuery = {}): ExecutionView[] {
       const live = new Map([...ctx.running.values(), ...ctx.queue].map((a) => [a.record.id, a.record]));
-      const query = { ...(filter.process ? { processId: filter.process } : {}), ...(filter.status ? { status: filter.status } : {}), limit: filter.limit ?? 50 };
+      const { process, limit, ...rest } = filter;
+      const query = { ...rest, ...(process ? { processId: process } : {}), limit: limit ?? 50 };
       return deps.store.executions.list(caller.account.id, query).map((r) => view(ctx, live.get(r.id) ?? r));
     },
     cancel: (caller: Caller, id: string) => cancel(ctx, caller, id),

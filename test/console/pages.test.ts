@@ -6,7 +6,7 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { initHome, root, startRuntime } from '../helpers/quark.js';
+import { initHome, root, startRuntime, tempDir } from '../helpers/quark.js';
 import { artifacts, launch, open, signIn } from './browser.js';
 
 declare const document: any;
@@ -141,6 +141,62 @@ if (browser) {
     const asked = page.waitForEvent('dialog');
     await page.close({ runBeforeUnload: true });
     t.equal((await asked).type(), 'beforeunload', 'closing with unsaved changes asks');
+    t.same(errors, [], 'no script errors');
+  });
+
+  t.test('search and paging of connections, deployments and executions', async (t) => {
+    const { home, ownerToken } = await initHome(t);
+    const rt = await startRuntime(t, home);
+    const folder = tempDir(t);
+    const names = Array.from({ length: 27 }, (_, i) => `conn-${String(i).padStart(2, '0')}`);
+    for (const name of names) t.equal((await rt.api('POST', '/api/v1/connections', ownerToken, { name, connector: 'local-files', config: { folder } })).status, 201);
+    const definition = JSON.parse(readFileSync(join(root, 'processes', 'orders-no-connector.json'), 'utf8'));
+    const processes = Array.from({ length: 26 }, (_, i) => `proc-${String(i).padStart(2, '0')}`);
+    for (const id of processes) t.equal((await rt.api('POST', '/api/v1/deployments', ownerToken, { ...definition, id })).status, 201);
+    const executions: string[] = [];
+    for (let i = 0; i < 26; i++) executions.push((await rt.api('POST', '/api/v1/executions', ownerToken, { process: processes[i % 2]!, wait: true })).body.id);
+    const { page, errors } = await open(t, browser, rt);
+    await signIn(page, ownerToken);
+    const cells = (selector: string) => page.locator(selector).allInnerTexts();
+
+    await page.getByRole('link', { name: 'Connections' }).click();
+    await page.getByRole('heading', { name: 'Connections', level: 1 }).waitFor();
+    t.same(await cells('tbody tr td:first-child'), names.slice(0, 25), 'the first page: 25, by name');
+    await page.getByRole('link', { name: 'Next page' }).click();
+    await page.getByRole('cell', { name: 'conn-26', exact: true }).waitFor();
+    t.same(await cells('tbody tr td:first-child'), names.slice(25), 'the next page: the rest');
+    t.equal(await page.getByRole('link', { name: 'Next page' }).count(), 0, 'no page after the last');
+    await page.getByRole('link', { name: 'First page' }).click();
+    await page.getByRole('cell', { name: 'conn-00', exact: true }).waitFor();
+    await page.getByLabel('Search connections').fill('CONN-1');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.querySelectorAll('tbody tr').length === 10);
+    t.same(await cells('tbody tr td:first-child'), names.slice(10, 20), 'search, ignoring case');
+    t.match(await page.evaluate(() => document.location.hash), /^#\/connections\?q=CONN-1$/, 'the search is in the address');
+
+    await page.getByRole('link', { name: 'Deployments' }).click();
+    await page.getByRole('heading', { name: 'Deployments', level: 1 }).waitFor();
+    t.equal(await page.locator('tbody tr').count(), 25);
+    await page.getByRole('link', { name: 'Next page' }).click();
+    await page.getByRole('link', { name: 'proc-25' }).waitFor();
+    t.equal(await page.locator('tbody tr').count(), 1, 'deployments: the second page');
+
+    await page.getByRole('link', { name: 'Executions' }).click();
+    await page.getByRole('heading', { name: 'Executions', level: 1 }).waitFor();
+    const newest = [...executions].reverse();
+    t.same(await page.locator('#executions-body tr').evaluateAll((rows) => rows.map((r: any) => r.dataset.execution)), newest.slice(0, 25), 'executions: newest first');
+    await page.getByRole('link', { name: 'Next page' }).click();
+    await page.locator(`tr[data-execution="${newest[25]}"]`).waitFor();
+    t.equal(await page.locator('#executions-body tr').count(), 1, 'and the oldest on the next page');
+    await page.locator('#filter-process').selectOption('proc-01');
+    await page.waitForFunction(() => document.querySelectorAll('#executions-body tr').length === 13);
+    t.equal(await page.getByRole('link', { name: 'Next page' }).count(), 0, 'a filter starts again at the first page');
+    await page.getByLabel('Search executions').fill(executions[3]!);
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.querySelectorAll('#executions-body tr').length === 1);
+    t.equal(await page.locator('#executions-body tr').getAttribute('data-execution'), executions[3], 'search by id, within the filter');
+    t.match(await page.evaluate(() => document.location.hash), /process=proc-01/, 'the filter is kept');
+    await page.screenshot({ path: join(artifacts, 'executions-search.png'), fullPage: true });
     t.same(errors, [], 'no script errors');
   });
 }

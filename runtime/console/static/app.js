@@ -7,6 +7,7 @@ import { createUnsaved } from './pages/unsaved.js';
 import { tokensPage } from './pages/tokens.js';
 import { accountsPage } from './pages/accounts.js';
 import { schedulesPage, scheduleEditor } from './pages/schedules.js';
+import { apiQuery, listHash, pager, searchBox } from './pages/lists.js';
 
 const main = document.getElementById('main');
 const statusLine = document.getElementById('status');
@@ -162,14 +163,15 @@ async function connectorsPage() {
   );
 }
 
-async function connectionsPage() {
-  const [{ connections }, { loaded }] = await Promise.all([api('GET', '/connections'), api('GET', '/connectors')]);
+async function connectionsPage(query = new URLSearchParams()) {
+  const [{ connections, nextCursor }, { loaded }] = await Promise.all([api('GET', '/connections' + apiQuery(query)), api('GET', '/connectors')]);
   const choose = h('select', { id: 'new-connector' }, loaded.map((c) => h('option', { value: c.id }, `${c.name} (${c.id})`)));
   page(
     'Connections',
     h('div', { class: 'actions' }, h('label', { for: 'new-connector' }, 'Connector'), choose, h('button', { type: 'button', onclick: () => (location.hash = `#/connections/new/${encodeURIComponent(choose.value)}`) }, 'New connection')),
+    searchBox('#/connections', query, 'Search connections', 'name or connector'),
     connections.length === 0
-      ? h('p', { class: 'muted' }, 'No connections yet.')
+      ? h('p', { class: 'muted' }, query.get('q') ? 'No connection matches.' : 'No connections yet.')
       : table(
           ['name', 'connector', 'secrets', 'revision', 'updated', ''],
           connections.map((c) =>
@@ -193,7 +195,7 @@ async function connectionsPage() {
                     try {
                       await api('DELETE', `/connections/${encodeURIComponent(c.id)}`);
                       say(`Deleted ${c.name}.`);
-                      await connectionsPage();
+                      await connectionsPage(query);
                     } catch (e) {
                       say(errorText(e), true);
                     }
@@ -203,6 +205,7 @@ async function connectionsPage() {
             ),
           ),
         ),
+    pager('#/connections', query, nextCursor),
   );
 }
 
@@ -319,8 +322,8 @@ function connectionFormElement({ save, name, nameError, fields, connection, butt
   );
 }
 
-async function deploymentsPage() {
-  const { deployments } = await api('GET', '/deployments');
+async function deploymentsPage(query = new URLSearchParams()) {
+  const { deployments, nextCursor } = await api('GET', '/deployments' + apiQuery(query));
   const text = h('textarea', { id: 'definition', spellcheck: 'false', 'aria-describedby': 'definition-hint definition-problems' });
   const file = h('input', {
     type: 'file',
@@ -357,12 +360,14 @@ async function deploymentsPage() {
   };
   page(
     'Deployments',
+    searchBox('#/deployments', query, 'Search deployments', 'process id or name'),
     deployments.length === 0
-      ? h('p', { class: 'muted' }, 'No process is deployed.')
+      ? h('p', { class: 'muted' }, query.get('q') ? 'No process matches.' : 'No process is deployed.')
       : table(
           ['process', 'name', 'active version', 'latest', 'updated', 'schedules'],
           deployments.map((d) => h('tr', {}, h('td', {}, h('a', { href: `#/deployments/${encodeURIComponent(d.process)}` }, d.process)), h('td', {}, d.name), h('td', {}, d.activeVersion === null ? h('span', { class: 'muted' }, 'undeployed') : String(d.activeVersion)), h('td', {}, String(d.latestVersion)), h('td', {}, when(d.updatedAt)), h('td', {}, (d.schedules ?? []).map((s) => s.cron).join(', ') || '—', d.problems ? h('span', { class: 'error' }, ` (${d.problems.length} problem(s))`) : null))),
         ),
+    pager('#/deployments', query, nextCursor),
     h('h2', {}, 'Deploy a process'),
     unsaved.watch(h(
       'form',
@@ -461,19 +466,21 @@ function executionCells(e) {
 
 async function executionsPage(query) {
   const filter = { process: query.get('process') ?? '', status: query.get('status') ?? '' };
-  const params = new URLSearchParams(Object.entries(filter).filter(([, v]) => v));
-  const [{ executions }, { deployments }] = await Promise.all([api('GET', `/executions${params.size ? '?' + params : ''}`), api('GET', '/deployments')]);
+  const search = query.get('q') ?? '';
+  const paged = Boolean(query.get('cursor'));
+  const [{ executions, nextCursor }, { deployments }] = await Promise.all([api('GET', '/executions' + apiQuery(query, filter)), api('GET', '/deployments')]);
   const rows = new Map(executions.map((e) => [e.id, e]));
   const tbody = h('tbody', { id: 'executions-body' });
   const render = () => tbody.replaceChildren(...[...rows.values()].sort((a, b) => b.queuedAt.localeCompare(a.queuedAt)).map(executionRow));
   render();
   const go = () => {
-    const next = new URLSearchParams(Object.entries({ process: processSelect.value, status: statusSelect.value }).filter(([, v]) => v));
-    location.hash = `#/executions${next.size ? '?' + next : ''}`;
+    location.hash = listHash('#/executions', { process: processSelect.value, status: statusSelect.value, q: search });
   };
   const processSelect = h('select', { id: 'filter-process', onchange: go }, h('option', { value: '' }, 'all'), deployments.map((d) => h('option', { value: d.process, selected: d.process === filter.process }, d.process)));
   const statusSelect = h('select', { id: 'filter-status', onchange: go }, h('option', { value: '' }, 'all'), statuses.map((s) => h('option', { value: s, selected: s === filter.status }, s)));
   listeners.add((view) => {
+    // a later page or a search only follows the rows it shows; the first page takes new ones too
+    if ((paged || search) && !rows.has(view.id)) return;
     if (filter.process && view.processId !== filter.process) return;
     if (filter.status && view.status !== filter.status) {
       if (rows.delete(view.id)) render();
@@ -485,7 +492,9 @@ async function executionsPage(query) {
   page(
     'Executions',
     h('div', { class: 'filters' }, h('label', { for: 'filter-process' }, 'Process', processSelect), h('label', { for: 'filter-status' }, 'Status', statusSelect), h('span', { class: 'muted', id: 'live-state' }, 'Updates live.')),
+    searchBox('#/executions', query, 'Search executions', 'execution or process id', () => filter),
     h('div', { class: 'table-wrap' }, h('table', {}, h('thead', {}, h('tr', {}, executionHeaders.map((x) => h('th', { scope: 'col' }, x)))), tbody)),
+    pager('#/executions', query, nextCursor, filter),
   );
 }
 
@@ -590,7 +599,7 @@ async function route() {
   const mine = ++generation;
   try {
     const args = match[0].exec(path).slice(1);
-    await (match[1] === executionsPage ? executionsPage(new URLSearchParams(search)) : match[1](...args));
+    await match[1](...args, new URLSearchParams(search));
   } catch (e) {
     if (mine !== generation || !session) return;
     page('Something went wrong', h('p', { class: 'panel error', role: 'alert' }, errorText(e)));
