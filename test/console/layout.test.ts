@@ -72,6 +72,7 @@ if (browser) {
       [`#/schedules/${definition.id}`, /^Schedules of /],
       ['#/tokens', 'Tokens'],
       ['#/accounts', 'Accounts'],
+      ['#/operations', 'Operations'],
     ];
     for (const [hash, heading] of pages) {
       await page.goto(`${rt.url}/${hash}`);

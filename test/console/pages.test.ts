@@ -6,7 +6,7 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { initHome, root, startRuntime, tempDir } from '../helpers/quark.js';
+import { fixturePlugins, initHome, root, startRuntime, tempDir } from '../helpers/quark.js';
 import { artifacts, launch, open, signIn } from './browser.js';
 
 declare const document: any;
@@ -197,6 +197,56 @@ if (browser) {
     t.equal(await page.locator('#executions-body tr').getAttribute('data-execution'), executions[3], 'search by id, within the filter');
     t.match(await page.evaluate(() => document.location.hash), /process=proc-01/, 'the filter is kept');
     await page.screenshot({ path: join(artifacts, 'executions-search.png'), fullPage: true });
+    t.same(errors, [], 'no script errors');
+  });
+
+  t.test('run one operation of a saved connection: the parameters form from its schema, results, output documents, errors', async (t) => {
+    const { home, ownerToken } = await initHome(t, { config: { plugins: { paths: [join(fixturePlugins, 'process-kit')] } } });
+    const rt = await startRuntime(t, home);
+    t.equal((await rt.api('POST', '/api/v1/connections', ownerToken, { name: 'kit', connector: 'process-kit', config: {} })).status, 201);
+    const { page, errors } = await open(t, browser, rt);
+    await signIn(page, ownerToken);
+    await page.getByRole('link', { name: 'Operations' }).click();
+    await page.getByRole('heading', { name: 'Operations', level: 1 }).waitFor();
+    await page.locator('#op-operation').selectOption('echo');
+    await page.locator('input[name=tag]').waitFor();
+    t.equal(await page.locator('input[name=times]').inputValue(), '1', 'the schema\'s default');
+
+    // checked in the browser first, with the runtime's wording
+    await page.locator('input[name=times]').fill('11');
+    await page.getByRole('button', { name: /^Run / }).click();
+    t.match(await page.locator('[data-field-wrap=tag] .field-error').innerText(), /"tag" is required/, 'a required parameter');
+    t.match(await page.locator('[data-field-wrap=times] .field-error').innerText(), /"times" must be at most 10/, 'a limit');
+
+    await page.locator('input[name=tag]').fill('hi');
+    await page.locator('input[name=times]').fill('2');
+    await page.locator('#op-body').fill('{"order":"A-1"}');
+    await page.locator('#op-properties').fill('source=console');
+    await page.getByRole('button', { name: /^Run / }).click();
+    await page.locator('#op-results [data-result]').first().waitFor();
+    const result = await page.locator('#op-results').innerText();
+    t.match(result, /echo \(process-kit\): 1 result\(s\)/);
+    t.match(result, /success/);
+    t.equal(await page.locator('#op-results .output-document').count(), 2, 'two output documents');
+    t.match(await page.locator('#op-results .output-document').first().innerText(), /echo\.tag\s+hi/, 'with their properties');
+    t.equal(await page.locator('#op-results .doc-body.json').first().innerText(), '{\n  "order": "A-1"\n}', 'a JSON body pretty-printed');
+    await page.screenshot({ path: join(artifacts, 'operation-run.png'), fullPage: true });
+
+    // a binary body: size and hex
+    await page.locator('input[name=times]').fill('1');
+    await page.locator('#op-body').fill('');
+    await page.locator('#op-file').setInputFiles({ name: 'logo.bin', mimeType: 'application/octet-stream', buffer: Buffer.from([0, 1, 2, 0xff]) });
+    await page.getByRole('button', { name: /^Run / }).click();
+    await page.locator('#op-results .doc-body.binary').waitFor();
+    t.equal(await page.locator('#op-results .doc-body.binary').innerText(), 'binary, 4 bytes: 00 01 02 ff', 'a binary body as size and hex');
+
+    // a failed result, with its message
+    await page.locator('#op-operation').selectOption('flaky');
+    await page.locator('input[name=marker]').waitFor();
+    await page.locator('input[name=marker]').fill(join(tempDir(t), 'marker'));
+    await page.getByRole('button', { name: /^Run / }).click();
+    await page.locator('#op-results [data-result=failure]').waitFor();
+    t.match(await page.locator('#op-results [data-result=failure]').innerText(), /flaky: the first attempt fails/, 'the failure and its message');
     t.same(errors, [], 'no script errors');
   });
 }

@@ -8,6 +8,7 @@ import { tokensPage } from './pages/tokens.js';
 import { accountsPage } from './pages/accounts.js';
 import { schedulesPage, scheduleEditor } from './pages/schedules.js';
 import { apiQuery, listHash, pager, searchBox } from './pages/lists.js';
+import { operationsPage } from './pages/operations.js';
 
 const main = document.getElementById('main');
 const statusLine = document.getElementById('status');
@@ -581,6 +582,7 @@ const routes = [
   [/^#\/schedules\/([^/]+)$/, (p) => scheduleEditor(ui, decodeURIComponent(p)), 'schedules'],
   [/^#\/tokens$/, () => tokensPage(ui), 'tokens'],
   [/^#\/accounts$/, () => accountsPage(ui), 'accounts'],
+  [/^#\/operations$/, (query) => operationsPage(ui, query), 'operations'],
 ];
 
 let generation = 0;
