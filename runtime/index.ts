@@ -10,12 +10,14 @@ import { createLogger, type Logger } from './core/logger.js';
 import { createMetrics, type Metrics } from './core/metrics.js';
 import { builtInConnectorsDir, quarkVersion } from './core/paths.js';
 import { createSchemaRegistry, type SchemaRegistry } from './schema/index.js';
-import { openHome, lockHome, type RuntimeConfig, type HomePaths } from './home/index.js';
+import { openHome, lockHome, isolationOf, type RuntimeConfig, type HomePaths } from './home/index.js';
 import { openSqliteStore } from './store/sqlite-store.js';
 import { createSecretBox } from './secrets/secret-box.js';
 import { redactPathsFor } from './secrets/secret-fields.js';
 import { createAccessControl, type AccessControl, type Caller } from './accounts/access.js';
-import { createWorkerPool } from './engine/pool.js';
+import { createWorkerPool, type WorkerPool } from './engine/pool.js';
+import { createConnectorPools } from './engine/connector-pools.js';
+import { createHostPool } from './engine/host.js';
 import { checkPlugin, loadConnectors, type PluginLocation } from './connectors/loader.js';
 import { quarantineView, type ConnectorRegistry, type LoadedConnector, type QuarantinedPlugin } from './connectors/registry.js';
 import { createConnectionService, requireConnector, type ConnectionService } from './connections/service.js';
@@ -189,16 +191,30 @@ type Home = ReturnType<typeof openHome>;
 
 /** The store and the worker pool, with the scratch folder of an earlier run emptied. */
 function openParts(home: Home, bootLogger: Logger, metrics: Metrics, closers: Closers) {
-  const { config, paths } = home;
+  const { paths } = home;
   // scratch files of a previous run (killed or crashed) are of no use now
   rmSync(paths.work, { recursive: true, force: true });
   mkdirSync(paths.work, { recursive: true, mode: 0o700 });
   const store = openSqliteStore(paths.store);
   closers.push(() => store.close());
-  const pool = createWorkerPool({ threads: config.limits.workerThreads, heapMb: config.limits.workerHeapMb, logger: bootLogger });
+  const pool = createPluginPool(home, bootLogger);
   closers.push(() => pool.close());
   metrics.watchPool(pool);
   return { store, pool };
+}
+
+/**
+ * Where plugin code and pure steps run (README, "Security model"): worker threads of this
+ * process, one connector per worker, or the same in a plugin host process under Node's
+ * permission model, which may read the plugin folders and the work folder but not the
+ * master key or the store.
+ */
+function createPluginPool(home: Home, logger: Logger): WorkerPool {
+  const { config, paths } = home;
+  const limits = { threads: config.limits.workerThreads, heapMb: config.limits.workerHeapMb, logger };
+  if (isolationOf(config) === 'threads') return createConnectorPools(limits);
+  const reads = pluginLocations(home).map((location) => location.path);
+  return createHostPool({ ...limits, reads, work: paths.work, protect: [paths.masterKey, paths.store, paths.config] });
 }
 
 function pluginLocations(home: Home): PluginLocation[] {
@@ -209,7 +225,7 @@ function pluginLocations(home: Home): PluginLocation[] {
   ];
 }
 
-type Pool = ReturnType<typeof createWorkerPool>;
+type Pool = WorkerPool;
 
 /** Connections, Test Connection, operations, deployments and executions over the parts. */
 function createServices(home: Home, parts: { store: Store; pool: Pool; registry: ConnectorRegistry; schemas: SchemaRegistry; metrics: Metrics; logger: Logger; logLevel: string }) {

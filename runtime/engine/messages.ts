@@ -138,6 +138,10 @@ export interface OperationResultRef {
   documents?: DocumentRef[];
 }
 
+/**
+ * `recycle`: the worker is tainted (a late failure of plugin code, a leaked timer, child or
+ * server) and says why; the pool retires it after this task, which is not failed for it.
+ */
 export type WorkerReply =
-  | { ok: true; value: unknown; logs: WorkerLogRecord[] }
-  | { ok: false; error: PlainError; logs: WorkerLogRecord[] };
+  | { ok: true; value: unknown; logs: WorkerLogRecord[]; recycle?: string }
+  | { ok: false; error: PlainError; logs: WorkerLogRecord[]; recycle?: string };

@@ -1,4 +1,4 @@
-import { MessageChannel } from 'node:worker_threads';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { quarkError, messageOf, type QuarkError } from '../core/errors.js';
 import type { AbortReason, MainEvent, PostedTask, ResourceAnswer, ResourceRequest, WorkerEvent, WorkerTask, WorkerReply } from './messages.js';
@@ -30,8 +30,11 @@ export interface RunOptions {
   onProgress?(event: Extract<WorkerEvent, { type: 'progress' }>): void;
   /** Buffers the task holds that move to the worker instead of being copied (they are detached here). */
   transfer?: ArrayBuffer[];
-  /** Records or releases a resource the plugin holds (context.resources); without it, holds are refused. */
-  onResource?(request: ResourceRequest): ResourceAnswer;
+  /**
+   * Records or releases a resource the plugin holds (context.resources); without it, holds
+   * are refused. It may answer later (the plugin host process asks the main process).
+   */
+  onResource?(request: ResourceRequest): ResourceAnswer | Promise<ResourceAnswer>;
 }
 
 /**
@@ -39,12 +42,17 @@ export interface RunOptions {
  * the write) refuses the hold, so the plugin releases what it started at once, instead of
  * an exception escaping the port's listener.
  */
-function answerResource(onResource: (request: ResourceRequest) => ResourceAnswer, request: ResourceRequest): ResourceAnswer {
+async function answerResource(onResource: NonNullable<RunOptions['onResource']>, request: ResourceRequest): Promise<ResourceAnswer> {
   try {
-    return onResource(request);
+    return await onResource(request);
   } catch (error) {
     return { type: 'resource', request: request.request, ok: false, error: { code: 'QUARK_ERR_RESOURCE_NOT_RECORDED', message: `the runtime could not record the resource: ${messageOf(error)}` } };
   }
+}
+
+/** Posts the answer when it comes; a port closed by then (the task ended) drops it. */
+function relayResource(port: MessagePort, onResource: NonNullable<RunOptions['onResource']>, request: ResourceRequest): void {
+  void answerResource(onResource, request).then((answer) => port.postMessage(answer satisfies MainEvent));
 }
 
 function refuseResource(request: ResourceRequest): ResourceAnswer {
@@ -137,7 +145,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
           timers.push(setTimeout(() => stop('timeout'), timeoutMs));
         }
         else if (event.type === 'progress') relayProgress(options, what, event, onProgress);
-        else port1.postMessage(answerResource(onResource, event) satisfies MainEvent);
+        else relayResource(port1, onResource, event);
       });
       try {
         return await piscina.run({ ...task, control: port2 }, { signal: hardStop.signal, transferList: [port2, ...transfer] });

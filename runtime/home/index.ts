@@ -13,6 +13,14 @@ export { lockHome, type HomeLock } from './lock.js';
 
 export type RuntimeKind = 'atom' | 'molecule' | 'cloud';
 
+/** Where plugin code runs: worker threads of the runtime, or of a plugin host process. */
+export type IsolationMode = 'threads' | 'process';
+
+/** `process` for cloud runtimes (tenants keep their own connections), `threads` for the others. */
+export function isolationOf(config: Pick<RuntimeConfig, 'kind' | 'isolation'>): IsolationMode {
+  return config.isolation ?? (config.kind === 'cloud' ? 'process' : 'threads');
+}
+
 export interface RuntimeLimits {
   workerThreads: number;
   workerHeapMb: number;
@@ -34,6 +42,7 @@ export interface RuntimeConfig {
   id: string;
   name: string;
   kind: RuntimeKind;
+  isolation?: IsolationMode;
   owner: { id: string; name: string };
   listen: { host: string; port: number; tls?: { cert: string; key: string }; insecure?: boolean };
   proxy?: { host: string; port: number };
