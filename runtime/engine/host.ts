@@ -9,7 +9,8 @@
  * the host: its tasks in flight fail with QUARK_ERR_PLUGIN_HOST_DIED and the next task
  * starts a new host. This side implements the same WorkerPool as the threads mode.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { existsSync, realpathSync } from 'node:fs';
 import { join, relative, isAbsolute } from 'node:path';
 import { quarkError, type QuarkError } from '../core/errors.js';
@@ -67,6 +68,20 @@ export function hostArgs(options: Pick<HostPoolOptions, 'reads' | 'work'>): stri
     '--disable-warning=ExperimentalWarning',
     '--disable-warning=SecurityWarning',
   ];
+}
+
+const envCommand = '/usr/bin/env';
+
+/**
+ * Node and its arguments, through `env -i` where there is one: a spawn hook of the runtime
+ * process (an APM agent, tap's process-info) may add variables to the child's environment
+ * even though it is given an empty one, such as an `--import` in NODE_OPTIONS, whose
+ * module, loaded before the host's code under the permission model, would be refused and
+ * end the host. Only the IPC channel's two variables are kept (fd 3: stdio's 'ipc' slot).
+ */
+function hostCommand(args: string[]): [string, string[]] {
+  if (!existsSync(envCommand)) return [process.execPath, args];
+  return [envCommand, ['-i', 'NODE_CHANNEL_FD=3', 'NODE_CHANNEL_SERIALIZATION_MODE=advanced', process.execPath, ...args]];
 }
 
 /** A folder the host may read that holds the master key or the store defeats the mode: refused. */
@@ -141,8 +156,8 @@ export function createHostPool(options: HostPoolOptions): WorkerPool {
   }
 
   function start(): Host {
-    const child = fork(hostFile, [JSON.stringify(settings)], {
-      execArgv: hostArgs(options),
+    const [command, args] = hostCommand([...hostArgs(options), fileURLToPath(hostFile), JSON.stringify(settings)]);
+    const child = spawn(command, args, {
       // nothing of the runtime's environment (credentials, tokens) reaches plugin code
       env: {},
       serialization: 'advanced',

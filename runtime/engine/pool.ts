@@ -1,11 +1,13 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { quarkError, messageOf, type QuarkError } from '../core/errors.js';
-import type { AbortReason, MainEvent, PostedTask, ResourceAnswer, ResourceRequest, WorkerEvent, WorkerTask, WorkerReply } from './messages.js';
+import type { AbortReason, LimitEvent, TaskLimits, MainEvent, PostedTask, ResourceAnswer, ResourceRequest, WorkerEvent, WorkerTask, WorkerReply } from './messages.js';
 
 export interface WorkerPoolOptions {
   threads: number;
   heapMb: number;
+  /** Per plugin task: external memory (Buffers) of its worker and CPU time (limits.ts); none for pure steps. */
+  limits?: TaskLimits;
   /** Where a worker that dies with no task of its own is reported. */
   logger: { warn(fields: object, message: string): void };
 }
@@ -106,7 +108,10 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
   // late throw. Unheard, that event would end the process; the task is failed already.
   piscina.on('error', (error: unknown) => reportIdleDeath(options, error));
 
-  function convert(error: unknown, what: string, timeoutMs: number, stopped: AbortReason | undefined, started: boolean): QuarkError {
+  function convert(error: unknown, what: string, timeoutMs: number, stopped: AbortReason | undefined, started: boolean, over: LimitEvent | undefined): QuarkError {
+    if (over) {
+      return quarkError('QUARK_ERR_PLUGIN_RESOURCE_LIMIT', `${what} used ${over.used} ${over.unit} of ${over.resource}, over its limit of ${over.limit} ${over.unit}; its worker was stopped`, { resource: over.resource, used: over.used, limit: over.limit, unit: over.unit }, error);
+    }
     if (stopped === 'timeout') {
       return quarkError('QUARK_ERR_PLUGIN_TIMEOUT', `${what} did not finish within ${timeoutMs} ms and was stopped`, { timeoutMs }, error);
     }
@@ -128,6 +133,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
       const hardStop = new AbortController();
       let stopped: AbortReason | undefined;
       let started = false;
+      let over: LimitEvent | undefined;
       const timers: NodeJS.Timeout[] = [];
       const { port1, port2 } = new MessageChannel();
       const stop = (reason: AbortReason) => {
@@ -145,12 +151,17 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
           timers.push(setTimeout(() => stop('timeout'), timeoutMs));
         }
         else if (event.type === 'progress') relayProgress(options, what, event, onProgress);
+        else if (event.type === 'limit') {
+          over ??= event;
+          hardStop.abort();
+        }
         else relayResource(port1, onResource, event);
       });
       try {
-        return await piscina.run({ ...task, control: port2 }, { signal: hardStop.signal, transferList: [port2, ...transfer] });
+        const limits = task.kind === 'steps' ? undefined : options.limits;
+        return await piscina.run({ ...task, control: port2, ...(limits ? { limits } : {}) }, { signal: hardStop.signal, transferList: [port2, ...transfer] });
       } catch (error) {
-        throw convert(error, what, timeoutMs, stopped, started);
+        throw convert(error, what, timeoutMs, stopped, started, over);
       } finally {
         for (const timer of timers) clearTimeout(timer);
         signal?.removeEventListener('abort', onCancel);

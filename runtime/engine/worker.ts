@@ -5,6 +5,7 @@
  */
 import { register } from 'node:module';
 import { heldResources, installGuards, takeTaint } from './guards.js';
+import { watchLimits } from './limits.js';
 import { pathToFileURL } from 'node:url';
 import type { MessagePort } from 'node:worker_threads';
 import { isConnector, type Connector, type ConnectorLogger, type HeldResource, type OperationResult, type ResourceDescription, type Resources } from '../sdk/index.js';
@@ -314,7 +315,7 @@ function withTaint(reply: WorkerReply, held: number): WorkerReply {
 }
 
 export default async function run(posted: PostedTask): Promise<WorkerReply> {
-  const { control: port, ...task } = posted;
+  const { control: port, limits, ...task } = posted;
   const control = controlOf(port);
   control.post({ type: 'started' });
   const logs: WorkerLogRecord[] = [];
@@ -327,12 +328,17 @@ export default async function run(posted: PostedTask): Promise<WorkerReply> {
       const reply: WorkerReply = { ok: true, value: outcome, logs };
       return move({ get [transferableSymbol]() { return [buffer]; }, get [valueSymbol]() { return reply; } } as never) as unknown as WorkerReply;
     }
-    const connector = await load(task.entry);
+    const stopWatching = watchLimits(limits, control.post);
     let value: unknown;
-    if (task.kind === 'probe') value = probe(connector, task);
-    else if (task.kind === 'test') value = await test(connector, task, control, logs);
-    else if (task.kind === 'recover') value = await recover(connector, task, control, logs);
-    else value = await operate(connector, task, control, logs);
+    try {
+      const connector = await load(task.entry);
+      if (task.kind === 'probe') value = probe(connector, task);
+      else if (task.kind === 'test') value = await test(connector, task, control, logs);
+      else if (task.kind === 'recover') value = await recover(connector, task, control, logs);
+      else value = await operate(connector, task, control, logs);
+    } finally {
+      stopWatching();
+    }
     // structuredClone rejects functions and the like: make that a result-shape error here
     // rather than a DataCloneError in piscina.
     return withTaint({ ok: true, value: structuredClone(value), logs }, held);

@@ -142,22 +142,10 @@ export function untilOutput(rt: Running, pattern: RegExp): Promise<void> {
   });
 }
 
-/**
- * The command that starts `quark <args>`. tap's process-info hook adds an `--import` of its
- * own to NODE_OPTIONS of every child; that module calls `process.binding`, which Node's
- * permission model refuses, so the plugin host process of isolation "process" (which
- * inherits it through the runtime's own hook) would not start. `withoutTapHook` removes it
- * from the runtime's environment (`env -u` after the hook has run).
- */
-function quarkCommand(args: string[], withoutTapHook: boolean): [string, string[]] {
-  return withoutTapHook ? ['/usr/bin/env', ['-u', 'NODE_OPTIONS', process.execPath, cliPath, ...args]] : [process.execPath, [cliPath, ...args]];
-}
-
 /** `quark start` on a free port; resolves when it prints its URL. */
-export function startRuntime(t: Teardown, home: string, extraArgs: string[] = [], options: { withoutTapHook?: boolean } = {}): Promise<Running> {
+export function startRuntime(t: Teardown, home: string, extraArgs: string[] = []): Promise<Running> {
   return new Promise((resolvePromise, reject) => {
-    const [command, args] = quarkCommand(['start', '--home', home, '--port', '0', '--log-level', 'debug', ...extraArgs], options.withoutTapHook ?? false);
-    const child = spawn(command, args, {
+    const child = spawn(process.execPath, [cliPath, 'start', '--home', home, '--port', '0', '--log-level', 'debug', ...extraArgs], {
       env: childEnv(),
       stdio: ['ignore', 'pipe', 'pipe'],
     });

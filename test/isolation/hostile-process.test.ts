@@ -12,7 +12,7 @@ async function hostileRuntime(t: Test, config: Record<string, unknown> = {}) {
     kind: 'cloud',
     config: { plugins: { paths: [join(fixturePlugins, 'hostile'), join(fixturePlugins, 'hmac-signer')] }, limits: { workerThreads: 1 }, ...config },
   });
-  const rt = await startRuntime(t, home, [], { withoutTapHook: true });
+  const rt = await startRuntime(t, home);
   const created = await rt.api('POST', '/api/v1/connections', ownerToken, { name: 'bad', connector: 'hostile', config: { token: 'hostile-token-1234' } });
   t.equal(created.status, 201, JSON.stringify(created.body));
   const run = async (operation: string, parameters: Record<string, unknown> = {}) => {
