@@ -211,7 +211,8 @@ function openParts(home: Home, bootLogger: Logger, metrics: Metrics, closers: Cl
  */
 function createPluginPool(home: Home, logger: Logger): WorkerPool {
   const { config, paths } = home;
-  const limits = { threads: config.limits.workerThreads, heapMb: config.limits.workerHeapMb, logger };
+  const { workerThreads: threads, workerHeapMb: heapMb, workerExternalMb: externalMb, taskCpuMs: cpuMs } = config.limits;
+  const limits = { threads, heapMb, limits: { externalMb, cpuMs }, logger };
   if (isolationOf(config) === 'threads') return createConnectorPools(limits);
   const reads = pluginLocations(home).map((location) => location.path);
   return createHostPool({ ...limits, reads, work: paths.work, protect: [paths.masterKey, paths.store, paths.config] });

@@ -16,7 +16,7 @@ function send(report: HostReport): void {
   if (process.connected) process.send!(report);
 }
 
-const pools = createConnectorPools({ threads: settings.threads, heapMb: settings.heapMb, logger: { warn: (fields, message) => send({ type: 'log', fields, message }) } });
+const pools = createConnectorPools({ threads: settings.threads, heapMb: settings.heapMb, ...(settings.limits ? { limits: settings.limits } : {}), logger: { warn: (fields, message) => send({ type: 'log', fields, message }) } });
 
 interface Running {
   controller: AbortController;

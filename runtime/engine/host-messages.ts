@@ -1,6 +1,6 @@
 import type { PlainError } from '../core/errors.js';
 import type { PoolStats } from './pool.js';
-import type { ResourceAnswer, ResourceRequest, WorkerEvent, WorkerReply, WorkerTask } from './messages.js';
+import type { TaskLimits, ResourceAnswer, ResourceRequest, WorkerEvent, WorkerReply, WorkerTask } from './messages.js';
 
 /**
  * Messages between the runtime and its plugin host process (host.ts, host-main.ts), over
@@ -11,6 +11,7 @@ import type { ResourceAnswer, ResourceRequest, WorkerEvent, WorkerReply, WorkerT
 export interface HostSettings {
   threads: number;
   heapMb: number;
+  limits?: TaskLimits;
 }
 
 /** runtime → host */

@@ -117,7 +117,7 @@ function hostDied(what: string, code: number | null, signal: NodeJS.Signals | nu
 
 export function createHostPool(options: HostPoolOptions): WorkerPool {
   checkProtected(options);
-  const settings: HostSettings = { threads: options.threads, heapMb: options.heapMb };
+  const settings: HostSettings = { threads: options.threads, heapMb: options.heapMb, ...(options.limits ? { limits: options.limits } : {}) };
   let host: Host | undefined;
   let closed = false;
   let nextId = 0;

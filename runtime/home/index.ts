@@ -16,14 +16,19 @@ export type RuntimeKind = 'atom' | 'molecule' | 'cloud';
 /** Where plugin code runs: worker threads of the runtime, or of a plugin host process. */
 export type IsolationMode = 'threads' | 'process';
 
-/** `process` for cloud runtimes (tenants keep their own connections), `threads` for the others. */
-export function isolationOf(config: Pick<RuntimeConfig, 'kind' | 'isolation'>): IsolationMode {
-  return config.isolation ?? (config.kind === 'cloud' ? 'process' : 'threads');
+/**
+ * `threads` unless the configuration says `process`. Not yet the default for cloud: the
+ * local-files connector reads and writes folders the host may not (README, "Security model").
+ */
+export function isolationOf(config: Pick<RuntimeConfig, 'isolation'>): IsolationMode {
+  return config.isolation ?? 'threads';
 }
 
 export interface RuntimeLimits {
   workerThreads: number;
   workerHeapMb: number;
+  workerExternalMb: number;
+  taskCpuMs: number;
   testConnectionTimeoutMs: number;
   pluginImportTimeoutMs: number;
   shutdownGraceMs: number;

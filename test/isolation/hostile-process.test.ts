@@ -10,7 +10,7 @@ const signingKey = 'victim-signing-key-7f3a9c';
 async function hostileRuntime(t: Test, config: Record<string, unknown> = {}) {
   const { home, ownerToken } = await initHome(t, {
     kind: 'cloud',
-    config: { plugins: { paths: [join(fixturePlugins, 'hostile'), join(fixturePlugins, 'hmac-signer')] }, limits: { workerThreads: 1 }, ...config },
+    config: { plugins: { paths: [join(fixturePlugins, 'hostile'), join(fixturePlugins, 'hmac-signer')] }, isolation: 'process', limits: { workerThreads: 1 }, ...config },
   });
   const rt = await startRuntime(t, home);
   const created = await rt.api('POST', '/api/v1/connections', ownerToken, { name: 'bad', connector: 'hostile', config: { token: 'hostile-token-1234' } });
@@ -26,7 +26,7 @@ async function hostileRuntime(t: Test, config: Record<string, unknown> = {}) {
 
 const healthy = async (t: Test, rt: Running, what: string) => t.equal((await rt.api('GET', '/healthz')).status, 200, `the runtime answers after ${what}`);
 
-t.test('a hostile plugin in the plugin host process (the default of a cloud runtime)', async (t) => {
+t.test('a hostile plugin in the plugin host process (isolation "process", on a cloud runtime)', async (t) => {
   const { home, ownerToken, rt, run } = await hostileRuntime(t);
 
   for (const file of ['master.key', 'quark.db', 'config.json']) {

@@ -10,7 +10,7 @@ const signingKey = 'victim-signing-key-7f3a9c';
 
 t.test('a hostile plugin in worker threads: the runtime answers throughout', async (t) => {
   const { home, ownerToken } = await initHome(t, {
-    config: { plugins: { paths: [join(fixturePlugins, 'hostile'), join(fixturePlugins, 'hmac-signer')] }, limits: { workerThreads: 1 } },
+    config: { plugins: { paths: [join(fixturePlugins, 'hostile'), join(fixturePlugins, 'hmac-signer')] }, limits: { workerThreads: 1, workerExternalMb: 64 } },
   });
   const rt = await startRuntime(t, home);
   const created = await rt.api('POST', '/api/v1/connections', ownerToken, { name: 'bad', connector: 'hostile', config: { token: 'hostile-token-1234' } });
@@ -47,6 +47,13 @@ t.test('a hostile plugin in worker threads: the runtime answers throughout', asy
       await healthy(operation);
     });
   }
+
+  t.test('Buffers past limits.workerExternalMb stop the task with a code, not the runtime', async (t) => {
+    const outcome = await run('buffers', { mb: 512 });
+    t.match(outcome, { status: 'failure', code: 'QUARK_ERR_PLUGIN_RESOURCE_LIMIT', message: /MB of external memory, over its limit of 64 MB/ });
+    await healthy('the Buffers');
+    t.equal((await run('captured')).status, 'success', 'the next task runs');
+  });
 
   t.test('a late unhandled rejection does not fail the unrelated task running then; the worker is recycled', async (t) => {
     t.equal((await run('late')).properties.armed, 'yes');
