@@ -1,9 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
   DeleteObjectsCommand,
-  GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
@@ -15,7 +13,8 @@ import { endpointOf, proxyUrl } from './client.js';
 import { createClientCache } from './clients.js';
 import { classify, proxyProblem } from './errors.js';
 import { uploadHeaders } from './metadata.js';
-import { MiB, uploadMultipart, type MultipartRequest } from './multipart.js';
+import { defaultPartSize, MiB, uploadMultipart, type MultipartRequest } from './multipart.js';
+import { download } from './download.js';
 import { claimKey } from './claims.js';
 import type { S3Config } from './config.js';
 
@@ -61,22 +60,33 @@ function refusal(error: unknown, context: Context<unknown>, what: string, key?: 
   }
 }
 
-export async function get(context: Context<{ key?: string }>, document: InputDocument): Promise<OperationResult> {
+interface GetParameters {
+  key?: string;
+  concurrency?: number;
+  partSizeMb?: number;
+}
+
+export async function get(context: Context<GetParameters>, document: InputDocument): Promise<OperationResult> {
   const { config, parameters, signal } = context;
   const key = keyOf(parameters, document);
   if (key === undefined) return result.applicationError('no key: set the "key" parameter or the s3.key document property', { code: 'MissingKey' });
   const client = clients.get(config, context.runtime);
   try {
-    const response = await client.send(new GetObjectCommand({ Bucket: config.bucket, Key: key }), { abortSignal: signal });
-    const size = response.ContentLength ?? 0;
+    const { head, size, body } = await download({
+      client,
+      bucket: config.bucket,
+      key,
+      partSize: (parameters.partSizeMb ?? defaultPartSize / MiB) * MiB,
+      concurrency: parameters.concurrency ?? 4,
+      signal,
+    });
     // the runtime streams the body to its work directory and reports the progress itself
-    const body = response.Body as Readable;
     const out: OutputDocument = {
       size,
-      properties: properties(config, { key, etag: unquote(response.ETag), size, versionId: response.VersionId, contentType: response.ContentType, lastModified: response.LastModified }),
+      properties: properties(config, { key, etag: unquote(head.ETag), size, versionId: head.VersionId, contentType: head.ContentType, lastModified: head.LastModified }),
       body,
     };
-    for (const [name, value] of Object.entries(response.Metadata ?? {})) out.properties![`s3.meta.${name}`] = value;
+    for (const [name, value] of Object.entries(head.Metadata ?? {})) out.properties![`s3.meta.${name}`] = value;
     return result.success(out);
   } catch (error) {
     return refusal(error, context, `Get ${key}`, key);

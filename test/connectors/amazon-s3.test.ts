@@ -175,6 +175,11 @@ t.test('Amazon S3 operations against the embedded s3rver', async (t) => {
     const doc = got.body.results[0].documents[0];
     t.equal(doc.size, big.length);
     t.equal(sha(bodyOf(doc)), sha(big), 'same bytes');
+    // in ranged GETs of 1 MiB, 3 at once: 13 parts handed on in order
+    const ranged = await op('get', { key: 'big/blob.bin', partSizeMb: 1, concurrency: 3 });
+    const rangedDoc = ranged.body.results[0].documents[0];
+    t.equal(rangedDoc.properties['s3.size'], String(big.length), 'the size of the whole object, not of the first part');
+    t.equal(sha(bodyOf(rangedDoc)), sha(big), 'same bytes in ranged parts');
   });
 
   t.test('Query lists by prefix as documents or as a summary', async (t) => {
