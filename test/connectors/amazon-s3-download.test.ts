@@ -165,12 +165,19 @@ t.test(`Get in ranged parts against ${real ? 'a real S3 server' : 'the embedded 
   });
 
   t.test('an object replaced during the download fails the stream (ObjectChanged), never mixes versions', async (t) => {
-    await put('changing.bin', patterned(3 * MiB, 1));
+    const before = patterned(3 * MiB, 1);
+    await put('changing.bin', before);
     // one part at a time: the second GET starts only once the first part has been read
     const got = await download(request(client(), 'changing.bin', { concurrency: 1 }));
     await put('changing.bin', patterned(3 * MiB, 2));
-    const error = await drain(got.body).then(() => undefined, (e: unknown) => e);
-    t.match(error, { code: 'ObjectChanged', message: /^Get changing\.bin: ObjectChanged: the object changed while it was downloaded \(part \d of 3/ });
+    const read = await drain(got.body).then((bytes) => ({ bytes }), (error: unknown) => ({ error }));
+    if ('bytes' in read) {
+      // Ceph RGW now and then still serves the replaced version right after the PUT (its
+      // object cache), ETag and all: then every part is of that version, which is no mix
+      t.equal(sha(read.bytes), sha(before), 'the store still served the first version: all of it, nothing of the second');
+    } else {
+      t.match(read.error, { code: 'ObjectChanged', message: /^Get changing\.bin: ObjectChanged: the object changed while it was downloaded \(part \d of 3/ });
+    }
   });
 
   t.test('a cancel fails the stream with the cancel, and no GET starts after it', async (t) => {
