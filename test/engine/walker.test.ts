@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createWorkerPool, type WorkerPool } from '../../runtime/engine/pool.js';
-import { append, chunkFailure, createWalker, segmentTimeout, type WalkContext, type WalkerOptions } from '../../runtime/engine/walker.js';
+import { append, chunkFailure, createWalker, eachInOrder, segmentTimeout, type WalkContext, type WalkerOptions } from '../../runtime/engine/walker.js';
 import { inlineRef } from '../../runtime/engine/bodies.js';
 import { createLogger } from '../../runtime/core/logger.js';
 import { quarkError } from '../../runtime/core/errors.js';
@@ -94,6 +94,67 @@ t.test('a document nested 20,000 deep fails alone; the 199 others of its chunk g
   t.match(failure.message, /nests deeper than 500 levels/);
   t.same(ctx.counts.same, { in: 200, out: 200, errors: 1 });
   t.notOk(result.outputs.some((d) => d.properties.index === '57'), 'the deep one is not in the output');
+});
+
+t.test('a body nested 600 deep (deeper than limits.maxNestingDepth, not than JSON.stringify) fails alone', async (t) => {
+  const walker = walkerFor(poolFor(t));
+  const documents = [doc('{"x":1}'), doc(nested(600)), doc(nested(500))];
+  const result = await walker.walk(definition([{ id: 'same', kind: 'map', expression: '$' }]), documents, contextFor(t));
+  t.same(result.failures.map((f) => [f.step, f.code]), [['same', 'QUARK_ERR_STEP_NESTING_TOO_DEEP']]);
+  t.match(result.failures[0]!.message, /nests deeper than 500 levels .*\(at \/a\/a\/a/);
+  t.same(result.outputs.map((d) => text(d).length), [7, nested(500).length], 'exactly at the limit passes');
+});
+
+t.test('discardOutputs: the ends of the process are counted, none kept; a called process still hands its documents on', async (t) => {
+  const walker = walkerFor(poolFor(t));
+  const steps: Step[] = [
+    { id: 'map', kind: 'map', expression: '{"n": n * 2}', next: 'big' },
+    { id: 'big', kind: 'decision', condition: 'n > 10', ifTrue: 'mark' },
+    { id: 'mark', kind: 'set-properties', document: { big: 'yes' } },
+  ];
+  const documents = Array.from({ length: 3000 }, (_, n) => doc(JSON.stringify({ n })));
+  const kept = await walker.walk(definition(steps), documents, contextFor(t));
+  t.equal(kept.outputs.length, 3000);
+  t.equal(kept.documentsOut, 3000);
+  const ctx = contextFor(t, { discardOutputs: true });
+  const dropped = await walker.walk(definition(steps), documents, ctx);
+  t.equal(dropped.outputs.length, 0, 'none kept');
+  t.equal(dropped.documentsOut, 3000, 'all counted');
+  t.same(ctx.counts.mark, { in: 2994, out: 2994, errors: 0 });
+  const callee: ProcessDefinition = { id: 'inner', name: 'inner', start: { kind: 'documents', next: 'double' }, steps: [{ id: 'double', kind: 'map', expression: '{"n": n * 2}' }] };
+  const calling: Step[] = [{ id: 'call', kind: 'process-call', process: 'inner', next: 'last' }, { id: 'last', kind: 'map', expression: '{"n": n + 1}' }];
+  const called = await walker.walk(definition(calling), [doc('{"n":1}'), doc('{"n":2}')], contextFor(t, { discardOutputs: true, callee: () => callee }));
+  t.same([called.documentsOut, called.outputs.length, called.failures.length], [2, 0, 0], "the callee's outputs went on to the next step, then were counted");
+});
+
+t.test('eachInOrder: at most `limit` at a time, results delivered in item order as they come', async (t) => {
+  let running = 0;
+  let most = 0;
+  const delivered: number[] = [];
+  const gates = Array.from({ length: 10 }, () => {
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => (resolve = r));
+    return { promise, resolve };
+  });
+  const run = async (i: number) => {
+    running++;
+    most = Math.max(most, running);
+    await gates[i]!.promise;
+    running--;
+    return i;
+  };
+  const all = eachInOrder([0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 3, run, (i) => delivered.push(i));
+  gates[1]!.resolve();
+  gates[2]!.resolve();
+  await new Promise((resolve) => setImmediate(resolve)); // every continuation of the settled ones has run
+  t.same(delivered, [], 'nothing before the first is in');
+  gates[0]!.resolve();
+  await new Promise((resolve) => setImmediate(resolve));
+  t.same(delivered, [0, 1, 2], 'the first three as soon as the first is in');
+  for (const gate of gates) gate.resolve();
+  await all;
+  t.same(delivered, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  t.equal(most, 3);
 });
 
 t.test('a process property set too deep fails its document, not the tasks that follow', async (t) => {
