@@ -11,7 +11,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { messageOf, type ErrorCode } from '../core/errors.js';
-import { findTooDeep, tooDeepMessage } from '../core/json-depth.js';
+import { findTooDeep, jsonTextNestsDeeper, tooDeepMessage } from '../core/json-depth.js';
 import type { PureStep } from '../processes/definition.js';
 import { isExpression } from '../processes/definition.js';
 import { inlineRef, packBodies, refOf } from './bodies.js';
@@ -108,13 +108,31 @@ function dynamic(run: Run, step: PureStep, value: unknown, state: DocState): Pro
   return isExpression(value) ? evalIn(run, step, value.$expr, state) : Promise.resolve(value);
 }
 
+/**
+ * A computed body as text, refused when it nests deeper than limits.maxNestingDepth. The
+ * depth is read off the serialised text (a scan of its brackets), not by walking the value
+ * before it: the walk cost more than the serialising; only a value found too deep (or one
+ * too deep for JSON.stringify's stack) is walked, for the place to name.
+ */
+function bodyText(run: Run, step: string, value: unknown): string {
+  if (value === undefined) return '';
+  if (typeof value === 'string') return value;
+  let text: string;
+  try {
+    text = JSON.stringify(value);
+  } catch (error) {
+    if (error instanceof RangeError) checkDepth(run, step, 'the body', value);
+    throw error;
+  }
+  if (typeof text === 'string' && jsonTextNestsDeeper(text, run.task.maxNestingDepth)) checkDepth(run, step, 'the body', value);
+  return text;
+}
+
 /** The document leaves the run towards `next` (null: the end of its path), its body serialised once. */
 async function exit(run: Run, next: string | null, state: DocState, last: string): Promise<void> {
   let body = state.body;
   if (state.changed) {
-    const value = state.value;
-    checkDepth(run, last, 'the body', value);
-    const text = value === undefined ? '' : typeof value === 'string' ? value : JSON.stringify(value);
+    const text = bodyText(run, last, state.value);
     // small bodies (nearly all) stay in memory without a detour through a stream
     body = text.length * 3 <= run.task.spillBytes ? inlineRef(text) : await refOf(text, run.task.workDir, run.task.spillBytes, run.signal);
   }
