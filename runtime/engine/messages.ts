@@ -67,6 +67,11 @@ export interface StepsTask {
   spillBytes: number;
   /** limits.maxNestingDepth: a computed value nested deeper fails its document. */
   maxNestingDepth: number;
+  /**
+   * A split with more children than this hands them back to the walker (as exits towards
+   * its next step), which chunks them across the pool; unset: they are walked here.
+   */
+  handBackAbove?: number;
 }
 
 export interface StepCount {

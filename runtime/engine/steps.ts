@@ -9,6 +9,7 @@
  * expression error, a value nested too deep to serialise, a body that cannot be
  * written), it fails alone and the others of its chunk go on.
  */
+import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { messageOf, type ErrorCode } from '../core/errors.js';
 import { findTooDeep, jsonTextNestsDeeper, tooDeepMessage } from '../core/json-depth.js';
@@ -172,7 +173,12 @@ async function apply(run: Run, step: PureStep, state: DocState, counts: StepCoun
     case 'split': {
       const children = await split(run, step, state);
       counts.out += children.length;
-      for (const child of children) await walk(run, step.next, child, step.id);
+      // many children leave here, to be chunked across the pool by the walker, rather than all walked in this worker
+      const handBack = run.task.handBackAbove !== undefined && children.length > run.task.handBackAbove;
+      for (const child of children) {
+        if (handBack) await leave(run, step.next ?? null, child, step.id);
+        else await walk(run, step.next, child, step.id);
+      }
       return ended;
     }
     case 'notify': {
@@ -225,12 +231,43 @@ async function setProperties(run: Run, step: Extract<PureStep, { kind: 'set-prop
 async function split(run: Run, step: Extract<PureStep, { kind: 'split' }>, state: DocState): Promise<DocState[]> {
   const child = (value: unknown): DocState => withOrigins({ properties: { ...state.properties }, body: state.body, entered: state.entered, value, changed: true }, state);
   if (step.mode === 'lines') {
+    if (!state.changed && state.body.kind === 'file') {
+      const children: DocState[] = [];
+      for await (const line of linesOfFile(state.body.path)) children.push(child(line));
+      return children;
+    }
     const text = await textOf(state);
     return text.split(/\r?\n/).filter((line) => line.length > 0).map(child);
   }
   const array = step.path === undefined ? valueOf(state) : await evalIn(run, step, step.path, state);
   if (!Array.isArray(array)) throw new DocumentFailure('QUARK_ERR_PROCESS_SPLIT_FAILED', `step ${step.id}: ${step.path === undefined ? 'the body' : 'the path expression'} is not a JSON array`);
   return array.map(child);
+}
+
+/**
+ * The non-empty lines of a spilled body, read as a stream (never the whole file in one
+ * string), split as a body in memory is: at \n or \r\n.
+ */
+async function* linesOfFile(path: string): AsyncGenerator<string> {
+  let pending: string[] = [];
+  for await (const chunk of createReadStream(path, { encoding: 'utf8', highWaterMark: 1024 * 1024 }) as AsyncIterable<string>) {
+    pending.push(chunk);
+    if (!chunk.includes('\n')) continue;
+    const lines = pending.join('').split(/\r?\n/);
+    pending = [lines.pop()!];
+    for (const line of lines) if (line.length > 0) yield line;
+  }
+  const last = pending.join('');
+  if (last.length > 0) yield last;
+}
+
+/** The document leaves the run towards `next`; a failure to serialise its body fails it alone. */
+async function leave(run: Run, next: string | null, state: DocState, last: string): Promise<void> {
+  try {
+    await exit(run, next, state, last);
+  } catch (error) {
+    fail(run, last, state, error);
+  }
 }
 
 /** Walks one document from `first` until it leaves the run, ends or fails (only it). */
@@ -254,11 +291,7 @@ async function walk(run: Run, first: string | undefined, state: DocState, from: 
     last = step.id;
     id = next;
   }
-  try {
-    await exit(run, id ?? null, state, last);
-  } catch (error) {
-    fail(run, last, state, error);
-  }
+  await leave(run, id ?? null, state, last);
 }
 
 function entering(document: DocumentRef): DocState {

@@ -317,12 +317,15 @@ export async function eachInOrder<T, R>(items: readonly T[], limit: number, run:
   await Promise.all(lanes);
 }
 
+/** With more than one thread, a split's children beyond one chunk come back to be spread over the pool. */
+const handBack = (options: WalkerOptions) => (options.threads > 1 ? { handBackAbove: maxChunk } : {});
+
 async function runChunk(walk: Walk, first: PureStep, chunk: DocumentRef[], scope: Scope, timeoutMs: number, process: Record<string, unknown>): Promise<StepsOutcome> {
   const { ctx, options } = walk;
   try {
     const { documents, buffer } = packBodies(chunk);
     const reply = await options.pool.run(
-      { kind: 'steps', steps: scope.pure, first: first.id, documents, process, execution: ctx.info, workDir: ctx.workDir, spillBytes: options.spillBytes, maxNestingDepth: options.maxNestingDepth },
+      { kind: 'steps', steps: scope.pure, first: first.id, documents, process, execution: ctx.info, workDir: ctx.workDir, spillBytes: options.spillBytes, maxNestingDepth: options.maxNestingDepth, ...handBack(options) },
       { timeoutMs, what: `step ${first.id}`, signal: ctx.signal, transfer: [buffer] },
     );
     if (reply.ok) return reply.value as StepsOutcome;

@@ -74,6 +74,26 @@ t.test('500,000 documents on one path: split lines → map → decision', async 
   t.same(ctx.counts.even, { in: 500_000, out: 500_000, errors: 0 });
 });
 
+t.test("a split's children are spread over the pool's workers, not walked in the split's one task", async (t) => {
+  const pool = poolFor(t);
+  const tasks: number[] = [];
+  const counting: WorkerPool = { ...pool, run: (task, options) => (task.kind === 'steps' && tasks.push(task.documents.length), pool.run(task, options)) };
+  const walker = walkerFor(counting);
+  const lines = Array.from({ length: 20_000 }, (_, i) => String(i)).join('\n');
+  const steps: Step[] = [
+    { id: 'split', kind: 'split', mode: 'lines', next: 'map' },
+    { id: 'map', kind: 'map', expression: '{"n": $number($)}' },
+  ];
+  const ctx = contextFor(t);
+  const result = await walker.walk(definition(steps), [doc(lines)], ctx);
+  t.equal(result.outputs.length, 20_000);
+  t.equal(text(result.outputs[19_999]!), '{"n":19999}', 'in order');
+  t.same(ctx.counts.map, { in: 20_000, out: 20_000, errors: 0 });
+  t.same(tasks[0], 1, 'the split: one task for the one document');
+  t.ok(tasks.length >= 3, `the children went out in chunks (${tasks.length - 1} tasks of ${tasks.slice(1).join(', ')})`);
+  t.equal(tasks.slice(1).reduce((a, b) => a + b, 0), 20_000);
+});
+
 t.test('append takes any number of items (push(...items) overflows past ~125,000)', async (t) => {
   const target = [1];
   append(target, Array.from({ length: 300_000 }, (_, i) => i));
