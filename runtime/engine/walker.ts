@@ -11,7 +11,9 @@
  * Batches may hold any number of documents (a split of a 500,000-line file): they are
  * appended one by one, never spread into a call's arguments.
  */
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { QuarkError, quarkError, messageOf } from '../core/errors.js';
@@ -453,10 +455,57 @@ function combinedText(step: CombineStep, documents: DocumentRef[], spillBytes: n
   }
 }
 
+/** A body's bytes without one final line end (\n or \r\n), as a stream: the last two bytes are held back until the end. */
+async function* withoutFinalLineEnd(chunks: Iterable<Buffer> | AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let held: Buffer = Buffer.alloc(0);
+  for await (const chunk of chunks) {
+    const all = held.length > 0 ? Buffer.concat([held, chunk]) : chunk;
+    const keep = Math.min(2, all.length);
+    if (all.length > keep) yield all.subarray(0, all.length - keep);
+    held = all.subarray(all.length - keep);
+  }
+  let end = held.length;
+  if (end > 0 && held[end - 1] === 0x0a) end -= end > 1 && held[end - 2] === 0x0d ? 2 : 1;
+  if (end > 0) yield held.subarray(0, end);
+}
+
+/** The lines of every body, each ending in one \n, as they stream: spilled bodies are read as streams, never whole. */
+async function* combinedLines(documents: readonly DocumentRef[]): AsyncGenerator<Buffer> {
+  const lineEnd = Buffer.from('\n');
+  for (const d of documents) {
+    yield* withoutFinalLineEnd(d.body.kind === 'inline' ? [bytesOf(d.body)!] : (createReadStream(d.body.path) as AsyncIterable<Buffer>));
+    yield lineEnd;
+  }
+}
+
+/** Combines in lines mode into a new file of the work directory, streamed. */
+async function combineLinesToFile(ctx: WalkContext, documents: readonly DocumentRef[]): Promise<BodyRef> {
+  const path = join(ctx.workDir, `combined-${randomBytes(8).toString('hex')}`);
+  await mkdir(ctx.workDir, { recursive: true, mode: 0o700 });
+  let size = 0;
+  const counted = async function* () {
+    for await (const chunk of combinedLines(documents)) {
+      size += chunk.length;
+      yield chunk;
+    }
+  };
+  await pipeline(counted, createWriteStream(path, { flags: 'wx', mode: 0o600 }), { signal: ctx.signal });
+  return { kind: 'file', path, size };
+}
+
+const inlineSize = (documents: readonly DocumentRef[]) => documents.reduce((n, d) => n + (d.body.kind === 'inline' ? d.body.bytes.byteLength : 0), 0);
+
 async function combine(walk: Walk, step: CombineStep, documents: DocumentRef[], scope: Scope): Promise<PathResult> {
   const { ctx, options } = walk;
   const counts = count(walk, scope, step.id);
   counts.in += documents.length;
+  // lines with a spilled body, or more than spillBytes of them: streamed to a file, never whole in memory
+  if (step.mode === 'lines' && (documents.some((d) => d.body.kind === 'file') || inlineSize(documents) + documents.length > options.spillBytes)) {
+    const body = await combineLinesToFile(ctx, documents);
+    counts.out++;
+    const first = documents[0]!;
+    return { outputs: [withOrigins({ properties: { ...first.properties }, body }, first)], failures: [] };
+  }
   const text = combinedText(step, documents, options.spillBytes);
   if (typeof text !== 'string') {
     counts.errors += documents.length;

@@ -5,7 +5,7 @@
  * expression that never ends, one that eats the worker's heap.
  */
 import t from 'tap';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createWorkerPool, type WorkerPool } from '../../runtime/engine/pool.js';
@@ -51,7 +51,7 @@ function walkerFor(pool: WorkerPool, options: Partial<WalkerOptions> = {}) {
 
 const definition = (steps: Step[], first = steps[0]!.id): ProcessDefinition => ({ id: 'p', name: 'p', start: { kind: 'documents', next: first }, steps });
 const doc = (body: string, properties: Record<string, string> = {}): DocumentRef => ({ properties, body: inlineRef(body) });
-const text = (d: DocumentRef) => (d.body.kind === 'inline' ? Buffer.from(d.body.bytes).toString('utf8') : `<file ${d.body.path}>`);
+const text = (d: DocumentRef) => (d.body.kind === 'inline' ? Buffer.from(d.body.bytes).toString('utf8') : readFileSync(d.body.path, 'utf8'));
 const nested = (levels: number) => '{"a":'.repeat(levels) + '1' + '}'.repeat(levels);
 
 t.test('500,000 documents on one path: split lines → map → decision', async (t) => {
@@ -92,6 +92,25 @@ t.test("a split's children are spread over the pool's workers, not walked in the
   t.same(tasks[0], 1, 'the split: one task for the one document');
   t.ok(tasks.length >= 3, `the children went out in chunks (${tasks.length - 1} tasks of ${tasks.slice(1).join(', ')})`);
   t.equal(tasks.slice(1).reduce((a, b) => a + b, 0), 20_000);
+});
+
+t.test('combine in lines mode streams spilled bodies into a file instead of refusing them', async (t) => {
+  const walker = walkerFor(poolFor(t), { spillBytes: 64 * 1024 });
+  const ctx = contextFor(t);
+  const spilledPath = join(ctx.workDir, 'spilled-input');
+  const big = Array.from({ length: 20_000 }, (_, i) => `big ${i}`).join('\r\n') + '\r\n';
+  writeFileSync(spilledPath, big);
+  const spilled: DocumentRef = { properties: { from: 'file' }, body: { kind: 'file', path: spilledPath, size: Buffer.byteLength(big) } };
+  const steps: Step[] = [{ id: 'all', kind: 'combine', mode: 'lines' }];
+  const result = await walker.walk(definition(steps), [doc('first\n', { from: 'memory' }), spilled, doc('last')], ctx);
+  t.same(result.failures, [], 'nothing refused');
+  t.equal(result.outputs.length, 1);
+  const out = result.outputs[0]!;
+  t.equal(out.body.kind, 'file', 'larger than spillBytes: a file');
+  t.equal(text(out), 'first\n' + big.replace(/\r\n$/, '') + '\nlast\n', 'each body once, its last line end made one \\n');
+  t.equal(out.body.kind === 'file' && out.body.size, Buffer.byteLength(text(out)));
+  t.same(out.properties, { from: 'memory' }, "the first document's properties");
+  t.same(ctx.counts.all, { in: 3, out: 1, errors: 0 });
 });
 
 t.test('append takes any number of items (push(...items) overflows past ~125,000)', async (t) => {
