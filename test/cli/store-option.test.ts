@@ -1,18 +1,9 @@
 import t from 'tap';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { cli, startRuntime, tempDir } from '../helpers/quark.js';
-import { freshDatabase, postgresSkip } from '../helpers/postgres.js';
+import { closedPort, freshDatabase, postgresSkip } from '../helpers/postgres.js';
 
 /** A loopback port nothing listens on (taken, then given back). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 t.test('init --store with a PostgreSQL that is not there: QUARK_ERR_STORE_UNAVAILABLE naming host and port, never the password', async (t) => {
   const port = await closedPort();
   const home = join(tempDir(t), 'home');

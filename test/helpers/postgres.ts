@@ -1,3 +1,5 @@
+import { createServer } from 'node:net';
+
 /**
  * PostgreSQL for tests: the server .ci/run starts with ../shared/tools/services
  * (QUARK_TEST_POSTGRES_URL), a fresh schema or database per test, dropped afterwards.
@@ -51,4 +53,13 @@ export async function freshDatabase(t: Teardown): Promise<string> {
   t.teardown(() => adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
   url.pathname = `/${name}`;
   return url.toString();
+}
+
+/** A loopback port with nothing listening on it: a PostgreSQL that is not there. */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }

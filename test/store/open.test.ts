@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { StoreUnavailableError } from '../../runtime/store/errors.js';
 import { describeStore, openStore } from '../../runtime/store/open.js';
 import { tempDir } from '../helpers/quark.js';
-import { freshDatabase, postgresSkip, postgresUrl } from '../helpers/postgres.js';
+import { closedPort, freshDatabase, postgresSkip, postgresUrl } from '../helpers/postgres.js';
 
 interface Logged {
   level: 'warn' | 'info';
@@ -27,14 +27,6 @@ function recordingLogger(): { logger: NonNullable<Parameters<typeof openStore>[1
 }
 
 /** A loopback port nothing listens on (taken, then given back). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 /** Listens on `port` and forwards every connection to `target`: PostgreSQL "coming up" on that port. */
 async function forwarder(port: number, target: URL): Promise<{ server: Server; sockets: Set<Socket> }> {
   const sockets = new Set<Socket>();

@@ -1,9 +1,8 @@
 import t, { type Test } from 'tap';
-import { createServer } from 'node:net';
 import { migrations, openPostgresStore, postgresAddress, redactPostgresUrl } from '../../runtime/store/postgres-store.js';
 import { StoreUnavailableError } from '../../runtime/store/errors.js';
 import type { Store } from '../../runtime/store/types.js';
-import { adminQuery, freshSchema, postgresSkip, postgresUrl } from '../helpers/postgres.js';
+import { adminQuery, closedPort, freshSchema, postgresSkip, postgresUrl } from '../helpers/postgres.js';
 import { connection, deployment, execution, owner, storeContract, tenant, token } from './contract.js';
 
 async function openFresh(t: Test): Promise<Store> {
@@ -14,14 +13,6 @@ async function openFresh(t: Test): Promise<Store> {
 }
 
 /** A loopback port nothing listens on (taken, then given back). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 t.test('a server that is not there: StoreUnavailableError naming host and port, never the password', async (t) => {
   const port = await closedPort();
   const url = `postgres://quark:hunter2-secret@127.0.0.1:${port}/quark`;
