@@ -134,6 +134,9 @@ export const migrations: readonly string[] = [
    UPDATE executions SET status = 'discarded', ended_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), error_code = 'QUARK_ERR_EXECUTION_INTERRUPTED',
      error_message = 'queued by an earlier quark version, which kept the inputs of queued executions in memory only'
    WHERE status = 'queued';`,
+  // 7: the lease epoch of a run (fencing: every write of the run carries it). The cluster
+  // tables of the same PostgreSQL migration are not here: a molecule needs PostgreSQL.
+  `ALTER TABLE executions ADD COLUMN lease_epoch INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 export interface DeploymentRow {
@@ -175,6 +178,7 @@ export interface ExecutionRow {
   warnings: number;
   owner: string | null;
   attempt: number;
+  lease_epoch: number;
 }
 
 /** A stored JSON object, or null when the text is not one (a damaged record must not break a list). */
@@ -243,6 +247,7 @@ export const toExecution = (row: ExecutionRow): ExecutionRecord => ({
   warnings: row.warnings,
   owner: row.owner,
   attempt: row.attempt,
+  leaseEpoch: row.lease_epoch,
 });
 
 export const executionParams = (e: ExecutionRecord) => ({ ...e, steps: JSON.stringify(e.steps) });
