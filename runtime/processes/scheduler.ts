@@ -283,6 +283,7 @@ function heard(ctx: SchedulerContext, payload: string): void {
     return;
   }
   if (change.node !== null && change.node === ctx.deps.nodeId) return;
+  ctx.deps.logger.debug({ process: change.process, account: change.account, from: change.node }, 'a schedule change from another node: arming it here');
   void refresh(ctx, change.account, change.process);
 }
 
