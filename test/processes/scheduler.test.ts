@@ -6,7 +6,9 @@ import { openSqliteStore } from '../../runtime/store/sqlite-store.js';
 import { createScheduler, missedFires, nominalFire, scheduledFire, scheduleProblem } from '../../runtime/processes/scheduler.js';
 import { Cron } from 'croner';
 import type { ScheduledFire, ScheduleRecord, Store } from '../../runtime/store/types.js';
-import { tempDir } from '../helpers/quark.js';
+import { tempDir, until } from '../helpers/quark.js';
+import { openPostgresStore } from '../../runtime/store/postgres-store.js';
+import { adminQuery, freshDatabase, postgresSkip } from '../helpers/postgres.js';
 
 const silent = pino({ level: 'silent' });
 
@@ -167,4 +169,50 @@ t.test('resync: schedules another node changed in the store are armed here; a pr
   await store.processes.setActive('acc_1', 'hourly', null, '2026-01-01T12:00:00.000Z');
   await scheduler.resync();
   t.same(scheduler.next('acc_1', 'hourly'), [], 'undeployed elsewhere: disarmed here');
+});
+
+/** A logger whose messages a test can wait for. */
+function listeningLogger() {
+  const waiters: { pattern: RegExp; resolve(): void }[] = [];
+  const logger = pino({ level: 'debug' }, {
+    write(line: string) {
+      const msg = (JSON.parse(line) as { msg: string }).msg;
+      for (const w of waiters.filter((x) => x.pattern.test(msg))) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve();
+      }
+    },
+  });
+  return { logger, next: (pattern: RegExp) => new Promise<void>((resolve) => waiters.push({ pattern, resolve })) };
+}
+
+t.test('PostgreSQL: a change made on one node while another lost its listening connection is armed there once it listens again', { skip: postgresSkip }, async (t) => {
+  const url = await freshDatabase(t);
+  const [storeA, storeB] = await Promise.all([1, 2].map(() => openPostgresStore({ url, poolSize: 2, listenRetryMs: 1000 })));
+  t.teardown(() => Promise.all([storeA!.close(), storeB!.close()]));
+  await storeA!.accounts.insert({ id: 'acc_1', name: 'acme', relation: 'owner', createdAt: '2026-01-01T00:00:00.000Z' });
+  await storeA!.processes.deploy({ accountId: 'acc_1', processId: 'p', name: 'p', definition: { id: 'p' }, deployedAt: '2026-01-01T00:00:00.000Z', deployedBy: 'acme', note: null });
+  await storeA!.processes.setSchedules('acc_1', 'p', [{ cron: '0 3 * * *', timezone: 'UTC' }], '2026-01-01T00:00:00.000Z');
+  const onB = listeningLogger();
+  const a = createScheduler({ store: storeA!, logger: silent, nodeId: 'node-a', fire: () => undefined });
+  const b = createScheduler({ store: storeB!, logger: onB.logger, nodeId: 'node-b', fire: () => undefined });
+  t.teardown(() => [a, b].forEach((s) => s.stop()));
+  await Promise.all([a.start(), b.start()]);
+
+  const heard = onB.next(/a schedule change from another node/);
+  await storeA!.processes.setSchedules('acc_1', 'p', [{ cron: '0 4 * * *', timezone: 'UTC' }], '2026-01-01T01:00:00.000Z');
+  await a.refresh('acc_1', 'p');
+  await heard;
+  await until('B armed the change it heard', () => (/T04:00:00\.000Z$/.test(b.next('acc_1', 'p')[0] ?? '') ? true : undefined));
+
+  const lost = onB.next(/was lost/);
+  const resumed = onB.next(/hearing schedule changes again/);
+  await adminQuery("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'quark-listen'", [], url);
+  await lost;
+  // in the gap: B cannot hear this
+  await storeA!.processes.setSchedules('acc_1', 'p', [{ cron: '0 5 * * *', timezone: 'UTC' }], '2026-01-01T02:00:00.000Z');
+  await a.refresh('acc_1', 'p');
+  await resumed;
+  await until('B read the schedules again', () => (/T05:00:00\.000Z$/.test(b.next('acc_1', 'p')[0] ?? '') ? true : undefined));
+  t.pass('the change made in the gap (the listening connection is opened again only after 1 s) is armed on B');
 });
