@@ -19,6 +19,7 @@ import type {
   ProcessRecord,
   QueuedInputRecord,
   ScheduleRecord,
+  StepDocumentRecord,
   Store,
   StoreTx,
   TokenRecord,
@@ -155,6 +156,19 @@ export const migrations: readonly string[] = [
    UPDATE executions SET status = 'discarded', ended_at = to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), error_code = 'QUARK_ERR_EXECUTION_INTERRUPTED',
      error_message = 'queued by an earlier quark version, which kept the inputs of queued executions in memory only'
    WHERE status = 'queued';`,
+  // 7: step data, the documents that left each step of an execution that records it:
+  // properties, the ones it entered the step with, the head of the body and its whole
+  // size; deleted with the execution (purge)
+  `CREATE TABLE execution_step_documents (
+     execution_id ${T} NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
+     step ${T} NOT NULL,
+     seq INTEGER NOT NULL,
+     properties JSONB NOT NULL,
+     input_properties JSONB,
+     body BYTEA NOT NULL,
+     size BIGINT NOT NULL,
+     PRIMARY KEY (execution_id, step, seq)
+   );`,
 ];
 
 /** The constraint names of the migrations, as the Store's conflict kinds. */
@@ -301,7 +315,20 @@ interface InputRow {
   size: string | null;
 }
 
+interface StepDocumentRow {
+  seq: number;
+  step: string;
+  properties: unknown;
+  input_properties: unknown;
+  body: Buffer;
+  size: string;
+}
+
 const isObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
+
+/** Stored step-data properties: the string-valued entries of an object; anything else reads as none. */
+const stringProperties = (value: unknown): Record<string, string> =>
+  Object.fromEntries(Object.entries(isObject(value) ? value : {}).filter((e): e is [string, string] => typeof e[1] === 'string'));
 
 /** A stored JSON object, or null when the text is not one (a damaged record must not break a list). */
 function parseObject(text: string): Record<string, unknown> | null {
@@ -397,6 +424,15 @@ const toInput = (row: InputRow): QueuedInputRecord => ({
   seq: row.seq,
   properties: row.properties,
   body: row.body_kind === 'inline' ? { kind: 'inline', base64: (row.body ?? Buffer.alloc(0)).toString('base64') } : { kind: 'file', path: row.path ?? '', size: Number(row.size ?? 0) },
+});
+
+const toStepDocument = (row: StepDocumentRow): StepDocumentRecord => ({
+  seq: row.seq,
+  step: row.step,
+  properties: stringProperties(row.properties),
+  ...(row.input_properties === null ? {} : { input: stringProperties(row.input_properties) }),
+  body: new Uint8Array(row.body),
+  size: Number(row.size),
 });
 
 /** A JSON value as a jsonb parameter (node-postgres would send an array as a PostgreSQL array). */
@@ -668,6 +704,41 @@ function recordMethods(r: Runner): StoreTx {
       },
       list: async () => (await all<HeldResourceRow>('SELECT * FROM held_resources ORDER BY created_at, id')).map(toHeldResource),
       failed: async (id, error) => void (await r.query('UPDATE held_resources SET attempts = attempts + 1, last_error = $1 WHERE id = $2', [error, id])),
+    },
+    stepData: {
+      insert: async (executionId, documents) => {
+        if (documents.length === 0) return;
+        // one statement: each step's documents numbered on from that step's last seq, in the order given
+        await r.query(
+          `INSERT INTO execution_step_documents (execution_id, step, seq, properties, input_properties, body, size)
+           SELECT $1, d.step,
+             COALESCE((SELECT MAX(seq) FROM execution_step_documents WHERE execution_id = $1 AND step = d.step), -1) + ROW_NUMBER() OVER (PARTITION BY d.step ORDER BY d.n),
+             d.properties::jsonb, d.input::jsonb, d.body, d.size
+           FROM unnest($2::text[], $3::text[], $4::text[], $5::bytea[], $6::bigint[]) WITH ORDINALITY AS d(step, properties, input, body, size, n)`,
+          [
+            executionId,
+            documents.map((d) => d.step),
+            documents.map((d) => json(d.properties)),
+            documents.map((d) => (d.input ? json(d.input) : null)),
+            documents.map((d) => Buffer.from(d.body.buffer, d.body.byteOffset, d.body.byteLength)),
+            documents.map((d) => d.size),
+          ],
+        );
+      },
+      list: async (executionId, step, page) =>
+        (
+          await all<StepDocumentRow>('SELECT seq, step, properties, input_properties, body, size FROM execution_step_documents WHERE execution_id = $1 AND step = $2 AND seq > $3 ORDER BY seq LIMIT $4', [
+            executionId,
+            step,
+            page.after,
+            page.limit,
+          ])
+        ).map(toStepDocument),
+      steps: async (executionId) =>
+        (await all<{ step: string; count: string }>('SELECT step, COUNT(*) AS count FROM execution_step_documents WHERE execution_id = $1 GROUP BY step ORDER BY step', [executionId])).map((row) => ({
+          step: row.step,
+          count: Number(row.count),
+        })),
     },
   };
 }

@@ -2,7 +2,7 @@
  * The SQLite store's schema: its migrations (PRAGMA user_version counts those applied)
  * and the rows it reads, turned into the records of types.ts.
  */
-import type { HeldResourceRecord, TokenRecord, ConnectionRecord, DeploymentRecord, ProcessRecord, ScheduleRecord, ExecutionRecord, ExecutionStatus, ExecutionTrigger, QueuedInputRecord } from './types.js';
+import type { HeldResourceRecord, TokenRecord, ConnectionRecord, DeploymentRecord, ProcessRecord, ScheduleRecord, ExecutionRecord, ExecutionStatus, ExecutionTrigger, QueuedInputRecord, StepDocumentRecord } from './types.js';
 
 /** The SQLite JSON path of a top-level key (process property names never hold a double quote). */
 export function propertyPath(name: string): string {
@@ -134,6 +134,20 @@ export const migrations: readonly string[] = [
    UPDATE executions SET status = 'discarded', ended_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), error_code = 'QUARK_ERR_EXECUTION_INTERRUPTED',
      error_message = 'queued by an earlier quark version, which kept the inputs of queued executions in memory only'
    WHERE status = 'queued';`,
+  // 7: step data, the documents that left each step of an execution that records it (test
+  // mode, options.recordStepData, or the request's recordStepData): properties, the ones
+  // it entered the step with, the head of the body and its whole size; deleted with the
+  // execution (purge)
+  `CREATE TABLE execution_step_documents (
+     execution_id TEXT NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
+     step TEXT NOT NULL,
+     seq INTEGER NOT NULL,
+     properties TEXT NOT NULL,
+     input_properties TEXT,
+     body BLOB NOT NULL,
+     size INTEGER NOT NULL,
+     PRIMARY KEY (execution_id, step, seq)
+   );`,
 ];
 
 export interface DeploymentRow {
@@ -337,4 +351,38 @@ export const inputParams = (executionId: string, input: QueuedInputRecord) => ({
   body: input.body.kind === 'inline' ? input.body.base64 : null,
   path: input.body.kind === 'file' ? input.body.path : null,
   size: input.body.kind === 'file' ? input.body.size : null,
+});
+
+export interface StepDocumentRow {
+  seq: number;
+  step: string;
+  properties: string;
+  input_properties: string | null;
+  body: Buffer;
+  size: number;
+}
+
+/** Stored step-data properties: the string-valued entries of a JSON object; anything else (a damaged row) reads as none. */
+function stringProperties(text: string): Record<string, string> {
+  const value = parseObject(text) ?? {};
+  return Object.fromEntries(Object.entries(value).filter((e): e is [string, string] => typeof e[1] === 'string'));
+}
+
+export const toStepDocument = (row: StepDocumentRow): StepDocumentRecord => ({
+  seq: row.seq,
+  step: row.step,
+  properties: stringProperties(row.properties),
+  ...(row.input_properties === null ? {} : { input: stringProperties(row.input_properties) }),
+  body: new Uint8Array(row.body),
+  size: row.size,
+});
+
+export const stepDocumentParams = (executionId: string, seq: number, d: Omit<StepDocumentRecord, 'seq'>) => ({
+  executionId,
+  step: d.step,
+  seq,
+  properties: JSON.stringify(d.properties),
+  input: d.input ? JSON.stringify(d.input) : null,
+  body: Buffer.from(d.body.buffer, d.body.byteOffset, d.body.byteLength),
+  size: d.size,
 });

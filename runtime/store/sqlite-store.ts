@@ -3,8 +3,8 @@ import { quarkError, messageOf, isQuarkError } from '../core/errors.js';
 import { ownerOnlyFile, ownerOnlySidecars } from '../core/files.js';
 import { StoreConflictError, StoreRaceError, StoreUnavailableError, type StoreConstraint } from './errors.js';
 import {
-  migrations, propertyPath, toConnection, toDeployment, toExecution, toHeldResource, toInput, toProcess, toToken, executionParams, inputParams,
-  type ConnectionRow, type DeploymentRow, type ExecutionRow, type HeldResourceRow, type InputRow, type ProcessRow, type TokenRow,
+  migrations, propertyPath, toConnection, toDeployment, toExecution, toHeldResource, toInput, toProcess, toStepDocument, toToken, executionParams, inputParams, stepDocumentParams,
+  type ConnectionRow, type DeploymentRow, type ExecutionRow, type HeldResourceRow, type InputRow, type ProcessRow, type StepDocumentRow, type TokenRow,
 } from './sqlite-schema.js';
 import type { Store, StoreTx, AccountRecord, ConnectionRecord, ScheduleRecord, ExecutionStatus } from './types.js';
 
@@ -96,6 +96,12 @@ function prepareStatements(db: Database.Database) {
     resList: db.prepare('SELECT * FROM held_resources ORDER BY created_at, id'),
     ping: db.prepare('SELECT 1'),
     resFailed: db.prepare('UPDATE held_resources SET attempts = attempts + 1, last_error = ? WHERE id = ?'),
+    stepInsert: db.prepare(
+      'INSERT INTO execution_step_documents (execution_id, step, seq, properties, input_properties, body, size) VALUES (@executionId, @step, @seq, @properties, @input, @body, @size)',
+    ),
+    stepNext: db.prepare('SELECT COALESCE(MAX(seq), -1) + 1 AS next FROM execution_step_documents WHERE execution_id = ? AND step = ?'),
+    stepPage: db.prepare('SELECT seq, step, properties, input_properties, body, size FROM execution_step_documents WHERE execution_id = ? AND step = ? AND seq > ? ORDER BY seq LIMIT ?'),
+    stepCounts: db.prepare('SELECT step, COUNT(*) AS count FROM execution_step_documents WHERE execution_id = ? GROUP BY step ORDER BY step'),
   };
 }
 
@@ -245,6 +251,22 @@ function resourceOps(q: Statements): SyncStore['resources'] {
   };
 }
 
+function stepDataOps(db: Database.Database, q: Statements): SyncStore['stepData'] {
+  return {
+    insert: (executionId, documents) =>
+      db.transaction(() => {
+        const next = new Map<string, number>();
+        for (const d of documents) {
+          const seq = next.get(d.step) ?? (q.stepNext.get(executionId, d.step) as { next: number }).next;
+          next.set(d.step, seq + 1);
+          q.stepInsert.run(stepDocumentParams(executionId, seq, d));
+        }
+      })(),
+    list: (executionId, step, page) => (q.stepPage.all(executionId, step, page.after, page.limit) as StepDocumentRow[]).map(toStepDocument),
+    steps: (executionId) => q.stepCounts.all(executionId) as { step: string; count: number }[],
+  };
+}
+
 /** Which unique constraint an SQLite message names ("UNIQUE constraint failed: connections.account_id, connections.name"). */
 function constraintOf(message: string): StoreConstraint {
   const columns = message.slice(message.indexOf(':') + 1).trim();
@@ -347,6 +369,7 @@ export function openSqliteStore(file: string): Store {
     processes: processOps(db, q),
     executions: executionOps(db, q),
     resources: resourceOps(q),
+    stepData: stepDataOps(db, q),
   };
   const lock = createLock();
   let unreachable = false;
