@@ -158,7 +158,7 @@ export const migrations: readonly string[] = [
    WHERE status = 'queued';`,
   // 7: step data, the documents that left each step of an execution that records it:
   // properties, the ones it entered the step with, the head of the body and its whole
-  // size; deleted with the execution (purge)
+  // size; and the definition a test-mode run ran; both deleted with the execution (purge)
   `CREATE TABLE execution_step_documents (
      execution_id ${T} NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
      step ${T} NOT NULL,
@@ -168,6 +168,10 @@ export const migrations: readonly string[] = [
      body BYTEA NOT NULL,
      size BIGINT NOT NULL,
      PRIMARY KEY (execution_id, step, seq)
+   );
+   CREATE TABLE execution_definitions (
+     execution_id ${T} PRIMARY KEY REFERENCES executions(id) ON DELETE CASCADE,
+     definition TEXT NOT NULL
    );`,
 ];
 
@@ -683,6 +687,12 @@ function recordMethods(r: Runner): StoreTx {
       errors: async (id, limit) => all<{ step: string; code: string; message: string }>('SELECT step, code, message FROM execution_errors WHERE execution_id = $1 ORDER BY seq LIMIT $2', [id, limit]),
       appendLog: async (id, lines) => void (await r.query('INSERT INTO execution_logs (execution_id, lines) VALUES ($1, $2)', [id, lines])),
       log: async (id) => (await all<{ lines: string }>('SELECT lines FROM execution_logs WHERE execution_id = $1 ORDER BY id', [id])).map((row) => row.lines),
+      saveDefinition: async (id, definition) =>
+        void (await r.query('INSERT INTO execution_definitions (execution_id, definition) VALUES ($1, $2) ON CONFLICT (execution_id) DO UPDATE SET definition = excluded.definition', [id, json(definition)])),
+      definition: async (id) => {
+        const row = await one<{ definition: string }>('SELECT definition FROM execution_definitions WHERE execution_id = $1', [id]);
+        return row && parseObject(row.definition);
+      },
     },
     resources: {
       insert: async (h) =>

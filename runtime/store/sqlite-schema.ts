@@ -136,7 +136,8 @@ export const migrations: readonly string[] = [
    WHERE status = 'queued';`,
   // 7: step data, the documents that left each step of an execution that records it (test
   // mode, options.recordStepData, or the request's recordStepData): properties, the ones
-  // it entered the step with, the head of the body and its whole size; deleted with the
+  // it entered the step with, the head of the body and its whole size; and the definition
+  // a test-mode run ran (it has no deployed version to read it from); both deleted with the
   // execution (purge)
   `CREATE TABLE execution_step_documents (
      execution_id TEXT NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
@@ -147,6 +148,10 @@ export const migrations: readonly string[] = [
      body BLOB NOT NULL,
      size INTEGER NOT NULL,
      PRIMARY KEY (execution_id, step, seq)
+   );
+   CREATE TABLE execution_definitions (
+     execution_id TEXT PRIMARY KEY REFERENCES executions(id) ON DELETE CASCADE,
+     definition TEXT NOT NULL
    );`,
 ];
 
@@ -367,6 +372,9 @@ function stringProperties(text: string): Record<string, string> {
   const value = parseObject(text) ?? {};
   return Object.fromEntries(Object.entries(value).filter((e): e is [string, string] => typeof e[1] === 'string'));
 }
+
+/** A stored test-mode definition; one that is not a JSON object reads as null, as a deployment's does. */
+export const storedDefinition = (text: string): Record<string, unknown> | null => parseObject(text);
 
 export const toStepDocument = (row: StepDocumentRow): StepDocumentRecord => ({
   seq: row.seq,

@@ -3,7 +3,7 @@ import { quarkError, messageOf, isQuarkError } from '../core/errors.js';
 import { ownerOnlyFile, ownerOnlySidecars } from '../core/files.js';
 import { StoreConflictError, StoreRaceError, StoreUnavailableError, type StoreConstraint } from './errors.js';
 import {
-  migrations, propertyPath, toConnection, toDeployment, toExecution, toHeldResource, toInput, toProcess, toStepDocument, toToken, executionParams, inputParams, stepDocumentParams,
+  migrations, propertyPath, toConnection, toDeployment, toExecution, toHeldResource, toInput, toProcess, toStepDocument, toToken, storedDefinition, executionParams, inputParams, stepDocumentParams,
   type ConnectionRow, type DeploymentRow, type ExecutionRow, type HeldResourceRow, type InputRow, type ProcessRow, type StepDocumentRow, type TokenRow,
 } from './sqlite-schema.js';
 import type { Store, StoreTx, AccountRecord, ConnectionRecord, ScheduleRecord, ExecutionStatus } from './types.js';
@@ -101,6 +101,8 @@ function prepareStatements(db: Database.Database) {
     ),
     stepNext: db.prepare('SELECT COALESCE(MAX(seq), -1) + 1 AS next FROM execution_step_documents WHERE execution_id = ? AND step = ?'),
     stepPage: db.prepare('SELECT seq, step, properties, input_properties, body, size FROM execution_step_documents WHERE execution_id = ? AND step = ? AND seq > ? ORDER BY seq LIMIT ?'),
+    defSave: db.prepare('INSERT INTO execution_definitions (execution_id, definition) VALUES (?, ?) ON CONFLICT (execution_id) DO UPDATE SET definition = excluded.definition'),
+    defGet: db.prepare('SELECT definition FROM execution_definitions WHERE execution_id = ?'),
     stepCounts: db.prepare('SELECT step, COUNT(*) AS count FROM execution_step_documents WHERE execution_id = ? GROUP BY step ORDER BY step'),
   };
 }
@@ -235,6 +237,11 @@ function executionOps(db: Database.Database, q: Statements): SyncStore['executio
     errors: (id, limit) => q.errList.all(id, limit) as { step: string; code: string; message: string }[],
     appendLog: (id, lines) => void q.logAppend.run(id, lines),
     log: (id) => (q.logRead.all(id) as { lines: string }[]).map((row) => row.lines),
+    saveDefinition: (id, definition) => void q.defSave.run(id, JSON.stringify(definition)),
+    definition: (id) => {
+      const row = q.defGet.get(id) as { definition: string } | undefined;
+      return row && storedDefinition(row.definition);
+    },
   };
 }
 

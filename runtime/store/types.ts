@@ -229,7 +229,7 @@ export interface Store {
     dropInputs(id: string): Promise<void>;
     /** After a crash of node `owner`: its in-process executions → aborted with the reason; queued ones stay queued. Returns the ids touched. */
     interrupt(owner: string, at: string, code: string, message: string): Promise<{ id: string; status: ExecutionStatus }[]>;
-    /** Deletes finished executions that ended before `before` (with their errors, logs, inputs and step data); returns their ids. */
+    /** Deletes finished executions that ended before `before` (with their errors, logs, inputs, step data and kept definition); returns their ids. */
     purge(before: string): Promise<string[]>;
     insertErrors(id: string, errors: ExecutionErrorRecord[]): Promise<void>;
     /** The first `limit` errors, in order. */
@@ -238,6 +238,10 @@ export interface Store {
     appendLog(id: string, lines: string): Promise<void>;
     /** The execution's log, in chunks of NDJSON lines, in order. */
     log(id: string): Promise<string[]>;
+    /** Keeps the definition a test-mode run ran (it has no deployed version to read it from); replaces one kept before. */
+    saveDefinition(id: string, definition: unknown): Promise<void>;
+    /** The kept definition: undefined when none was kept, null when it is not a JSON object (damaged). */
+    definition(id: string): Promise<Record<string, unknown> | null | undefined>;
   };
   resources: {
     /** Durable when it resolves: a process crash cannot lose it. */

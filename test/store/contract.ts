@@ -419,6 +419,20 @@ function stepDataContract(t: Test, open: OpenStore): void {
     t.same((await store.stepData.steps('exe_1')).map((s) => s.step), ['Tag', 'call>inner', 'tag'], 'steps sorted byte-wise');
   });
 
+  t.test('a test-mode run\'s definition: kept, replaced, read back, deleted with its execution', async (t) => {
+    const store = await withAccounts(open, t);
+    await store.executions.insert(execution('exe_1', owner.id, 'orders', '2026-05-01T00:00:00.000Z', 'complete'));
+    await store.executions.insert(execution('exe_2', owner.id, 'orders', '2026-05-02T00:00:00.000Z', 'complete'));
+    t.equal(await store.executions.definition('exe_1'), undefined, 'none kept');
+    const definition = { id: 'orders', name: 'Orders', start: { kind: 'none', next: 'm' }, steps: [{ id: 'm', kind: 'map', expression: '$' }] };
+    await store.executions.saveDefinition('exe_1', { ...definition, name: 'first' });
+    await store.executions.saveDefinition('exe_1', definition);
+    t.same(await store.executions.definition('exe_1'), definition, 'the last one kept');
+    t.equal(await store.executions.definition('exe_2'), undefined, 'per execution');
+    t.same(await store.executions.purge('2026-05-01T12:00:00.000Z'), ['exe_1']);
+    t.equal(await store.executions.definition('exe_1'), undefined, 'purged with its execution');
+  });
+
   t.test('step data: written in a transaction that rolls back leaves nothing', async (t) => {
     const store = await withAccounts(open, t);
     await store.executions.insert(execution('exe_1', owner.id, 'orders', '2026-05-01T00:00:00.000Z', 'complete'));

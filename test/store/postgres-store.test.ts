@@ -78,6 +78,7 @@ const seeds: Record<number, (q: (sql: string, values: unknown[]) => Promise<unkn
     await q('INSERT INTO execution_step_documents (execution_id, step, seq, properties, input_properties, body, size) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
       'exe_1', 'read', 0, JSON.stringify({ 'file.name': 'a.csv' }), null, Buffer.from('id,n\n'), 1200,
     ]);
+    await q('INSERT INTO execution_definitions (execution_id, definition) VALUES ($1, $2)', ['exe_1', JSON.stringify({ id: 'orders', steps: [] })]);
   },
 };
 
@@ -102,6 +103,7 @@ async function checkSeeded(t: Test, store: Store, version: number): Promise<void
   if (version > 4) t.match(await store.resources.get('res_1'), { kind: 'multipart-upload', data: { uploadId: 'u-1' }, attempts: 0 }, 'held resources survived');
   if (version > 6) {
     t.same(await store.stepData.list('exe_1', 'read', { after: -1, limit: 10 }), [{ seq: 0, step: 'read', properties: { 'file.name': 'a.csv' }, body: new Uint8Array(Buffer.from('id,n\n')), size: 1200 }], 'step data survived');
+    t.same(await store.executions.definition('exe_1'), { id: 'orders', steps: [] }, 'a kept test-mode definition survived');
   }
 }
 
@@ -143,6 +145,8 @@ t.test('every earlier schema version migrates to the current one and keeps its d
       await store.executions.insert(execution('exe_new', tenant.id, 'orders', '2026-06-01T00:00:00.000Z', 'complete'));
       await store.stepData.insert('exe_new', [{ step: 'write', properties: {}, body: new Uint8Array([1]), size: 1 }]);
       t.same(await store.stepData.steps('exe_new'), [{ step: 'write', count: 1 }], 'step data too');
+      await store.executions.saveDefinition('exe_new', { id: 'orders' });
+      t.same(await store.executions.definition('exe_new'), { id: 'orders' }, 'and test-mode definitions');
     });
   }
 });

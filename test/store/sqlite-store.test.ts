@@ -82,6 +82,7 @@ const seeds: Record<number, (db: Database.Database) => void> = {
     db.prepare('INSERT INTO execution_step_documents (execution_id, step, seq, properties, input_properties, body, size) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
       'exe_1', 'read', 0, JSON.stringify({ 'file.name': 'a.csv' }), null, Buffer.from('id,n\n'), 1200,
     );
+    db.prepare('INSERT INTO execution_definitions (execution_id, definition) VALUES (?, ?)').run('exe_1', JSON.stringify({ id: 'orders', steps: [] }));
   },
 };
 
@@ -107,6 +108,7 @@ async function checkSeeded(t: Test, store: Store, version: number): Promise<void
   }
   if (version > 6) {
     t.same(await store.stepData.list('exe_1', 'read', { after: -1, limit: 10 }), [{ seq: 0, step: 'read', properties: { 'file.name': 'a.csv' }, body: new Uint8Array(Buffer.from('id,n\n')), size: 1200 }], 'step data survived');
+    t.same(await store.executions.definition('exe_1'), { id: 'orders', steps: [] }, 'a kept test-mode definition survived');
   }
 }
 
@@ -149,6 +151,8 @@ t.test('every earlier schema version migrates to the current one and keeps its d
       await store.executions.insert(execution('exe_new', tenant.id, 'orders', '2026-06-01T00:00:00.000Z', 'complete'));
       await store.stepData.insert('exe_new', [{ step: 'write', properties: {}, body: new Uint8Array([1]), size: 1 }]);
       t.same(await store.stepData.steps('exe_new'), [{ step: 'write', count: 1 }], 'step data too');
+      await store.executions.saveDefinition('exe_new', { id: 'orders' });
+      t.same(await store.executions.definition('exe_new'), { id: 'orders' }, 'and test-mode definitions');
     });
   }
 });
