@@ -158,13 +158,15 @@ export const migrations: readonly string[] = [
    WHERE status = 'queued';`,
   // 7: step data, the documents that left each step of an execution that records it:
   // properties, the ones it entered the step with, the head of the body and its whole
-  // size; and the definition a test-mode run ran; both deleted with the execution (purge)
+  // size; and the definition a test-mode run ran; both deleted with the execution (purge).
+  // Properties are TEXT, not jsonb: jsonb reorders keys, and they are shown in the order
+  // the step left them (as the SQLite store keeps them)
   `CREATE TABLE execution_step_documents (
      execution_id ${T} NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
      step ${T} NOT NULL,
      seq INTEGER NOT NULL,
-     properties JSONB NOT NULL,
-     input_properties JSONB,
+     properties TEXT NOT NULL,
+     input_properties TEXT,
      body BYTEA NOT NULL,
      size BIGINT NOT NULL,
      PRIMARY KEY (execution_id, step, seq)
@@ -322,17 +324,17 @@ interface InputRow {
 interface StepDocumentRow {
   seq: number;
   step: string;
-  properties: unknown;
-  input_properties: unknown;
+  properties: string;
+  input_properties: string | null;
   body: Buffer;
   size: string;
 }
 
 const isObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
 
-/** Stored step-data properties: the string-valued entries of an object; anything else reads as none. */
-const stringProperties = (value: unknown): Record<string, string> =>
-  Object.fromEntries(Object.entries(isObject(value) ? value : {}).filter((e): e is [string, string] => typeof e[1] === 'string'));
+/** Stored step-data properties: the string-valued entries of a JSON object; anything else (a damaged row) reads as none. */
+const stringProperties = (text: string): Record<string, string> =>
+  Object.fromEntries(Object.entries(parseObject(text) ?? {}).filter((e): e is [string, string] => typeof e[1] === 'string'));
 
 /** A stored JSON object, or null when the text is not one (a damaged record must not break a list). */
 function parseObject(text: string): Record<string, unknown> | null {
@@ -723,7 +725,7 @@ function recordMethods(r: Runner): StoreTx {
           `INSERT INTO execution_step_documents (execution_id, step, seq, properties, input_properties, body, size)
            SELECT $1, d.step,
              COALESCE((SELECT MAX(seq) FROM execution_step_documents WHERE execution_id = $1 AND step = d.step), -1) + ROW_NUMBER() OVER (PARTITION BY d.step ORDER BY d.n),
-             d.properties::jsonb, d.input::jsonb, d.body, d.size
+             d.properties, d.input, d.body, d.size
            FROM unnest($2::text[], $3::text[], $4::text[], $5::bytea[], $6::bigint[]) WITH ORDINALITY AS d(step, properties, input, body, size, n)`,
           [
             executionId,

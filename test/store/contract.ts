@@ -410,13 +410,16 @@ function stepDataContract(t: Test, open: OpenStore): void {
     ]);
     const [tagged] = await store.stepData.list('exe_1', 'tag', { after: -1, limit: 10 });
     t.same(tagged, { seq: 0, step: 'tag', properties: { 'order.kind': 'a', 'é': 'ü' }, input: { 'order.kind': 'b' }, body: new Uint8Array(), size: 0 }, 'properties and the ones it entered with');
+    await store.stepData.insert('exe_1', [{ step: 'order', properties: { 'z.last-set': '1', a: '2', 'mm.middle': '3' }, input: { zz: '1', a: '2' }, body: new Uint8Array(), size: 0 }]);
+    const [ordered] = await store.stepData.list('exe_1', 'order', { after: -1, limit: 1 });
+    t.same([Object.keys(ordered!.properties), Object.keys(ordered!.input ?? {})], [['z.last-set', 'a', 'mm.middle'], ['zz', 'a']], 'properties in the order they were set (the console lists them so)');
     const [inner] = await store.stepData.list('exe_1', 'call>inner', { after: -1, limit: 10 });
     t.same(inner!.input, {}, 'entered with none is kept as none, not as unknown');
     t.same(inner!.body, big, 'a 70 kB head as written');
     t.equal(inner!.size, 5_000_000_000, 'a size over 4 GiB');
     const [upper] = await store.stepData.list('exe_1', 'Tag', { after: -1, limit: 10 });
     t.equal(upper!.input, undefined, 'unknown input properties stay unknown');
-    t.same((await store.stepData.steps('exe_1')).map((s) => s.step), ['Tag', 'call>inner', 'tag'], 'steps sorted byte-wise');
+    t.same((await store.stepData.steps('exe_1')).map((s) => s.step), ['Tag', 'call>inner', 'order', 'tag'], 'steps sorted byte-wise');
   });
 
   t.test('a test-mode run\'s definition: kept, replaced, read back, deleted with its execution', async (t) => {
