@@ -356,7 +356,8 @@ const toProcess = (row: ProcessRow): ProcessRecord => ({
   processId: row.process_id,
   activeVersion: row.active_version,
   ...storedSchedules(row.schedules),
-  properties: isObject(row.properties) ? row.properties : {},
+  // a damaged column (JSON that is not an object) reads as none, flagged, as in the SQLite store
+  ...(isObject(row.properties) ? { properties: row.properties } : { properties: {}, propertiesUnreadable: true as const }),
   updatedAt: row.updated_at,
 });
 
@@ -595,8 +596,13 @@ function recordMethods(r: Runner): StoreTx {
           if (value === undefined) removed.push(name);
           else set[name] = value;
         }
-        // one statement: the row lock makes concurrent merges apply one after the other, each on the latest properties
-        await r.query('UPDATE processes SET properties = (properties - $1::text[]) || $2::jsonb WHERE account_id = $3 AND process_id = $4', [removed, json(set), accountId, processId]);
+        // one statement: the row lock makes concurrent merges apply one after the other, each on the latest properties;
+        // damaged ones (reported as propertiesUnreadable) start again from {}
+        await r.query(
+          `UPDATE processes SET properties = (CASE WHEN jsonb_typeof(properties) = 'object' THEN properties ELSE '{}'::jsonb END - $1::text[]) || $2::jsonb
+           WHERE account_id = $3 AND process_id = $4`,
+          [removed, json(set), accountId, processId],
+        );
       },
     },
     executions: {
