@@ -15,6 +15,7 @@ import { newId, nowIso } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import type { AccessControl, Caller } from '../accounts/access.js';
+import { StoreUnavailableError } from '../store/errors.js';
 import type { Store, ExecutionRecord, ExecutionStatus, ExecutionTrigger, ExecutionErrorRecord } from '../store/types.js';
 import type { DocumentFailureRef, DocumentRef, OperationResultRef } from '../engine/messages.js';
 import { presentDocuments, type PresentedDocument } from '../engine/present.js';
@@ -95,11 +96,12 @@ interface Context {
   /** Listeners of status changes, per account (the console's live list). */
   listeners: Map<string, Set<Listener>>;
   logs: ExecutionLogs;
-  state: { closing: boolean; storeFailure?: string };
+  /** storeFailure: why the runtime is not ready until restarted; unwritten: execution ends kept while the store was unreachable. */
+  state: { closing: boolean; storeFailure?: string; unwritten: Map<string, ExecutionRecord> };
 }
 
 function createContext(deps: ExecutionsDeps): Context {
-  const state: Context['state'] = { closing: false };
+  const state: Context['state'] = { closing: false, unwritten: new Map() };
   const logs = createExecutionLogs({
     level: deps.logLevel,
     redact: deps.redact,
@@ -111,12 +113,39 @@ function createContext(deps: ExecutionsDeps): Context {
 }
 
 /**
- * The store refused a write the runtime cannot do without: said in the runtime log, and
- * the runtime reports itself not ready (GET /readyz) until it is restarted.
+ * The store refused a write the runtime cannot do without, said in the runtime log. When
+ * it could not be reached (StoreUnavailableError: the store reports itself unhealthy, so
+ * GET /readyz is 503 meanwhile), the execution end it could not write (`final`) is kept
+ * and written once the store answers again (writeUnwritten), and the runtime is ready
+ * again without a restart. Any other refusal keeps it not ready until it is restarted.
  */
-function storeFailed(ctx: Pick<Context, 'deps' | 'state'>, execution: string, error: unknown, what: string): void {
+function storeFailed(ctx: Pick<Context, 'deps' | 'state'>, execution: string, error: unknown, what: string, final?: ExecutionRecord): void {
+  if (error instanceof StoreUnavailableError) {
+    if (final) ctx.state.unwritten.set(final.id, final);
+    ctx.deps.logger.error({ err: error, execution }, `${what}; the runtime is not ready until the store answers again`);
+    return;
+  }
   ctx.state.storeFailure ??= `${what}: ${messageOf(error)}`;
   ctx.deps.logger.error({ err: error, execution }, `${what}; the runtime is not ready until it is restarted`);
+}
+
+/** Writes the execution ends kept while the store was unreachable, oldest first; stops at the first the store still refuses. */
+async function writeUnwritten(ctx: Pick<Context, 'deps' | 'state'>): Promise<void> {
+  for (const [id, final] of [...ctx.state.unwritten]) {
+    try {
+      await ctx.deps.store.executions.update(final);
+    } catch {
+      return;
+    }
+    ctx.state.unwritten.delete(id);
+    ctx.deps.logger.info({ execution: id, status: final.status }, 'the end of an execution, kept while the store was unreachable, is written');
+  }
+}
+
+/** Why the runtime is not ready because of the executions, if it is not. */
+function notReady(state: Context['state']): string | undefined {
+  if (state.storeFailure !== undefined) return state.storeFailure;
+  return state.unwritten.size > 0 ? `${state.unwritten.size} execution end(s) wait for the store to answer` : undefined;
 }
 
 /** A line written outside an execution's logger (recovery, discard), in the same NDJSON shape. */
@@ -177,8 +206,8 @@ async function discard(ctx: Context, active: Active, reason: QuarkError): Promis
     final = await end(ctx, active, 'discarded', reason);
     await appendLine(ctx, active.record.id, 40, `discarded before it started: ${reason.message}`);
   } catch (error) {
-    storeFailed(ctx, active.record.id, error, 'a discarded execution could not be recorded');
     final = ended(active, 'discarded', reason);
+    storeFailed(ctx, active.record.id, error, 'a discarded execution could not be recorded', final);
   }
   active.finish(final);
   return final;
@@ -267,9 +296,10 @@ function detached(record: ExecutionRecord): Active {
 
 /** What run() could not account for: the execution still ends, so nothing waits for it forever. */
 function lastResort(ctx: Context, active: Active, error: unknown): void {
-  storeFailed(ctx, active.record.id, error, 'an execution could not be accounted for');
+  const final = ended(active, 'error', { code: 'QUARK_ERR_EXECUTION_RECORD_FAILED', message: messageOf(error) });
+  storeFailed(ctx, active.record.id, error, 'an execution could not be accounted for', final);
   ctx.running.delete(active.record.id);
-  active.finish(ended(active, 'error', { code: 'QUARK_ERR_EXECUTION_RECORD_FAILED', message: messageOf(error) }));
+  active.finish(final);
   pump(ctx);
 }
 
@@ -479,8 +509,9 @@ async function endAfterFailure(ctx: Context, active: Active, failure: unknown): 
   try {
     return await end(ctx, active, 'error', error);
   } catch (again) {
-    storeFailed(ctx, id, again, 'the end of an execution could not be written');
-    return ended(active, 'error', error);
+    const final = ended(active, 'error', error);
+    storeFailed(ctx, id, again, 'the end of an execution could not be written', final);
+    return final;
   }
 }
 
@@ -696,6 +727,7 @@ async function close(ctx: Context): Promise<void> {
     return a.done;
   });
   await Promise.all(ends);
+  await writeUnwritten(ctx);
   await ctx.logs.drain();
 }
 
@@ -726,7 +758,9 @@ export function createExecutions(deps: ExecutionsDeps) {
     subscribe: (caller: Caller, listener: Listener) => subscribe(ctx, caller, listener),
     counts: () => ({ running: ctx.running.size, queued: ctx.queue.size() }),
     /** Why the runtime is not ready, if a store write it cannot do without failed. */
-    failure: (): string | undefined => ctx.state.storeFailure,
+    failure: (): string | undefined => notReady(ctx.state),
+    /** Writes the execution ends kept while the store was unreachable (readiness asks, once the store answers). */
+    writeUnwritten: () => writeUnwritten(ctx),
     close: () => close(ctx),
   };
 }

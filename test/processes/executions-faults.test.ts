@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { createExecutions, type ExecutionsDeps } from '../../runtime/processes/executions.js';
 import { openSqliteStore } from '../../runtime/store/sqlite-store.js';
 import type { Store } from '../../runtime/store/types.js';
+import { StoreUnavailableError } from '../../runtime/store/errors.js';
 import { createMetrics } from '../../runtime/core/metrics.js';
 import { createLogger } from '../../runtime/core/logger.js';
 import type { Caller } from '../../runtime/accounts/access.js';
@@ -18,14 +19,14 @@ const walksFine: Walk = async () => ({ documentsIn: 0, outputs: [], failures: []
 const walksUntilAborted: Walk = (_d, _docs, ctx) => new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
 
 /** The store, with `executions[method]` rejecting from its Nth call on (every call when `from` is 1). */
-function faulty(store: Store, method: 'update' | 'appendLog', from: number, until = Infinity): Store {
+function faulty(store: Store, method: 'update' | 'appendLog', from: number, until = Infinity, refusal = (m: string) => new Error(m)): Store {
   let calls = 0;
   const original = store.executions[method] as (...args: unknown[]) => Promise<void>;
   const executions = {
     ...store.executions,
     [method]: async (...args: unknown[]) => {
       calls += 1;
-      if (calls >= from && calls <= until) throw new Error(`disk I/O error (injected, ${method} #${calls})`);
+      if (calls >= from && calls <= until) throw refusal(`disk I/O error (injected, ${method} #${calls})`);
       return original(...args);
     },
   };
@@ -73,6 +74,22 @@ t.test('a store that throws on the first update (the end; a free slot inserts th
   t.equal(view.errorCode, 'QUARK_ERR_EXECUTION_RECORD_FAILED');
   t.equal((await real.executions.get(account.id, view.id))?.status, 'error', 'the store has the end');
   t.equal(executions.failure(), undefined, 'the runtime stays ready: the end was written');
+  await executions.close();
+});
+
+t.test('a store that cannot be reached for the end (StoreUnavailableError): not ready while the end waits, ready again once it is written, no restart', async (t) => {
+  const unreachable = (m: string) => new StoreUnavailableError(`PostgreSQL at 127.0.0.1:5432 is not reachable: ${m}`);
+  const { executions, real } = await build(t, { fault: (s) => faulty(s, 'update', 1, 3, unreachable) });
+  const view = await executions.start(caller, { definition, trigger: 'api' }, { wait: true });
+  t.equal(view.status, 'error');
+  t.equal(view.errorCode, 'QUARK_ERR_EXECUTION_RECORD_FAILED', 'it ends with a code');
+  t.equal((await real.executions.get(account.id, view.id))?.status, 'in-process', 'the store does not have the end yet');
+  t.match(executions.failure(), /1 execution end\(s\) wait for the store/, 'not ready, and why');
+  await executions.writeUnwritten();
+  t.match(executions.failure(), /wait for the store/, 'the store still refuses (call 3): still kept, still not ready');
+  await executions.writeUnwritten();
+  t.equal(executions.failure(), undefined, 'written: ready again');
+  t.match(await real.executions.get(account.id, view.id), { status: 'error', errorCode: 'QUARK_ERR_EXECUTION_RECORD_FAILED' }, 'the store has the end with its code');
   await executions.close();
 });
 
