@@ -1,7 +1,8 @@
 import t from 'tap';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { postgresSkip } from '../helpers/postgres.js';
 import { fixturePlugins, initHome, startRuntime, tempDir, cli, until } from '../helpers/quark.js';
 
 const sleeper = (id: string, ms: number, extra: Record<string, unknown> = {}) => ({
@@ -13,8 +14,8 @@ const sleeper = (id: string, ms: number, extra: Record<string, unknown> = {}) =>
 });
 
 
-async function kitRuntime(t: any, limits: Record<string, unknown> = {}) {
-  const { home, ownerToken } = await initHome(t, { config: { plugins: { paths: [join(fixturePlugins, 'process-kit')] }, limits } });
+async function kitRuntime(t: any, limits: Record<string, unknown> = {}, store?: 'sqlite' | 'postgres') {
+  const { home, ownerToken } = await initHome(t, { config: { plugins: { paths: [join(fixturePlugins, 'process-kit')] }, limits }, ...(store ? { store } : {}) });
   const rt = await startRuntime(t, home);
   const api = (method: string, path: string, body?: unknown) => rt.api(method, `/api/v1${path}`, ownerToken, body);
   t.equal((await api('POST', '/connections', { name: 'kit', connector: 'process-kit', config: {} })).status, 201);
@@ -174,9 +175,11 @@ t.test('SIGTERM: running executions are aborted with the reason; queued ones sta
   t.match(await log(queued.id), /the runtime shut down before this execution started: it stays queued[\s\S]*execution ended complete/, 'the queued one says it waited, then ran');
 });
 
-t.test('kill -9 with 50 running and 50 queued executions: after the restart the running ones are aborted with the reason, the queued ones run to completion with their documents', async (t) => {
+/** Kill -9 under 50 running and 50 queued executions of a home on `store`; the restart aborts the first and runs the second. */
+async function killNineWithFiftyAndFifty(t: any, store: 'sqlite' | 'postgres'): Promise<void> {
   const release = join(tempDir(t, 'quark-release-'), 'go');
-  const { home, ownerToken, rt, api } = await kitRuntime(t, { maxRunningExecutions: 50, maxQueuedExecutions: 60 });
+  const { home, ownerToken, rt, api } = await kitRuntime(t, { maxRunningExecutions: 50, maxQueuedExecutions: 60 }, store);
+  t.equal(JSON.parse(readFileSync(join(home, 'config.json'), 'utf8')).store?.kind ?? 'sqlite', store, `the home's store is ${store}`);
   const relay = {
     id: 'relay',
     name: 'relay',
@@ -221,7 +224,11 @@ t.test('kill -9 with 50 running and 50 queued executions: after the restart the 
   const ran = (await api2('GET', `/executions/${queued[0]}`)).body;
   t.match(ran, { documentsIn: 2, documentsOut: 2, steps: { nap: { in: 2, out: 2, errors: 0 } } }, 'with both of its documents');
   t.same(readdirSync(join(home, 'work', 'queued')), [], 'their stored input files are gone');
-});
+}
+
+const killNine = 'kill -9 with 50 running and 50 queued executions: after the restart the running ones are aborted with the reason, the queued ones run to completion with their documents';
+t.test(`${killNine} (SQLite store)`, (t) => killNineWithFiftyAndFifty(t, 'sqlite'));
+t.test(`${killNine} (PostgreSQL store)`, { skip: postgresSkip }, (t) => killNineWithFiftyAndFifty(t, 'postgres'));
 
 t.test('a map over a body spilled to disk fails the document instead of losing the body; $body tells', async (t) => {
   const { api } = await kitRuntime(t, { spillBytes: 1024 });
