@@ -93,6 +93,8 @@ interface Context {
   /** Slots promised but not yet in `running` (a take or a start in flight), and enqueues not yet committed. */
   reserved: { slots: number; enqueues: number };
   pumping: boolean;
+  /** The take in flight: from the queue's take to the execution in `running` (or discarded); a cancel meanwhile waits for it. */
+  taking?: Promise<void>;
   /** Listeners of status changes, per account (the console's live list). */
   listeners: Map<string, Set<Listener>>;
   logs: ExecutionLogs;
@@ -190,6 +192,8 @@ function ended(active: Active, status: ExecutionStatus, error?: EndError): Execu
 async function end(ctx: Context, active: Active, status: ExecutionStatus, error?: EndError): Promise<ExecutionRecord> {
   const record = ended(active, status, error);
   await ctx.deps.store.executions.update(record);
+  // until run() lets go of it, a GET finds it in `running`: with its end
+  active.record = record;
   emit(ctx, record);
   ctx.deps.metrics.executionsFinished.inc({ status });
   if (record.startedAt) {
@@ -236,13 +240,26 @@ async function pumpQueue(ctx: Context): Promise<void> {
     }
     if (!next) continue;
     const active = next;
-    ctx.running.set(active.record.id, active);
     run(ctx, active).catch((error: unknown) => lastResort(ctx, active, error));
   }
 }
 
-/** The next queued execution, ready to run; undefined when none, or when it cannot run (then it is discarded, saying why). */
+/** One take, known to cancel (ctx.taking) until the execution it took is in `running` (or gone). */
 async function takeNext(ctx: Context): Promise<Active | undefined> {
+  const taking = takeFromQueue(ctx).then((active) => {
+    if (active) ctx.running.set(active.record.id, active);
+    return active;
+  });
+  ctx.taking = taking.then(() => undefined);
+  try {
+    return await taking;
+  } finally {
+    ctx.taking = undefined;
+  }
+}
+
+/** The next queued execution, ready to run; undefined when none, or when it cannot run (then it is discarded, saying why). */
+async function takeFromQueue(ctx: Context): Promise<Active | undefined> {
   let record: ExecutionRecord | undefined;
   try {
     record = await ctx.queue.take();
@@ -490,7 +507,9 @@ async function runAndRecord(ctx: Context, active: Active, log: Logger): Promise<
   let outcome: Awaited<ReturnType<typeof walk>>;
   try {
     log.info({ trigger: active.record.trigger, passedIn: active.documents.length }, 'execution started');
-    outcome = await walk(ctx, active, walkCtx);
+    // cancelled between the take and here: it ends aborted, no step runs
+    const { signal } = active.controller;
+    outcome = signal.aborted ? outcomeOf(ctx, active, signal.reason) : await walk(ctx, active, walkCtx);
   } finally {
     // the end is written after the last checkpoint and the last persisted properties
     await checkpoint.stop();
@@ -665,15 +684,25 @@ async function cancel(ctx: Context, caller: Caller, id: string): Promise<Executi
   const record = await find(ctx, caller, id);
   if (terminal(record.status)) throw quarkError('QUARK_ERR_EXECUTION_FINISHED', `execution ${id} already ended (${record.status})`);
   const reason = quarkError('QUARK_ERR_EXECUTION_CANCELLED', `cancelled by ${caller.account.name}`);
-  if (ctx.queue.withdraw(id)) {
-    const active = ctx.local.get(id) ?? detached(record);
-    ctx.local.delete(id);
-    const final = await discard(ctx, active, reason);
-    await ctx.queue.release(id);
-    return view(ctx, final);
+  // a take in flight may hold it, out of the queue and not yet running: wait for the take, then look again
+  for (;;) {
+    if (ctx.queue.withdraw(id)) {
+      const active = ctx.local.get(id) ?? detached(record);
+      ctx.local.delete(id);
+      const final = await discard(ctx, active, reason);
+      await ctx.queue.release(id);
+      return view(ctx, final);
+    }
+    const running = ctx.running.get(id);
+    if (running) {
+      // a run that has not walked yet ends aborted without walking (runAndRecord)
+      running.controller.abort(reason);
+      return view(ctx, running.record);
+    }
+    if (!ctx.taking) break;
+    await ctx.taking;
   }
-  ctx.running.get(id)?.controller.abort(reason);
-  return view(ctx, ctx.running.get(id)?.record ?? record);
+  return view(ctx, await find(ctx, caller, id));
 }
 
 /**

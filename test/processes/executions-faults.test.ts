@@ -2,6 +2,7 @@ import t from 'tap';
 import { join } from 'node:path';
 import { createExecutions, type ExecutionsDeps } from '../../runtime/processes/executions.js';
 import { openSqliteStore } from '../../runtime/store/sqlite-store.js';
+import { createStoreQueue, type ExecutionQueue } from '../../runtime/processes/queue.js';
 import type { Store } from '../../runtime/store/types.js';
 import { StoreUnavailableError } from '../../runtime/store/errors.js';
 import { createMetrics } from '../../runtime/core/metrics.js';
@@ -33,7 +34,7 @@ function faulty(store: Store, method: 'update' | 'appendLog', from: number, unti
   return { ...store, executions } as Store;
 }
 
-async function build(t: any, options: { fault?: (store: Store) => Store; walk?: Walk; maxRunning?: number } = {}) {
+async function build(t: any, options: { fault?: (store: Store) => Store; walk?: Walk; maxRunning?: number; queue?: (store: Store, workRoot: string) => ExecutionQueue } = {}) {
   const dir = tempDir(t);
   const real = openSqliteStore(join(dir, 'quark.db'));
   t.teardown(() => real.close());
@@ -51,6 +52,7 @@ async function build(t: any, options: { fault?: (store: Store) => Store; walk?: 
     redact: [],
     workRoot: join(dir, 'work'),
     nodeId: 'node_test',
+    ...(options.queue ? { queue: options.queue(store, join(dir, 'work')) } : {}),
     limits: { maxRunningExecutions: options.maxRunning ?? 4, maxQueuedExecutions: 10, executionTimeoutMs: 600_000, purgeDays: 30 },
   });
   return { executions, real };
@@ -122,4 +124,57 @@ t.test('shutdown: the running execution is aborted, the queued one stays queued,
   t.match(await logOf(running.id), /execution ended aborted: the runtime shut down/);
   t.equal((await executions.get(caller, queued.id)).status, 'queued', 'it waits in the store for the next start');
   t.match(await logOf(queued.id), /the runtime shut down before this execution started: it stays queued and runs when the runtime starts again/);
+});
+
+/** A promise and its resolver. */
+function signal<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+t.test('a cancel that comes while the pump takes the queued execution: no step of it runs, and it ends cancelled', async (t) => {
+  const walkedSecond = signal();
+  let secondId = '';
+  const walk: Walk = (d, docs, ctx) => {
+    if (ctx.info.id === secondId) walkedSecond.resolve();
+    return walksUntilAborted(d, docs, ctx);
+  };
+  // the store queue, with its take held open once it took an execution: the window a cancel can fall into
+  const took = signal();
+  const letGo = signal();
+  const queue = (store: Store, workRoot: string): ExecutionQueue => {
+    const inner = createStoreQueue({ store, workRoot });
+    return {
+      ...inner,
+      async take() {
+        const record = await inner.take();
+        if (record) {
+          took.resolve();
+          await letGo.promise;
+        }
+        return record;
+      },
+    };
+  };
+  const { executions } = await build(t, { walk, maxRunning: 1, queue });
+  const first = await executions.start(caller, { definition, trigger: 'api' });
+  const second = await executions.start(caller, { definition, trigger: 'api' });
+  secondId = second.id;
+  t.equal(second.status, 'queued', 'the second waits');
+  const secondEnded = signal<{ status: string; errorCode: string | null }>();
+  executions.subscribe(caller, (v) => {
+    if (v.id === second.id && !['queued', 'in-process'].includes(v.status)) secondEnded.resolve(v);
+  });
+  await executions.cancel(caller, first.id);
+  await took.promise;
+  const cancelling = executions.cancel(caller, second.id);
+  letGo.resolve();
+  const answer = await cancelling;
+  t.notOk(['complete', 'error'].includes(answer.status), `the cancel answered (${answer.status})`);
+  const outcome = await Promise.race([secondEnded.promise, walkedSecond.promise.then(() => 'walked' as const)]);
+  t.not(outcome, 'walked', 'no step of it ran after the cancel');
+  t.match(outcome, { status: /^(aborted|discarded)$/, errorCode: 'QUARK_ERR_EXECUTION_CANCELLED' }, 'it ended cancelled');
+  t.equal((await executions.get(caller, second.id)).errorCode, 'QUARK_ERR_EXECUTION_CANCELLED', 'so says its record');
+  await executions.close();
 });
