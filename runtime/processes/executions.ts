@@ -274,6 +274,9 @@ async function takeFromQueue(ctx: Context): Promise<Active | undefined> {
   }
 }
 
+/** Why a queued test-mode run does not outlive the runtime: nobody waits for it any more, and its definition was never deployed. */
+const testModeNotKept = 'a test-mode run of an undeployed definition is not kept across a restart (it answers whoever tried the definition; after a restart nobody waits for it): run it again';
+
 /** An execution that waited in the store across a restart, made runnable again; undefined (and discarded) when it cannot run. */
 async function revive(ctx: Context, record: ExecutionRecord): Promise<Active | undefined> {
   const { store } = ctx.deps;
@@ -282,7 +285,7 @@ async function revive(ctx: Context, record: ExecutionRecord): Promise<Active | u
   const deployment = record.version === null ? undefined : await store.processes.version(record.accountId, record.processId, record.version);
   let why: string | undefined;
   if (!account) why = `its account ${record.accountId} is gone`;
-  else if (record.version === null) why = 'a test-mode run of an undeployed definition is not kept across a restart';
+  else if (record.version === null) why = testModeNotKept;
   else if (!deployment?.definition) why = `version ${record.version} of process "${record.processId}" cannot be read`;
   if (why !== undefined || !account || !deployment?.definition) {
     await discard(ctx, active, quarkError('QUARK_ERR_EXECUTION_INTERRUPTED', `queued before the runtime restarted, but it cannot run: ${why ?? 'unknown'}`));
@@ -735,15 +738,26 @@ function subscribe(ctx: Context, caller: Caller, listener: Listener): () => void
   };
 }
 
+/** Shutdown with a test-mode run waiting: discarded now, saying why, rather than left for a restart that would discard it. */
+async function discardTestRun(ctx: Context, active: Active): Promise<void> {
+  ctx.queue.withdraw(active.record.id);
+  await discard(ctx, active, quarkError('QUARK_ERR_EXECUTION_INTERRUPTED', `the runtime shut down before it started; ${testModeNotKept}`));
+  await ctx.queue.release(active.record.id).catch((error: unknown) => ctx.deps.logger.warn({ err: error, execution: active.record.id }, 'the stored inputs of a discarded test-mode run could not be removed'));
+}
+
 /**
  * Shutdown: running executions are aborted; queued ones stay queued in the store (with a
- * line in their log) and run after the restart. Resolves when the running ones have ended.
+ * line in their log) and run after the restart, except test-mode runs (discarded, saying why). Resolves when the running ones have ended.
  */
 async function close(ctx: Context): Promise<void> {
   ctx.state.closing = true;
   const reason = quarkError('QUARK_ERR_EXECUTION_INTERRUPTED', 'the runtime shut down');
   for (const active of [...ctx.local.values()]) {
     ctx.local.delete(active.record.id);
+    if (active.record.version === null) {
+      await discardTestRun(ctx, active);
+      continue;
+    }
     try {
       await appendLine(ctx, active.record.id, 40, 'the runtime shut down before this execution started: it stays queued and runs when the runtime starts again');
     } catch (error) {

@@ -175,6 +175,40 @@ t.test('SIGTERM: running executions are aborted with the reason; queued ones sta
   t.match(await log(queued.id), /the runtime shut down before this execution started: it stays queued[\s\S]*execution ended complete/, 'the queued one says it waited, then ran');
 });
 
+t.test('a queued test-mode run is not kept across a restart: SIGTERM discards it at once, a kill -9 at the next start, each saying why', async (t) => {
+  const release = join(tempDir(t, 'quark-release-'), 'go');
+  const { home, ownerToken, rt, api, statusOf } = await kitRuntime(t, { maxRunningExecutions: 1, shutdownGraceMs: 5000 });
+  await api('POST', '/deployments', sleeper('nap', 60_000, { parameters: { release } }));
+  const queueTestRun = async (call: typeof api, status: (id: string) => Promise<any>) => {
+    const running = (await call('POST', '/executions', { process: 'nap' })).body;
+    await until('it to run', async () => ((await status(running.id)).status === 'in-process' ? true : undefined));
+    const tried = (await call('POST', '/executions', { definition: sleeper('draft', 10) })).body;
+    t.match(tried, { status: 'queued', trigger: 'test', version: null }, 'a test-mode run waits behind it');
+    return tried.id as string;
+  };
+  const notKept = /a test-mode run of an undeployed definition is not kept across a restart .*: run it again/;
+
+  const first = await queueTestRun(api, statusOf);
+  t.equal(await rt.stop('SIGTERM'), 0);
+  const again = await startRuntime(t, home);
+  const api2 = (method: string, path: string, body?: unknown) => again.api(method, `/api/v1${path}`, ownerToken, body);
+  const status2 = async (id: string) => (await api2('GET', `/executions/${id}`)).body;
+  t.match(await status2(first), { status: 'discarded', errorCode: 'QUARK_ERR_EXECUTION_INTERRUPTED', errorMessage: /^the runtime shut down before it started; / }, 'SIGTERM: discarded, with the code');
+  t.match((await status2(first)).errorMessage, notKept, 'and why');
+  const log = async (id: string) => JSON.stringify((await api2('GET', `/executions/${id}/log`)).body);
+  t.match(await log(first), /discarded before it started/, 'its log says so');
+  t.notMatch(await log(first), /stays queued/, 'and does not promise a run after the restart');
+
+  const second = await queueTestRun(api2, status2);
+  t.equal(await again.stop('SIGKILL'), null);
+  const third = await startRuntime(t, home);
+  const view = (await third.api('GET', `/api/v1/executions/${second}`, ownerToken)).body;
+  t.match(view, { status: 'discarded', errorCode: 'QUARK_ERR_EXECUTION_INTERRUPTED', errorMessage: /^queued before the runtime restarted, but it cannot run: / }, 'kill -9: discarded at the next start, with the code');
+  t.match(view.errorMessage, notKept, 'and why');
+  const queuedFiles = join(home, 'work', 'queued');
+  t.same(existsSync(queuedFiles) ? readdirSync(queuedFiles) : [], [], 'no stored input files are left behind');
+});
+
 /** Kill -9 under 50 running and 50 queued executions of a home on `store`; the restart aborts the first and runs the second. */
 async function killNineWithFiftyAndFifty(t: any, store: 'sqlite' | 'postgres'): Promise<void> {
   const release = join(tempDir(t, 'quark-release-'), 'go');
