@@ -1,12 +1,14 @@
 /**
  * The operator pages of the console in a real browser (see browser.ts): tokens (shown
  * once, revoked), accounts (the owner's), schedules (a bad time zone refused at its
- * field), the runtime's queue, and the unsaved-changes guard of the forms.
+ * field), the runtime's queue, the unsaved-changes guard of the forms, search and paging of the
+ * lists (a searched list keeps the newest view of an execution over an older read).
  */
 import t from 'tap';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fixturePlugins, initHome, root, startRuntime, tempDir } from '../helpers/quark.js';
+import { openEvents } from '../helpers/events.js';
 import { artifacts, launch, open, signIn } from './browser.js';
 
 declare const document: any;
@@ -198,6 +200,40 @@ if (browser) {
     t.equal(await page.locator('#executions-body tr').getAttribute('data-execution'), executions[3], 'search by id, within the filter');
     t.match(await page.evaluate(() => document.location.hash), /process=proc-01/, 'the filter is kept');
     await page.screenshot({ path: join(artifacts, 'executions-search.png'), fullPage: true });
+    t.same(errors, [], 'no script errors');
+  });
+
+  t.test('a searched executions list: an execution that ends while the list is read is shown ended, not stuck in-process', async (t) => {
+    const { home, ownerToken } = await initHome(t, { config: { plugins: { paths: [join(fixturePlugins, 'process-kit')] } } });
+    const rt = await startRuntime(t, home);
+    const release = join(tempDir(t, 'quark-console-list-race-'), 'release');
+    t.equal((await rt.api('POST', '/api/v1/connections', ownerToken, { name: 'kit', connector: 'process-kit', config: {} })).status, 201);
+    const nap = { id: 'nap', name: 'nap', start: { kind: 'none', next: 'nap' }, steps: [{ id: 'nap', kind: 'operation', connection: 'kit', operation: 'sleep', parameters: { ms: 600_000, release } }] };
+    t.equal((await rt.api('POST', '/api/v1/deployments', ownerToken, nap)).status, 201);
+    const events = await openEvents(rt.url, ownerToken);
+    t.teardown(() => events.cancel());
+    const id = (await rt.api('POST', '/api/v1/executions', ownerToken, { process: 'nap' })).body.id as string;
+    await events.next((e) => e.id === id && e.status === 'in-process');
+    const { page, errors } = await open(t, browser, rt);
+    await signIn(page, ownerToken);
+    await page.waitForFunction(() => document.body.dataset.events === 'live');
+    // the page's read of the list is answered while the execution runs, and that answer
+    // reaches the page only after the execution ended and the page had its end event
+    let held = true;
+    await page.route((url) => url.pathname === '/api/v1/executions', async (route) => {
+      if (!held) return route.continue();
+      held = false;
+      const stale = await route.fetch();
+      const body = await stale.text();
+      writeFileSync(release, '');
+      await events.next((e) => e.id === id && e.status === 'complete');
+      await route.fulfill({ response: stale, body });
+    });
+    await page.goto(`${rt.url}/#/executions?q=NAP`);
+    await page.locator(`tr[data-execution="${id}"]`).waitFor();
+    await page.waitForFunction((id: string) => (document.querySelector(`tr[data-execution="${id}"]`)?.textContent ?? '').includes('complete'), id);
+    t.notOk(held, 'the page read the list while the execution ran');
+    t.match(await page.locator(`tr[data-execution="${id}"]`).innerText(), /complete/, 'and shows it complete: the end event it had first wins over the older read');
     t.same(errors, [], 'no script errors');
   });
 
