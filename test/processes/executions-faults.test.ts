@@ -43,7 +43,7 @@ async function build(t: any, options: { fault?: (store: Store) => Store; walk?: 
   const executions = createExecutions({
     store,
     access: { requireMember: () => undefined } as never,
-    deployments: { validate: async (_caller: Caller, d: unknown) => d } as never,
+    deployments: { validate: async (_caller: Caller, d: unknown) => d, requireActive: async () => ({ definition, version: 1 }) } as never,
     operations: {} as never,
     walker: { walk: options.walk ?? walksFine } as never,
     metrics: createMetrics(),
@@ -113,17 +113,20 @@ t.test('a walker that fails unexpectedly ends the execution as error', async (t)
   await executions.close();
 });
 
-t.test('shutdown: the running execution is aborted, the queued one stays queued, each with a last line in its log', async (t) => {
+t.test('shutdown: the running execution is aborted, the queued one stays queued, each with a last line in its log; a queued test-mode run is discarded', async (t) => {
   const { executions } = await build(t, { walk: walksUntilAborted, maxRunning: 1 });
-  const running = await executions.start(caller, { definition, trigger: 'api' });
-  const queued = await executions.start(caller, { definition, trigger: 'api' });
+  const running = await executions.start(caller, { process: 'p', trigger: 'api' });
+  const queued = await executions.start(caller, { process: 'p', trigger: 'api' });
+  const tried = await executions.start(caller, { definition, trigger: 'api' });
   t.equal((await executions.get(caller, queued.id)).status, 'queued');
+  t.equal((await executions.get(caller, tried.id)).status, 'queued');
   await executions.close();
   const logOf = async (id: string) => (await executions.log(caller, id)).join('');
   t.equal((await executions.get(caller, running.id)).status, 'aborted');
   t.match(await logOf(running.id), /execution ended aborted: the runtime shut down/);
   t.equal((await executions.get(caller, queued.id)).status, 'queued', 'it waits in the store for the next start');
   t.match(await logOf(queued.id), /the runtime shut down before this execution started: it stays queued and runs when the runtime starts again/);
+  t.match(await executions.get(caller, tried.id), { status: 'discarded', errorCode: 'QUARK_ERR_EXECUTION_INTERRUPTED', errorMessage: /test-mode run .* is not kept across a restart/ }, 'the test-mode run is discarded, saying why');
 });
 
 /** A promise and its resolver. */
