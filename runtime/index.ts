@@ -449,6 +449,7 @@ async function wire(home: Home, boot: Boot) {
     async checkReady(): Promise<boolean> {
       if (closed) return false;
       await store.ping().catch(() => undefined);
+      if (store.healthy()) await executions.writeUnwritten();
       return !closed && store.healthy() && executions.failure() === undefined;
     },
     async close(): Promise<void> {

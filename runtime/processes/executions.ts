@@ -15,6 +15,7 @@ import { newId, nowIso } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import type { AccessControl, Caller } from '../accounts/access.js';
+import { StoreUnavailableError } from '../store/errors.js';
 import type { Store, ExecutionRecord, ExecutionStatus, ExecutionTrigger, ExecutionErrorRecord } from '../store/types.js';
 import type { DocumentFailureRef, DocumentRef, OperationResultRef } from '../engine/messages.js';
 import { presentDocuments, type PresentedDocument } from '../engine/present.js';
@@ -92,14 +93,17 @@ interface Context {
   /** Slots promised but not yet in `running` (a take or a start in flight), and enqueues not yet committed. */
   reserved: { slots: number; enqueues: number };
   pumping: boolean;
+  /** The take in flight: from the queue's take to the execution in `running` (or discarded); a cancel meanwhile waits for it. */
+  taking?: Promise<void>;
   /** Listeners of status changes, per account (the console's live list). */
   listeners: Map<string, Set<Listener>>;
   logs: ExecutionLogs;
-  state: { closing: boolean; storeFailure?: string };
+  /** storeFailure: why the runtime is not ready until restarted; unwritten: execution ends kept while the store was unreachable. */
+  state: { closing: boolean; storeFailure?: string; unwritten: Map<string, ExecutionRecord> };
 }
 
 function createContext(deps: ExecutionsDeps): Context {
-  const state: Context['state'] = { closing: false };
+  const state: Context['state'] = { closing: false, unwritten: new Map() };
   const logs = createExecutionLogs({
     level: deps.logLevel,
     redact: deps.redact,
@@ -111,12 +115,39 @@ function createContext(deps: ExecutionsDeps): Context {
 }
 
 /**
- * The store refused a write the runtime cannot do without: said in the runtime log, and
- * the runtime reports itself not ready (GET /readyz) until it is restarted.
+ * The store refused a write the runtime cannot do without, said in the runtime log. When
+ * it could not be reached (StoreUnavailableError: the store reports itself unhealthy, so
+ * GET /readyz is 503 meanwhile), the execution end it could not write (`final`) is kept
+ * and written once the store answers again (writeUnwritten), and the runtime is ready
+ * again without a restart. Any other refusal keeps it not ready until it is restarted.
  */
-function storeFailed(ctx: Pick<Context, 'deps' | 'state'>, execution: string, error: unknown, what: string): void {
+function storeFailed(ctx: Pick<Context, 'deps' | 'state'>, execution: string, error: unknown, what: string, final?: ExecutionRecord): void {
+  if (error instanceof StoreUnavailableError) {
+    if (final) ctx.state.unwritten.set(final.id, final);
+    ctx.deps.logger.error({ err: error, execution }, `${what}; the runtime is not ready until the store answers again`);
+    return;
+  }
   ctx.state.storeFailure ??= `${what}: ${messageOf(error)}`;
   ctx.deps.logger.error({ err: error, execution }, `${what}; the runtime is not ready until it is restarted`);
+}
+
+/** Writes the execution ends kept while the store was unreachable, oldest first; stops at the first the store still refuses. */
+async function writeUnwritten(ctx: Pick<Context, 'deps' | 'state'>): Promise<void> {
+  for (const [id, final] of [...ctx.state.unwritten]) {
+    try {
+      await ctx.deps.store.executions.update(final);
+    } catch {
+      return;
+    }
+    ctx.state.unwritten.delete(id);
+    ctx.deps.logger.info({ execution: id, status: final.status }, 'the end of an execution, kept while the store was unreachable, is written');
+  }
+}
+
+/** Why the runtime is not ready because of the executions, if it is not. */
+function notReady(state: Context['state']): string | undefined {
+  if (state.storeFailure !== undefined) return state.storeFailure;
+  return state.unwritten.size > 0 ? `${state.unwritten.size} execution end(s) wait for the store to answer` : undefined;
 }
 
 /** A line written outside an execution's logger (recovery, discard), in the same NDJSON shape. */
@@ -161,6 +192,8 @@ function ended(active: Active, status: ExecutionStatus, error?: EndError): Execu
 async function end(ctx: Context, active: Active, status: ExecutionStatus, error?: EndError): Promise<ExecutionRecord> {
   const record = ended(active, status, error);
   await ctx.deps.store.executions.update(record);
+  // until run() lets go of it, a GET finds it in `running`: with its end
+  active.record = record;
   emit(ctx, record);
   ctx.deps.metrics.executionsFinished.inc({ status });
   if (record.startedAt) {
@@ -177,8 +210,8 @@ async function discard(ctx: Context, active: Active, reason: QuarkError): Promis
     final = await end(ctx, active, 'discarded', reason);
     await appendLine(ctx, active.record.id, 40, `discarded before it started: ${reason.message}`);
   } catch (error) {
-    storeFailed(ctx, active.record.id, error, 'a discarded execution could not be recorded');
     final = ended(active, 'discarded', reason);
+    storeFailed(ctx, active.record.id, error, 'a discarded execution could not be recorded', final);
   }
   active.finish(final);
   return final;
@@ -207,13 +240,26 @@ async function pumpQueue(ctx: Context): Promise<void> {
     }
     if (!next) continue;
     const active = next;
-    ctx.running.set(active.record.id, active);
     run(ctx, active).catch((error: unknown) => lastResort(ctx, active, error));
   }
 }
 
-/** The next queued execution, ready to run; undefined when none, or when it cannot run (then it is discarded, saying why). */
+/** One take, known to cancel (ctx.taking) until the execution it took is in `running` (or gone). */
 async function takeNext(ctx: Context): Promise<Active | undefined> {
+  const taking = takeFromQueue(ctx).then((active) => {
+    if (active) ctx.running.set(active.record.id, active);
+    return active;
+  });
+  ctx.taking = taking.then(() => undefined);
+  try {
+    return await taking;
+  } finally {
+    ctx.taking = undefined;
+  }
+}
+
+/** The next queued execution, ready to run; undefined when none, or when it cannot run (then it is discarded, saying why). */
+async function takeFromQueue(ctx: Context): Promise<Active | undefined> {
   let record: ExecutionRecord | undefined;
   try {
     record = await ctx.queue.take();
@@ -228,6 +274,9 @@ async function takeNext(ctx: Context): Promise<Active | undefined> {
   }
 }
 
+/** Why a queued test-mode run does not outlive the runtime: nobody waits for it any more, and its definition was never deployed. */
+const testModeNotKept = 'a test-mode run of an undeployed definition is not kept across a restart (it answers whoever tried the definition; after a restart nobody waits for it): run it again';
+
 /** An execution that waited in the store across a restart, made runnable again; undefined (and discarded) when it cannot run. */
 async function revive(ctx: Context, record: ExecutionRecord): Promise<Active | undefined> {
   const { store } = ctx.deps;
@@ -236,7 +285,7 @@ async function revive(ctx: Context, record: ExecutionRecord): Promise<Active | u
   const deployment = record.version === null ? undefined : await store.processes.version(record.accountId, record.processId, record.version);
   let why: string | undefined;
   if (!account) why = `its account ${record.accountId} is gone`;
-  else if (record.version === null) why = 'a test-mode run of an undeployed definition is not kept across a restart';
+  else if (record.version === null) why = testModeNotKept;
   else if (!deployment?.definition) why = `version ${record.version} of process "${record.processId}" cannot be read`;
   if (why !== undefined || !account || !deployment?.definition) {
     await discard(ctx, active, quarkError('QUARK_ERR_EXECUTION_INTERRUPTED', `queued before the runtime restarted, but it cannot run: ${why ?? 'unknown'}`));
@@ -267,9 +316,10 @@ function detached(record: ExecutionRecord): Active {
 
 /** What run() could not account for: the execution still ends, so nothing waits for it forever. */
 function lastResort(ctx: Context, active: Active, error: unknown): void {
-  storeFailed(ctx, active.record.id, error, 'an execution could not be accounted for');
+  const final = ended(active, 'error', { code: 'QUARK_ERR_EXECUTION_RECORD_FAILED', message: messageOf(error) });
+  storeFailed(ctx, active.record.id, error, 'an execution could not be accounted for', final);
   ctx.running.delete(active.record.id);
-  active.finish(ended(active, 'error', { code: 'QUARK_ERR_EXECUTION_RECORD_FAILED', message: messageOf(error) }));
+  active.finish(final);
   pump(ctx);
 }
 
@@ -460,7 +510,9 @@ async function runAndRecord(ctx: Context, active: Active, log: Logger): Promise<
   let outcome: Awaited<ReturnType<typeof walk>>;
   try {
     log.info({ trigger: active.record.trigger, passedIn: active.documents.length }, 'execution started');
-    outcome = await walk(ctx, active, walkCtx);
+    // cancelled between the take and here: it ends aborted, no step runs
+    const { signal } = active.controller;
+    outcome = signal.aborted ? outcomeOf(ctx, active, signal.reason) : await walk(ctx, active, walkCtx);
   } finally {
     // the end is written after the last checkpoint and the last persisted properties
     await checkpoint.stop();
@@ -479,8 +531,9 @@ async function endAfterFailure(ctx: Context, active: Active, failure: unknown): 
   try {
     return await end(ctx, active, 'error', error);
   } catch (again) {
-    storeFailed(ctx, id, again, 'the end of an execution could not be written');
-    return ended(active, 'error', error);
+    const final = ended(active, 'error', error);
+    storeFailed(ctx, id, again, 'the end of an execution could not be written', final);
+    return final;
   }
 }
 
@@ -634,15 +687,25 @@ async function cancel(ctx: Context, caller: Caller, id: string): Promise<Executi
   const record = await find(ctx, caller, id);
   if (terminal(record.status)) throw quarkError('QUARK_ERR_EXECUTION_FINISHED', `execution ${id} already ended (${record.status})`);
   const reason = quarkError('QUARK_ERR_EXECUTION_CANCELLED', `cancelled by ${caller.account.name}`);
-  if (ctx.queue.withdraw(id)) {
-    const active = ctx.local.get(id) ?? detached(record);
-    ctx.local.delete(id);
-    const final = await discard(ctx, active, reason);
-    await ctx.queue.release(id);
-    return view(ctx, final);
+  // a take in flight may hold it, out of the queue and not yet running: wait for the take, then look again
+  for (;;) {
+    if (ctx.queue.withdraw(id)) {
+      const active = ctx.local.get(id) ?? detached(record);
+      ctx.local.delete(id);
+      const final = await discard(ctx, active, reason);
+      await ctx.queue.release(id);
+      return view(ctx, final);
+    }
+    const running = ctx.running.get(id);
+    if (running) {
+      // a run that has not walked yet ends aborted without walking (runAndRecord)
+      running.controller.abort(reason);
+      return view(ctx, running.record);
+    }
+    if (!ctx.taking) break;
+    await ctx.taking;
   }
-  ctx.running.get(id)?.controller.abort(reason);
-  return view(ctx, ctx.running.get(id)?.record ?? record);
+  return view(ctx, await find(ctx, caller, id));
 }
 
 /**
@@ -675,15 +738,26 @@ function subscribe(ctx: Context, caller: Caller, listener: Listener): () => void
   };
 }
 
+/** Shutdown with a test-mode run waiting: discarded now, saying why, rather than left for a restart that would discard it. */
+async function discardTestRun(ctx: Context, active: Active): Promise<void> {
+  ctx.queue.withdraw(active.record.id);
+  await discard(ctx, active, quarkError('QUARK_ERR_EXECUTION_INTERRUPTED', `the runtime shut down before it started; ${testModeNotKept}`));
+  await ctx.queue.release(active.record.id).catch((error: unknown) => ctx.deps.logger.warn({ err: error, execution: active.record.id }, 'the stored inputs of a discarded test-mode run could not be removed'));
+}
+
 /**
  * Shutdown: running executions are aborted; queued ones stay queued in the store (with a
- * line in their log) and run after the restart. Resolves when the running ones have ended.
+ * line in their log) and run after the restart, except test-mode runs (discarded, saying why). Resolves when the running ones have ended.
  */
 async function close(ctx: Context): Promise<void> {
   ctx.state.closing = true;
   const reason = quarkError('QUARK_ERR_EXECUTION_INTERRUPTED', 'the runtime shut down');
   for (const active of [...ctx.local.values()]) {
     ctx.local.delete(active.record.id);
+    if (active.record.version === null) {
+      await discardTestRun(ctx, active);
+      continue;
+    }
     try {
       await appendLine(ctx, active.record.id, 40, 'the runtime shut down before this execution started: it stays queued and runs when the runtime starts again');
     } catch (error) {
@@ -696,6 +770,7 @@ async function close(ctx: Context): Promise<void> {
     return a.done;
   });
   await Promise.all(ends);
+  await writeUnwritten(ctx);
   await ctx.logs.drain();
 }
 
@@ -726,7 +801,9 @@ export function createExecutions(deps: ExecutionsDeps) {
     subscribe: (caller: Caller, listener: Listener) => subscribe(ctx, caller, listener),
     counts: () => ({ running: ctx.running.size, queued: ctx.queue.size() }),
     /** Why the runtime is not ready, if a store write it cannot do without failed. */
-    failure: (): string | undefined => ctx.state.storeFailure,
+    failure: (): string | undefined => notReady(ctx.state),
+    /** Writes the execution ends kept while the store was unreachable (readiness asks, once the store answers). */
+    writeUnwritten: () => writeUnwritten(ctx),
     close: () => close(ctx),
   };
 }

@@ -356,7 +356,8 @@ const toProcess = (row: ProcessRow): ProcessRecord => ({
   processId: row.process_id,
   activeVersion: row.active_version,
   ...storedSchedules(row.schedules),
-  properties: isObject(row.properties) ? row.properties : {},
+  // a damaged column (JSON that is not an object) reads as none, flagged, as in the SQLite store
+  ...(isObject(row.properties) ? { properties: row.properties } : { properties: {}, propertiesUnreadable: true as const }),
   updatedAt: row.updated_at,
 });
 
@@ -399,8 +400,58 @@ const toInput = (row: InputRow): QueuedInputRecord => ({
   body: row.body_kind === 'inline' ? { kind: 'inline', base64: (row.body ?? Buffer.alloc(0)).toString('base64') } : { kind: 'file', path: row.path ?? '', size: Number(row.size ?? 0) },
 });
 
-/** A JSON value as a jsonb parameter (node-postgres would send an array as a PostgreSQL array). */
-const json = (value: unknown): string => JSON.stringify(value);
+/**
+ * PostgreSQL's text and jsonb refuse U+0000 (NUL), which documents, properties and error
+ * messages may hold. Strings are stored with NUL as U+0001 "0" and U+0001 itself as
+ * U+0001 "1" (so nothing is ambiguous), and read back decoded (the type parsers below):
+ * what goes in comes out, and a string without either character is stored as it is.
+ */
+const NUL = '\u0000';
+const MARK = '\u0001';
+const escapable = (text: string): boolean => text.includes(NUL) || text.includes(MARK);
+const encodeText = (text: string): string => (escapable(text) ? text.replaceAll(MARK, `${MARK}1`).replaceAll(NUL, `${MARK}0`) : text);
+/** Every MARK of an encoded string is followed by "0" (a NUL) or "1" (a MARK). */
+function decodeText(text: string): string {
+  if (!text.includes(MARK)) return text;
+  const [head, ...rest] = text.split(MARK);
+  return head + rest.map((part) => (part.startsWith('0') ? NUL : MARK) + part.slice(1)).join('');
+}
+
+/** The same for every string (and object key) of a JSON value. */
+function rekeyed(value: unknown, code: (text: string) => string, test: (key: string) => boolean): unknown {
+  if (typeof value === 'string') return code(value);
+  if (isObject(value) && Object.keys(value).some(test)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [code(k), v]));
+  return value;
+}
+const encodingReplacer = (_key: string, value: unknown): unknown => rekeyed(value, encodeText, escapable);
+const decodingReviver = (_key: string, value: unknown): unknown => rekeyed(value, decodeText, (k) => k.includes(MARK));
+
+/** A JSON value as a jsonb parameter (node-postgres would send an array as a PostgreSQL array); NUL encoded. */
+function json(value: unknown): string {
+  const text = JSON.stringify(value);
+  // JSON.stringify escapes both characters as \u0000 and \u0001: only then is there anything to encode
+  return /\\u000[01]/.test(text) ? JSON.stringify(value, encodingReplacer) : text;
+}
+
+/** jsonb as it is stored: parsed, an encoded NUL decoded. */
+const parseJson = (text: string): unknown => (text.includes('\\u0001') ? JSON.parse(text, decodingReviver) : JSON.parse(text));
+
+const TEXT_OID = 25;
+const JSON_OID = 114;
+const JSONB_OID = 3802;
+
+/** node-postgres's type parsers with text and jsonb decoded. */
+const storeTypes: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
+    if (oid === JSONB_OID || oid === JSON_OID) return parseJson;
+    if (oid === TEXT_OID) return decodeText;
+    return pg.types.getTypeParser(oid, format) as (text: string) => unknown;
+  }) as pg.CustomTypesConfig['getTypeParser'],
+};
+
+/** Query parameters with NUL encoded: strings, and the strings of arrays (text[]); JSON text has none (escaped). */
+const encodeValues = (values: unknown[] | undefined): unknown[] | undefined =>
+  values?.map((v) => (typeof v === 'string' ? encodeText(v) : Array.isArray(v) ? v.map((e: unknown) => (typeof e === 'string' ? encodeText(e) : e)) : v));
 
 const executionValues = (e: ExecutionRecord): unknown[] => [
   e.id,
@@ -445,7 +496,8 @@ function recordMethods(r: Runner): StoreTx {
       `INSERT INTO deployments (account_id, process_id, version, name, definition, deployed_at, deployed_by, note)
        SELECT $1, $2, COALESCE(MAX(version), 0) + 1, $3, $4, $5, $6, $7 FROM deployments WHERE account_id = $1 AND process_id = $2
        RETURNING version`,
-      [d.accountId, d.processId, d.name, json(d.definition), d.deployedAt, d.deployedBy, d.note],
+      // a text column: JSON's own escapes keep a NUL (only jsonb refuses \u0000)
+      [d.accountId, d.processId, d.name, JSON.stringify(d.definition), d.deployedAt, d.deployedBy, d.note],
     );
     const version = inserted.rows[0]!.version;
     await activate(runner, d.accountId, d.processId, version, d.deployedAt);
@@ -573,7 +625,7 @@ function recordMethods(r: Runner): StoreTx {
       setActive: (accountId, processId, version, at) => activate(r, accountId, processId, version, at),
       setSchedules: (accountId, processId, schedules, at) =>
         r.atomic(async (runner) => {
-          await runner.query('UPDATE processes SET schedules = $1, updated_at = $2 WHERE account_id = $3 AND process_id = $4', [json(schedules), at, accountId, processId]);
+          await runner.query('UPDATE processes SET schedules = $1, updated_at = $2 WHERE account_id = $3 AND process_id = $4', [JSON.stringify(schedules), at, accountId, processId]);
           await keepFiresOf(runner, accountId, processId, schedules, at);
         }),
       lastFires: async (accountId, processId) =>
@@ -595,8 +647,13 @@ function recordMethods(r: Runner): StoreTx {
           if (value === undefined) removed.push(name);
           else set[name] = value;
         }
-        // one statement: the row lock makes concurrent merges apply one after the other, each on the latest properties
-        await r.query('UPDATE processes SET properties = (properties - $1::text[]) || $2::jsonb WHERE account_id = $3 AND process_id = $4', [removed, json(set), accountId, processId]);
+        // one statement: the row lock makes concurrent merges apply one after the other, each on the latest properties;
+        // damaged ones (reported as propertiesUnreadable) start again from {}
+        await r.query(
+          `UPDATE processes SET properties = (CASE WHEN jsonb_typeof(properties) = 'object' THEN properties ELSE '{}'::jsonb END - $1::text[]) || $2::jsonb
+           WHERE account_id = $3 AND process_id = $4`,
+          [removed, json(set), accountId, processId],
+        );
       },
     },
     executions: {
@@ -735,6 +792,7 @@ export async function openPostgresStore(options: PostgresStoreOptions, quarkVers
     max: options.poolSize ?? 10,
     connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
     keepAlive: true,
+    types: storeTypes,
     ...schemaOption(options.schema),
   });
   const state = { reachable: true, closed: false };
@@ -807,7 +865,7 @@ export async function openPostgresStore(options: PostgresStoreOptions, quarkVers
     const runner: Runner = {
       query: async (text, values) => {
         try {
-          return await client.query(text, values);
+          return await client.query(text, encodeValues(values));
         } catch (error) {
           throw toStoreError(error);
         }
@@ -832,7 +890,7 @@ export async function openPostgresStore(options: PostgresStoreOptions, quarkVers
     query: async (text, values) => {
       if (state.closed) throw closedError();
       try {
-        const result = await pool.query(text, values);
+        const result = await pool.query(text, encodeValues(values));
         state.reachable = true;
         return result;
       } catch (error) {

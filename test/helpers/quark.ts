@@ -90,6 +90,8 @@ export interface InitOptions {
   ownerName?: string;
   /** Changes merged into config.json after init (limits are merged key by key). */
   config?: Record<string, any>;
+  /** The store kind, whatever QUARK_TEST_STORE says ('postgres' needs QUARK_TEST_POSTGRES_URL). */
+  store?: 'sqlite' | 'postgres';
 }
 
 export interface Home {
@@ -103,8 +105,8 @@ export interface Home {
  * `--store <url>` for `quark init` when the tests run on PostgreSQL (QUARK_TEST_STORE=postgres):
  * a fresh database on QUARK_TEST_POSTGRES_URL for each home, dropped at teardown.
  */
-export async function testStoreArgs(t: Teardown): Promise<string[]> {
-  if (process.env.QUARK_TEST_STORE !== 'postgres') return [];
+export async function testStoreArgs(t: Teardown, kind = process.env.QUARK_TEST_STORE === 'postgres' ? 'postgres' : 'sqlite'): Promise<string[]> {
+  if (kind !== 'postgres') return [];
   if (!process.env.QUARK_TEST_POSTGRES_URL) throw new Error('QUARK_TEST_STORE=postgres needs QUARK_TEST_POSTGRES_URL');
   return ['--store', await freshDatabase(t)];
 }
@@ -112,7 +114,7 @@ export async function testStoreArgs(t: Teardown): Promise<string[]> {
 /** `quark init` into a fresh temporary home, then applies config changes. */
 export async function initHome(t: Teardown, options: InitOptions = {}): Promise<Home> {
   const home = join(tempDir(t), 'home');
-  const store = await testStoreArgs(t);
+  const store = await testStoreArgs(t, options.store);
   const result = await cli(['--json', 'init', '--home', home, '--kind', options.kind ?? 'atom', '--owner', options.ownerName ?? 'acme', '--port', '0', ...store]);
   if (result.code !== 0) throw new Error(`init failed: ${result.stderr}`);
   const out = result.json();

@@ -1,7 +1,8 @@
 import t from 'tap';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { postgresSkip } from '../helpers/postgres.js';
 import { fixturePlugins, initHome, startRuntime, tempDir, cli, until } from '../helpers/quark.js';
 
 const sleeper = (id: string, ms: number, extra: Record<string, unknown> = {}) => ({
@@ -13,8 +14,8 @@ const sleeper = (id: string, ms: number, extra: Record<string, unknown> = {}) =>
 });
 
 
-async function kitRuntime(t: any, limits: Record<string, unknown> = {}) {
-  const { home, ownerToken } = await initHome(t, { config: { plugins: { paths: [join(fixturePlugins, 'process-kit')] }, limits } });
+async function kitRuntime(t: any, limits: Record<string, unknown> = {}, store?: 'sqlite' | 'postgres') {
+  const { home, ownerToken } = await initHome(t, { config: { plugins: { paths: [join(fixturePlugins, 'process-kit')] }, limits }, ...(store ? { store } : {}) });
   const rt = await startRuntime(t, home);
   const api = (method: string, path: string, body?: unknown) => rt.api(method, `/api/v1${path}`, ownerToken, body);
   t.equal((await api('POST', '/connections', { name: 'kit', connector: 'process-kit', config: {} })).status, 201);
@@ -174,9 +175,45 @@ t.test('SIGTERM: running executions are aborted with the reason; queued ones sta
   t.match(await log(queued.id), /the runtime shut down before this execution started: it stays queued[\s\S]*execution ended complete/, 'the queued one says it waited, then ran');
 });
 
-t.test('kill -9 with 50 running and 50 queued executions: after the restart the running ones are aborted with the reason, the queued ones run to completion with their documents', async (t) => {
+t.test('a queued test-mode run is not kept across a restart: SIGTERM discards it at once, a kill -9 at the next start, each saying why', async (t) => {
   const release = join(tempDir(t, 'quark-release-'), 'go');
-  const { home, ownerToken, rt, api } = await kitRuntime(t, { maxRunningExecutions: 50, maxQueuedExecutions: 60 });
+  const { home, ownerToken, rt, api, statusOf } = await kitRuntime(t, { maxRunningExecutions: 1, shutdownGraceMs: 5000 });
+  await api('POST', '/deployments', sleeper('nap', 60_000, { parameters: { release } }));
+  const queueTestRun = async (call: typeof api, status: (id: string) => Promise<any>) => {
+    const running = (await call('POST', '/executions', { process: 'nap' })).body;
+    await until('it to run', async () => ((await status(running.id)).status === 'in-process' ? true : undefined));
+    const tried = (await call('POST', '/executions', { definition: sleeper('draft', 10) })).body;
+    t.match(tried, { status: 'queued', trigger: 'test', version: null }, 'a test-mode run waits behind it');
+    return tried.id as string;
+  };
+  const notKept = /a test-mode run of an undeployed definition is not kept across a restart .*: run it again/;
+
+  const first = await queueTestRun(api, statusOf);
+  t.equal(await rt.stop('SIGTERM'), 0);
+  const again = await startRuntime(t, home);
+  const api2 = (method: string, path: string, body?: unknown) => again.api(method, `/api/v1${path}`, ownerToken, body);
+  const status2 = async (id: string) => (await api2('GET', `/executions/${id}`)).body;
+  t.match(await status2(first), { status: 'discarded', errorCode: 'QUARK_ERR_EXECUTION_INTERRUPTED', errorMessage: /^the runtime shut down before it started; / }, 'SIGTERM: discarded, with the code');
+  t.match((await status2(first)).errorMessage, notKept, 'and why');
+  const log = async (id: string) => JSON.stringify((await api2('GET', `/executions/${id}/log`)).body);
+  t.match(await log(first), /discarded before it started/, 'its log says so');
+  t.notMatch(await log(first), /stays queued/, 'and does not promise a run after the restart');
+
+  const second = await queueTestRun(api2, status2);
+  t.equal(await again.stop('SIGKILL'), null);
+  const third = await startRuntime(t, home);
+  const view = (await third.api('GET', `/api/v1/executions/${second}`, ownerToken)).body;
+  t.match(view, { status: 'discarded', errorCode: 'QUARK_ERR_EXECUTION_INTERRUPTED', errorMessage: /^queued before the runtime restarted, but it cannot run: / }, 'kill -9: discarded at the next start, with the code');
+  t.match(view.errorMessage, notKept, 'and why');
+  const queuedFiles = join(home, 'work', 'queued');
+  t.same(existsSync(queuedFiles) ? readdirSync(queuedFiles) : [], [], 'no stored input files are left behind');
+});
+
+/** Kill -9 under 50 running and 50 queued executions of a home on `store`; the restart aborts the first and runs the second. */
+async function killNineWithFiftyAndFifty(t: any, store: 'sqlite' | 'postgres'): Promise<void> {
+  const release = join(tempDir(t, 'quark-release-'), 'go');
+  const { home, ownerToken, rt, api } = await kitRuntime(t, { maxRunningExecutions: 50, maxQueuedExecutions: 60 }, store);
+  t.equal(JSON.parse(readFileSync(join(home, 'config.json'), 'utf8')).store?.kind ?? 'sqlite', store, `the home's store is ${store}`);
   const relay = {
     id: 'relay',
     name: 'relay',
@@ -221,7 +258,11 @@ t.test('kill -9 with 50 running and 50 queued executions: after the restart the 
   const ran = (await api2('GET', `/executions/${queued[0]}`)).body;
   t.match(ran, { documentsIn: 2, documentsOut: 2, steps: { nap: { in: 2, out: 2, errors: 0 } } }, 'with both of its documents');
   t.same(readdirSync(join(home, 'work', 'queued')), [], 'their stored input files are gone');
-});
+}
+
+const killNine = 'kill -9 with 50 running and 50 queued executions: after the restart the running ones are aborted with the reason, the queued ones run to completion with their documents';
+t.test(`${killNine} (SQLite store)`, (t) => killNineWithFiftyAndFifty(t, 'sqlite'));
+t.test(`${killNine} (PostgreSQL store)`, { skip: postgresSkip }, (t) => killNineWithFiftyAndFifty(t, 'postgres'));
 
 t.test('a map over a body spilled to disk fails the document instead of losing the body; $body tells', async (t) => {
   const { api } = await kitRuntime(t, { spillBytes: 1024 });

@@ -5,6 +5,7 @@
 import type { Test } from 'tap';
 import { StoreConflictError, StoreRaceError, StoreUnavailableError } from '../../runtime/store/errors.js';
 import { concurrencyContract } from './contract-concurrency.js';
+import { textContract } from './contract-text.js';
 import type { AccountRecord, ConnectionRecord, DeploymentRecord, ExecutionRecord, QueuedInputRecord, Store, TokenRecord } from '../../runtime/store/types.js';
 
 export type OpenStore = (t: Test) => Store | Promise<Store>;
@@ -386,4 +387,5 @@ export function storeContract(t: Test, open: OpenStore): void {
   executionsContract(t, open);
   lifecycleContract(t, open);
   concurrencyContract(t, open);
+  textContract(t, open);
 }

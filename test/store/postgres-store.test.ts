@@ -3,7 +3,7 @@ import { migrations, openPostgresStore, postgresAddress, redactPostgresUrl } fro
 import { StoreUnavailableError } from '../../runtime/store/errors.js';
 import type { Store } from '../../runtime/store/types.js';
 import { adminQuery, closedPort, freshSchema, postgresSkip, postgresUrl } from '../helpers/postgres.js';
-import { connection, deployment, execution, owner, storeContract, tenant, token } from './contract.js';
+import { connection, deploying, deployment, execution, owner, storeContract, tenant, token } from './contract.js';
 
 async function openFresh(t: Test): Promise<Store> {
   const schema = await freshSchema(t);
@@ -178,4 +178,22 @@ t.test('a query after the server ended the connections: StoreUnavailableError or
   await store.ping();
   t.equal(store.healthy(), true, 'healthy once it answers');
   t.same(await store.accounts.get(owner.id), owner, 'nothing lost');
+});
+
+t.test('damaged persisted properties (stored JSON that is not an object) are flagged as unreadable, and the next merge writes them anew', { skip: postgresSkip }, async (t) => {
+  const schema = await freshSchema(t);
+  const store = await openPostgresStore({ url: postgresUrl!, schema, poolSize: 2 });
+  t.teardown(() => store.close());
+  await store.accounts.insert(owner);
+  for (const [damage, label] of [['[1, 2]', 'an array'], ['"count: 4"', 'a string'], ['7', 'a number'], ['null', 'a JSON null']] as const) {
+    await store.processes.deploy({ ...deploying(owner.id, 'counter', 1), note: label });
+    await store.processes.mergeProperties(owner.id, 'counter', new Map([['count', 4]]));
+    await adminQuery(`UPDATE ${schema}.processes SET properties = $1::jsonb WHERE process_id = 'counter'`, [damage]);
+    t.match(await store.processes.get(owner.id, 'counter'), { properties: {}, propertiesUnreadable: true }, `${label}: read as none, flagged`);
+    t.match((await store.processes.list(owner.id))[0], { propertiesUnreadable: true }, `${label}: flagged in the list too`);
+    await store.processes.mergeProperties(owner.id, 'counter', new Map<string, unknown>([['count', 1], ['gone', undefined]]));
+    const repaired = await store.processes.get(owner.id, 'counter');
+    t.same(repaired?.properties, { count: 1 }, `${label}: a merge starts them again from {}`);
+    t.notOk(repaired?.propertiesUnreadable, `${label}: no longer flagged`);
+  }
 });
