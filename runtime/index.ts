@@ -82,6 +82,8 @@ export interface RuntimeInfo {
   owner?: { id: string; name: string };
   /** Whether the caller may run Test Connection here, and why not. */
   testConnection: { allowed: boolean; reason?: string };
+  /** The runtime's executions now, every account's: running, and waiting in the queue. */
+  executions: { running: number; queued: number };
 }
 
 export interface CreateRuntimeOptions {
@@ -380,6 +382,7 @@ async function wire(home: Home, boot: Boot) {
         store: describeStore(config.store),
         ...(owner ? { owner: { ...config.owner } } : {}),
         testConnection: owner ? { allowed: true } : { allowed: false, reason: 'this runtime is not associated with your account' },
+        executions: executions.counts(),
       };
     },
     whoami(caller: Caller) {

@@ -9,6 +9,7 @@ import { createApiClient, type ApiClient, type ClientError } from './client.js';
 import { loadProfile, profilePath, removeProfile, saveProfile } from './profile.js';
 import { exitCodeFor, exitCodes } from './exit-codes.js';
 import { registerProcessCommands } from './processes.js';
+import { registerOperationCommands } from './operations.js';
 import { block, statusMark, table } from './output.js';
 import { parseJsonFile, parseSet, parseSetJson, typeSetValues } from './config-input.js';
 
@@ -448,6 +449,7 @@ program
 // ---- processes (cli/processes.ts) -------------------------------------------------------
 
 registerProcessCommands(program, { client, emit, out, globals, parseJsonFile, parseSet, collect });
+registerOperationCommands(program, { client, emit, out, globals, parseJsonFile, parseSet, parseSetJson, collect });
 
 // ---- errors -------------------------------------------------------------------------
 

@@ -21,6 +21,28 @@ export interface CliIo {
   collect(value: string, previous?: string[]): string[];
 }
 
+/** `--doc` files (`-` for standard input) as the API's input documents, each with `properties`. */
+export function readDocuments(files: string[], properties: Record<string, unknown> | undefined) {
+  return files.map((file) => {
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(file === '-' ? 0 : file);
+    } catch (error) {
+      throw quarkError('QUARK_ERR_CLI_INPUT_INVALID', `cannot read ${file}: ${messageOf(error)}`, { problems: [{ file, path: '', message: messageOf(error) }] });
+    }
+    return { ...(properties ? { properties: Object.fromEntries(Object.entries(properties).map(([k, v]) => [k, String(v)])) } : {}), body: bytes.toString('base64'), encoding: 'base64' };
+  });
+}
+
+/** Writes output documents to `dir`: `output-<n>` (the body) and `output-<n>.properties.json`. */
+export function writeOutputs(dir: string, documents: PresentedDocument[]): void {
+  mkdirSync(dir, { recursive: true });
+  documents.forEach((d, i) => {
+    writeFileSync(join(dir, `output-${i + 1}.properties.json`), JSON.stringify(d.properties, null, 2) + '\n');
+    if (d.body !== undefined) writeFileSync(join(dir, `output-${i + 1}`), Buffer.from(d.body, 'base64'));
+  });
+}
+
 export function registerProcessCommands(program: Command, io: CliIo): void {
   const { client, emit, out, globals, parseJsonFile, parseSet, collect } = io;
 
@@ -152,18 +174,6 @@ export function registerProcessCommands(program: Command, io: CliIo): void {
     return lines.join('\n');
   }
 
-  async function readDocuments(files: string[], properties: Record<string, unknown> | undefined) {
-    return files.map((file) => {
-      let bytes: Buffer;
-      try {
-        bytes = readFileSync(file === '-' ? 0 : file);
-      } catch (error) {
-        throw quarkError('QUARK_ERR_CLI_INPUT_INVALID', `cannot read ${file}: ${messageOf(error)}`, { problems: [{ file, path: '', message: messageOf(error) }] });
-      }
-      return { ...(properties ? { properties: Object.fromEntries(Object.entries(properties).map(([k, v]) => [k, String(v)])) } : {}), body: bytes.toString('base64'), encoding: 'base64' };
-    });
-  }
-
   program
     .command('run [process]')
     .description('run a deployed process, or a process file without deploying it (--file, test mode)')
@@ -175,7 +185,7 @@ export function registerProcessCommands(program: Command, io: CliIo): void {
     .action(async (id: string | undefined, options: { file?: string; doc?: string[]; property?: Record<string, unknown>; wait?: boolean; output?: string }) => {
       if ((id === undefined) === (options.file === undefined)) throw quarkError('QUARK_ERR_CLI_INPUT_INVALID', 'give a deployed process id, or --file with a definition (not both)');
       const api = client();
-      const documents = options.doc ? await readDocuments(options.doc, options.property) : undefined;
+      const documents = options.doc ? readDocuments(options.doc, options.property) : undefined;
       const request = {
         ...(id !== undefined ? { process: id } : { definition: parseJsonFile(options.file!) }),
         ...(documents ? { documents } : {}),
@@ -184,11 +194,7 @@ export function registerProcessCommands(program: Command, io: CliIo): void {
       if (options.output) {
         // the API hands the output documents to a caller that waits
         const view = await api.call<ExecutionView & { output?: PresentedDocument[] }>('POST', '/executions', { ...request, wait: true });
-        mkdirSync(options.output, { recursive: true });
-        (view.output ?? []).forEach((d, i) => {
-          writeFileSync(join(options.output!, `output-${i + 1}.properties.json`), JSON.stringify(d.properties, null, 2) + '\n');
-          if (d.body !== undefined) writeFileSync(join(options.output!, `output-${i + 1}`), Buffer.from(d.body, 'base64'));
-        });
+        writeOutputs(options.output, view.output ?? []);
         emit(view, () => `${showExecution(view)}\n\n${view.output?.length ?? 0} output document(s) written to ${options.output}${view.output?.some((d) => d.bodyOmitted) ? ' (bodies over 16 MiB omitted)' : ''}`);
         process.exitCode = exitCodeForStatus(view.status);
         return;

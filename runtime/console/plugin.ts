@@ -4,7 +4,7 @@
  * page itself talks to /api/v1 with the signed-in account's bearer token.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { extname, join } from 'node:path';
+import { extname, join, relative, sep } from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
 import { packageRoot } from '../core/paths.js';
 
@@ -32,10 +32,16 @@ interface StaticFile {
   type: string;
 }
 
+/** The console's file names relative to `dir` (with `/`), subfolders such as `pages/` included. */
+export function consoleFileNames(dir = consoleDir): string[] {
+  const entries = readdirSync(dir, { recursive: true, withFileTypes: true });
+  return entries.filter((e) => e.isFile()).map((e) => relative(dir, join(e.parentPath, e.name)).split(sep).join('/'));
+}
+
 /** Reads the console's files once; the plugin serves them from memory. */
 export function loadConsoleFiles(dir = consoleDir): Map<string, StaticFile> {
   const files = new Map<string, StaticFile>();
-  for (const name of readdirSync(dir)) {
+  for (const name of consoleFileNames(dir)) {
     const type = types[extname(name)];
     if (type) files.set(name, { body: readFileSync(join(dir, name)), type });
   }

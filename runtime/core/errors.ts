@@ -43,6 +43,7 @@ export const errorCatalogue = {
   QUARK_ERR_API_SHUTTING_DOWN: { status: 503, summary: 'The runtime is shutting down.' },
   QUARK_ERR_API_INTERNAL: { status: 500, summary: 'An unexpected error; the log has the details.' },
   QUARK_ERR_API_NESTING_TOO_DEEP: { status: 400, summary: 'The request body nests objects and arrays deeper than limits.maxNestingDepth.' },
+  QUARK_ERR_API_CURSOR_INVALID: { status: 400, summary: 'The paging cursor is not one this list gave out.' },
 
   // connectors and plugins
   QUARK_ERR_CONNECTOR_NOT_FOUND: { status: 404, summary: 'No loaded connector with this id.' },

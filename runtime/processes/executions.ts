@@ -40,6 +40,15 @@ export interface ExecutionView extends ExecutionRecord {
   errors?: ExecutionErrorRecord[];
 }
 
+/** The executions list: filters, a search in the ids, a keyset position (see Store). */
+export interface ExecutionQuery {
+  process?: string;
+  status?: ExecutionStatus;
+  search?: string;
+  before?: { queuedAt: string; id: string };
+  limit?: number;
+}
+
 export interface ExecutionsDeps {
   store: Store;
   access: AccessControl;
@@ -783,8 +792,9 @@ export function createExecutions(deps: ExecutionsDeps) {
       const record = await find(ctx, caller, id);
       return view(ctx, record, { errors: await deps.store.executions.errors(id, 100) });
     },
-    async list(caller: Caller, filter: { process?: string; status?: ExecutionStatus; limit?: number } = {}): Promise<ExecutionView[]> {
-      const query = { ...(filter.process ? { processId: filter.process } : {}), ...(filter.status ? { status: filter.status } : {}), limit: filter.limit ?? 50 };
+    async list(caller: Caller, filter: ExecutionQuery = {}): Promise<ExecutionView[]> {
+      const { process, limit, ...rest } = filter;
+      const query = { ...rest, ...(process ? { processId: process } : {}), limit: limit ?? 50 };
       const records = await deps.store.executions.list(caller.account.id, query);
       const live = new Map([...ctx.running.values(), ...ctx.local.values()].map((a) => [a.record.id, a.record]));
       return records.map((r) => view(ctx, live.get(r.id) ?? r));

@@ -678,8 +678,10 @@ function recordMethods(r: Runner): StoreTx {
         (
           await all<ExecutionRow>(
             `SELECT * FROM executions WHERE account_id = $1 AND ($2::text IS NULL OR process_id = $2) AND ($3::text IS NULL OR status = $3)
+             AND ($5::text IS NULL OR strpos(lower(id), $5) > 0 OR strpos(lower(process_id), $5) > 0)
+             AND ($6::text IS NULL OR queued_at < $6 OR (queued_at = $6 AND id < $7))
              ORDER BY queued_at DESC, id DESC LIMIT $4`,
-            [accountId, filter.processId ?? null, filter.status ?? null, filter.limit],
+            [accountId, filter.processId ?? null, filter.status ?? null, filter.limit, filter.search ? filter.search.toLowerCase() : null, filter.before?.queuedAt ?? null, filter.before?.id ?? null],
           )
         ).map(toExecution),
       queued: async (limit) => (await all<ExecutionRow>("SELECT * FROM executions WHERE status = 'queued' ORDER BY queued_at, id LIMIT $1", [limit])).map(toExecution),

@@ -2,7 +2,7 @@
  * The SQLite store's schema: its migrations (PRAGMA user_version counts those applied)
  * and the rows it reads, turned into the records of types.ts.
  */
-import type { HeldResourceRecord, TokenRecord, ConnectionRecord, DeploymentRecord, ProcessRecord, ScheduleRecord, ExecutionRecord, ExecutionStatus, ExecutionTrigger, QueuedInputRecord } from './types.js';
+import type { HeldResourceRecord, TokenRecord, ConnectionRecord, DeploymentRecord, ProcessRecord, ScheduleRecord, ExecutionRecord, ExecutionListFilter, ExecutionStatus, ExecutionTrigger, QueuedInputRecord } from './types.js';
 
 /** The SQLite JSON path of a top-level key (process property names never hold a double quote). */
 export function propertyPath(name: string): string {
@@ -246,6 +246,17 @@ export const toExecution = (row: ExecutionRow): ExecutionRecord => ({
 });
 
 export const executionParams = (e: ExecutionRecord) => ({ ...e, steps: JSON.stringify(e.steps) });
+
+/** The named parameters of the executions list query (null: no such condition; the search in lower case, as the query compares it). */
+export const executionListParams = (accountId: string, filter: ExecutionListFilter) => ({
+  accountId,
+  processId: filter.processId ?? null,
+  status: filter.status ?? null,
+  search: filter.search ? filter.search.toLowerCase() : null,
+  beforeAt: filter.before?.queuedAt ?? null,
+  beforeId: filter.before?.id ?? null,
+  limit: filter.limit,
+});
 
 export interface ConnectionRow {
   id: string;

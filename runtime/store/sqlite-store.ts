@@ -3,7 +3,7 @@ import { quarkError, messageOf, isQuarkError } from '../core/errors.js';
 import { ownerOnlyFile, ownerOnlySidecars } from '../core/files.js';
 import { StoreConflictError, StoreRaceError, StoreUnavailableError, type StoreConstraint } from './errors.js';
 import {
-  migrations, propertyPath, toConnection, toDeployment, toExecution, toHeldResource, toInput, toProcess, toToken, executionParams, inputParams,
+  migrations, propertyPath, toConnection, toDeployment, toExecution, toHeldResource, toInput, toProcess, toToken, executionListParams, executionParams, inputParams,
   type ConnectionRow, type DeploymentRow, type ExecutionRow, type HeldResourceRow, type InputRow, type ProcessRow, type TokenRow,
 } from './sqlite-schema.js';
 import type { Store, StoreTx, AccountRecord, ConnectionRecord, ScheduleRecord, ExecutionStatus } from './types.js';
@@ -76,6 +76,8 @@ function prepareStatements(db: Database.Database) {
     execGet: db.prepare('SELECT * FROM executions WHERE account_id = ? AND id = ?'),
     execList: db.prepare(
       `SELECT * FROM executions WHERE account_id = @accountId AND (@processId IS NULL OR process_id = @processId) AND (@status IS NULL OR status = @status)
+       AND (@search IS NULL OR instr(lower(id), @search) > 0 OR instr(lower(process_id), @search) > 0)
+       AND (@beforeAt IS NULL OR queued_at < @beforeAt OR (queued_at = @beforeAt AND id < @beforeId))
        ORDER BY queued_at DESC, id DESC LIMIT @limit`,
     ),
     // an in-process row without an owner was written by a quark before migration 6: this node's
@@ -211,7 +213,7 @@ function executionOps(db: Database.Database, q: Statements): SyncStore['executio
       const row = q.execGet.get(accountId, id) as ExecutionRow | undefined;
       return row && toExecution(row);
     },
-    list: (accountId, filter) => (q.execList.all({ accountId, processId: filter.processId ?? null, status: filter.status ?? null, limit: filter.limit }) as ExecutionRow[]).map(toExecution),
+    list: (accountId, filter) => (q.execList.all(executionListParams(accountId, filter)) as ExecutionRow[]).map(toExecution),
     queued: (limit) => (q.execQueued.all(limit) as ExecutionRow[]).map(toExecution),
     inputs: (id) => (q.inputList.all(id) as InputRow[]).map(toInput),
     dropInputs: (id) => void q.inputDrop.run(id),

@@ -120,6 +120,16 @@ export interface QueuedInputRecord {
   body: { kind: 'inline'; base64: string } | { kind: 'file'; path: string; size: number };
 }
 
+export interface ExecutionListFilter {
+  processId?: string;
+  status?: ExecutionStatus;
+  /** The execution id or the process id holds it, ignoring case. */
+  search?: string;
+  /** Keyset paging: only the executions after this one in the list's order. */
+  before?: { queuedAt: string; id: string };
+  limit: number;
+}
+
 export interface ExecutionErrorRecord {
   step: string;
   code: string;
@@ -205,8 +215,12 @@ export interface Store {
     insert(execution: ExecutionRecord, inputs?: QueuedInputRecord[]): Promise<void>;
     update(execution: ExecutionRecord): Promise<void>;
     get(accountId: string, id: string): Promise<ExecutionRecord | undefined>;
-    /** Newest first. */
-    list(accountId: string, filter: { processId?: string; status?: ExecutionStatus; limit: number }): Promise<ExecutionRecord[]>;
+    /**
+     * Newest first (queued time, then id, both descending). `search`: the id or the process
+     * id holds it, ignoring case. `before`: only executions after that one in this order
+     * (keyset paging: a page goes on from the last row of the previous one).
+     */
+    list(accountId: string, filter: ExecutionListFilter): Promise<ExecutionRecord[]>;
     /** The queued executions (of every account), oldest first — what a restart runs. */
     queued(limit: number): Promise<ExecutionRecord[]>;
     /** The stored input documents of an execution, by seq. */

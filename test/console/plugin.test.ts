@@ -1,8 +1,8 @@
 import t from 'tap';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Fastify from 'fastify';
-import { consoleDir, consolePlugin, loadConsoleFiles } from '../../runtime/console/plugin.js';
+import { consoleDir, consoleFileNames, consolePlugin, loadConsoleFiles } from '../../runtime/console/plugin.js';
 
 t.test('the console is served at / with a strict Content-Security-Policy, without auth', async (t) => {
   const app = Fastify();
@@ -16,7 +16,7 @@ t.test('the console is served at / with a strict Content-Security-Policy, withou
   t.notMatch(index.headers['content-security-policy'], /unsafe-inline|unsafe-eval|https?:/, 'no inline code, no other origin');
   t.equal(index.headers['x-content-type-options'], 'nosniff');
   t.equal(index.headers['x-frame-options'], 'DENY');
-  for (const name of ['app.js', 'api.js', 'form.js', 'dom.js']) {
+  for (const name of ['app.js', 'api.js', 'form.js', 'dom.js', 'pages/tokens.js']) {
     const file = await app.inject({ method: 'GET', url: `/${name}` });
     t.equal(file.statusCode, 200, name);
     t.match(file.headers['content-type'], /^text\/javascript/, `${name} is served as a module script`);
@@ -26,7 +26,8 @@ t.test('the console is served at / with a strict Content-Security-Policy, withou
 });
 
 t.test('the console files hold no inline script or style and load nothing from another origin', async (t) => {
-  const names = readdirSync(consoleDir);
+  const names = consoleFileNames();
+  t.ok(names.includes('pages/tokens.js'), 'files in subfolders are found');
   t.same([...loadConsoleFiles().keys()].sort(), names.sort(), 'every file is served');
   for (const name of names) {
     const text = readFileSync(join(consoleDir, name), 'utf8');

@@ -234,6 +234,17 @@ function executionsContract(t: Test, open: OpenStore): void {
     t.same(await ids({ processId: 'orders', limit: 10 }), ['exe_3', 'exe_1'], 'by process');
     t.same(await ids({ status: 'complete', limit: 10 }), ['exe_2'], 'by status');
     t.same(await ids({ processId: 'billing', status: 'error', limit: 10 }), [], 'both filters');
+    t.same(await ids({ search: 'BILL', limit: 10 }), ['exe_2'], 'search: in the process id, ignoring case');
+    t.same(await ids({ search: 'EXE_3', limit: 10 }), ['exe_3'], 'search: in the execution id, ignoring case');
+    t.same(await ids({ search: 'rder', limit: 10 }), ['exe_3', 'exe_1'], 'search: a part of the id');
+    t.same(await ids({ search: '%', limit: 10 }), [], 'search: a LIKE wildcard is a plain character');
+    t.same(await ids({ before: { queuedAt: third.queuedAt, id: third.id }, limit: 1 }), ['exe_2'], 'a page after exe_3');
+    t.same(await ids({ before: { queuedAt: second.queuedAt, id: second.id }, limit: 10 }), ['exe_1'], 'and after exe_2');
+    const twin = execution('exe_0', owner.id, 'orders', third.queuedAt);
+    await store.executions.insert(twin);
+    t.same(await ids({ before: { queuedAt: third.queuedAt, id: third.id }, limit: 10 }), ['exe_0', 'exe_2', 'exe_1'], 'the same queued time: the id decides, nothing skipped or repeated');
+    t.same(await ids({ processId: 'orders', before: { queuedAt: third.queuedAt, id: 'exe_0' }, limit: 10 }), ['exe_1'], 'with a filter');
+    t.same(await ids({ search: 'orders', status: 'queued', before: { queuedAt: third.queuedAt, id: third.id }, limit: 10 }), ['exe_0', 'exe_1'], 'search, status and position together');
     const finished: ExecutionRecord = {
       ...first,
       status: 'complete-with-warnings',

@@ -1,7 +1,15 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Runtime } from '../../index.js';
 
-const name = { type: 'string', minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9][A-Za-z0-9 ._@-]*$' } as const;
+// titles and descriptions word the problems (the console shows them at the field)
+const name = {
+  title: 'Account name',
+  description: 'letters, digits, spaces and . _ @ -, starting with a letter or digit',
+  type: 'string',
+  minLength: 1,
+  maxLength: 100,
+  pattern: '^[A-Za-z0-9][A-Za-z0-9 ._@-]*$',
+} as const;
 
 export function accountRoutes(runtime: Runtime): FastifyPluginAsync {
   return async (app) => {
@@ -30,7 +38,7 @@ export function accountRoutes(runtime: Runtime): FastifyPluginAsync {
             type: 'object',
             additionalProperties: false,
             required: ['name'],
-            properties: { name: { type: 'string', minLength: 1, maxLength: 100 }, account: { type: 'string', minLength: 1 } },
+            properties: { name: { title: 'Token name', type: 'string', minLength: 1, maxLength: 100 }, account: { title: 'Account', type: 'string', minLength: 1 } },
           },
         },
       },

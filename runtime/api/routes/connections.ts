@@ -1,12 +1,18 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Runtime, TestConnectionResult } from '../../index.js';
+import { matches, pageOf, pageQuerySchema, type PageQuery } from '../paging.js';
 
 const config = { type: 'object' } as const;
 const name = { type: 'string', minLength: 1, maxLength: 200 } as const;
 
 export function connectionRoutes(runtime: Runtime): FastifyPluginAsync {
   return async (app) => {
-    app.get('/connections', async (request) => ({ connections: await runtime.connections.list(request.caller) }));
+    app.get<{ Querystring: PageQuery }>('/connections', { schema: { querystring: { type: 'object', additionalProperties: false, properties: pageQuerySchema } } }, async (request) => {
+      const { q } = request.query;
+      const found = (await runtime.connections.list(request.caller)).filter((c) => matches(q, c.name, c.connector));
+      const page = pageOf('connections', found, { keyOf: (c) => [c.name, c.id], length: 2 }, request.query);
+      return { connections: page.items, ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) };
+    });
     app.get<{ Params: { id: string } }>('/connections/:id', async (request) => runtime.connections.get(request.caller, request.params.id));
     app.post<{ Body: { name: string; connector: string; config: Record<string, unknown> } }>(
       '/connections',

@@ -1,8 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Runtime, ScheduleRecord } from '../../index.js';
-
-/** Query strings are text (the API does not coerce types): a positive integer as digits. */
-export const positiveInteger = { type: 'string', pattern: '^[1-9][0-9]{0,8}$' } as const;
+import { matches, pageOf, pageQuerySchema, positiveInteger, type PageQuery } from '../paging.js';
 
 const processParam = { type: 'object', properties: { process: { type: 'string', minLength: 1, maxLength: 63 } } } as const;
 
@@ -13,7 +11,12 @@ export function deploymentRoutes(runtime: Runtime): FastifyPluginAsync {
     app.post<{ Body: Record<string, unknown> }>('/deployments', { schema: { body: { type: 'object' } } }, async (request, reply) =>
       reply.status(201).send(await runtime.deployments.deploy(request.caller, request.body)),
     );
-    app.get('/deployments', async (request) => ({ deployments: await runtime.deployments.list(request.caller) }));
+    app.get<{ Querystring: PageQuery }>('/deployments', { schema: { querystring: { type: 'object', additionalProperties: false, properties: pageQuerySchema } } }, async (request) => {
+      const { q } = request.query;
+      const found = (await runtime.deployments.list(request.caller)).filter((d) => matches(q, d.process, d.name));
+      const page = pageOf('deployments', found, { keyOf: (d) => [d.process], length: 1 }, request.query);
+      return { deployments: page.items, ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) };
+    });
     app.get<{ Params: { process: string }; Querystring: { version?: string } }>(
       '/deployments/:process',
       { schema: { params: processParam, querystring: { type: 'object', additionalProperties: false, properties: { version: positiveInteger } } } },
@@ -45,9 +48,9 @@ export function deploymentRoutes(runtime: Runtime): FastifyPluginAsync {
                   additionalProperties: false,
                   required: ['cron'],
                   properties: {
-                    cron: { type: 'string', minLength: 1, maxLength: 200 },
-                    timezone: { type: 'string', minLength: 1, maxLength: 100 },
-                    catchUp: { enum: ['skip', 'once'] },
+                    cron: { title: 'Cron expression', type: 'string', minLength: 1, maxLength: 200 },
+                    timezone: { title: 'Time zone', type: 'string', minLength: 1, maxLength: 100 },
+                    catchUp: { title: 'Missed fires', enum: ['skip', 'once'] },
                   },
                 },
               },

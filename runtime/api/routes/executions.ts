@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
-import type { ExecutionStatus, Runtime } from '../../index.js';
-import { positiveInteger } from './deployments.js';
+import type { Caller, ExecutionStatus, Runtime } from '../../index.js';
+import { decodeCursor, encodeCursor, pageSize, pageQuerySchema, type PageQuery } from '../paging.js';
 import { decodeDocuments, documentsSchema, type ApiDocument } from '../documents.js';
 
 interface StartBody {
@@ -15,6 +15,22 @@ const statuses = ['queued', 'in-process', 'complete', 'complete-with-warnings', 
 
 /** Comment lines keep idle proxies from closing a quiet event stream. */
 const heartbeatMs = 15_000;
+
+/** Newest first, paged by the last row's queued time and id (one more row says whether a next page exists). */
+async function executionsPage(runtime: Runtime, caller: Caller, query: PageQuery & { process?: string; status?: ExecutionStatus }) {
+  const size = pageSize(query.limit);
+  const after = query.cursor === undefined ? undefined : decodeCursor('executions', query.cursor, 2);
+  const rows = await runtime.executions.list(caller, {
+    ...(query.process ? { process: query.process } : {}),
+    ...(query.status ? { status: query.status } : {}),
+    ...(query.q ? { search: query.q } : {}),
+    ...(after ? { before: { queuedAt: after[0]!, id: after[1]! } } : {}),
+    limit: size + 1,
+  });
+  const executions = rows.slice(0, size);
+  const last = executions.at(-1);
+  return { executions, ...(rows.length > size && last ? { nextCursor: encodeCursor('executions', [last.queuedAt, last.id]) } : {}) };
+}
 
 export function executionRoutes(runtime: Runtime): FastifyPluginAsync {
   return async (app) => {
@@ -75,21 +91,18 @@ export function executionRoutes(runtime: Runtime): FastifyPluginAsync {
         return reply.status(body.wait ? 200 : 202).send(view);
       },
     );
-    app.get<{ Querystring: { process?: string; status?: ExecutionStatus; limit?: string } }>(
+    app.get<{ Querystring: PageQuery & { process?: string; status?: ExecutionStatus } }>(
       '/executions',
       {
         schema: {
           querystring: {
             type: 'object',
             additionalProperties: false,
-            properties: { process: { type: 'string', minLength: 1 }, status: { enum: statuses }, limit: positiveInteger },
+            properties: { process: { type: 'string', minLength: 1 }, status: { enum: statuses }, ...pageQuerySchema },
           },
         },
       },
-      async (request) => {
-        const { limit, ...filter } = request.query;
-        return { executions: await runtime.executions.list(request.caller, { ...filter, ...(limit !== undefined ? { limit: Math.min(Number(limit), 1000) } : {}) }) };
-      },
+      async (request) => executionsPage(runtime, request.caller, request.query),
     );
     app.get<{ Params: { id: string } }>('/executions/:id', async (request) => runtime.executions.get(request.caller, request.params.id));
     app.post<{ Params: { id: string } }>('/executions/:id/cancel', async (request) => runtime.executions.cancel(request.caller, request.params.id));

@@ -1,8 +1,14 @@
 // The runtime console: a hash-routed page over the HTTP API (runtime/console/plugin.ts
 // serves it). Every view is built with DOM calls: no inline script, no HTML from data.
 import { api, token, whenUnauthorized, executionEvents, ApiError } from './api.js';
-import { h, put, badge, table, facts, when, duration } from './dom.js';
+import { h, put, badge, table, facts, when, duration, labelCells } from './dom.js';
 import { schemaFields, validate } from './form.js';
+import { createUnsaved } from './pages/unsaved.js';
+import { tokensPage } from './pages/tokens.js';
+import { accountsPage } from './pages/accounts.js';
+import { schedulesPage, scheduleEditor } from './pages/schedules.js';
+import { apiQuery, listHash, pager, searchBox } from './pages/lists.js';
+import { operationsPage } from './pages/operations.js';
 
 const main = document.getElementById('main');
 const statusLine = document.getElementById('status');
@@ -13,6 +19,7 @@ const signOutButton = document.getElementById('sign-out');
 let session = null; // {whoami, runtime, stream: AbortController}
 const listeners = new Set(); // the current page's execution-event listeners
 const resyncs = new Set(); // the current page's re-reads, run when the event stream (re)connects: events of a gap are lost
+const unsaved = createUnsaved();
 
 function say(message, error = false) {
   statusLine.textContent = message;
@@ -36,6 +43,9 @@ function page(title, ...content) {
   return heading;
 }
 
+/** What the pages in pages/ use of this shell. */
+const ui = { page, say, errorText, problemsOf, session: () => session, unsaved };
+
 // ---- session ---------------------------------------------------------------
 
 whenUnauthorized(() => {
@@ -43,6 +53,7 @@ whenUnauthorized(() => {
 });
 
 function signOut(message = 'Signed out.') {
+  unsaved.forget();
   token.clear();
   session?.stream.abort();
   session = null;
@@ -61,6 +72,7 @@ async function startSession() {
   session = { whoami, runtime, stream };
   who.textContent = `${whoami.account.name} (${whoami.account.relation}) on ${runtime.name}`;
   nav.hidden = false;
+  document.getElementById('nav-accounts').hidden = whoami.account.relation !== 'owner';
   signOutButton.hidden = false;
   executionEvents(
     (view) => {
@@ -132,6 +144,7 @@ async function runtimePage() {
       ['Started', when(info.startedAt)],
       ['Uptime', duration(info.uptimeSeconds * 1000)],
       ['Health', badge(ready.status === 'ready' ? 'ready' : ready.status)],
+      ['Queue', h('span', { id: 'runtime-queue' }, `${info.executions.running} running (at most ${info.limits.maxRunningExecutions}), ${info.executions.queued} queued (at most ${info.limits.maxQueuedExecutions})`)],
       ['Test Connection', info.testConnection.allowed ? h('span', { id: 'tc-allowed' }, 'allowed for your account') : h('span', { id: 'tc-allowed' }, `not allowed: ${info.testConnection.reason}`)],
     ]),
     h('h2', {}, 'Limits'),
@@ -155,14 +168,15 @@ async function connectorsPage() {
   );
 }
 
-async function connectionsPage() {
-  const [{ connections }, { loaded }] = await Promise.all([api('GET', '/connections'), api('GET', '/connectors')]);
+async function connectionsPage(query = new URLSearchParams()) {
+  const [{ connections, nextCursor }, { loaded }] = await Promise.all([api('GET', '/connections' + apiQuery(query)), api('GET', '/connectors')]);
   const choose = h('select', { id: 'new-connector' }, loaded.map((c) => h('option', { value: c.id }, `${c.name} (${c.id})`)));
   page(
     'Connections',
     h('div', { class: 'actions' }, h('label', { for: 'new-connector' }, 'Connector'), choose, h('button', { type: 'button', onclick: () => (location.hash = `#/connections/new/${encodeURIComponent(choose.value)}`) }, 'New connection')),
+    searchBox('#/connections', query, 'Search connections', 'name or connector'),
     connections.length === 0
-      ? h('p', { class: 'muted' }, 'No connections yet.')
+      ? h('p', { class: 'muted' }, query.get('q') ? 'No connection matches.' : 'No connections yet.')
       : table(
           ['name', 'connector', 'secrets', 'revision', 'updated', ''],
           connections.map((c) =>
@@ -186,7 +200,7 @@ async function connectionsPage() {
                     try {
                       await api('DELETE', `/connections/${encodeURIComponent(c.id)}`);
                       say(`Deleted ${c.name}.`);
-                      await connectionsPage();
+                      await connectionsPage(query);
                     } catch (e) {
                       say(errorText(e), true);
                     }
@@ -196,6 +210,7 @@ async function connectionsPage() {
             ),
           ),
         ),
+    pager('#/connections', query, nextCursor),
   );
 }
 
@@ -245,6 +260,7 @@ async function connectionForm(id, connectorId) {
       const saved = connection
         ? await api('PUT', `/connections/${encodeURIComponent(connection.id)}`, { name: name.value.trim(), config })
         : await api('POST', '/connections', { name: name.value.trim(), connector: connector.id, config });
+      unsaved.saved(form);
       say(`Saved ${saved.name} (revision ${saved.revision}).`);
       location.hash = `#/connections/${encodeURIComponent(saved.id)}`;
       if (connection) await connectionForm(saved.id);
@@ -267,14 +283,17 @@ async function connectionForm(id, connectorId) {
     }
     button.disabled = true;
     put(result, 'replaceChildren', h('p', { id: 'test-progress', class: 'panel' }, h('progress', { 'aria-label': 'Testing' }), ' Testing the connection…'));
+    result.scrollIntoView({ block: 'nearest' });
     result.setAttribute('aria-busy', 'true');
     try {
       const outcome = connection ? await api('POST', `/connections/${encodeURIComponent(connection.id)}/test`, { config }) : await api('POST', '/test-connection', { connector: connector.id, config });
       put(result, 'replaceChildren', testResult(outcome));
+      result.scrollIntoView({ block: 'nearest' });
       say(`Test Connection: ${outcome.status}.`);
     } catch (e) {
       fields.showProblems(problemsOf(e));
       put(result, 'replaceChildren', h('div', { class: 'panel error', id: 'test-refused', role: 'alert' }, h('strong', {}, e.code === 'QUARK_ERR_RUNTIME_NOT_ASSOCIATED' ? 'Test Connection refused: ' : 'Test Connection could not run: '), e.message));
+      result.scrollIntoView({ block: 'nearest' });
       say(errorText(e), true);
     } finally {
       result.removeAttribute('aria-busy');
@@ -282,10 +301,20 @@ async function connectionForm(id, connectorId) {
     }
   };
   const button = h('button', { type: 'button', class: 'secondary', id: 'test-connection', onclick: test }, 'Test Connection');
+  const form = connectionFormElement({ save, name, nameError, fields, connection, button, allowed });
 
   page(
     connection ? `Connection ${connection.name}` : `New ${connector.name} connection`,
     schema.description ? h('p', { class: 'hint' }, schema.description) : null,
+    form,
+    result,
+    connection ? h('p', { class: 'muted' }, `Revision ${connection.revision}, updated ${when(connection.updatedAt)}.`) : null,
+  );
+  name.focus();
+}
+
+function connectionFormElement({ save, name, nameError, fields, connection, button, allowed }) {
+  return unsaved.watch(
     h(
       'form',
       { novalidate: true, onsubmit: save, id: 'connection-form' },
@@ -295,14 +324,11 @@ async function connectionForm(id, connectorId) {
       h('div', { class: 'actions' }, h('button', { type: 'submit' }, connection ? 'Save' : 'Create'), button, h('a', { href: '#/connections', class: 'button secondary' }, 'Back to connections')),
       allowed.allowed ? null : h('p', { class: 'hint', id: 'test-not-allowed' }, `Test Connection is not available to your account here: ${allowed.reason}.`),
     ),
-    result,
-    connection ? h('p', { class: 'muted' }, `Revision ${connection.revision}, updated ${when(connection.updatedAt)}.`) : null,
   );
-  name.focus();
 }
 
-async function deploymentsPage() {
-  const { deployments } = await api('GET', '/deployments');
+async function deploymentsPage(query = new URLSearchParams()) {
+  const { deployments, nextCursor } = await api('GET', '/deployments' + apiQuery(query));
   const text = h('textarea', { id: 'definition', spellcheck: 'false', 'aria-describedby': 'definition-hint definition-problems' });
   const file = h('input', {
     type: 'file',
@@ -327,6 +353,7 @@ async function deploymentsPage() {
     try {
       const view = await api('POST', '/deployments', definition);
       say(`Deployed ${view.process} version ${view.version}.`);
+      unsaved.forget();
       text.value = '';
       await deploymentsPage();
     } catch (e) {
@@ -338,21 +365,23 @@ async function deploymentsPage() {
   };
   page(
     'Deployments',
+    searchBox('#/deployments', query, 'Search deployments', 'process id or name'),
     deployments.length === 0
-      ? h('p', { class: 'muted' }, 'No process is deployed.')
+      ? h('p', { class: 'muted' }, query.get('q') ? 'No process matches.' : 'No process is deployed.')
       : table(
           ['process', 'name', 'active version', 'latest', 'updated', 'schedules'],
           deployments.map((d) => h('tr', {}, h('td', {}, h('a', { href: `#/deployments/${encodeURIComponent(d.process)}` }, d.process)), h('td', {}, d.name), h('td', {}, d.activeVersion === null ? h('span', { class: 'muted' }, 'undeployed') : String(d.activeVersion)), h('td', {}, String(d.latestVersion)), h('td', {}, when(d.updatedAt)), h('td', {}, (d.schedules ?? []).map((s) => s.cron).join(', ') || '—', d.problems ? h('span', { class: 'error' }, ` (${d.problems.length} problem(s))`) : null))),
         ),
+    pager('#/deployments', query, nextCursor),
     h('h2', {}, 'Deploy a process'),
-    h(
+    unsaved.watch(h(
       'form',
-      { onsubmit: deploy, novalidate: true },
+      { onsubmit: deploy, novalidate: true, id: 'deploy-form' },
       h('div', { class: 'field' }, h('label', { for: 'definition-file' }, 'Upload a definition'), file),
       h('div', { class: 'field' }, h('label', { for: 'definition' }, 'or paste it (JSON)'), text, h('p', { class: 'hint', id: 'definition-hint' }, 'Validated by the runtime against schemas/process.schema.json; every problem is listed with its path.')),
       problems,
       h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Deploy')),
-    ),
+    )),
   );
 }
 
@@ -437,48 +466,67 @@ const stage = (s) => (s === 'queued' ? 0 : s === 'in-process' ? 1 : 2);
  */
 const advances = (current, candidate) => !current || (candidate && stage(candidate.status) >= stage(current.status));
 
+const executionHeaders = ['execution', 'process', 'version', 'trigger', 'status', 'queued', 'duration', 'in / out / failed'];
+
 function executionRow(e) {
+  return labelCells(executionCells(e), executionHeaders);
+}
+
+function executionCells(e) {
   return h('tr', { 'data-execution': e.id }, h('td', {}, h('a', { href: `#/executions/${e.id}` }, e.id)), h('td', {}, e.processId), h('td', {}, e.version === null ? 'test' : String(e.version)), h('td', {}, e.trigger), h('td', {}, badge(e.status)), h('td', {}, when(e.queuedAt)), h('td', {}, duration(e.durationMs)), h('td', {}, `${e.documentsIn} / ${e.documentsOut} / ${e.documentsFailed}`));
 }
 
 async function executionsPage(query) {
   const filter = { process: query.get('process') ?? '', status: query.get('status') ?? '' };
-  const params = new URLSearchParams(Object.entries(filter).filter(([, v]) => v));
+  const search = query.get('q') ?? '';
+  const paged = Boolean(query.get('cursor'));
+  const listPath = '/executions' + apiQuery(query, filter);
   const rows = new Map();
   const latest = new Map(); // the most advanced view of each execution seen, shown or filtered out
   const tbody = h('tbody', { id: 'executions-body' });
-  const render = () => tbody.replaceChildren(...[...rows.values()].sort((a, b) => b.queuedAt.localeCompare(a.queuedAt)).map(executionRow));
-  function show(view) {
-    if (!advances(latest.get(view.id), view)) return false;
-    latest.set(view.id, view);
-    if (filter.process && view.processId !== filter.process) return false;
-    if (filter.status && view.status !== filter.status) return rows.delete(view.id);
-    rows.set(view.id, view);
+  const newestFirst = (a, b) => b.queuedAt.localeCompare(a.queuedAt) || b.id.localeCompare(a.id);
+  const render = () => tbody.replaceChildren(...[...rows.values()].sort(newestFirst).map(executionRow));
+  /**
+   * Takes a view of an execution, an event's or (`listed`) one the API listed on this page;
+   * the most advanced view seen is the one shown. Returns whether the rows changed.
+   */
+  function show(view, listed) {
+    const known = latest.get(view.id);
+    const newer = advances(known, view);
+    if (newer) latest.set(view.id, view);
+    else if (!listed) return false;
+    const best = newer ? view : known;
+    // a later page or a search only follows the rows it lists; the first page takes new ones too
+    if (!listed && (paged || search) && !rows.has(best.id)) return false;
+    if (filter.process && best.processId !== filter.process) return false;
+    if (filter.status && best.status !== filter.status) return rows.delete(best.id);
+    rows.set(best.id, best);
     return true;
   }
-  const listPath = `/executions${params.size ? '?' + params : ''}`;
-  async function reread() {
-    const { executions } = await api('GET', listPath);
-    if (executions.map(show).some(Boolean)) render();
+  let nextCursor;
+  async function read() {
+    const list = await api('GET', listPath);
+    nextCursor = list.nextCursor;
+    return list.executions.map((e) => show(e, true)).some(Boolean);
   }
   // subscribe first, then read: an execution that changes in between is not shown stale
   listeners.add((view) => {
-    if (show(view)) render();
+    if (show(view, false)) render();
   });
-  resyncs.add(() => reread().catch((e) => say(errorText(e), true)));
-  const [{ executions }, { deployments }] = await Promise.all([api('GET', listPath), api('GET', '/deployments')]);
-  executions.forEach(show);
+  resyncs.add(() => read().then((changed) => changed && render()).catch((e) => say(errorText(e), true)));
+  const [, { deployments }] = await Promise.all([read(), api('GET', '/deployments')]);
   render();
   const go = () => {
-    const next = new URLSearchParams(Object.entries({ process: processSelect.value, status: statusSelect.value }).filter(([, v]) => v));
-    location.hash = `#/executions${next.size ? '?' + next : ''}`;
+    location.hash = listHash('#/executions', { process: processSelect.value, status: statusSelect.value, q: search });
   };
   const processSelect = h('select', { id: 'filter-process', onchange: go }, h('option', { value: '' }, 'all'), deployments.map((d) => h('option', { value: d.process, selected: d.process === filter.process }, d.process)));
   const statusSelect = h('select', { id: 'filter-status', onchange: go }, h('option', { value: '' }, 'all'), statuses.map((s) => h('option', { value: s, selected: s === filter.status }, s)));
   page(
     'Executions',
     h('div', { class: 'filters' }, h('label', { for: 'filter-process' }, 'Process', processSelect), h('label', { for: 'filter-status' }, 'Status', statusSelect), h('span', { class: 'muted', id: 'live-state' }, 'Updates live.')),
-    h('div', { class: 'table-wrap' }, h('table', {}, h('thead', {}, h('tr', {}, ['execution', 'process', 'version', 'trigger', 'status', 'queued', 'duration', 'in / out / failed'].map((x) => h('th', { scope: 'col' }, x)))), tbody)),
+    searchBox('#/executions', query, 'Search executions', 'execution or process id', () => filter),
+    h('div', { class: 'table-wrap' }, h('table', {}, h('thead', {}, h('tr', {}, executionHeaders.map((x) => h('th', { scope: 'col' }, x)))), tbody)),
+    pager('#/executions', query, nextCursor, filter),
   );
 }
 
@@ -585,6 +633,11 @@ const routes = [
   [/^#\/deployments\/([^/]+)$/, (p) => deploymentPage(decodeURIComponent(p)), 'deployments'],
   [/^#\/executions$/, executionsPage, 'executions'],
   [/^#\/executions\/([^/]+)$/, (id) => executionPage(decodeURIComponent(id)), 'executions'],
+  [/^#\/schedules$/, () => schedulesPage(ui), 'schedules'],
+  [/^#\/schedules\/([^/]+)$/, (p) => scheduleEditor(ui, decodeURIComponent(p)), 'schedules'],
+  [/^#\/tokens$/, () => tokensPage(ui), 'tokens'],
+  [/^#\/accounts$/, () => accountsPage(ui), 'accounts'],
+  [/^#\/operations$/, (query) => operationsPage(ui, query), 'operations'],
 ];
 
 let generation = 0;
@@ -604,13 +657,20 @@ async function route() {
   const mine = ++generation;
   try {
     const args = match[0].exec(path).slice(1);
-    await (match[1] === executionsPage ? executionsPage(new URLSearchParams(search)) : match[1](...args));
+    await match[1](...args, new URLSearchParams(search));
   } catch (e) {
     if (mine !== generation || !session) return;
     page('Something went wrong', h('p', { class: 'panel error', role: 'alert' }, errorText(e)));
   }
 }
+// a form with unsaved changes holds the page unless the user agrees to leave it
+let shownHash = location.hash;
 window.addEventListener('hashchange', () => {
+  if (!unsaved.mayLeave()) {
+    history.replaceState(null, '', shownHash || '#/');
+    return;
+  }
+  shownHash = location.hash;
   say('');
   void route();
 });

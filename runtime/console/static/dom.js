@@ -26,7 +26,16 @@ export function badge(status) {
 }
 
 export function table(headers, rows, caption) {
+  for (const row of rows) labelCells(row, headers);
   return h('div', { class: 'table-wrap' }, h('table', {}, caption ? h('caption', { class: 'muted' }, caption) : null, h('thead', {}, h('tr', {}, headers.map((x) => h('th', { scope: 'col' }, x)))), h('tbody', {}, rows)));
+}
+
+/** Names each cell of a row by its column (`data-label`), which the narrow layout shows on the card. */
+export function labelCells(row, headers) {
+  [...row.children].forEach((cell, i) => {
+    if (cell.dataset.label === undefined) cell.dataset.label = headers[i] ?? '';
+  });
+  return row;
 }
 
 export function facts(pairs) {
