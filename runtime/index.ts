@@ -28,7 +28,8 @@ import { createDeployments, propertiesUnreadableMessage } from './processes/depl
 import { createExecutions } from './processes/executions.js';
 import { createScheduler, type Scheduler } from './processes/scheduler.js';
 import { schemaIds } from './schema/index.js';
-import type { Store } from './store/types.js';
+import type { Store, ScheduledFire } from './store/types.js';
+import { isStoreConflict } from './store/errors.js';
 
 export type { Caller, RuntimeConfig, TestConnectionRequest, TestConnectionResult, Logger, Metrics };
 export type { ConnectionView, ConnectionInput, ConnectionUpdate } from './connections/service.js';
@@ -277,19 +278,26 @@ function createServices(home: Home, parts: { store: Store; pool: Pool; registry:
 
 type Executions = ReturnType<typeof createExecutions>;
 
-/** A schedule fired: nothing it does may escape into croner's timer. */
-function fireSchedule(store: Store, executions: Executions, logger: Logger, accountId: string, processId: string): void {
+/**
+ * A schedule fired: nothing it does may escape into croner's timer. Every node sharing the
+ * store fires it; the one whose insert of the fire's execution wins runs it, the others
+ * find the fire taken and do nothing.
+ */
+function fireSchedule(store: Store, executions: Executions, logger: Logger, accountId: string, processId: string, fire: ScheduledFire): void {
   const start = async () => {
     const account = await store.accounts.get(accountId);
     if (!account) return;
-    await executions.start({ account, tokenId: 'schedule' }, { process: processId, trigger: 'schedule' });
+    await executions.start({ account, tokenId: 'schedule' }, { process: processId, trigger: 'schedule', schedule: fire });
   };
-  // refused (queue full, undeployed meanwhile) or a store failure: said loudly in the runtime log and in metrics
-  start().catch((error: unknown) => logger.error({ process: processId, err: error }, 'a scheduled execution could not start'));
+  start().catch((error: unknown) => {
+    if (isStoreConflict(error, 'schedule-fire')) logger.debug({ process: processId, at: fire.at }, 'another node started this schedule fire');
+    // refused (queue full, undeployed meanwhile) or a store failure: said loudly in the runtime log and in metrics
+    else logger.error({ process: processId, at: fire.at, err: error }, 'a scheduled execution could not start');
+  });
 }
 
 /** Recovery of what a killed runtime left, the purge, and the schedules armed. */
-async function startBackground(store: Store, executions: Executions, recovery: Recovery, logger: Logger, closers: Closers) {
+async function startBackground(store: Store, executions: Executions, recovery: Recovery, logger: Logger, closers: Closers, nodeId: string) {
   // executions a killed runtime left behind are accounted for before anything new starts
   const { aborted, queued } = await executions.recover();
   if (aborted.length > 0) logger.warn({ executions: aborted }, 'executions the previous stop interrupted while they ran were marked aborted');
@@ -306,7 +314,7 @@ async function startBackground(store: Store, executions: Executions, recovery: R
   const purgeTimer = setInterval(() => void purge(), 3_600_000);
   purgeTimer.unref();
   closers.push(() => clearInterval(purgeTimer));
-  const scheduler = createScheduler({ store, logger, fire: (accountId, processId) => fireSchedule(store, executions, logger, accountId, processId) });
+  const scheduler = createScheduler({ store, logger, nodeId, fire: (accountId, processId, fire) => fireSchedule(store, executions, logger, accountId, processId, fire) });
   closers.push(() => scheduler.stop());
   await scheduler.start();
   return { scheduler, purgeTimer };
@@ -354,7 +362,7 @@ async function wire(home: Home, boot: Boot) {
   const { access, connections, testConnection, recovery, operations, deployments, executions } = services;
   closers.push(() => recovery.close());
   metrics.watchExecutions(executions.counts);
-  const { scheduler, purgeTimer } = await startBackground(store, executions, recovery, logger, closers);
+  const { scheduler, purgeTimer } = await startBackground(store, executions, recovery, logger, closers, home.nodeId);
   services.schedule.scheduler = scheduler;
   await reportLoadProblems({ store, registry, deployments, scheduler }, logger, metrics);
   const startedAt = new Date();

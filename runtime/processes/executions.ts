@@ -16,7 +16,7 @@ import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import type { AccessControl, Caller } from '../accounts/access.js';
 import { StoreUnavailableError } from '../store/errors.js';
-import type { Store, ExecutionRecord, ExecutionStatus, ExecutionTrigger, ExecutionErrorRecord } from '../store/types.js';
+import type { Store, ExecutionRecord, ExecutionStatus, ExecutionTrigger, ExecutionErrorRecord, ScheduledFire } from '../store/types.js';
 import type { DocumentFailureRef, DocumentRef, OperationResultRef } from '../engine/messages.js';
 import { presentDocuments, type PresentedDocument } from '../engine/present.js';
 import { ExecutionStopped, type Walker, type WalkContext } from '../engine/walker.js';
@@ -31,6 +31,8 @@ export interface ExecutionRequest {
   definition?: unknown;
   documents?: OperationInput[];
   trigger: Exclude<ExecutionTrigger, 'test'>;
+  /** The schedule fire a scheduled run is (the scheduler's; never from the API): unique per process in the store. */
+  schedule?: ScheduledFire;
 }
 
 export interface ExecutionView extends ExecutionRecord {
@@ -592,14 +594,14 @@ async function find(ctx: Context, caller: Caller, id: string): Promise<Execution
 }
 
 /** The definition and version an execution request runs. */
-async function resolveRequest(ctx: Context, caller: Caller, request: ExecutionRequest): Promise<{ definition: ProcessDefinition; version: number | null; trigger: ExecutionTrigger }> {
+async function resolveRequest(ctx: Context, caller: Caller, request: ExecutionRequest): Promise<{ definition: ProcessDefinition; version: number | null; trigger: ExecutionTrigger; schedule?: ScheduledFire }> {
   const { deployments, access } = ctx.deps;
   if (request.definition !== undefined) {
     return { definition: await deployments.validate(caller, request.definition), version: null, trigger: 'test' };
   }
   access.requireMember(caller, 'run processes');
   const { definition, version } = await deployments.requireActive(caller.account.id, request.process ?? '');
-  return { definition, version, trigger: request.trigger };
+  return { definition, version, trigger: request.trigger, ...(request.trigger === 'schedule' && request.schedule ? { schedule: request.schedule } : {}) };
 }
 
 function refuseWhenFull(ctx: Context, definition: ProcessDefinition): void {
@@ -630,6 +632,7 @@ function newRecord(caller: Caller, resolved: Awaited<ReturnType<typeof resolveRe
     warnings: 0,
     owner: null,
     attempt: 1,
+    ...(resolved.schedule ? { schedule: resolved.schedule } : {}),
   };
 }
 

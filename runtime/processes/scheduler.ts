@@ -1,16 +1,23 @@
 /**
  * Schedules: cron timers for the active deployments, rebuilt from the store at start
  * (so schedules survive a restart) and whenever a process's deployment or schedules
- * change. A firing starts an execution with trigger "schedule" and is recorded in the
- * store; at start, a schedule whose `catchUp` is `once` and that missed at least one
- * fire while the runtime was stopped fires one catch-up run. A stored schedule that
- * cannot be armed (written by an older version that did not check it) is reported, not
- * fatal: the other schedules are armed.
+ * change. A firing starts an execution with trigger "schedule" for its nominal fire time
+ * (the time of the cron expression, not the clock's) and is recorded in the store; at
+ * start, a schedule whose `catchUp` is `once` and that missed at least one fire while
+ * the runtime was stopped fires one catch-up run, for the last fire it missed. A stored
+ * schedule that cannot be armed (written by an older version that did not check it) is
+ * reported, not fatal: the other schedules are armed.
+ *
+ * With no head node: every node sharing a store arms every timer; the execution of a
+ * fire is unique per process and nominal time in the store, so of the nodes that fire
+ * it only one starts it. A change made on one node reaches the others through the
+ * store's notifications; after a lost listening connection, and every `resyncMs`, each
+ * node reads the schedules again and re-arms what changed.
  */
 import { Cron } from 'croner';
 import { messageOf, type ErrorCode } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import type { Store, ScheduleRecord } from '../store/types.js';
+import type { Store, ScheduleRecord, ScheduledFire, ProcessRecord } from '../store/types.js';
 
 /** A stored record the runtime could not load or arm, as `deployments show` reports it. */
 export interface LoadProblem {
@@ -23,10 +30,18 @@ export interface LoadProblem {
 export interface SchedulerDeps {
   store: Store;
   logger: Logger;
-  fire(accountId: string, processId: string): void;
+  /** Starts the run of one fire; it must not throw (a fire another node started already is its own to tell). */
+  fire(accountId: string, processId: string, fire: ScheduledFire): void;
   /** The clock; tests give their own to prove catch-up without waiting. */
   now?: () => Date;
+  /** This node's id: a change it published is not armed twice. */
+  nodeId?: string;
+  /** How often the schedules are read again when the store has notifications, in case one was lost (default 60 s). */
+  resyncMs?: number;
 }
+
+/** The channel schedule changes go out on. */
+export const scheduleChannel = 'schedules';
 
 /** Counting missed fires stops here: the log says "at least". */
 const missedCountLimit = 1000;
@@ -54,6 +69,27 @@ export function scheduleProblem(s: ScheduleRecord, now: Date = new Date()): stri
   }
 }
 
+/** Past this many pattern times between two fires, the search for the nominal one gives up (the clock jumped). */
+const nominalSearchLimit = 100_000;
+
+/**
+ * The nominal time of a fire: the last time of the schedule's pattern after `since` and
+ * not after `now`. Every node that fires it finds the same one, whatever its clock's skew
+ * within the schedule's period. undefined when there is none.
+ */
+export function nominalFire(job: Cron, since: Date, now: Date): Date | undefined {
+  let latest: Date | undefined;
+  let n = 0;
+  for (let at = job.nextRun(since); at && at <= now && n < nominalSearchLimit; at = job.nextRun(at), n++) latest = at;
+  return latest;
+}
+
+/** A fire of schedule `s` at `at`: its key names the schedule by its cron and time zone, so a schedule moved in the list is the same one. */
+export function scheduledFire(s: ScheduleRecord, at: Date): ScheduledFire {
+  const iso = at.toISOString();
+  return { at: iso, key: [iso, s.cron, s.timezone].filter((part) => part !== undefined && part !== '').join(' ') };
+}
+
 /** How many fires of `s` fell after `since` and up to `now` (at most missedCountLimit). */
 export function missedFires(s: ScheduleRecord, since: Date, now: Date): number {
   const job = new Cron(s.cron, { ...cronOptions(s), paused: true });
@@ -69,10 +105,18 @@ export function missedFires(s: ScheduleRecord, since: Date, now: Date): number {
 const keyOf = (accountId: string, processId: string) => `${accountId}\u0000${processId}`;
 const sameSchedule = (a: { cron: string; timezone?: string }, b: { cron: string; timezone?: string }) => a.cron === b.cron && (a.timezone ?? '') === (b.timezone ?? '');
 
+interface ArmedJob {
+  job: Cron;
+  /** The nominal time of its last fire, or when it was armed: where the search for the next one starts. */
+  since: Date;
+}
+
 interface Armed {
   /** One entry per schedule, in order; undefined where it could not be armed. */
-  jobs: (Cron | undefined)[];
+  jobs: (ArmedJob | undefined)[];
   problems: LoadProblem[];
+  /** What was armed (active version and schedules); a resync re-arms a process whose stored one differs. */
+  fingerprint: string;
 }
 
 interface SchedulerContext {
@@ -82,24 +126,48 @@ interface SchedulerContext {
   /** The refresh of each process in flight: refreshes of one process run one after the other. */
   pending: Map<string, Promise<void>>;
   stopped: boolean;
+  /** Stops listening to the other nodes' changes; the resync timer. */
+  unlisten?: () => void;
+  resync?: NodeJS.Timeout;
 }
 
-/** Fires, and records the fire; the promise (never rejected) resolves when it is recorded — the timer does not wait for it. */
-function fired(ctx: SchedulerContext, accountId: string, processId: string, s: ScheduleRecord): Promise<void> {
+/** What a resync compares: '' for a process with nothing to arm. */
+function fingerprintOf(record: ProcessRecord | undefined): string {
+  if (!record || record.activeVersion === null || (record.schedules.length === 0 && !record.schedulesUnreadable)) return '';
+  return JSON.stringify([record.activeVersion, record.schedules, record.schedulesUnreadable === true]);
+}
+
+/** Fires at the nominal time `at`, and records the fire; the promise (never rejected) resolves when it is recorded — the timer does not wait for it. */
+function fired(ctx: SchedulerContext, accountId: string, processId: string, s: ScheduleRecord, at: Date): Promise<void> {
   const { logger, store } = ctx.deps;
-  logger.info({ process: processId, cron: s.cron }, 'schedule fired');
-  const recorded = store.processes.recordFire(accountId, processId, s, ctx.now().toISOString()).catch((error: unknown) => {
+  const fire = scheduledFire(s, at);
+  logger.info({ process: processId, cron: s.cron, at: fire.at }, 'schedule fired');
+  const recorded = store.processes.recordFire(accountId, processId, s, fire.at).catch((error: unknown) => {
     logger.error({ process: processId, cron: s.cron, err: error }, 'the schedule fired but its fire time could not be recorded');
   });
-  ctx.deps.fire(accountId, processId);
+  ctx.deps.fire(accountId, processId, fire);
   return recorded;
+}
+
+/** The timer's callback: finds the nominal time of this fire, then fires. */
+function onTimer(ctx: SchedulerContext, accountId: string, processId: string, s: ScheduleRecord, armedJob: ArmedJob): void {
+  const now = ctx.now();
+  const at = nominalFire(armedJob.job, armedJob.since, now);
+  if (!at) {
+    ctx.deps.logger.warn({ process: processId, cron: s.cron, since: armedJob.since.toISOString(), now: now.toISOString() }, 'the timer fired with no fire time of its schedule due (the clock moved back?); skipped');
+    return;
+  }
+  armedJob.since = at;
+  void fired(ctx, accountId, processId, s, at);
 }
 
 function armOne(ctx: SchedulerContext, accountId: string, processId: string, s: ScheduleRecord, index: number, armed: Armed): void {
   const problem = scheduleProblem(s, ctx.now());
   if (problem === undefined) {
     try {
-      armed.jobs.push(new Cron(s.cron, cronOptions(s), () => void fired(ctx, accountId, processId, s)));
+      const armedJob = { since: ctx.now() } as ArmedJob;
+      armedJob.job = new Cron(s.cron, cronOptions(s), () => onTimer(ctx, accountId, processId, s, armedJob));
+      armed.jobs.push(armedJob);
       return;
     } catch (error) {
       armed.problems.push({ path: `/schedules/${index}`, code: 'QUARK_ERR_SCHEDULE_INVALID', message: `cannot be armed: ${messageOf(error)}` });
@@ -112,7 +180,7 @@ function armOne(ctx: SchedulerContext, accountId: string, processId: string, s: 
 }
 
 function disarm(ctx: SchedulerContext, accountId: string, processId: string): void {
-  for (const job of ctx.armed.get(keyOf(accountId, processId))?.jobs ?? []) job?.stop();
+  for (const armedJob of ctx.armed.get(keyOf(accountId, processId))?.jobs ?? []) armedJob?.job.stop();
   ctx.armed.delete(keyOf(accountId, processId));
 }
 
@@ -124,19 +192,20 @@ async function rearm(ctx: SchedulerContext, accountId: string, processId: string
   if (record.schedulesUnreadable) {
     const message = 'the stored schedules cannot be read (damaged store record); set them again';
     ctx.deps.logger.error({ process: processId, account: accountId }, message);
-    ctx.armed.set(keyOf(accountId, processId), { jobs: [], problems: [{ path: '/schedules', code: 'QUARK_ERR_SCHEDULE_INVALID', message }] });
+    ctx.armed.set(keyOf(accountId, processId), { jobs: [], problems: [{ path: '/schedules', code: 'QUARK_ERR_SCHEDULE_INVALID', message }], fingerprint: fingerprintOf(record) });
     return;
   }
   if (record.schedules.length === 0) return;
-  const armed: Armed = { jobs: [], problems: [] };
+  const armed: Armed = { jobs: [], problems: [], fingerprint: fingerprintOf(record) };
   record.schedules.forEach((s, i) => armOne(ctx, accountId, processId, s, i, armed));
   ctx.armed.set(keyOf(accountId, processId), armed);
 }
 
 /**
  * At start, for each armed schedule: the fires missed since it last fired (or was set)
- * are counted; `once` fires one catch-up run, `skip` says in the log what was skipped.
- * Either way the schedule counts from now.
+ * are counted; `once` fires one catch-up run, for the last missed fire (nodes starting
+ * together find the same one, and only one of them starts it), `skip` says in the log
+ * what was skipped. Either way the schedule counts from that last missed fire.
  */
 async function catchUp(ctx: SchedulerContext, accountId: string, processId: string): Promise<void> {
   const { store, logger } = ctx.deps;
@@ -150,7 +219,8 @@ async function catchUp(ctx: SchedulerContext, accountId: string, processId: stri
     if (!armed.jobs[i]) continue;
     const last = fires.find((f) => sameSchedule(f, s))?.lastFiredAt;
     const missed = last === undefined ? 0 : missedFires(s, new Date(last), now);
-    if (missed === 0) continue;
+    const latest = missed === 0 ? undefined : nominalFire(armed.jobs[i]!.job, new Date(last!), now);
+    if (!latest) continue;
     const policy = s.catchUp ?? 'skip';
     const fields = { process: processId, cron: s.cron, missed: missed >= missedCountLimit ? `at least ${missed}` : String(missed), since: last, catchUp: policy };
     if (policy === 'once') logger.info(fields, 'fires were missed while the runtime was stopped: one catch-up run');
@@ -158,9 +228,9 @@ async function catchUp(ctx: SchedulerContext, accountId: string, processId: stri
     if (policy === 'once' && !caughtUp) {
       // one run for the process, even when several of its schedules missed fires
       caughtUp = true;
-      await fired(ctx, accountId, processId, s);
+      await fired(ctx, accountId, processId, s, latest);
     } else {
-      await store.processes.recordFire(accountId, processId, s, now.toISOString());
+      await store.processes.recordFire(accountId, processId, s, latest.toISOString());
     }
   }
 }
@@ -183,24 +253,93 @@ function refresh(ctx: SchedulerContext, accountId: string, processId: string, th
 /** A record that throws is reported and the others go on. */
 function armFailed(ctx: SchedulerContext, accountId: string, processId: string, error: unknown): void {
   ctx.deps.logger.error({ process: processId, account: accountId, err: error }, 'the schedules of a process could not be armed');
-  const armed = ctx.armed.get(keyOf(accountId, processId)) ?? { jobs: [], problems: [] };
+  const armed = ctx.armed.get(keyOf(accountId, processId)) ?? { jobs: [], problems: [], fingerprint: '' };
   armed.problems.push({ path: '/schedules', code: 'QUARK_ERR_SCHEDULE_INVALID', message: `cannot be armed: ${messageOf(error)}` });
   ctx.armed.set(keyOf(accountId, processId), armed);
+}
+
+/** A change made here: re-armed here, and told to the other nodes (a failure to tell them is logged; their resync catches up). */
+async function changed(ctx: SchedulerContext, accountId: string, processId: string): Promise<void> {
+  await refresh(ctx, accountId, processId);
+  const notifications = ctx.deps.store.notifications;
+  if (!notifications) return;
+  try {
+    await notifications.notify(scheduleChannel, JSON.stringify({ node: ctx.deps.nodeId ?? null, account: accountId, process: processId }));
+  } catch (error) {
+    ctx.deps.logger.warn({ process: processId, account: accountId, err: error }, 'the other nodes could not be told of a schedule change; they arm it at their next resync');
+  }
+}
+
+/** Another node's change: re-armed here. A message that cannot be read makes this node read every schedule again. */
+function heard(ctx: SchedulerContext, payload: string): void {
+  let change: { node?: unknown; account?: unknown; process?: unknown };
+  try {
+    change = JSON.parse(payload) as typeof change;
+  } catch {
+    change = {};
+  }
+  if (typeof change.account !== 'string' || typeof change.process !== 'string') {
+    void resync(ctx);
+    return;
+  }
+  if (change.node !== null && change.node === ctx.deps.nodeId) return;
+  ctx.deps.logger.debug({ process: change.process, account: change.account, from: change.node }, 'a schedule change from another node: arming it here');
+  void refresh(ctx, change.account, change.process);
+}
+
+/** Reads every process and re-arms those whose stored schedules differ from what is armed (resolves when done; never rejects). */
+async function resync(ctx: SchedulerContext): Promise<void> {
+  if (ctx.stopped) return;
+  try {
+    const processes = await ctx.deps.store.processes.list();
+    const stored = new Set(processes.map((p) => keyOf(p.accountId, p.processId)));
+    const stale = processes.filter((p) => fingerprintOf(p) !== (ctx.armed.get(keyOf(p.accountId, p.processId))?.fingerprint ?? ''));
+    const gone = [...ctx.armed.keys()].filter((key) => !stored.has(key)).map((key) => key.split('\u0000') as [string, string]);
+    await Promise.all([...stale.map((p) => refresh(ctx, p.accountId, p.processId)), ...gone.map(([a, p]) => refresh(ctx, a, p))]);
+  } catch (error) {
+    ctx.deps.logger.warn({ err: error }, 'the schedules could not be read again; trying at the next resync');
+  }
+}
+
+/** With a shared store: the other nodes' changes are armed as they come, and everything is read again after a gap and every resyncMs. */
+async function follow(ctx: SchedulerContext): Promise<void> {
+  const notifications = ctx.deps.store.notifications;
+  if (!notifications) return;
+  ctx.resync = setInterval(() => void resync(ctx), ctx.deps.resyncMs ?? 60_000);
+  ctx.resync.unref();
+  try {
+    ctx.unlisten = await notifications.listen(scheduleChannel, {
+      message: (payload) => heard(ctx, payload),
+      dropped: () => ctx.deps.logger.warn('the connection that hears schedule changes from the other nodes was lost; opening it again'),
+      resumed: () => {
+        ctx.deps.logger.info('hearing schedule changes again; reading every schedule for what changed meanwhile');
+        void resync(ctx);
+      },
+    });
+    // stopped while the listening started
+    if (ctx.stopped) ctx.unlisten();
+  } catch (error) {
+    ctx.deps.logger.error({ err: error }, 'schedule changes made on other nodes cannot be heard; they are armed here at each resync');
+  }
 }
 
 export function createScheduler(deps: SchedulerDeps) {
   const ctx: SchedulerContext = { deps, now: deps.now ?? (() => new Date()), armed: new Map(), pending: new Map(), stopped: false };
   return {
-    /** Arms the process's schedules again; resolves when they are (a failure is reported as a problem of the process, never thrown). */
-    refresh: (accountId: string, processId: string) => refresh(ctx, accountId, processId),
-    /** Arms every stored schedule and catches up missed fires; resolves when done. */
+    /** After a change made on this node: arms the process's schedules again and tells the other nodes; resolves when armed (a failure is reported as a problem of the process, never thrown). */
+    refresh: (accountId: string, processId: string) => changed(ctx, accountId, processId),
+    /** Listens to the other nodes' changes (a shared store), then arms every stored schedule and catches up missed fires; resolves when done. */
     async start(): Promise<void> {
+      // listening first: a change made while the schedules are read is heard, not lost
+      await follow(ctx);
       const processes = await deps.store.processes.list();
       await Promise.all(processes.map((p) => refresh(ctx, p.accountId, p.processId, () => catchUp(ctx, p.accountId, p.processId))));
     },
+    /** Reads every schedule again and re-arms what changed (what a lost notification would have said). */
+    resync: () => resync(ctx),
     /** The next firing times of a process's schedules (null where one is not armed). */
     next(accountId: string, processId: string): (string | null)[] {
-      return (ctx.armed.get(keyOf(accountId, processId))?.jobs ?? []).map((job) => job?.nextRun()?.toISOString() ?? null);
+      return (ctx.armed.get(keyOf(accountId, processId))?.jobs ?? []).map((armedJob) => armedJob?.job.nextRun()?.toISOString() ?? null);
     },
     /** The schedules of a process that could not be armed. */
     problems(accountId: string, processId: string): LoadProblem[] {
@@ -214,7 +353,9 @@ export function createScheduler(deps: SchedulerDeps) {
     },
     stop(): void {
       ctx.stopped = true;
-      for (const armed of ctx.armed.values()) for (const job of armed.jobs) job?.stop();
+      ctx.unlisten?.();
+      if (ctx.resync) clearInterval(ctx.resync);
+      for (const armed of ctx.armed.values()) for (const armedJob of armed.jobs) armedJob?.job.stop();
       ctx.armed.clear();
     },
   };

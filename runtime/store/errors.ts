@@ -3,7 +3,7 @@
  * map them to HTTP (409, 503) without knowing which database refused.
  */
 
-export type StoreConstraint = 'account-name' | 'connection-name' | 'token-hash' | 'deployment-version' | 'id';
+export type StoreConstraint = 'account-name' | 'connection-name' | 'token-hash' | 'deployment-version' | 'schedule-fire' | 'id';
 
 /** A unique constraint refused the write. */
 export class StoreConflictError extends Error {

@@ -8,6 +8,7 @@
 import pg from 'pg';
 import { quarkError, messageOf } from '../core/errors.js';
 import { StoreConflictError, StoreRaceError, StoreUnavailableError, type StoreConstraint } from './errors.js';
+import { createPostgresNotifications } from './postgres-notify.js';
 import type {
   AccountRecord,
   ConnectionRecord,
@@ -155,6 +156,11 @@ export const migrations: readonly string[] = [
    UPDATE executions SET status = 'discarded', ended_at = to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), error_code = 'QUARK_ERR_EXECUTION_INTERRUPTED',
      error_message = 'queued by an earlier quark version, which kept the inputs of queued executions in memory only'
    WHERE status = 'queued';`,
+  // 7: the schedule fire a scheduled run is (nominal time and key), unique per process:
+  // nodes that fire together insert it once (older rows have none; NULLs never clash)
+  `ALTER TABLE executions ADD COLUMN schedule_key ${T};
+   ALTER TABLE executions ADD COLUMN scheduled_at ${T};
+   CREATE UNIQUE INDEX executions_schedule_key ON executions (account_id, process_id, schedule_key);`,
 ];
 
 /** The constraint names of the migrations, as the Store's conflict kinds. */
@@ -163,6 +169,7 @@ const constraints: Record<string, StoreConstraint> = {
   connections_name_key: 'connection-name',
   tokens_hash_key: 'token-hash',
   deployments_pkey: 'deployment-version',
+  executions_schedule_key: 'schedule-fire',
 };
 
 const conflictWords: Record<StoreConstraint, string> = {
@@ -170,6 +177,7 @@ const conflictWords: Record<StoreConstraint, string> = {
   'connection-name': 'a connection with this name exists already in the account',
   'token-hash': 'a token with this hash exists already',
   'deployment-version': 'this version of the process is recorded already',
+  'schedule-fire': 'this fire of the schedule has its execution already (another node inserted it)',
   id: 'a record with this id exists already',
 };
 
@@ -257,6 +265,8 @@ interface ExecutionRow {
   warnings: number;
   owner: string | null;
   attempt: number;
+  schedule_key: string | null;
+  scheduled_at: string | null;
 }
 
 interface ConnectionRow {
@@ -380,6 +390,7 @@ const toExecution = (row: ExecutionRow): ExecutionRecord => ({
   warnings: row.warnings,
   owner: row.owner,
   attempt: row.attempt,
+  ...(row.schedule_key !== null && row.scheduled_at !== null ? { schedule: { key: row.schedule_key, at: row.scheduled_at } } : {}),
 });
 
 const toHeldResource = (row: HeldResourceRow): HeldResourceRecord => ({
@@ -472,6 +483,8 @@ const executionValues = (e: ExecutionRecord): unknown[] => [
   e.warnings,
   e.owner,
   e.attempt,
+  e.schedule?.key ?? null,
+  e.schedule?.at ?? null,
 ];
 
 /** Where the store's queries go: the pool (each query on its own) or one client inside a transaction. */
@@ -480,6 +493,9 @@ interface Runner {
   /** Runs `work` atomically: its own transaction on the pool, a savepoint inside a transaction. */
   atomic<T>(work: (runner: Runner) => Promise<T>): Promise<T>;
 }
+
+/** The advisory lock key of a schema's purge (held until the purge's transaction ends). */
+export const PURGE_LOCK = 'quark_purge';
 
 /** How many times a deploy tries again after another writer took the version it chose. */
 const DEPLOY_ATTEMPTS = 100;
@@ -541,8 +557,8 @@ function recordMethods(r: Runner): StoreTx {
     }
   }
 
-  const executionInsert = `INSERT INTO executions (id, account_id, process_id, version, trigger, status, queued_at, started_at, ended_at, error_code, error_message, steps, documents_in, documents_out, documents_failed, warnings, owner, attempt)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`;
+  const executionInsert = `INSERT INTO executions (id, account_id, process_id, version, trigger, status, queued_at, started_at, ended_at, error_code, error_message, steps, documents_in, documents_out, documents_failed, warnings, owner, attempt, schedule_key, scheduled_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`;
 
   return {
     accounts: {
@@ -637,7 +653,7 @@ function recordMethods(r: Runner): StoreTx {
       recordFire: async (accountId, processId, schedule, at) =>
         void (await r.query(
           `INSERT INTO schedule_fires (account_id, process_id, cron, timezone, last_fired_at) VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (account_id, process_id, cron, timezone) DO UPDATE SET last_fired_at = excluded.last_fired_at`,
+           ON CONFLICT (account_id, process_id, cron, timezone) DO UPDATE SET last_fired_at = GREATEST(schedule_fires.last_fired_at, excluded.last_fired_at)`,
           [accountId, processId, schedule.cron, schedule.timezone ?? '', at],
         )),
       mergeProperties: async (accountId, processId, updates) => {
@@ -694,8 +710,14 @@ function recordMethods(r: Runner): StoreTx {
             [owner, at, code, message],
           )
         ).map((row) => ({ id: row.id, status: 'aborted' as const })),
-      purge: async (before) =>
-        (await all<{ id: string }>("DELETE FROM executions WHERE ended_at IS NOT NULL AND ended_at < $1 AND status NOT IN ('queued', 'in-process') RETURNING id", [before])).map((row) => row.id),
+      // one node purges at a time: the others find the lock taken and leave it to that one
+      purge: (before) =>
+        r.atomic(async (runner) => {
+          const lock = await runner.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock(hashtext($1 || current_schema())) AS locked', [PURGE_LOCK]);
+          if (lock.rows[0]?.locked !== true) return [];
+          const purged = await runner.query<{ id: string }>("DELETE FROM executions WHERE ended_at IS NOT NULL AND ended_at < $1 AND status NOT IN ('queued', 'in-process') RETURNING id", [before]);
+          return purged.rows.map((row) => row.id);
+        }),
       insertErrors: async (id, errors) => {
         if (errors.length === 0) return;
         await r.query(
@@ -742,6 +764,8 @@ export interface PostgresStoreOptions {
   connectTimeoutMs?: number;
   /** Told about errors of idle pooled connections (the server went away), which have no caller. */
   onIdleError?: (error: StoreUnavailableError) => void;
+  /** The first wait before a lost listening connection (notifications) is opened again (default 500 ms, doubling to 10 s). */
+  listenRetryMs?: number;
 }
 
 /** The advisory lock key of a schema's migrations (one migrator per schema at a time). */
@@ -823,10 +847,12 @@ export async function openPostgresStore(options: PostgresStoreOptions, quarkVers
   };
 
   let first: pg.PoolClient;
+  let schema: string;
   try {
     first = await connect();
     try {
       await migrate(first, quarkVersion);
+      schema = (await first.query<{ schema: string }>('SELECT current_schema() AS schema')).rows[0]!.schema;
     } finally {
       first.release();
     }
@@ -902,8 +928,11 @@ export async function openPostgresStore(options: PostgresStoreOptions, quarkVers
     atomic: inTransaction,
   };
 
+  const notifications = createPostgresNotifications({ url: options.url, schema, address, query: (text, values) => poolRunner.query(text, values), ...(options.listenRetryMs ? { retryMs: options.listenRetryMs } : {}) });
+
   return {
     ...recordMethods(poolRunner),
+    notifications: { notify: notifications.notify, listen: notifications.listen },
     transaction: (work) => inTransaction((runner) => work(recordMethods(runner))),
     ping: async () => {
       await poolRunner.query('SELECT 1');
@@ -912,6 +941,7 @@ export async function openPostgresStore(options: PostgresStoreOptions, quarkVers
     close: async () => {
       if (state.closed) return;
       state.closed = true;
+      await notifications.close();
       await pool.end();
     },
   };

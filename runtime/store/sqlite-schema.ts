@@ -134,6 +134,11 @@ export const migrations: readonly string[] = [
    UPDATE executions SET status = 'discarded', ended_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), error_code = 'QUARK_ERR_EXECUTION_INTERRUPTED',
      error_message = 'queued by an earlier quark version, which kept the inputs of queued executions in memory only'
    WHERE status = 'queued';`,
+  // 7: the schedule fire a scheduled run is (nominal time and key), unique per process:
+  // nodes sharing a store that fire together insert it once (older rows have none)
+  `ALTER TABLE executions ADD COLUMN schedule_key TEXT;
+   ALTER TABLE executions ADD COLUMN scheduled_at TEXT;
+   CREATE UNIQUE INDEX executions_schedule_key ON executions (account_id, process_id, schedule_key);`,
 ];
 
 export interface DeploymentRow {
@@ -175,6 +180,8 @@ export interface ExecutionRow {
   warnings: number;
   owner: string | null;
   attempt: number;
+  schedule_key: string | null;
+  scheduled_at: string | null;
 }
 
 /** A stored JSON object, or null when the text is not one (a damaged record must not break a list). */
@@ -243,9 +250,10 @@ export const toExecution = (row: ExecutionRow): ExecutionRecord => ({
   warnings: row.warnings,
   owner: row.owner,
   attempt: row.attempt,
+  ...(row.schedule_key !== null && row.scheduled_at !== null ? { schedule: { key: row.schedule_key, at: row.scheduled_at } } : {}),
 });
 
-export const executionParams = (e: ExecutionRecord) => ({ ...e, steps: JSON.stringify(e.steps) });
+export const executionParams = (e: ExecutionRecord) => ({ ...e, steps: JSON.stringify(e.steps), schedule: undefined, scheduleKey: e.schedule?.key ?? null, scheduledAt: e.schedule?.at ?? null });
 
 /** The named parameters of the executions list query (null: no such condition; the search in lower case, as the query compares it). */
 export const executionListParams = (accountId: string, filter: ExecutionListFilter) => ({

@@ -58,12 +58,17 @@ function prepareStatements(db: Database.Database) {
       `INSERT INTO schedule_fires (account_id, process_id, cron, timezone, last_fired_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (account_id, process_id, cron, timezone) DO UPDATE SET last_fired_at = excluded.last_fired_at`,
     ),
+    // a fire recorded late (after a later one) does not move the time back
+    fireRecord: db.prepare(
+      `INSERT INTO schedule_fires (account_id, process_id, cron, timezone, last_fired_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (account_id, process_id, cron, timezone) DO UPDATE SET last_fired_at = MAX(last_fired_at, excluded.last_fired_at)`,
+    ),
     // damaged stored properties (reported as propertiesUnreadable) start again from {} at the next merge
     procPropertySet: db.prepare("UPDATE processes SET properties = json_set(CASE WHEN json_valid(properties) AND json_type(properties) = 'object' THEN properties ELSE '{}' END, ?, json(?)) WHERE account_id = ? AND process_id = ?"),
     procPropertyRemove: db.prepare("UPDATE processes SET properties = json_remove(CASE WHEN json_valid(properties) AND json_type(properties) = 'object' THEN properties ELSE '{}' END, ?) WHERE account_id = ? AND process_id = ?"),
     execInsert: db.prepare(
-      `INSERT INTO executions (id, account_id, process_id, version, trigger, status, queued_at, started_at, ended_at, error_code, error_message, steps, documents_in, documents_out, documents_failed, warnings, owner, attempt)
-       VALUES (@id, @accountId, @processId, @version, @trigger, @status, @queuedAt, @startedAt, @endedAt, @errorCode, @errorMessage, @steps, @documentsIn, @documentsOut, @documentsFailed, @warnings, @owner, @attempt)`,
+      `INSERT INTO executions (id, account_id, process_id, version, trigger, status, queued_at, started_at, ended_at, error_code, error_message, steps, documents_in, documents_out, documents_failed, warnings, owner, attempt, schedule_key, scheduled_at)
+       VALUES (@id, @accountId, @processId, @version, @trigger, @status, @queuedAt, @startedAt, @endedAt, @errorCode, @errorMessage, @steps, @documentsIn, @documentsOut, @documentsFailed, @warnings, @owner, @attempt, @scheduleKey, @scheduledAt)`,
     ),
     execUpdate: db.prepare(
       `UPDATE executions SET status = @status, started_at = @startedAt, ended_at = @endedAt, error_code = @errorCode, error_message = @errorMessage, steps = @steps,
@@ -189,7 +194,7 @@ function processOps(db: Database.Database, q: Statements): SyncStore['processes'
       })(),
     lastFires: (accountId, processId) =>
       (q.fireList.all(accountId, processId) as { cron: string; timezone: string; lastFiredAt: string }[]).map((r) => ({ cron: r.cron, ...(r.timezone ? { timezone: r.timezone } : {}), lastFiredAt: r.lastFiredAt })),
-    recordFire: (accountId, processId, schedule, at) => void q.fireSet.run(accountId, processId, schedule.cron, schedule.timezone ?? '', at),
+    recordFire: (accountId, processId, schedule, at) => void q.fireRecord.run(accountId, processId, schedule.cron, schedule.timezone ?? '', at),
     mergeProperties: (accountId, processId, updates) =>
       db.transaction(() => {
         for (const [name, value] of updates) {
@@ -254,6 +259,7 @@ function constraintOf(message: string): StoreConstraint {
   if (columns === 'tokens.hash') return 'token-hash';
   if (columns === 'connections.account_id, connections.name') return 'connection-name';
   if (columns.startsWith('deployments.')) return 'deployment-version';
+  if (columns.endsWith('executions.schedule_key')) return 'schedule-fire';
   return 'id';
 }
 

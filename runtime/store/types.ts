@@ -110,6 +110,16 @@ export interface ExecutionRecord {
   owner: string | null;
   /** 1 for the first run. */
   attempt: number;
+  /** Set on a run a schedule started: which fire it is. Unique per process, so of the nodes that fire it only one inserts it. */
+  schedule?: ScheduledFire;
+}
+
+/** One fire of a schedule: its nominal time (from the cron expression and time zone, not the clock at the firing) and the key that makes it unique. */
+export interface ScheduledFire {
+  /** The nominal fire time, ISO 8601 UTC. */
+  at: string;
+  /** The fire's identity within its process: the nominal time with the schedule's cron and time zone. */
+  key: string;
 }
 
 /** One input document of a queued execution, stored with it so that a restart can run it. */
@@ -202,6 +212,7 @@ export interface Store {
     /** Replaces the schedules; a schedule kept (same cron and time zone) keeps its last fire time, a new one counts from `at`. */
     setSchedules(accountId: string, processId: string, schedules: ScheduleRecord[], at: string): Promise<void>;
     lastFires(accountId: string, processId: string): Promise<ScheduleFireRecord[]>;
+    /** Records a fire at `at`; a fire time earlier than the one recorded leaves it (nodes that fire together may record out of order). */
     recordFire(accountId: string, processId: string, schedule: ScheduleRecord, at: string): Promise<void>;
     /**
      * Sets the named persisted properties, each on its own, atomically, leaving every
@@ -211,7 +222,10 @@ export interface Store {
     mergeProperties(accountId: string, processId: string, updates: ReadonlyMap<string, unknown>): Promise<void>;
   };
   executions: {
-    /** The record and (for a queued one) its input documents, in one transaction. StoreConflictError('id') when the id is taken. */
+    /**
+     * The record and (for a queued one) its input documents, in one transaction. StoreConflictError('id') when the id is
+     * taken, ('schedule-fire') when the process has an execution of that schedule fire already.
+     */
     insert(execution: ExecutionRecord, inputs?: QueuedInputRecord[]): Promise<void>;
     update(execution: ExecutionRecord): Promise<void>;
     get(accountId: string, id: string): Promise<ExecutionRecord | undefined>;
@@ -229,7 +243,10 @@ export interface Store {
     dropInputs(id: string): Promise<void>;
     /** After a crash of node `owner`: its in-process executions → aborted with the reason; queued ones stay queued. Returns the ids touched. */
     interrupt(owner: string, at: string, code: string, message: string): Promise<{ id: string; status: ExecutionStatus }[]>;
-    /** Deletes finished executions that ended before `before` (with their errors, logs and inputs); returns their ids. */
+    /**
+     * Deletes finished executions that ended before `before` (with their errors, logs and inputs); returns their ids. On a
+     * store shared by several nodes one purges at a time: a purge that finds another under way returns [] at once.
+     */
     purge(before: string): Promise<string[]>;
     insertErrors(id: string, errors: ExecutionErrorRecord[]): Promise<void>;
     /** The first `limit` errors, in order. */
@@ -263,6 +280,24 @@ export interface Store {
   healthy(): boolean;
   /** Waits for what is queued, then closes. */
   close(): Promise<void>;
+  /** Messages to every node that shares the store (PostgreSQL LISTEN/NOTIFY); absent on a store only one node opens (SQLite). */
+  notifications?: StoreNotifications;
 }
 
-export type StoreTx = Omit<Store, 'transaction' | 'close' | 'healthy' | 'ping'>;
+export interface NotificationHandlers {
+  /** A message on the channel, from any node (this one's included). */
+  message(payload: string): void;
+  /** The listening connection was lost: messages sent from now until `resumed` do not arrive. */
+  dropped?(): void;
+  /** Listening again after a loss: what the lost messages would have said must be read again from the store. */
+  resumed(): void;
+}
+
+export interface StoreNotifications {
+  /** Sends a message (at most 7,999 bytes) to the listeners of `channel` on every node; resolves once the server has it. */
+  notify(channel: string, payload: string): Promise<void>;
+  /** Listens to `channel` (a short name of letters, digits and _) until the returned function is called; resolves once listening. */
+  listen(channel: string, handlers: NotificationHandlers): Promise<() => void>;
+}
+
+export type StoreTx = Omit<Store, 'transaction' | 'close' | 'healthy' | 'ping' | 'notifications'>;

@@ -215,6 +215,48 @@ function scheduleFiresContract(t: Test, open: OpenStore): void {
     ]), 'the one that stays keeps its last fire, a removed one is forgotten');
     t.same(await store.processes.lastFires(tenant.id, 'orders'), [], "another account's process has none");
   });
+
+  t.test('processes: a fire recorded after a later one does not move the last fire time back', async (t) => {
+    const store = await withAccounts(open, t);
+    await store.processes.deploy(deploying(owner.id, 'orders', 1));
+    const everyTwo = { cron: '*/2 * * * * *' };
+    await store.processes.setSchedules(owner.id, 'orders', [everyTwo], '2026-04-01T00:00:00.000Z');
+    await store.processes.recordFire(owner.id, 'orders', everyTwo, '2026-04-01T00:00:04.000Z');
+    await store.processes.recordFire(owner.id, 'orders', everyTwo, '2026-04-01T00:00:02.000Z');
+    t.same(await store.processes.lastFires(owner.id, 'orders'), [{ ...everyTwo, lastFiredAt: '2026-04-01T00:00:04.000Z' }], 'the later one stays');
+  });
+}
+
+/** A run a schedule started: its nominal fire time and key. */
+function scheduled(id: string, accountId: string, processId: string, at: string, cron = '*/2 * * * * *'): ExecutionRecord {
+  return { ...execution(id, accountId, processId, at), trigger: 'schedule', schedule: { at, key: `${at} ${cron}` } };
+}
+
+function scheduledExecutionsContract(t: Test, open: OpenStore): void {
+  t.test('executions: one per schedule fire and process; the second insert of a fire is a schedule-fire conflict', async (t) => {
+    const store = await withAccounts(open, t);
+    const first = scheduled('exe_1', owner.id, 'orders', '2026-05-01T00:00:02.000Z');
+    await store.executions.insert(first);
+    t.same(await store.executions.get(owner.id, 'exe_1'), first, 'read back with its fire');
+    await t.rejects(store.executions.insert({ ...scheduled('exe_2', owner.id, 'orders', '2026-05-01T00:00:02.000Z'), status: 'in-process', owner: 'node-b' }), { name: 'StoreConflictError', constraint: 'schedule-fire' }, 'the same fire again, from another node: refused');
+    await t.rejects(
+      store.executions.insert(scheduled('exe_3', owner.id, 'orders', '2026-05-01T00:00:02.000Z'), [{ seq: 0, properties: {}, body: { kind: 'inline', base64: '' } }]),
+      { name: 'StoreConflictError', constraint: 'schedule-fire' },
+      'with inputs too',
+    );
+    t.equal(await store.executions.get(owner.id, 'exe_2'), undefined, 'the loser left nothing');
+    t.same(await store.executions.inputs('exe_3'), [], 'not even its inputs');
+    await store.executions.insert(scheduled('exe_4', owner.id, 'orders', '2026-05-01T00:00:04.000Z'));
+    await store.executions.insert(scheduled('exe_5', owner.id, 'orders', '2026-05-01T00:00:02.000Z', '0/2 * * * * *'));
+    await store.executions.insert(scheduled('exe_6', owner.id, 'billing', '2026-05-01T00:00:02.000Z'));
+    await store.executions.insert(scheduled('exe_7', tenant.id, 'orders', '2026-05-01T00:00:02.000Z'));
+    await store.executions.insert(execution('exe_8', owner.id, 'orders', '2026-05-01T00:00:02.000Z'));
+    await store.executions.insert(execution('exe_9', owner.id, 'orders', '2026-05-01T00:00:02.000Z'));
+    const ids = (await store.executions.list(owner.id, { limit: 10 })).map((e) => e.id).sort();
+    t.same(ids, ['exe_1', 'exe_4', 'exe_5', 'exe_6', 'exe_8', 'exe_9'], 'another time, schedule, process or account is another fire; runs no schedule started never clash');
+    await store.executions.update({ ...first, status: 'complete', endedAt: '2026-05-01T00:00:03.000Z' });
+    t.same((await store.executions.get(owner.id, 'exe_1'))?.schedule, first.schedule, 'an update keeps the fire');
+  });
 }
 
 function executionsContract(t: Test, open: OpenStore): void {
@@ -396,6 +438,7 @@ export function storeContract(t: Test, open: OpenStore): void {
   processesContract(t, open);
   scheduleFiresContract(t, open);
   executionsContract(t, open);
+  scheduledExecutionsContract(t, open);
   lifecycleContract(t, open);
   concurrencyContract(t, open);
   textContract(t, open);

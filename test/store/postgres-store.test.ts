@@ -1,8 +1,9 @@
 import t, { type Test } from 'tap';
-import { migrations, openPostgresStore, postgresAddress, redactPostgresUrl } from '../../runtime/store/postgres-store.js';
+import pg from 'pg';
+import { migrations, openPostgresStore, postgresAddress, redactPostgresUrl, PURGE_LOCK } from '../../runtime/store/postgres-store.js';
 import { StoreUnavailableError } from '../../runtime/store/errors.js';
 import type { Store } from '../../runtime/store/types.js';
-import { adminQuery, closedPort, freshSchema, postgresSkip, postgresUrl } from '../helpers/postgres.js';
+import { adminQuery, closedPort, freshDatabase, freshSchema, postgresSkip, postgresUrl } from '../helpers/postgres.js';
 import { connection, deploying, deployment, execution, owner, storeContract, tenant, token } from './contract.js';
 
 async function openFresh(t: Test): Promise<Store> {
@@ -178,6 +179,106 @@ t.test('a query after the server ended the connections: StoreUnavailableError or
   await store.ping();
   t.equal(store.healthy(), true, 'healthy once it answers');
   t.same(await store.accounts.get(owner.id), owner, 'nothing lost');
+});
+
+t.test('three stores migrating an empty database at once: each migration applied once, all three open', { skip: postgresSkip }, async (t) => {
+  const url = await freshDatabase(t);
+  const stores = await Promise.all([1, 2, 3].map(() => openPostgresStore({ url, poolSize: 1 })));
+  t.teardown(() => Promise.all(stores.map((s) => s.close())));
+  const applied = (await adminQuery('SELECT version FROM quark_schema ORDER BY version', [], url)).rows.map((row: { version: number }) => row.version);
+  t.same(applied, migrations.map((_, i) => i + 1), 'each migration recorded once');
+  await stores[1]!.accounts.insert(owner);
+  t.same(await stores[2]!.accounts.get(owner.id), owner, 'they share the tables');
+});
+
+t.test('purge runs under an advisory lock: while another node holds it, a purge deletes nothing; after, it purges', { skip: postgresSkip }, async (t) => {
+  const schema = await freshSchema(t);
+  const store = await openPostgresStore({ url: postgresUrl!, schema, poolSize: 2 });
+  t.teardown(() => store.close());
+  await store.accounts.insert(owner);
+  await store.executions.insert(execution('exe_old', owner.id, 'p', '2026-05-01T00:00:00.000Z', 'complete'));
+  const other = new pg.Client({ connectionString: withSchema(schema) });
+  await other.connect();
+  t.teardown(() => other.end());
+  await other.query('SELECT pg_advisory_lock(hashtext($1 || current_schema()))', [PURGE_LOCK]);
+  t.same(await store.executions.purge('2026-05-05T00:00:00.000Z'), [], 'another purge is under way: this one leaves it to that one');
+  t.ok(await store.executions.get(owner.id, 'exe_old'), 'and the execution is still there');
+  await other.query('SELECT pg_advisory_unlock(hashtext($1 || current_schema()))', [PURGE_LOCK]);
+  t.same(await store.executions.purge('2026-05-05T00:00:00.000Z'), ['exe_old'], 'the lock free: purged');
+});
+
+/** Handlers that record what they hear, with a promise for the next of each kind. */
+function hearing() {
+  const heard = { messages: [] as string[], dropped: 0, resumed: 0 };
+  const waiters: { kind: 'message' | 'dropped' | 'resumed'; resolve(): void }[] = [];
+  const wake = (kind: 'message' | 'dropped' | 'resumed') => {
+    for (const w of waiters.filter((x) => x.kind === kind)) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve();
+    }
+  };
+  return {
+    heard,
+    handlers: {
+      message: (payload: string) => {
+        heard.messages.push(payload);
+        wake('message');
+      },
+      dropped: () => {
+        heard.dropped += 1;
+        wake('dropped');
+      },
+      resumed: () => {
+        heard.resumed += 1;
+        wake('resumed');
+      },
+    },
+    next: (kind: 'message' | 'dropped' | 'resumed') => new Promise<void>((resolve) => waiters.push({ kind, resolve })),
+  };
+}
+
+t.test('notifications reach every store of the schema, none of another schema', { skip: postgresSkip }, async (t) => {
+  const schema = await freshSchema(t);
+  const elsewhere = await freshSchema(t);
+  const [a, b, c] = await Promise.all([schema, schema, elsewhere].map((s) => openPostgresStore({ url: postgresUrl!, schema: s, poolSize: 1 })));
+  t.teardown(() => Promise.all([a, b, c].map((s) => s!.close())));
+  const [onA, onB, onC] = [hearing(), hearing(), hearing()];
+  await a!.notifications!.listen('schedules', onA.handlers);
+  const stopB = await b!.notifications!.listen('schedules', onB.handlers);
+  await c!.notifications!.listen('schedules', onC.handlers);
+  const both = Promise.all([onA.next('message'), onB.next('message')]);
+  await a!.notifications!.notify('schedules', '{"process":"orders"}');
+  await both;
+  t.same([onA.heard.messages, onB.heard.messages], [['{"process":"orders"}'], ['{"process":"orders"}']], 'the sender hears it too');
+  stopB();
+  const onlyA = onA.next('message');
+  await c!.notifications!.notify('schedules', 'from elsewhere');
+  await b!.notifications!.notify('schedules', 'second');
+  await onlyA;
+  t.same(onA.heard.messages, ['{"process":"orders"}', 'second'], 'a message of another schema is not heard');
+  t.same(onB.heard.messages, ['{"process":"orders"}'], 'a listener that stopped hears no more');
+  t.same(onC.heard.messages, ['from elsewhere'], 'the other schema hears its own');
+  await t.rejects(a!.notifications!.notify('schedules', 'x'.repeat(8000)), /at most 7999 bytes/, 'a payload too large for NOTIFY is refused before it is sent');
+  await t.rejects(a!.notifications!.listen('Bad Channel', onA.handlers), /lower-case letters/, 'a channel name is checked');
+});
+
+t.test('a listening connection the server ends: dropped, then opened again and resumed; messages flow again', { skip: postgresSkip }, async (t) => {
+  const url = await freshDatabase(t);
+  const [a, b] = await Promise.all([1, 2].map(() => openPostgresStore({ url, poolSize: 1, listenRetryMs: 100 })));
+  t.teardown(() => Promise.all([a, b].map((s) => s!.close())));
+  const onB = hearing();
+  await b!.notifications!.listen('schedules', onB.handlers);
+  const dropped = onB.next('dropped');
+  const resumed = onB.next('resumed');
+  const ended = await adminQuery("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'quark-listen'", [], url);
+  t.equal(ended.rowCount, 1, 'the one listening connection was ended');
+  await dropped;
+  await resumed;
+  t.same([onB.heard.dropped, onB.heard.resumed], [1, 1], 'told once of each');
+  const next = onB.next('message');
+  await a!.notifications!.notify('schedules', 'after the gap');
+  await next;
+  t.same(onB.heard.messages, ['after the gap'], 'listening again');
 });
 
 t.test('damaged persisted properties (stored JSON that is not an object) are flagged as unreadable, and the next merge writes them anew', { skip: postgresSkip }, async (t) => {
