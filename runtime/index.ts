@@ -6,6 +6,7 @@
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { messageOf, type FieldProblem } from './core/errors.js';
+import { nowIso } from './core/ids.js';
 import { createLogger, type Logger } from './core/logger.js';
 import { createMetrics, type Metrics } from './core/metrics.js';
 import { builtInConnectorsDir, quarkVersion } from './core/paths.js';
@@ -28,15 +29,17 @@ import { createDeployments, propertiesUnreadableMessage } from './processes/depl
 import { createExecutions } from './processes/executions.js';
 import { createScheduler, type Scheduler } from './processes/scheduler.js';
 import { schemaIds } from './schema/index.js';
-import type { Store, ScheduledFire } from './store/types.js';
+import type { Store, ScheduledFire, NodeRecord } from './store/types.js';
 import { isStoreConflict } from './store/errors.js';
+import type { ExecutionQueue } from './processes/queue.js';
+import type { Molecule } from './cluster/index.js';
 
 export type { Caller, RuntimeConfig, TestConnectionRequest, TestConnectionResult, Logger, Metrics };
 export type { ConnectionView, ConnectionInput, ConnectionUpdate } from './connections/service.js';
 export type { TokenView } from './accounts/access.js';
 export type { OperationRequest, OperationRun, OperationInput, OperationProgress } from './connections/operations.js';
 export type { OperationResultRef, DocumentRef, BodyRef } from './engine/messages.js';
-export { defaultHome, defaultPort, homeExists, initHome, type RuntimeKind } from './home/index.js';
+export { defaultHome, defaultPort, homeExists, initHome, joinHome, type RuntimeKind } from './home/index.js';
 export { createSchemaRegistry } from './schema/index.js';
 export { StoreUnavailableError } from './store/errors.js';
 export { describeStore } from './store/open.js';
@@ -233,8 +236,23 @@ function pluginLocations(home: Home): PluginLocation[] {
 
 type Pool = ReturnType<typeof createWorkerPool>;
 
+/**
+ * A molecule node's cluster part, when config.json has a queue: imported only then, so an
+ * atom loads neither BullMQ nor ioredis. Refuses the start when the node is not the
+ * cluster's (QUARK_ERR_CLUSTER_*) or Redis is unsafe (QUARK_ERR_QUEUE_*).
+ */
+async function openMoleculeOf(home: Home, store: Store, logger: Logger, closers: Closers): Promise<Molecule | undefined> {
+  const { config } = home;
+  if (!config.queue) return undefined;
+  const { openMolecule } = await import('./cluster/index.js');
+  const molecule = await openMolecule({ config: config as typeof config & { queue: NonNullable<typeof config.queue> }, store, masterKey: home.masterKey, nodeId: home.nodeId, version: quarkVersion, logger });
+  closers.push(() => molecule.close());
+  logger.info({ node: home.nodeId }, 'molecule node: joined the cluster, dispatching through the queue');
+  return molecule;
+}
+
 /** Connections, Test Connection, operations, deployments and executions over the parts. */
-function createServices(home: Home, parts: { store: Store; pool: Pool; registry: ConnectorRegistry; schemas: SchemaRegistry; metrics: Metrics; logger: Logger; logLevel: string }) {
+function createServices(home: Home, parts: { store: Store; pool: Pool; registry: ConnectorRegistry; schemas: SchemaRegistry; metrics: Metrics; logger: Logger; logLevel: string; queue?: ExecutionQueue }) {
   const { config, masterKey, paths } = home;
   const { store, pool, registry, schemas, metrics, logger } = parts;
   const access: AccessControl = createAccessControl({ store, kind: config.kind, ownerId: config.owner.id });
@@ -272,7 +290,7 @@ function createServices(home: Home, parts: { store: Store; pool: Pool; registry:
     maxNestingDepth: config.limits.maxNestingDepth,
   });
   const redact = redactPathsFor(registry.list().flatMap((c) => c.secretPointers));
-  const executions = createExecutions({ store, access, deployments, operations, walker, metrics, logger, logLevel: parts.logLevel, redact, workRoot: paths.work, nodeId: home.nodeId, limits: config.limits });
+  const executions = createExecutions({ store, access, deployments, operations, walker, metrics, logger, logLevel: parts.logLevel, redact, workRoot: paths.work, nodeId: home.nodeId, limits: config.limits, ...(parts.queue ? { queue: parts.queue } : {}) });
   return { access, connections, testConnection, recovery, operations, deployments, executions, schedule };
 }
 
@@ -352,21 +370,24 @@ async function wire(home: Home, boot: Boot) {
   const { config, paths } = home;
   const { schemas, bootLogger, metrics, closers } = boot;
   const { store, pool } = await openParts(home, bootLogger, metrics, closers);
+  const molecule = await openMoleculeOf(home, store, bootLogger, closers);
   const pluginWarnings = missingPluginPaths(config, paths.config);
   for (const w of pluginWarnings) bootLogger.warn({ path: w.path }, w.message);
   const registry = await loadConnectors({ locations: pluginLocations(home), schemas, pool, importTimeoutMs: config.limits.pluginImportTimeoutMs, threads: config.limits.workerThreads, logger: bootLogger });
   // Redaction paths come from the loaded schemas' secret marks, compiled once here.
   const redact = { paths: redactPathsFor(registry.list().flatMap((c) => c.secretPointers)), censor: '[redacted]' };
   const logger = bootLogger.child({ runtime: config.id }, { redact });
-  const services = createServices(home, { store, pool, registry, schemas, metrics, logger, logLevel: boot.logLevel });
+  const services = createServices(home, { store, pool, registry, schemas, metrics, logger, logLevel: boot.logLevel, ...(molecule ? { queue: molecule.queue } : {}) });
   const { access, connections, testConnection, recovery, operations, deployments, executions } = services;
   closers.push(() => recovery.close());
   metrics.watchExecutions(executions.counts);
   const { scheduler, purgeTimer } = await startBackground(store, executions, recovery, logger, closers, home.nodeId);
   services.schedule.scheduler = scheduler;
+  molecule?.start(() => executions.counts().running);
   await reportLoadProblems({ store, registry, deployments, scheduler }, logger, metrics);
   const startedAt = new Date();
   let closed = false;
+  let address: string | null = null;
 
   return {
     config,
@@ -450,8 +471,19 @@ async function wire(home: Home, boot: Boot) {
       log: executions.log,
       subscribe: executions.subscribe,
     },
-    /** Names the API's address in the home's holder file (runtime.pid). */
-    announce: boot.lock.announce,
+    /** Names the API's address in the home's holder file (runtime.pid) and, in a molecule, in its node row. */
+    announce(url: string): void {
+      address = url;
+      boot.lock.announce(url);
+      molecule?.announce(url);
+    },
+    /** The nodes of the runtime (owner only): a molecule's from PostgreSQL; an atom's one, as it is now. */
+    async nodes(caller: Caller): Promise<NodeRecord[]> {
+      access.requireOwner(caller, 'list the nodes of the runtime');
+      if (molecule) return molecule.nodes();
+      const now = nowIso();
+      return [{ id: home.nodeId, address, version: quarkVersion, pid: process.pid, startedAt: startedAt.toISOString(), heartbeatAt: now, running: executions.counts().running, draining: false }];
+    },
     /** False once closed, when the store is gone, or after a store write the executions cannot do without failed. */
     ready(): boolean {
       return !closed && store.healthy() && executions.failure() === undefined;
@@ -469,6 +501,7 @@ async function wire(home: Home, boot: Boot) {
       clearInterval(purgeTimer);
       scheduler.stop();
       await executions.close();
+      await molecule?.close();
       await recovery.close();
       await pool.close();
       await store.close();

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { QuarkError, quarkError, messageOf, type FieldProblem } from '../core/errors.js';
-import { createRuntime, defaultHome, defaultPort, homeExists, initHome, createSchemaRegistry, describeStore, quarkVersion, type RuntimeKind, type ConnectionView, type TestConnectionResult, type TokenView, scaffoldConnector, lintConnector, probeConnectorFolder, formatProblems, CannotLintError, type SpecProblem } from '../index.js';
+import { createRuntime, defaultHome, defaultPort, homeExists, initHome, joinHome, createSchemaRegistry, describeStore, quarkVersion, type RuntimeKind, type ConnectionView, type TestConnectionResult, type TokenView, scaffoldConnector, lintConnector, probeConnectorFolder, formatProblems, CannotLintError, type SpecProblem } from '../index.js';
 import { serve } from '../api/server.js';
 import { createApiClient, type ApiClient, type ClientError } from './client.js';
 import { loadProfile, profilePath, removeProfile, saveProfile } from './profile.js';
@@ -91,6 +91,31 @@ function storeOption(value: string | undefined): { kind: 'sqlite' } | { kind: 'p
   return { kind: 'postgres', url: value };
 }
 
+/** `--queue`: a Redis URL (BullMQ). */
+function queueOption(value: string | undefined): { kind: 'bullmq'; url: string } | undefined {
+  if (value === undefined) return undefined;
+  if (!/^rediss?:\/\/[^/?#]+/.test(value)) throw quarkError('QUARK_ERR_CLI_INPUT_INVALID', '--queue expects a Redis URL: redis://[user:password@]host:port[/db]');
+  return { kind: 'bullmq', url: value };
+}
+
+/** `quark init --join postgres://… --key-file master.key`: a new node of a molecule. */
+async function joinNode(home: string, options: { join?: string; keyFile?: string; host: string; port: number; store?: string; queue?: string }): Promise<void> {
+  if (!options.join || !options.keyFile) throw quarkError('QUARK_ERR_CLI_INPUT_INVALID', '--join <postgres URL> and --key-file <master.key> go together');
+  if (!/^postgres(ql)?:\/\//.test(options.join)) throw quarkError('QUARK_ERR_CLI_INPUT_INVALID', '--join expects the molecule\'s PostgreSQL URL: postgres://user:password@host:port/database');
+  if (options.store || options.queue) throw quarkError('QUARK_ERR_CLI_INPUT_INVALID', '--join takes the store and the queue from the molecule; leave out --store and --queue');
+  const { config, paths } = await joinHome({ home, storeUrl: options.join, keyFile: resolve(options.keyFile), host: options.host, port: options.port }, createSchemaRegistry());
+  emit({ home: paths.home, runtime: { id: config.id, name: config.name, kind: config.kind }, owner: config.owner, store: describeStore(config.store) }, () =>
+    [
+      `Joined molecule "${config.name}" (${config.id}) in ${paths.home}`,
+      `Owner account: ${config.owner.name} (${config.owner.id})`,
+      `Store: ${describeStore(config.store)}`,
+      '',
+      `Start it:  quark start --home ${paths.home}`,
+      'Tokens are the cluster\'s: log in with one made on any node.',
+    ].join('\n'),
+  );
+}
+
 program
   .command('init')
   .description('create a runtime home bound to an owner account; prints the owner token once')
@@ -102,8 +127,12 @@ program
   .option('--port <port>', 'listen port', (v) => Number.parseInt(v, 10), defaultPort)
   .option('--proxy <host:port>', 'runtime-level HTTP proxy for connectors')
   .option('--store <url>', 'keep the records in PostgreSQL (postgres://user:password@host:port/database, an empty database) instead of the home\'s quark.db')
-  .action(async (options: { home?: string; name: string; kind: RuntimeKind; owner: string; host: string; port: number; proxy?: string; store?: string }) => {
+  .option('--queue <url>', 'with --kind molecule and a PostgreSQL --store: the cluster\'s queue, redis://[user:password@]host:port[/db]')
+  .option('--join <url>', 'add a node to the molecule whose PostgreSQL database this is (with --key-file)')
+  .option('--key-file <file>', 'with --join: a copy of the molecule\'s master.key')
+  .action(async (options: { home?: string; name: string; kind: RuntimeKind; owner: string; host: string; port: number; proxy?: string; store?: string; queue?: string; join?: string; keyFile?: string }) => {
     const home = options.home ?? defaultHome();
+    if (options.join !== undefined || options.keyFile !== undefined) return joinNode(home, options);
     let proxy: { host: string; port: number } | undefined;
     if (options.proxy) {
       const match = /^(.+):(\d+)$/.exec(options.proxy);
@@ -111,7 +140,8 @@ program
       proxy = { host: match[1]!, port: Number(match[2]) };
     }
     const store = storeOption(options.store);
-    const init = { home, name: options.name, kind: options.kind, ownerName: options.owner, host: options.host, port: options.port, ...(proxy ? { proxy } : {}), ...(store ? { store } : {}) };
+    const queue = queueOption(options.queue);
+    const init = { home, name: options.name, kind: options.kind, ownerName: options.owner, host: options.host, port: options.port, ...(proxy ? { proxy } : {}), ...(store ? { store } : {}), ...(queue ? { queue } : {}) };
     const { config, ownerToken, paths } = await initHome(init, createSchemaRegistry());
     emit({ home: paths.home, runtime: { id: config.id, name: config.name, kind: config.kind }, owner: config.owner, store: describeStore(config.store), ownerToken }, () =>
       [
@@ -248,6 +278,15 @@ program
   .action(async () => {
     const info = await client().call<Record<string, unknown>>('GET', '/runtime');
     emit(info, () => block(Object.entries(info)));
+  });
+
+const nodes = program.command('nodes').description('the nodes of the runtime: a molecule\'s every node, an atom\'s one');
+nodes
+  .command('list')
+  .description('id, address, version, started, last heartbeat, running executions, draining')
+  .action(async () => {
+    const list = await client().call<Record<string, unknown>[]>('GET', '/nodes');
+    emit(list, () => table(list, ['id', 'address', 'version', 'startedAt', 'heartbeatAt', 'running', 'draining']));
   });
 
 // ---- accounts and tokens ------------------------------------------------------------

@@ -22,6 +22,10 @@ export const errorCatalogue = {
   QUARK_ERR_STORE_TOO_NEW: { status: 500, summary: 'The store was written by a newer quark: its schema version is newer than this quark knows.' },
   QUARK_ERR_STORE_UNAVAILABLE: { status: 503, summary: 'The store cannot be reached (PostgreSQL down, an I/O error of the embedded store); retry later.' },
   QUARK_ERR_HOME_LOCKED: { status: 409, summary: 'Another quark process runs on this runtime home; one process per home.' },
+  QUARK_ERR_CLUSTER_KEY_MISMATCH: { status: 500, summary: 'The node\'s master key is not the molecule\'s (its fingerprint differs from the one in PostgreSQL); the node refuses to start.' },
+  QUARK_ERR_CLUSTER_NOT_FOUND: { status: 404, summary: 'The PostgreSQL database holds no molecule (quark init --join), or another one than this home\'s.' },
+  QUARK_ERR_QUEUE_UNAVAILABLE: { status: 503, summary: 'The molecule\'s queue (Redis) cannot be reached.' },
+  QUARK_ERR_QUEUE_UNSAFE: { status: 500, summary: 'Redis does not run with maxmemory-policy noeviction and AOF on, which a molecule needs; the node refuses to start.' },
   QUARK_ERR_CONFIG_ADDRESS_IN_USE: { status: 409, summary: 'Another process already listens on the configured address and port.' },
 
   // authentication and authorization
@@ -99,6 +103,7 @@ export const errorCatalogue = {
   QUARK_ERR_EXECUTION_CANCELLED: { status: 409, summary: 'The execution was cancelled; its work files were removed.' },
   QUARK_ERR_EXECUTION_TIMEOUT: { status: 504, summary: 'The execution ran past its time limit and was aborted.' },
   QUARK_ERR_EXECUTION_RECORD_FAILED: { status: 500, summary: 'The runtime could not keep the execution\'s record (the store or the file system failed); the execution ended as error.' },
+  QUARK_ERR_EXECUTION_LEASE_LOST: { status: 409, summary: 'In a molecule, the node running the execution lost its claim on it (its queue lock, or another node claimed it); that node stopped its run.' },
   QUARK_ERR_EXECUTION_INTERRUPTED: { status: 500, summary: 'The runtime stopped (shutdown, kill or crash) while the execution was queued or running.' },
 
   // CLI (never sent by the API)

@@ -4,7 +4,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { quarkError, messageOf, describeProblems } from '../core/errors.js';
 import { newId, nowIso } from '../core/ids.js';
 import { schemaIds, type SchemaRegistry } from '../schema/index.js';
-import { generateMasterKey } from '../secrets/secret-box.js';
+import { createSecretBox, generateMasterKey, keyFingerprint } from '../secrets/secret-box.js';
 import { openStore, type StoreConfig } from '../store/open.js';
 import { StoreConflictError, StoreUnavailableError } from '../store/errors.js';
 import { quarkVersion } from '../core/paths.js';
@@ -44,6 +44,23 @@ export interface RuntimeConfig {
   log?: { level?: string };
   /** Where the records are: the home's quark.db (default) or PostgreSQL. */
   store?: StoreConfig;
+  /** A molecule's dispatch queue (BullMQ on Redis); absent on an atom, which then loads none of it. */
+  queue?: QueueConfig;
+  /** A molecule's timings (defaults filled by the schema). */
+  cluster?: ClusterTimings;
+}
+
+export interface QueueConfig {
+  kind: 'bullmq';
+  url: string;
+  prefix?: string;
+}
+
+export interface ClusterTimings {
+  heartbeatMs: number;
+  lockMs: number;
+  stalledCheckMs: number;
+  reconcileMs: number;
 }
 
 export interface HomePaths {
@@ -112,7 +129,24 @@ export interface InitOptions {
   proxy?: { host: string; port: number };
   /** `quark init --store postgres://…`; default: the home's quark.db. */
   store?: StoreConfig;
+  /** `quark init --queue redis://…`: a molecule's queue (a molecule needs it and a PostgreSQL store). */
+  queue?: QueueConfig;
 }
+
+/**
+ * A queue makes a molecule a cluster of nodes: it needs the kind molecule and a shared
+ * PostgreSQL store. A molecule without a queue is one node (everything in one process).
+ */
+function clusterProblems(kind: RuntimeKind, store: StoreConfig | undefined, queue: QueueConfig | undefined): { path: string; message: string }[] {
+  if (!queue) return [];
+  return [
+    ...(kind === 'molecule' ? [] : [{ path: '/queue', message: `only a molecule has a queue; this runtime is a ${kind} (--kind molecule)` }]),
+    ...(store?.kind === 'postgres' ? [] : [{ path: '/store', message: 'the nodes of a molecule share their records in PostgreSQL: give --store postgres://… with --queue' }]),
+  ];
+}
+
+/** The sealed queue configuration kept in the cluster row (its URL may hold a password); bound to the cluster id. */
+const queueAad = (clusterId: string) => `cluster-queue:${clusterId}`;
 
 /**
  * Creates a runtime home: config.json, an owner-only master key, the store with the
@@ -134,9 +168,10 @@ export async function initHome(options: InitOptions, schemas: SchemaRegistry): P
     limits: {} as RuntimeLimits,
     log: { level: 'info' },
     ...(options.store ? { store: options.store } : {}),
+    ...(options.queue ? { queue: options.queue, cluster: {} as ClusterTimings } : {}),
   };
   // fills the documented defaults of limits, and refuses bad values before anything is written
-  const problems = schemas.validator(schemaIds.runtimeConfig)(config);
+  const problems = [...schemas.validator(schemaIds.runtimeConfig)(config), ...clusterProblems(config.kind, config.store, config.queue)];
   if (problems.length > 0) {
     throw quarkError('QUARK_ERR_CONFIG_INVALID', `the runtime configuration is not valid: ${describeProblems(problems)}`, { problems });
   }
@@ -180,6 +215,7 @@ async function writeHome(paths: HomePaths, config: RuntimeConfig): Promise<strin
   try {
     ownerToken = await store.transaction(async (tx) => {
       await tx.accounts.insert({ id: config.owner.id, name: config.owner.name, relation: 'owner', createdAt: nowIso() });
+      if (config.queue) await tx.cluster!.create(clusterRecord(config, readMasterKey(paths)));
       return (await issueToken(tx, config.owner.id, 'owner (created by init)')).token;
     });
   } catch (error) {
@@ -193,6 +229,92 @@ async function writeHome(paths: HomePaths, config: RuntimeConfig): Promise<strin
   // written last: a home with config.json is a complete home
   writeFileSync(paths.config, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
   return ownerToken;
+}
+
+/** The identity a molecule keeps in PostgreSQL: never the key, its fingerprint; the queue URL sealed with the key. */
+function clusterRecord(config: RuntimeConfig, masterKey: Buffer) {
+  const queue = createSecretBox(masterKey).encrypt(JSON.stringify(config.queue), queueAad(config.id));
+  return { id: config.id, name: config.name, kind: config.kind, ownerId: config.owner.id, ownerName: config.owner.name, keyFingerprint: keyFingerprint(masterKey), queueSealed: queue, createdAt: nowIso() };
+}
+
+function readMasterKey(paths: HomePaths): Buffer {
+  return Buffer.from(readFileSync(paths.masterKey, 'utf8').trim(), 'base64');
+}
+
+export interface JoinOptions {
+  home: string;
+  /** The molecule's PostgreSQL database. */
+  storeUrl: string;
+  /** A copy of the molecule's master.key (copied into the new home, mode 600). */
+  keyFile: string;
+  host?: string;
+  port?: number;
+}
+
+/** The master key in a --key-file: a base64 32-byte key, or QUARK_ERR_MASTER_KEY_INVALID. */
+function keyFromFile(file: string): Buffer {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw quarkError('QUARK_ERR_MASTER_KEY_INVALID', `--key-file ${file} cannot be read: ${messageOf(error)}`, undefined, error);
+  }
+  const key = Buffer.from(text.trim(), 'base64');
+  if (key.length !== 32) throw quarkError('QUARK_ERR_MASTER_KEY_INVALID', `--key-file ${file} does not hold a 32-byte base64 key (a molecule's master.key)`);
+  return key;
+}
+
+/**
+ * `quark init --join postgres://… --key-file master.key`: a new node of an existing
+ * molecule. Its config.json takes the cluster's identity and queue from PostgreSQL (the
+ * queue sealed with the key), once the key's fingerprint matches; it has no token of its
+ * own (the cluster's accounts and tokens are in PostgreSQL).
+ */
+export async function joinHome(options: JoinOptions, schemas: SchemaRegistry): Promise<{ config: RuntimeConfig; paths: HomePaths }> {
+  const paths = homePaths(options.home);
+  if (existsSync(paths.config)) refuseExisting(paths);
+  const masterKey = keyFromFile(options.keyFile);
+  const storeConfig: StoreConfig = { kind: 'postgres', url: options.storeUrl };
+  const store = await openInitStore(paths, { store: storeConfig } as RuntimeConfig);
+  let cluster;
+  try {
+    cluster = await store.cluster?.get();
+  } finally {
+    await store.close();
+  }
+  if (!cluster) throw quarkError('QUARK_ERR_CLUSTER_NOT_FOUND', 'that PostgreSQL database holds no molecule: create one with quark init --kind molecule --store … --queue …');
+  if (cluster.keyFingerprint !== keyFingerprint(masterKey)) {
+    throw quarkError('QUARK_ERR_CLUSTER_KEY_MISMATCH', `--key-file ${options.keyFile} is not the master key of molecule "${cluster.name}" (${cluster.id}): its fingerprint differs; copy the cluster's master.key`);
+  }
+  const queue = JSON.parse(createSecretBox(masterKey).decrypt(cluster.queueSealed, queueAad(cluster.id))) as QueueConfig;
+  const config: RuntimeConfig & { $schema: string } = {
+    $schema: schemaIds.runtimeConfig,
+    id: cluster.id,
+    name: cluster.name,
+    kind: 'molecule',
+    owner: { id: cluster.ownerId, name: cluster.ownerName },
+    listen: { host: options.host ?? '127.0.0.1', port: options.port ?? defaultPort },
+    plugins: { paths: [] },
+    limits: {} as RuntimeLimits,
+    log: { level: 'info' },
+    store: storeConfig,
+    queue,
+    cluster: {} as ClusterTimings,
+  };
+  const problems = schemas.validator(schemaIds.runtimeConfig)(config);
+  if (problems.length > 0) throw quarkError('QUARK_ERR_CONFIG_INVALID', `the runtime configuration is not valid: ${describeProblems(problems)}`, { problems });
+  mkdirSync(paths.home, { recursive: true, mode: 0o700 });
+  chmodSync(paths.home, 0o700);
+  const lock = lockHome(paths.home, 'init');
+  try {
+    if (existsSync(paths.config)) throw homeTaken(paths);
+    mkdirSync(paths.connectors, { recursive: true, mode: 0o700 });
+    writeFileSync(paths.masterKey, masterKey.toString('base64') + '\n', { mode: 0o600, flag: 'wx' });
+    writeFileSync(paths.config, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
+  } finally {
+    lock.release();
+  }
+  return { config, paths };
 }
 
 function assertOwnerOnly(file: string): void {
@@ -214,6 +336,8 @@ export function openHome(home: string, schemas: SchemaRegistry): { config: Reado
   } catch (error) {
     throw quarkError('QUARK_ERR_CONFIG_INVALID', `${paths.config} is not JSON: ${messageOf(error)}`, { problems: [{ file: paths.config, path: '', message: messageOf(error) }] }, error);
   }
+  // a molecule's timings get their documented defaults even when config.json has none
+  if (raw !== null && typeof raw === 'object' && 'queue' in raw && !('cluster' in raw)) (raw as Record<string, unknown>).cluster = {};
   const problems = schemas.validator(schemaIds.runtimeConfig)(raw).map((p) => ({ ...p, file: paths.config }));
   if (problems.length > 0) {
     throw quarkError('QUARK_ERR_CONFIG_INVALID', `${paths.config} is not valid: ${describeProblems(problems)}`, { problems });
@@ -223,6 +347,8 @@ export function openHome(home: string, schemas: SchemaRegistry): { config: Reado
   const masterKey = Buffer.from(readFileSync(paths.masterKey, 'utf8').trim(), 'base64');
   if (masterKey.length !== 32) throw quarkError('QUARK_ERR_MASTER_KEY_INVALID', `${paths.masterKey} does not hold a 32-byte base64 key`);
   const config = raw as RuntimeConfig;
+  const cluster = clusterProblems(config.kind, config.store, config.queue).map((p) => ({ ...p, file: paths.config }));
+  if (cluster.length > 0) throw quarkError('QUARK_ERR_CONFIG_INVALID', `${paths.config} is not valid: ${describeProblems(cluster)}`, { problems: cluster });
   config.plugins = { paths: (config.plugins?.paths ?? []).map((p) => (isAbsolute(p) ? p : resolve(paths.home, p))) };
   return { config: deepFreeze(config), masterKey, paths, nodeId: nodeIdOf(paths) };
 }

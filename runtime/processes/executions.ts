@@ -15,7 +15,7 @@ import { newId, nowIso } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import type { AccessControl, Caller } from '../accounts/access.js';
-import { StoreUnavailableError } from '../store/errors.js';
+import { StoreFencedError, StoreUnavailableError } from '../store/errors.js';
 import type { Store, ExecutionRecord, ExecutionStatus, ExecutionTrigger, ExecutionErrorRecord, ScheduledFire } from '../store/types.js';
 import type { DocumentFailureRef, DocumentRef, OperationResultRef } from '../engine/messages.js';
 import { presentDocuments, type PresentedDocument } from '../engine/present.js';
@@ -232,7 +232,8 @@ const freeSlots = (ctx: Context) => ctx.deps.limits.maxRunningExecutions - ctx.r
 
 /** Starts queued executions while slots are free, one take at a time; runs again if work came meanwhile. */
 function pump(ctx: Context): void {
-  if (ctx.pumping) return;
+  // a distributed queue delivers (attach), nothing is taken here
+  if (ctx.pumping || ctx.queue.distributed) return;
   ctx.pumping = true;
   void pumpQueue(ctx).finally(() => {
     ctx.pumping = false;
@@ -289,7 +290,7 @@ async function takeFromQueue(ctx: Context): Promise<Active | undefined> {
 const testModeNotKept = 'a test-mode run of an undeployed definition is not kept across a restart (it answers whoever tried the definition; after a restart nobody waits for it): run it again';
 
 /** An execution that waited in the store across a restart, made runnable again; undefined (and discarded) when it cannot run. */
-async function revive(ctx: Context, record: ExecutionRecord): Promise<Active | undefined> {
+async function revive(ctx: Context, record: ExecutionRecord, when = 'queued before the runtime restarted'): Promise<Active | undefined> {
   const { store } = ctx.deps;
   const active = detached(record);
   const account = await store.accounts.get(record.accountId);
@@ -299,7 +300,7 @@ async function revive(ctx: Context, record: ExecutionRecord): Promise<Active | u
   else if (record.version === null) why = testModeNotKept;
   else if (!deployment?.definition) why = `version ${record.version} of process "${record.processId}" cannot be read`;
   if (why !== undefined || !account || !deployment?.definition) {
-    await discard(ctx, active, quarkError('QUARK_ERR_EXECUTION_INTERRUPTED', `queued before the runtime restarted, but it cannot run: ${why ?? 'unknown'}`));
+    await discard(ctx, active, quarkError('QUARK_ERR_EXECUTION_INTERRUPTED', `${when}, but it cannot run: ${why ?? 'unknown'}`));
     await ctx.queue.release(record.id);
     return undefined;
   }
@@ -495,7 +496,10 @@ function startCheckpoints(ctx: Context, active: Active, walkCtx: WalkContext): {
   const counts = createWriteBehind(
     (record: ExecutionRecord) => ctx.deps.store.executions.update(record),
     (_pending, next) => next,
-    (error) => ctx.deps.logger.warn({ err: error, execution: active.record.id }, 'the counts of a running execution could not be written'),
+    (error) => {
+      if (error instanceof StoreFencedError) active.controller.abort(leaseLostError());
+      else ctx.deps.logger.warn({ err: error, execution: active.record.id }, 'the counts of a running execution could not be written');
+    },
   );
   const timer = setInterval(() => counts.push({ ...active.record, steps: { ...walkCtx.counts }, warnings: walkCtx.warnings }), 5000);
   timer.unref();
@@ -534,6 +538,19 @@ async function runAndRecord(ctx: Context, active: Active, log: Logger): Promise<
   return final;
 }
 
+const leaseLostError = () => quarkError('QUARK_ERR_EXECUTION_LEASE_LOST', 'another node claimed or finalised this execution while this node ran it; this node stopped its run and writes nothing more of it');
+
+/**
+ * A write of the run was fenced (its lease epoch moved on): another node holds the
+ * record now. Nothing more is written; the node is not unhealthy for it.
+ */
+function leaseLost(ctx: Context, active: Active, log: Logger): ExecutionRecord {
+  const error = leaseLostError();
+  active.controller.abort(error);
+  log.warn({ code: error.code }, error.message);
+  return ended(active, 'aborted', { code: error.code, message: error.message });
+}
+
 /** The store or the file system failed: the execution still ends, as error with a code. */
 async function endAfterFailure(ctx: Context, active: Active, failure: unknown): Promise<ExecutionRecord> {
   const id = active.record.id;
@@ -564,13 +581,16 @@ async function run(ctx: Context, active: Active): Promise<void> {
   const timeoutMs = definition.options?.timeoutMs ?? ctx.deps.limits.executionTimeoutMs;
   const timer = setTimeout(() => controller.abort(quarkError('QUARK_ERR_EXECUTION_TIMEOUT', `the execution ran past its time limit of ${timeoutMs} ms and was aborted`)), timeoutMs);
   let final: ExecutionRecord;
+  let lost = false;
   try {
     final = await runAndRecord(ctx, active, log);
   } catch (unexpected) {
-    final = await endAfterFailure(ctx, active, unexpected);
+    lost = unexpected instanceof StoreFencedError;
+    final = lost ? leaseLost(ctx, active, log) : await endAfterFailure(ctx, active, unexpected);
   } finally {
     clearTimeout(timer);
   }
+  if (!lost) await ctx.queue.finished?.(record.id).catch((error: unknown) => ctx.deps.logger.warn({ err: error, execution: record.id }, 'the stored inputs of an ended execution could not be dropped'));
   // its log is complete when it is reported ended
   await endLog();
   await removeWorkDir(ctx, record.id);
@@ -633,6 +653,7 @@ function newRecord(caller: Caller, resolved: Awaited<ReturnType<typeof resolveRe
     owner: null,
     attempt: 1,
     ...(resolved.schedule ? { schedule: resolved.schedule } : {}),
+    leaseEpoch: 0,
   };
 }
 
@@ -653,13 +674,34 @@ async function start(ctx: Context, caller: Caller, request: ExecutionRequest, op
   setMaxListeners(0, controller.signal);
   const record = newRecord(caller, resolved, documents.length);
   const active: Active = { record, caller, definition: resolved.definition, documents, controller, done, finish, wantOutputs: options.wait === true };
-  if (freeSlots(ctx) > 0 && ctx.queue.size() + ctx.reserved.enqueues === 0) await runAtOnce(ctx, active);
+  if (runsHere(ctx, active)) await runAtOnce(ctx, active);
   else await enqueue(ctx, active);
   ctx.deps.metrics.executionDocuments.inc({ outcome: 'in' }, documents.length);
   if (!options.wait) return view(ctx, active.record);
-  const final = await done;
+  const final = ctx.running.has(record.id) || !ctx.queue.distributed ? await done : await endedInStore(ctx, active.record);
   const errors = final.documentsFailed > 0 ? await ctx.deps.store.executions.errors(final.id, 100) : [];
   return { ...view(ctx, final), errors, ...(active.presented ? { output: active.presented } : {}) };
+}
+
+/**
+ * Whether a start runs at once on this node. Alone: a free slot and nobody waiting. In a
+ * molecule every start goes through the queue (any node may run it), except a `wait`
+ * or test-mode run, which this node runs when it has a free slot (its caller waits here,
+ * and a test-mode definition is not in the store for another node).
+ */
+function runsHere(ctx: Context, active: Active): boolean {
+  if (freeSlots(ctx) <= 0) return false;
+  if (!ctx.queue.distributed) return ctx.queue.size() + ctx.reserved.enqueues === 0;
+  return active.wantOutputs || active.record.version === null;
+}
+
+/** A `wait` start that another node runs: its end as the store shows it (no output documents). */
+async function endedInStore(ctx: Context, record: ExecutionRecord): Promise<ExecutionRecord> {
+  for (;;) {
+    const current = await ctx.deps.store.executions.get(record.accountId, record.id);
+    if (!current || terminal(current.status)) return current ?? record;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
 }
 
 /**
@@ -685,7 +727,8 @@ async function enqueue(ctx: Context, active: Active): Promise<void> {
   ctx.reserved.enqueues += 1;
   try {
     await ctx.queue.enqueue(active.record, active.documents);
-    ctx.local.set(active.record.id, active);
+    // a distributed queue's execution may run on any node: it is revived from the store where it runs
+    if (!ctx.queue.distributed) ctx.local.set(active.record.id, active);
   } finally {
     ctx.reserved.enqueues -= 1;
   }
@@ -701,7 +744,7 @@ async function cancel(ctx: Context, caller: Caller, id: string): Promise<Executi
   const reason = quarkError('QUARK_ERR_EXECUTION_CANCELLED', `cancelled by ${caller.account.name}`);
   // a take in flight may hold it, out of the queue and not yet running: wait for the take, then look again
   for (;;) {
-    if (ctx.queue.withdraw(id)) {
+    if (await ctx.queue.withdraw(id)) {
       const active = ctx.local.get(id) ?? detached(record);
       ctx.local.delete(id);
       const final = await discard(ctx, active, reason);
@@ -729,6 +772,8 @@ async function recover(ctx: Context): Promise<{ aborted: { id: string; status: E
   const at = nowIso();
   const aborted = await ctx.deps.store.executions.interrupt(ctx.deps.nodeId, at, 'QUARK_ERR_EXECUTION_INTERRUPTED', message);
   for (const t of aborted) await appendLine(ctx, t.id, 50, `${t.status}: ${message}`);
+  // a distributed queue delivers from now on: after this node's interrupted runs were accounted for
+  ctx.queue.attach?.((id, lost) => deliver(ctx, id, lost));
   const queued = await ctx.queue.restore();
   pump(ctx);
   return { aborted, queued };
@@ -752,7 +797,7 @@ function subscribe(ctx: Context, caller: Caller, listener: Listener): () => void
 
 /** Shutdown with a test-mode run waiting: discarded now, saying why, rather than left for a restart that would discard it. */
 async function discardTestRun(ctx: Context, active: Active): Promise<void> {
-  ctx.queue.withdraw(active.record.id);
+  await ctx.queue.withdraw(active.record.id);
   await discard(ctx, active, quarkError('QUARK_ERR_EXECUTION_INTERRUPTED', `the runtime shut down before it started; ${testModeNotKept}`));
   await ctx.queue.release(active.record.id).catch((error: unknown) => ctx.deps.logger.warn({ err: error, execution: active.record.id }, 'the stored inputs of a discarded test-mode run could not be removed'));
 }
@@ -763,6 +808,8 @@ async function discardTestRun(ctx: Context, active: Active): Promise<void> {
  */
 async function close(ctx: Context): Promise<void> {
   ctx.state.closing = true;
+  // no more deliveries; the queue closes once the running ones (aborted below) ended
+  const queueClosed = ctx.queue.close?.();
   const reason = quarkError('QUARK_ERR_EXECUTION_INTERRUPTED', 'the runtime shut down');
   for (const active of [...ctx.local.values()]) {
     ctx.local.delete(active.record.id);
@@ -783,7 +830,35 @@ async function close(ctx: Context): Promise<void> {
   });
   await Promise.all(ends);
   await writeUnwritten(ctx);
+  await queueClosed;
   await ctx.logs.drain();
+}
+
+/**
+ * A distributed queue delivered execution `id` to this node: claimed in the store (queued
+ * → in-process, this node its owner, the lease epoch raised), then run; resolves when the
+ * run ended. Not queued any more (a duplicate delivery, cancelled, taken): nothing runs.
+ */
+async function deliver(ctx: Context, id: string, lost: AbortSignal): Promise<void> {
+  if (ctx.state.closing) throw quarkError('QUARK_ERR_API_SHUTTING_DOWN', 'the node is shutting down; another node runs it');
+  const claimed = await ctx.deps.store.executions.claim(id, ctx.deps.nodeId, nowIso());
+  if (!claimed) {
+    ctx.deps.logger.debug({ execution: id }, 'a delivered execution is not queued any more (a duplicate delivery, cancelled, or claimed elsewhere); nothing runs');
+    return;
+  }
+  ctx.reserved.slots += 1;
+  let active: Active | undefined;
+  try {
+    active = await revive(ctx, claimed, 'queued in the molecule');
+  } finally {
+    ctx.reserved.slots -= 1;
+  }
+  if (!active) return;
+  const running = active;
+  lost.addEventListener('abort', () => running.controller.abort(lost.reason), { once: true });
+  ctx.running.set(id, running);
+  emit(ctx, running.record);
+  await run(ctx, running).catch((error: unknown) => lastResort(ctx, running, error));
 }
 
 export function createExecutions(deps: ExecutionsDeps) {

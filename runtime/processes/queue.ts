@@ -7,7 +7,7 @@
  * store; a distributed one (several nodes sharing one store) implements the same
  * interface with an atomic claim.
  */
-import { mkdir, rename, rm, writeFile, copyFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile, copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Store, ExecutionRecord, QueuedInputRecord } from '../store/types.js';
 import type { DocumentRef } from '../engine/messages.js';
@@ -25,11 +25,22 @@ export interface ExecutionQueue {
   /** The run holds its documents: the stored inputs (and their files) are deleted. */
   release(id: string): Promise<void>;
   /** Takes a queued execution out of the queue before it ran (cancel); false when it was not waiting. */
-  withdraw(id: string): boolean;
-  /** How many wait. */
+  withdraw(id: string): boolean | Promise<boolean>;
+  /** How many wait (a distributed queue: as last counted in the store, cluster-wide). */
   size(): number;
   /** At start: the executions still queued in the store wait again, oldest first; returns how many. */
   restore(): Promise<number>;
+  /**
+   * A distributed queue (several nodes share it): every start waits in it, nothing is
+   * taken with take(); instead the queue delivers the executions this node claimed to
+   * the runner given to attach(), with a signal that aborts when the claim is lost.
+   */
+  readonly distributed?: boolean;
+  attach?(runner: (id: string, lost: AbortSignal) => Promise<void>): void;
+  /** A delivered run ended (its inputs, kept for a retry until then, can go). */
+  finished?(id: string): Promise<void>;
+  /** Stops delivering (at shutdown); resolves when the queue's connections are closed. */
+  close?(): Promise<void>;
 }
 
 /** Where the input files of a queued execution live until it runs. */
@@ -54,8 +65,22 @@ async function storedInputs(workRoot: string, id: string, documents: readonly Do
   return inputs;
 }
 
+/**
+ * Documents as stored inputs, every body inline (file bodies read): for a distributed
+ * queue, whose executions may run on another node, which cannot read this node's files.
+ */
+export async function inlineInputs(documents: readonly DocumentRef[]): Promise<QueuedInputRecord[]> {
+  const inputs: QueuedInputRecord[] = [];
+  for (const [seq, d] of documents.entries()) {
+    const { body } = d;
+    const bytes = body.kind === 'inline' ? Buffer.from(body.bytes.buffer, body.bytes.byteOffset, body.bytes.byteLength) : await readFile(body.path);
+    inputs.push({ seq, properties: d.properties, body: { kind: 'inline', base64: bytes.toString('base64') } });
+  }
+  return inputs;
+}
+
 /** Stored inputs as documents; a file body moves into the execution's work folder (the queued folder goes with release). */
-async function documentsOf(inputs: readonly QueuedInputRecord[], workDir: string): Promise<DocumentRef[]> {
+export async function documentsOf(inputs: readonly QueuedInputRecord[], workDir: string): Promise<DocumentRef[]> {
   const documents: DocumentRef[] = [];
   for (const input of inputs) {
     const properties = input.properties as Record<string, string>;

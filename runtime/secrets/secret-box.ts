@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { quarkError } from '../core/errors.js';
 
 const version = 'v1';
@@ -42,4 +42,13 @@ export function createSecretBox(key: Buffer): SecretBox {
 
 export function generateMasterKey(): Buffer {
   return randomBytes(32);
+}
+
+/**
+ * The fingerprint of a master key: HMAC-SHA256(key, "quark"), hex. A molecule keeps it in
+ * PostgreSQL so that a node can prove it holds the cluster's key without the key (or
+ * anything it could be recovered from) ever leaving the node's home.
+ */
+export function keyFingerprint(key: Buffer): string {
+  return createHmac('sha256', key).update('quark').digest('hex');
 }

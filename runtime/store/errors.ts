@@ -24,6 +24,21 @@ export class StoreRaceError extends Error {
   }
 }
 
+/**
+ * A write of a run carried a lease epoch that is no longer the record's: another node
+ * claimed the execution (or it was finalised) meanwhile. The writer has lost the run.
+ */
+export class StoreFencedError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreFencedError';
+  }
+}
+
+/** The refusal of a run's write whose lease epoch moved on. */
+export const fencedWrite = (id: string, epoch: number): StoreFencedError =>
+  new StoreFencedError(`execution ${id} is no longer held at lease epoch ${epoch}: another node claimed or finalised it`);
+
 /** The store cannot be reached (PostgreSQL down, an SQLite I/O error, the store closed). */
 export class StoreUnavailableError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -7,10 +7,12 @@
  */
 import pg from 'pg';
 import { quarkError, messageOf } from '../core/errors.js';
-import { StoreConflictError, StoreRaceError, StoreUnavailableError, type StoreConstraint } from './errors.js';
+import { StoreConflictError, StoreFencedError, StoreRaceError, StoreUnavailableError, fencedWrite, type StoreConstraint } from './errors.js';
 import { createPostgresNotifications } from './postgres-notify.js';
 import type {
   AccountRecord,
+  ClusterStore,
+  NodeRecord,
   ConnectionRecord,
   DeploymentRecord,
   ExecutionRecord,
@@ -161,6 +163,31 @@ export const migrations: readonly string[] = [
   `ALTER TABLE executions ADD COLUMN schedule_key ${T};
    ALTER TABLE executions ADD COLUMN scheduled_at ${T};
    CREATE UNIQUE INDEX executions_schedule_key ON executions (account_id, process_id, schedule_key);`,
+  // 8: the lease epoch of a run (fencing: every write of the run carries it), and the
+  // cluster tables of a molecule: its identity (one row) and its nodes' heartbeats. The
+  // SQLite migration 8 has the lease epoch only (a molecule needs PostgreSQL).
+  `ALTER TABLE executions ADD COLUMN lease_epoch INTEGER NOT NULL DEFAULT 0;
+   CREATE TABLE cluster (
+     singleton BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (singleton),
+     id ${T} NOT NULL,
+     name TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     owner_id ${T} NOT NULL,
+     owner_name TEXT NOT NULL,
+     key_fingerprint TEXT NOT NULL,
+     queue_sealed TEXT NOT NULL,
+     created_at ${T} NOT NULL
+   );
+   CREATE TABLE nodes (
+     id ${T} CONSTRAINT nodes_pkey PRIMARY KEY,
+     address TEXT,
+     version TEXT NOT NULL,
+     pid INTEGER NOT NULL,
+     started_at ${T} NOT NULL,
+     heartbeat_at ${T} NOT NULL,
+     running INTEGER NOT NULL DEFAULT 0,
+     draining BOOLEAN NOT NULL DEFAULT FALSE
+   );`,
 ];
 
 /** The constraint names of the migrations, as the Store's conflict kinds. */
@@ -215,7 +242,7 @@ export function redactPostgresUrl(url: string): string {
 
 /** The typed Store error for a failed query (the original as its cause). */
 function storeError(error: unknown, address: string): unknown {
-  if (error instanceof StoreConflictError || error instanceof StoreRaceError || error instanceof StoreUnavailableError) return error;
+  if (error instanceof StoreConflictError || error instanceof StoreRaceError || error instanceof StoreUnavailableError || error instanceof StoreFencedError) return error;
   const code = (error as { code?: unknown } | null)?.code;
   if (code === '23505') {
     const name = (error as { constraint?: unknown }).constraint;
@@ -267,6 +294,7 @@ interface ExecutionRow {
   attempt: number;
   schedule_key: string | null;
   scheduled_at: string | null;
+  lease_epoch: number;
 }
 
 interface ConnectionRow {
@@ -391,6 +419,7 @@ const toExecution = (row: ExecutionRow): ExecutionRecord => ({
   owner: row.owner,
   attempt: row.attempt,
   ...(row.schedule_key !== null && row.scheduled_at !== null ? { schedule: { key: row.schedule_key, at: row.scheduled_at } } : {}),
+  leaseEpoch: row.lease_epoch,
 });
 
 const toHeldResource = (row: HeldResourceRow): HeldResourceRecord => ({
@@ -485,6 +514,7 @@ const executionValues = (e: ExecutionRecord): unknown[] => [
   e.attempt,
   e.schedule?.key ?? null,
   e.schedule?.at ?? null,
+  e.leaseEpoch,
 ];
 
 /** Where the store's queries go: the pool (each query on its own) or one client inside a transaction. */
@@ -499,6 +529,72 @@ export const PURGE_LOCK = 'quark_purge';
 
 /** How many times a deploy tries again after another writer took the version it chose. */
 const DEPLOY_ATTEMPTS = 100;
+
+interface ClusterRow {
+  id: string;
+  name: string;
+  kind: string;
+  owner_id: string;
+  owner_name: string;
+  key_fingerprint: string;
+  queue_sealed: string;
+  created_at: string;
+}
+
+interface NodeRow {
+  id: string;
+  address: string | null;
+  version: string;
+  pid: number;
+  started_at: string;
+  heartbeat_at: string;
+  running: number;
+  draining: boolean;
+}
+
+const toNode = (row: NodeRow): NodeRecord => ({
+  id: row.id,
+  address: row.address,
+  version: row.version,
+  pid: row.pid,
+  startedAt: row.started_at,
+  heartbeatAt: row.heartbeat_at,
+  running: row.running,
+  draining: row.draining,
+});
+
+/** The cluster tables of a molecule. */
+function clusterMethods(r: Runner): ClusterStore {
+  return {
+    get: async () => {
+      const row = (await r.query<ClusterRow>('SELECT * FROM cluster')).rows[0];
+      return (
+        row && { id: row.id, name: row.name, kind: row.kind, ownerId: row.owner_id, ownerName: row.owner_name, keyFingerprint: row.key_fingerprint, queueSealed: row.queue_sealed, createdAt: row.created_at }
+      );
+    },
+    create: async (c) =>
+      void (await r.query('INSERT INTO cluster (id, name, kind, owner_id, owner_name, key_fingerprint, queue_sealed, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)', [
+        c.id,
+        c.name,
+        c.kind,
+        c.ownerId,
+        c.ownerName,
+        c.keyFingerprint,
+        c.queueSealed,
+        c.createdAt,
+      ])),
+    upsertNode: async (n) =>
+      void (await r.query(
+        `INSERT INTO nodes (id, address, version, pid, started_at, heartbeat_at, running, draining) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (id) DO UPDATE SET address = excluded.address, version = excluded.version, pid = excluded.pid, started_at = excluded.started_at,
+           heartbeat_at = excluded.heartbeat_at, running = excluded.running, draining = excluded.draining`,
+        [n.id, n.address, n.version, n.pid, n.startedAt, n.heartbeatAt, n.running, n.draining],
+      )),
+    heartbeat: async (id, at, running, draining, address) =>
+      void (await r.query('UPDATE nodes SET heartbeat_at = $2, running = $3, draining = $4, address = COALESCE($5, address) WHERE id = $1', [id, at, running, draining, address])),
+    nodes: async () => (await r.query<NodeRow>('SELECT * FROM nodes ORDER BY started_at, id')).rows.map(toNode),
+  };
+}
 
 /** The store's record methods, on a runner. */
 function recordMethods(r: Runner): StoreTx {
@@ -557,8 +653,8 @@ function recordMethods(r: Runner): StoreTx {
     }
   }
 
-  const executionInsert = `INSERT INTO executions (id, account_id, process_id, version, trigger, status, queued_at, started_at, ended_at, error_code, error_message, steps, documents_in, documents_out, documents_failed, warnings, owner, attempt, schedule_key, scheduled_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`;
+  const executionInsert = `INSERT INTO executions (id, account_id, process_id, version, trigger, status, queued_at, started_at, ended_at, error_code, error_message, steps, documents_in, documents_out, documents_failed, warnings, owner, attempt, schedule_key, scheduled_at, lease_epoch)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`;
 
   return {
     accounts: {
@@ -680,12 +776,19 @@ function recordMethods(r: Runner): StoreTx {
               await runner.query(executionInsert, executionValues(e));
               await insertInputs(runner, e.id, inputs);
             }),
-      update: async (e) =>
-        void (await r.query(
+      update: async (e) => {
+        const written = await changed(
           `UPDATE executions SET status = $2, started_at = $3, ended_at = $4, error_code = $5, error_message = $6, steps = $7,
-           documents_in = $8, documents_out = $9, documents_failed = $10, warnings = $11, owner = $12, attempt = $13 WHERE id = $1`,
-          [e.id, e.status, e.startedAt, e.endedAt, e.errorCode, e.errorMessage, json(e.steps), e.documentsIn, e.documentsOut, e.documentsFailed, e.warnings, e.owner, e.attempt],
-        )),
+           documents_in = $8, documents_out = $9, documents_failed = $10, warnings = $11, owner = $12, attempt = $13 WHERE id = $1 AND lease_epoch = $14`,
+          [e.id, e.status, e.startedAt, e.endedAt, e.errorCode, e.errorMessage, json(e.steps), e.documentsIn, e.documentsOut, e.documentsFailed, e.warnings, e.owner, e.attempt, e.leaseEpoch],
+        );
+        if (!written) throw fencedWrite(e.id, e.leaseEpoch);
+      },
+      claim: async (id, owner, at) => {
+        const row = await one<ExecutionRow>("UPDATE executions SET status = 'in-process', owner = $2, started_at = $3, lease_epoch = lease_epoch + 1 WHERE id = $1 AND status = 'queued' RETURNING *", [id, owner, at]);
+        return row && toExecution(row);
+      },
+      withdraw: async (id, at, code, message) => changed("UPDATE executions SET status = 'discarded', ended_at = $2, error_code = $3, error_message = $4 WHERE id = $1 AND status = 'queued'", [id, at, code, message]),
       get: async (accountId, id) => {
         const row = await one<ExecutionRow>('SELECT * FROM executions WHERE account_id = $1 AND id = $2', [accountId, id]);
         return row && toExecution(row);
@@ -729,6 +832,7 @@ function recordMethods(r: Runner): StoreTx {
       appendLog: async (id, lines) => void (await r.query('INSERT INTO execution_logs (execution_id, lines) VALUES ($1, $2)', [id, lines])),
       log: async (id) => (await all<{ lines: string }>('SELECT lines FROM execution_logs WHERE execution_id = $1 ORDER BY id', [id])).map((row) => row.lines),
     },
+    cluster: clusterMethods(r),
     resources: {
       insert: async (h) =>
         void (await r.query('INSERT INTO held_resources (id, account_id, connection_id, connector_id, kind, data, created_at, attempts, last_error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)', [

@@ -139,6 +139,9 @@ export const migrations: readonly string[] = [
   `ALTER TABLE executions ADD COLUMN schedule_key TEXT;
    ALTER TABLE executions ADD COLUMN scheduled_at TEXT;
    CREATE UNIQUE INDEX executions_schedule_key ON executions (account_id, process_id, schedule_key);`,
+  // 8: the lease epoch of a run (fencing: every write of the run carries it). The cluster
+  // tables of the same PostgreSQL migration are not here: a molecule needs PostgreSQL.
+  `ALTER TABLE executions ADD COLUMN lease_epoch INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 export interface DeploymentRow {
@@ -182,6 +185,7 @@ export interface ExecutionRow {
   attempt: number;
   schedule_key: string | null;
   scheduled_at: string | null;
+  lease_epoch: number;
 }
 
 /** A stored JSON object, or null when the text is not one (a damaged record must not break a list). */
@@ -251,6 +255,7 @@ export const toExecution = (row: ExecutionRow): ExecutionRecord => ({
   owner: row.owner,
   attempt: row.attempt,
   ...(row.schedule_key !== null && row.scheduled_at !== null ? { schedule: { key: row.schedule_key, at: row.scheduled_at } } : {}),
+  leaseEpoch: row.lease_epoch,
 });
 
 export const executionParams = (e: ExecutionRecord) => ({ ...e, steps: JSON.stringify(e.steps), schedule: undefined, scheduleKey: e.schedule?.key ?? null, scheduledAt: e.schedule?.at ?? null });

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { quarkError, messageOf, isQuarkError } from '../core/errors.js';
 import { ownerOnlyFile, ownerOnlySidecars } from '../core/files.js';
-import { StoreConflictError, StoreRaceError, StoreUnavailableError, type StoreConstraint } from './errors.js';
+import { StoreConflictError, StoreRaceError, StoreUnavailableError, fencedWrite, type StoreConstraint } from './errors.js';
 import {
   migrations, propertyPath, toConnection, toDeployment, toExecution, toHeldResource, toInput, toProcess, toToken, executionListParams, executionParams, inputParams,
   type ConnectionRow, type DeploymentRow, type ExecutionRow, type HeldResourceRow, type InputRow, type ProcessRow, type TokenRow,
@@ -67,13 +67,15 @@ function prepareStatements(db: Database.Database) {
     procPropertySet: db.prepare("UPDATE processes SET properties = json_set(CASE WHEN json_valid(properties) AND json_type(properties) = 'object' THEN properties ELSE '{}' END, ?, json(?)) WHERE account_id = ? AND process_id = ?"),
     procPropertyRemove: db.prepare("UPDATE processes SET properties = json_remove(CASE WHEN json_valid(properties) AND json_type(properties) = 'object' THEN properties ELSE '{}' END, ?) WHERE account_id = ? AND process_id = ?"),
     execInsert: db.prepare(
-      `INSERT INTO executions (id, account_id, process_id, version, trigger, status, queued_at, started_at, ended_at, error_code, error_message, steps, documents_in, documents_out, documents_failed, warnings, owner, attempt, schedule_key, scheduled_at)
-       VALUES (@id, @accountId, @processId, @version, @trigger, @status, @queuedAt, @startedAt, @endedAt, @errorCode, @errorMessage, @steps, @documentsIn, @documentsOut, @documentsFailed, @warnings, @owner, @attempt, @scheduleKey, @scheduledAt)`,
+      `INSERT INTO executions (id, account_id, process_id, version, trigger, status, queued_at, started_at, ended_at, error_code, error_message, steps, documents_in, documents_out, documents_failed, warnings, owner, attempt, schedule_key, scheduled_at, lease_epoch)
+       VALUES (@id, @accountId, @processId, @version, @trigger, @status, @queuedAt, @startedAt, @endedAt, @errorCode, @errorMessage, @steps, @documentsIn, @documentsOut, @documentsFailed, @warnings, @owner, @attempt, @scheduleKey, @scheduledAt, @leaseEpoch)`,
     ),
     execUpdate: db.prepare(
       `UPDATE executions SET status = @status, started_at = @startedAt, ended_at = @endedAt, error_code = @errorCode, error_message = @errorMessage, steps = @steps,
-       documents_in = @documentsIn, documents_out = @documentsOut, documents_failed = @documentsFailed, warnings = @warnings, owner = @owner, attempt = @attempt WHERE id = @id`,
+       documents_in = @documentsIn, documents_out = @documentsOut, documents_failed = @documentsFailed, warnings = @warnings, owner = @owner, attempt = @attempt WHERE id = @id AND lease_epoch = @leaseEpoch`,
     ),
+    execClaim: db.prepare("UPDATE executions SET status = 'in-process', owner = ?, started_at = ?, lease_epoch = lease_epoch + 1 WHERE id = ? AND status = 'queued' RETURNING *"),
+    execWithdraw: db.prepare("UPDATE executions SET status = 'discarded', ended_at = ?, error_code = ?, error_message = ? WHERE id = ? AND status = 'queued'"),
     execQueued: db.prepare("SELECT * FROM executions WHERE status = 'queued' ORDER BY queued_at, id LIMIT ?"),
     inputInsert: db.prepare('INSERT INTO execution_inputs (execution_id, seq, properties, body_kind, body, path, size) VALUES (@executionId, @seq, @properties, @bodyKind, @body, @path, @size)'),
     inputList: db.prepare('SELECT seq, properties, body_kind, body, path, size FROM execution_inputs WHERE execution_id = ? ORDER BY seq'),
@@ -213,7 +215,14 @@ function executionOps(db: Database.Database, q: Statements): SyncStore['executio
         q.execInsert.run(executionParams(e));
         for (const input of inputs) q.inputInsert.run(inputParams(e.id, input));
       })(),
-    update: (e) => void q.execUpdate.run(executionParams(e)),
+    update: (e) => {
+      if (q.execUpdate.run(executionParams(e)).changes === 0) throw fencedWrite(e.id, e.leaseEpoch);
+    },
+    claim: (id, owner, at) => {
+      const row = q.execClaim.get(owner, at, id) as ExecutionRow | undefined;
+      return row && toExecution(row);
+    },
+    withdraw: (id, at, code, message) => q.execWithdraw.run(at, code, message, id).changes === 1,
     get: (accountId, id) => {
       const row = q.execGet.get(accountId, id) as ExecutionRow | undefined;
       return row && toExecution(row);

@@ -110,6 +110,12 @@ export interface ExecutionRecord {
   owner: string | null;
   /** 1 for the first run. */
   attempt: number;
+  /**
+   * The fencing token of the run: raised by every claim (executions.claim), and every
+   * later write of the run carries it; a write whose epoch moved on is refused
+   * (StoreFencedError), so a node that lost its claim cannot overwrite the record.
+   */
+  leaseEpoch: number;
   /** Set on a run a schedule started: which fire it is. Unique per process, so of the nodes that fire it only one inserts it. */
   schedule?: ScheduledFire;
 }
@@ -164,7 +170,51 @@ export interface HeldResourceRecord {
   lastError: string | null;
 }
 
+/** The identity of a molecule, one row in its PostgreSQL database (written by `quark init --kind molecule`). */
+export interface ClusterRecord {
+  /** The runtime id every node of the cluster shares. */
+  id: string;
+  name: string;
+  kind: string;
+  ownerId: string;
+  ownerName: string;
+  /** HMAC-SHA256(master key, "quark"), hex: proves a node's key without the key ever leaving its home. */
+  keyFingerprint: string;
+  /** The queue URL (it may hold a password), sealed with the master key; what `quark init --join` reads. */
+  queueSealed: string;
+  createdAt: string;
+}
+
+/** One node of a molecule, as it reports itself (heartbeats). */
+export interface NodeRecord {
+  id: string;
+  /** The API address it listens on; null until it listens. */
+  address: string | null;
+  version: string;
+  pid: number;
+  startedAt: string;
+  heartbeatAt: string;
+  /** Executions running on it at its last heartbeat. */
+  running: number;
+  draining: boolean;
+}
+
+/** The cluster tables (PostgreSQL only: a molecule needs a shared database). */
+export interface ClusterStore {
+  get(): Promise<ClusterRecord | undefined>;
+  /** StoreConflictError('id') when the database holds a cluster already. */
+  create(cluster: ClusterRecord): Promise<void>;
+  /** Registers a node at its start (a restart of the same node replaces its row). */
+  upsertNode(node: NodeRecord): Promise<void>;
+  /** A heartbeat: the time, the running count, draining; the address once known. */
+  heartbeat(id: string, at: string, running: number, draining: boolean, address: string | null): Promise<void>;
+  /** By start time. */
+  nodes(): Promise<NodeRecord[]>;
+}
+
 export interface Store {
+  /** Present on a store that can hold a molecule (PostgreSQL). */
+  cluster?: ClusterStore;
   accounts: {
     /** StoreConflictError('account-name') when the name is taken, ('id') when the id is. */
     insert(account: AccountRecord): Promise<void>;
@@ -227,7 +277,16 @@ export interface Store {
      * taken, ('schedule-fire') when the process has an execution of that schedule fire already.
      */
     insert(execution: ExecutionRecord, inputs?: QueuedInputRecord[]): Promise<void>;
+    /** Writes the record if its leaseEpoch is still the stored one; StoreFencedError when it moved on (or the record is gone). */
     update(execution: ExecutionRecord): Promise<void>;
+    /**
+     * A node claims a queued execution: queued → in-process, owner and start time set,
+     * lease epoch raised, in one conditional write; the claimed record, or undefined when
+     * it was not queued (taken by another node, cancelled, ended).
+     */
+    claim(id: string, owner: string, at: string): Promise<ExecutionRecord | undefined>;
+    /** Takes a queued execution out of the queue (cancel): queued → discarded, conditionally; false when it was not queued. */
+    withdraw(id: string, at: string, code: string, message: string): Promise<boolean>;
     get(accountId: string, id: string): Promise<ExecutionRecord | undefined>;
     /**
      * Newest first (queued time, then id, both descending). `search`: the id or the process

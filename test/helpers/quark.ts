@@ -157,10 +157,10 @@ export function untilOutput(rt: Running, pattern: RegExp): Promise<void> {
 }
 
 /** `quark start` on a free port; resolves when it prints its URL. */
-export function startRuntime(t: Teardown, home: string, extraArgs: string[] = []): Promise<Running> {
+export function startRuntime(t: Teardown, home: string, extraArgs: string[] = [], env: Record<string, string> = {}): Promise<Running> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [cliPath, 'start', '--home', home, '--port', '0', '--log-level', 'debug', ...extraArgs], {
-      env: childEnv(),
+      env: childEnv(env),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';

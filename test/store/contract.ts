@@ -71,6 +71,7 @@ export function execution(id: string, accountId: string, processId: string, queu
     warnings: 0,
     owner: status === 'in-process' ? 'node-a' : null,
     attempt: 1,
+    leaseEpoch: 0,
   };
 }
 
@@ -301,9 +302,27 @@ function executionsContract(t: Test, open: OpenStore): void {
       warnings: 1,
       owner: 'node-a',
       attempt: 2,
+      leaseEpoch: 0,
     };
     await store.executions.update(finished);
     t.same(await store.executions.get(owner.id, 'exe_1'), finished, 'every changing field is written, steps as an object');
+  });
+
+  t.test('executions: a claim takes a queued one once, raising its lease epoch; a write with an old epoch is refused; withdraw discards a queued one', async (t) => {
+    const store = await withAccounts(open, t);
+    await store.executions.insert(execution('exe_1', owner.id, 'orders', '2026-05-01T00:00:00.000Z', 'queued'));
+    await store.executions.insert(execution('exe_2', owner.id, 'orders', '2026-05-01T00:00:01.000Z', 'queued'));
+    const claimed = await store.executions.claim('exe_1', 'node-b', '2026-05-01T00:00:05.000Z');
+    t.match(claimed, { id: 'exe_1', status: 'in-process', owner: 'node-b', startedAt: '2026-05-01T00:00:05.000Z', leaseEpoch: 1 }, 'the claimed record, epoch raised');
+    t.equal(await store.executions.claim('exe_1', 'node-c', '2026-05-01T00:00:06.000Z'), undefined, 'a second claim (a duplicate delivery) gets nothing');
+    await t.rejects(store.executions.update({ ...claimed!, leaseEpoch: 0, status: 'complete' }), { name: 'StoreFencedError' }, 'a write carrying the epoch before the claim is refused');
+    t.match(await store.executions.get(owner.id, 'exe_1'), { status: 'in-process', owner: 'node-b' }, 'and changed nothing');
+    await store.executions.update({ ...claimed!, status: 'complete', endedAt: '2026-05-01T00:00:07.000Z' });
+    t.match(await store.executions.get(owner.id, 'exe_1'), { status: 'complete' }, 'the holder of the epoch writes');
+    t.equal(await store.executions.withdraw('exe_2', '2026-05-01T00:00:08.000Z', 'QUARK_ERR_EXECUTION_CANCELLED', 'cancelled'), true, 'a queued one is withdrawn');
+    t.match(await store.executions.get(owner.id, 'exe_2'), { status: 'discarded', errorCode: 'QUARK_ERR_EXECUTION_CANCELLED' });
+    t.equal(await store.executions.withdraw('exe_2', '2026-05-01T00:00:09.000Z', 'QUARK_ERR_EXECUTION_CANCELLED', 'again'), false, 'once');
+    t.equal(await store.executions.claim('exe_2', 'node-b', '2026-05-01T00:00:10.000Z'), undefined, 'a withdrawn one cannot be claimed');
   });
 
   t.test('executions: errors and log lines, in order', async (t) => {

@@ -1,0 +1,115 @@
+/**
+ * Molecules for tests: a fresh PostgreSQL database and a BullMQ key prefix of their own
+ * on the shared Redis (QUARK_TEST_REDIS_URL), homes made with the real CLI (`quark init
+ * --kind molecule`, then `--join`), short timings. Without both servers the tests that
+ * need them are skipped, saying why.
+ */
+import { createServer, type IncomingMessage } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { freshDatabase, postgresUrl } from './postgres.js';
+import { cli, fixturePlugins, tempDir } from './quark.js';
+
+export const redisUrl: string | undefined = process.env.QUARK_TEST_REDIS_URL || undefined;
+
+export const moleculeSkip: false | string =
+  postgresUrl && redisUrl
+    ? false
+    : 'SKIPPED: a molecule needs PostgreSQL and Redis: QUARK_TEST_POSTGRES_URL and QUARK_TEST_REDIS_URL are not both set (.ci/run starts them with ../shared/tools/services)';
+
+interface Teardown {
+  teardown(fn: () => unknown): void;
+}
+
+/** Short timings, so that a test sees heartbeats, stalls and the reconciler within seconds. */
+export const testTimings = { heartbeatMs: 1000, lockMs: 3000, stalledCheckMs: 1000, reconcileMs: 1000 };
+
+/** A BullMQ key prefix for one test; its keys are deleted at teardown. */
+export function freshPrefix(t: Teardown): string {
+  const prefix = `quark_test_${process.pid}_${randomBytes(4).toString('hex')}`;
+  t.teardown(async () => {
+    const redis = new Redis(redisUrl!, { maxRetriesPerRequest: 1 });
+    try {
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
+        cursor = next;
+        if (keys.length > 0) await redis.del(...keys);
+      } while (cursor !== '0');
+    } finally {
+      redis.disconnect();
+    }
+  });
+  return prefix;
+}
+
+/** Merges changes into a home's config.json (limits and cluster key by key). */
+export function configure(home: string, changes: Record<string, any>): void {
+  const file = join(home, 'config.json');
+  const config = JSON.parse(readFileSync(file, 'utf8'));
+  for (const [key, value] of Object.entries(changes)) {
+    config[key] = value !== null && typeof value === 'object' && !Array.isArray(value) && typeof config[key] === 'object' ? { ...config[key], ...value } : value;
+  }
+  writeFileSync(file, JSON.stringify(config, null, 2));
+}
+
+export interface MoleculeHomes {
+  storeUrl: string;
+  homes: string[];
+  ownerToken: string;
+  /** The first home's master.key. */
+  keyFile: string;
+  prefix: string;
+}
+
+/** `quark init --kind molecule` for the first home, `quark init --join` for the others; each with the counter-kit plugin and short timings. */
+export async function moleculeHomes(t: Teardown, count: number, limits: Record<string, unknown> = {}): Promise<MoleculeHomes> {
+  const storeUrl = await freshDatabase(t);
+  const prefix = freshPrefix(t);
+  const dir = tempDir(t, 'quark-molecule-');
+  const homes = Array.from({ length: count }, (_, i) => join(dir, `node-${i}`));
+  const first = await cli(['--json', 'init', '--home', homes[0]!, '--kind', 'molecule', '--owner', 'acme', '--port', '0', '--store', storeUrl, '--queue', redisUrl!]);
+  if (first.code !== 0) throw new Error(`init failed: ${first.stderr}`);
+  const keyFile = join(homes[0]!, 'master.key');
+  for (const home of homes.slice(1)) {
+    const joined = await cli(['init', '--home', home, '--join', storeUrl, '--key-file', keyFile, '--port', '0']);
+    if (joined.code !== 0) throw new Error(`join failed: ${joined.stderr}`);
+  }
+  for (const home of homes) {
+    configure(home, { plugins: { paths: [join(fixturePlugins, 'counter-kit')] }, cluster: testTimings, queue: { prefix }, limits: { workerThreads: 1, ...limits } });
+  }
+  return { storeUrl, homes, ownerToken: first.json().ownerToken, keyFile, prefix };
+}
+
+/** A local HTTP server that counts the bodies POSTed to it: the side effect of each run. */
+export async function counterServer(t: Teardown): Promise<{ url: string; counts: Map<string, number> }> {
+  const counts = new Map<string, number>();
+  const body = async (request: IncomingMessage) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of request) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  };
+  const server = createServer((request, response) => {
+    void body(request).then((text) => {
+      counts.set(text, (counts.get(text) ?? 0) + 1);
+      response.end('counted');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const { port } = server.address() as { port: number };
+  return { url: `http://127.0.0.1:${port}/count`, counts };
+}
+
+/** A process that counts its one document at the counter. */
+export const counting = (id: string, sleepMs = 0) => ({
+  id,
+  name: id,
+  start: { kind: 'documents', next: 'count' },
+  steps: [{ id: 'count', kind: 'operation', connection: 'counter', operation: 'count', parameters: { sleepMs } }],
+});
+
+/** The one document a start passes in: its body is the tag the counter counts. */
+export const tagged = (tag: string) => ({ documents: [{ body: tag }] });
