@@ -470,6 +470,8 @@ async function wire(home: Home, boot: Boot) {
       cancel: executions.cancel,
       log: executions.log,
       subscribe: executions.subscribe,
+      recordedSteps: executions.recordedSteps,
+      stepDocuments: executions.stepDocuments,
     },
     /** Names the API's address in the home's holder file (runtime.pid) and, in a molecule, in its node row. */
     announce(url: string): void {

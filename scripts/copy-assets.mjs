@@ -13,3 +13,7 @@ for (const folder of ['connectors', 'plugins']) {
     cpSync(from, join(root, 'dist', folder), { recursive: true, filter: (src) => !src.endsWith('.ts') || src.endsWith('.d.ts') });
   }
 }
+
+// the console's vendored browser files (elkjs), bundled next to its static files
+const { buildConsoleAssets } = await import('./console-assets.mjs');
+await buildConsoleAssets();

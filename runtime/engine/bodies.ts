@@ -10,7 +10,8 @@ import { pipeline } from 'node:stream/promises';
 import { randomBytes } from 'node:crypto';
 import type { Body } from '../sdk/index.js';
 import { fileBody, memoryBody } from '../sdk/operations.js';
-import type { BodyRef, DocumentRef } from './messages.js';
+import { open } from 'node:fs/promises';
+import type { BodyRef, DocumentRef, StepSample } from './messages.js';
 
 export function bodyOf(ref: BodyRef): Body {
   if (ref.kind === 'inline') return memoryBody(Buffer.from(ref.bytes.buffer, ref.bytes.byteOffset, ref.bytes.byteLength));
@@ -114,4 +115,31 @@ export function packBodies(documents: readonly DocumentRef[]): { documents: Docu
     return { ...d, body: { kind: 'inline' as const, bytes } };
   });
   return { documents: packed, buffer };
+}
+
+/** The first `max` bytes of a file (a spilled body), for step data. */
+export async function fileHead(path: string, max: number): Promise<Uint8Array> {
+  const handle = await open(path, 'r');
+  try {
+    const buffer = Buffer.alloc(max);
+    const { bytesRead } = await handle.read(buffer, 0, max, 0);
+    return new Uint8Array(buffer.subarray(0, bytesRead));
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Documents as step data records them: properties and the head of the body (read from its file when spilled). */
+export async function samplesOf(step: string, documents: readonly DocumentRef[], limits: { bodyBytes: number; perStep: number }, inputs?: readonly (Record<string, string> | undefined)[]): Promise<StepSample[]> {
+  const out: StepSample[] = [];
+  for (const [i, d] of documents.slice(0, limits.perStep).entries()) {
+    try {
+      const body = d.body.kind === 'inline' ? new Uint8Array(d.body.bytes.subarray(0, limits.bodyBytes)) : await fileHead(d.body.path, limits.bodyBytes);
+      const input = inputs?.[i];
+      out.push({ step, properties: { ...d.properties }, ...(input ? { input: { ...input } } : {}), body, size: d.body.kind === 'inline' ? d.body.bytes.byteLength : d.body.size });
+    } catch {
+      // recording is an aid: a body that cannot be read for it is left out
+    }
+  }
+  return out;
 }

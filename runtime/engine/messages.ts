@@ -67,6 +67,23 @@ export interface StepsTask {
   spillBytes: number;
   /** limits.maxNestingDepth: a computed value nested deeper fails its document. */
   maxNestingDepth: number;
+  /** Step data recording: the documents that leave each step, at most `perStep` per step, bodies cut at `bodyBytes`. */
+  record?: StepDataLimits;
+}
+
+export interface StepDataLimits {
+  bodyBytes: number;
+  perStep: number;
+}
+
+/** A document as it left a step, recorded for step data: properties and the head of the body. */
+export interface StepSample {
+  step: string;
+  properties: Record<string, string>;
+  /** The properties the document had when it entered the step, when known (for a diff). */
+  input?: Record<string, string>;
+  body: Uint8Array;
+  size: number;
 }
 
 export interface StepCount {
@@ -92,6 +109,8 @@ export interface StepsOutcome {
   notes: { step: string; level: 'info' | 'warning' | 'error'; message: string }[];
   /** An exception step with scope execution fired. */
   stop?: { step: string; message: string };
+  /** With StepsTask.record: the documents that left each step (at most perStep each). */
+  samples?: StepSample[];
 }
 
 /** Releases one resource an operation left behind (runtime/connections/recovery.ts). */

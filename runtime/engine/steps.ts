@@ -14,7 +14,7 @@ import { messageOf, type ErrorCode } from '../core/errors.js';
 import { findTooDeep, tooDeepMessage } from '../core/json-depth.js';
 import type { PureStep } from '../processes/definition.js';
 import { isExpression } from '../processes/definition.js';
-import { inlineRef, packBodies, refOf } from './bodies.js';
+import { fileHead, inlineRef, packBodies, refOf } from './bodies.js';
 import { expressionFailure, plainValue, propertyText, truthy, type Evaluate, type ExpressionBindings } from './expressions.js';
 import { withOrigins, type BodyRef, type DocumentRef, type StepCount, type StepsOutcome, type StepsTask } from './messages.js';
 
@@ -47,6 +47,8 @@ interface Run {
   process: Record<string, unknown>;
   outcome: StepsOutcome;
   exits: Map<string, DocumentRef[]>;
+  /** With task.record: how many documents of each step were recorded. */
+  sampled?: Map<string, number>;
 }
 
 const maxNotes = 1000;
@@ -65,6 +67,31 @@ function valueOf(state: DocState): unknown {
     }
   }
   return state.value;
+}
+
+/** The document as it leaves `step`, for step data: its properties and the head of its body as it is now. */
+async function sample(run: Run, step: string, state: DocState, input: Record<string, string> | undefined): Promise<void> {
+  const limits = run.task.record;
+  if (!limits) return;
+  const taken = (run.sampled ??= new Map<string, number>());
+  const n = taken.get(step) ?? 0;
+  if (n >= limits.perStep) return;
+  taken.set(step, n + 1);
+  try {
+    let body: Uint8Array;
+    let size: number;
+    if (state.changed || state.body.kind === 'inline') {
+      const bytes = state.changed ? Buffer.from(await textOf(state), 'utf8') : state.body.kind === 'inline' ? state.body.bytes : new Uint8Array();
+      size = bytes.byteLength;
+      body = new Uint8Array(bytes.subarray(0, limits.bodyBytes));
+    } else {
+      size = state.body.size;
+      body = await fileHead(state.body.path, limits.bodyBytes);
+    }
+    (run.outcome.samples ??= []).push({ step, properties: { ...state.properties }, ...(input ? { input } : {}), body, size });
+  } catch {
+    // recording is an aid: a body that cannot be read for it does not fail the document
+  }
 }
 
 async function textOf(state: DocState): Promise<string> {
@@ -154,7 +181,10 @@ async function apply(run: Run, step: PureStep, state: DocState, counts: StepCoun
     case 'split': {
       const children = await split(run, step, state);
       counts.out += children.length;
-      for (const child of children) await walk(run, step.next, child, step.id);
+      for (const child of children) {
+        await sample(run, step.id, child, state.properties);
+        await walk(run, step.next, child, step.id);
+      }
       return ended;
     }
     case 'notify': {
@@ -224,6 +254,7 @@ async function walk(run: Run, first: string | undefined, state: DocState, from: 
     if (!step) break; // not a pure step: the main thread takes it from here
     const counts = count(run, id);
     counts.in++;
+    const input = run.task.record ? { ...state.properties } : undefined;
     let next: Next;
     try {
       next = await apply(run, step, state, counts);
@@ -233,6 +264,7 @@ async function walk(run: Run, first: string | undefined, state: DocState, from: 
     }
     if (next === ended) return;
     counts.out++;
+    await sample(run, step.id, state, input);
     last = step.id;
     id = next;
   }

@@ -17,10 +17,10 @@ import { randomBytes } from 'node:crypto';
 import { QuarkError, quarkError, messageOf } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { isExpression, isPure, targetsOf, type CombineStep, type OperationStep, type ProcessCallStep, type ProcessDefinition, type PureStep, type Step, type TryStep, type StartDefinition } from '../processes/definition.js';
-import { inlineRef, packBodies } from './bodies.js';
+import { inlineRef, packBodies, samplesOf } from './bodies.js';
 import type { ExecutionInfo } from './expressions.js';
 import type { WorkerPool } from './pool.js';
-import { withOrigins, type BodyRef, type DocumentFailureRef, type DocumentRef, type OperationResultRef, type StepCount, type StepsOutcome } from './messages.js';
+import { withOrigins, type BodyRef, type DocumentFailureRef, type DocumentRef, type OperationResultRef, type StepCount, type StepDataLimits, type StepSample, type StepsOutcome } from './messages.js';
 
 export interface OperationRunner {
   /** Runs a connection's operation over documents; one result per document. */
@@ -47,6 +47,8 @@ export interface WalkContext {
   /** Caught errors and warning notes: the execution completes with warnings. */
   warnings: number;
   progress?: { step: string; bytesDone: number; bytesTotal?: number };
+  /** Step data recording: the documents that leave each step go to `add` (step ids with their call prefix). */
+  stepData?: { limits: StepDataLimits; add(samples: StepSample[]): void };
 }
 
 export interface WalkerOptions {
@@ -217,6 +219,7 @@ async function processCall(walk: Walk, step: ProcessCallStep, documents: Documen
   const inner = scopeOf(callee, `${scope.prefix}${step.id}>`, scope.depth, [...scope.calls, callee.id]);
   const result = await runPath(walk, callee.start.next, documents, inner);
   counts.out += result.outputs.length;
+  await record(ctx, scope.prefix + step.id, result.outputs);
   return thenNext(walk, step.next, result, scope);
 }
 
@@ -270,7 +273,7 @@ async function runChunk(walk: Walk, first: PureStep, chunk: DocumentRef[], scope
   try {
     const { documents, buffer } = packBodies(chunk);
     const reply = await options.pool.run(
-      { kind: 'steps', steps: scope.pure, first: first.id, documents, process: ctx.process, execution: ctx.info, workDir: ctx.workDir, spillBytes: options.spillBytes, maxNestingDepth: options.maxNestingDepth },
+      { kind: 'steps', steps: scope.pure, first: first.id, documents, process: ctx.process, execution: ctx.info, workDir: ctx.workDir, spillBytes: options.spillBytes, maxNestingDepth: options.maxNestingDepth, ...(ctx.stepData ? { record: ctx.stepData.limits } : {}) },
       { timeoutMs, what: `step ${first.id}`, signal: ctx.signal, transfer: [buffer] },
     );
     if (reply.ok) return reply.value as StepsOutcome;
@@ -318,6 +321,7 @@ function mergeOutcome(walk: Walk, scope: Scope, outcome: StepsOutcome, exits: Ma
     counts.errors += c.errors;
   }
   applyProcessUpdates(ctx, outcome.processUpdates);
+  if (outcome.samples) ctx.stepData?.add(outcome.samples.map((x) => ({ ...x, step: scope.prefix + x.step })));
   for (const note of outcome.notes) logNote(ctx, scope.prefix + note.step, note);
   for (const f of outcome.failed) failures.push({ ...f, step: scope.prefix + f.step });
   for (const exit of outcome.exits) {
@@ -346,6 +350,11 @@ function logNote(ctx: WalkContext, step: string, note: StepsOutcome['notes'][num
   ctx.warnings++;
 }
 
+/** Step data: the documents that left a step run in the main thread (operations, combine, process calls). */
+async function record(ctx: WalkContext, step: string, documents: readonly DocumentRef[], inputs?: readonly Record<string, string>[]): Promise<void> {
+  if (ctx.stepData && documents.length > 0) ctx.stepData.add(await samplesOf(step, documents, ctx.stepData.limits, inputs));
+}
+
 async function operation(walk: Walk, step: OperationStep, documents: DocumentRef[], scope: Scope): Promise<PathResult> {
   const { ctx } = walk;
   const id = scope.prefix + step.id;
@@ -362,11 +371,15 @@ async function operation(walk: Walk, step: OperationStep, documents: DocumentRef
   const answers = await Promise.all(chunks.map((chunk) => ctx.operations.run(ref, chunk, parameters, options)));
   checkAborted(ctx);
   const result: PathResult = { outputs: [], failures: [] };
+  const inputs: Record<string, string>[] = [];
   answers.forEach((results, b) => {
     results.forEach((r, i) => {
       const input = chunks[b]![i]!;
       if (r.status === 'success') {
-        for (const out of r.documents ?? []) result.outputs.push(withOrigins({ properties: { ...input.properties, ...out.properties }, body: out.body }, input));
+        for (const out of r.documents ?? []) {
+          result.outputs.push(withOrigins({ properties: { ...input.properties, ...out.properties }, body: out.body }, input));
+          inputs.push(input.properties);
+        }
       } else {
         counts.errors++;
         result.failures.push(withOrigins({ step: id, code: r.code ?? r.status, message: r.message ?? r.status }, input));
@@ -374,6 +387,7 @@ async function operation(walk: Walk, step: OperationStep, documents: DocumentRef
     });
   });
   counts.out += result.outputs.length;
+  await record(ctx, id, result.outputs, inputs);
   return result;
 }
 
@@ -411,7 +425,9 @@ async function combine(walk: Walk, step: CombineStep, documents: DocumentRef[], 
   }
   counts.out++;
   const first = documents[0]!;
-  return { outputs: [withOrigins({ properties: { ...first.properties }, body }, first)], failures: [] };
+  const combined = withOrigins({ properties: { ...first.properties }, body }, first);
+  await record(ctx, scope.prefix + step.id, [combined], [first.properties]);
+  return { outputs: [combined], failures: [] };
 }
 
 async function tryCatch(walk: Walk, step: TryStep, documents: DocumentRef[], scope: Scope): Promise<PathResult> {

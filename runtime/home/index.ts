@@ -29,6 +29,8 @@ export interface RuntimeLimits {
   spillBytes: number;
   stepTimeoutMs: number;
   maxNestingDepth: number;
+  stepDataBodyBytes: number;
+  stepDataDocuments: number;
 }
 
 /** <home>/config.json, as described by schemas/runtime-config.schema.json. */

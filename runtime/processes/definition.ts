@@ -84,7 +84,7 @@ export interface ProcessDefinition {
   start: StartDefinition;
   steps: Step[];
   properties?: Record<string, { description?: string; default?: unknown; persist?: boolean }>;
-  options?: { timeoutMs?: number };
+  options?: { timeoutMs?: number; recordStepData?: boolean };
 }
 
 /** The steps a step sends documents to, with the JSON pointer of each reference. */

@@ -16,13 +16,14 @@ import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import type { AccessControl, Caller } from '../accounts/access.js';
 import { StoreFencedError, StoreUnavailableError } from '../store/errors.js';
-import type { Store, ExecutionRecord, ExecutionStatus, ExecutionTrigger, ExecutionErrorRecord, ScheduledFire } from '../store/types.js';
+import type { Store, ExecutionRecord, ExecutionStatus, ExecutionTrigger, ExecutionErrorRecord, ScheduledFire, StepDocumentRecord } from '../store/types.js';
 import type { DocumentFailureRef, DocumentRef, OperationResultRef } from '../engine/messages.js';
 import { presentDocuments, type PresentedDocument } from '../engine/present.js';
 import { ExecutionStopped, type Walker, type WalkContext } from '../engine/walker.js';
 import { inputDocuments, type Operations, type PreparedOperation, type OperationInput } from '../connections/operations.js';
 import type { ProcessDefinition } from './definition.js';
 import { propertiesUnreadableMessage, type Deployments } from './deployments.js';
+import { createStepRecorder, scrubSample, type StepRecorder } from './step-data.js';
 
 export interface ExecutionRequest {
   /** A deployed process of the caller's account… */
@@ -33,13 +34,22 @@ export interface ExecutionRequest {
   trigger: Exclude<ExecutionTrigger, 'test'>;
   /** The schedule fire a scheduled run is (the scheduler's; never from the API): unique per process in the store. */
   schedule?: ScheduledFire;
+  /** Record step data for this run (test-mode runs and processes with options.recordStepData always do). */
+  recordStepData?: boolean;
 }
 
 export interface ExecutionView extends ExecutionRecord {
   durationMs: number | null;
   /** While running: the latest bytes progress of a large transfer. */
   progress?: { step: string; bytesDone: number; bytesTotal?: number };
+  /**
+   * While running: grows with each event of the execution (status changes and step-count
+   * pushes), so a reader can tell which of two views of the same stage is newer.
+   */
+  seq?: number;
   errors?: ExecutionErrorRecord[];
+  /** GET of one test-mode run: the definition it ran, kept with it (null when it cannot be read, absent when none was kept). */
+  definition?: Record<string, unknown> | null;
 }
 
 /** The executions list: filters, a search in the ids, a keyset position (see Store). */
@@ -66,7 +76,7 @@ export interface ExecutionsDeps {
   nodeId: string;
   /** Between start and run; the store-backed in-process queue by default. */
   queue?: ExecutionQueue;
-  limits: { maxRunningExecutions: number; maxQueuedExecutions: number; executionTimeoutMs: number; purgeDays: number };
+  limits: { maxRunningExecutions: number; maxQueuedExecutions: number; executionTimeoutMs: number; purgeDays: number; stepDataBodyBytes?: number; stepDataDocuments?: number };
 }
 
 interface Active {
@@ -83,7 +93,16 @@ interface Active {
   wantOutputs: boolean;
   /** Persisted process properties set by its steps, written behind it (awaited before it ends). */
   properties?: WriteBehind<Map<string, unknown>>;
+  /** Events emitted for this execution so far (ExecutionView.seq). */
+  seq: number;
+  /** When the run records step data. */
+  recorder?: StepRecorder;
+  /** Secret values of the connections the run used: scrubbed from its step data. */
+  secrets: Set<string>;
 }
+
+/** How often a running execution's step counts are pushed when they changed: at most 4 a second. */
+const countPushMs = 250;
 
 /** Errors kept per execution in the store (the log has them all). */
 const maxStoredErrors = 1000;
@@ -169,6 +188,8 @@ function appendLine(ctx: Context, id: string, level: number, msg: string): Promi
 function emit(ctx: Context, record: ExecutionRecord): void {
   const set = ctx.listeners.get(record.accountId);
   if (!set || set.size === 0) return;
+  const active = ctx.running.get(record.id);
+  if (active) active.seq++;
   const v = view(ctx, record);
   for (const listener of set) {
     try {
@@ -185,7 +206,8 @@ function view(ctx: Context, record: ExecutionRecord, extra: Partial<ExecutionVie
   const end = record.endedAt ? Date.parse(record.endedAt) : Date.now();
   const durationMs = record.startedAt ? end - Date.parse(record.startedAt) : null;
   const progress = active?.ctx?.progress ? { progress: active.ctx.progress } : {};
-  return { ...live, durationMs, ...progress, ...extra };
+  const seq = active ? { seq: active.seq } : {};
+  return { ...live, durationMs, ...progress, ...seq, ...extra };
 }
 
 /** The ended record, without writing it. */
@@ -306,6 +328,8 @@ async function revive(ctx: Context, record: ExecutionRecord, when = 'queued befo
   }
   active.caller = { account, tokenId: 'queued-before-restart' };
   active.definition = deployment.definition as unknown as ProcessDefinition;
+  // a request's recordStepData is not kept with the queued record; the process's option is
+  if (active.definition.options?.recordStepData === true) active.recorder = stepRecorder(ctx);
   active.documents = await ctx.queue.documents(record.id, join(ctx.deps.workRoot, record.id));
   return active;
 }
@@ -323,6 +347,8 @@ function detached(record: ExecutionRecord): Active {
     done: Promise.resolve(record),
     finish: () => undefined,
     wantOutputs: false,
+    seq: 0,
+    secrets: new Set(),
   };
 }
 
@@ -343,6 +369,7 @@ async function prepareOnce(ctx: Context, active: Active, cache: Map<string, Prep
   if (!p) {
     try {
       p = await ctx.deps.operations.prepare(active.caller, ref);
+      for (const secret of p.secrets) active.secrets.add(secret);
     } catch (error) {
       p = error instanceof QuarkError ? error : quarkError('QUARK_ERR_API_INTERNAL', messageOf(error));
     }
@@ -455,6 +482,7 @@ async function begin(ctx: Context, active: Active, log: Logger, persisted: Recor
     counts: {},
     log,
     warnings: 0,
+    ...(active.recorder ? { stepData: active.recorder } : {}),
   };
   active.ctx = walkCtx;
   return walkCtx;
@@ -511,6 +539,33 @@ function startCheckpoints(ctx: Context, active: Active, walkCtx: WalkContext): {
   };
 }
 
+/** A value that changes whenever a count changes (counts only grow). */
+function countsSignature(counts: WalkContext['counts']): string {
+  let steps = 0;
+  let total = 0;
+  for (const c of Object.values(counts)) {
+    steps++;
+    total += c.in + c.out + c.errors;
+  }
+  return `${steps}:${total}`;
+}
+
+/**
+ * Pushes the execution's view to the listeners when its step counts changed, at most
+ * every countPushMs: the console draws them on the diagram while the execution runs.
+ */
+function startCountPushes(ctx: Context, active: Active, walkCtx: WalkContext): NodeJS.Timeout {
+  let last = countsSignature(walkCtx.counts);
+  const timer = setInterval(() => {
+    const now = countsSignature(walkCtx.counts);
+    if (now === last) return;
+    last = now;
+    emit(ctx, active.record);
+  }, countPushMs);
+  timer.unref();
+  return timer;
+}
+
 function logEnd(log: Logger, final: ExecutionRecord, durationMs: number | null, error?: EndError): void {
   const level = final.status === 'complete' ? 'info' : final.status === 'complete-with-warnings' ? 'warn' : 'error';
   const message = error ? `execution ended ${final.status}: ${error.message}` : `execution ended ${final.status}`;
@@ -522,6 +577,7 @@ async function runAndRecord(ctx: Context, active: Active, log: Logger): Promise<
   const persisted = await persistedOf(ctx, active, log);
   const walkCtx = await begin(ctx, active, log, persisted);
   const checkpoint = startCheckpoints(ctx, active, walkCtx);
+  const pushes = startCountPushes(ctx, active, walkCtx);
   let outcome: Awaited<ReturnType<typeof walk>>;
   try {
     log.info({ trigger: active.record.trigger, passedIn: active.documents.length }, 'execution started');
@@ -529,10 +585,12 @@ async function runAndRecord(ctx: Context, active: Active, log: Logger): Promise<
     const { signal } = active.controller;
     outcome = signal.aborted ? outcomeOf(ctx, active, signal.reason) : await walk(ctx, active, walkCtx);
   } finally {
+    clearInterval(pushes);
     // the end is written after the last checkpoint and the last persisted properties
     await checkpoint.stop();
     await active.properties?.settled();
   }
+  await saveStepData(ctx, active, log);
   const final = await end(ctx, active, outcome.status, outcome.error);
   logEnd(log, final, view(ctx, final).durationMs, outcome.error);
   return final;
@@ -549,6 +607,29 @@ function leaseLost(ctx: Context, active: Active, log: Logger): ExecutionRecord {
   active.controller.abort(error);
   log.warn({ code: error.code }, error.message);
   return ended(active, 'aborted', { code: error.code, message: error.message });
+}
+
+/** The recorded step data, scrubbed, into the store; a failure is logged, the execution goes on to its end. */
+async function saveStepData(ctx: Context, active: Active, log: Logger): Promise<void> {
+  const samples = active.recorder?.samples() ?? [];
+  if (samples.length === 0) return;
+  const secrets = [...active.secrets];
+  try {
+    await ctx.deps.store.stepData.insert(active.record.id, samples.map((s) => scrubSample(s, secrets)));
+  } catch (error) {
+    log.warn({ err: error }, 'the step data of this execution could not be stored');
+  }
+}
+
+/** A recorder of step data within the configured limits. */
+function stepRecorder(ctx: Context): StepRecorder {
+  const { limits } = ctx.deps;
+  return createStepRecorder({ bodyBytes: limits.stepDataBodyBytes ?? 4096, perStep: limits.stepDataDocuments ?? 100 });
+}
+
+/** Whether a run records step data: test mode, the process's options.recordStepData, or the request. */
+function recordsStepData(resolved: { version: number | null; definition: ProcessDefinition }, request: ExecutionRequest): boolean {
+  return resolved.version === null || resolved.definition.options?.recordStepData === true || request.recordStepData === true;
 }
 
 /** The store or the file system failed: the execution still ends, as error with a code. */
@@ -673,14 +754,25 @@ async function start(ctx: Context, caller: Caller, request: ExecutionRequest, op
   // every task of the execution listens to its signal (a 100k-document step runs 50)
   setMaxListeners(0, controller.signal);
   const record = newRecord(caller, resolved, documents.length);
-  const active: Active = { record, caller, definition: resolved.definition, documents, controller, done, finish, wantOutputs: options.wait === true };
+  const recorder = recordsStepData(resolved, request) ? stepRecorder(ctx) : undefined;
+  const active: Active = { record, caller, definition: resolved.definition, documents, controller, done, finish, wantOutputs: options.wait === true, seq: 0, secrets: new Set(), ...(recorder ? { recorder } : {}) };
   if (runsHere(ctx, active)) await runAtOnce(ctx, active);
   else await enqueue(ctx, active);
+  if (resolved.version === null) await keepDefinition(ctx, active);
   ctx.deps.metrics.executionDocuments.inc({ outcome: 'in' }, documents.length);
   if (!options.wait) return view(ctx, active.record);
   const final = ctx.running.has(record.id) || !ctx.queue.distributed ? await done : await endedInStore(ctx, active.record);
   const errors = final.documentsFailed > 0 ? await ctx.deps.store.executions.errors(final.id, 100) : [];
   return { ...view(ctx, final), errors, ...(active.presented ? { output: active.presented } : {}) };
+}
+
+/** A test-mode run's definition, kept with it for its diagram; a failure is logged, the run goes on. */
+async function keepDefinition(ctx: Context, active: Active): Promise<void> {
+  try {
+    await ctx.deps.store.executions.saveDefinition(active.record.id, active.definition);
+  } catch (error) {
+    ctx.deps.logger.warn({ err: error, execution: active.record.id }, 'the definition of a test-mode run could not be kept; its page has no diagram');
+  }
 }
 
 /**
@@ -781,7 +873,8 @@ async function recover(ctx: Context): Promise<{ aborted: { id: string; status: E
 
 /**
  * Calls `listener` with the execution's view on every status change (queued,
- * in-process, and the end) of the caller's account's executions; returns the unsubscribe.
+ * in-process, and the end) of the caller's account's executions, and while one runs,
+ * when its step counts changed (at most 4 times a second); returns the unsubscribe.
  */
 function subscribe(ctx: Context, caller: Caller, listener: Listener): () => void {
   ctx.deps.access.requireMember(caller, 'watch executions');
@@ -800,6 +893,42 @@ async function discardTestRun(ctx: Context, active: Active): Promise<void> {
   await ctx.queue.withdraw(active.record.id);
   await discard(ctx, active, quarkError('QUARK_ERR_EXECUTION_INTERRUPTED', `the runtime shut down before it started; ${testModeNotKept}`));
   await ctx.queue.release(active.record.id).catch((error: unknown) => ctx.deps.logger.warn({ err: error, execution: active.record.id }, 'the stored inputs of a discarded test-mode run could not be removed'));
+}
+
+export interface StepDocumentView {
+  seq: number;
+  properties: Record<string, string>;
+  /** The properties it had when it entered the step, when known. */
+  input?: Record<string, string>;
+  /** The recorded head of the body: UTF-8 text as it is, anything else in base64. */
+  body: string;
+  encoding: 'utf8' | 'base64';
+  /** The whole body's size; `truncated` when the head is shorter. */
+  size: number;
+  truncated: boolean;
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+function presentStepDocument(d: StepDocumentRecord): StepDocumentView {
+  let body: string;
+  let encoding: StepDocumentView['encoding'] = 'utf8';
+  try {
+    body = strictUtf8.decode(d.body);
+  } catch {
+    body = Buffer.from(d.body.buffer, d.body.byteOffset, d.body.byteLength).toString('base64');
+    encoding = 'base64';
+  }
+  return { seq: d.seq, properties: d.properties, ...(d.input ? { input: d.input } : {}), body, encoding, size: d.size, truncated: d.body.byteLength < d.size };
+}
+
+async function stepDocuments(ctx: Context, caller: Caller, id: string, step: string, page: { cursor?: string; limit: number }): Promise<{ documents: StepDocumentView[]; next: string | null }> {
+  await find(ctx, caller, id);
+  const after = page.cursor === undefined ? -1 : Number(page.cursor);
+  if (!Number.isSafeInteger(after) || after < -1) throw quarkError('QUARK_ERR_API_INVALID_REQUEST', `cursor: "${page.cursor}" is not a cursor this list gave; use the "next" of the previous page`);
+  const rows = await ctx.deps.store.stepData.list(id, step, { after, limit: page.limit + 1 });
+  const documents = rows.slice(0, page.limit).map(presentStepDocument);
+  return { documents, next: rows.length > page.limit ? String(documents[documents.length - 1]!.seq) : null };
 }
 
 /**
@@ -868,7 +997,8 @@ export function createExecutions(deps: ExecutionsDeps) {
     start: (caller: Caller, request: ExecutionRequest, options: { wait?: boolean } = {}) => start(ctx, caller, request, options),
     async get(caller: Caller, id: string): Promise<ExecutionView> {
       const record = await find(ctx, caller, id);
-      return view(ctx, record, { errors: await deps.store.executions.errors(id, 100) });
+      const definition = record.version === null ? await deps.store.executions.definition(id) : undefined;
+      return view(ctx, record, { errors: await deps.store.executions.errors(id, 100), ...(definition !== undefined ? { definition } : {}) });
     },
     async list(caller: Caller, filter: ExecutionQuery = {}): Promise<ExecutionView[]> {
       const { process, limit, ...rest } = filter;
@@ -878,6 +1008,13 @@ export function createExecutions(deps: ExecutionsDeps) {
       return records.map((r) => view(ctx, live.get(r.id) ?? r));
     },
     cancel: (caller: Caller, id: string) => cancel(ctx, caller, id),
+    /** The steps of the execution with recorded step data, and how many documents each has. */
+    recordedSteps: async (caller: Caller, id: string) => {
+      await find(ctx, caller, id);
+      return deps.store.stepData.steps(id);
+    },
+    /** One page of the documents recorded for a step: `cursor` from the previous page's `next`. */
+    stepDocuments: (caller: Caller, id: string, step: string, page: { cursor?: string; limit: number }) => stepDocuments(ctx, caller, id, step, page),
     /** The execution's log: NDJSON lines, in chunks, in order. */
     async log(caller: Caller, id: string): Promise<string[]> {
       await find(ctx, caller, id);

@@ -22,6 +22,7 @@ import type {
   ProcessRecord,
   QueuedInputRecord,
   ScheduleRecord,
+  StepDocumentRecord,
   Store,
   StoreTx,
   TokenRecord,
@@ -188,6 +189,25 @@ export const migrations: readonly string[] = [
      running INTEGER NOT NULL DEFAULT 0,
      draining BOOLEAN NOT NULL DEFAULT FALSE
    );`,
+  // 9: step data, the documents that left each step of an execution that records it:
+  // properties, the ones it entered the step with, the head of the body and its whole
+  // size; and the definition a test-mode run ran; both deleted with the execution (purge).
+  // Properties are TEXT, not jsonb: jsonb reorders keys, and they are shown in the order
+  // the step left them (as the SQLite store keeps them)
+  `CREATE TABLE execution_step_documents (
+     execution_id ${T} NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
+     step ${T} NOT NULL,
+     seq INTEGER NOT NULL,
+     properties TEXT NOT NULL,
+     input_properties TEXT,
+     body BYTEA NOT NULL,
+     size BIGINT NOT NULL,
+     PRIMARY KEY (execution_id, step, seq)
+   );
+   CREATE TABLE execution_definitions (
+     execution_id ${T} PRIMARY KEY REFERENCES executions(id) ON DELETE CASCADE,
+     definition TEXT NOT NULL
+   );`,
 ];
 
 /** The constraint names of the migrations, as the Store's conflict kinds. */
@@ -339,7 +359,20 @@ interface InputRow {
   size: string | null;
 }
 
+interface StepDocumentRow {
+  seq: number;
+  step: string;
+  properties: string;
+  input_properties: string | null;
+  body: Buffer;
+  size: string;
+}
+
 const isObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
+
+/** Stored step-data properties: the string-valued entries of a JSON object; anything else (a damaged row) reads as none. */
+const stringProperties = (text: string): Record<string, string> =>
+  Object.fromEntries(Object.entries(parseObject(text) ?? {}).filter((e): e is [string, string] => typeof e[1] === 'string'));
 
 /** A stored JSON object, or null when the text is not one (a damaged record must not break a list). */
 function parseObject(text: string): Record<string, unknown> | null {
@@ -492,6 +525,15 @@ const storeTypes: pg.CustomTypesConfig = {
 /** Query parameters with NUL encoded: strings, and the strings of arrays (text[]); JSON text has none (escaped). */
 const encodeValues = (values: unknown[] | undefined): unknown[] | undefined =>
   values?.map((v) => (typeof v === 'string' ? encodeText(v) : Array.isArray(v) ? v.map((e: unknown) => (typeof e === 'string' ? encodeText(e) : e)) : v));
+
+const toStepDocument = (row: StepDocumentRow): StepDocumentRecord => ({
+  seq: row.seq,
+  step: row.step,
+  properties: stringProperties(row.properties),
+  ...(row.input_properties === null ? {} : { input: stringProperties(row.input_properties) }),
+  body: new Uint8Array(row.body),
+  size: Number(row.size),
+});
 
 const executionValues = (e: ExecutionRecord): unknown[] => [
   e.id,
@@ -831,6 +873,12 @@ function recordMethods(r: Runner): StoreTx {
       errors: async (id, limit) => all<{ step: string; code: string; message: string }>('SELECT step, code, message FROM execution_errors WHERE execution_id = $1 ORDER BY seq LIMIT $2', [id, limit]),
       appendLog: async (id, lines) => void (await r.query('INSERT INTO execution_logs (execution_id, lines) VALUES ($1, $2)', [id, lines])),
       log: async (id) => (await all<{ lines: string }>('SELECT lines FROM execution_logs WHERE execution_id = $1 ORDER BY id', [id])).map((row) => row.lines),
+      saveDefinition: async (id, definition) =>
+        void (await r.query('INSERT INTO execution_definitions (execution_id, definition) VALUES ($1, $2) ON CONFLICT (execution_id) DO UPDATE SET definition = excluded.definition', [id, json(definition)])),
+      definition: async (id) => {
+        const row = await one<{ definition: string }>('SELECT definition FROM execution_definitions WHERE execution_id = $1', [id]);
+        return row && parseObject(row.definition);
+      },
     },
     cluster: clusterMethods(r),
     resources: {
@@ -853,6 +901,41 @@ function recordMethods(r: Runner): StoreTx {
       },
       list: async () => (await all<HeldResourceRow>('SELECT * FROM held_resources ORDER BY created_at, id')).map(toHeldResource),
       failed: async (id, error) => void (await r.query('UPDATE held_resources SET attempts = attempts + 1, last_error = $1 WHERE id = $2', [error, id])),
+    },
+    stepData: {
+      insert: async (executionId, documents) => {
+        if (documents.length === 0) return;
+        // one statement: each step's documents numbered on from that step's last seq, in the order given
+        await r.query(
+          `INSERT INTO execution_step_documents (execution_id, step, seq, properties, input_properties, body, size)
+           SELECT $1, d.step,
+             COALESCE((SELECT MAX(seq) FROM execution_step_documents WHERE execution_id = $1 AND step = d.step), -1) + ROW_NUMBER() OVER (PARTITION BY d.step ORDER BY d.n),
+             d.properties, d.input, d.body, d.size
+           FROM unnest($2::text[], $3::text[], $4::text[], $5::bytea[], $6::bigint[]) WITH ORDINALITY AS d(step, properties, input, body, size, n)`,
+          [
+            executionId,
+            documents.map((d) => d.step),
+            documents.map((d) => json(d.properties)),
+            documents.map((d) => (d.input ? json(d.input) : null)),
+            documents.map((d) => Buffer.from(d.body.buffer, d.body.byteOffset, d.body.byteLength)),
+            documents.map((d) => d.size),
+          ],
+        );
+      },
+      list: async (executionId, step, page) =>
+        (
+          await all<StepDocumentRow>('SELECT seq, step, properties, input_properties, body, size FROM execution_step_documents WHERE execution_id = $1 AND step = $2 AND seq > $3 ORDER BY seq LIMIT $4', [
+            executionId,
+            step,
+            page.after,
+            page.limit,
+          ])
+        ).map(toStepDocument),
+      steps: async (executionId) =>
+        (await all<{ step: string; count: string }>('SELECT step, COUNT(*) AS count FROM execution_step_documents WHERE execution_id = $1 GROUP BY step ORDER BY step', [executionId])).map((row) => ({
+          step: row.step,
+          count: Number(row.count),
+        })),
     },
   };
 }

@@ -2,7 +2,7 @@
  * The SQLite store's schema: its migrations (PRAGMA user_version counts those applied)
  * and the rows it reads, turned into the records of types.ts.
  */
-import type { HeldResourceRecord, TokenRecord, ConnectionRecord, DeploymentRecord, ProcessRecord, ScheduleRecord, ExecutionRecord, ExecutionListFilter, ExecutionStatus, ExecutionTrigger, QueuedInputRecord } from './types.js';
+import type { HeldResourceRecord, TokenRecord, ConnectionRecord, DeploymentRecord, ProcessRecord, ScheduleRecord, ExecutionRecord, ExecutionListFilter, ExecutionStatus, ExecutionTrigger, QueuedInputRecord, StepDocumentRecord } from './types.js';
 
 /** The SQLite JSON path of a top-level key (process property names never hold a double quote). */
 export function propertyPath(name: string): string {
@@ -142,6 +142,25 @@ export const migrations: readonly string[] = [
   // 8: the lease epoch of a run (fencing: every write of the run carries it). The cluster
   // tables of the same PostgreSQL migration are not here: a molecule needs PostgreSQL.
   `ALTER TABLE executions ADD COLUMN lease_epoch INTEGER NOT NULL DEFAULT 0;`,
+  // 9: step data, the documents that left each step of an execution that records it (test
+  // mode, options.recordStepData, or the request's recordStepData): properties, the ones
+  // it entered the step with, the head of the body and its whole size; and the definition
+  // a test-mode run ran (it has no deployed version to read it from); both deleted with the
+  // execution (purge)
+  `CREATE TABLE execution_step_documents (
+     execution_id TEXT NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
+     step TEXT NOT NULL,
+     seq INTEGER NOT NULL,
+     properties TEXT NOT NULL,
+     input_properties TEXT,
+     body BLOB NOT NULL,
+     size INTEGER NOT NULL,
+     PRIMARY KEY (execution_id, step, seq)
+   );
+   CREATE TABLE execution_definitions (
+     execution_id TEXT PRIMARY KEY REFERENCES executions(id) ON DELETE CASCADE,
+     definition TEXT NOT NULL
+   );`,
 ];
 
 export interface DeploymentRow {
@@ -361,4 +380,41 @@ export const inputParams = (executionId: string, input: QueuedInputRecord) => ({
   body: input.body.kind === 'inline' ? input.body.base64 : null,
   path: input.body.kind === 'file' ? input.body.path : null,
   size: input.body.kind === 'file' ? input.body.size : null,
+});
+
+export interface StepDocumentRow {
+  seq: number;
+  step: string;
+  properties: string;
+  input_properties: string | null;
+  body: Buffer;
+  size: number;
+}
+
+/** Stored step-data properties: the string-valued entries of a JSON object; anything else (a damaged row) reads as none. */
+function stringProperties(text: string): Record<string, string> {
+  const value = parseObject(text) ?? {};
+  return Object.fromEntries(Object.entries(value).filter((e): e is [string, string] => typeof e[1] === 'string'));
+}
+
+/** A stored test-mode definition; one that is not a JSON object reads as null, as a deployment's does. */
+export const storedDefinition = (text: string): Record<string, unknown> | null => parseObject(text);
+
+export const toStepDocument = (row: StepDocumentRow): StepDocumentRecord => ({
+  seq: row.seq,
+  step: row.step,
+  properties: stringProperties(row.properties),
+  ...(row.input_properties === null ? {} : { input: stringProperties(row.input_properties) }),
+  body: new Uint8Array(row.body),
+  size: row.size,
+});
+
+export const stepDocumentParams = (executionId: string, seq: number, d: Omit<StepDocumentRecord, 'seq'>) => ({
+  executionId,
+  step: d.step,
+  seq,
+  properties: JSON.stringify(d.properties),
+  input: d.input ? JSON.stringify(d.input) : null,
+  body: Buffer.from(d.body.buffer, d.body.byteOffset, d.body.byteLength),
+  size: d.size,
 });

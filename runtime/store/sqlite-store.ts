@@ -3,8 +3,8 @@ import { quarkError, messageOf, isQuarkError } from '../core/errors.js';
 import { ownerOnlyFile, ownerOnlySidecars } from '../core/files.js';
 import { StoreConflictError, StoreRaceError, StoreUnavailableError, fencedWrite, type StoreConstraint } from './errors.js';
 import {
-  migrations, propertyPath, toConnection, toDeployment, toExecution, toHeldResource, toInput, toProcess, toToken, executionListParams, executionParams, inputParams,
-  type ConnectionRow, type DeploymentRow, type ExecutionRow, type HeldResourceRow, type InputRow, type ProcessRow, type TokenRow,
+  migrations, propertyPath, toConnection, toDeployment, toExecution, toHeldResource, toInput, toProcess, toStepDocument, toToken, storedDefinition, executionListParams, executionParams, inputParams, stepDocumentParams,
+  type ConnectionRow, type DeploymentRow, type ExecutionRow, type HeldResourceRow, type InputRow, type ProcessRow, type StepDocumentRow, type TokenRow,
 } from './sqlite-schema.js';
 import type { Store, StoreTx, AccountRecord, ConnectionRecord, ScheduleRecord, ExecutionStatus } from './types.js';
 
@@ -105,6 +105,14 @@ function prepareStatements(db: Database.Database) {
     resList: db.prepare('SELECT * FROM held_resources ORDER BY created_at, id'),
     ping: db.prepare('SELECT 1'),
     resFailed: db.prepare('UPDATE held_resources SET attempts = attempts + 1, last_error = ? WHERE id = ?'),
+    stepInsert: db.prepare(
+      'INSERT INTO execution_step_documents (execution_id, step, seq, properties, input_properties, body, size) VALUES (@executionId, @step, @seq, @properties, @input, @body, @size)',
+    ),
+    stepNext: db.prepare('SELECT COALESCE(MAX(seq), -1) + 1 AS next FROM execution_step_documents WHERE execution_id = ? AND step = ?'),
+    stepPage: db.prepare('SELECT seq, step, properties, input_properties, body, size FROM execution_step_documents WHERE execution_id = ? AND step = ? AND seq > ? ORDER BY seq LIMIT ?'),
+    defSave: db.prepare('INSERT INTO execution_definitions (execution_id, definition) VALUES (?, ?) ON CONFLICT (execution_id) DO UPDATE SET definition = excluded.definition'),
+    defGet: db.prepare('SELECT definition FROM execution_definitions WHERE execution_id = ?'),
+    stepCounts: db.prepare('SELECT step, COUNT(*) AS count FROM execution_step_documents WHERE execution_id = ? GROUP BY step ORDER BY step'),
   };
 }
 
@@ -245,6 +253,11 @@ function executionOps(db: Database.Database, q: Statements): SyncStore['executio
     errors: (id, limit) => q.errList.all(id, limit) as { step: string; code: string; message: string }[],
     appendLog: (id, lines) => void q.logAppend.run(id, lines),
     log: (id) => (q.logRead.all(id) as { lines: string }[]).map((row) => row.lines),
+    saveDefinition: (id, definition) => void q.defSave.run(id, JSON.stringify(definition)),
+    definition: (id) => {
+      const row = q.defGet.get(id) as { definition: string } | undefined;
+      return row && storedDefinition(row.definition);
+    },
   };
 }
 
@@ -258,6 +271,22 @@ function resourceOps(q: Statements): SyncStore['resources'] {
     },
     list: () => (q.resList.all() as HeldResourceRow[]).map(toHeldResource),
     failed: (id, error) => void q.resFailed.run(error, id),
+  };
+}
+
+function stepDataOps(db: Database.Database, q: Statements): SyncStore['stepData'] {
+  return {
+    insert: (executionId, documents) =>
+      db.transaction(() => {
+        const next = new Map<string, number>();
+        for (const d of documents) {
+          const seq = next.get(d.step) ?? (q.stepNext.get(executionId, d.step) as { next: number }).next;
+          next.set(d.step, seq + 1);
+          q.stepInsert.run(stepDocumentParams(executionId, seq, d));
+        }
+      })(),
+    list: (executionId, step, page) => (q.stepPage.all(executionId, step, page.after, page.limit) as StepDocumentRow[]).map(toStepDocument),
+    steps: (executionId) => q.stepCounts.all(executionId) as { step: string; count: number }[],
   };
 }
 
@@ -364,6 +393,7 @@ export function openSqliteStore(file: string): Store {
     processes: processOps(db, q),
     executions: executionOps(db, q),
     resources: resourceOps(q),
+    stepData: stepDataOps(db, q),
   };
   const lock = createLock();
   let unreachable = false;

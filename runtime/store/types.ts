@@ -152,6 +152,20 @@ export interface ExecutionErrorRecord {
   message: string;
 }
 
+/** A document that left a step, as recorded: its properties and the head of its body. */
+export interface StepDocumentRecord {
+  /** Its place among the step's recorded documents, from 0. */
+  seq: number;
+  step: string;
+  properties: Record<string, string>;
+  /** The properties it had when it entered the step, when known. */
+  input?: Record<string, string>;
+  /** The first bytes of the body (limits.stepDataBodyBytes). */
+  body: Uint8Array;
+  /** The whole body's size in bytes. */
+  size: number;
+}
+
 /**
  * A resource an operation holds outside the runtime until it releases it (an S3
  * multipart upload): what recovery needs to release it if the runtime dies first.
@@ -303,8 +317,9 @@ export interface Store {
     /** After a crash of node `owner`: its in-process executions → aborted with the reason; queued ones stay queued. Returns the ids touched. */
     interrupt(owner: string, at: string, code: string, message: string): Promise<{ id: string; status: ExecutionStatus }[]>;
     /**
-     * Deletes finished executions that ended before `before` (with their errors, logs and inputs); returns their ids. On a
-     * store shared by several nodes one purges at a time: a purge that finds another under way returns [] at once.
+     * Deletes finished executions that ended before `before` (with their errors, logs, inputs, step data and kept
+     * definition); returns their ids. On a store shared by several nodes one purges at a time: a purge that finds
+     * another under way returns [] at once.
      */
     purge(before: string): Promise<string[]>;
     insertErrors(id: string, errors: ExecutionErrorRecord[]): Promise<void>;
@@ -314,6 +329,10 @@ export interface Store {
     appendLog(id: string, lines: string): Promise<void>;
     /** The execution's log, in chunks of NDJSON lines, in order. */
     log(id: string): Promise<string[]>;
+    /** Keeps the definition a test-mode run ran (it has no deployed version to read it from); replaces one kept before. */
+    saveDefinition(id: string, definition: unknown): Promise<void>;
+    /** The kept definition: undefined when none was kept, null when it is not a JSON object (damaged). */
+    definition(id: string): Promise<Record<string, unknown> | null | undefined>;
   };
   resources: {
     /** Durable when it resolves: a process crash cannot lose it. */
@@ -325,6 +344,18 @@ export interface Store {
     list(): Promise<HeldResourceRecord[]>;
     /** Counts a failed recover attempt, with its error. */
     failed(id: string, error: string): Promise<void>;
+  };
+  /**
+   * The documents that left each step of executions that record step data, deleted with
+   * their execution.
+   */
+  stepData: {
+    /** Appends documents; each step's get the next `seq` numbers of that step, in order. */
+    insert(executionId: string, documents: Omit<StepDocumentRecord, 'seq'>[]): Promise<void>;
+    /** One page of a step's documents: `seq` above `after` (-1 for the first page), in order. */
+    list(executionId: string, step: string, page: { after: number; limit: number }): Promise<StepDocumentRecord[]>;
+    /** The steps with recorded documents and how many each has, by step. */
+    steps(executionId: string): Promise<{ step: string; count: number }[]>;
   };
   /**
    * Runs `work` in one transaction with a transaction-scoped store; commits when it

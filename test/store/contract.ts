@@ -449,6 +449,81 @@ function lifecycleContract(t: Test, open: OpenStore): void {
   });
 }
 
+function stepDataContract(t: Test, open: OpenStore): void {
+  const doc = (step: string, n: number) => ({ step, properties: { n: String(n) }, body: new Uint8Array([n, 0, 255]), size: 3 + n });
+
+  t.test('step data: documents per step in order, paged, deleted with their execution', async (t) => {
+    const store = await withAccounts(open, t);
+    await store.executions.insert(execution('exe_1', owner.id, 'orders', '2026-05-01T00:00:00.000Z', 'complete'));
+    await store.executions.insert(execution('exe_2', owner.id, 'orders', '2026-05-02T00:00:00.000Z'));
+    await store.stepData.insert('exe_1', [doc('map', 0), doc('split', 1), doc('map', 2)]);
+    await store.stepData.insert('exe_1', [doc('map', 3)]);
+    await store.stepData.insert('exe_1', []);
+    await store.stepData.insert('exe_2', [doc('map', 9)]);
+    const page = await store.stepData.list('exe_1', 'map', { after: -1, limit: 2 });
+    t.same(page.map((d) => [d.seq, d.properties.n]), [[0, '0'], [1, '2']], 'the first page, seq by step');
+    t.same(page[0]!.body, new Uint8Array([0, 0, 255]), 'bytes as written');
+    t.equal(page[1]!.size, 5);
+    t.same((await store.stepData.list('exe_1', 'map', { after: 1, limit: 2 })).map((d) => [d.seq, d.properties.n]), [[2, '3']], 'the next page, after the cursor');
+    t.same(await store.stepData.list('exe_1', 'nowhere', { after: -1, limit: 10 }), []);
+    t.same(await store.stepData.steps('exe_1'), [{ step: 'map', count: 3 }, { step: 'split', count: 1 }]);
+    t.same(await store.executions.purge('2026-06-01T00:00:00.000Z'), ['exe_1'], 'the ended one is purged, the queued one kept');
+    t.same(await store.stepData.steps('exe_1'), [], 'purged with its execution');
+    t.equal((await store.stepData.list('exe_2', 'map', { after: -1, limit: 10 })).length, 1, 'the other execution keeps its own');
+  });
+
+  t.test('step data: input properties, empty and large bodies, steps in byte order', async (t) => {
+    const store = await withAccounts(open, t);
+    await store.executions.insert(execution('exe_1', owner.id, 'orders', '2026-05-01T00:00:00.000Z', 'complete'));
+    const big = new Uint8Array(70_000).map((_, i) => i % 251);
+    await store.stepData.insert('exe_1', [
+      { step: 'tag', properties: { 'order.kind': 'a', 'é': 'ü' }, input: { 'order.kind': 'b' }, body: new Uint8Array(), size: 0 },
+      { step: 'call>inner', properties: {}, input: {}, body: big, size: 5_000_000_000 },
+      { step: 'Tag', properties: { n: '1' }, body: new Uint8Array([1]), size: 1 },
+    ]);
+    const [tagged] = await store.stepData.list('exe_1', 'tag', { after: -1, limit: 10 });
+    t.same(tagged, { seq: 0, step: 'tag', properties: { 'order.kind': 'a', 'é': 'ü' }, input: { 'order.kind': 'b' }, body: new Uint8Array(), size: 0 }, 'properties and the ones it entered with');
+    await store.stepData.insert('exe_1', [{ step: 'order', properties: { 'z.last-set': '1', a: '2', 'mm.middle': '3' }, input: { zz: '1', a: '2' }, body: new Uint8Array(), size: 0 }]);
+    const [ordered] = await store.stepData.list('exe_1', 'order', { after: -1, limit: 1 });
+    t.same([Object.keys(ordered!.properties), Object.keys(ordered!.input ?? {})], [['z.last-set', 'a', 'mm.middle'], ['zz', 'a']], 'properties in the order they were set (the console lists them so)');
+    const [inner] = await store.stepData.list('exe_1', 'call>inner', { after: -1, limit: 10 });
+    t.same(inner!.input, {}, 'entered with none is kept as none, not as unknown');
+    t.same(inner!.body, big, 'a 70 kB head as written');
+    t.equal(inner!.size, 5_000_000_000, 'a size over 4 GiB');
+    const [upper] = await store.stepData.list('exe_1', 'Tag', { after: -1, limit: 10 });
+    t.equal(upper!.input, undefined, 'unknown input properties stay unknown');
+    t.same((await store.stepData.steps('exe_1')).map((s) => s.step), ['Tag', 'call>inner', 'order', 'tag'], 'steps sorted byte-wise');
+  });
+
+  t.test('a test-mode run\'s definition: kept, replaced, read back, deleted with its execution', async (t) => {
+    const store = await withAccounts(open, t);
+    await store.executions.insert(execution('exe_1', owner.id, 'orders', '2026-05-01T00:00:00.000Z', 'complete'));
+    await store.executions.insert(execution('exe_2', owner.id, 'orders', '2026-05-02T00:00:00.000Z', 'complete'));
+    t.equal(await store.executions.definition('exe_1'), undefined, 'none kept');
+    const definition = { id: 'orders', name: 'Orders', start: { kind: 'none', next: 'm' }, steps: [{ id: 'm', kind: 'map', expression: '$' }] };
+    await store.executions.saveDefinition('exe_1', { ...definition, name: 'first' });
+    await store.executions.saveDefinition('exe_1', definition);
+    t.same(await store.executions.definition('exe_1'), definition, 'the last one kept');
+    t.equal(await store.executions.definition('exe_2'), undefined, 'per execution');
+    t.same(await store.executions.purge('2026-05-01T12:00:00.000Z'), ['exe_1']);
+    t.equal(await store.executions.definition('exe_1'), undefined, 'purged with its execution');
+  });
+
+  t.test('step data: written in a transaction that rolls back leaves nothing', async (t) => {
+    const store = await withAccounts(open, t);
+    await store.executions.insert(execution('exe_1', owner.id, 'orders', '2026-05-01T00:00:00.000Z', 'complete'));
+    await t.rejects(
+      store.transaction(async (tx) => {
+        await tx.stepData.insert('exe_1', [doc('map', 0)]);
+        t.equal((await tx.stepData.steps('exe_1')).length, 1, 'the transaction sees its own write');
+        throw new Error('rolled back on purpose');
+      }),
+      { message: 'rolled back on purpose' },
+    );
+    t.same(await store.stepData.steps('exe_1'), []);
+  });
+}
+
 /** Runs the whole contract against stores made by `open` (each test gets a fresh, empty one). */
 export function storeContract(t: Test, open: OpenStore): void {
   accountsContract(t, open);
@@ -458,6 +533,7 @@ export function storeContract(t: Test, open: OpenStore): void {
   scheduleFiresContract(t, open);
   executionsContract(t, open);
   scheduledExecutionsContract(t, open);
+  stepDataContract(t, open);
   lifecycleContract(t, open);
   concurrencyContract(t, open);
   textContract(t, open);

@@ -75,6 +75,12 @@ const seeds: Record<number, (q: (sql: string, values: unknown[]) => Promise<unkn
       owner.id, JSON.stringify({ uploadId: 'u-1' }),
     ]);
   },
+  8: async (q) => {
+    await q('INSERT INTO execution_step_documents (execution_id, step, seq, properties, input_properties, body, size) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
+      'exe_1', 'read', 0, JSON.stringify({ 'file.name': 'a.csv' }), null, Buffer.from('id,n\n'), 1200,
+    ]);
+    await q('INSERT INTO execution_definitions (execution_id, definition) VALUES ($1, $2)', ['exe_1', JSON.stringify({ id: 'orders', steps: [] })]);
+  },
 };
 
 /** What the seeds of migrations before `version` wrote must read back through the Store. */
@@ -96,6 +102,10 @@ async function checkSeeded(t: Test, store: Store, version: number): Promise<void
   if (version > 2) t.same(await store.executions.log('exe_1'), ['{"msg":"from an older quark"}\n'], 'execution logs survived');
   if (version > 3) t.same(await store.processes.lastFires(owner.id, 'orders'), [{ cron: '0 * * * *', lastFiredAt: '2026-05-01T01:00:00.000Z' }], 'schedule fires survived');
   if (version > 4) t.match(await store.resources.get('res_1'), { kind: 'multipart-upload', data: { uploadId: 'u-1' }, attempts: 0 }, 'held resources survived');
+  if (version > 8) {
+    t.same(await store.stepData.list('exe_1', 'read', { after: -1, limit: 10 }), [{ seq: 0, step: 'read', properties: { 'file.name': 'a.csv' }, body: new Uint8Array(Buffer.from('id,n\n')), size: 1200 }], 'step data survived');
+    t.same(await store.executions.definition('exe_1'), { id: 'orders', steps: [] }, 'a kept test-mode definition survived');
+  }
 }
 
 /** A schema as a quark whose last migration was `version` left it, with data. */
@@ -133,6 +143,11 @@ t.test('every earlier schema version migrates to the current one and keeps its d
       if (version === 0) await store.accounts.insert(tenant);
       await store.tokens.insert(token('tok_new', tenant.id, '2026-06-01T00:00:00.000Z'));
       t.ok(await store.tokens.get('tok_new'), 'and the migrated store takes new rows');
+      await store.executions.insert(execution('exe_new', tenant.id, 'orders', '2026-06-01T00:00:00.000Z', 'complete'));
+      await store.stepData.insert('exe_new', [{ step: 'write', properties: {}, body: new Uint8Array([1]), size: 1 }]);
+      t.same(await store.stepData.steps('exe_new'), [{ step: 'write', count: 1 }], 'step data too');
+      await store.executions.saveDefinition('exe_new', { id: 'orders' });
+      t.same(await store.executions.definition('exe_new'), { id: 'orders' }, 'and test-mode definitions');
     });
   }
 });

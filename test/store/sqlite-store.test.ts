@@ -78,6 +78,12 @@ const seeds: Record<number, (db: Database.Database) => void> = {
     insert.run('exe_legacy_q', owner.id, 'orders', 1, 'api', 'queued', '2026-05-02T00:00:00.000Z', null);
     insert.run('exe_legacy_r', owner.id, 'orders', 1, 'api', 'in-process', '2026-05-02T00:00:00.000Z', '2026-05-02T00:00:01.000Z');
   },
+  8: (db) => {
+    db.prepare('INSERT INTO execution_step_documents (execution_id, step, seq, properties, input_properties, body, size) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+      'exe_1', 'read', 0, JSON.stringify({ 'file.name': 'a.csv' }), null, Buffer.from('id,n\n'), 1200,
+    );
+    db.prepare('INSERT INTO execution_definitions (execution_id, definition) VALUES (?, ?)').run('exe_1', JSON.stringify({ id: 'orders', steps: [] }));
+  },
 };
 
 /** What the seeds of migrations before `version` wrote must read back through the Store. */
@@ -99,6 +105,10 @@ async function checkSeeded(t: Test, store: Store, version: number): Promise<void
     t.match(await store.executions.get(owner.id, 'exe_legacy_q'), { status: 'discarded', errorCode: 'QUARK_ERR_EXECUTION_INTERRUPTED', owner: null, attempt: 1 }, 'a queued execution of an older quark, whose inputs are lost, is discarded');
     t.same(await store.executions.queued(10), [], 'so nothing is left to run');
     t.same(await store.executions.interrupt('node-a', '2026-06-01T00:00:00.000Z', 'QUARK_ERR_EXECUTION_INTERRUPTED', 'stopped'), [{ id: 'exe_legacy_r', status: 'aborted' }], 'a running one without an owner is this node\'s');
+  }
+  if (version > 8) {
+    t.same(await store.stepData.list('exe_1', 'read', { after: -1, limit: 10 }), [{ seq: 0, step: 'read', properties: { 'file.name': 'a.csv' }, body: new Uint8Array(Buffer.from('id,n\n')), size: 1200 }], 'step data survived');
+    t.same(await store.executions.definition('exe_1'), { id: 'orders', steps: [] }, 'a kept test-mode definition survived');
   }
 }
 
@@ -138,6 +148,11 @@ t.test('every earlier schema version migrates to the current one and keeps its d
       if (version === 0) await store.accounts.insert(tenant);
       await store.tokens.insert(token('tok_new', tenant.id, '2026-06-01T00:00:00.000Z'));
       t.ok(await store.tokens.get('tok_new'), 'and the migrated store takes new rows');
+      await store.executions.insert(execution('exe_new', tenant.id, 'orders', '2026-06-01T00:00:00.000Z', 'complete'));
+      await store.stepData.insert('exe_new', [{ step: 'write', properties: {}, body: new Uint8Array([1]), size: 1 }]);
+      t.same(await store.stepData.steps('exe_new'), [{ step: 'write', count: 1 }], 'step data too');
+      await store.executions.saveDefinition('exe_new', { id: 'orders' });
+      t.same(await store.executions.definition('exe_new'), { id: 'orders' }, 'and test-mode definitions');
     });
   }
 });

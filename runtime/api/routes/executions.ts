@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Caller, ExecutionStatus, Runtime } from '../../index.js';
-import { decodeCursor, encodeCursor, pageSize, pageQuerySchema, type PageQuery } from '../paging.js';
+import { decodeCursor, encodeCursor, pageSize, pageQuerySchema, positiveInteger, type PageQuery } from '../paging.js';
 import { decodeDocuments, documentsSchema, type ApiDocument } from '../documents.js';
 
 interface StartBody {
@@ -9,6 +9,7 @@ interface StartBody {
   documents?: ApiDocument[];
   wait?: boolean;
   trigger?: 'manual' | 'api';
+  recordStepData?: boolean;
 }
 
 const statuses = ['queued', 'in-process', 'complete', 'complete-with-warnings', 'error', 'aborted', 'discarded'];
@@ -75,6 +76,7 @@ export function executionRoutes(runtime: Runtime): FastifyPluginAsync {
               definition: { type: 'object' },
               wait: { type: 'boolean', default: false },
               trigger: { enum: ['manual', 'api'], default: 'api' },
+              recordStepData: { type: 'boolean' },
               documents: documentsSchema(100000),
             },
           },
@@ -85,7 +87,7 @@ export function executionRoutes(runtime: Runtime): FastifyPluginAsync {
         const documents = body.documents && decodeDocuments(body.documents);
         const view = await runtime.executions.start(
           request.caller,
-          { ...(body.process !== undefined ? { process: body.process } : {}), ...(body.definition !== undefined ? { definition: body.definition } : {}), ...(documents ? { documents } : {}), trigger: body.trigger ?? 'api' },
+          { ...(body.process !== undefined ? { process: body.process } : {}), ...(body.definition !== undefined ? { definition: body.definition } : {}), ...(documents ? { documents } : {}), trigger: body.trigger ?? 'api', ...(body.recordStepData ? { recordStepData: true } : {}) },
           { wait: body.wait === true },
         );
         return reply.status(body.wait ? 200 : 202).send(view);
@@ -105,6 +107,15 @@ export function executionRoutes(runtime: Runtime): FastifyPluginAsync {
       async (request) => executionsPage(runtime, request.caller, request.query),
     );
     app.get<{ Params: { id: string } }>('/executions/:id', async (request) => runtime.executions.get(request.caller, request.params.id));
+    app.get<{ Params: { id: string } }>('/executions/:id/steps', async (request) => ({ steps: await runtime.executions.recordedSteps(request.caller, request.params.id) }));
+    app.get<{ Params: { id: string; step: string }; Querystring: { cursor?: string; limit?: string } }>(
+      '/executions/:id/steps/:step/documents',
+      { schema: { querystring: { type: 'object', additionalProperties: false, properties: { cursor: { type: 'string', pattern: '^[0-9]{1,15}$' }, limit: positiveInteger } } } },
+      async (request) => {
+        const { cursor, limit } = request.query;
+        return runtime.executions.stepDocuments(request.caller, request.params.id, request.params.step, { ...(cursor !== undefined ? { cursor } : {}), limit: Math.min(Number(limit ?? 20), 100) });
+      },
+    );
     app.post<{ Params: { id: string } }>('/executions/:id/cancel', async (request) => runtime.executions.cancel(request.caller, request.params.id));
     app.get<{ Params: { id: string } }>('/executions/:id/log', async (request, reply) => {
       const chunks = await runtime.executions.log(request.caller, request.params.id);

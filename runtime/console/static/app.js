@@ -9,6 +9,8 @@ import { accountsPage } from './pages/accounts.js';
 import { schedulesPage, scheduleEditor } from './pages/schedules.js';
 import { apiQuery, listHash, pager, searchBox } from './pages/lists.js';
 import { operationsPage } from './pages/operations.js';
+import { createDiagram } from './diagram.js';
+import { executionDiagram, tickWhileRunning, coalesce, stepDataSection } from './execution.js';
 
 const main = document.getElementById('main');
 const statusLine = document.getElementById('status');
@@ -441,7 +443,7 @@ async function deploymentPage(processId) {
       ),
     ),
     h('h2', {}, 'Definition'),
-    d.definition === null ? h('p', { class: 'error' }, 'The stored definition of this version cannot be read.') : h('pre', { class: 'log' }, JSON.stringify(d.definition, null, 2)),
+    d.definition === null ? h('p', { class: 'error' }, 'The stored definition of this version cannot be read.') : createDiagram(d.definition, { title: `Diagram of ${d.process}` }).element,
   );
 }
 
@@ -464,7 +466,9 @@ const stage = (s) => (s === 'queued' ? 0 : s === 'in-process' ? 1 : 2);
  * back to an earlier status, so a read answered before an event but arriving after it
  * (pages subscribe first, then read) cannot undo what the event said.
  */
-const advances = (current, candidate) => !current || (candidate && stage(candidate.status) >= stage(current.status));
+const advances = (current, candidate) => !current || (candidate && (stage(candidate.status) !== stage(current.status) ? stage(candidate.status) > stage(current.status) : sameStageNewer(current, candidate)));
+/** Of two views of a running execution, the later event (`seq` grows with each, step counts included). */
+const sameStageNewer = (current, candidate) => current.seq === undefined || candidate.seq === undefined || candidate.seq >= current.seq;
 
 const executionHeaders = ['execution', 'process', 'version', 'trigger', 'status', 'queued', 'duration', 'in / out / failed'];
 
@@ -534,11 +538,15 @@ async function executionPage(id) {
   const path = `/executions/${encodeURIComponent(id)}`;
   let view;
   let shown = false;
+  let live = null; // the diagram with the counts (execution.js)
+  const stepData = stepDataSection(id);
   /** Takes a newer view of this execution; false when it is older than the one shown. */
   function adopt(candidate) {
     if (!advances(view, candidate)) return false;
     view = candidate;
     if (shown) render();
+    live?.update(view);
+    stepData.update(view);
     return true;
   }
   const reread = async () => adopt(await api('GET', path));
@@ -549,14 +557,14 @@ async function executionPage(id) {
       // an ended execution is read again for its document errors
       if (running(event.status)) adopt({ ...event, errors: view?.errors });
       else await reread();
-      if (shown) await loadLog();
+      if (shown) await tailLog();
     } catch (e) {
       say(errorText(e), true);
     }
   });
   resyncs.add(async () => {
     try {
-      if ((await reread()) && shown) await loadLog();
+      if ((await reread()) && shown) await tailLog();
     } catch (e) {
       say(errorText(e), true);
     }
@@ -579,6 +587,8 @@ async function executionPage(id) {
     });
     logBox.textContent = lines.join('\n') || '(no log lines yet)';
   }
+  // the log follows the events (counts come up to 4 times a second): one reload at a time
+  const tailLog = coalesce(loadLog);
   function render() {
     const steps = Object.entries(view.steps ?? {});
     put(body, 'replaceChildren', 
@@ -590,7 +600,7 @@ async function executionPage(id) {
         ['Queued', when(view.queuedAt)],
         ['Started', when(view.startedAt)],
         ['Ended', when(view.endedAt)],
-        ['Duration', duration(view.durationMs)],
+        ['Duration', h('span', { id: 'execution-duration', 'data-execution': id }, duration(view.durationMs))],
         ['Documents', `${view.documentsIn} in, ${view.documentsOut} out, ${view.documentsFailed} failed`],
         ['Warnings', String(view.warnings)],
         view.errorCode ? ['Error', `${view.errorCode}: ${view.errorMessage}`] : null,
@@ -617,7 +627,11 @@ async function executionPage(id) {
   }
   render();
   shown = true;
-  page(`Execution ${id}`, body, h('h2', {}, 'Log'), h('div', { class: 'actions' }, h('button', { type: 'button', class: 'secondary', onclick: () => loadLog() }, 'Reload the log')), logBox);
+  live = executionDiagram(view, stepData);
+  live.update(view);
+  stepData.update(view);
+  tickWhileRunning({ current: () => view, target: () => main.querySelector(`#execution-duration[data-execution="${CSS.escape(id)}"]`), format: duration, tail: tailLog });
+  page(`Execution ${id}`, body, h('h2', {}, 'Diagram'), live.element, stepData.element, h('h2', {}, 'Log'), h('div', { class: 'actions' }, h('button', { type: 'button', class: 'secondary', onclick: () => loadLog() }, 'Reload the log')), logBox);
   await loadLog();
 }
 
