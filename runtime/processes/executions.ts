@@ -161,16 +161,21 @@ function storeFailed(ctx: Pick<Context, 'deps' | 'state'>, execution: string, er
   ctx.deps.logger.error({ err: error, execution }, `${what}; the runtime is not ready until it is restarted`);
 }
 
-/** Writes the execution ends kept while the store was unreachable, oldest first; stops at the first the store still refuses. */
+/**
+ * Writes the execution ends kept while the store was unreachable, oldest first; stops at
+ * the first the store still refuses. One refused as fenced is dropped: another node holds
+ * (or finalised) that record now, and its write stands.
+ */
 async function writeUnwritten(ctx: Pick<Context, 'deps' | 'state'>): Promise<void> {
   for (const [id, final] of [...ctx.state.unwritten]) {
     try {
       await ctx.deps.store.executions.update(final);
-    } catch {
-      return;
+      ctx.deps.logger.info({ execution: id, status: final.status }, 'the end of an execution, kept while the store was unreachable, is written');
+    } catch (error) {
+      if (!(error instanceof StoreFencedError)) return;
+      ctx.deps.logger.warn({ execution: id, code: 'QUARK_ERR_EXECUTION_LEASE_LOST' }, 'the end of an execution, kept while the store was unreachable, is not written: another node claimed or finalised it meanwhile');
     }
     ctx.state.unwritten.delete(id);
-    ctx.deps.logger.info({ execution: id, status: final.status }, 'the end of an execution, kept while the store was unreachable, is written');
   }
 }
 

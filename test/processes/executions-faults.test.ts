@@ -4,7 +4,7 @@ import { createExecutions, type ExecutionsDeps } from '../../runtime/processes/e
 import { openSqliteStore } from '../../runtime/store/sqlite-store.js';
 import { createStoreQueue, type ExecutionQueue } from '../../runtime/processes/queue.js';
 import type { Store } from '../../runtime/store/types.js';
-import { StoreUnavailableError } from '../../runtime/store/errors.js';
+import { StoreFencedError, StoreUnavailableError } from '../../runtime/store/errors.js';
 import { createMetrics } from '../../runtime/core/metrics.js';
 import { createLogger } from '../../runtime/core/logger.js';
 import type { Caller } from '../../runtime/accounts/access.js';
@@ -92,6 +92,18 @@ t.test('a store that cannot be reached for the end (StoreUnavailableError): not 
   await executions.writeUnwritten();
   t.equal(executions.failure(), undefined, 'written: ready again');
   t.match(await real.executions.get(account.id, view.id), { status: 'error', errorCode: 'QUARK_ERR_EXECUTION_RECORD_FAILED' }, 'the store has the end with its code');
+  await executions.close();
+});
+
+t.test('an end kept while the store was unreachable, then refused as fenced (another node finalised the run meanwhile): dropped, ready again', async (t) => {
+  let refusals = 0;
+  const unreachableThenFenced = (m: string) => (++refusals < 3 ? new StoreUnavailableError(`PostgreSQL at 127.0.0.1:5432 is not reachable: ${m}`) : new StoreFencedError(`lease epoch moved on: ${m}`));
+  const { executions } = await build(t, { fault: (s) => faulty(s, 'update', 1, 3, unreachableThenFenced) });
+  const view = await executions.start(caller, { definition, trigger: 'api' }, { wait: true });
+  t.equal(view.errorCode, 'QUARK_ERR_EXECUTION_RECORD_FAILED');
+  t.match(executions.failure(), /1 execution end\(s\) wait for the store/, 'not ready while the end waits');
+  await executions.writeUnwritten();
+  t.equal(executions.failure(), undefined, 'the store answered that another node holds the record: the kept end is dropped, not retried forever');
   await executions.close();
 });
 
