@@ -105,6 +105,9 @@ export function createStoreQueue(deps: { store: Store; workRoot: string }): Exec
   const { store, workRoot } = deps;
   // this node is the queue's only taker: the waiting records in memory are the truth (cancel withdraws)
   const waiting: ExecutionRecord[] = [];
+  // the ids whose inputs may have files in the queued folder (every restored one may): only
+  // their folders are removed at release, so an all-inline execution costs no file system call
+  const withFiles = new Set<string>();
   return {
     async enqueue(record, documents) {
       const inputs = await storedInputs(workRoot, record.id, documents);
@@ -114,6 +117,7 @@ export function createStoreQueue(deps: { store: Store; workRoot: string }): Exec
         await rm(queuedDir(workRoot, record.id), { recursive: true, force: true });
         throw error;
       }
+      if (inputs.some((input) => input.body.kind === 'file')) withFiles.add(record.id);
       waiting.push(record);
     },
     async take() {
@@ -124,7 +128,7 @@ export function createStoreQueue(deps: { store: Store; workRoot: string }): Exec
     },
     async release(id) {
       await store.executions.dropInputs(id);
-      await rm(queuedDir(workRoot, id), { recursive: true, force: true });
+      if (withFiles.delete(id)) await rm(queuedDir(workRoot, id), { recursive: true, force: true });
     },
     withdraw(id) {
       const at = waiting.findIndex((w) => w.id === id);
@@ -136,6 +140,7 @@ export function createStoreQueue(deps: { store: Store; workRoot: string }): Exec
     async restore() {
       const queued = await store.executions.queued(1_000_000);
       waiting.splice(0, waiting.length, ...queued);
+      for (const record of queued) withFiles.add(record.id);
       return queued.length;
     },
   };
