@@ -2,8 +2,12 @@
 // playwright-core): how long elkjs (in its worker, as the console runs it) takes to lay
 // out processes of 20, 50 and 200 steps, median of 7 runs each after one warm-up, with
 // ratios to the 20-step layout of the same run; and the script the console's first load
-// fetches (the sign-in page and every module it imports), raw and gzipped. Timed and
-// printed, never asserted. Run after `npm run build`: node bench/console-diagram.mjs
+// fetches (the sign-in page and every module it imports), raw and gzipped; then what the
+// editor page adds (pages/editor.js and what it imports: CodeMirror and the process
+// schema's validator, fetched only when that page opens), how long the bundled schema
+// check of a 200-step definition takes (it runs after each pause in typing) and how long
+// the editor takes to open on that definition. Timed and printed, never asserted. Run
+// after `npm run build`: node bench/console-diagram.mjs
 import { gzipSync } from 'node:zlib';
 import Fastify from 'fastify';
 import { chromium } from 'playwright-core';
@@ -18,13 +22,40 @@ const url = await app.listen({ host: '127.0.0.1', port: 0 });
 const browser = await chromium.launch({ executablePath: chromiumPath, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
 try {
   const page = await browser.newPage();
-  const scripts = [];
+  let scripts = [];
   page.on('response', (r) => {
     if ((r.headers()['content-type'] ?? '').startsWith('text/javascript')) scripts.push(r.body().then((b) => ({ url: r.url().slice(url.length), raw: b.length, gzip: gzipSync(b, { level: 9 }).length })));
   });
   await page.goto(url + '/');
   await page.waitForLoadState('networkidle');
   const loaded = await Promise.all(scripts);
+  scripts = [];
+  const editor = await page.evaluate(async ({ runs }) => {
+    await import('/pages/editor.js');
+    const { schemaProblems } = await import('/vendor-process-schema.js');
+    const { createDefinitionEditor } = await import('/definition-editor.js');
+    const steps = Array.from({ length: 200 }, (_, i) => ({ id: `s${i}`, kind: 'map', expression: '$', ...(i < 199 ? { next: `s${i + 1}` } : {}) }));
+    const definition = { id: 'p200', name: 'p200', start: { kind: 'documents', next: 's0' }, steps };
+    const text = JSON.stringify(definition, null, 2);
+    const median = (fn) => {
+      const times = [];
+      for (let r = 0; r < runs; r++) {
+        const t0 = performance.now();
+        fn();
+        times.push(performance.now() - t0);
+      }
+      return times.sort((a, b) => a - b)[Math.floor(runs / 2)];
+    };
+    const check = median(() => schemaProblems(structuredClone(definition)));
+    const open = median(() => {
+      const e = createDefinitionEditor({ text, hints: { connections: [], connectors: [], processes: [] } });
+      globalThis.document.body.append(e.element);
+      e.view.destroy();
+      e.element.remove();
+    });
+    return { lines: text.split('\n').length, check, open };
+  }, { runs });
+  const editorScripts = await Promise.all(scripts);
   const sizes = await page.evaluate(
     async ({ sizes, runs }) => {
       const { graphOf } = await import('/graph.js');
@@ -72,6 +103,12 @@ try {
   console.log('| --- | ---: | ---: |');
   for (const s of loaded.sort((a, b) => b.gzip - a.gzip)) console.log(`| ${s.url} | ${s.raw} | ${s.gzip} |`);
   console.log(`| **total** | ${total.raw} | ${total.gzip} (${(total.gzip / 1024).toFixed(1)} KiB) |`);
+  const added = editorScripts.reduce((a, s) => ({ raw: a.raw + s.raw, gzip: a.gzip + s.gzip }), { raw: 0, gzip: 0 });
+  console.log('\n| the editor page adds | bytes | gzipped |');
+  console.log('| --- | ---: | ---: |');
+  for (const s of editorScripts.sort((a, b) => b.gzip - a.gzip)) console.log(`| ${s.url} | ${s.raw} | ${s.gzip} |`);
+  console.log(`| **total** | ${added.raw} | ${added.gzip} (${(added.gzip / 1024).toFixed(1)} KiB) |`);
+  console.log(`\n200-step definition (${editor.lines} lines): schema check ${editor.check.toFixed(1)} ms, editor opened in ${editor.open.toFixed(1)} ms (medians of ${runs})`);
 } finally {
   await browser.close();
   await app.close();

@@ -73,10 +73,13 @@ if (browser) {
       ['#/tokens', 'Tokens'],
       ['#/accounts', 'Accounts'],
       ['#/operations', 'Operations'],
+      ['#/editor', 'New process'],
+      [`#/editor/${definition.id}`, /^Edit /],
     ];
     for (const [hash, heading] of pages) {
       await page.goto(`${rt.url}/${hash}`);
       await page.getByRole('heading', { name: heading, level: 1 }).waitFor();
+      if (hash.startsWith('#/editor')) await page.locator('.diagram[data-ready=true]').waitFor(); // the editor and its diagram drawn
       t.notOk(await scrollsSideways(page), `${hash} fits 380 px`);
       await page.screenshot({ path: join(artifacts, `narrow-${hash.slice(2).split('/')[0]}.png`), fullPage: true });
     }

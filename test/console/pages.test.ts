@@ -21,6 +21,11 @@ if (browser) {
     const { page, errors } = await open(t, browser, rt);
     await signIn(page, ownerToken);
     t.match(await page.locator('#runtime-queue').innerText(), /^0 running \(at most \d+\), 0 queued \(at most \d+\)$/, 'the queue depth with its limits');
+    const { limits } = (await rt.api('GET', '/api/v1/runtime', ownerToken)).body;
+    t.equal(await page.locator('dd .badge').first().innerText(), 'ready', 'the health');
+    for (const name of ['maxRunningExecutions', 'maxQueuedExecutions', 'executionTimeoutMs']) {
+      t.equal(await page.locator('tr', { has: page.locator(`td:text-is("${name}")`) }).locator('td').nth(1).innerText(), String(limits[name]), `the limit ${name} in the limits table`);
+    }
 
     // tokens: a name is required, at the field by its title
     await page.getByRole('link', { name: 'Tokens' }).click();

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import Fastify from 'fastify';
 import { consoleDir, consoleFileNames, consolePlugin, loadConsoleFiles } from '../../runtime/console/plugin.js';
 // the files the build generates next to the console's own (scripts/console-assets.mjs)
-const vendorFiles = ['vendor-elk-api.js', 'vendor-elk-worker.js'];
+const vendorFiles = ['vendor-elk-api.js', 'vendor-elk-worker.js', 'vendor-codemirror.js', 'vendor-process-schema.js'];
 
 t.test('the console is served at / with a strict Content-Security-Policy, without auth', async (t) => {
   const app = Fastify();
@@ -35,9 +35,10 @@ t.test('the console files hold no inline script or style and load nothing from a
   for (const name of names) {
     const text = readFileSync(join(consoleDir, name), 'utf8');
     if (vendorFiles.includes(name)) {
-      // elkjs, bundled at build time: EMF and XML Schema namespace names and license URLs
-      // are in its text, but it must not need eval or `new Function` (the CSP has no
-      // 'unsafe-eval') nor build HTML
+      // elkjs, CodeMirror and the process schema's standalone ajv code, bundled at build
+      // time: namespace names, license URLs and the schema's $id are in their text, but
+      // they must not need eval or `new Function` (the CSP has no 'unsafe-eval') nor build
+      // HTML
       t.notMatch(text, /\beval\(|new Function\(|innerHTML|document\.write/, `${name}: no eval, no HTML from strings`);
       continue;
     }

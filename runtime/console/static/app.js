@@ -10,7 +10,7 @@ import { schedulesPage, scheduleEditor } from './pages/schedules.js';
 import { apiQuery, listHash, pager, searchBox } from './pages/lists.js';
 import { operationsPage } from './pages/operations.js';
 import { createDiagram } from './diagram.js';
-import { executionDiagram, tickWhileRunning, coalesce, stepDataSection } from './execution.js';
+import { executionDiagram, tickWhileRunning, coalesce, stepDataSection, advances, runningStatus as running } from './execution.js';
 
 const main = document.getElementById('main');
 const statusLine = document.getElementById('status');
@@ -46,7 +46,24 @@ function page(title, ...content) {
 }
 
 /** What the pages in pages/ use of this shell. */
-const ui = { page, say, errorText, problemsOf, session: () => session, unsaved };
+const ui = {
+  page,
+  say,
+  errorText,
+  problemsOf,
+  session: () => session,
+  unsaved,
+  /** Adds a listener of the execution events for the current page. */
+  listen: (fn) => listeners.add(fn),
+  /** Adds a re-read the current page runs when the event stream (re)connects. */
+  resync: (fn) => resyncs.add(fn),
+};
+
+/** The process editor, loaded when its page opens: CodeMirror stays out of the first load. */
+async function editorPage(processId) {
+  const { editorPage: open } = await import('./pages/editor.js');
+  await open(ui, processId);
+}
 
 // ---- session ---------------------------------------------------------------
 
@@ -376,6 +393,7 @@ async function deploymentsPage(query = new URLSearchParams()) {
         ),
     pager('#/deployments', query, nextCursor),
     h('h2', {}, 'Deploy a process'),
+    h('p', {}, h('a', { href: '#/editor', class: 'button', id: 'open-editor' }, 'Write one in the editor'), ' with the diagram drawn as you type, a test run and its step data; or deploy a file or pasted JSON here.'),
     unsaved.watch(h(
       'form',
       { onsubmit: deploy, novalidate: true, id: 'deploy-form' },
@@ -423,6 +441,7 @@ async function deploymentPage(processId) {
         say(`Started ${view.id}.`);
         location.hash = `#/executions/${view.id}`;
       }, { id: 'run-now', disabled: d.activeVersion === null }),
+      h('a', { href: `#/editor/${encodeURIComponent(d.process)}`, class: 'button secondary', id: 'edit-process' }, 'Edit in the editor'),
       act('Undeploy', async () => {
         if (!confirm(`Undeploy ${d.process}? Its versions are kept.`)) return;
         await api('DELETE', `/deployments/${encodeURIComponent(d.process)}`);
@@ -459,17 +478,6 @@ function loadProblems(problems) {
 }
 
 const statuses = ['queued', 'in-process', 'complete', 'complete-with-warnings', 'error', 'aborted', 'discarded'];
-const running = (s) => s === 'queued' || s === 'in-process';
-const stage = (s) => (s === 'queued' ? 0 : s === 'in-process' ? 1 : 2);
-/**
- * Whether `candidate` may replace `current` (either may be undefined): a view never goes
- * back to an earlier status, so a read answered before an event but arriving after it
- * (pages subscribe first, then read) cannot undo what the event said.
- */
-const advances = (current, candidate) => !current || (candidate && (stage(candidate.status) !== stage(current.status) ? stage(candidate.status) > stage(current.status) : sameStageNewer(current, candidate)));
-/** Of two views of a running execution, the later event (`seq` grows with each, step counts included). */
-const sameStageNewer = (current, candidate) => current.seq === undefined || candidate.seq === undefined || candidate.seq >= current.seq;
-
 const executionHeaders = ['execution', 'process', 'version', 'trigger', 'status', 'queued', 'duration', 'in / out / failed'];
 
 function executionRow(e) {
@@ -645,6 +653,8 @@ const routes = [
   [/^#\/connections\/([^/]+)$/, (id) => connectionForm(decodeURIComponent(id)), 'connections'],
   [/^#\/deployments$/, deploymentsPage, 'deployments'],
   [/^#\/deployments\/([^/]+)$/, (p) => deploymentPage(decodeURIComponent(p)), 'deployments'],
+  [/^#\/editor$/, () => editorPage(null), 'deployments'],
+  [/^#\/editor\/([^/]+)$/, (p) => editorPage(decodeURIComponent(p)), 'deployments'],
   [/^#\/executions$/, executionsPage, 'executions'],
   [/^#\/executions\/([^/]+)$/, (id) => executionPage(decodeURIComponent(id)), 'executions'],
   [/^#\/schedules$/, () => schedulesPage(ui), 'schedules'],
@@ -658,6 +668,7 @@ let generation = 0;
 async function route() {
   listeners.clear();
   resyncs.clear();
+  main.classList.remove('wide');
   if (!session) return renderSignIn();
   const [path, search = ''] = (location.hash || '#/runtime').split('?');
   const match = routes.find(([re]) => re.test(path));

@@ -224,17 +224,18 @@ function countsText(c) {
 /**
  * Draws a definition into a new element: {element, ready, setCounts(counts), boxes()}.
  * `details(node)` returns the side panel's content for a node (the default shows the
- * step's definition). `ready` resolves when the layout is drawn.
+ * step's definition). `ready` resolves when the layout is drawn. `id` prefixes the ids of
+ * its parts (`diagram-svg`, `diagram-panel`…), for a page that draws two.
  */
-export function createDiagram(definition, { details = stepDetails, title = 'Process diagram' } = {}) {
+export function createDiagram(definition, { details = stepDetails, title = 'Process diagram', id = 'diagram' } = {}) {
   const graph = graphOf(definition);
   const byId = new Map(graph.nodes.map((n) => [n.id, n]));
   const steps = new Map((definition?.steps ?? []).map((st) => [st.id, st]));
-  const panel = h('aside', { class: 'diagram-panel', id: 'diagram-panel', 'aria-live': 'polite', 'aria-label': 'Step details' }, h('p', { class: 'muted' }, 'Select a step (click it, or Tab to it and press Enter) to see its details.'));
+  const panel = h('aside', { class: 'diagram-panel', id: `${id}-panel`, 'aria-live': 'polite', 'aria-label': 'Step details' }, h('p', { class: 'muted' }, 'Select a step (click it, or Tab to it and press Enter) to see its details.'));
   const arrow = `arrow-${++diagrams}`;
   const group = s('g', { class: 'viewport' });
-  const svg = s('svg', { class: 'diagram-svg', id: 'diagram-svg', role: 'group', 'aria-label': title, tabindex: '0' }, markers(arrow), group);
-  const json = h('pre', { class: 'log diagram-json', id: 'diagram-json', hidden: true }, JSON.stringify(definition, null, 2));
+  const svg = s('svg', { class: 'diagram-svg', id: `${id}-svg`, role: 'group', 'aria-label': title, tabindex: '0' }, markers(arrow), group);
+  const json = h('pre', { class: 'log diagram-json', id: `${id}-json`, hidden: true }, JSON.stringify(definition, null, 2));
   const state = { selected: null, counts: {}, errors: [], vp: null, layout: null };
   const select = (node) => {
     state.selected = node;
@@ -246,7 +247,7 @@ export function createDiagram(definition, { details = stepDetails, title = 'Proc
     json.hidden = !json.hidden;
     jsonButton.textContent = json.hidden ? 'Show JSON' : 'Hide JSON';
     jsonButton.setAttribute('aria-expanded', String(!json.hidden));
-  }, { id: 'diagram-json-toggle', 'aria-expanded': 'false', 'aria-controls': 'diagram-json' });
+  }, { id: `${id}-json-toggle`, 'aria-expanded': 'false', 'aria-controls': `${id}-json` });
   const toolbar = h(
     'div',
     { class: 'actions diagram-tools' },
@@ -255,7 +256,7 @@ export function createDiagram(definition, { details = stepDetails, title = 'Proc
     button('Fit', () => state.vp?.fit(), { 'aria-label': 'Fit the diagram' }),
     jsonButton,
   );
-  const status = h('p', { class: 'muted diagram-status', id: 'diagram-status' }, 'Laying out the diagram…');
+  const status = h('p', { class: 'muted diagram-status', id: `${id}-status` }, 'Laying out the diagram…');
   const element = h('section', { class: 'diagram', 'aria-label': title }, toolbar, h('div', { class: 'diagram-body' }, h('div', { class: 'diagram-canvas' }, svg, status), panel), json);
 
   const ready = (async () => {

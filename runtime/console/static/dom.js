@@ -57,3 +57,10 @@ export function duration(ms) {
 export function put(el, method, ...children) {
   el[method](...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
 }
+
+/** Bytes as base64 (a file's body sent to the API). */
+export function toBase64(bytes) {
+  let text = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(text);
+}

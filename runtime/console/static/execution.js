@@ -7,7 +7,16 @@ import { api } from './api.js';
 import { h } from './dom.js';
 import { createDiagram, stepDetails } from './diagram.js';
 
-const runningStatus = (s) => s === 'queued' || s === 'in-process';
+export const runningStatus = (s) => s === 'queued' || s === 'in-process';
+const stage = (s) => (s === 'queued' ? 0 : s === 'in-process' ? 1 : 2);
+/**
+ * Whether `candidate` may replace `current` (either may be undefined): a view never goes
+ * back to an earlier status, so a read answered before an event but arriving after it
+ * (pages subscribe first, then read) cannot undo what the event said.
+ */
+export const advances = (current, candidate) => !current || (candidate && (stage(candidate.status) !== stage(current.status) ? stage(candidate.status) > stage(current.status) : sameStageNewer(current, candidate)));
+/** Of two views of a running execution, the later event (`seq` grows with each, step counts included). */
+const sameStageNewer = (current, candidate) => current.seq === undefined || candidate.seq === undefined || candidate.seq >= current.seq;
 
 /** The panel of a node on an execution's diagram: the step's counts, errors and documents, then its definition. */
 function executionDetails(node, context, stepData) {

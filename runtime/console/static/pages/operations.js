@@ -2,7 +2,7 @@
 // the operation, fill its parameters (a form from the operation's parameter schema), give
 // one optional document, and see each result with its output documents or its error.
 import { api } from '../api.js';
-import { h, put, badge, table, duration } from '../dom.js';
+import { h, put, badge, table, duration, toBase64 } from '../dom.js';
 import { schemaFields, validate } from '../form.js';
 import { listHash } from './lists.js';
 
@@ -68,12 +68,6 @@ function documentInput() {
     return { ...some, ...(body.value ? { body: body.value } : {}) };
   }
   return { element, read };
-}
-
-function toBase64(bytes) {
-  let text = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(text);
 }
 
 function operationForm(ui, connection, operation, schema) {

@@ -16,6 +16,10 @@ export function createUnsaved() {
       form.addEventListener('change', mark);
       return form;
     },
+    /** Marks `element` as changed: for an editor that is not a form field (the definition editor). */
+    changed(element) {
+      dirty.add(element);
+    },
     /** The form's changes are saved (or given up). */
     saved(form) {
       dirty.delete(form);
