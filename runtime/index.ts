@@ -11,12 +11,14 @@ import { createLogger, type Logger } from './core/logger.js';
 import { createMetrics, type Metrics } from './core/metrics.js';
 import { builtInConnectorsDir, quarkVersion } from './core/paths.js';
 import { createSchemaRegistry, type SchemaRegistry } from './schema/index.js';
-import { openHome, lockHome, type RuntimeConfig, type HomePaths } from './home/index.js';
+import { openHome, lockHome, isolationOf, type RuntimeConfig, type HomePaths } from './home/index.js';
 import { describeStore, openStore } from './store/open.js';
 import { createSecretBox } from './secrets/secret-box.js';
 import { redactPathsFor } from './secrets/secret-fields.js';
 import { createAccessControl, type AccessControl, type Caller } from './accounts/access.js';
-import { createWorkerPool } from './engine/pool.js';
+import { createWorkerPool, type WorkerPool } from './engine/pool.js';
+import { createConnectorPools } from './engine/connector-pools.js';
+import { createHostPool } from './engine/host.js';
 import { checkPlugin, loadConnectors, type PluginLocation } from './connectors/loader.js';
 import { quarantineView, type ConnectorRegistry, type LoadedConnector, type QuarantinedPlugin } from './connectors/registry.js';
 import { createConnectionService, requireConnector, type ConnectionService } from './connections/service.js';
@@ -220,10 +222,25 @@ async function openParts(home: Home, bootLogger: Logger, metrics: Metrics, close
   emptyWorkFolder(paths.work);
   const store = await openStore(config.store, { file: paths.store, quarkVersion, logger: bootLogger });
   closers.push(() => store.close());
-  const pool = createWorkerPool({ threads: config.limits.workerThreads, heapMb: config.limits.workerHeapMb, logger: bootLogger });
+  const pool = createPluginPool(home, bootLogger);
   closers.push(() => pool.close());
   metrics.watchPool(pool);
   return { store, pool };
+}
+
+/**
+ * Where plugin code and pure steps run (README, "Security model"): worker threads of this
+ * process, one connector per worker, or the same in a plugin host process under Node's
+ * permission model, which may read the plugin folders and the work folder but not the
+ * master key or the store.
+ */
+function createPluginPool(home: Home, logger: Logger): WorkerPool {
+  const { config, paths } = home;
+  const { workerThreads: threads, workerHeapMb: heapMb, workerExternalMb: externalMb, taskCpuMs: cpuMs } = config.limits;
+  const limits = { threads, heapMb, limits: { externalMb, cpuMs }, logger };
+  if (isolationOf(config) === 'threads') return createConnectorPools(limits);
+  const reads = pluginLocations(home).map((location) => location.path);
+  return createHostPool({ ...limits, reads, work: paths.work, protect: [paths.masterKey, paths.store, paths.config] });
 }
 
 function pluginLocations(home: Home): PluginLocation[] {
@@ -234,7 +251,7 @@ function pluginLocations(home: Home): PluginLocation[] {
   ];
 }
 
-type Pool = ReturnType<typeof createWorkerPool>;
+type Pool = WorkerPool;
 
 /**
  * A molecule node's cluster part, when config.json has a queue: imported only then, so an

@@ -68,6 +68,8 @@ export const errorCatalogue = {
   QUARK_ERR_OPERATION_INVALID_PARAMETERS: { status: 400, summary: 'The operation\'s parameters do not match its parameter schema.' },
   QUARK_ERR_OPERATION_NOT_FOUND: { status: 404, summary: 'The connector has no operation with this id.' },
   QUARK_ERR_PLUGIN_WORKER_DIED: { status: 500, summary: 'The worker running the plugin died (for example out of memory).' },
+  QUARK_ERR_PLUGIN_RESOURCE_LIMIT: { status: 500, summary: 'The plugin task went over its external memory (limits.workerExternalMb) or CPU time (limits.taskCpuMs) limit and its worker was stopped.' },
+  QUARK_ERR_PLUGIN_HOST_DIED: { status: 500, summary: 'The plugin host process (isolation "process") ended while the task ran in it; a new host runs the next task.' },
 
   // resources operations hold, released at recovery (runtime/connections/recovery.ts)
   QUARK_ERR_RESOURCE_INVALID: { status: 400, summary: 'A resource an operation asked to hold has a bad kind or data (details.problems), or its connector has no recover handler.' },

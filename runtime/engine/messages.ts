@@ -135,13 +135,22 @@ export type ResourceRequest =
   | { type: 'release'; request: number; id: string };
 export type ResourceAnswer = { type: 'resource'; request: number; ok: true; id: string } | { type: 'resource'; request: number; ok: false; error: PlainError };
 
+/** A plugin task's resource limits (limits.ts): external memory of its worker, CPU time. */
+export interface TaskLimits {
+  externalMb: number;
+  cpuMs: number;
+}
+
+/** A task past one of its limits: the pool stops its worker at once. */
+export type LimitEvent = { type: 'limit'; resource: 'external memory' | 'CPU time'; used: number; limit: number; unit: 'MB' | 'ms' };
+
 /** On the control port: worker → main. */
-export type WorkerEvent = { type: 'started' } | { type: 'progress'; document: number; bytesDone: number; bytesTotal?: number } | ResourceRequest;
+export type WorkerEvent = { type: 'started' } | { type: 'progress'; document: number; bytesDone: number; bytesTotal?: number } | LimitEvent | ResourceRequest;
 /** On the control port: main → worker. */
 export type MainEvent = { type: 'abort'; reason: AbortReason } | ResourceAnswer;
 
 /** As posted to the worker: the pool adds the control port. */
-export type PostedTask = WorkerTask & { control: MessagePort };
+export type PostedTask = WorkerTask & { control: MessagePort; limits?: TaskLimits };
 
 export interface WorkerLogRecord {
   level: 'debug' | 'info' | 'warn' | 'error';
@@ -157,6 +166,10 @@ export interface OperationResultRef {
   documents?: DocumentRef[];
 }
 
+/**
+ * `recycle`: the worker is tainted (a late failure of plugin code, a leaked timer, child or
+ * server) and says why; the pool retires it after this task, which is not failed for it.
+ */
 export type WorkerReply =
-  | { ok: true; value: unknown; logs: WorkerLogRecord[] }
-  | { ok: false; error: PlainError; logs: WorkerLogRecord[] };
+  | { ok: true; value: unknown; logs: WorkerLogRecord[]; recycle?: string }
+  | { ok: false; error: PlainError; logs: WorkerLogRecord[]; recycle?: string };

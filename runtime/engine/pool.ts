@@ -1,11 +1,13 @@
-import { MessageChannel } from 'node:worker_threads';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { quarkError, messageOf, type QuarkError } from '../core/errors.js';
-import type { AbortReason, MainEvent, PostedTask, ResourceAnswer, ResourceRequest, WorkerEvent, WorkerTask, WorkerReply } from './messages.js';
+import type { AbortReason, LimitEvent, TaskLimits, MainEvent, PostedTask, ResourceAnswer, ResourceRequest, WorkerEvent, WorkerTask, WorkerReply } from './messages.js';
 
 export interface WorkerPoolOptions {
   threads: number;
   heapMb: number;
+  /** Per plugin task: external memory (Buffers) of its worker and CPU time (limits.ts); none for pure steps. */
+  limits?: TaskLimits;
   /** Where a worker that dies with no task of its own is reported. */
   logger: { warn(fields: object, message: string): void };
 }
@@ -30,7 +32,10 @@ export interface RunOptions {
   onProgress?(event: Extract<WorkerEvent, { type: 'progress' }>): void;
   /** Buffers the task holds that move to the worker instead of being copied (they are detached here). */
   transfer?: ArrayBuffer[];
-  /** Records or releases a resource the plugin holds (context.resources); without it, holds are refused. */
+  /**
+   * Records or releases a resource the plugin holds (context.resources); without it, holds
+   * are refused. It may answer later (the plugin host process asks the main process).
+   */
   onResource?(request: ResourceRequest): ResourceAnswer | Promise<ResourceAnswer>;
 }
 
@@ -39,12 +44,20 @@ export interface RunOptions {
  * the write) refuses the hold, so the plugin releases what it started at once, instead of
  * an exception escaping the port's listener.
  */
-async function answerResource(onResource: (request: ResourceRequest) => ResourceAnswer | Promise<ResourceAnswer>, request: ResourceRequest): Promise<ResourceAnswer> {
+async function answerResource(onResource: NonNullable<RunOptions['onResource']>, request: ResourceRequest): Promise<ResourceAnswer> {
   try {
     return await onResource(request);
   } catch (error) {
     return { type: 'resource', request: request.request, ok: false, error: { code: 'QUARK_ERR_RESOURCE_NOT_RECORDED', message: `the runtime could not record the resource: ${messageOf(error)}` } };
   }
+}
+
+/**
+ * Posts the answer when the store has written it (the worker matches it by its request
+ * number); a port closed by then (the task ended) drops it.
+ */
+function relayResource(port: MessagePort, onResource: NonNullable<RunOptions['onResource']>, request: ResourceRequest): void {
+  void answerResource(onResource, request).then((answer) => port.postMessage(answer satisfies MainEvent));
 }
 
 function refuseResource(request: ResourceRequest): ResourceAnswer {
@@ -98,14 +111,17 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
   // late throw. Unheard, that event would end the process; the task is failed already.
   piscina.on('error', (error: unknown) => reportIdleDeath(options, error));
 
-  function convert(error: unknown, what: string, timeoutMs: number, stopped: AbortReason | undefined, started: boolean): QuarkError {
+  function convert(error: unknown, what: string, timeoutMs: number, stopped: AbortReason | undefined, started: boolean, over: LimitEvent | undefined): QuarkError {
+    if (over) {
+      return quarkError('QUARK_ERR_PLUGIN_RESOURCE_LIMIT', `${what} used ${over.used} ${over.unit} of ${over.resource}, over its limit of ${over.limit} ${over.unit}; its worker was stopped`, { resource: over.resource, used: over.used, limit: over.limit, unit: over.unit }, error);
+    }
     if (stopped === 'timeout') {
       return quarkError('QUARK_ERR_PLUGIN_TIMEOUT', `${what} did not finish within ${timeoutMs} ms and was stopped`, { timeoutMs }, error);
     }
     if (stopped === 'cancelled') return quarkError('QUARK_ERR_OPERATION_CANCELLED', `${what} was cancelled and its worker stopped`, undefined, error);
     const code = (error as { code?: unknown } | null)?.code;
     if (code === 'ERR_WORKER_OUT_OF_MEMORY') {
-      return quarkError('QUARK_ERR_PLUGIN_WORKER_DIED', `${what} ran out of memory (worker heap limit ${options.heapMb} MB); its worker was replaced`, { heapMb: options.heapMb }, error);
+      return quarkError('QUARK_ERR_PLUGIN_WORKER_DIED', `${what} ran out of memory (worker heap limit ${options.heapMb} MB); its worker was replaced`, { heapMb: options.heapMb, outOfMemory: true }, error);
     }
     // structured clone refused the task (too deep, a function): no worker ever saw it
     const name = (error as { name?: unknown } | null)?.name;
@@ -120,6 +136,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
       const hardStop = new AbortController();
       let stopped: AbortReason | undefined;
       let started = false;
+      let over: LimitEvent | undefined;
       const timers: NodeJS.Timeout[] = [];
       const { port1, port2 } = new MessageChannel();
       const stop = (reason: AbortReason) => {
@@ -137,13 +154,17 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
           timers.push(setTimeout(() => stop('timeout'), timeoutMs));
         }
         else if (event.type === 'progress') relayProgress(options, what, event, onProgress);
-        // answered when the store has written it; the worker matches the answer by its request number
-        else void answerResource(onResource, event).then((answer) => port1.postMessage(answer satisfies MainEvent));
+        else if (event.type === 'limit') {
+          over ??= event;
+          hardStop.abort();
+        }
+        else relayResource(port1, onResource, event);
       });
       try {
-        return await piscina.run({ ...task, control: port2 }, { signal: hardStop.signal, transferList: [port2, ...transfer] });
+        const limits = task.kind === 'steps' ? undefined : options.limits;
+        return await piscina.run({ ...task, control: port2, ...(limits ? { limits } : {}) }, { signal: hardStop.signal, transferList: [port2, ...transfer] });
       } catch (error) {
-        throw convert(error, what, timeoutMs, stopped, started);
+        throw convert(error, what, timeoutMs, stopped, started, over);
       } finally {
         for (const timer of timers) clearTimeout(timer);
         signal?.removeEventListener('abort', onCancel);

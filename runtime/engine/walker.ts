@@ -291,9 +291,13 @@ export function chunkFailure(error: unknown, first: PureStep, documents: number,
   if (error.code === 'QUARK_ERR_PLUGIN_TIMEOUT') {
     return { code: 'QUARK_ERR_STEP_TIMEOUT', message: `${step}: a chunk of ${documents} document(s) did not finish within ${timeoutMs} ms (the steps' timeoutMs, else limits.stepTimeoutMs); its worker was stopped` };
   }
-  const cause = (error.cause as { code?: unknown } | undefined)?.code;
-  if (error.code === 'QUARK_ERR_PLUGIN_WORKER_DIED' && cause === 'ERR_WORKER_OUT_OF_MEMORY') {
+  // a worker that ran out of heap (details.outOfMemory, from the pool, also through the
+  // plugin host), or the plugin host that V8 aborted for memory (isolation "process")
+  if (error.code === 'QUARK_ERR_PLUGIN_WORKER_DIED' && error.details?.outOfMemory === true) {
     return { code: 'QUARK_ERR_STEP_MEMORY_LIMIT', message: `${step}: ${error.message.replace(/^step \S+ /, '')}; limits.workerHeapMb bounds the memory of one worker` };
+  }
+  if (error.code === 'QUARK_ERR_PLUGIN_HOST_DIED' && error.details?.outOfMemory === true) {
+    return { code: 'QUARK_ERR_STEP_MEMORY_LIMIT', message: `${step}: the plugin host process ran out of memory while this chunk ran in it (one allocation past a worker's heap limit, limits.workerHeapMb, aborts the whole host); the runtime started a new host and goes on` };
   }
   if (error.code === 'QUARK_ERR_PLUGIN_WORKER_DIED' && error.details?.posted === false) {
     return { code: 'QUARK_ERR_STEP_TASK_UNSENDABLE', message: `${step}: the documents or process properties could not be passed to a worker thread: ${messageOf(error.cause)}` };

@@ -4,6 +4,8 @@
  * A control port carries 'started' and progress to the main thread and 'abort' from it.
  */
 import { register } from 'node:module';
+import { heldResources, installGuards, takeTaint } from './guards.js';
+import { watchLimits } from './limits.js';
 import { pathToFileURL } from 'node:url';
 import type { MessagePort } from 'node:worker_threads';
 import { isConnector, type Connector, type ConnectorLogger, type HeldResource, type OperationResult, type ResourceDescription, type Resources } from '../sdk/index.js';
@@ -15,6 +17,9 @@ import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { isExpression } from '../processes/definition.js';
 import { createSchemaRegistry, type SchemaRegistry, type Validator } from '../schema/index.js';
 import type { AbortReason, DocumentRef, MainEvent, OperationResultRef, OperationTask, PostedTask, ProbeTask, RecoverTask, ResourceAnswer, ResourceRequest, TestTask, WorkerEvent, WorkerLogRecord, WorkerReply } from './messages.js';
+
+// before any plugin code runs: no process.kill/exit/abort, no workers, late failures taint
+installGuards();
 
 // A plugin imports `quark/sdk` wherever its folder is (built-in, the home, a configured
 // path): this resolve hook maps that one specifier to this runtime's SDK.
@@ -294,11 +299,27 @@ function controlOf(port: MessagePort): Control {
   };
 }
 
+function failureReply(error: unknown, logs: WorkerLogRecord[]): WorkerReply {
+  if (error instanceof TaskFailure) return { ok: false, error: { code: error.code, message: error.message }, logs };
+  if (error instanceof DOMException && error.name === 'DataCloneError') {
+    return { ok: false, error: { code: 'QUARK_ERR_PLUGIN_RESULT_INVALID', message: `the plugin's result cannot be passed back: ${messageOf(error)}` }, logs };
+  }
+  // anything else is quark's own failure in the worker, not the plugin's
+  return { ok: false, error: { code: 'QUARK_ERR_API_INTERNAL', message: `the runtime's worker failed: ${messageOf(error)}` }, logs };
+}
+
+/** A reply that tells the pool to retire this worker, when plugin code left it tainted. */
+function withTaint(reply: WorkerReply, held: number): WorkerReply {
+  const recycle = takeTaint(held);
+  return recycle ? { ...reply, recycle } : reply;
+}
+
 export default async function run(posted: PostedTask): Promise<WorkerReply> {
-  const { control: port, ...task } = posted;
+  const { control: port, limits, ...task } = posted;
   const control = controlOf(port);
   control.post({ type: 'started' });
   const logs: WorkerLogRecord[] = [];
+  const held = heldResources();
   try {
     // pure steps: our own plain data, passed back without the defensive clone below
     if (task.kind === 'steps') {
@@ -307,22 +328,22 @@ export default async function run(posted: PostedTask): Promise<WorkerReply> {
       const reply: WorkerReply = { ok: true, value: outcome, logs };
       return move({ get [transferableSymbol]() { return [buffer]; }, get [valueSymbol]() { return reply; } } as never) as unknown as WorkerReply;
     }
-    const connector = await load(task.entry);
+    const stopWatching = watchLimits(limits, control.post);
     let value: unknown;
-    if (task.kind === 'probe') value = probe(connector, task);
-    else if (task.kind === 'test') value = await test(connector, task, control, logs);
-    else if (task.kind === 'recover') value = await recover(connector, task, control, logs);
-    else value = await operate(connector, task, control, logs);
+    try {
+      const connector = await load(task.entry);
+      if (task.kind === 'probe') value = probe(connector, task);
+      else if (task.kind === 'test') value = await test(connector, task, control, logs);
+      else if (task.kind === 'recover') value = await recover(connector, task, control, logs);
+      else value = await operate(connector, task, control, logs);
+    } finally {
+      stopWatching();
+    }
     // structuredClone rejects functions and the like: make that a result-shape error here
     // rather than a DataCloneError in piscina.
-    return { ok: true, value: structuredClone(value), logs };
+    return withTaint({ ok: true, value: structuredClone(value), logs }, held);
   } catch (error) {
-    if (error instanceof TaskFailure) return { ok: false, error: { code: error.code, message: error.message }, logs };
-    if (error instanceof DOMException && error.name === 'DataCloneError') {
-      return { ok: false, error: { code: 'QUARK_ERR_PLUGIN_RESULT_INVALID', message: `the plugin's result cannot be passed back: ${messageOf(error)}` }, logs };
-    }
-    // anything else is quark's own failure in the worker, not the plugin's
-    return { ok: false, error: { code: 'QUARK_ERR_API_INTERNAL', message: `the runtime's worker failed: ${messageOf(error)}` }, logs };
+    return withTaint(failureReply(error, logs), held);
   } finally {
     port.close();
   }

@@ -15,9 +15,22 @@ export { lockHome, type HomeLock } from './lock.js';
 
 export type RuntimeKind = 'atom' | 'molecule' | 'cloud';
 
+/** Where plugin code runs: worker threads of the runtime, or of a plugin host process. */
+export type IsolationMode = 'threads' | 'process';
+
+/**
+ * `threads` unless the configuration says `process`. Not yet the default for cloud: the
+ * local-files connector reads and writes folders the host may not (README, "Security model").
+ */
+export function isolationOf(config: Pick<RuntimeConfig, 'isolation'>): IsolationMode {
+  return config.isolation ?? 'threads';
+}
+
 export interface RuntimeLimits {
   workerThreads: number;
   workerHeapMb: number;
+  workerExternalMb: number;
+  taskCpuMs: number;
   testConnectionTimeoutMs: number;
   pluginImportTimeoutMs: number;
   shutdownGraceMs: number;
@@ -38,6 +51,7 @@ export interface RuntimeConfig {
   id: string;
   name: string;
   kind: RuntimeKind;
+  isolation?: IsolationMode;
   owner: { id: string; name: string };
   listen: { host: string; port: number; tls?: { cert: string; key: string }; insecure?: boolean };
   proxy?: { host: string; port: number };

@@ -13,6 +13,7 @@ import { append, chunkFailure, createWalker, segmentTimeout, type WalkContext, t
 import { inlineRef } from '../../runtime/engine/bodies.js';
 import { createLogger } from '../../runtime/core/logger.js';
 import { quarkError } from '../../runtime/core/errors.js';
+import { hostDied } from '../../runtime/engine/host.js';
 import type { DocumentRef } from '../../runtime/engine/messages.js';
 import type { ProcessDefinition, PureStep, Step } from '../../runtime/processes/definition.js';
 
@@ -173,8 +174,11 @@ t.test('segmentTimeout: the largest limit a step of the run sets, else the defau
 
 t.test('chunkFailure speaks of steps, not plugins', async (t) => {
   const map: PureStep = { id: 'm', kind: 'map', expression: '1' };
-  const oom = quarkError('QUARK_ERR_PLUGIN_WORKER_DIED', 'step m ran out of memory (worker heap limit 64 MB); its worker was replaced', undefined, Object.assign(new Error('oom'), { code: 'ERR_WORKER_OUT_OF_MEMORY' }));
+  const oom = quarkError('QUARK_ERR_PLUGIN_WORKER_DIED', 'step m ran out of memory (worker heap limit 64 MB); its worker was replaced', { heapMb: 64, outOfMemory: true }, Object.assign(new Error('oom'), { code: 'ERR_WORKER_OUT_OF_MEMORY' }));
   t.equal(chunkFailure(oom, map, 3, 1000).code, 'QUARK_ERR_STEP_MEMORY_LIMIT');
+  const hostOom = hostDied('step m', null, 'SIGABRT', 'FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory');
+  t.match(chunkFailure(hostOom, map, 3, 1000), { code: 'QUARK_ERR_STEP_MEMORY_LIMIT', message: /plugin host process ran out of memory/ }, 'the host aborted for memory (isolation "process"): the memory code');
+  t.equal(chunkFailure(hostDied('step m', 1, null, 'some other end'), map, 3, 1000).code, 'QUARK_ERR_PLUGIN_HOST_DIED', 'a host that ended otherwise says so');
   t.equal(chunkFailure(quarkError('QUARK_ERR_PLUGIN_TIMEOUT', 'x'), map, 3, 1000).code, 'QUARK_ERR_STEP_TIMEOUT');
   const unsendable = quarkError('QUARK_ERR_PLUGIN_WORKER_DIED', 'step m could not be passed to a worker thread', { posted: false }, new RangeError('Maximum call stack size exceeded'));
   const failure = chunkFailure(unsendable, map, 3, 1000);

@@ -1,0 +1,234 @@
+/**
+ * Isolation mode "process": plugin code (and pure steps) runs in worker threads of a child
+ * process, the plugin host (host-main.ts), started under Node's permission model. The host
+ * may read only the runtime's own code, the plugin folders and the work folder, and write
+ * only the work folder: not `master.key`, not `quark.db`, not the rest of the home. It
+ * cannot start child processes or load native addons; it gets an empty environment. What
+ * kills the host (a plugin's process.kill that got round the guards, a single allocation
+ * past a worker's heap limit, which aborts the whole process, nodejs/node#47224) ends only
+ * the host: its tasks in flight fail with QUARK_ERR_PLUGIN_HOST_DIED and the next task
+ * starts a new host. This side implements the same WorkerPool as the threads mode.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { existsSync, realpathSync } from 'node:fs';
+import { join, relative, isAbsolute } from 'node:path';
+import { quarkError, type QuarkError } from '../core/errors.js';
+import { packageRoot } from '../core/paths.js';
+import type { PoolStats, RunOptions, WorkerPool, WorkerPoolOptions } from './pool.js';
+import type { HostCommand, HostReport, HostSettings } from './host-messages.js';
+import type { WorkerReply, WorkerTask } from './messages.js';
+
+export interface HostPoolOptions extends WorkerPoolOptions {
+  logger: WorkerPoolOptions['logger'] & { error(fields: object, message: string): void };
+  /** Folders the host may read: the plugin locations (the runtime's own code is added). */
+  reads: string[];
+  /** The one folder the host may write (and read): the home's work folder. */
+  work: string;
+  /** Paths the host must not be able to read: the master key and the store. */
+  protect: string[];
+}
+
+const hostFile = new URL('./host-main.js', import.meta.url);
+
+/** `--permission` from Node 22 on, `--experimental-permission` on Node 20. */
+export function permissionFlag(version = process.versions.node): string {
+  return Number(version.split('.')[0]) >= 22 ? '--permission' : '--experimental-permission';
+}
+
+/** A path and, when it differs, its real path (Node checks the real one of what it imports). */
+function withRealPath(path: string): string[] {
+  if (!existsSync(path)) return [path];
+  const real = realpathSync(path);
+  return real === path ? [path] : [path, real];
+}
+
+const inside = (path: string, folder: string) => {
+  const rel = relative(folder, path);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+};
+
+/** What the host may read: its own code (dist, node_modules, schemas, package.json), plugins, work. */
+export function hostReads(options: Pick<HostPoolOptions, 'reads' | 'work'>): string[] {
+  const own = ['dist', 'node_modules', 'schemas', 'package.json'].map((name) => join(packageRoot, name));
+  return [...new Set([...own, ...options.reads, options.work].flatMap(withRealPath))];
+}
+
+/**
+ * The host's command line. Workers are allowed (the host runs its pools in them; the
+ * worker guards refuse new ones to plugin code); child processes, addons, WASI and the
+ * inspector are not.
+ */
+export function hostArgs(options: Pick<HostPoolOptions, 'reads' | 'work'>): string[] {
+  return [
+    permissionFlag(),
+    '--allow-worker',
+    ...hostReads(options).map((path) => `--allow-fs-read=${path}`),
+    ...withRealPath(options.work).map((path) => `--allow-fs-write=${path}`),
+    '--disable-warning=ExperimentalWarning',
+    '--disable-warning=SecurityWarning',
+  ];
+}
+
+const envCommand = '/usr/bin/env';
+
+/**
+ * Node and its arguments, through `env -i` where there is one: a spawn hook of the runtime
+ * process (an APM agent, tap's process-info) may add variables to the child's environment
+ * even though it is given an empty one, such as an `--import` in NODE_OPTIONS, whose
+ * module, loaded before the host's code under the permission model, would be refused and
+ * end the host. Only the IPC channel's two variables are kept (fd 3: stdio's 'ipc' slot).
+ */
+function hostCommand(args: string[]): [string, string[]] {
+  if (!existsSync(envCommand)) return [process.execPath, args];
+  return [envCommand, ['-i', 'NODE_CHANNEL_FD=3', 'NODE_CHANNEL_SERIALIZATION_MODE=advanced', process.execPath, ...args]];
+}
+
+/** A folder the host may read that holds the master key or the store defeats the mode: refused. */
+function checkProtected(options: HostPoolOptions): void {
+  const reads = hostReads(options);
+  for (const secret of options.protect.flatMap(withRealPath)) {
+    const folder = reads.find((path) => inside(secret, path));
+    if (folder) {
+      throw quarkError('QUARK_ERR_CONFIG_INVALID', `isolation "process" cannot protect ${secret}: the plugin host may read ${folder} (a plugins.paths entry or the package folder holds the runtime home); move the home or the plugin folder`, { path: '/isolation' });
+    }
+  }
+}
+
+interface Pending {
+  task: WorkerTask;
+  options: RunOptions;
+  resolve(reply: WorkerReply): void;
+  reject(error: QuarkError): void;
+}
+
+interface Host {
+  child: ChildProcess;
+  pending: Map<number, Pending>;
+  exited: Promise<void>;
+  stderrTail(): string;
+}
+
+const emptyStats: PoolStats = { threads: 0, idleThreads: 0, queueSize: 0, completed: 0, utilization: 0 };
+
+/**
+ * V8's last words when it aborts a process for memory: a heap limit reached in a single
+ * allocation (nodejs/node#47224) or an array or string past its largest size.
+ */
+const outOfMemoryWords = /JavaScript heap out of memory|Fatal JavaScript invalid size error|FatalProcessOutOfMemory|Allocation failed/;
+
+/** What the host wrote last on standard error (forwarded to the runtime's as it comes). */
+const stderrTailBytes = 16 * 1024;
+
+export function hostDied(what: string, code: number | null, signal: NodeJS.Signals | null, stderrTail = ''): QuarkError {
+  const how = signal ? `signal ${signal}` : `exit code ${code}`;
+  if (outOfMemoryWords.test(stderrTail)) {
+    return quarkError('QUARK_ERR_PLUGIN_HOST_DIED', `${what} was running in the plugin host process, which ran out of memory and was aborted by V8 (${how}; one allocation past a worker's heap limit, limits.workerHeapMb, ends the whole host); the runtime starts a new host for the next task`, { exitCode: code, signal, outOfMemory: true });
+  }
+  return quarkError('QUARK_ERR_PLUGIN_HOST_DIED', `${what} was running in the plugin host process, which ended (${how}); the runtime starts a new host for the next task`, { exitCode: code, signal });
+}
+
+/** Forwards the host's standard error and keeps its last bytes, to tell why it ended. */
+function watchStderr(child: ChildProcess): () => string {
+  let tail = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    process.stderr.write(chunk);
+    tail = (tail + chunk.toString('utf8')).slice(-stderrTailBytes);
+  });
+  return () => tail;
+}
+
+export function createHostPool(options: HostPoolOptions): WorkerPool {
+  checkProtected(options);
+  const settings: HostSettings = { threads: options.threads, heapMb: options.heapMb, ...(options.limits ? { limits: options.limits } : {}) };
+  let host: Host | undefined;
+  let closed = false;
+  let nextId = 0;
+  let stats = emptyStats;
+  let completed = 0;
+
+  function onReport(current: Host, report: HostReport): void {
+    if (report.type === 'ready') return;
+    if (report.type === 'log') return options.logger.warn({ ...report.fields, host: current.child.pid }, report.message);
+    const pending = current.pending.get(report.id);
+    if (!pending) return;
+    if (report.type === 'progress') return pending.options.onProgress?.(report.event);
+    if (report.type === 'hold') return void answerHold(current, report.id, pending, report.request);
+    current.pending.delete(report.id);
+    stats = report.stats;
+    completed++;
+    if (report.type === 'done') pending.resolve(report.reply);
+    else pending.reject(quarkError(report.error.code, report.error.message, report.error.details));
+  }
+
+  async function answerHold(current: Host, id: number, pending: Pending, request: Extract<HostReport, { type: 'hold' }>['request']): Promise<void> {
+    let answer;
+    try {
+      answer = await pending.options.onResource!(request);
+    } catch (error) {
+      answer = { type: 'resource' as const, request: request.request, ok: false as const, error: { code: 'QUARK_ERR_RESOURCE_NOT_RECORDED' as const, message: `the runtime could not record the resource: ${(error as Error).message}` } };
+    }
+    send(current, { type: 'resource', id, answer });
+  }
+
+  function onExit(current: Host, code: number | null, signal: NodeJS.Signals | null): void {
+    if (host === current) host = undefined;
+    if (!closed) options.logger.error({ exitCode: code, signal, inFlight: current.pending.size }, 'the plugin host process ended; its tasks in flight failed and the next task starts a new host');
+    for (const pending of current.pending.values()) pending.reject(hostDied(pending.options.what, code, signal, current.stderrTail()));
+    current.pending.clear();
+  }
+
+  function start(): Host {
+    const [command, args] = hostCommand([...hostArgs(options), fileURLToPath(hostFile), JSON.stringify(settings)]);
+    const child = spawn(command, args, {
+      // nothing of the runtime's environment (credentials, tokens) reaches plugin code
+      env: {},
+      serialization: 'advanced',
+      stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+    });
+    // 'close': the host has ended and its standard error is read to the end
+    const current: Host = { child, pending: new Map(), exited: new Promise((resolve) => child.once('close', () => resolve())), stderrTail: watchStderr(child) };
+    child.on('message', (report: HostReport) => onReport(current, report));
+    child.once('close', (code, signal) => onExit(current, code, signal));
+    // a failed send or spawn shows as 'exit' too; this only keeps it from being unhandled
+    child.on('error', (error) => options.logger.warn({ reason: error.message }, 'the plugin host process reported an error'));
+    return current;
+  }
+
+  function send(current: Host, command: HostCommand): void {
+    if (current.child.connected) current.child.send(command);
+  }
+
+  return {
+    run(task, runOptions) {
+      if (closed) return Promise.reject(quarkError('QUARK_ERR_API_SHUTTING_DOWN', `${runOptions.what} cannot start: the runtime is closing`));
+      if (runOptions.signal?.aborted) return Promise.reject(quarkError('QUARK_ERR_OPERATION_CANCELLED', `${runOptions.what} was cancelled before it started`));
+      host ??= start();
+      const current = host;
+      const id = ++nextId;
+      return new Promise<WorkerReply>((resolve, reject) => {
+        const onCancel = () => send(current, { type: 'cancel', id });
+        const done = () => runOptions.signal?.removeEventListener('abort', onCancel);
+        current.pending.set(id, {
+          task,
+          options: runOptions,
+          resolve: (reply) => (done(), resolve(reply)),
+          reject: (error) => (done(), reject(error)),
+        });
+        runOptions.signal?.addEventListener('abort', onCancel, { once: true });
+        const { timeoutMs, graceMs, what } = runOptions;
+        send(current, { type: 'run', id, task, timeoutMs, ...(graceMs !== undefined ? { graceMs } : {}), what, holds: runOptions.onResource !== undefined });
+      });
+    },
+    stats: () => ({ ...stats, completed }),
+    async close() {
+      closed = true;
+      const current = host;
+      if (!current) return;
+      send(current, { type: 'close' });
+      const killer = setTimeout(() => current.child.kill('SIGKILL'), 10_000);
+      await current.exited;
+      clearTimeout(killer);
+    },
+  };
+}

@@ -1,0 +1,57 @@
+/**
+ * Unit tests of the plugin host pool (isolation "process") under the graph walker: pure
+ * steps run in the host's workers, and their failures keep the words of steps. No runtime,
+ * no store, no HTTP: a host process under Node's permission model, started by the test.
+ */
+import t from 'tap';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHostPool, hostDied } from '../../runtime/engine/host.js';
+import { createWalker, type WalkContext } from '../../runtime/engine/walker.js';
+import { inlineRef } from '../../runtime/engine/bodies.js';
+import { createLogger } from '../../runtime/core/logger.js';
+import { quarkError } from '../../runtime/core/errors.js';
+import type { ProcessDefinition, Step } from '../../runtime/processes/definition.js';
+
+const quiet = createLogger({ level: 'silent' });
+
+function hostWalker(t: { teardown(fn: () => unknown): void }, heapMb: number) {
+  const work = mkdtempSync(join(tmpdir(), 'quark-host-work-'));
+  t.teardown(() => rmSync(work, { recursive: true, force: true }));
+  const pool = createHostPool({ threads: 2, heapMb, logger: quiet, reads: [], work, protect: [] });
+  t.teardown(() => pool.close());
+  const walker = createWalker({ pool, threads: 2, spillBytes: 8 * 1024 * 1024, stepTimeoutMs: 600_000, maxNestingDepth: 500 });
+  const context = (): WalkContext => ({
+    info: { id: 'exe_host', process: 'p', version: 1, trigger: 'manual' },
+    workDir: mkdtempSync(join(work, 'exe-')),
+    signal: new AbortController().signal,
+    process: {},
+    operations: { run: async () => { throw new Error('no operations in these tests'); } },
+    callee: () => { throw quarkError('QUARK_ERR_PROCESS_NOT_FOUND', 'no callees in these tests'); },
+    counts: {},
+    log: quiet,
+    warnings: 0,
+  });
+  return { walker, context };
+}
+
+const definition = (steps: Step[]): ProcessDefinition => ({ id: 'p', name: 'p', start: { kind: 'documents', next: steps[0]!.id }, steps });
+const doc = (body: string) => ({ properties: {}, body: inlineRef(body) });
+
+t.test('a pure step that fills its worker heap in the host fails with QUARK_ERR_STEP_MEMORY_LIMIT (not "worker died")', async (t) => {
+  const { walker, context } = hostWalker(t, 64);
+  // many small objects: V8 stops the worker gracefully; the host relays the failure with its details
+  const steps: Step[] = [{ id: 'hog', kind: 'map', expression: '[1..2000000].{"n": $, "s": $string($) & "xxxxxxxxxxxxxxxxxxxxxxxx"}' }];
+  const result = await walker.walk(definition(steps), [doc('{}'), doc('{}')], context());
+  t.same(result.failures.map((f) => f.code), ['QUARK_ERR_STEP_MEMORY_LIMIT', 'QUARK_ERR_STEP_MEMORY_LIMIT']);
+  const after = await walker.walk(definition([{ id: 'small', kind: 'map', expression: '"small"' }]), [doc('{}')], context());
+  t.equal(after.outputs.length, 1, 'the next run of pure steps completes');
+});
+
+t.test('hostDied: the host\'s last words tell an abort for memory from another end', async (t) => {
+  t.match(hostDied('step m', null, 'SIGABRT', '<--- JS stacktrace --->\nFATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory'), { code: 'QUARK_ERR_PLUGIN_HOST_DIED', details: { outOfMemory: true, signal: 'SIGABRT' } });
+  t.match(hostDied('step m', null, 'SIGTRAP', '#\n# Fatal JavaScript invalid size error 169220804\n#'), { details: { outOfMemory: true } });
+  t.notOk(hostDied('step m', null, 'SIGKILL', '').details?.outOfMemory, 'killed from outside: not memory');
+  t.match(hostDied('step m', 1, null, '').message, /ended \(exit code 1\)/);
+});
