@@ -200,7 +200,8 @@ program
     const stop = (signal: string) => {
       if (stopping) return;
       stopping = true;
-      const grace = runtime.config.limits.shutdownGraceMs;
+      // a molecule node drains first (cluster.drainMs), then shuts down as any runtime
+      const grace = runtime.config.limits.shutdownGraceMs + (runtime.config.queue ? (runtime.config.cluster?.drainMs ?? 0) : 0);
       runtime.logger.info({ signal, graceMs: grace }, 'shutting down: finishing work in flight');
       const force = setTimeout(() => {
         runtime.logger.warn({ graceMs: grace }, 'grace period over: stopping with work still in flight');

@@ -16,6 +16,7 @@ import type { DocumentRef } from '../engine/messages.js';
 import { documentsOf, inlineInputs, type ExecutionQueue } from '../processes/queue.js';
 import type { ClusterTimings, QueueConfig } from '../home/index.js';
 import { redisConnection } from './redis.js';
+import { accountOwn, sweepLostNodes, type Accounted, type NodeLossDeps } from './node-loss.js';
 
 /** The BullMQ queue's name (its keys: `<prefix>:executions:…`). */
 export const queueName = 'executions';
@@ -34,6 +35,8 @@ export interface BullQueueDeps {
   logger: Logger;
   /** Jobs this node runs at once (its running slots). */
   concurrency: number;
+  /** This node's id (the owner of the runs it claims). */
+  nodeId: string;
 }
 
 type JobData = { executionId: string };
@@ -44,6 +47,10 @@ const jobOptions = (id: string) => ({ jobId: id, removeOnComplete: true, removeO
 export interface BullQueue extends ExecutionQueue {
   /** Re-adds the jobs of rows queued for longer than reconcileMs (idempotent: jobId = executionId); how many it saw queued. */
   reconcile(): Promise<number>;
+  /** Accounts for the runs of lost nodes (heartbeat older than nodeLostMs): see node-loss.ts. */
+  sweep(): Promise<Accounted[]>;
+  /** Whether this node drains (stopped claiming, at shutdown). */
+  draining(): boolean;
 }
 
 export function createBullQueue(deps: BullQueueDeps): BullQueue {
@@ -54,11 +61,25 @@ export function createBullQueue(deps: BullQueueDeps): BullQueue {
   let worker: Worker<JobData> | undefined;
   /** Runs of this node, by execution id: aborted when BullMQ says their lock was lost. */
   const claims = new Map<string, AbortController>();
-  const state = { queued: 0, closed: false };
+  const state = { queued: 0, closed: false, draining: false };
 
+  /**
+   * Adds the job; a Redis that does not answer within the lock time is left to the
+   * reconciler (the row is committed), so a start never hangs on a Redis outage.
+   */
   async function add(id: string): Promise<void> {
-    await producer.add('run', { executionId: id }, jobOptions(id));
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(quarkError('QUARK_ERR_QUEUE_UNAVAILABLE', `Redis did not take the job within ${timings.lockMs} ms`)), timings.lockMs);
+    });
+    try {
+      await Promise.race([producer.add('run', { executionId: id }, jobOptions(id)), late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
+
+  const lossDeps = (): NodeLossDeps => ({ store, cluster: store.cluster!, nodeId: deps.nodeId, logger, requeued: add });
 
   async function process(job: Job<JobData>, runner: Runner): Promise<void> {
     const id = job.data.executionId;
@@ -85,9 +106,10 @@ export function createBullQueue(deps: BullQueueDeps): BullQueue {
     });
     worker.on('error', (error) => logger.warn({ err: error }, 'the queue worker (Redis) reported an error'));
     worker.on('failed', (job, error) => logger.warn({ execution: job?.data.executionId, err: error }, 'a queue job failed; the reconciler adds it again while its execution is queued'));
-    worker.on('lockRenewalFailed', (ids) => {
-      for (const id of ids) claims.get(id)?.abort(quarkError('QUARK_ERR_EXECUTION_LEASE_LOST', 'this node could not renew its queue lock on the execution (Redis unreachable or the node stalled); it stopped the run'));
-    });
+    // the lease in PostgreSQL, not the Redis lock, decides who runs it: a Redis restart or a
+    // stall longer than the lock does not stop a run (another node's claim of its job finds
+    // it in-process and runs nothing); a node that is lost is accounted for by the sweep
+    worker.on('lockRenewalFailed', (ids) => logger.warn({ executions: ids.filter((id) => claims.has(id)) }, 'the queue lock of running executions was lost (Redis restarted or was unreachable); they go on: their lease in PostgreSQL still holds'));
   }
 
   return {
@@ -123,6 +145,20 @@ export function createBullQueue(deps: BullQueueDeps): BullQueue {
       return this.reconcile();
     },
     attach,
+    interrupted: async (_owner, code, message) => accountOwn(lossDeps(), code, message),
+    sweep: () => sweepLostNodes(lossDeps(), timings.nodeLostMs),
+    draining: () => state.draining,
+    async drain() {
+      state.draining = true;
+      await store.cluster?.setDraining(deps.nodeId, true);
+      // no more jobs are taken; the ones running go on (the caller waits for them)
+      await worker?.pause(true);
+      return { graceMs: timings.drainMs };
+    },
+    async handBack(record) {
+      const done = await accountOwn(lossDeps(), 'QUARK_ERR_EXECUTION_INTERRUPTED', 'this node shut down (its drain grace of ' + timings.drainMs + ' ms ended)', record.id);
+      return done.some((a) => a.status === 'queued');
+    },
     async reconcile() {
       const queued = await store.executions.queued(10_000);
       state.queued = queued.length;

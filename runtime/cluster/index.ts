@@ -2,7 +2,8 @@
  * A molecule node: loaded (lazily, by index.ts) only when config.json has a queue. At
  * start it proves its membership (the cluster row in PostgreSQL names this runtime id and
  * the fingerprint of this node's master key), checks Redis, registers itself in `nodes`,
- * then keeps its heartbeat and runs the reconciler. An atom never loads this file, nor
+ * then keeps its heartbeat and runs the reconciler (lost nodes' runs accounted for, see
+ * node-loss.ts, then the jobs of queued rows re-added). An atom never loads this file, nor
  * BullMQ or ioredis.
  */
 import { quarkError, messageOf } from '../core/errors.js';
@@ -69,7 +70,7 @@ export async function openMolecule(deps: MoleculeDeps): Promise<Molecule> {
   const timings = config.cluster as ClusterTimings;
   const startedAt = nowIso();
   await cluster.upsertNode({ id: nodeId, address: null, version: deps.version, pid: process.pid, startedAt, heartbeatAt: startedAt, running: 0, draining: false });
-  const queue = createBullQueue({ store, queue: config.queue, timings, logger, concurrency: config.limits.maxRunningExecutions });
+  const queue = createBullQueue({ store, queue: config.queue, timings, logger, concurrency: config.limits.maxRunningExecutions, nodeId });
   const state: { address: string | null; stops: (() => void)[] } = { address: null, stops: [] };
   return {
     queue,
@@ -78,10 +79,11 @@ export async function openMolecule(deps: MoleculeDeps): Promise<Molecule> {
       state.address = address;
     },
     start(running) {
-      const beat = () => cluster.heartbeat(nodeId, nowIso(), running(), false, state.address);
+      const beat = () => cluster.heartbeat(nodeId, nowIso(), running(), queue.draining(), state.address);
       void beat().catch((error: unknown) => logger.warn({ err: messageOf(error) }, 'the first heartbeat failed'));
       state.stops.push(every(timings.heartbeatMs, 'the heartbeat', logger, beat));
-      state.stops.push(every(timings.reconcileMs, 'the reconciler', logger, () => queue.reconcile()));
+      // lost nodes' runs first: a requeued one is then re-added with the queued ones
+      state.stops.push(every(timings.reconcileMs, 'the reconciler', logger, async () => (await queue.sweep(), await queue.reconcile())));
     },
     async close() {
       for (const stop of state.stops) stop();

@@ -105,7 +105,8 @@ export const errorCatalogue = {
   QUARK_ERR_EXECUTION_CANCELLED: { status: 409, summary: 'The execution was cancelled; its work files were removed.' },
   QUARK_ERR_EXECUTION_TIMEOUT: { status: 504, summary: 'The execution ran past its time limit and was aborted.' },
   QUARK_ERR_EXECUTION_RECORD_FAILED: { status: 500, summary: 'The runtime could not keep the execution\'s record (the store or the file system failed); the execution ended as error.' },
-  QUARK_ERR_EXECUTION_LEASE_LOST: { status: 409, summary: 'In a molecule, the node running the execution lost its claim on it (its queue lock, or another node claimed it); that node stopped its run.' },
+  QUARK_ERR_EXECUTION_LEASE_LOST: { status: 409, summary: 'In a molecule, the node running the execution lost its claim on it (another node claimed or accounted for it); that node stopped its run.' },
+  QUARK_ERR_EXECUTION_NODE_LOST: { status: 500, summary: 'In a molecule, the node running the execution was lost (killed, or its heartbeat stale); the execution was aborted, not run again.' },
   QUARK_ERR_EXECUTION_INTERRUPTED: { status: 500, summary: 'The runtime stopped (shutdown, kill or crash) while the execution was queued or running.' },
 
   // CLI (never sent by the API)

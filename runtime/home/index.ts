@@ -77,6 +77,10 @@ export interface ClusterTimings {
   lockMs: number;
   stalledCheckMs: number;
   reconcileMs: number;
+  /** A node whose heartbeat is older than this is lost: its running executions are accounted for (aborted, or retried). */
+  nodeLostMs: number;
+  /** SIGTERM: how long a draining node lets its running executions finish before it hands them back. */
+  drainMs: number;
 }
 
 export interface HomePaths {
@@ -159,6 +163,12 @@ function clusterProblems(kind: RuntimeKind, store: StoreConfig | undefined, queu
     ...(kind === 'molecule' ? [] : [{ path: '/queue', message: `only a molecule has a queue; this runtime is a ${kind} (--kind molecule)` }]),
     ...(store?.kind === 'postgres' ? [] : [{ path: '/store', message: 'the nodes of a molecule share their records in PostgreSQL: give --store postgres://… with --queue' }]),
   ];
+}
+
+/** A node is lost only after it missed more than two heartbeats: a slow beat is not a death. */
+function timingProblems(cluster: ClusterTimings | undefined): { path: string; message: string }[] {
+  if (!cluster || cluster.nodeLostMs > 2 * cluster.heartbeatMs) return [];
+  return [{ path: '/cluster/nodeLostMs', message: `must be more than twice cluster.heartbeatMs (${cluster.heartbeatMs} ms): a node is lost only after it missed more than two heartbeats` }];
 }
 
 /** The sealed queue configuration kept in the cluster row (its URL may hold a password); bound to the cluster id. */
@@ -363,7 +373,7 @@ export function openHome(home: string, schemas: SchemaRegistry): { config: Reado
   const masterKey = Buffer.from(readFileSync(paths.masterKey, 'utf8').trim(), 'base64');
   if (masterKey.length !== 32) throw quarkError('QUARK_ERR_MASTER_KEY_INVALID', `${paths.masterKey} does not hold a 32-byte base64 key`);
   const config = raw as RuntimeConfig;
-  const cluster = clusterProblems(config.kind, config.store, config.queue).map((p) => ({ ...p, file: paths.config }));
+  const cluster = [...clusterProblems(config.kind, config.store, config.queue), ...timingProblems(config.cluster)].map((p) => ({ ...p, file: paths.config }));
   if (cluster.length > 0) throw quarkError('QUARK_ERR_CONFIG_INVALID', `${paths.config} is not valid: ${describeProblems(cluster)}`, { problems: cluster });
   config.plugins = { paths: (config.plugins?.paths ?? []).map((p) => (isAbsolute(p) ? p : resolve(paths.home, p))) };
   return { config: deepFreeze(config), masterKey, paths, nodeId: nodeIdOf(paths) };

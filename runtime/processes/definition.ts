@@ -84,7 +84,7 @@ export interface ProcessDefinition {
   start: StartDefinition;
   steps: Step[];
   properties?: Record<string, { description?: string; default?: unknown; persist?: boolean }>;
-  options?: { timeoutMs?: number; recordStepData?: boolean };
+  options?: { timeoutMs?: number; recordStepData?: boolean; retryOnNodeLoss?: boolean };
 }
 
 /** The steps a step sends documents to, with the JSON pointer of each reference. */

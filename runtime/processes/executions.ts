@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { setMaxListeners } from 'node:events';
 import { createExecutionLogs, type ExecutionLogs } from './log-sink.js';
 import { createWriteBehind, type WriteBehind } from './write-behind.js';
-import { createStoreQueue, type ExecutionQueue } from './queue.js';
+import { createStoreQueue, inlineInputs, type ExecutionQueue } from './queue.js';
 import { QuarkError, quarkError, messageOf, describeProblems } from '../core/errors.js';
 import { newId, nowIso } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
@@ -24,6 +24,7 @@ import { inputDocuments, type Operations, type PreparedOperation, type Operation
 import type { ProcessDefinition } from './definition.js';
 import { propertiesUnreadableMessage, type Deployments } from './deployments.js';
 import { createStepRecorder, scrubSample, type StepRecorder } from './step-data.js';
+import { openAcross, type Across } from './across-nodes.js';
 
 export interface ExecutionRequest {
   /** A deployed process of the caller's account… */
@@ -99,6 +100,8 @@ interface Active {
   recorder?: StepRecorder;
   /** Secret values of the connections the run used: scrubbed from its step data. */
   secrets: Set<string>;
+  /** A draining node handed it back (its record requeued or aborted in the store): nothing more of this run is written. */
+  handedBack?: boolean;
 }
 
 /** How often a running execution's step counts are pushed when they changed: at most 4 a second. */
@@ -128,6 +131,10 @@ interface Context {
   /** Listeners of status changes, per account (the console's live list). */
   listeners: Map<string, Set<Listener>>;
   logs: ExecutionLogs;
+  /** In a molecule: events and cancels to and from the other nodes (across-nodes.ts). */
+  across?: Across;
+  /** Called each time a run left `running` (a drain waits for none to be left). */
+  runEnded: Set<() => void>;
   /** storeFailure: why the runtime is not ready until restarted; unwritten: execution ends kept while the store was unreachable. */
   state: { closing: boolean; storeFailure?: string; unwritten: Map<string, ExecutionRecord> };
 }
@@ -141,7 +148,7 @@ function createContext(deps: ExecutionsDeps): Context {
     onError: (id, error) => storeFailed({ deps, state }, id, error, 'an execution log could not be written'),
   });
   const queue = deps.queue ?? createStoreQueue({ store: deps.store, workRoot: deps.workRoot });
-  return { deps, running: new Map(), queue, local: new Map(), reserved: { slots: 0, enqueues: 0 }, pumping: false, listeners: new Map(), logs, state };
+  return { deps, running: new Map(), queue, local: new Map(), reserved: { slots: 0, enqueues: 0 }, pumping: false, listeners: new Map(), logs, runEnded: new Set(), state };
 }
 
 /**
@@ -192,15 +199,22 @@ function appendLine(ctx: Context, id: string, level: number, msg: string): Promi
 
 function emit(ctx: Context, record: ExecutionRecord): void {
   const set = ctx.listeners.get(record.accountId);
-  if (!set || set.size === 0) return;
+  const local = set !== undefined && set.size > 0;
+  if (!local && !ctx.across) return;
   const active = ctx.running.get(record.id);
   if (active) active.seq++;
   const v = view(ctx, record);
+  ctx.across?.publish(record.accountId, record.id, v as unknown as Record<string, unknown>);
+  if (local) tell(ctx, set, v);
+}
+
+/** Calls the listeners with a view; one that throws is logged, the others still hear it. */
+function tell(ctx: Context, set: Set<Listener>, v: ExecutionView): void {
   for (const listener of set) {
     try {
       listener(v);
     } catch (error) {
-      ctx.deps.logger.warn({ err: error, execution: record.id }, 'an execution listener threw');
+      ctx.deps.logger.warn({ err: error, execution: v.id }, 'an execution listener threw');
     }
   }
 }
@@ -610,7 +624,8 @@ const leaseLostError = () => quarkError('QUARK_ERR_EXECUTION_LEASE_LOST', 'anoth
 function leaseLost(ctx: Context, active: Active, log: Logger): ExecutionRecord {
   const error = leaseLostError();
   active.controller.abort(error);
-  log.warn({ code: error.code }, error.message);
+  if (active.handedBack) log.info('this node handed the execution back at the end of its drain; it stopped its run and writes nothing more of it');
+  else log.warn({ code: error.code }, error.message);
   return ended(active, 'aborted', { code: error.code, message: error.message });
 }
 
@@ -681,6 +696,7 @@ async function run(ctx: Context, active: Active): Promise<void> {
   await endLog();
   await removeWorkDir(ctx, record.id);
   ctx.running.delete(record.id);
+  for (const ended of ctx.runEnded) ended();
   pump(ctx);
   ctx.deps.logger.debug({ execution: record.id, process: record.processId, status: final.status }, 'execution finished');
   active.finish(final);
@@ -809,7 +825,7 @@ async function runAtOnce(ctx: Context, active: Active): Promise<void> {
   active.record = { ...active.record, status: 'in-process', startedAt: nowIso(), owner: ctx.deps.nodeId };
   ctx.running.set(active.record.id, active);
   try {
-    await ctx.deps.store.executions.insert(active.record);
+    await ctx.deps.store.executions.insert(active.record, await retryInputs(ctx, active));
   } catch (error) {
     ctx.running.delete(active.record.id);
     pump(ctx);
@@ -817,6 +833,16 @@ async function runAtOnce(ctx: Context, active: Active): Promise<void> {
   }
   emit(ctx, active.record);
   run(ctx, active).catch((error: unknown) => lastResort(ctx, active, error));
+}
+
+/**
+ * A run at once in a molecule of a process that is retried on node loss keeps its input
+ * documents in the store (inline) until it ended, as a queued one does: another node
+ * runs it again from them if this node is lost.
+ */
+async function retryInputs(ctx: Context, active: Active) {
+  const retried = ctx.queue.distributed === true && active.record.version !== null && active.definition.options?.retryOnNodeLoss === true;
+  return retried ? inlineInputs(active.documents) : undefined;
 }
 
 /** It has to wait: the record and its input documents are committed before the answer. */
@@ -857,7 +883,33 @@ async function cancel(ctx: Context, caller: Caller, id: string): Promise<Executi
     if (!ctx.taking) break;
     await ctx.taking;
   }
-  return view(ctx, await find(ctx, caller, id));
+  const current = await find(ctx, caller, id);
+  // another node runs it: the cancel goes to every node, and the one that runs it stops it
+  if (current.status === 'in-process' && ctx.across) await ctx.across.cancel(current.accountId, id, caller.account.name);
+  return view(ctx, current);
+}
+
+/** In a molecule: listens to the other nodes' execution events (fed to this node's listeners) and cancels. */
+async function listenAcross(ctx: Context): Promise<void> {
+  const notifications = ctx.deps.store.notifications;
+  if (!ctx.queue.distributed || !notifications) return;
+  ctx.across = await openAcross(notifications, ctx.deps.nodeId, ctx.deps.logger, {
+    event(account, id, remote) {
+      const set = ctx.listeners.get(account);
+      if (!set || set.size === 0) return;
+      if (remote) return tell(ctx, set, remote as unknown as ExecutionView);
+      void ctx.deps.store.executions.get(account, id).then(
+        (record) => record && tell(ctx, set, view(ctx, record)),
+        (error: unknown) => ctx.deps.logger.debug({ err: error, execution: id }, 'an execution another node changed could not be read'),
+      );
+    },
+    cancel(account, id, by) {
+      const running = ctx.running.get(id);
+      if (!running || running.record.accountId !== account) return;
+      ctx.deps.logger.info({ execution: id }, 'a cancel sent by another node: this node runs the execution and stops it');
+      running.controller.abort(quarkError('QUARK_ERR_EXECUTION_CANCELLED', `cancelled by ${by}`));
+    },
+  });
 }
 
 /**
@@ -867,8 +919,15 @@ async function cancel(ctx: Context, caller: Caller, id: string): Promise<Executi
 async function recover(ctx: Context): Promise<{ aborted: { id: string; status: ExecutionStatus }[]; queued: number }> {
   const message = 'the runtime stopped (killed, crashed or shut down) while this execution was running; it did not finish';
   const at = nowIso();
-  const aborted = await ctx.deps.store.executions.interrupt(ctx.deps.nodeId, at, 'QUARK_ERR_EXECUTION_INTERRUPTED', message);
-  for (const t of aborted) await appendLine(ctx, t.id, 50, `${t.status}: ${message}`);
+  let aborted: { id: string; status: ExecutionStatus }[];
+  if (ctx.queue.interrupted) {
+    // a molecule node: retried elsewhere when the process allows it (node-loss policy), each with its log line
+    aborted = await ctx.queue.interrupted(ctx.deps.nodeId, 'QUARK_ERR_EXECUTION_INTERRUPTED', 'this node stopped (killed, crashed or shut down)');
+  } else {
+    aborted = await ctx.deps.store.executions.interrupt(ctx.deps.nodeId, at, 'QUARK_ERR_EXECUTION_INTERRUPTED', message);
+    for (const t of aborted) await appendLine(ctx, t.id, 50, `${t.status}: ${message}`);
+  }
+  await listenAcross(ctx);
   // a distributed queue delivers from now on: after this node's interrupted runs were accounted for
   ctx.queue.attach?.((id, lost) => deliver(ctx, id, lost));
   const queued = await ctx.queue.restore();
@@ -942,6 +1001,7 @@ async function stepDocuments(ctx: Context, caller: Caller, id: string, step: str
  */
 async function close(ctx: Context): Promise<void> {
   ctx.state.closing = true;
+  if (ctx.queue.drain) await drain(ctx, ctx.queue.drain.bind(ctx.queue));
   // no more deliveries; the queue closes once the running ones (aborted below) ended
   const queueClosed = ctx.queue.close?.();
   const reason = quarkError('QUARK_ERR_EXECUTION_INTERRUPTED', 'the runtime shut down');
@@ -965,7 +1025,48 @@ async function close(ctx: Context): Promise<void> {
   await Promise.all(ends);
   await writeUnwritten(ctx);
   await queueClosed;
+  ctx.across?.close();
   await ctx.logs.drain();
+}
+
+/**
+ * A molecule node's graceful shutdown: it stops claiming (its row says draining), lets
+ * its running executions finish within the grace, then hands back the ones still
+ * running: each is accounted for in the store first (requeued as its next attempt when
+ * the process is retried on node loss, else aborted), which fences this node's writes,
+ * then its run here is stopped.
+ */
+async function drain(ctx: Context, start: () => Promise<{ graceMs: number }>): Promise<void> {
+  const { graceMs } = await start();
+  const running = [...ctx.running.values()];
+  if (running.length === 0) return;
+  ctx.deps.logger.info({ running: running.length, graceMs }, 'draining: this node claims nothing more and lets its running executions finish');
+  let timer: NodeJS.Timeout | undefined;
+  let check: (() => void) | undefined;
+  const finished = await new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), graceMs);
+    check = () => {
+      if (ctx.running.size === 0) resolve(true);
+    };
+    ctx.runEnded.add(check);
+  });
+  clearTimeout(timer);
+  ctx.runEnded.delete(check!);
+  if (finished) return;
+  for (const active of [...ctx.running.values()]) await handBack(ctx, active);
+}
+
+/** One run still going when the drain grace ended: accounted for in the store, then stopped here. */
+async function handBack(ctx: Context, active: Active): Promise<void> {
+  try {
+    active.handedBack = true;
+    const requeued = await ctx.queue.handBack!(active.record);
+    ctx.deps.logger.warn({ execution: active.record.id, requeued }, requeued ? 'the drain grace ended: the execution is handed back, queued again for another node' : 'the drain grace ended: the execution is aborted');
+  } catch (error) {
+    active.handedBack = false;
+    ctx.deps.logger.warn({ err: error, execution: active.record.id }, 'a running execution could not be handed back; it is aborted here');
+  }
+  active.controller.abort(quarkError('QUARK_ERR_EXECUTION_INTERRUPTED', 'the runtime shut down: its drain grace ended'));
 }
 
 /**

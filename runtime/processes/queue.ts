@@ -9,7 +9,7 @@
  */
 import { mkdir, readFile, rename, rm, writeFile, copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Store, ExecutionRecord, QueuedInputRecord } from '../store/types.js';
+import type { Store, ExecutionRecord, ExecutionStatus, QueuedInputRecord } from '../store/types.js';
 import type { DocumentRef } from '../engine/messages.js';
 
 /** Bodies up to this size are stored inline with the record; larger ones as files under `<home>/work/queued/<id>/`. */
@@ -39,6 +39,16 @@ export interface ExecutionQueue {
   attach?(runner: (id: string, lost: AbortSignal) => Promise<void>): void;
   /** A delivered run ended (its inputs, kept for a retry until then, can go). */
   finished?(id: string): Promise<void>;
+  /**
+   * At start, a distributed queue accounts for the runs this node left in-process (as a
+   * lost node's: retried when the process allows it, else aborted with `code`); what it
+   * aborted or queued again. Without it the store's `interrupt` aborts them.
+   */
+  interrupted?(owner: string, code: string, message: string): Promise<{ id: string; status: ExecutionStatus }[]>;
+  /** Shutdown of a distributed queue's node: it stops claiming and says draining; the grace its running executions get. */
+  drain?(): Promise<{ graceMs: number }>;
+  /** The grace ended with this run still going: accounted for in the store (requeued as its next attempt, or aborted); true when requeued. */
+  handBack?(record: ExecutionRecord): Promise<boolean>;
   /** Stops delivering (at shutdown); resolves when the queue's connections are closed. */
   close?(): Promise<void>;
 }

@@ -635,6 +635,43 @@ function clusterMethods(r: Runner): ClusterStore {
     heartbeat: async (id, at, running, draining, address) =>
       void (await r.query('UPDATE nodes SET heartbeat_at = $2, running = $3, draining = $4, address = COALESCE($5, address) WHERE id = $1', [id, at, running, draining, address])),
     nodes: async () => (await r.query<NodeRow>('SELECT * FROM nodes ORDER BY started_at, id')).rows.map(toNode),
+    lostRuns: async (query) => {
+      const rows =
+        'owner' in query
+          ? await r.query<ExecutionRow>("SELECT * FROM executions WHERE status = 'in-process' AND owner = $1 ORDER BY queued_at, id LIMIT $2", [query.owner, query.limit])
+          : await r.query<ExecutionRow>(
+              `SELECT e.* FROM executions e LEFT JOIN nodes n ON n.id = e.owner
+               WHERE e.status = 'in-process' AND e.owner IS NOT NULL AND e.owner <> $2 AND (n.id IS NULL OR n.heartbeat_at < $1)
+               ORDER BY e.queued_at, e.id LIMIT $3`,
+              [query.staleBefore, query.except, query.limit],
+            );
+      return rows.rows.map(toExecution);
+    },
+    requeue: (id, epoch) =>
+      r.atomic(async (runner) => {
+        const row = (
+          await runner.query<ExecutionRow>(
+            `UPDATE executions SET status = 'queued', owner = NULL, started_at = NULL, steps = '{}'::jsonb, documents_out = 0, documents_failed = 0, warnings = 0,
+             attempt = attempt + 1, lease_epoch = lease_epoch + 1 WHERE id = $1 AND status = 'in-process' AND lease_epoch = $2 RETURNING *`,
+            [id, epoch],
+          )
+        ).rows[0];
+        if (!row) return undefined;
+        await runner.query('DELETE FROM execution_errors WHERE execution_id = $1', [id]);
+        await runner.query('DELETE FROM execution_step_documents WHERE execution_id = $1', [id]);
+        return toExecution(row);
+      }),
+    abandon: (id, epoch, at, code, message) =>
+      r.atomic(async (runner) => {
+        const done = await runner.query(
+          "UPDATE executions SET status = 'aborted', ended_at = $3, error_code = $4, error_message = $5, lease_epoch = lease_epoch + 1 WHERE id = $1 AND status = 'in-process' AND lease_epoch = $2",
+          [id, epoch, at, code, message],
+        );
+        if ((done.rowCount ?? 0) === 0) return false;
+        await runner.query('DELETE FROM execution_inputs WHERE execution_id = $1', [id]);
+        return true;
+      }),
+    setDraining: async (id, draining) => void (await r.query('UPDATE nodes SET draining = $2 WHERE id = $1', [id, draining])),
   };
 }
 

@@ -224,6 +224,24 @@ export interface ClusterStore {
   heartbeat(id: string, at: string, running: number, draining: boolean, address: string | null): Promise<void>;
   /** By start time. */
   nodes(): Promise<NodeRecord[]>;
+  /**
+   * The in-process executions of lost nodes: owned by a node whose heartbeat is older than
+   * `staleBefore`, or that has no row; never `except`'s (the asking node is alive). With
+   * `owner`, only that node's in-process ones, whatever its heartbeat (a node's own
+   * restart). Oldest first.
+   */
+  lostRuns(query: { staleBefore: string; except: string; limit: number } | { owner: string; limit: number }): Promise<ExecutionRecord[]>;
+  /**
+   * Node loss, retried: an in-process execution still at `leaseEpoch` goes back to
+   * queued as its next attempt (owner and start cleared, counts and errors of the lost
+   * attempt dropped, its stored inputs kept), the epoch raised so the lost node can write
+   * nothing more; the requeued record, or undefined when another node accounted for it first.
+   */
+  requeue(id: string, leaseEpoch: number): Promise<ExecutionRecord | undefined>;
+  /** Node loss, not retried: in-process at `leaseEpoch` → aborted with the reason, the epoch raised, its stored inputs dropped; false when another node accounted for it first. */
+  abandon(id: string, leaseEpoch: number, at: string, code: string, message: string): Promise<boolean>;
+  /** Draining, or not: the node stops claiming (nodes list shows it). */
+  setDraining(id: string, draining: boolean): Promise<void>;
 }
 
 export interface Store {

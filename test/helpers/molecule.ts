@@ -6,11 +6,12 @@
  */
 import { createServer, type IncomingMessage } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freshDatabase, postgresUrl } from './postgres.js';
-import { cli, fixturePlugins, tempDir } from './quark.js';
+import { cli, fixturePlugins, root, tempDir } from './quark.js';
 
 export const redisUrl: string | undefined = process.env.QUARK_TEST_REDIS_URL || undefined;
 
@@ -24,13 +25,14 @@ interface Teardown {
 }
 
 /** Short timings, so that a test sees heartbeats, stalls and the reconciler within seconds. */
-export const testTimings = { heartbeatMs: 1000, lockMs: 3000, stalledCheckMs: 1000, reconcileMs: 1000 };
+export const testTimings = { heartbeatMs: 1000, lockMs: 3000, stalledCheckMs: 1000, reconcileMs: 1000, nodeLostMs: 5000, drainMs: 20000 };
 
 /** A BullMQ key prefix for one test; its keys are deleted at teardown. */
-export function freshPrefix(t: Teardown): string {
+export function freshPrefix(t: Teardown, url = redisUrl!): string {
   const prefix = `quark_test_${process.pid}_${randomBytes(4).toString('hex')}`;
   t.teardown(async () => {
-    const redis = new Redis(redisUrl!, { maxRetriesPerRequest: 1 });
+    const redis = new Redis(url, { maxRetriesPerRequest: 1, retryStrategy: () => null });
+    redis.on('error', () => undefined);
     try {
       let cursor = '0';
       do {
@@ -65,12 +67,12 @@ export interface MoleculeHomes {
 }
 
 /** `quark init --kind molecule` for the first home, `quark init --join` for the others; each with the counter-kit plugin and short timings. */
-export async function moleculeHomes(t: Teardown, count: number, limits: Record<string, unknown> = {}): Promise<MoleculeHomes> {
+export async function moleculeHomes(t: Teardown, count: number, limits: Record<string, unknown> = {}, queueUrl = redisUrl!): Promise<MoleculeHomes> {
   const storeUrl = await freshDatabase(t);
-  const prefix = freshPrefix(t);
+  const prefix = freshPrefix(t, queueUrl);
   const dir = tempDir(t, 'quark-molecule-');
   const homes = Array.from({ length: count }, (_, i) => join(dir, `node-${i}`));
-  const first = await cli(['--json', 'init', '--home', homes[0]!, '--kind', 'molecule', '--owner', 'acme', '--port', '0', '--store', storeUrl, '--queue', redisUrl!]);
+  const first = await cli(['--json', 'init', '--home', homes[0]!, '--kind', 'molecule', '--owner', 'acme', '--port', '0', '--store', storeUrl, '--queue', queueUrl]);
   if (first.code !== 0) throw new Error(`init failed: ${first.stderr}`);
   const keyFile = join(homes[0]!, 'master.key');
   for (const home of homes.slice(1)) {
@@ -113,3 +115,30 @@ export const counting = (id: string, sleepMs = 0) => ({
 
 /** The one document a start passes in: its body is the tag the counter counts. */
 export const tagged = (tag: string) => ({ documents: [{ body: tag }] });
+
+/** ../shared/tools/services beside the repository (or beside the folder of its worktrees). */
+const services = [join(root, '..', 'shared'), join(root, '..', '..', 'shared')].map((d) => join(d, 'tools', 'services')).find((d) => existsSync(join(d, 'start.sh')));
+
+/** Why a test that needs a Redis of its own is skipped, if it is. */
+export const ownRedisSkip: false | string = moleculeSkip || (services ? false : 'SKIPPED: ../shared/tools/services/start.sh is not there to start a Redis of the test\'s own');
+
+/**
+ * A Redis of the test's own (a restart test must not touch the shared one), started as
+ * ../shared/tools/services/start.sh starts it (AOF, noeviction) on a free port; stopped
+ * and removed at teardown. `restart` runs start.sh again: the same port and data folder.
+ */
+export async function ownRedis(t: Teardown): Promise<{ url: string; port: number; dir: string; restart(): Promise<void> }> {
+  const dir = tempDir(t, 'quark-redis-');
+  const start = () => run('bash', [join(services!, 'start.sh'), dir, '--redis'], { REDIS_PORT: existsSync(join(dir, 'redis.port')) ? '' : '0' });
+  await start();
+  t.teardown(() => run('bash', [join(services!, 'stop.sh'), dir]));
+  const port = Number(readFileSync(join(dir, 'redis.port'), 'utf8').trim());
+  return { url: `redis://127.0.0.1:${port}`, port, dir, restart: async () => void (await start()) };
+}
+
+/** A command, resolved when it exits 0 (its output in the rejection otherwise). */
+export function run(command: string, args: string[], env: Record<string, string> = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(command, args, { env: { ...process.env, ...env } }, (error, stdout, stderr) => (error ? reject(new Error(`${command} ${args.join(' ')}: ${stderr || error.message}`)) : resolve(stdout)));
+  });
+}

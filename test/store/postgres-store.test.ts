@@ -313,3 +313,37 @@ t.test('damaged persisted properties (stored JSON that is not an object) are fla
     t.notOk(repaired?.propertiesUnreadable, `${label}: no longer flagged`);
   }
 });
+
+t.test('node loss: lost nodes\' runs found by heartbeat, requeued or abandoned once, on the lease epoch; the lost node\'s writes fenced', { skip: postgresSkip }, async (t) => {
+  const store = await openFresh(t);
+  const cluster = store.cluster!;
+  await store.accounts.insert(owner);
+  const at = '2026-05-01T00:00:00.000Z';
+  await cluster.upsertNode({ id: 'node-a', address: null, version: '1', pid: 1, startedAt: at, heartbeatAt: at, running: 1, draining: false });
+  await cluster.upsertNode({ id: 'node-b', address: null, version: '1', pid: 2, startedAt: at, heartbeatAt: '2026-05-01T00:01:00.000Z', running: 0, draining: false });
+  const queued = execution('exe_lost1', owner.id, 'p', at);
+  await store.executions.insert({ ...queued, documentsIn: 1 }, [{ seq: 0, properties: {}, body: { kind: 'inline', base64: 'aGk=' } }]);
+  await store.executions.insert(execution('exe_lost2', owner.id, 'p', '2026-05-01T00:00:01.000Z'));
+  const claimed = (await store.executions.claim('exe_lost1', 'node-a', at))!;
+  await store.executions.claim('exe_lost2', 'node-a', at);
+  await store.executions.insertErrors('exe_lost1', [{ step: 's', code: 'X', message: 'of attempt 1' }]);
+
+  t.same((await cluster.lostRuns({ staleBefore: '2026-05-01T00:00:30.000Z', except: 'node-b', limit: 10 })).map((r) => r.id), ['exe_lost1', 'exe_lost2'], 'node-a\'s heartbeat is stale: its two runs');
+  t.same(await cluster.lostRuns({ staleBefore: '2026-05-01T00:00:30.000Z', except: 'node-a', limit: 10 }), [], 'never the asking node\'s own');
+  t.same(await cluster.lostRuns({ staleBefore: at, except: 'node-b', limit: 10 }), [], 'a fresh heartbeat: none');
+
+  const requeued = await cluster.requeue('exe_lost1', claimed.leaseEpoch);
+  t.match(requeued, { status: 'queued', owner: null, startedAt: null, attempt: 2, leaseEpoch: claimed.leaseEpoch + 1 }, 'requeued as attempt 2, the epoch raised');
+  t.equal(await cluster.requeue('exe_lost1', claimed.leaseEpoch), undefined, 'a second node that tries too: nothing');
+  t.same(await store.executions.errors('exe_lost1', 10), [], 'the lost attempt\'s errors are gone');
+  t.equal((await store.executions.inputs('exe_lost1')).length, 1, 'its inputs are kept for attempt 2');
+  await t.rejects(store.executions.update({ ...claimed, status: 'complete', endedAt: at }), { name: 'StoreFencedError' }, 'the lost node, alive after all, cannot write its end');
+
+  const second = (await store.executions.get(owner.id, 'exe_lost2'))!;
+  t.equal(await cluster.abandon('exe_lost2', second.leaseEpoch, at, 'QUARK_ERR_EXECUTION_NODE_LOST', 'lost'), true, 'abandoned');
+  t.equal(await cluster.abandon('exe_lost2', second.leaseEpoch, at, 'QUARK_ERR_EXECUTION_NODE_LOST', 'lost'), false, 'once');
+  t.match(await store.executions.get(owner.id, 'exe_lost2'), { status: 'aborted', errorCode: 'QUARK_ERR_EXECUTION_NODE_LOST' });
+  await t.rejects(store.executions.update({ ...second, steps: {} }), { name: 'StoreFencedError' }, 'and fenced');
+  await cluster.setDraining('node-b', true);
+  t.match((await cluster.nodes()).find((n) => n.id === 'node-b'), { draining: true });
+});

@@ -1,0 +1,87 @@
+// Graceful drain of a molecule node: SIGTERM stops its claiming (the nodes list says
+// draining), lets its running executions finish within cluster.drainMs, and hands back
+// the ones still running when the grace ends (queued again as their next attempt when the
+// process is retried on node loss, else aborted); a rolling restart of three nodes loses
+// nothing and runs nothing twice.
+import t from 'tap';
+import { startRuntime, until, type Running } from '../helpers/quark.js';
+import { configure, counterServer, counting, moleculeHomes, moleculeSkip, tagged } from '../helpers/molecule.js';
+
+const skip = moleculeSkip;
+
+type Api = (method: string, path: string, body?: unknown) => Promise<{ status: number; body: any }>;
+const apiOf = (rt: Running, token: string): Api => (method, path, body) => rt.api(method, `/api/v1${path}`, token, body);
+const terminal = (status: string) => !['queued', 'in-process'].includes(status);
+const ended = (api: Api, id: string) =>
+  until(`execution ${id} to end`, async () => {
+    const view = (await api('GET', `/executions/${id}`)).body;
+    return view && terminal(view.status) ? view : undefined;
+  });
+const nodeIdOf = async (api: Api, rt: Running) => ((await api('GET', '/nodes')).body as any[]).find((n) => n.address === rt.url)?.id as string | undefined;
+
+t.test('a rolling restart of three nodes (SIGTERM, drained, started again, one after the other) while executions run: every one complete, each once', { skip }, async (t) => {
+  const { homes, ownerToken } = await moleculeHomes(t, 3, { maxRunningExecutions: 2 });
+  const counter = await counterServer(t);
+  const nodes: Running[] = await Promise.all(homes.map((home) => startRuntime(t, home)));
+  const api = (i: number) => apiOf(nodes[i]!, ownerToken);
+  t.equal((await api(0)('POST', '/connections', { name: 'counter', connector: 'counter-kit', config: { url: counter.url } })).status, 201);
+  t.equal((await api(0)('POST', '/deployments', counting('rolling', 700))).status, 201);
+
+  const ids: string[] = [];
+  const startSome = async (via: Api, round: number, count: number) => {
+    for (let i = 0; i < count; i++) {
+      const answer = await via('POST', '/executions', { process: 'rolling', ...tagged(`r${round}-${i}`) });
+      t.equal(answer.status, 202);
+      ids.push(answer.body.id);
+    }
+  };
+  let drainedWithRuns = 0;
+  for (let i = 0; i < 3; i++) {
+    const other = api((i + 1) % 3);
+    const id = await until(`node ${i} in the nodes list`, () => nodeIdOf(other, nodes[i]!));
+    // work for every node, the one about to stop among them
+    await startSome(other, i, 10);
+    const stopped = nodes[i]!.stop('SIGTERM');
+    const draining = await until(`node ${i} listed as draining`, async () => ((await other('GET', '/nodes')).body as any[]).find((n) => n.id === id && n.draining));
+    t.ok(draining, `node ${i} shows draining in the nodes list of another node`);
+    t.equal(await stopped, 0, `node ${i} drained and exited cleanly`);
+    if (/draining: this node claims nothing more/.test(nodes[i]!.output())) drainedWithRuns++;
+    await startSome(other, i + 10, 4);
+    nodes[i] = await startRuntime(t, homes[i]!);
+    const back = await until(`node ${i} back, not draining`, async () => ((await other('GET', '/nodes')).body as any[]).find((n) => n.id === id && !n.draining && n.address === nodes[i]!.url));
+    t.ok(back, `node ${i} restarted with its id, claiming again`);
+  }
+  t.ok(drainedWithRuns >= 1, `nodes stopped while they ran executions and let them finish (${drainedWithRuns} of 3)`);
+  const views = await Promise.all(ids.map((id) => ended(api(0), id)));
+  t.same(views.filter((v) => v.status !== 'complete').map((v) => [v.id, v.status, v.errorCode]), [], `all ${ids.length} complete`);
+  const counts = [...counter.counts.entries()];
+  t.equal(counts.length, ids.length, 'each one counted');
+  t.same(counts.filter(([, n]) => n !== 1), [], 'each once');
+});
+
+t.test('the drain grace ends with runs still going: the retryable one is handed back and completes elsewhere as attempt 2, the other aborted', { skip }, async (t) => {
+  const { homes, ownerToken } = await moleculeHomes(t, 2, { maxRunningExecutions: 2 });
+  configure(homes[0]!, { cluster: { drainMs: 1000 } });
+  const counter = await counterServer(t);
+  const first = await startRuntime(t, homes[0]!);
+  const onFirst = apiOf(first, ownerToken);
+  t.equal((await onFirst('POST', '/connections', { name: 'counter', connector: 'counter-kit', config: { url: counter.url } })).status, 201);
+  t.equal((await onFirst('POST', '/deployments', counting('long-plain', 60_000))).status, 201);
+  t.equal((await onFirst('POST', '/deployments', { ...counting('long-retried', 4000), options: { retryOnNodeLoss: true } })).status, 201);
+  const plain = (await onFirst('POST', '/executions', { process: 'long-plain', ...tagged('plain') })).body.id as string;
+  const retried = (await onFirst('POST', '/executions', { process: 'long-retried', ...tagged('retried') })).body.id as string;
+  await until('both running on the first node', async () => {
+    const views = await Promise.all([plain, retried].map(async (id) => (await onFirst('GET', `/executions/${id}`)).body));
+    return views.every((v) => v.status === 'in-process') ? views : undefined;
+  });
+  const second = await startRuntime(t, homes[1]!);
+  const onSecond = apiOf(second, ownerToken);
+  t.equal(await first.stop('SIGTERM'), 0, 'the first node exits after its grace');
+  const [plainEnd, retriedEnd] = [await ended(onSecond, plain), await ended(onSecond, retried)];
+  t.match(plainEnd, { status: 'aborted', errorCode: 'QUARK_ERR_EXECUTION_INTERRUPTED', attempt: 1 }, 'the one not retried: aborted at the end of the grace');
+  t.match(plainEnd.errorMessage, /drain grace of 1000 ms ended/);
+  t.match(retriedEnd, { status: 'complete', attempt: 2 }, 'the retryable one: handed back, complete as attempt 2');
+  t.equal(counter.counts.get('retried'), 1, 'its side effect once: the first attempt was stopped before it');
+  t.equal(counter.counts.get('plain'), undefined);
+  t.match(first.output(), /handed back, queued again for another node/);
+});
