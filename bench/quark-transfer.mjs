@@ -3,6 +3,9 @@
 // the transfer time (after a warm-up call) and this process's peak RSS (main thread +
 // worker). The bench home runs one worker thread, so the warm worker is the one used.
 // usage: node bench/quark-transfer.mjs <home> <token> <connection> upload|download <file> <key>
+//        node bench/quark-transfer.mjs <home> <token> <connection> copy <source key> <key>
+// Environment: PART_MB and CONCURRENCY for Upsert and Get (the bench's --part-mb and
+// --concurrency); a copy takes the Copy operation's defaults.
 import { renameSync, statSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { createRuntime } from '../dist/runtime/index.js';
@@ -15,9 +18,13 @@ const caller = runtime.authenticate(token);
 const warm = await runtime.runOperation(caller, { connection, operation: 'query', parameters: { prefix: 'quark-bench-warm-up/' }, documents: [{}] });
 await warm.dispose();
 const started = performance.now();
-const run = direction === 'upload'
-  ? await runtime.runOperation(caller, { connection, operation: 'upsert', parameters: { key, concurrency: Number(process.env.CONCURRENCY ?? 4), partSizeMb: Number(process.env.PART_MB ?? 16) }, documents: [{ body: { file, size: statSync(file).size } }] })
-  : await runtime.runOperation(caller, { connection, operation: 'get', parameters: { key }, documents: [{}] });
+const tuning = { concurrency: Number(process.env.CONCURRENCY ?? 4), partSizeMb: Number(process.env.PART_MB ?? 16) };
+const run =
+  direction === 'upload'
+    ? await runtime.runOperation(caller, { connection, operation: 'upsert', parameters: { key, ...tuning }, documents: [{ body: { file, size: statSync(file).size } }] })
+    : direction === 'download'
+      ? await runtime.runOperation(caller, { connection, operation: 'get', parameters: { key, ...tuning }, documents: [{}] })
+      : await runtime.runOperation(caller, { connection, operation: 'copy', parameters: { sourceKey: file, key }, documents: [{}] });
 const result = run.results[0];
 const body = result.documents?.[0]?.body;
 // a download lands in the runtime's work directory (where a process's next step reads it);

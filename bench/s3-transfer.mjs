@@ -1,14 +1,18 @@
 #!/usr/bin/env node
-// bench/s3-transfer: upload and download files through the quark Amazon S3 connector
-// (its operations, in a worker), side by side in one run with a raw @aws-sdk/lib-storage
-// script, `aws s3 cp` and `rclone copyto`, against one local endpoint: Ceph RGW when
+// bench/s3-transfer: upload, download and copy (inside the store) files through the quark
+// Amazon S3 connector (its operations, in a worker), side by side in one run with a raw
+// @aws-sdk/lib-storage script (not for copies), `aws s3 cp` and `rclone copyto` (s3:// to
+// s3://: server-side), against one local endpoint: Ceph RGW when
 // S3_ENDPOINT and keys are set (source ../shared/tools/ceph-s3 DIR/s3.env), else an
 // embedded s3rver. Same part size (--part-mb, default 16) and concurrency (--concurrency,
 // default 4) everywhere: the connector's defaults. Reports the
-// median wall time of RUNS runs (default 3), each command's fixed cost (the same command
+// median wall time of RUNS runs (default 5), each command's fixed cost (the same command
 // on a 1-byte object) and the net transfer time, ratios to the SDK script and to the AWS
 // CLI, and peak RSS.
-//   node bench/s3-transfer.mjs [--sizes 100,1024] [--runs 3] [--part-mb 16] [--concurrency 4] [--note 'about the server'] [--write bench/RESULTS.md]
+//   node bench/s3-transfer.mjs [--sizes 100,1024] [--runs 5] [--part-mb 16] [--concurrency 4]
+//     [--directions upload,download,copy] [--peers quark,aws,...] [--note 'about the server'] [--write bench/RESULTS.md]
+// --directions without upload still uploads once (not recorded): the other directions need the objects.
+// --peers keeps the peers whose names start with one of the words.
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { createWriteStream, existsSync, mkdtempSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -22,7 +26,10 @@ import { prependResults } from './results.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
-const { values } = parseArgs({ options: { sizes: { type: 'string', default: '100,1024' }, runs: { type: 'string', default: '3' }, 'part-mb': { type: 'string', default: '16' }, note: { type: 'string' }, concurrency: { type: 'string', default: '4' }, write: { type: 'string' } } });
+const { values } = parseArgs({ options: { sizes: { type: 'string', default: '100,1024' }, runs: { type: 'string', default: '5' }, 'part-mb': { type: 'string', default: '16' }, note: { type: 'string' }, concurrency: { type: 'string', default: '4' }, write: { type: 'string' }, directions: { type: 'string', default: 'upload,download,copy' }, peers: { type: 'string' } } });
+const directions = values.directions.split(',');
+const unknownDirection = directions.find((d) => !['upload', 'download', 'copy'].includes(d));
+if (unknownDirection) throw new Error(`--directions: "${unknownDirection}" is not upload, download or copy`);
 // the connector's defaults (16 MiB parts, 4 at once), given to every peer
 const partMb = Number(values['part-mb']);
 const concurrency = Number(values.concurrency);
@@ -70,12 +77,16 @@ const rcloneEnv = { AWS_CA_BUNDLE: undefined, RCLONE_CONFIG_BENCH_TYPE: 's3', RC
 const have = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 const timeBin = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
 
-const peers = [
+// in a copy, `file` is the source key (the first peer's upload) and `key` the copy's
+const ends = (dir, file, key, local, remote) => (dir === 'upload' ? [local(file), remote(key)] : dir === 'download' ? [remote(key), local(file)] : [remote(file), remote(key)]);
+const allPeers = [
   { name: 'quark connector', cmd: (dir, file, key) => [process.execPath, [join(here, 'quark-transfer.mjs'), home, init.ownerToken, 'bench', dir, file, key]] },
-  { name: 'raw SDK (lib-storage)', cmd: (dir, file, key) => [process.execPath, [join(here, 'sdk-transfer.mjs'), dir, file, bucket, key]] },
-  ...(have('aws') ? [{ name: 'aws s3 cp', env: { AWS_CONFIG_FILE: awsConfig, AWS_SHARED_CREDENTIALS_FILE: '/dev/null' }, cmd: (dir, file, key) => ['aws', ['--endpoint-url', process.env.S3_ENDPOINT, 's3', 'cp', '--only-show-errors', ...(dir === 'upload' ? [file, `s3://${bucket}/${key}`] : [`s3://${bucket}/${key}`, file])]] }] : []),
-  ...(have('rclone') ? [{ name: 'rclone copyto', env: rcloneEnv, cmd: (dir, file, key) => ['rclone', ['copyto', '--s3-chunk-size', `${partMb}M`, '--s3-upload-concurrency', String(concurrency), '--s3-upload-cutoff', '100M', '--s3-disable-checksum', '--ignore-times', ...(dir === 'upload' ? [file, `bench:${bucket}/${key}`] : [`bench:${bucket}/${key}`, file])]] }] : []),
+  { name: 'raw SDK (lib-storage)', copies: false, cmd: (dir, file, key) => [process.execPath, [join(here, 'sdk-transfer.mjs'), dir, file, bucket, key]] },
+  ...(have('aws') ? [{ name: 'aws s3 cp', env: { AWS_CONFIG_FILE: awsConfig, AWS_SHARED_CREDENTIALS_FILE: '/dev/null' }, cmd: (dir, file, key) => ['aws', ['--endpoint-url', process.env.S3_ENDPOINT, 's3', 'cp', '--only-show-errors', ...ends(dir, file, key, (f) => f, (k) => `s3://${bucket}/${k}`)]] }] : []),
+  ...(have('rclone') ? [{ name: 'rclone copyto', env: rcloneEnv, cmd: (dir, file, key) => ['rclone', ['copyto', '--s3-chunk-size', `${partMb}M`, '--s3-upload-concurrency', String(concurrency), '--s3-upload-cutoff', '100M', '--s3-disable-checksum', '--ignore-times', ...ends(dir, file, key, (f) => f, (k) => `bench:${bucket}/${k}`)]] }] : []),
 ];
+const peers = values.peers ? allPeers.filter((p) => values.peers.split(',').some((name) => p.name.startsWith(name))) : allPeers;
+if (peers.length === 0) throw new Error(`--peers: none of ${allPeers.map((p) => p.name).join(', ')} starts with ${values.peers}`);
 
 /** The object key of a peer's copy: one prefix per peer. */
 const keyOf = (peer, name) => `${peer.name.replace(/\W+/g, '-')}/${name}`;
@@ -118,15 +129,17 @@ writeFileSync(tiny, 'x');
 const rows = [];
 for (const mb of sizesMb) {
   const source = await makeFile(mb);
-  for (const dir of ['upload', 'download']) {
-    const samples = new Map(peers.map((p) => [p.name, []]));
-    const starts = new Map(peers.map((p) => [p.name, []]));
-    for (let run = 0; run < runs; run++) {
+  // every direction needs the objects an upload leaves
+  for (const dir of ['upload', ...directions.filter((d) => d !== 'upload')]) {
+    const these = peers.filter((p) => dir !== 'copy' || p.copies !== false);
+    const samples = new Map(these.map((p) => [p.name, []]));
+    const starts = new Map(these.map((p) => [p.name, []]));
+    for (let run = 0; run < (dir === 'upload' && !directions.includes('upload') ? 1 : runs); run++) {
       // rotate the order each run so no peer always goes first (cold caches, GC in RGW)
-      const order = peers.map((_, i) => peers[(i + run) % peers.length]);
+      const order = these.map((_, i) => these[(i + run) % these.length]);
       for (const peer of order) {
-        const key = keyOf(peer, `${mb}.bin`);
-        const file = dir === 'upload' ? source : join(work, `down-${mb}.bin`);
+        const key = keyOf(peer, `${mb}.${dir === 'copy' ? 'copy' : 'bin'}`);
+        const file = dir === 'upload' ? source : dir === 'download' ? join(work, `down-${mb}.bin`) : keyOf(peers[0], `${mb}.bin`);
         const sample = await measure(peer, dir, file, key);
         if (dir === 'download') {
           if (statSync(file).size !== mb * 1024 * 1024) throw new Error(`${peer.name} downloaded ${statSync(file).size} bytes`);
@@ -134,13 +147,14 @@ for (const mb of sizesMb) {
         }
         samples.get(peer.name).push(sample);
         const tinyKey = keyOf(peer, 'tiny.bin');
-        starts.get(peer.name).push(await measure(peer, dir, dir === 'upload' ? tiny : join(work, 'down-tiny.bin'), tinyKey));
+        starts.get(peer.name).push(await measure(peer, dir, dir === 'upload' ? tiny : dir === 'download' ? join(work, 'down-tiny.bin') : keyOf(peers[0], 'tiny.bin'), dir === 'copy' ? keyOf(peer, 'tiny.copy') : tinyKey));
         process.stderr.write(`${mb} MiB ${dir} ${peer.name}: ${sample.seconds.toFixed(2)} s (start ${starts.get(peer.name).at(-1).seconds.toFixed(2)} s), CPU ${sample.cpu?.toFixed(2) ?? '?'} s, ${sample.maxRssMb?.toFixed(0) ?? '?'} MB\n`);
       }
     }
+    if (dir === 'upload' && !directions.includes('upload')) continue;
     const sdkList = samples.get('raw SDK (lib-storage)');
-    const sdk = median(sdkList.map((s) => s.seconds));
-    const sdkTransfer = median(sdkList.map((s) => s.transfer));
+    const sdk = sdkList ? median(sdkList.map((s) => s.seconds)) : undefined;
+    const sdkTransfer = sdkList ? median(sdkList.map((s) => s.transfer)) : undefined;
     const awsList = samples.get('aws s3 cp');
     const awsNet = awsList ? median(awsList.map((s) => s.seconds)) - median(starts.get('aws s3 cp').map((s) => s.seconds)) : undefined;
     for (const [name, list] of samples) {
@@ -149,12 +163,12 @@ for (const mb of sizesMb) {
       // CPU time (user + system) of the whole command, minus that of its 1-byte run
       const netCpu = list[0].cpu === undefined ? undefined : median(list.map((s) => s.cpu)) - median(starts.get(name).map((s) => s.cpu));
       const transfer = list[0].transfer === undefined ? undefined : median(list.map((s) => s.transfer));
-      rows.push({ mb, dir, name, wall, ratio: wall / sdk, start, netCpu, net: wall - start, netVsAws: awsNet === undefined ? undefined : (wall - start) / awsNet, transfer, transferRatio: transfer === undefined ? undefined : transfer / sdkTransfer, rss: Math.max(...list.map((s) => s.maxRssMb ?? 0)), spread: [Math.min(...list.map((s) => s.seconds)), Math.max(...list.map((s) => s.seconds))] });
+      rows.push({ mb, dir, name, wall, ratio: sdk === undefined ? undefined : wall / sdk, start, netCpu, net: wall - start, netVsAws: awsNet === undefined ? undefined : (wall - start) / awsNet, transfer, transferRatio: transfer === undefined || sdkTransfer === undefined ? undefined : transfer / sdkTransfer, rss: Math.max(...list.map((s) => s.maxRssMb ?? 0)), spread: [Math.min(...list.map((s) => s.seconds)), Math.max(...list.map((s) => s.seconds))] });
     }
   }
   rmSync(source);
   // free the store's space for the next size (Ceph's bluestore file is 20 GB)
-  await admin.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: peers.map((p) => ({ Key: keyOf(p, `${mb}.bin`) })) } }));
+  await admin.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: peers.flatMap((p) => [{ Key: keyOf(p, `${mb}.bin`) }, { Key: keyOf(p, `${mb}.copy`) }]) } }));
 }
 
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
@@ -167,11 +181,11 @@ try {
 const lines = [
   `## ${new Date().toISOString().slice(0, 10)} — s3-transfer against ${server}${values.note ? ` (${values.note})` : ''} (code at ${commit}; ${runs} runs)`,
   '',
-  `Machine: ${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}. Part size ${partMb} MiB, ${concurrency} parts at once for every peer; ${runs} runs each, order rotated per run. "command s": wall time of the whole command (process start, imports and for quark the runtime's start included), median [min–max]; "start s": the same command on a 1-byte object (its fixed cost), median; "net s" = command − start, the transfer's own time measured alike for every peer, and its ratio to aws s3 cp's; "net CPU s": CPU time (user + system) of the command minus that of its 1-byte run, median — the server (RGW and its OSD) shares these 2 cores, so a client's CPU is taken from the server's; "transfer s": the transfer alone as the two Node peers time it in-process (quark after a warm-up call that loads the connector in its worker; the SDK script after its imports); ratios = median / raw SDK median in the same run; peak RSS of the whole process (for quark: main thread and worker).`,
+  `Machine: ${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}. Part size ${partMb} MiB, ${concurrency} parts at once for every peer (a copy: the connector's Copy with its defaults, CopyObject up to 5 GiB; aws s3 cp above its 100 MB threshold in UploadPartCopy parts of that size; rclone's server-side copy, CopyObject below its 4.6 GiB cutoff); ${runs} runs each, order rotated per run. "command s": wall time of the whole command (process start, imports and for quark the runtime's start included), median [min–max]; "start s": the same command on a 1-byte object (its fixed cost), median; "net s" = command − start, the transfer's own time measured alike for every peer, and its ratio to aws s3 cp's; "net CPU s": CPU time (user + system) of the command minus that of its 1-byte run, median — the server (RGW and its OSD) shares these 2 cores, so a client's CPU is taken from the server's; "transfer s": the transfer alone as the two Node peers time it in-process (quark after a warm-up call that loads the connector in its worker; the SDK script after its imports); ratios = median / raw SDK median in the same run; peak RSS of the whole process (for quark: main thread and worker).`,
   '',
   '| size | direction | peer | command s | [min–max] | vs raw SDK | start s | net s | net vs aws | net CPU s | transfer s | vs raw SDK | peak RSS MB |',
   '| ---: | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-  ...rows.map((r) => `| ${r.mb} MiB | ${r.dir} | ${r.name} | ${r.wall.toFixed(2)} | ${r.spread.map((x) => x.toFixed(2)).join('–')} | ${r.ratio.toFixed(2)} | ${r.start.toFixed(2)} | ${r.net.toFixed(2)} | ${r.netVsAws?.toFixed(2) ?? '–'} | ${r.netCpu?.toFixed(2) ?? '–'} | ${r.transfer?.toFixed(2) ?? '–'} | ${r.transferRatio?.toFixed(2) ?? '–'} | ${r.rss ? r.rss.toFixed(0) : '?'} |`),
+  ...rows.map((r) => `| ${r.mb} MiB | ${r.dir} | ${r.name} | ${r.wall.toFixed(2)} | ${r.spread.map((x) => x.toFixed(2)).join('–')} | ${r.ratio?.toFixed(2) ?? '–'} | ${r.start.toFixed(2)} | ${r.net.toFixed(2)} | ${r.netVsAws?.toFixed(2) ?? '–'} | ${r.netCpu?.toFixed(2) ?? '–'} | ${r.transfer?.toFixed(2) ?? '–'} | ${r.transferRatio?.toFixed(2) ?? '–'} | ${r.rss ? r.rss.toFixed(0) : '?'} |`),
   '',
 ];
 const text = lines.join('\n');

@@ -15,20 +15,23 @@
 // The pure steps run in the runtime's worker threads (limits.workerThreads, 2 by default) in
 // chunks of up to 2000 documents; the body is parsed once in the worker and serialized once
 // when it leaves the run of pure steps. Needs `npm run build` (dist/).
-//   node bench/engine/quark.mjs <docs> [--wait] [--copy] [--threads N] [--dist DIR]
+//   node bench/engine/quark.mjs <docs> [--wait] [--copy] [--threads N] [--dist DIR] [--postgres URL]
 //   --wait     start with {wait: true}: the clock then also covers presenting the 100,000
 //              output documents as base64 for the API answer (not part of the flow's work);
-//              by default the execution starts with {wait: false} and this script polls
-//              executions.get() every 5 ms until its status is final
+//              by default the execution starts with {wait: false} and this script waits
+//              for its end as executions.subscribe() tells it
 //   --copy     hand each document over in a Buffer of its own; by default the Buffers are the
 //              views into 16 MiB slabs that documents.mjs makes (what every peer gets)
 //   --threads  limits.workerThreads of the bench home (default: the runtime's default)
 //   --dist     a quark package folder other than this checkout (its dist/runtime/index.js), to
 //              compare an engine change against this build
+//   --postgres URL  the home's store on PostgreSQL: a fresh database made on that server
+//              (the URL's user needs CREATEDB), dropped at the end; by default the home's
+//              SQLite quark.db
 // Before the clock starts, one warm-up execution of 500 documents runs (starts the worker
 // threads, imports the worker module and compiles the JSONata expressions in each worker).
 // Prints the one JSON line of peer.mjs; the clock runs from handing the documents to
-// executions.start() to the poll that sees the execution ended.
+// executions.start() to the status event of the execution's end.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -39,7 +42,7 @@ import { docsArg, report, startClock } from './peer.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const docs = docsArg();
-const { values } = parseArgs({ args: process.argv.slice(3), options: { wait: { type: 'boolean', default: false }, copy: { type: 'boolean', default: false }, threads: { type: 'string' }, dist: { type: 'string' } } });
+const { values } = parseArgs({ args: process.argv.slice(3), options: { wait: { type: 'boolean', default: false }, copy: { type: 'boolean', default: false }, threads: { type: 'string' }, dist: { type: 'string' }, postgres: { type: 'string' } } });
 let runtimeModule;
 try {
   runtimeModule = await import(pathToFileURL(join(values.dist ?? root, 'dist/runtime/index.js')).href);
@@ -62,9 +65,29 @@ export const definition = {
   ],
 };
 
+/** A database of its own on the server of `serverUrl` (pg from this checkout's node_modules), and how to drop it. */
+async function freshDatabase(serverUrl) {
+  const { default: pg } = await import('pg');
+  const admin = async (sql) => {
+    const client = new pg.Client({ connectionString: serverUrl });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  };
+  const name = `quark_bench_engine_${process.pid}_${Date.now().toString(36)}`;
+  await admin(`CREATE DATABASE ${name}`);
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+}
+
 const home = mkdtempSync(join(tmpdir(), 'quark-bench-engine-'));
 process.on('exit', () => rmSync(home, { recursive: true, force: true }));
-const { ownerToken, paths } = initHome({ home }, createSchemaRegistry());
+const database = values.postgres ? await freshDatabase(values.postgres) : undefined;
+const { ownerToken, paths } = await initHome({ home, ...(database ? { store: { kind: 'postgres', url: database.url } } : {}) }, createSchemaRegistry());
 if (values.threads) {
   // initHome takes no limits: they live in config.json, defaults filled; edit it before start
   const config = JSON.parse(readFileSync(paths.config, 'utf8'));
@@ -72,21 +95,26 @@ if (values.threads) {
   writeFileSync(paths.config, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
 }
 const rt = await createRuntime({ home, logLevel: 'silent' });
-const caller = rt.authenticate(ownerToken);
-rt.deployments.deploy(caller, definition);
+const caller = await rt.authenticate(ownerToken);
+await rt.deployments.deploy(caller, definition);
 
 const terminal = (status) => status !== 'queued' && status !== 'in-process';
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+// the end of an execution, told by the runtime's own status events (executions.subscribe),
+// so the clock stops when the execution ends, with no polling load on the main thread
+const ends = new Map();
+const endWaiters = new Map();
+rt.executions.subscribe(caller, (view) => {
+  if (!terminal(view.status)) return;
+  const waiter = endWaiters.get(view.id);
+  if (waiter) waiter(view);
+  else ends.set(view.id, view);
+});
+const ended = (id) => (ends.has(id) ? Promise.resolve(ends.get(id)) : new Promise((resolve) => endWaiters.set(id, resolve)));
 
 async function execute(documents, wait) {
   if (wait) return rt.executions.start(caller, { process: definition.id, trigger: 'api', documents }, { wait: true });
   const started = await rt.executions.start(caller, { process: definition.id, trigger: 'api', documents }, { wait: false });
-  let view = started;
-  while (!terminal(view.status)) {
-    await sleep(5);
-    view = rt.executions.get(caller, started.id);
-  }
-  return view;
+  return ended(started.id);
 }
 
 function check(view, n) {
@@ -113,5 +141,9 @@ process.stderr.write(`quark: window ${from / 1000n} ${process.hrtime.bigint() / 
 const counts = check(view, docs);
 process.stderr.write(`quark: execution ${view.id} ${view.status}, durationMs ${view.durationMs} (record), ${view.documentsOut} out, steps ${JSON.stringify(view.steps)}\n`);
 report(docs, { ...timing, ...counts });
+if (database) {
+  await rt.close();
+  await database.drop();
+}
 await rt.close();
 process.exit(0);

@@ -53,7 +53,7 @@ export interface MultipartUploadData {
 }
 
 /** Holds the upload for recovery; if the runtime cannot record it, the upload is aborted at once. */
-async function holdUpload(client: S3Client, request: MultipartRequest, uploadId: string): Promise<HeldResource> {
+export async function holdUpload(client: S3Client, request: Pick<MultipartRequest, 'bucket' | 'key' | 'resources'>, uploadId: string): Promise<HeldResource> {
   const data: MultipartUploadData = { bucket: request.bucket, key: request.key, uploadId };
   try {
     return await request.resources.hold({ kind: multipartUploadKind, data: { ...data } });
@@ -64,7 +64,7 @@ async function holdUpload(client: S3Client, request: MultipartRequest, uploadId:
 }
 
 /** Removes the record of a completed or aborted upload; a failure leaves it to recovery, which finds the upload gone. */
-async function releaseUpload(held: HeldResource, log: ConnectorLogger): Promise<void> {
+export async function releaseUpload(held: HeldResource, log: ConnectorLogger): Promise<void> {
   try {
     await held.release();
   } catch (error) {
@@ -170,7 +170,7 @@ export async function uploadMultipart(request: MultipartRequest): Promise<{ etag
 }
 
 /** S3's ETag of a multipart object: the MD5 of the parts' MD5s, a dash, the part count. */
-function multipartEtag(parts: CompletedPart[]): string | undefined {
+export function multipartEtag(parts: CompletedPart[]): string | undefined {
   const md5s = parts.map((p) => p.ETag?.replace(/"/g, '') ?? '');
   if (!md5s.every((m) => /^[0-9a-f]{32}$/.test(m))) return undefined;
   return `"${createHash('md5').update(Buffer.from(md5s.join(''), 'hex')).digest('hex')}-${parts.length}"`;

@@ -1,9 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
   DeleteObjectsCommand,
-  GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
@@ -15,7 +13,9 @@ import { endpointOf, proxyUrl } from './client.js';
 import { createClientCache } from './clients.js';
 import { classify, proxyProblem } from './errors.js';
 import { uploadHeaders } from './metadata.js';
-import { MiB, uploadMultipart, type MultipartRequest } from './multipart.js';
+import { defaultPartSize, MiB, uploadMultipart, type MultipartRequest } from './multipart.js';
+import { download } from './download.js';
+import { copyObject, defaultCopyPartSize, maxCopyBytes } from './copy.js';
 import { claimKey } from './claims.js';
 import type { S3Config } from './config.js';
 
@@ -61,22 +61,33 @@ function refusal(error: unknown, context: Context<unknown>, what: string, key?: 
   }
 }
 
-export async function get(context: Context<{ key?: string }>, document: InputDocument): Promise<OperationResult> {
+interface GetParameters {
+  key?: string;
+  concurrency?: number;
+  partSizeMb?: number;
+}
+
+export async function get(context: Context<GetParameters>, document: InputDocument): Promise<OperationResult> {
   const { config, parameters, signal } = context;
   const key = keyOf(parameters, document);
   if (key === undefined) return result.applicationError('no key: set the "key" parameter or the s3.key document property', { code: 'MissingKey' });
   const client = clients.get(config, context.runtime);
   try {
-    const response = await client.send(new GetObjectCommand({ Bucket: config.bucket, Key: key }), { abortSignal: signal });
-    const size = response.ContentLength ?? 0;
+    const { head, size, body } = await download({
+      client,
+      bucket: config.bucket,
+      key,
+      partSize: (parameters.partSizeMb ?? defaultPartSize / MiB) * MiB,
+      concurrency: parameters.concurrency ?? 4,
+      signal,
+    });
     // the runtime streams the body to its work directory and reports the progress itself
-    const body = response.Body as Readable;
     const out: OutputDocument = {
       size,
-      properties: properties(config, { key, etag: unquote(response.ETag), size, versionId: response.VersionId, contentType: response.ContentType, lastModified: response.LastModified }),
+      properties: properties(config, { key, etag: unquote(head.ETag), size, versionId: head.VersionId, contentType: head.ContentType, lastModified: head.LastModified }),
       body,
     };
-    for (const [name, value] of Object.entries(response.Metadata ?? {})) out.properties![`s3.meta.${name}`] = value;
+    for (const [name, value] of Object.entries(head.Metadata ?? {})) out.properties![`s3.meta.${name}`] = value;
     return result.success(out);
   } catch (error) {
     return refusal(error, context, `Get ${key}`, key);
@@ -265,6 +276,50 @@ function put(overwrite: boolean) {
 
 export const create = put(false);
 export const upsert = put(true);
+
+interface CopyParameters {
+  sourceKey?: string;
+  sourceBucket?: string;
+  key?: string;
+  multipartThresholdMb?: number;
+  partSizeMb?: number;
+  concurrency?: number;
+}
+
+/** Copy: the store copies the object (connectors/amazon-s3/copy.ts); nothing passes through the runtime. */
+export async function copy(context: Context<CopyParameters>, document: InputDocument): Promise<OperationResult> {
+  const { config, parameters, signal } = context;
+  const sourceKey = parameters.sourceKey ?? document.properties['s3.key'];
+  if (sourceKey === undefined) return result.applicationError('no source key: set the "sourceKey" parameter or the s3.key document property', { code: 'MissingKey' });
+  if (parameters.key === undefined) return result.applicationError(`Copy ${sourceKey}: no target key: set the "key" parameter`, { code: 'MissingKey' });
+  const source = { bucket: parameters.sourceBucket ?? config.bucket, key: sourceKey };
+  const target = { bucket: config.bucket, key: parameters.key };
+  const what = `Copy ${source.bucket === target.bucket ? '' : `${source.bucket}/`}${sourceKey} to ${target.key}`;
+  try {
+    const copied = await copyObject({
+      client: clients.get(config, context.runtime),
+      source,
+      target,
+      threshold: (parameters.multipartThresholdMb ?? maxCopyBytes / MiB) * MiB,
+      partSize: (parameters.partSizeMb ?? defaultCopyPartSize / MiB) * MiB,
+      concurrency: parameters.concurrency ?? 4,
+      compatible: config.endpoint !== undefined,
+      signal,
+      onProgress: (bytesDone, bytesTotal) => context.progress(bytesDone, bytesTotal),
+      resources: context.resources,
+      log: context.log,
+    });
+    return result.success({
+      properties: properties(config, { key: target.key, sourceKey, ...(source.bucket === target.bucket ? {} : { sourceBucket: source.bucket }), etag: unquote(copied.etag), size: copied.size, versionId: copied.versionId, contentType: copied.contentType, multipart: String(copied.multipart) }),
+    });
+  } catch (error) {
+    const unrecorded = resourceRefusal(error, what);
+    if (unrecorded) return unrecorded;
+    const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    if (status === 412) return result.failure(`${what}: ObjectChanged: the source changed while it was copied; run it again`, { code: 'ObjectChanged' });
+    return refusal(error, context, what, sourceKey);
+  }
+}
 
 export async function remove(context: Context<{ key?: string; keysInBody?: boolean }>, document: InputDocument): Promise<OperationResult> {
   const { config, parameters, signal } = context;

@@ -58,6 +58,35 @@ export function findTooDeep(value: unknown, maxDepth: number): TooDeep | undefin
   return undefined;
 }
 
+/**
+ * Whether JSON text (as JSON.stringify writes it) nests deeper than `maxDepth` containers,
+ * the same depth as findTooDeep of its value; strings are skipped, so brackets in them do
+ * not count. A scan of the text, with no allocation: cheaper than walking the value.
+ */
+export function jsonTextNestsDeeper(text: string, maxDepth: number): boolean {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) i = endOfString(text, i);
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > maxDepth) return true;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return false;
+}
+
+/** The index of the quote that closes the string opening at `open` (escaped quotes skipped). */
+function endOfString(text: string, open: number): number {
+  let at = text.indexOf('"', open + 1);
+  while (at > 0) {
+    let backslashes = 0;
+    while (text.charCodeAt(at - 1 - backslashes) === 0x5c) backslashes++;
+    if (backslashes % 2 === 0) return at;
+    at = text.indexOf('"', at + 1);
+  }
+  return text.length;
+}
+
 /** The words for a value found too deep at `path` (relative to what the reader sent). */
 export function tooDeepMessage(found: TooDeep): string {
   return `nests deeper than ${found.maxDepth} levels of objects and arrays (limits.maxNestingDepth); flatten the value`;

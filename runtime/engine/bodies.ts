@@ -78,16 +78,32 @@ class SpillSink extends Writable {
   }
 }
 
+const sliceChars = 1024 * 1024;
+
+/** A text in slices of about 1 Mi characters, each cut before a surrogate pair is split, as UTF-8 bytes. */
+export function* textSlices(text: string): Generator<Buffer> {
+  for (let at = 0; at < text.length; ) {
+    let end = Math.min(at + sliceChars, text.length);
+    const last = text.charCodeAt(end - 1);
+    if (end < text.length && last >= 0xd800 && last <= 0xdbff) end--;
+    yield Buffer.from(text.slice(at, end), 'utf8');
+    at = end;
+  }
+}
+
 /**
  * Turns an output body into a ref: kept in memory up to spillBytes, else written to a new
  * file in workDir as it streams.
  */
 export async function refOf(body: Buffer | string | Readable | undefined, workDir: string, spillBytes: number, signal: AbortSignal, onBytes?: (bytesDone: number) => void): Promise<BodyRef> {
   if (body === undefined) return emptyBody;
-  if (typeof body === 'string' || Buffer.isBuffer(body)) {
-    const ref = inlineRef(body);
-    if (ref.kind === 'inline' && ref.bytes.byteLength <= spillBytes) return ref;
-    body = Readable.from([typeof body === 'string' ? Buffer.from(body, 'utf8') : body]);
+  if (typeof body === 'string') {
+    if (Buffer.byteLength(body, 'utf8') <= spillBytes) return inlineRef(body);
+    // a large text goes to the file in slices: never a second copy of all of it as bytes
+    body = Readable.from(textSlices(body), { objectMode: false });
+  } else if (Buffer.isBuffer(body)) {
+    if (body.byteLength <= spillBytes) return inlineRef(body);
+    body = Readable.from([body]);
   }
   const sink = new SpillSink(spillBytes, workDir, onBytes);
   await pipeline(body, sink, { signal });

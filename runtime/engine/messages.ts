@@ -69,6 +69,11 @@ export interface StepsTask {
   maxNestingDepth: number;
   /** Step data recording: the documents that leave each step, at most `perStep` per step, bodies cut at `bodyBytes`. */
   record?: StepDataLimits;
+  /**
+   * A split with more children than this hands them back to the walker (as exits towards
+   * its next step), which chunks them across the pool; unset: they are walked here.
+   */
+  handBackAbove?: number;
 }
 
 export interface StepDataLimits {

@@ -9,9 +9,10 @@
  * expression error, a value nested too deep to serialise, a body that cannot be
  * written), it fails alone and the others of its chunk go on.
  */
+import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { messageOf, type ErrorCode } from '../core/errors.js';
-import { findTooDeep, tooDeepMessage } from '../core/json-depth.js';
+import { findTooDeep, jsonTextNestsDeeper, tooDeepMessage } from '../core/json-depth.js';
 import type { PureStep } from '../processes/definition.js';
 import { isExpression } from '../processes/definition.js';
 import { fileHead, inlineRef, packBodies, refOf } from './bodies.js';
@@ -135,13 +136,31 @@ function dynamic(run: Run, step: PureStep, value: unknown, state: DocState): Pro
   return isExpression(value) ? evalIn(run, step, value.$expr, state) : Promise.resolve(value);
 }
 
+/**
+ * A computed body as text, refused when it nests deeper than limits.maxNestingDepth. The
+ * depth is read off the serialised text (a scan of its brackets), not by walking the value
+ * before it: the walk cost more than the serialising; only a value found too deep (or one
+ * too deep for JSON.stringify's stack) is walked, for the place to name.
+ */
+function bodyText(run: Run, step: string, value: unknown): string {
+  if (value === undefined) return '';
+  if (typeof value === 'string') return value;
+  let text: string;
+  try {
+    text = JSON.stringify(value);
+  } catch (error) {
+    if (error instanceof RangeError) checkDepth(run, step, 'the body', value);
+    throw error;
+  }
+  if (typeof text === 'string' && jsonTextNestsDeeper(text, run.task.maxNestingDepth)) checkDepth(run, step, 'the body', value);
+  return text;
+}
+
 /** The document leaves the run towards `next` (null: the end of its path), its body serialised once. */
 async function exit(run: Run, next: string | null, state: DocState, last: string): Promise<void> {
   let body = state.body;
   if (state.changed) {
-    const value = state.value;
-    checkDepth(run, last, 'the body', value);
-    const text = value === undefined ? '' : typeof value === 'string' ? value : JSON.stringify(value);
+    const text = bodyText(run, last, state.value);
     // small bodies (nearly all) stay in memory without a detour through a stream
     body = text.length * 3 <= run.task.spillBytes ? inlineRef(text) : await refOf(text, run.task.workDir, run.task.spillBytes, run.signal);
   }
@@ -181,9 +200,12 @@ async function apply(run: Run, step: PureStep, state: DocState, counts: StepCoun
     case 'split': {
       const children = await split(run, step, state);
       counts.out += children.length;
+      // many children leave here, to be chunked across the pool by the walker, rather than all walked in this worker
+      const handBack = run.task.handBackAbove !== undefined && children.length > run.task.handBackAbove;
       for (const child of children) {
         await sample(run, step.id, child, state.properties);
-        await walk(run, step.next, child, step.id);
+        if (handBack) await leave(run, step.next ?? null, child, step.id);
+        else await walk(run, step.next, child, step.id);
       }
       return ended;
     }
@@ -237,12 +259,43 @@ async function setProperties(run: Run, step: Extract<PureStep, { kind: 'set-prop
 async function split(run: Run, step: Extract<PureStep, { kind: 'split' }>, state: DocState): Promise<DocState[]> {
   const child = (value: unknown): DocState => withOrigins({ properties: { ...state.properties }, body: state.body, entered: state.entered, value, changed: true }, state);
   if (step.mode === 'lines') {
+    if (!state.changed && state.body.kind === 'file') {
+      const children: DocState[] = [];
+      for await (const line of linesOfFile(state.body.path)) children.push(child(line));
+      return children;
+    }
     const text = await textOf(state);
     return text.split(/\r?\n/).filter((line) => line.length > 0).map(child);
   }
   const array = step.path === undefined ? valueOf(state) : await evalIn(run, step, step.path, state);
   if (!Array.isArray(array)) throw new DocumentFailure('QUARK_ERR_PROCESS_SPLIT_FAILED', `step ${step.id}: ${step.path === undefined ? 'the body' : 'the path expression'} is not a JSON array`);
   return array.map(child);
+}
+
+/**
+ * The non-empty lines of a spilled body, read as a stream (never the whole file in one
+ * string), split as a body in memory is: at \n or \r\n.
+ */
+async function* linesOfFile(path: string): AsyncGenerator<string> {
+  let pending: string[] = [];
+  for await (const chunk of createReadStream(path, { encoding: 'utf8', highWaterMark: 1024 * 1024 }) as AsyncIterable<string>) {
+    pending.push(chunk);
+    if (!chunk.includes('\n')) continue;
+    const lines = pending.join('').split(/\r?\n/);
+    pending = [lines.pop()!];
+    for (const line of lines) if (line.length > 0) yield line;
+  }
+  const last = pending.join('');
+  if (last.length > 0) yield last;
+}
+
+/** The document leaves the run towards `next`; a failure to serialise its body fails it alone. */
+async function leave(run: Run, next: string | null, state: DocState, last: string): Promise<void> {
+  try {
+    await exit(run, next, state, last);
+  } catch (error) {
+    fail(run, last, state, error);
+  }
 }
 
 /** Walks one document from `first` until it leaves the run, ends or fails (only it). */
@@ -268,11 +321,7 @@ async function walk(run: Run, first: string | undefined, state: DocState, from: 
     last = step.id;
     id = next;
   }
-  try {
-    await exit(run, id ?? null, state, last);
-  } catch (error) {
-    fail(run, last, state, error);
-  }
+  await leave(run, id ?? null, state, last);
 }
 
 function entering(document: DocumentRef): DocState {

@@ -11,7 +11,9 @@
  * Batches may hold any number of documents (a split of a 500,000-line file): they are
  * appended one by one, never spread into a call's arguments.
  */
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { QuarkError, quarkError, messageOf } from '../core/errors.js';
@@ -43,6 +45,11 @@ export interface WalkContext {
   /** The current deployed definition of a called process. */
   callee(processId: string): Promise<ProcessDefinition>;
   counts: Record<string, StepCount>;
+  /**
+   * Nobody reads this execution's output documents (it was started without waiting): the
+   * ends of its top-level path count them (WalkResult.documentsOut) and keep none.
+   */
+  discardOutputs?: boolean;
   log: Logger;
   /** Caught errors and warning notes: the execution completes with warnings. */
   warnings: number;
@@ -69,6 +76,8 @@ export interface PathResult {
 export interface WalkResult extends PathResult {
   /** Documents the start handed to the first step. */
   documentsIn: number;
+  /** Documents that ended the process: outputs.length, or the count alone with discardOutputs. */
+  documentsOut: number;
 }
 
 /** An exception step with scope execution: the execution ends with an error. */
@@ -93,12 +102,22 @@ interface Scope {
 interface Walk {
   options: WalkerOptions;
   ctx: WalkContext;
+  /** Documents that reached the end of the top-level path (kept in outputs unless discardOutputs). */
+  ended: number;
 }
 
 /** A failure's code: a catalogue code, or a plugin's own (e.g. an S3 error name). */
 type Failure = { code: string; message: string };
 
 const maxChunk = 2000;
+
+/**
+ * Chunks of one run of pure steps handed to the pool at a time, per thread: one running
+ * and one waiting, so a worker never waits for the main thread between chunks, while the
+ * chunks not yet handed over stay unpacked (a chunk is copied into its transfer buffer only
+ * when it is handed over, not all of a 100,000-document batch at once).
+ */
+const chunksInFlightPerThread = 2;
 
 function scopeOf(definition: ProcessDefinition, prefix: string, depth: number, calls: string[]): Scope {
   const steps = new Map(definition.steps.map((s) => [s.id, s]));
@@ -145,7 +164,14 @@ async function walkProcess(walk: Walk, definition: ProcessDefinition, documents:
   const scope = scopeOf(definition, '', 0, [definition.id]);
   const started = await start(walk, definition.start, documents);
   const rest = await runPath(walk, definition.start.next, started.outputs, scope);
-  return { outputs: rest.outputs, failures: append(started.failures, rest.failures), documentsIn: started.outputs.length };
+  return { outputs: rest.outputs, failures: append(started.failures, rest.failures), documentsIn: started.outputs.length, documentsOut: walk.ended };
+}
+
+/** Documents at the end of a path: the path's outputs; at the end of the process, counted (and dropped when nobody reads them). */
+function pathEnd(walk: Walk, documents: DocumentRef[], scope: Scope): PathResult {
+  if (scope.prefix !== '') return { outputs: documents, failures: [] };
+  walk.ended += documents.length;
+  return { outputs: walk.ctx.discardOutputs ? [] : documents, failures: [] };
 }
 
 async function start(walk: Walk, definition: StartDefinition, documents: DocumentRef[]): Promise<PathResult> {
@@ -163,7 +189,8 @@ async function start(walk: Walk, definition: StartDefinition, documents: Documen
 }
 
 async function runPath(walk: Walk, id: string | undefined, documents: DocumentRef[], scope: Scope): Promise<PathResult> {
-  if (id === undefined || documents.length === 0) return { outputs: id === undefined ? documents : [], failures: [] };
+  if (id === undefined) return pathEnd(walk, documents, scope);
+  if (documents.length === 0) return { outputs: [], failures: [] };
   checkAborted(walk.ctx);
   const step = scope.steps.get(id);
   if (!step) throw new Error(`step ${id} is not in the process (deploy validation should have refused it)`);
@@ -248,16 +275,18 @@ export function segmentTimeout(first: PureStep, pure: Record<string, PureStep>, 
 async function segment(walk: Walk, first: PureStep, documents: DocumentRef[], scope: Scope): Promise<PathResult> {
   const { ctx } = walk;
   const timeoutMs = segmentTimeout(first, scope.pure, walk.options.stepTimeoutMs);
-  const chunks = chunksOf(documents, walk.options.threads);
-  const outcomes = await Promise.all(chunks.map((chunk) => runChunk(walk, first, chunk, scope, timeoutMs)));
-  checkAborted(ctx);
+  // every chunk sees the process properties as the run began, whenever it is handed over
+  const process = { ...ctx.process };
   const exits = new Map<string, DocumentRef[]>();
   const failures: DocumentFailureRef[] = [];
   let stop: { step: string; message: string } | undefined;
-  for (const outcome of outcomes) {
+  const merge = (outcome: StepsOutcome) => {
     mergeOutcome(walk, scope, outcome, exits, failures);
     stop ??= outcome.stop;
-  }
+  };
+  const chunks = chunksOf(documents, walk.options.threads);
+  await eachInOrder(chunks, walk.options.threads * chunksInFlightPerThread, (chunk) => runChunk(walk, first, chunk, scope, timeoutMs, process), merge);
+  checkAborted(ctx);
   if (stop) throw new ExecutionStopped(scope.prefix + stop.step, stop.message);
   const result: PathResult = { outputs: [], failures };
   for (const [key, group] of exits) {
@@ -268,12 +297,40 @@ async function segment(walk: Walk, first: PureStep, documents: DocumentRef[], sc
   return result;
 }
 
-async function runChunk(walk: Walk, first: PureStep, chunk: DocumentRef[], scope: Scope, timeoutMs: number): Promise<StepsOutcome> {
+/**
+ * Runs `run` over every item, at most `limit` at a time, and hands each result to
+ * `deliver` in the order of the items as soon as it and those before it are in (so a
+ * chunk's outcome is merged, and what it holds released, while later chunks still run).
+ */
+export async function eachInOrder<T, R>(items: readonly T[], limit: number, run: (item: T) => Promise<R>, deliver: (result: R) => void): Promise<void> {
+  const done = new Map<number, R>();
+  let next = 0;
+  let delivered = 0;
+  async function lane(): Promise<void> {
+    while (next < items.length) {
+      const at = next++;
+      done.set(at, await run(items[at]!));
+      for (; done.has(delivered); delivered++) {
+        const result = done.get(delivered)!;
+        done.delete(delivered);
+        deliver(result);
+      }
+    }
+  }
+  const lanes: Promise<void>[] = [];
+  for (let i = 0; i < Math.min(limit, items.length); i++) lanes.push(lane());
+  await Promise.all(lanes);
+}
+
+/** With more than one thread, a split's children beyond one chunk come back to be spread over the pool. */
+const handBack = (options: WalkerOptions) => (options.threads > 1 ? { handBackAbove: maxChunk } : {});
+
+async function runChunk(walk: Walk, first: PureStep, chunk: DocumentRef[], scope: Scope, timeoutMs: number, process: Record<string, unknown>): Promise<StepsOutcome> {
   const { ctx, options } = walk;
   try {
     const { documents, buffer } = packBodies(chunk);
     const reply = await options.pool.run(
-      { kind: 'steps', steps: scope.pure, first: first.id, documents, process: ctx.process, execution: ctx.info, workDir: ctx.workDir, spillBytes: options.spillBytes, maxNestingDepth: options.maxNestingDepth, ...(ctx.stepData ? { record: ctx.stepData.limits } : {}) },
+      { kind: 'steps', steps: scope.pure, first: first.id, documents, process, execution: ctx.info, workDir: ctx.workDir, spillBytes: options.spillBytes, maxNestingDepth: options.maxNestingDepth, ...handBack(options), ...(ctx.stepData ? { record: ctx.stepData.limits } : {}) },
       { timeoutMs, what: `step ${first.id}`, signal: ctx.signal, transfer: [buffer] },
     );
     if (reply.ok) return reply.value as StepsOutcome;
@@ -330,6 +387,11 @@ function mergeOutcome(walk: Walk, scope: Scope, outcome: StepsOutcome, exits: Ma
   for (const f of outcome.failed) failures.push({ ...f, step: scope.prefix + f.step });
   for (const exit of outcome.exits) {
     const key = exit.next ?? '';
+    // the end of the process, and nobody reads its documents: count them, keep none
+    if (key === '' && scope.prefix === '' && ctx.discardOutputs) {
+      walk.ended += exit.documents.length;
+      continue;
+    }
     const group = exits.get(key);
     if (group) append(group, exit.documents);
     else exits.set(key, exit.documents);
@@ -411,10 +473,57 @@ function combinedText(step: CombineStep, documents: DocumentRef[], spillBytes: n
   }
 }
 
+/** A body's bytes without one final line end (\n or \r\n), as a stream: the last two bytes are held back until the end. */
+async function* withoutFinalLineEnd(chunks: Iterable<Buffer> | AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let held: Buffer = Buffer.alloc(0);
+  for await (const chunk of chunks) {
+    const all = held.length > 0 ? Buffer.concat([held, chunk]) : chunk;
+    const keep = Math.min(2, all.length);
+    if (all.length > keep) yield all.subarray(0, all.length - keep);
+    held = all.subarray(all.length - keep);
+  }
+  let end = held.length;
+  if (end > 0 && held[end - 1] === 0x0a) end -= end > 1 && held[end - 2] === 0x0d ? 2 : 1;
+  if (end > 0) yield held.subarray(0, end);
+}
+
+/** The lines of every body, each ending in one \n, as they stream: spilled bodies are read as streams, never whole. */
+async function* combinedLines(documents: readonly DocumentRef[]): AsyncGenerator<Buffer> {
+  const lineEnd = Buffer.from('\n');
+  for (const d of documents) {
+    yield* withoutFinalLineEnd(d.body.kind === 'inline' ? [bytesOf(d.body)!] : (createReadStream(d.body.path) as AsyncIterable<Buffer>));
+    yield lineEnd;
+  }
+}
+
+/** Combines in lines mode into a new file of the work directory, streamed. */
+async function combineLinesToFile(ctx: WalkContext, documents: readonly DocumentRef[]): Promise<BodyRef> {
+  const path = join(ctx.workDir, `combined-${randomBytes(8).toString('hex')}`);
+  await mkdir(ctx.workDir, { recursive: true, mode: 0o700 });
+  let size = 0;
+  const counted = async function* () {
+    for await (const chunk of combinedLines(documents)) {
+      size += chunk.length;
+      yield chunk;
+    }
+  };
+  await pipeline(counted, createWriteStream(path, { flags: 'wx', mode: 0o600 }), { signal: ctx.signal });
+  return { kind: 'file', path, size };
+}
+
+const inlineSize = (documents: readonly DocumentRef[]) => documents.reduce((n, d) => n + (d.body.kind === 'inline' ? d.body.bytes.byteLength : 0), 0);
+
 async function combine(walk: Walk, step: CombineStep, documents: DocumentRef[], scope: Scope): Promise<PathResult> {
   const { ctx, options } = walk;
   const counts = count(walk, scope, step.id);
   counts.in += documents.length;
+  // lines with a spilled body, or more than spillBytes of them: streamed to a file, never whole in memory
+  if (step.mode === 'lines' && (documents.some((d) => d.body.kind === 'file') || inlineSize(documents) + documents.length > options.spillBytes)) {
+    const body = await combineLinesToFile(ctx, documents);
+    counts.out++;
+    const first = documents[0]!;
+    return { outputs: [withOrigins({ properties: { ...first.properties }, body }, first)], failures: [] };
+  }
   const text = combinedText(step, documents, options.spillBytes);
   if (typeof text !== 'string') {
     counts.errors += documents.length;
@@ -491,7 +600,7 @@ function delay(ms: number, signal: AbortSignal): Promise<void> {
 
 export function createWalker(options: WalkerOptions) {
   return {
-    walk: (definition: ProcessDefinition, documents: DocumentRef[], ctx: WalkContext): Promise<WalkResult> => walkProcess({ options, ctx }, definition, documents),
+    walk: (definition: ProcessDefinition, documents: DocumentRef[], ctx: WalkContext): Promise<WalkResult> => walkProcess({ options, ctx, ended: 0 }, definition, documents),
   };
 }
 

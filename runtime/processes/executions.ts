@@ -457,7 +457,7 @@ async function walk(ctx: Context, active: Active, walkCtx: WalkContext): Promise
     return outcomeOf(ctx, active, thrown);
   }
   active.record.documentsIn = result.documentsIn;
-  active.record.documentsOut = result.outputs.length;
+  active.record.documentsOut = result.documentsOut;
   active.record.documentsFailed = result.failures.length;
   await recordFailures(ctx, record.id, result.failures, walkCtx.log);
   let status: ExecutionStatus = walkCtx.warnings > 0 ? 'complete-with-warnings' : 'complete';
@@ -468,7 +468,7 @@ async function walk(ctx: Context, active: Active, walkCtx: WalkContext): Promise
     error = { code: first.code, message: `${result.failures.length} document(s) failed; the first at step ${first.step}: ${first.message}` };
   }
   if (active.wantOutputs) active.presented = await presentDocuments(result.outputs);
-  metrics.executionDocuments.inc({ outcome: 'out' }, result.outputs.length);
+  metrics.executionDocuments.inc({ outcome: 'out' }, result.documentsOut);
   metrics.executionDocuments.inc({ outcome: 'failed' }, result.failures.length);
   return { status, ...(error ? { error } : {}) };
 }
@@ -499,6 +499,8 @@ async function begin(ctx: Context, active: Active, log: Logger, persisted: Recor
     operations: operationRunner(ctx, active, () => walkCtx),
     callee: async (id) => (await ctx.deps.deployments.requireActive(record.accountId, id)).definition,
     counts: {},
+    // an execution started without waiting presents no documents: they are counted, not kept
+    discardOutputs: !active.wantOutputs,
     log,
     warnings: 0,
     ...(active.recorder ? { stepData: active.recorder } : {}),

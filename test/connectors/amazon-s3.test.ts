@@ -175,6 +175,27 @@ t.test('Amazon S3 operations against the embedded s3rver', async (t) => {
     const doc = got.body.results[0].documents[0];
     t.equal(doc.size, big.length);
     t.equal(sha(bodyOf(doc)), sha(big), 'same bytes');
+    // in ranged GETs of 1 MiB, 3 at once: 13 parts handed on in order
+    const ranged = await op('get', { key: 'big/blob.bin', partSizeMb: 1, concurrency: 3 });
+    const rangedDoc = ranged.body.results[0].documents[0];
+    t.equal(rangedDoc.properties['s3.size'], String(big.length), 'the size of the whole object, not of the first part');
+    t.equal(sha(bodyOf(rangedDoc)), sha(big), 'same bytes in ranged parts');
+  });
+
+  t.test('Copy: the store copies the object given by s3.key; a missing source is NoSuchKey; no target key is refused', async (t) => {
+    const copied = await op('copy', { key: 'copies/blob.bin' }, [{ properties: { 's3.key': 'big/blob.bin' } }]);
+    const result = copied.body.results[0];
+    t.equal(result.status, 'success', JSON.stringify(result));
+    t.match(result.documents[0].properties, { 's3.key': 'copies/blob.bin', 's3.sourceKey': 'big/blob.bin', 's3.size': String(12 * 1024 * 1024 + 123), 's3.multipart': 'false' });
+    const back = (await op('get', { key: 'copies/blob.bin' })).body.results[0].documents[0];
+    const original = (await op('get', { key: 'big/blob.bin' })).body.results[0].documents[0];
+    t.equal(sha(bodyOf(back)), sha(bodyOf(original)), 'same bytes');
+    const missing = await op('copy', { key: 'copies/none.bin', sourceKey: 'big/none.bin' });
+    t.match(missing.body.results[0], { status: 'application-error', code: 'NoSuchKey', message: /^Copy big\/none\.bin to copies\/none\.bin: no such object \(key "big\/none\.bin"\)$/ });
+    const noTarget = await op('copy', { sourceKey: 'big/blob.bin' });
+    t.equal(noTarget.status, 400);
+    t.match(noTarget.body.error, { code: 'QUARK_ERR_OPERATION_INVALID_PARAMETERS', details: { problems: [{ path: '/key' }] } });
+    t.equal((await op('delete', { key: 'copies/blob.bin' })).body.results[0].status, 'success');
   });
 
   t.test('Query lists by prefix as documents or as a summary', async (t) => {

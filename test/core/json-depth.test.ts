@@ -1,6 +1,6 @@
 /** Unit tests of the nesting-depth check (core/json-depth.ts). */
 import t from 'tap';
-import { checkBodyDepth, findTooDeep } from '../../runtime/core/json-depth.js';
+import { checkBodyDepth, findTooDeep, jsonTextNestsDeeper } from '../../runtime/core/json-depth.js';
 import { type QuarkError } from '../../runtime/core/errors.js';
 
 t.test('depth counts objects and arrays; scalars are free', async (t) => {
@@ -26,4 +26,14 @@ t.test('checkBodyDepth: QUARK_ERR_API_NESTING_TOO_DEEP with the pointer under /b
   t.equal(error.code, 'QUARK_ERR_API_NESTING_TOO_DEEP');
   t.equal(error.status, 400);
   t.same(error.details?.problems, [{ path: '/body/a/b', message: 'nests deeper than 2 levels of objects and arrays (limits.maxNestingDepth); flatten the value' }]);
+});
+
+t.test('jsonTextNestsDeeper reads the depth off JSON text, as findTooDeep of its value', async (t) => {
+  const values: unknown[] = [1, 'x', [], {}, { a: [1, 2] }, [0, [1, [2]]], { s: '[[[[{{{{', t: 'quote \\" [ and \\\\', u: [{ v: '}' }] }, { a: { b: { c: { d: 'e"]' } } } }];
+  for (const value of values) {
+    const text = JSON.stringify(value);
+    for (let max = 0; max <= 5; max++) t.equal(jsonTextNestsDeeper(text, max), findTooDeep(value, max) !== undefined, `${text} at ${max}`);
+  }
+  t.equal(jsonTextNestsDeeper('['.repeat(600) + ']'.repeat(600), 500), true);
+  t.equal(jsonTextNestsDeeper('['.repeat(500) + ']'.repeat(500), 500), false, 'exactly at the limit passes');
 });

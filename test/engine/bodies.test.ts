@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { inlineRef, packBodies, refOf } from '../../runtime/engine/bodies.js';
+import { inlineRef, packBodies, refOf, textSlices } from '../../runtime/engine/bodies.js';
 import type { DocumentRef } from '../../runtime/engine/messages.js';
 
 const bytes = (ref: DocumentRef['body']) => (ref.kind === 'inline' ? Buffer.from(ref.bytes).toString('utf8') : readFileSync(ref.path, 'utf8'));
@@ -38,4 +38,19 @@ t.test('refOf keeps small bodies in memory and spills large ones to the work dir
   t.equal(streamed.kind, 'file');
   t.equal(seen, 20, 'progress counts every byte');
   t.equal((await refOf(undefined, workDir, 16, signal)).kind, 'inline', 'no body: the empty body');
+});
+
+t.test('a large text spills in slices, none cutting a character in two', async (t) => {
+  const workDir = mkdtempSync(join(tmpdir(), 'quark-bodies-'));
+  t.teardown(() => rmSync(workDir, { recursive: true, force: true }));
+  // a surrogate pair (😀) straddles each 1 Mi-character boundary, and multi-byte text all around
+  const text = ('é'.repeat(1024 * 1024 - 1) + '😀').repeat(3) + 'end';
+  const slices = [...textSlices(text)];
+  t.ok(slices.length > 3, 'in slices');
+  t.equal(Buffer.concat(slices).toString('utf8'), text, 'the bytes decode to the same text');
+  const ref = await refOf(text, workDir, 1024, new AbortController().signal);
+  t.equal(ref.kind, 'file');
+  t.equal(ref.kind === 'file' && ref.size, Buffer.byteLength(text));
+  t.equal(bytes(ref), text);
+  t.same(await refOf('small é', workDir, 1024, new AbortController().signal), inlineRef('small é'), 'a small text stays in memory');
 });

@@ -1,6 +1,6 @@
 /** Unit tests of the pure-step interpreter (engine/steps.ts), run in this thread. */
 import t from 'tap';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packOutcome, runSteps } from '../../runtime/engine/steps.js';
@@ -84,6 +84,33 @@ t.test('split lines: any number of children, walked on', async (t) => {
   const { outcome: packed, buffer } = packOutcome(outcome);
   t.equal(buffer.byteLength, out.reduce((n, d) => n + (d.body.kind === 'inline' ? d.body.bytes.byteLength : 0), 0), 'packed into one buffer');
   t.equal(text(packed.exits[0]!.documents[42]!), 'LINE 42');
+});
+
+t.test('split lines of a spilled body: read as a stream, split as a body in memory is', async (t) => {
+  // over two read chunks (1 MiB each), \r\n and \n line ends, a lone \r kept inside its line, empty lines dropped
+  const lines = Array.from({ length: 120_000 }, (_, i) => (i === 7 ? 'a\rb' : `line ${i}`));
+  const content = lines.map((line, i) => line + (i % 2 ? '\r\n' : '\n') + (i % 1000 === 0 ? '\n' : '')).join('');
+  const steps: PureStep[] = [{ id: 'split', kind: 'split', mode: 'lines', next: 'up' }, { id: 'up', kind: 'map', expression: '$uppercase($)' }];
+  const spilled = task(t, steps, []);
+  const path = join(spilled.workDir, 'big-body');
+  writeFileSync(path, content);
+  const fromFile = await runSteps({ ...spilled, documents: [{ properties: {}, body: { kind: 'file', path, size: Buffer.byteLength(content) } }] }, evaluate, new AbortController().signal);
+  const inMemory = await runSteps(task(t, steps, [doc(content)]), evaluate, new AbortController().signal);
+  const out = fromFile.exits[0]!.documents.map(text);
+  t.equal(out.length, 120_000);
+  t.equal(out[7], 'A\rB', 'a lone \r is not a line end');
+  t.equal(out[119_999], 'LINE 119999');
+  t.same(out, inMemory.exits[0]!.documents.map(text), 'the same children as from the body in memory');
+});
+
+t.test('a split with more children than handBackAbove hands them back towards its next step', async (t) => {
+  const steps: PureStep[] = [{ id: 'split', kind: 'split', mode: 'lines', next: 'up' }, { id: 'up', kind: 'map', expression: '$uppercase($)' }];
+  const lines = 'a\nb\nc\n';
+  const kept = await runSteps(task(t, steps, [doc(lines)], { handBackAbove: 3 }), evaluate, new AbortController().signal);
+  t.same(kept.exits.map((e) => [e.next, e.documents.map(text)]), [[null, ['A', 'B', 'C']]], 'up to the limit: walked on here');
+  const handed = await runSteps(task(t, steps, [doc(lines)], { handBackAbove: 2 }), evaluate, new AbortController().signal);
+  t.same(handed.exits.map((e) => [e.next, e.documents.map(text)]), [['up', ['a', 'b', 'c']]], 'past it: handed back, unwalked');
+  t.same(handed.counts, { split: { in: 1, out: 3, errors: 0 } });
 });
 
 t.test('expressionFailure reads JSONata\'s plain-object errors', async (t) => {

@@ -5,11 +5,11 @@
  * expression that never ends, one that eats the worker's heap.
  */
 import t from 'tap';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createWorkerPool, type WorkerPool } from '../../runtime/engine/pool.js';
-import { append, chunkFailure, createWalker, segmentTimeout, type WalkContext, type WalkerOptions } from '../../runtime/engine/walker.js';
+import { append, chunkFailure, createWalker, eachInOrder, segmentTimeout, type WalkContext, type WalkerOptions } from '../../runtime/engine/walker.js';
 import { inlineRef } from '../../runtime/engine/bodies.js';
 import { createLogger } from '../../runtime/core/logger.js';
 import { quarkError } from '../../runtime/core/errors.js';
@@ -52,7 +52,7 @@ function walkerFor(pool: WorkerPool, options: Partial<WalkerOptions> = {}) {
 
 const definition = (steps: Step[], first = steps[0]!.id): ProcessDefinition => ({ id: 'p', name: 'p', start: { kind: 'documents', next: first }, steps });
 const doc = (body: string, properties: Record<string, string> = {}): DocumentRef => ({ properties, body: inlineRef(body) });
-const text = (d: DocumentRef) => (d.body.kind === 'inline' ? Buffer.from(d.body.bytes).toString('utf8') : `<file ${d.body.path}>`);
+const text = (d: DocumentRef) => (d.body.kind === 'inline' ? Buffer.from(d.body.bytes).toString('utf8') : readFileSync(d.body.path, 'utf8'));
 const nested = (levels: number) => '{"a":'.repeat(levels) + '1' + '}'.repeat(levels);
 
 t.test('500,000 documents on one path: split lines → map → decision', async (t) => {
@@ -75,6 +75,45 @@ t.test('500,000 documents on one path: split lines → map → decision', async 
   t.same(ctx.counts.even, { in: 500_000, out: 500_000, errors: 0 });
 });
 
+t.test("a split's children are spread over the pool's workers, not walked in the split's one task", async (t) => {
+  const pool = poolFor(t);
+  const tasks: number[] = [];
+  const counting: WorkerPool = { ...pool, run: (task, options) => (task.kind === 'steps' && tasks.push(task.documents.length), pool.run(task, options)) };
+  const walker = walkerFor(counting);
+  const lines = Array.from({ length: 20_000 }, (_, i) => String(i)).join('\n');
+  const steps: Step[] = [
+    { id: 'split', kind: 'split', mode: 'lines', next: 'map' },
+    { id: 'map', kind: 'map', expression: '{"n": $number($)}' },
+  ];
+  const ctx = contextFor(t);
+  const result = await walker.walk(definition(steps), [doc(lines)], ctx);
+  t.equal(result.outputs.length, 20_000);
+  t.equal(text(result.outputs[19_999]!), '{"n":19999}', 'in order');
+  t.same(ctx.counts.map, { in: 20_000, out: 20_000, errors: 0 });
+  t.same(tasks[0], 1, 'the split: one task for the one document');
+  t.ok(tasks.length >= 3, `the children went out in chunks (${tasks.length - 1} tasks of ${tasks.slice(1).join(', ')})`);
+  t.equal(tasks.slice(1).reduce((a, b) => a + b, 0), 20_000);
+});
+
+t.test('combine in lines mode streams spilled bodies into a file instead of refusing them', async (t) => {
+  const walker = walkerFor(poolFor(t), { spillBytes: 64 * 1024 });
+  const ctx = contextFor(t);
+  const spilledPath = join(ctx.workDir, 'spilled-input');
+  const big = Array.from({ length: 20_000 }, (_, i) => `big ${i}`).join('\r\n') + '\r\n';
+  writeFileSync(spilledPath, big);
+  const spilled: DocumentRef = { properties: { from: 'file' }, body: { kind: 'file', path: spilledPath, size: Buffer.byteLength(big) } };
+  const steps: Step[] = [{ id: 'all', kind: 'combine', mode: 'lines' }];
+  const result = await walker.walk(definition(steps), [doc('first\n', { from: 'memory' }), spilled, doc('last')], ctx);
+  t.same(result.failures, [], 'nothing refused');
+  t.equal(result.outputs.length, 1);
+  const out = result.outputs[0]!;
+  t.equal(out.body.kind, 'file', 'larger than spillBytes: a file');
+  t.equal(text(out), 'first\n' + big.replace(/\r\n$/, '') + '\nlast\n', 'each body once, its last line end made one \\n');
+  t.equal(out.body.kind === 'file' && out.body.size, Buffer.byteLength(text(out)));
+  t.same(out.properties, { from: 'memory' }, "the first document's properties");
+  t.same(ctx.counts.all, { in: 3, out: 1, errors: 0 });
+});
+
 t.test('append takes any number of items (push(...items) overflows past ~125,000)', async (t) => {
   const target = [1];
   append(target, Array.from({ length: 300_000 }, (_, i) => i));
@@ -95,6 +134,67 @@ t.test('a document nested 20,000 deep fails alone; the 199 others of its chunk g
   t.match(failure.message, /nests deeper than 500 levels/);
   t.same(ctx.counts.same, { in: 200, out: 200, errors: 1 });
   t.notOk(result.outputs.some((d) => d.properties.index === '57'), 'the deep one is not in the output');
+});
+
+t.test('a body nested 600 deep (deeper than limits.maxNestingDepth, not than JSON.stringify) fails alone', async (t) => {
+  const walker = walkerFor(poolFor(t));
+  const documents = [doc('{"x":1}'), doc(nested(600)), doc(nested(500))];
+  const result = await walker.walk(definition([{ id: 'same', kind: 'map', expression: '$' }]), documents, contextFor(t));
+  t.same(result.failures.map((f) => [f.step, f.code]), [['same', 'QUARK_ERR_STEP_NESTING_TOO_DEEP']]);
+  t.match(result.failures[0]!.message, /nests deeper than 500 levels .*\(at \/a\/a\/a/);
+  t.same(result.outputs.map((d) => text(d).length), [7, nested(500).length], 'exactly at the limit passes');
+});
+
+t.test('discardOutputs: the ends of the process are counted, none kept; a called process still hands its documents on', async (t) => {
+  const walker = walkerFor(poolFor(t));
+  const steps: Step[] = [
+    { id: 'map', kind: 'map', expression: '{"n": n * 2}', next: 'big' },
+    { id: 'big', kind: 'decision', condition: 'n > 10', ifTrue: 'mark' },
+    { id: 'mark', kind: 'set-properties', document: { big: 'yes' } },
+  ];
+  const documents = Array.from({ length: 3000 }, (_, n) => doc(JSON.stringify({ n })));
+  const kept = await walker.walk(definition(steps), documents, contextFor(t));
+  t.equal(kept.outputs.length, 3000);
+  t.equal(kept.documentsOut, 3000);
+  const ctx = contextFor(t, { discardOutputs: true });
+  const dropped = await walker.walk(definition(steps), documents, ctx);
+  t.equal(dropped.outputs.length, 0, 'none kept');
+  t.equal(dropped.documentsOut, 3000, 'all counted');
+  t.same(ctx.counts.mark, { in: 2994, out: 2994, errors: 0 });
+  const callee: ProcessDefinition = { id: 'inner', name: 'inner', start: { kind: 'documents', next: 'double' }, steps: [{ id: 'double', kind: 'map', expression: '{"n": n * 2}' }] };
+  const calling: Step[] = [{ id: 'call', kind: 'process-call', process: 'inner', next: 'last' }, { id: 'last', kind: 'map', expression: '{"n": n + 1}' }];
+  const called = await walker.walk(definition(calling), [doc('{"n":1}'), doc('{"n":2}')], contextFor(t, { discardOutputs: true, callee: async () => callee }));
+  t.same([called.documentsOut, called.outputs.length, called.failures.length], [2, 0, 0], "the callee's outputs went on to the next step, then were counted");
+});
+
+t.test('eachInOrder: at most `limit` at a time, results delivered in item order as they come', async (t) => {
+  let running = 0;
+  let most = 0;
+  const delivered: number[] = [];
+  const gates = Array.from({ length: 10 }, () => {
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => (resolve = r));
+    return { promise, resolve };
+  });
+  const run = async (i: number) => {
+    running++;
+    most = Math.max(most, running);
+    await gates[i]!.promise;
+    running--;
+    return i;
+  };
+  const all = eachInOrder([0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 3, run, (i) => delivered.push(i));
+  gates[1]!.resolve();
+  gates[2]!.resolve();
+  await new Promise((resolve) => setImmediate(resolve)); // every continuation of the settled ones has run
+  t.same(delivered, [], 'nothing before the first is in');
+  gates[0]!.resolve();
+  await new Promise((resolve) => setImmediate(resolve));
+  t.same(delivered, [0, 1, 2], 'the first three as soon as the first is in');
+  for (const gate of gates) gate.resolve();
+  await all;
+  t.same(delivered, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  t.equal(most, 3);
 });
 
 t.test('a process property set too deep fails its document, not the tasks that follow', async (t) => {

@@ -88,3 +88,32 @@ t.test('s3-archive against s3rver: inbox/ moved to archive/, a spilled body copi
   t.match(log.stdout, /moved inbox\/big\.json to archive\/ \(\d+ bytes, copied as is\)/);
   t.match(log.stdout, /moved inbox\/small\.json to archive\/ \(\d+ bytes, wrapped\)/);
 });
+
+t.test('s3-backup against s3rver: reports/ copied to backup/ by the store', async (t) => {
+  const server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: tempDir(t, 'quark-s3rver-'), configureBuckets: [{ name: 'demo-bucket', configs: [] }] });
+  const { port } = await server.run();
+  t.teardown(() => server.close());
+  const { home, ownerToken } = await initHome(t);
+  const rt = await startRuntime(t, home);
+  const op = async (operation: string, parameters: Record<string, unknown>, documents: unknown[] = [{}]) =>
+    (await rt.api('POST', `/api/v1/connections/demo-s3/operations/${operation}`, ownerToken, { parameters, documents })).body.results;
+  const keys = async (prefix: string) => ((await op('query', { prefix }))[0].documents ?? []).map((d: any) => d.properties['s3.key']);
+
+  const config = { awsAccessKey: 'S3RVER', awsSecretKey: 'S3RVER', region: 'us-east-1', bucket: 'demo-bucket', endpoint: `http://127.0.0.1:${port}`, forcePathStyle: true };
+  t.equal((await rt.api('POST', '/api/v1/connections', ownerToken, { name: 'demo-s3', connector: 'amazon-s3', config })).status, 201);
+  await op('upsert', { key: 'reports/2026/q1.csv', contentType: 'text/csv', metadata: { team: 'ops' } }, [{ body: 'id,total\n1,42\n' }]);
+  await op('upsert', { key: 'reports/q2.csv' }, [{ body: 'id,total\n2,7\n' }]);
+  await op('upsert', { key: 'other/untouched.csv' }, [{ body: '' }]);
+
+  t.equal((await quark(rt, ownerToken, ['deploy', file('s3-backup.json')])).code, 0);
+  const run = await quark(rt, ownerToken, ['run', 's3-backup', '--wait']);
+  t.equal(run.code, 0, run.code === 0 ? 'exit 0' : JSON.stringify(run.body));
+  t.match(run.body.steps, { start: { out: 2 }, 'copy-object': { in: 2, out: 2 }, report: { out: 2 } });
+  t.same(await keys('backup/'), ['backup/2026/q1.csv', 'backup/q2.csv']);
+  t.same(await keys('reports/'), ['reports/2026/q1.csv', 'reports/q2.csv'], 'the originals stay');
+  const [copy] = await op('get', { key: 'backup/2026/q1.csv' });
+  t.equal(Buffer.from(copy.documents[0].body, 'base64').toString('utf8'), 'id,total\n1,42\n');
+  t.match(copy.documents[0].properties, { 's3.contentType': 'text/csv', 's3.meta.team': 'ops' }, 'content type and metadata copied');
+  const log = await cli(['logs', run.body.id], rt.as(ownerToken));
+  t.match(log.stdout, /copied reports\/2026\/q1\.csv to backup\/2026\/q1\.csv \(14 bytes, in one request\)/);
+});

@@ -15,7 +15,7 @@ const caller: Caller = { account, tokenId: 'tok_1' };
 const definition = { id: 'p', name: 'p', start: { kind: 'none', next: 'a' }, steps: [] };
 
 type Walk = ExecutionsDeps['walker']['walk'];
-const walksFine: Walk = async () => ({ documentsIn: 0, outputs: [], failures: [] }) as never;
+const walksFine: Walk = async () => ({ documentsIn: 0, documentsOut: 0, outputs: [], failures: [] });
 /** A walk that lasts until its execution is aborted. */
 const walksUntilAborted: Walk = (_d, _docs, ctx) => new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
 
