@@ -37,6 +37,8 @@ export interface BullQueueDeps {
   concurrency: number;
   /** This node's id (the owner of the runs it claims). */
   nodeId: string;
+  /** Whether this node's heartbeat is recent enough for it to claim (else a job is refused, for another node). */
+  fresh?: () => boolean;
 }
 
 type JobData = { executionId: string };
@@ -83,6 +85,7 @@ export function createBullQueue(deps: BullQueueDeps): BullQueue {
 
   async function process(job: Job<JobData>, runner: Runner): Promise<void> {
     const id = job.data.executionId;
+    if (deps.fresh && !deps.fresh()) throw new Error(`this node's heartbeat has not reached PostgreSQL for nearly cluster.nodeLostMs (${timings.nodeLostMs} ms): it claims nothing; another node runs execution ${id}`);
     const lost = new AbortController();
     claims.set(id, lost);
     try {

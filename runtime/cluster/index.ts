@@ -45,6 +45,16 @@ export interface Molecule {
   close(): Promise<void>;
 }
 
+/**
+ * Test hook: QUARK_TEST_FAULT=stop-heartbeat-when-running stops the heartbeat once the
+ * node runs an execution — a node cut off from the others but alive, whose writes the
+ * lease epoch must refuse once another node accounted for its runs.
+ */
+function stopsBeating(running: number, state: { beatsStopped: boolean }): boolean {
+  if (process.env.QUARK_TEST_FAULT === 'stop-heartbeat-when-running' && running > 0) state.beatsStopped = true;
+  return state.beatsStopped;
+}
+
 /** A timer whose work never overlaps itself and whose failures are logged, never thrown. */
 function every(ms: number, what: string, logger: Logger, work: () => Promise<unknown>): () => void {
   let busy = false;
@@ -70,8 +80,10 @@ export async function openMolecule(deps: MoleculeDeps): Promise<Molecule> {
   const timings = config.cluster as ClusterTimings;
   const startedAt = nowIso();
   await cluster.upsertNode({ id: nodeId, address: null, version: deps.version, pid: process.pid, startedAt, heartbeatAt: startedAt, running: 0, draining: false });
-  const queue = createBullQueue({ store, queue: config.queue, timings, logger, concurrency: config.limits.maxRunningExecutions, nodeId });
-  const state: { address: string | null; stops: (() => void)[] } = { address: null, stops: [] };
+  const state: { address: string | null; stops: (() => void)[]; lastBeat: number; beatsStopped: boolean } = { address: null, stops: [], lastBeat: Date.now(), beatsStopped: false };
+  // a node whose heartbeat has not landed for nearly nodeLostMs may be found lost by now: it claims nothing
+  const fresh = () => Date.now() - state.lastBeat < timings.nodeLostMs - timings.heartbeatMs;
+  const queue = createBullQueue({ store, queue: config.queue, timings, logger, concurrency: config.limits.maxRunningExecutions, nodeId, fresh });
   return {
     queue,
     nodes: () => cluster.nodes(),
@@ -79,7 +91,11 @@ export async function openMolecule(deps: MoleculeDeps): Promise<Molecule> {
       state.address = address;
     },
     start(running) {
-      const beat = () => cluster.heartbeat(nodeId, nowIso(), running(), queue.draining(), state.address);
+      const beat = async () => {
+        if (stopsBeating(running(), state)) return;
+        await cluster.heartbeat(nodeId, nowIso(), running(), queue.draining(), state.address);
+        state.lastBeat = Date.now();
+      };
       void beat().catch((error: unknown) => logger.warn({ err: messageOf(error) }, 'the first heartbeat failed'));
       state.stops.push(every(timings.heartbeatMs, 'the heartbeat', logger, beat));
       // lost nodes' runs first: a requeued one is then re-added with the queued ones

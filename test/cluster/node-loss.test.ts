@@ -105,3 +105,26 @@ t.test('cluster.nodeLostMs must be more than twice heartbeatMs: a node refuses t
   t.match(start.stderr, /QUARK_ERR_CONFIG_INVALID/);
   t.match(start.stderr, /\/cluster\/nodeLostMs.*more than twice cluster\.heartbeatMs/s);
 });
+
+t.test('a node cut off but alive (its heartbeat stops while it runs): another node requeues its run, its own writes are fenced and it stops, it claims nothing more; attempt 2 runs elsewhere, once', { skip }, async (t) => {
+  const { homes, ownerToken } = await moleculeHomes(t, 2);
+  const counter = await counterServer(t);
+  const cutOff = await startRuntime(t, homes[1]!, [], { QUARK_TEST_FAULT: 'stop-heartbeat-when-running' });
+  const onCutOff = apiOf(cutOff, ownerToken);
+  t.equal((await onCutOff('POST', '/connections', { name: 'counter', connector: 'counter-kit', config: { url: counter.url } })).status, 201);
+  t.equal((await onCutOff('POST', '/deployments', { ...counting('fenced', 12_000), options: { retryOnNodeLoss: true } })).status, 201);
+  const id = (await onCutOff('POST', '/executions', { process: 'fenced', ...tagged('fenced') })).body.id as string;
+  const first = await until('it runs on the cut-off node', async () => {
+    const v = (await onCutOff('GET', `/executions/${id}`)).body;
+    return v.status === 'in-process' ? v : undefined;
+  });
+  const other = await startRuntime(t, homes[0]!);
+  const onOther = apiOf(other, ownerToken);
+  const final = await ended(onOther, id);
+  t.match(final, { status: 'complete', attempt: 2 }, 'attempt 2 complete');
+  t.not(final.owner, first.owner, 'on the other node');
+  const log = JSON.stringify((await onOther('GET', `/executions/${id}/log`)).body);
+  t.match(log, /QUARK_ERR_EXECUTION_LEASE_LOST/, 'the cut-off node found its write fenced and stopped its run (its log says so)');
+  t.match(log, /runs again from the beginning as attempt 2/);
+  t.equal(counter.counts.get('fenced'), 1, 'one side effect: the fenced attempt stopped before its step counted');
+});
