@@ -117,7 +117,10 @@ if (browser) {
 
     // unsaved: leaving by the nav asks; "stay" keeps the page and the edit
     answer.accept = false;
+    // the confirm comes from the hashchange handler, after the click has returned: wait for it
+    const confirmShown = page.waitForEvent('dialog');
     await page.getByRole('link', { name: 'Tokens' }).click();
+    await confirmShown;
     t.match(dialogs.at(-1) ?? '', /^confirm: This page has unsaved changes/, 'leaving asks first');
     t.match(await page.evaluate(() => document.location.hash), /^#\/schedules\//, 'and stays');
     t.equal(await page.getByLabel('Cron expression').inputValue(), 'every hour', 'with the edit');
