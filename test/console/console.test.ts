@@ -4,39 +4,28 @@
  * Screenshots of the main pages go to test-artifacts/console/.
  */
 import t from 'tap';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import S3rver from 's3rver';
 import Database from 'better-sqlite3';
 import { fixturePlugins, initHome, root, startRuntime, tempDir, type Running } from '../helpers/quark.js';
 import { openEvents } from '../helpers/events.js';
+import { consoleArtifacts, launchBrowser } from '../helpers/browser.js';
+import type { Browser } from 'playwright-core';
 
 // page functions run in the browser; the test compiles without the DOM library
 declare const document: any, window: any, sessionStorage: any;
 type HTMLElement = any;
 type HTMLInputElement = any;
 
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const artifacts = join(root, 'test-artifacts', 'console');
 const secret = 'console-secret-Vq81xZ';
 const wrongSecret = 'wrong-secret-Jm44pT';
 
-if (!existsSync(chromiumPath)) {
-  console.log(`# No Chromium at ${chromiumPath} (set CHROMIUM_PATH, or apt-get install -y chromium): the console's browser tests are SKIPPED.`);
-  t.skip(`browser tests of the console: no Chromium at ${chromiumPath}`, () => {});
-} else {
-  await suite();
-}
+const browser = await launchBrowser(t, 'the console');
+if (browser) await suite(browser);
 
-async function suite() {
-  const { chromium } = await import('playwright-core');
-  mkdirSync(artifacts, { recursive: true });
-  const browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
-  });
-  t.teardown(() => browser.close());
+async function suite(browser: Browser) {
 
   // s3rver knows its access keys but does not compute SigV4 signatures: a key pair of our
   // own (its secret distinct from every other string on the page), and a wrong *access
@@ -100,13 +89,13 @@ async function suite() {
     t.match(facts, /Test Connection\s+allowed for your account/);
     t.match(facts, /Health\s+ready/);
     t.match(facts, /Kind\s+atom/);
-    await page.screenshot({ path: join(artifacts, 'runtime.png'), fullPage: true });
+    await page.screenshot({ path: join(consoleArtifacts, 'runtime.png'), fullPage: true });
 
     await page.getByRole('link', { name: 'Connectors' }).click();
     await page.getByRole('heading', { name: 'Connectors' }).waitFor();
     t.match(await page.locator('main').innerText(), /amazon-s3/, 'the loaded connectors are listed');
     t.match(await page.locator('main').innerText(), /Quarantined \(0\)/);
-    await page.screenshot({ path: join(artifacts, 'connectors.png'), fullPage: true });
+    await page.screenshot({ path: join(consoleArtifacts, 'connectors.png'), fullPage: true });
 
     await page.getByRole('link', { name: 'Connections' }).click();
     await page.getByLabel('Connector').selectOption('amazon-s3');
@@ -165,7 +154,7 @@ async function suite() {
     t.match(await page.locator('[data-field-wrap=awsSecretKey]').innerText(), /Set \(hidden\)/, 'a set secret shows as set');
     t.equal(await page.locator('[data-field-wrap=awsSecretKey] input').count(), 0, 'no input holds it');
     t.notMatch(await page.locator('main').innerText(), /\b(null|undefined)\b/, 'no stray null or undefined on the page');
-    await page.screenshot({ path: join(artifacts, 'connection-form.png'), fullPage: true });
+    await page.screenshot({ path: join(consoleArtifacts, 'connection-form.png'), fullPage: true });
 
     // saved: leaving the secret alone keeps it
     await page.getByRole('button', { name: 'Test Connection' }).click();
@@ -185,7 +174,7 @@ async function suite() {
     const credentials = await page.locator('#test-result [data-check=credentials]').innerText();
     t.match(credentials, /failed/, 'the credentials check failed');
     t.match(credentials, /InvalidAccessKeyId|access key/i, `with its message: ${credentials}`);
-    await page.screenshot({ path: join(artifacts, 'test-connection-failed.png'), fullPage: true });
+    await page.screenshot({ path: join(consoleArtifacts, 'test-connection-failed.png'), fullPage: true });
 
     // edit: keep the stored secret, put the right access key back, save, test
     await page.getByRole('button', { name: 'Keep the current AWS secret key' }).click();
@@ -201,7 +190,7 @@ async function suite() {
     // narrow screens: no horizontal scrolling
     await page.setViewportSize({ width: 380, height: 800 });
     t.ok(await page.evaluate(() => document.scrollingElement!.scrollWidth <= window.innerWidth + 1), 'readable at 380 px without horizontal scrolling');
-    await page.screenshot({ path: join(artifacts, 'connection-form-narrow.png'), fullPage: true });
+    await page.screenshot({ path: join(consoleArtifacts, 'connection-form-narrow.png'), fullPage: true });
     await page.setViewportSize({ width: 1200, height: 900 });
 
     // the secrets appear nowhere: not in the DOM, not in any response
@@ -250,7 +239,7 @@ async function suite() {
     await page.locator('#test-refused').waitFor();
     t.match(await page.locator('#test-refused').innerText(), /Test Connection refused: .*not associated/, 'the refusal message is shown');
     t.equal(await page.locator('#test-result').count(), 0, 'no result');
-    await page.screenshot({ path: join(artifacts, 'test-connection-refused.png'), fullPage: true });
+    await page.screenshot({ path: join(consoleArtifacts, 'test-connection-refused.png'), fullPage: true });
     t.equal(await metric(rt, 'refused'), 1, 'the runtime counted one refusal');
     t.equal((await metric(rt, 'ok')) + (await metric(rt, 'failed')) + (await metric(rt, 'warning')) + (await metric(rt, 'invalid')), 0, 'and ran no test');
     t.same(errors, [], 'no script errors');
@@ -315,7 +304,7 @@ async function suite() {
     await page.getByLabel('or paste it (JSON)').fill(definition);
     await page.getByRole('button', { name: 'Deploy' }).click();
     await page.getByRole('link', { name: 'orders-no-connector' }).waitFor();
-    await page.screenshot({ path: join(artifacts, 'deployments.png'), fullPage: true });
+    await page.screenshot({ path: join(consoleArtifacts, 'deployments.png'), fullPage: true });
 
     // the executions list updates live: an execution started elsewhere appears and completes
     await page.getByRole('link', { name: 'Executions' }).click();
@@ -328,7 +317,7 @@ async function suite() {
     await row.waitFor();
     await page.waitForFunction((id) => /complete/.test(document.querySelector(`tr[data-execution="${id}"]`)?.textContent ?? ''), started.body.id);
     t.match(await row.innerText(), /orders-no-connector/, 'the list updated without a reload');
-    await page.screenshot({ path: join(artifacts, 'executions.png'), fullPage: true });
+    await page.screenshot({ path: join(consoleArtifacts, 'executions.png'), fullPage: true });
 
     // run now from the process page, watch it reach complete on its page, open its log
     await page.getByRole('link', { name: 'Deployments' }).click();
@@ -343,7 +332,7 @@ async function suite() {
     t.match(detail, /split-orders\s+1\s+4\s+0/, 'per-step counts');
     await page.waitForFunction(() => /execution ended/.test(document.querySelector('#execution-log')?.textContent ?? ''));
     t.match(await page.locator('#execution-log').innerText(), /execution started/, 'the log is shown');
-    await page.screenshot({ path: join(artifacts, 'execution.png'), fullPage: true });
+    await page.screenshot({ path: join(consoleArtifacts, 'execution.png'), fullPage: true });
 
     // a new version, a rollback, an undeploy
     await page.getByRole('link', { name: 'Deployments' }).click();

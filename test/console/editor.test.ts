@@ -83,9 +83,8 @@ const definition = (connection: string, extra = '') => `{
 }
 `;
 
-const browser = await launchBrowser(t);
-if (!browser) t.skip('browser tests of the editor: no Chromium', () => {});
-else {
+const browser = await launchBrowser(t, 'the editor');
+if (browser) {
   t.test('edit → test run → deploy: a problem at its line first, the diagram as you type, counts and step data, no CSP violation', async (t) => {
     const { home, ownerToken } = await initHome(t, { kind: 'atom', config: kit });
     const rt = await startRuntime(t, home);

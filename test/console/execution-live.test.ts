@@ -14,9 +14,8 @@ import { consoleArtifacts, launchBrowser, openConsole, refreshDocsScreenshot, si
 
 declare const document: any;
 
-const browser = await launchBrowser(t);
-if (!browser) t.skip('browser tests of the live execution view: no Chromium', () => {});
-else {
+const browser = await launchBrowser(t, 'the live execution view');
+if (browser) {
   const kit = { plugins: { paths: [join(fixturePlugins, 'process-kit')] } };
 
   t.test('counts change on the diagram while a slow execution runs; the log tails; the duration ticks', async (t) => {

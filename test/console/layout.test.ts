@@ -7,16 +7,16 @@ import t, { type Test } from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initHome, root, startRuntime, tempDir } from '../helpers/quark.js';
-import { artifacts, launch, open, scrollsSideways, signIn, type Page } from './browser.js';
+import { consoleArtifacts, launchBrowser, openConsole, scrollsSideways, signIn, type Page } from '../helpers/browser.js';
 
 declare const document: any, window: any;
 
-const browser = await launch(t);
+const browser = await launchBrowser(t, 'the console layout');
 if (browser) {
   t.test('signed out: no nav and no Sign out; the status line does not move the page', async (t) => {
     const { home, ownerToken } = await initHome(t);
     const rt = await startRuntime(t, home);
-    const { page, errors } = await open(t, browser, rt);
+    const { page, errors } = await openConsole(t, browser, rt);
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();
     t.notOk(await page.locator('#nav').isVisible(), 'the nav is hidden');
     t.notOk(await page.getByRole('button', { name: 'Sign out' }).isVisible(), 'Sign out is hidden');
@@ -55,7 +55,7 @@ if (browser) {
     const run = await rt.api('POST', '/api/v1/executions', ownerToken, { process: definition.id, documents: [{ body: sample }], wait: true });
     t.match(run.body.status, /^complete/);
 
-    const { page, errors } = await open(t, browser, rt, { width: 380, height: 640 });
+    const { page, errors } = await openConsole(t, browser, rt, { width: 380, height: 640 });
     t.notOk(await scrollsSideways(page), 'the sign-in page fits');
     await signIn(page, ownerToken);
     const pages: [string, string | RegExp][] = [
@@ -81,7 +81,7 @@ if (browser) {
       await page.getByRole('heading', { name: heading, level: 1 }).waitFor();
       if (hash.startsWith('#/editor')) await page.locator('.diagram[data-ready=true]').waitFor(); // the editor and its diagram drawn
       t.notOk(await scrollsSideways(page), `${hash} fits 380 px`);
-      await page.screenshot({ path: join(artifacts, `narrow-${hash.slice(2).split('/')[0]}.png`), fullPage: true });
+      await page.screenshot({ path: join(consoleArtifacts, `narrow-${hash.slice(2).split('/')[0]}.png`), fullPage: true });
     }
 
     // the connections table is one card per connection, with Delete on screen

@@ -9,16 +9,16 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fixturePlugins, initHome, root, startRuntime, tempDir } from '../helpers/quark.js';
 import { openEvents } from '../helpers/events.js';
-import { artifacts, launch, open, signIn } from './browser.js';
+import { consoleArtifacts, launchBrowser, openConsole, signIn } from '../helpers/browser.js';
 
 declare const document: any;
 
-const browser = await launch(t);
+const browser = await launchBrowser(t, 'the console pages');
 if (browser) {
   t.test('owner of a cloud runtime: tokens, accounts, the queue on the runtime page', async (t) => {
     const { home, ownerToken } = await initHome(t, { kind: 'cloud', ownerName: 'provider' });
     const rt = await startRuntime(t, home);
-    const { page, errors } = await open(t, browser, rt);
+    const { page, errors } = await openConsole(t, browser, rt);
     await signIn(page, ownerToken);
     t.match(await page.locator('#runtime-queue').innerText(), /^0 running \(at most \d+\), 0 queued \(at most \d+\)$/, 'the queue depth with its limits');
     const { limits } = (await rt.api('GET', '/api/v1/runtime', ownerToken)).body;
@@ -38,7 +38,7 @@ if (browser) {
     const shown = (await page.locator('#token-value').innerText()).trim();
     t.match(shown, /^qk_/, 'the new token is shown');
     t.equal((await rt.api('GET', '/api/v1/whoami', shown)).status, 200, 'and it works');
-    await page.screenshot({ path: join(artifacts, 'tokens.png'), fullPage: true });
+    await page.screenshot({ path: join(consoleArtifacts, 'tokens.png'), fullPage: true });
     await page.reload();
     await page.getByRole('heading', { name: 'Tokens', level: 1 }).waitFor();
     await page.locator('tr', { hasText: 'ci' }).first().waitFor();
@@ -64,7 +64,7 @@ if (browser) {
     await page.getByRole('button', { name: 'Add account' }).click();
     await page.waitForFunction(() => /expected form/.test(document.querySelector('[data-field-wrap=name] .field-error')?.textContent ?? ''));
     t.match(await page.locator('[data-field-wrap=name] .field-error').innerText(), /^"Account name" is not in the expected form/, 'the runtime\'s problem, by the field\'s title');
-    await page.screenshot({ path: join(artifacts, 'accounts.png'), fullPage: true });
+    await page.screenshot({ path: join(consoleArtifacts, 'accounts.png'), fullPage: true });
 
     // the token page of the owner offers every account
     await page.getByRole('link', { name: 'Tokens' }).click();
@@ -75,7 +75,7 @@ if (browser) {
     t.equal((await rt.api('GET', '/api/v1/whoami', tenantToken)).body.account.name, 'globex', 'a token of another account');
 
     // a tenant: no Accounts in the nav, only its own tokens
-    const tenant = await open(t, browser, rt);
+    const tenant = await openConsole(t, browser, rt);
     await signIn(tenant.page, tenantToken);
     t.notOk(await tenant.page.getByRole('link', { name: 'Accounts' }).isVisible(), 'a tenant has no Accounts link');
     await tenant.page.getByRole('link', { name: 'Tokens' }).click();
@@ -90,7 +90,7 @@ if (browser) {
     const rt = await startRuntime(t, home);
     const definition = JSON.parse(readFileSync(join(root, 'processes', 'orders-no-connector.json'), 'utf8'));
     t.equal((await rt.api('POST', '/api/v1/deployments', ownerToken, definition)).status, 201);
-    const { page, errors, dialogs, answer } = await open(t, browser, rt);
+    const { page, errors, dialogs, answer } = await openConsole(t, browser, rt);
     await signIn(page, ownerToken);
     await page.getByRole('link', { name: 'Schedules' }).click();
     await page.getByRole('heading', { name: 'Schedules', level: 1 }).waitFor();
@@ -106,7 +106,7 @@ if (browser) {
     t.match(await zoneError.innerText(), /^"Time zone" is not a time zone the scheduler knows/, 'refused at the time zone field, by its title');
     t.match(await page.locator('#status').innerText(), /QUARK_ERR_SCHEDULE_INVALID/);
     t.equal(await page.evaluate(() => document.activeElement?.name), 'timezone-0', 'the field has the focus');
-    await page.screenshot({ path: join(artifacts, 'schedule-refused.png'), fullPage: true });
+    await page.screenshot({ path: join(consoleArtifacts, 'schedule-refused.png'), fullPage: true });
     t.same((await rt.api('GET', `/api/v1/deployments/${definition.id}`, ownerToken)).body.schedules, [], 'nothing stored');
 
     await page.getByLabel('Time zone').fill('Europe/Paris');
@@ -135,7 +135,7 @@ if (browser) {
     const stored = (await rt.api('GET', `/api/v1/deployments/${definition.id}`, ownerToken)).body;
     t.same(stored.schedules, [{ cron: '30 6 * * *', timezone: 'Europe/Paris' }], 'stored');
     t.equal(new Date(stored.nextRuns[0]).toLocaleString('en-GB', { timeZone: 'Europe/Paris', hour: '2-digit', minute: '2-digit' }), '06:30', 'next run at 06:30 in Paris');
-    await page.screenshot({ path: join(artifacts, 'schedules.png'), fullPage: true });
+    await page.screenshot({ path: join(consoleArtifacts, 'schedules.png'), fullPage: true });
     const dialogsBefore = dialogs.length;
     await page.getByRole('link', { name: 'Back to schedules' }).click();
     await page.getByRole('heading', { name: 'Schedules', level: 1 }).waitFor();
@@ -166,7 +166,7 @@ if (browser) {
     for (const id of processes) t.equal((await rt.api('POST', '/api/v1/deployments', ownerToken, { ...definition, id })).status, 201);
     const executions: string[] = [];
     for (let i = 0; i < 26; i++) executions.push((await rt.api('POST', '/api/v1/executions', ownerToken, { process: processes[i % 2]!, wait: true })).body.id);
-    const { page, errors } = await open(t, browser, rt);
+    const { page, errors } = await openConsole(t, browser, rt);
     await signIn(page, ownerToken);
     const cells = (selector: string) => page.locator(selector).allInnerTexts();
 
@@ -207,7 +207,7 @@ if (browser) {
     await page.waitForFunction(() => document.querySelectorAll('#executions-body tr').length === 1);
     t.equal(await page.locator('#executions-body tr').getAttribute('data-execution'), executions[3], 'search by id, within the filter');
     t.match(await page.evaluate(() => document.location.hash), /process=proc-01/, 'the filter is kept');
-    await page.screenshot({ path: join(artifacts, 'executions-search.png'), fullPage: true });
+    await page.screenshot({ path: join(consoleArtifacts, 'executions-search.png'), fullPage: true });
     t.same(errors, [], 'no script errors');
   });
 
@@ -222,7 +222,7 @@ if (browser) {
     t.teardown(() => events.cancel());
     const id = (await rt.api('POST', '/api/v1/executions', ownerToken, { process: 'nap' })).body.id as string;
     await events.next((e) => e.id === id && e.status === 'in-process');
-    const { page, errors } = await open(t, browser, rt);
+    const { page, errors } = await openConsole(t, browser, rt);
     await signIn(page, ownerToken);
     await page.waitForFunction(() => document.body.dataset.events === 'live');
     // the page's read of the list is answered while the execution runs, and that answer
@@ -249,7 +249,7 @@ if (browser) {
     const { home, ownerToken } = await initHome(t, { config: { plugins: { paths: [join(fixturePlugins, 'process-kit')] } } });
     const rt = await startRuntime(t, home);
     t.equal((await rt.api('POST', '/api/v1/connections', ownerToken, { name: 'kit', connector: 'process-kit', config: {} })).status, 201);
-    const { page, errors } = await open(t, browser, rt);
+    const { page, errors } = await openConsole(t, browser, rt);
     await signIn(page, ownerToken);
     await page.getByRole('link', { name: 'Operations' }).click();
     await page.getByRole('heading', { name: 'Operations', level: 1 }).waitFor();
@@ -275,7 +275,7 @@ if (browser) {
     t.equal(await page.locator('#op-results .output-document').count(), 2, 'two output documents');
     t.match(await page.locator('#op-results .output-document').first().innerText(), /echo\.tag\s+hi/, 'with their properties');
     t.equal(await page.locator('#op-results .doc-body.json').first().innerText(), '{\n  "order": "A-1"\n}', 'a JSON body pretty-printed');
-    await page.screenshot({ path: join(artifacts, 'operation-run.png'), fullPage: true });
+    await page.screenshot({ path: join(consoleArtifacts, 'operation-run.png'), fullPage: true });
 
     // a binary body: size and hex
     await page.locator('input[name=times]').fill('1');
