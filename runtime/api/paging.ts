@@ -48,8 +48,9 @@ export function decodeCursor(list: string, cursor: string, size: number): string
   return after as string[];
 }
 
-function invalidCursor(list: string) {
-  const message = `"cursor" is not a cursor of the ${list} list: pass on the nextCursor of a page of it as it was given, or start again without a cursor`;
+/** The 400 for a cursor that `list` did not give out. */
+export function invalidCursor(list: string, nextField = 'nextCursor') {
+  const message = `"cursor" is not a cursor of the ${list} list: pass on the ${nextField} of a page of it as it was given, or start again without a cursor`;
   return quarkError('QUARK_ERR_API_CURSOR_INVALID', `the request is not valid: ${message}`, { problems: [{ path: '/querystring/cursor', message }] });
 }
 

@@ -991,7 +991,7 @@ function presentStepDocument(d: StepDocumentRecord): StepDocumentView {
 async function stepDocuments(ctx: Context, caller: Caller, id: string, step: string, page: { cursor?: string; limit: number }): Promise<{ documents: StepDocumentView[]; next: string | null }> {
   await find(ctx, caller, id);
   const after = page.cursor === undefined ? -1 : Number(page.cursor);
-  if (!Number.isSafeInteger(after) || after < -1) throw quarkError('QUARK_ERR_API_INVALID_REQUEST', `cursor: "${page.cursor}" is not a cursor this list gave; use the "next" of the previous page`);
+  if (!Number.isSafeInteger(after) || after < -1) throw quarkError('QUARK_ERR_API_CURSOR_INVALID', `cursor: "${page.cursor}" is not a cursor this list gave; use the "next" of the previous page`);
   const rows = await ctx.deps.store.stepData.list(id, step, { after, limit: page.limit + 1 });
   const documents = rows.slice(0, page.limit).map(presentStepDocument);
   return { documents, next: rows.length > page.limit ? String(documents[documents.length - 1]!.seq) : null };

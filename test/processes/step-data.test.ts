@@ -54,7 +54,10 @@ t.test('a test-mode run records each step\'s documents, secret-named properties 
   const second = await rt.api('GET', `/api/v1/executions/${run.body.id}/steps/grow/documents?limit=1&cursor=${grow.body.next}`, ownerToken);
   t.same(second.body.documents.map((d: any) => d.seq), [1], 'the next page');
   t.equal(second.body.next, null);
-  t.equal((await rt.api('GET', `/api/v1/executions/${run.body.id}/steps/grow/documents?cursor=x`, ownerToken)).status, 400, 'a bad cursor is refused');
+  const refused = await rt.api('GET', `/api/v1/executions/${run.body.id}/steps/grow/documents?cursor=x`, ownerToken);
+  t.equal(refused.status, 400, 'a bad cursor is refused');
+  t.equal(refused.body.error.code, 'QUARK_ERR_API_CURSOR_INVALID', 'with the code every list gives a bad cursor');
+  t.same(refused.body.error.details.problems.map((p: { path: string }) => p.path), ['/querystring/cursor']);
   t.equal((await rt.api('GET', `/api/v1/executions/exe_nope/steps/grow/documents`, ownerToken)).status, 404);
 });
 

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Caller, ExecutionStatus, Runtime } from '../../index.js';
-import { decodeCursor, encodeCursor, pageSize, pageQuerySchema, positiveInteger, type PageQuery } from '../paging.js';
+import { decodeCursor, encodeCursor, invalidCursor, pageSize, pageQuerySchema, positiveInteger, type PageQuery } from '../paging.js';
 import { decodeDocuments, documentsSchema, type ApiDocument } from '../documents.js';
 
 interface StartBody {
@@ -110,9 +110,10 @@ export function executionRoutes(runtime: Runtime): FastifyPluginAsync {
     app.get<{ Params: { id: string } }>('/executions/:id/steps', async (request) => ({ steps: await runtime.executions.recordedSteps(request.caller, request.params.id) }));
     app.get<{ Params: { id: string; step: string }; Querystring: { cursor?: string; limit?: string } }>(
       '/executions/:id/steps/:step/documents',
-      { schema: { querystring: { type: 'object', additionalProperties: false, properties: { cursor: { type: 'string', pattern: '^[0-9]{1,15}$' }, limit: positiveInteger } } } },
+      { schema: { querystring: { type: 'object', additionalProperties: false, properties: { cursor: pageQuerySchema.cursor, limit: positiveInteger } } } },
       async (request) => {
         const { cursor, limit } = request.query;
+        if (cursor !== undefined && !/^[0-9]{1,15}$/.test(cursor)) throw invalidCursor('step documents', 'next');
         return runtime.executions.stepDocuments(request.caller, request.params.id, request.params.step, { ...(cursor !== undefined ? { cursor } : {}), limit: Math.min(Number(limit ?? 20), 100) });
       },
     );
