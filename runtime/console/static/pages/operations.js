@@ -8,17 +8,22 @@ import { listHash } from './lists.js';
 
 const flat = (schema) => Object.values(schema?.properties ?? {}).every((p) => !['object', 'array'].includes(Array.isArray(p.type) ? p.type[0] : p.type));
 
+/**
+ * Picking a connection or an operation opens it (a new hash, so the page can be linked); a
+ * change event that picks the one shown (a script's select, a keyboard re-pick) changes
+ * nothing, or the page would be drawn again under what the user is typing.
+ */
 export async function operationsPage(ui, query) {
   const { connections } = await api('GET', '/connections');
   const connection = connections.find((c) => c.id === query.get('connection')) ?? connections[0];
-  const choose = h('select', { id: 'op-connection', onchange: () => (location.hash = listHash('#/operations', { connection: choose.value })) }, connections.map((c) => h('option', { value: c.id, selected: c.id === connection?.id }, `${c.name} (${c.connector})`)));
+  const choose = h('select', { id: 'op-connection', onchange: () => choose.value !== connection?.id && (location.hash = listHash('#/operations', { connection: choose.value })) }, connections.map((c) => h('option', { value: c.id, selected: c.id === connection?.id }, `${c.name} (${c.connector})`)));
   if (!connection) {
     ui.page('Operations', h('p', { class: 'muted' }, 'No connection yet: create one on the Connections page first.'));
     return;
   }
   const connector = await api('GET', `/connectors/${encodeURIComponent(connection.connector)}`);
   const operation = connector.operations.find((o) => o.id === query.get('operation')) ?? connector.operations[0];
-  const pick = h('select', { id: 'op-operation', onchange: () => (location.hash = listHash('#/operations', { connection: connection.id, operation: pick.value })) }, connector.operations.map((o) => h('option', { value: o.id, selected: o.id === operation?.id }, `${o.name} (${o.id})`)));
+  const pick = h('select', { id: 'op-operation', onchange: () => pick.value !== operation?.id && (location.hash = listHash('#/operations', { connection: connection.id, operation: pick.value })) }, connector.operations.map((o) => h('option', { value: o.id, selected: o.id === operation?.id }, `${o.name} (${o.id})`)));
   const pickers = h('div', { class: 'filters' }, h('label', { for: 'op-connection' }, 'Connection', choose), h('label', { for: 'op-operation' }, 'Operation', pick));
   if (!operation) {
     ui.page('Operations', pickers, h('p', { class: 'muted' }, `The connector ${connector.id} has no operations.`));
