@@ -66,3 +66,36 @@ export function showProblems(problems, byPath, general) {
 export function requiredProblem(path, f) {
   return f.control.value.trim() === '' ? [{ path, message: `"${f.title}" is required` }] : [];
 }
+
+/**
+ * A create form whose first field is a required name (`others`: [pointer, field] pairs
+ * after it): checks the name here, then `send()` makes the record and `done(made)` shows
+ * what follows; the runtime's problems go to their fields, and a refusal without a pointer
+ * to the field `fieldOfCode[code]` names (else to the list under the fields).
+ */
+export function createForm(ui, { id, name, others = [], submit, send, done, fieldOfCode = {} }) {
+  const byPath = new Map([['/name', name], ...others]);
+  const general = h('ul', { class: 'problems', hidden: true });
+  const onsubmit = async (event) => {
+    event.preventDefault();
+    const local = requiredProblem('/name', name);
+    if (local.length > 0) {
+      showProblems(local, byPath, general)?.focus();
+      ui.say('The form has 1 problem(s).', true);
+      return;
+    }
+    try {
+      const made = await send();
+      ui.unsaved.saved(form);
+      await done(made);
+    } catch (e) {
+      const problems = ui.problemsOf(e);
+      const shown = problems.length > 0 ? problems : [{ path: fieldOfCode[e.code] ?? '', message: e.message, plain: true }];
+      (showProblems(shown, byPath, general) ?? name.control).focus();
+      ui.say(ui.errorText(e), true);
+    }
+  };
+  const controls = [name.wrap, ...others.map(([, f]) => f.wrap)];
+  const form = ui.unsaved.watch(h('form', { novalidate: true, id, onsubmit }, controls, general, h('div', { class: 'actions' }, h('button', { type: 'submit' }, submit))));
+  return form;
+}

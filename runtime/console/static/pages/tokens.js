@@ -2,7 +2,7 @@
 // once, here, and never again), revoke.
 import { api } from '../api.js';
 import { h, table, when, badge } from '../dom.js';
-import { field, requiredProblem, showProblems } from './fields.js';
+import { createForm, field } from './fields.js';
 
 /** `made`: a token just created ({token, name, accountId}), shown once on this render. */
 export async function tokensPage(ui, made = null) {
@@ -57,27 +57,18 @@ function tokenForm(ui, me, accounts) {
   const name = field('Token name', h('input', { type: 'text', name: 'name', autocomplete: 'off', spellcheck: 'false' }), { required: true, hint: 'What the token is for, such as "ci" or "laptop".' });
   const owner = me.relation === 'owner';
   const account = owner ? field('Account', h('select', { name: 'account' }, accounts.map((a) => h('option', { value: a.id, selected: a.id === me.id }, `${a.name} (${a.relation})`)))) : null;
-  const byPath = new Map([['/name', name], ...(account ? [['/account', account]] : [])]);
-  const general = h('ul', { class: 'problems', hidden: true });
-  const create = async (event) => {
-    event.preventDefault();
-    const local = requiredProblem('/name', name);
-    if (local.length > 0) {
-      showProblems(local, byPath, general)?.focus();
-      ui.say('The form has 1 problem(s).', true);
-      return;
-    }
-    const target = account?.control.value;
-    try {
-      const made = await api('POST', '/tokens', { name: name.control.value.trim(), ...(target && target !== me.id ? { account: target } : {}) });
-      ui.unsaved.saved(form);
+  return createForm(ui, {
+    id: 'token-form',
+    name,
+    others: account ? [['/account', account]] : [],
+    submit: 'Create token',
+    send: () => {
+      const target = account?.control.value;
+      return api('POST', '/tokens', { name: name.control.value.trim(), ...(target && target !== me.id ? { account: target } : {}) });
+    },
+    done: async (made) => {
       ui.say(`Created the token ${made.name}.`);
       await tokensPage(ui, made);
-    } catch (e) {
-      (showProblems(ui.problemsOf(e), byPath, general) ?? name.control).focus();
-      ui.say(ui.errorText(e), true);
-    }
-  };
-  const form = ui.unsaved.watch(h('form', { novalidate: true, id: 'token-form', onsubmit: create }, name.wrap, account?.wrap, general, h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Create token'))));
-  return form;
+    },
+  });
 }
