@@ -58,21 +58,34 @@ const inside = (path: string, folder: string) => {
 /** Folders granted to the host for connections' local folders: path → may write. */
 export type Grants = ReadonlyMap<string, boolean>;
 
-/** A granted folder with what is under it: the folder itself and `<folder>/*` (Node 20 takes a path that does not exist yet for a file). */
+/**
+ * A granted folder with what is under it: `<folder>/*`, which covers the folder itself too
+ * and works whether it exists yet or not (Node 20 takes a plain path that does not exist for
+ * a file, refusing what is made under it later), on Node 20, 22 and 24.
+ */
 function grantPaths(folder: string): string[] {
-  return withRealPath(folder).flatMap((path) => [path, join(path, '*')]);
+  return withRealPath(folder).map((path) => join(path, '*'));
+}
+
+/**
+ * The allow-list without `<folder>/*` where `<folder>` is on it already: Node 20 aborts at
+ * start (an assertion in its permission tree) when given both.
+ */
+function withoutDoubles(paths: string[]): string[] {
+  const unique = new Set(paths);
+  return [...unique].filter((path) => !(path.endsWith('/*') && unique.has(path.slice(0, -2))));
 }
 
 /** What the host may read: its own code (dist, node_modules, schemas, package.json), plugins, work, granted folders. */
 export function hostReads(options: Pick<HostPoolOptions, 'reads' | 'work'>, grants: Grants = new Map()): string[] {
   const own = ['dist', 'node_modules', 'schemas', 'package.json'].map((name) => join(packageRoot, name));
-  return [...new Set([...own, ...options.reads, options.work].flatMap(withRealPath).concat([...grants.keys()].flatMap(grantPaths)))];
+  return withoutDoubles([...own, ...options.reads, options.work].flatMap(withRealPath).concat([...grants.keys()].flatMap(grantPaths)));
 }
 
 /** What the host may write: the work folder and the read-write granted folders. */
 function hostWrites(options: Pick<HostPoolOptions, 'work'>, grants: Grants): string[] {
   const granted = [...grants].filter(([, write]) => write).flatMap(([path]) => grantPaths(path));
-  return [...new Set([...withRealPath(options.work), ...granted])];
+  return withoutDoubles([...withRealPath(options.work), ...granted]);
 }
 
 /**
