@@ -113,6 +113,8 @@ export function hostArgs(options: Pick<HostPoolOptions, 'reads' | 'work'>, grant
 export function folderRefusal(folder: LocalFolder, options: Pick<HostPoolOptions, 'reads' | 'protect'>): QuarkError | undefined {
   const paths = withRealPath(folder.path);
   const refuse = (why: string) => quarkError('QUARK_ERR_CONNECTION_FOLDER_REFUSED', `the folder ${folder.path} (field ${folder.field}) cannot be given to the plugin host (isolation "process"): ${why}; choose another folder`, { problems: [{ path: folder.field, message: why }] });
+  // Node's permission model reads a * in an allow-list entry as a wildcard: it would grant more
+  if (paths.some((path) => path.includes('*'))) return refuse('its path has a "*", which Node\'s permission model would read as a wildcard');
   const secret = options.protect.flatMap(withRealPath).find((file) => paths.some((path) => inside(file, path)));
   if (secret) return refuse(`it holds ${basename(secret)}, which plugin code must not read`);
   if (!folder.write) return undefined;

@@ -73,4 +73,5 @@ t.test('folderRefusal: the master key, the store and code the runtime loads are 
   t.equal(folderRefusal(folder('/plugins/a/data', false), rules), undefined, 'reading inside a plugin folder is allowed');
   t.equal(folderRefusal(folder('/home/q/files'), rules), undefined, 'a folder of its own in the home');
   t.equal(folderRefusal(folder('/data/in'), rules), undefined);
+  t.match(folderRefusal(folder('/data/*', false), rules), { message: /wildcard/ }, 'a * would grant more than the folder');
 });
