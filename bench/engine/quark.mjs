@@ -32,7 +32,10 @@
 // Before the clock starts, one warm-up execution of 500 documents runs (starts the worker
 // threads, imports the worker module and compiles the JSONata expressions in each worker).
 // Prints the one JSON line of peer.mjs; the clock runs from handing the documents to
-// executions.start() to the status event of the execution's end.
+// executions.start() to the status event of the execution's end. Where pure steps run in
+// the plugin host process (isolation threads, the default, and process), its CPU time in
+// that window and its peak RSS are added to this process's.
+import { readFileSync, readdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -76,6 +79,17 @@ const { rt, caller } = await benchRuntime(runtimeModule, {
   }),
 });
 
+/** The plugin host processes under this one: CPU seconds used so far and peak RSS (Linux /proc). */
+function hostUsage() {
+  const children = (pid) => readdirSync(`/proc/${pid}/task`).flatMap((task) => readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
+  const all = (pid) => children(pid).flatMap((child) => [child, ...all(child)]);
+  const hosts = all(process.pid).filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('host-main.js'));
+  const ticks = (pid) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ').slice(11, 13).map(Number).reduce((a, b) => a + b, 0);
+  const hwm = (pid) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+  // USER_HZ is 100 on Linux
+  return { cpuSeconds: hosts.reduce((sum, pid) => sum + ticks(pid) / 100, 0), peakRssMb: hosts.reduce((sum, pid) => sum + hwm(pid), 0) };
+}
+
 const terminal = (status) => status !== 'queued' && status !== 'in-process';
 // the end of an execution, told by the runtime's own status events (executions.subscribe),
 // so the clock stops when the execution ends, with no polling load on the main thread
@@ -111,9 +125,15 @@ check(await execute(warmDocs, values.wait), warmDocs.length);
 const input = makeDocuments(docs);
 const documents = input.map((bytes) => ({ body: values.copy ? Buffer.from(Uint8Array.prototype.slice.call(bytes).buffer) : bytes }));
 const from = process.hrtime.bigint();
+const hostBefore = hostUsage();
 const stop = startClock();
 const view = await execute(documents, values.wait);
 const timing = stop();
+// pure steps run in the plugin host process (isolation threads and process): its CPU time
+// in the window and its peak RSS count as quark's
+const hostAfter = hostUsage();
+timing.cpuSeconds += hostAfter.cpuSeconds - hostBefore.cpuSeconds;
+timing.childRssMb = hostAfter.peakRssMb;
 // the timed window on the monotonic clock (µs) that .cpuprofile timestamps use: bench/profile-summary.mjs --from/--to
 process.stderr.write(`quark: window ${from / 1000n} ${process.hrtime.bigint() / 1000n}\n`);
 const counts = check(view, docs);
