@@ -1,10 +1,12 @@
 #!/usr/bin/env node
-// bench/isolation: what isolation "process" (plugin code and pure steps in a plugin host
-// process under Node's permission model) costs against the default "threads", in one run.
-// Two runtimes in this process (the in-process facade of dist/runtime/index.js, what the API
-// calls, minus HTTP), each on a fresh home in /tmp (log level silent, default limits, the
-// only difference is config.json's isolation), with the fixture plugins hmac-signer and
-// process-kit. Rounds alternate the modes' order; each round runs, in each mode:
+// bench/isolation: what each isolation mode costs, in one run: "threads-only" (plugin code and
+// pure steps in worker threads of the runtime), "threads" (the atom default: plugin code
+// there, pure steps in a plugin host process) and "process" (the cloud default: both in the
+// plugin host under Node's permission model). One runtime per mode in this process
+// (bench/engine/home.mjs: the in-process facade of dist/runtime/index.js, what the API calls,
+// minus HTTP, on a fresh home in /tmp, log level silent, default limits, the only difference
+// is config.json's isolation), with the fixture plugins hmac-signer and process-kit. Rounds
+// rotate the modes' order; each round runs, in each mode:
 //   test connection  <n> sequential Test Connections of an hmac-signer connection (its
 //                    testConnection signs one string with the connection's secret): the
 //                    runtime's path end to end (authorize, validate, decrypt, worker, result)
@@ -15,57 +17,41 @@
 //                    started with {wait: false}, polled every 5 ms until complete
 // Before the first round each runtime runs each path once (workers and the host started,
 // modules imported, expressions compiled). Medians and p90 over every call of every round;
-// ratio = process median / threads median (for throughput: threads / process, so > 1 is
-// the cost either way). Peak RSS: this process's VmHWM, and the plugin host's.
+// cost = a mode's median / the first mode's (for throughput: first / mode, so > 1 is the cost
+// either way). Peak RSS: this process's VmHWM, and each plugin host's.
 //   npm run build
-//   node bench/isolation.mjs [--rounds 3] [--n 200] [--docs 100000] [--callers 8] [--seconds 5] [--write bench/RESULTS.md]
+//   node bench/isolation.mjs [--modes threads-only,threads,process] [--rounds 3] [--n 200] [--docs 100000] [--callers 8] [--seconds 5] [--write bench/RESULTS.md]
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { readFileSync, readdirSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
 import { join, dirname } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { makeDocuments } from './engine/documents.mjs';
+import { benchRuntime, definition, loadRuntime } from './engine/home.mjs';
 import { prependResults } from './results.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, n: { type: 'string', default: '200' }, docs: { type: 'string', default: '100000' }, callers: { type: 'string', default: '8' }, seconds: { type: 'string', default: '5' }, write: { type: 'string' } } });
+const { values } = parseArgs({ options: { modes: { type: 'string', default: 'threads-only,threads,process' }, rounds: { type: 'string', default: '3' }, n: { type: 'string', default: '200' }, docs: { type: 'string', default: '100000' }, callers: { type: 'string', default: '8' }, seconds: { type: 'string', default: '5' }, write: { type: 'string' } } });
 const rounds = Number(values.rounds);
 const n = Number(values.n);
 const docs = Number(values.docs);
 const callers = Number(values.callers);
 const seconds = Number(values.seconds);
-const { createRuntime, initHome, createSchemaRegistry } = await import(pathToFileURL(join(root, 'dist/runtime/index.js')).href);
+const runtimeModule = await loadRuntime(root);
 const fixtures = join(root, 'test/fixtures/plugins');
-// bench/engine's flow (engine/quark.mjs), under an id of its own
-const engineFlow = {
-  id: 'bench-isolation',
-  name: 'bench/isolation',
-  start: { kind: 'documents', next: 'map' },
-  steps: [
-    { id: 'map', kind: 'map', expression: '$merge([$, {"total": $sum(items.price)}])', next: 'props' },
-    { id: 'props', kind: 'set-properties', document: { customerId: { $expr: 'customer.id' } }, next: 'big' },
-    { id: 'big', kind: 'decision', condition: 'total > 100', ifTrue: 'high', ifFalse: 'low' },
-    { id: 'high', kind: 'set-properties', document: { path: 'high' } },
-    { id: 'low', kind: 'set-properties', document: { path: 'low' } },
-  ],
-};
-const modes = ['threads', 'process'];
+// bench/engine's flow (engine/home.mjs), under an id of its own
+const engineFlow = { ...definition, id: 'bench-isolation', name: 'bench/isolation' };
+const modes = values.modes.split(',');
 const uptime = () => execFileSync('uptime', { encoding: 'utf8' }).trim();
 const loadBefore = uptime();
 const wallStart = performance.now();
 
 async function runtimeIn(isolation) {
-  const home = mkdtempSync(join(tmpdir(), `quark-bench-isolation-${isolation}-`));
-  process.on('exit', () => rmSync(home, { recursive: true, force: true }));
-  const { ownerToken, paths } = await initHome({ home }, createSchemaRegistry());
-  const config = JSON.parse(readFileSync(paths.config, 'utf8'));
-  writeFileSync(paths.config, JSON.stringify({ ...config, isolation, plugins: { paths: [join(fixtures, 'hmac-signer'), join(fixtures, 'process-kit')] } }, null, 2) + '\n', { mode: 0o600 });
-  const rt = await createRuntime({ home, logLevel: 'silent' });
-  const caller = await rt.authenticate(ownerToken);
+  const plugins = { paths: [join(fixtures, 'hmac-signer'), join(fixtures, 'process-kit')] };
+  const { rt, caller } = await benchRuntime(runtimeModule, { prefix: `quark-bench-isolation-${isolation}-`, configure: (config) => ({ ...config, isolation, plugins }), flow: engineFlow });
   await rt.connections.create(caller, { name: 'signer', connector: 'hmac-signer', config: { signingKey: 'bench-signing-key-0123456789' } });
   await rt.connections.create(caller, { name: 'kit', connector: 'process-kit', config: {} });
-  await rt.deployments.deploy(caller, engineFlow);
   return { isolation, rt, caller, samples: { test: [], operation: [], throughput: [], engine: [] } };
 }
 
@@ -125,7 +111,7 @@ for (const s of subjects) {
 }
 const input = makeDocuments(docs);
 for (let round = 0; round < rounds; round++) {
-  const order = round % 2 === 0 ? subjects : [...subjects].reverse();
+  const order = subjects.map((_, i) => subjects[(i + round) % subjects.length]);
   for (const s of order) {
     for (let i = 0; i < n; i++) s.samples.test.push(await timed(() => testConnection(s)));
     for (let i = 0; i < n; i++) s.samples.operation.push(await timed(() => operation(s)));
@@ -139,8 +125,8 @@ function descendants(pid) {
   return [...kids, ...kids.flatMap(descendants)];
 }
 const hwm = (pid) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
-const host = descendants(process.pid).find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('host-main.js'));
-const rss = { self: hwm(process.pid), host: host ? hwm(host) : 0 };
+const hosts = descendants(process.pid).filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('host-main.js'));
+const rss = { self: hwm(process.pid), hosts: hosts.map(hwm) };
 const wallSeconds = (performance.now() - wallStart) / 1000;
 const loadAfter = uptime();
 for (const s of subjects) await s.rt.close();
@@ -151,7 +137,7 @@ const quantile = (list, q) => {
 };
 const median = (list) => quantile(list, 0.5);
 const fmt = (x, digits = 2) => (x >= 100 ? x.toFixed(0) : x.toFixed(digits));
-const [threads, proc] = subjects;
+const [base] = subjects;
 const rows = [
   ['Test Connection (hmac-signer), ms', 'test', false],
   ['operation (process-kit echo, 1 KiB), ms', 'operation', false],
@@ -160,23 +146,26 @@ const rows = [
 ];
 const table = rows.map(([label, key, higherIsBetter]) => {
   const scale = key === 'engine' ? 1 / 1000 : 1;
-  const a = median(threads.samples[key]) * scale;
-  const b = median(proc.samples[key]) * scale;
-  const p90 = (s) => (higherIsBetter ? '–' : fmt(quantile(s.samples[key], 0.9) * scale));
-  const ratio = higherIsBetter ? a / b : b / a;
-  const extra = key === 'engine' ? ` (${fmt(docs / a, 0)} vs ${fmt(docs / b, 0)} documents/s)` : '';
-  return `| ${label}${extra} | ${fmt(a)} | ${p90(threads)} | ${fmt(b)} | ${p90(proc)} | ${ratio.toFixed(2)} |`;
+  const cells = subjects.map((s) => {
+    const m = median(s.samples[key]) * scale;
+    const b = median(base.samples[key]) * scale;
+    const p90 = higherIsBetter ? '–' : fmt(quantile(s.samples[key], 0.9) * scale);
+    const cost = higherIsBetter ? b / m : m / b;
+    return `${fmt(m)} | ${p90} | ${cost.toFixed(2)}`;
+  });
+  const extra = key === 'engine' ? ` (documents/s: ${subjects.map((s) => fmt(docs / (median(s.samples[key]) * scale), 0)).join(' / ')})` : '';
+  return `| ${label}${extra} | ${cells.join(' | ')} |`;
 });
 const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
-const text = `## ${new Date().toISOString().slice(0, 10)} — isolation: threads vs the plugin host process, same run (code at ${commit}; ${rounds} round(s))
+const text = `## ${new Date().toISOString().slice(0, 10)} — isolation: ${subjects.map((s) => s.isolation).join(' vs ')}, same run (code at ${commit}; ${rounds} round(s))
 
-Machine: ${cpus().length} × ${cpus()[0]?.model.split(' ').slice(0, 2).join(' ')}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}; shared with other engineers' builds and tests (\`uptime\` before: ${loadBefore}; after: ${loadAfter}), so compare the ratios, which come from the same run. Two runtimes in the bench's process, fresh homes in /tmp, default limits (2 worker threads), only \`isolation\` differs. Per round and mode: ${n} sequential Test Connections, ${n} sequential operations, ${callers} concurrent callers for ${seconds} s, one engine execution; modes' order alternated per round. ms = median and p90 of every call of every round; cost = process / threads (throughput: threads / process). Peak RSS: the bench process ${fmt(rss.self, 0)} MB (both runtimes' main threads and the threads mode's workers), the plugin host ${fmt(rss.host, 0)} MB. Wall ${fmt(wallSeconds, 0)} s.
+Machine: ${cpus().length} × ${cpus()[0]?.model.split(' ').slice(0, 2).join(' ')}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}; shared with other engineers' builds and tests (\`uptime\` before: ${loadBefore}; after: ${loadAfter}), so compare the ratios, which come from the same run. One runtime per mode in the bench's process (bench/engine/home.mjs), fresh homes in /tmp, default limits (2 worker threads), only \`isolation\` differs. Per round and mode: ${n} sequential Test Connections, ${n} sequential operations, ${callers} concurrent callers for ${seconds} s, one engine execution; modes' order rotated per round. ms = median and p90 of every call of every round; cost = the mode / ${base.isolation} (throughput: ${base.isolation} / the mode). Peak RSS: the bench process ${fmt(rss.self, 0)} MB (every runtime's main thread and the in-process workers), the plugin hosts ${rss.hosts.map((x) => `${fmt(x, 0)} MB`).join(', ') || 'none'}. Wall ${fmt(wallSeconds, 0)} s.
 
-| path | threads | p90 | process | p90 | cost |
-| --- | ---: | ---: | ---: | ---: | ---: |
+| path | ${subjects.map((s) => `${s.isolation} | p90 | cost`).join(' | ')} |
+| --- | ${subjects.map(() => '---: | ---: | ---:').join(' | ')} |
 ${table.join('\n')}
 
-Test Connection and operation: each call is one task relayed runtime → host (IPC, structured clone) → worker and back, on top of the same worker hop as in threads. Engine: every chunk of up to 2,000 documents crosses the IPC channel both ways (its bodies copied, not transferred as between threads).
+Test Connection and operation: in process each call is one task relayed runtime → host (IPC, structured clone) → worker and back, on top of the same worker hop as in the threads modes (threads and threads-only run plugin code alike). Engine: in threads and process every chunk of up to 2,000 documents crosses the IPC channel both ways (its bodies copied, not transferred as between threads); in threads-only it stays in the runtime's threads.
 `;
 console.log(text);
 if (values.write) prependResults(values.write, text);

@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { messageOf, type FieldProblem } from './core/errors.js';
+import { messageOf, type FieldProblem, type QuarkError } from './core/errors.js';
 import { nowIso } from './core/ids.js';
 import { createLogger, type Logger } from './core/logger.js';
 import { createMetrics, type Metrics } from './core/metrics.js';
@@ -18,7 +18,9 @@ import { redactPathsFor } from './secrets/secret-fields.js';
 import { createAccessControl, type AccessControl, type Caller } from './accounts/access.js';
 import { createWorkerPool, type WorkerPool } from './engine/pool.js';
 import { createConnectorPools } from './engine/connector-pools.js';
-import { createHostPool } from './engine/host.js';
+import { createSplitPool } from './engine/split-pool.js';
+import { createHostPool, folderRefusal } from './engine/host.js';
+import type { LocalFolder } from './engine/pool.js';
 import { checkPlugin, loadConnectors, type PluginLocation } from './connectors/loader.js';
 import { quarantineView, type ConnectorRegistry, type LoadedConnector, type QuarantinedPlugin } from './connectors/registry.js';
 import { createConnectionService, requireConnector, type ConnectionService } from './connections/service.js';
@@ -229,18 +231,36 @@ async function openParts(home: Home, bootLogger: Logger, metrics: Metrics, close
 }
 
 /**
- * Where plugin code and pure steps run (README, "Security model"): worker threads of this
- * process, one connector per worker, or the same in a plugin host process under Node's
- * permission model, which may read the plugin folders and the work folder but not the
- * master key or the store.
+ * Where plugin code and pure steps run (README, "Security model"): `threads`, plugin code
+ * in worker threads of this process (one connector per worker) and pure steps in a plugin
+ * host process, where a runaway expression that makes V8 abort ends only the host;
+ * `threads-only`, both in worker threads of this process; `process`, both in a plugin host
+ * process under Node's permission model, which may read the plugin folders, the work
+ * folder and the connections' local folders but not the master key or the store.
  */
 function createPluginPool(home: Home, logger: Logger): WorkerPool {
   const { config, paths } = home;
   const { workerThreads: threads, workerHeapMb: heapMb, workerExternalMb: externalMb, taskCpuMs: cpuMs } = config.limits;
   const limits = { threads, heapMb, limits: { externalMb, cpuMs }, logger };
-  if (isolationOf(config) === 'threads') return createConnectorPools(limits);
-  const reads = pluginLocations(home).map((location) => location.path);
-  return createHostPool({ ...limits, reads, work: paths.work, protect: [paths.masterKey, paths.store, paths.config] });
+  const { reads, protect } = hostRules(home);
+  const mode = isolationOf(config);
+  if (mode === 'threads-only') return createConnectorPools(limits);
+  // pure steps read and write bodies in the work folder only
+  if (mode === 'threads') return createSplitPool({ steps: createHostPool({ ...limits, reads: [], work: paths.work, protect }), plugins: createConnectorPools(limits) });
+  return createHostPool({ ...limits, reads, work: paths.work, protect });
+}
+
+/** What the plugin host may read (the plugin locations) and must never read (the master key, the store, the configuration). */
+function hostRules(home: Home): { reads: string[]; protect: string[] } {
+  const { paths } = home;
+  return { reads: pluginLocations(home).map((location) => location.path), protect: [paths.masterKey, paths.store, paths.config] };
+}
+
+/** In isolation "process", a connection whose local folder the host may not be given is refused when it is saved. */
+function folderCheck(home: Home): ((folders: readonly LocalFolder[]) => QuarkError | undefined) | undefined {
+  if (isolationOf(home.config) !== 'process') return undefined;
+  const rules = hostRules(home);
+  return (folders) => folders.map((folder) => folderRefusal(folder, rules)).find((refusal) => refusal !== undefined);
 }
 
 function pluginLocations(home: Home): PluginLocation[] {
@@ -273,7 +293,8 @@ function createServices(home: Home, parts: { store: Store; pool: Pool; registry:
   const { config, masterKey, paths } = home;
   const { store, pool, registry, schemas, metrics, logger } = parts;
   const access: AccessControl = createAccessControl({ store, kind: config.kind, ownerId: config.owner.id });
-  const connections: ConnectionService = createConnectionService({ store, registry, box: createSecretBox(masterKey), access });
+  const checkFolders = folderCheck(home);
+  const connections: ConnectionService = createConnectionService({ store, registry, box: createSecretBox(masterKey), access, ...(checkFolders ? { checkFolders } : {}) });
   const runtime = config.proxy ? { proxy: { host: config.proxy.host, port: config.proxy.port } } : {};
   const testConnection = createTestConnection({ access, connections, pool, schemas, metrics, logger, runtime, timeoutMs: config.limits.testConnectionTimeoutMs });
   const recovery = createRecovery({ store, connections, pool, logger, metrics, runtime, timeoutMs: config.limits.operationTimeoutMs });

@@ -7,8 +7,10 @@
 //     "cpuSeconds"?: number, "startRssMb"?: number, "ifTrue"?: number, "ifFalse"?: number }
 // docsPerSecond = docs / seconds; peakRssMb = the process's peak resident set size
 // (process.resourceUsage().maxRSS, so it includes the input documents, about 100 MB for
-// 100,000, which every peer holds alike); cpuSeconds = user + system CPU of the whole process
-// (all its threads) between start and stop, so cpuSeconds / seconds = cores busy; startRssMb =
+// 100,000, which every peer holds alike; plus the peak of a peer's helper processes, quark's
+// plugin host, which runs its pure steps); cpuSeconds = user + system CPU of the whole process
+// (all its threads; quark adds its plugin host's) between start and stop, so cpuSeconds /
+// seconds = cores busy; startRssMb =
 // the resident set size when the clock starts (input built, engine started); ifTrue and
 // ifFalse = documents counted at each end of the decision, which run.mjs compares across
 // peers. The optional fields may be left out; run.mjs then shows "–".
@@ -26,10 +28,11 @@ export function startClock() {
 }
 
 /** Prints the one result line. */
-export function report(docs, { seconds, cpuSeconds, startRssMb, ...counts }) {
+export function report(docs, { seconds, cpuSeconds, startRssMb, childRssMb = 0, ...counts }) {
   const line = {
     docsPerSecond: Math.round(docs / seconds),
-    peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+    // childRssMb: the peak of a peer's helper processes (quark's plugin host), added
+    peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024 + childRssMb),
     seconds: Number(seconds.toFixed(4)),
     ...(cpuSeconds === undefined ? {} : { cpuSeconds: Number(cpuSeconds.toFixed(3)) }),
     ...(startRssMb === undefined ? {} : { startRssMb: Math.round(startRssMb) }),

@@ -23,6 +23,7 @@
 //   --copy     hand each document over in a Buffer of its own; by default the Buffers are the
 //              views into 16 MiB slabs that documents.mjs makes (what every peer gets)
 //   --threads  limits.workerThreads of the bench home (default: the runtime's default)
+//   --isolation  config.json's isolation (threads, threads-only, process; default: the kind's)
 //   --dist     a quark package folder other than this checkout (its dist/runtime/index.js), to
 //              compare an engine change against this build
 //   --postgres URL  the home's store on PostgreSQL: a fresh database made on that server
@@ -31,39 +32,23 @@
 // Before the clock starts, one warm-up execution of 500 documents runs (starts the worker
 // threads, imports the worker module and compiles the JSONata expressions in each worker).
 // Prints the one JSON line of peer.mjs; the clock runs from handing the documents to
-// executions.start() to the status event of the execution's end.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// executions.start() to the status event of the execution's end. Where pure steps run in
+// the plugin host process (isolation threads, the default, and process), its CPU time in
+// that window and its peak RSS are added to this process's.
+import { readFileSync, readdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { makeDocuments } from './documents.mjs';
 import { docsArg, report, startClock } from './peer.mjs';
+import { benchRuntime, definition, loadRuntime } from './home.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const docs = docsArg();
-const { values } = parseArgs({ args: process.argv.slice(3), options: { wait: { type: 'boolean', default: false }, copy: { type: 'boolean', default: false }, threads: { type: 'string' }, dist: { type: 'string' }, postgres: { type: 'string' } } });
-let runtimeModule;
-try {
-  runtimeModule = await import(pathToFileURL(join(values.dist ?? root, 'dist/runtime/index.js')).href);
-} catch (error) {
-  console.error(`cannot load dist/runtime/index.js (run npm run build): ${error.message}`);
-  process.exit(3);
-}
-const { createRuntime, initHome, createSchemaRegistry } = runtimeModule;
+const { values } = parseArgs({ args: process.argv.slice(3), options: { wait: { type: 'boolean', default: false }, copy: { type: 'boolean', default: false }, threads: { type: 'string' }, isolation: { type: 'string' }, dist: { type: 'string' }, postgres: { type: 'string' } } });
+const runtimeModule = await loadRuntime(values.dist ?? root);
 
-export const definition = {
-  id: 'bench-engine',
-  name: 'bench/engine',
-  start: { kind: 'documents', next: 'map' },
-  steps: [
-    { id: 'map', kind: 'map', expression: '$merge([$, {"total": $sum(items.price)}])', next: 'props' },
-    { id: 'props', kind: 'set-properties', document: { customerId: { $expr: 'customer.id' } }, next: 'big' },
-    { id: 'big', kind: 'decision', condition: 'total > 100', ifTrue: 'high', ifFalse: 'low' },
-    { id: 'high', kind: 'set-properties', document: { path: 'high' } },
-    { id: 'low', kind: 'set-properties', document: { path: 'low' } },
-  ],
-};
+export { definition };
 
 /** A database of its own on the server of `serverUrl` (pg from this checkout's node_modules), and how to drop it. */
 async function freshDatabase(serverUrl) {
@@ -84,19 +69,26 @@ async function freshDatabase(serverUrl) {
   return { url: url.toString(), drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
 }
 
-const home = mkdtempSync(join(tmpdir(), 'quark-bench-engine-'));
-process.on('exit', () => rmSync(home, { recursive: true, force: true }));
 const database = values.postgres ? await freshDatabase(values.postgres) : undefined;
-const { ownerToken, paths } = await initHome({ home, ...(database ? { store: { kind: 'postgres', url: database.url } } : {}) }, createSchemaRegistry());
-if (values.threads) {
-  // initHome takes no limits: they live in config.json, defaults filled; edit it before start
-  const config = JSON.parse(readFileSync(paths.config, 'utf8'));
-  config.limits.workerThreads = Number(values.threads);
-  writeFileSync(paths.config, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
+const { rt, caller } = await benchRuntime(runtimeModule, {
+  init: database ? { store: { kind: 'postgres', url: database.url } } : {},
+  configure: (config) => ({
+    ...config,
+    ...(values.isolation ? { isolation: values.isolation } : {}),
+    limits: { ...config.limits, ...(values.threads ? { workerThreads: Number(values.threads) } : {}) },
+  }),
+});
+
+/** The plugin host processes under this one: CPU seconds used so far and peak RSS (Linux /proc). */
+function hostUsage() {
+  const children = (pid) => readdirSync(`/proc/${pid}/task`).flatMap((task) => readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
+  const all = (pid) => children(pid).flatMap((child) => [child, ...all(child)]);
+  const hosts = all(process.pid).filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('host-main.js'));
+  const ticks = (pid) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ').slice(11, 13).map(Number).reduce((a, b) => a + b, 0);
+  const hwm = (pid) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+  // USER_HZ is 100 on Linux
+  return { cpuSeconds: hosts.reduce((sum, pid) => sum + ticks(pid) / 100, 0), peakRssMb: hosts.reduce((sum, pid) => sum + hwm(pid), 0) };
 }
-const rt = await createRuntime({ home, logLevel: 'silent' });
-const caller = await rt.authenticate(ownerToken);
-await rt.deployments.deploy(caller, definition);
 
 const terminal = (status) => status !== 'queued' && status !== 'in-process';
 // the end of an execution, told by the runtime's own status events (executions.subscribe),
@@ -133,9 +125,15 @@ check(await execute(warmDocs, values.wait), warmDocs.length);
 const input = makeDocuments(docs);
 const documents = input.map((bytes) => ({ body: values.copy ? Buffer.from(Uint8Array.prototype.slice.call(bytes).buffer) : bytes }));
 const from = process.hrtime.bigint();
+const hostBefore = hostUsage();
 const stop = startClock();
 const view = await execute(documents, values.wait);
 const timing = stop();
+// pure steps run in the plugin host process (isolation threads and process): its CPU time
+// in the window and its peak RSS count as quark's
+const hostAfter = hostUsage();
+timing.cpuSeconds += hostAfter.cpuSeconds - hostBefore.cpuSeconds;
+timing.childRssMb = hostAfter.peakRssMb;
 // the timed window on the monotonic clock (µs) that .cpuprofile timestamps use: bench/profile-summary.mjs --from/--to
 process.stderr.write(`quark: window ${from / 1000n} ${process.hrtime.bigint() / 1000n}\n`);
 const counts = check(view, docs);

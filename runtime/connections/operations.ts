@@ -11,6 +11,7 @@ import { relayPluginLogs, scrubStrings, secretValues } from '../secrets/secret-f
 import type { RuntimeSettings } from '../sdk/index.js';
 import type { ConnectionService } from './service.js';
 import type { LoadedConnector } from '../connectors/registry.js';
+import { localFolders } from '../connectors/local-paths.js';
 import type { ExecutionInfo } from '../engine/expressions.js';
 import type { HoldOwner, Recovery } from './recovery.js';
 
@@ -159,6 +160,7 @@ export function createOperations(deps: OperationDeps) {
           graceMs: 30_000,
           what,
           onResource: deps.recovery.handlerFor(prepared.owner, held),
+          folders: localFolders(connector.localPaths, config),
           ...(options.signal ? { signal: options.signal } : {}),
           ...(options.onProgress ? { onProgress: ({ type: _t, ...p }) => options.onProgress!(p) } : {}),
         },

@@ -18,6 +18,8 @@ import type { RuntimeSettings } from '../sdk/index.js';
 import { resourceProblems } from '../sdk/operations.js';
 import type { HeldResourceRecord, Store } from '../store/types.js';
 import type { ConnectionService } from './service.js';
+import { localFolders } from '../connectors/local-paths.js';
+import type { LocalFolder } from '../engine/pool.js';
 
 export interface RecoveryDeps {
   store: Store;
@@ -108,13 +110,13 @@ function outcome(state: RecoveryState, record: HeldResourceRecord, result: Recov
 const describe = (record: HeldResourceRecord) => ({ resource: record.id, kind: record.kind, connector: record.connectorId, connection: record.connectionId, createdAt: record.createdAt });
 
 /** The connection's current configuration, or why the record cannot be recovered now. */
-async function configFor(state: RecoveryState, record: HeldResourceRecord): Promise<{ config: Record<string, unknown>; entry: string; secrets: readonly string[] } | { error: QuarkError }> {
+async function configFor(state: RecoveryState, record: HeldResourceRecord): Promise<{ config: Record<string, unknown>; entry: string; secrets: readonly string[]; folders: LocalFolder[] } | { error: QuarkError }> {
   const account = await state.deps.store.accounts.get(record.accountId);
   if (!account) return { error: quarkError('QUARK_ERR_CONNECTION_NOT_FOUND', `the account ${record.accountId} of the connection is gone`) };
   try {
     const { connector, config } = await state.deps.connections.resolve({ account, tokenId: 'recovery' }, { connection: record.connectionId });
     if (connector.id !== record.connectorId) return { error: quarkError('QUARK_ERR_CONNECTION_NOT_FOUND', `the connection is now of connector "${connector.id}"`) };
-    return { config, entry: connector.entry, secrets: secretValues(config, connector.secretPointers) };
+    return { config, entry: connector.entry, secrets: secretValues(config, connector.secretPointers), folders: localFolders(connector.localPaths, config) };
   } catch (error) {
     if (error instanceof QuarkError) return { error };
     return { error: quarkError('QUARK_ERR_API_INTERNAL', messageOf(error), undefined, error) };
@@ -144,7 +146,7 @@ async function attempt(state: RecoveryState, id: string): Promise<void> {
   try {
     const reply = await state.deps.pool.run(
       { kind: 'recover', entry: resolved.entry, config: resolved.config, runtime: state.deps.runtime, resource: { id, kind: record.kind, data: record.data, createdAt: record.createdAt, attempts: record.attempts } },
-      { timeoutMs: state.deps.timeoutMs, graceMs: 30_000, what: `recovering resource ${id} (${record.kind}) of connector ${record.connectorId}`, signal: state.stopping.signal },
+      { timeoutMs: state.deps.timeoutMs, graceMs: 30_000, what: `recovering resource ${id} (${record.kind}) of connector ${record.connectorId}`, signal: state.stopping.signal, folders: resolved.folders },
     );
     relayPluginLogs(state.log.child({ ...describe(record) }), reply.logs, resolved.secrets);
     if (!reply.ok) failure = reply.error;

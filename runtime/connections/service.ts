@@ -1,8 +1,10 @@
-import { quarkError, describeProblems, type FieldProblem } from '../core/errors.js';
+import { quarkError, describeProblems, type FieldProblem, type QuarkError } from '../core/errors.js';
 import { newId, nowIso } from '../core/ids.js';
 import { didYouMean } from '../core/suggest.js';
 import type { Caller, AccessControl } from '../accounts/access.js';
 import { quarantineView, type ConnectorRegistry, type LoadedConnector } from '../connectors/registry.js';
+import { localFolders } from '../connectors/local-paths.js';
+import type { LocalFolder } from '../engine/pool.js';
 import type { SecretBox } from '../secrets/secret-box.js';
 import { deleteAt, getAt, setAt } from '../secrets/secret-fields.js';
 import { isStoreConflict, StoreRaceError } from '../store/errors.js';
@@ -66,7 +68,16 @@ export function requireConnector(registry: ConnectorRegistry, id: string): Loade
   throw quarkError('QUARK_ERR_CONNECTOR_NOT_FOUND', `no connector "${id}" is loaded on this runtime${didYouMean(id, known)}; quark connectors list shows the loaded ones`);
 }
 
-export function createConnectionService(deps: { store: Store; registry: ConnectorRegistry; box: SecretBox; access: AccessControl }): ConnectionService {
+export interface ConnectionServiceDeps {
+  store: Store;
+  registry: ConnectorRegistry;
+  box: SecretBox;
+  access: AccessControl;
+  /** Why the plugin host may not be given a configuration's local folders (isolation "process"), or undefined. */
+  checkFolders?(folders: readonly LocalFolder[]): QuarkError | undefined;
+}
+
+export function createConnectionService(deps: ConnectionServiceDeps): ConnectionService {
   const { store, registry, box, access } = deps;
   const aad = (connectionId: string, pointer: string) => `${connectionId}#${pointer}`;
 
@@ -122,6 +133,13 @@ export function createConnectionService(deps: { store: Store; registry: Connecto
     }
   }
 
+  /** What is saved: valid, and with local folders the plugin host may be given. */
+  function checkSaved(connector: LoadedConnector, config: Config): void {
+    validate(connector, config);
+    const refusal = deps.checkFolders?.(localFolders(connector.localPaths, config));
+    if (refusal) throw refusal;
+  }
+
   function seal(connector: LoadedConnector, id: string, full: Config): { config: Config; secrets: Record<string, string> } {
     const config = structuredClone(full);
     const secrets: Record<string, string> = {};
@@ -158,7 +176,7 @@ export function createConnectionService(deps: { store: Store; registry: Connecto
       access.requireMember(caller, 'create connections');
       const connector = requireConnector(registry, input.connector);
       const full = merge(connector, input.config, undefined);
-      validate(connector, full);
+      checkSaved(connector, full);
       const id = newId('conn');
       const now = nowIso();
       const record: ConnectionRecord = { id, accountId: caller.account.id, connectorId: connector.id, name: input.name, ...seal(connector, id, full), createdAt: now, updatedAt: now, revision: 1 };
@@ -170,7 +188,7 @@ export function createConnectionService(deps: { store: Store; registry: Connecto
       const current = await find(caller, ref);
       const connector = requireConnector(registry, current.connectorId);
       const full = merge(connector, update.config, decryptAll(current));
-      validate(connector, full);
+      checkSaved(connector, full);
       const name = update.name ?? current.name;
       const record: ConnectionRecord = { ...current, name, ...seal(connector, current.id, full), updatedAt: nowIso(), revision: current.revision + 1 };
       if (!(await written(name, () => store.connections.update(record, current.revision)))) {

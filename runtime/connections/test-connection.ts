@@ -8,6 +8,7 @@ import { schemaIds, type SchemaRegistry } from '../schema/index.js';
 import { relayPluginLogs, scrubStrings, secretValues } from '../secrets/secret-fields.js';
 import { overallStatus, type Check, type OverallStatus, type RuntimeSettings, type TestReport } from '../sdk/index.js';
 import type { ConnectionService } from './service.js';
+import { localFolders } from '../connectors/local-paths.js';
 
 export interface TestConnectionRequest {
   /** A saved connection (id or name). With `config`, unsaved changes are tested over it. */
@@ -86,7 +87,7 @@ export function createTestConnection(deps: TestConnectionDeps) {
     try {
       const reply = await deps.pool.run(
         { kind: 'test', entry: connector.entry, config, runtime: deps.runtime },
-        { timeoutMs: deps.timeoutMs, graceMs: hardStopGraceMs, what: `Test Connection of ${connector.id}` },
+        { timeoutMs: deps.timeoutMs, graceMs: hardStopGraceMs, what: `Test Connection of ${connector.id}`, folders: localFolders(connector.localPaths, config) },
       );
       relayPluginLogs(log, reply.logs, secrets);
       if (!reply.ok) {

@@ -6,6 +6,7 @@ import type { Logger } from '../core/logger.js';
 import { schemaIds, type SchemaRegistry } from '../schema/index.js';
 import { RUNTIME_API_VERSION } from '../sdk/index.js';
 import { secretPointers } from '../secrets/secret-fields.js';
+import { localPathFields } from './local-paths.js';
 import type { WorkerPool } from '../engine/pool.js';
 import { createConnectorRegistry, type ConnectorRegistry, type LoadedConnector, type LoadedOperation, type PluginSource, type QuarantinedPlugin } from './registry.js';
 
@@ -202,6 +203,7 @@ export function readPlugin(dir: string, source: PluginSource, schemas: SchemaReg
     connectionSchema,
     validateConnection,
     secretPointers: secretPointers(connectionSchema),
+    localPaths: localPathFields(connectionSchema),
     operations,
   };
 }

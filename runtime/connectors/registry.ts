@@ -2,6 +2,7 @@ import { basename, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { PlainError } from '../core/errors.js';
 import type { Validator } from '../schema/index.js';
+import type { LocalPathField } from './local-paths.js';
 
 export type PluginSource = 'built-in' | 'home' | 'config';
 
@@ -29,6 +30,8 @@ export interface LoadedConnector {
   validateConnection: Validator;
   /** JSON pointers of the connection schema's secret fields. */
   secretPointers: string[];
+  /** The connection schema's fields marked `x-local-path` (connectors/local-paths.ts). */
+  localPaths: LocalPathField[];
   operations: LoadedOperation[];
 }
 

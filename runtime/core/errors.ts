@@ -77,6 +77,7 @@ export const errorCatalogue = {
   QUARK_ERR_RESOURCE_RECOVERY_FAILED: { status: 502, summary: 'The connector\'s recover handler failed to release a resource left behind; it is retried.' },
 
   // connections
+  QUARK_ERR_CONNECTION_FOLDER_REFUSED: { status: 400, summary: 'A folder of the connection (a field marked x-local-path) cannot be given to the plugin host of isolation "process": it holds the master key, the store or the configuration, or it is read-write and holds or is inside code the runtime loads.' },
   QUARK_ERR_CONNECTION_INVALID: { status: 400, summary: 'The connection configuration does not match the connector\'s schema.' },
   QUARK_ERR_CONNECTION_NOT_FOUND: { status: 404, summary: 'No such connection for this account.' },
   QUARK_ERR_CONNECTION_NAME_TAKEN: { status: 409, summary: 'The account already has a connection with this name.' },

@@ -8,19 +8,26 @@
  * past a worker's heap limit, which aborts the whole process, nodejs/node#47224) ends only
  * the host: its tasks in flight fail with QUARK_ERR_PLUGIN_HOST_DIED and the next task
  * starts a new host. This side implements the same WorkerPool as the threads mode.
+ *
+ * A connection's local folders (fields marked `x-local-path`, connectors/local-paths.ts)
+ * come with its tasks (RunOptions.folders): the first task that needs a folder the running
+ * host was not granted starts a new host granted every folder granted so far and that one
+ * (the old host ends when its tasks in flight have ended). A folder that holds the master
+ * key, the store or the configuration, or a read-write folder that holds or is inside plugin
+ * code or the runtime's code, is refused: QUARK_ERR_CONNECTION_FOLDER_REFUSED.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { existsSync, realpathSync } from 'node:fs';
-import { join, relative, isAbsolute } from 'node:path';
+import { basename, join, relative, isAbsolute } from 'node:path';
 import { quarkError, type QuarkError } from '../core/errors.js';
 import { packageRoot } from '../core/paths.js';
-import type { PoolStats, RunOptions, WorkerPool, WorkerPoolOptions } from './pool.js';
+import type { LocalFolder, PoolStats, RunOptions, WorkerPool, WorkerPoolOptions } from './pool.js';
 import type { HostCommand, HostReport, HostSettings } from './host-messages.js';
 import type { WorkerReply, WorkerTask } from './messages.js';
 
 export interface HostPoolOptions extends WorkerPoolOptions {
-  logger: WorkerPoolOptions['logger'] & { error(fields: object, message: string): void };
+  logger: WorkerPoolOptions['logger'] & { error(fields: object, message: string): void; info?(fields: object, message: string): void };
   /** Folders the host may read: the plugin locations (the runtime's own code is added). */
   reads: string[];
   /** The one folder the host may write (and read): the home's work folder. */
@@ -48,10 +55,37 @@ const inside = (path: string, folder: string) => {
   return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
 };
 
-/** What the host may read: its own code (dist, node_modules, schemas, package.json), plugins, work. */
-export function hostReads(options: Pick<HostPoolOptions, 'reads' | 'work'>): string[] {
+/** Folders granted to the host for connections' local folders: path → may write. */
+export type Grants = ReadonlyMap<string, boolean>;
+
+/**
+ * A granted folder with what is under it: `<folder>/*`, which covers the folder itself too
+ * and works whether it exists yet or not (Node 20 takes a plain path that does not exist for
+ * a file, refusing what is made under it later), on Node 20, 22 and 24.
+ */
+function grantPaths(folder: string): string[] {
+  return withRealPath(folder).map((path) => join(path, '*'));
+}
+
+/**
+ * The allow-list without `<folder>/*` where `<folder>` is on it already: Node 20 aborts at
+ * start (an assertion in its permission tree) when given both.
+ */
+function withoutDoubles(paths: string[]): string[] {
+  const unique = new Set(paths);
+  return [...unique].filter((path) => !(path.endsWith('/*') && unique.has(path.slice(0, -2))));
+}
+
+/** What the host may read: its own code (dist, node_modules, schemas, package.json), plugins, work, granted folders. */
+export function hostReads(options: Pick<HostPoolOptions, 'reads' | 'work'>, grants: Grants = new Map()): string[] {
   const own = ['dist', 'node_modules', 'schemas', 'package.json'].map((name) => join(packageRoot, name));
-  return [...new Set([...own, ...options.reads, options.work].flatMap(withRealPath))];
+  return withoutDoubles([...own, ...options.reads, options.work].flatMap(withRealPath).concat([...grants.keys()].flatMap(grantPaths)));
+}
+
+/** What the host may write: the work folder and the read-write granted folders. */
+function hostWrites(options: Pick<HostPoolOptions, 'work'>, grants: Grants): string[] {
+  const granted = [...grants].filter(([, write]) => write).flatMap(([path]) => grantPaths(path));
+  return withoutDoubles([...withRealPath(options.work), ...granted]);
 }
 
 /**
@@ -59,15 +93,39 @@ export function hostReads(options: Pick<HostPoolOptions, 'reads' | 'work'>): str
  * worker guards refuse new ones to plugin code); child processes, addons, WASI and the
  * inspector are not.
  */
-export function hostArgs(options: Pick<HostPoolOptions, 'reads' | 'work'>): string[] {
+export function hostArgs(options: Pick<HostPoolOptions, 'reads' | 'work'>, grants: Grants = new Map()): string[] {
   return [
     permissionFlag(),
     '--allow-worker',
-    ...hostReads(options).map((path) => `--allow-fs-read=${path}`),
-    ...withRealPath(options.work).map((path) => `--allow-fs-write=${path}`),
+    ...hostReads(options, grants).map((path) => `--allow-fs-read=${path}`),
+    ...hostWrites(options, grants).map((path) => `--allow-fs-write=${path}`),
     '--disable-warning=ExperimentalWarning',
     '--disable-warning=SecurityWarning',
   ];
+}
+
+/**
+ * Why the host may not be granted a connection's folder, or undefined: a folder that holds
+ * the master key, the store or the configuration would give them to plugin code; a
+ * read-write folder that holds or is inside plugin code or the runtime's own code would let
+ * plugin code change what the host runs next.
+ */
+export function folderRefusal(folder: LocalFolder, options: Pick<HostPoolOptions, 'reads' | 'protect'>): QuarkError | undefined {
+  const paths = withRealPath(folder.path);
+  const refuse = (why: string) => quarkError('QUARK_ERR_CONNECTION_FOLDER_REFUSED', `the folder ${folder.path} (field ${folder.field}) cannot be given to the plugin host (isolation "process"): ${why}; choose another folder`, { problems: [{ path: folder.field, message: why }] });
+  // Node's permission model reads a * in an allow-list entry as a wildcard: it would grant more
+  if (paths.some((path) => path.includes('*'))) return refuse('its path has a "*", which Node\'s permission model would read as a wildcard');
+  const secret = options.protect.flatMap(withRealPath).find((file) => paths.some((path) => inside(file, path)));
+  if (secret) return refuse(`it holds ${basename(secret)}, which plugin code must not read`);
+  if (!folder.write) return undefined;
+  const code = [packageRoot, ...options.reads].flatMap(withRealPath).find((dir) => paths.some((path) => inside(dir, path) || inside(path, dir)));
+  if (code) return refuse('plugin code could change the code the runtime loads there (a read-write folder must not hold or be inside a plugin folder or the runtime\'s own code)');
+  return undefined;
+}
+
+/** Whether the grants cover a folder: it is inside a granted folder, with write if it needs it. */
+function covered(grants: Grants, folder: LocalFolder): boolean {
+  return [...grants].some(([path, write]) => (write || !folder.write) && inside(folder.path, path));
 }
 
 const envCommand = '/usr/bin/env';
@@ -107,6 +165,11 @@ interface Host {
   pending: Map<number, Pending>;
   exited: Promise<void>;
   stderrTail(): string;
+  /** The folders this host was started with. */
+  grants: Grants;
+  /** Replaced by a host with more grants: it ends once its tasks in flight have ended. */
+  retired: boolean;
+  ending?: Promise<void>;
 }
 
 const emptyStats: PoolStats = { threads: 0, idleThreads: 0, queueSize: 0, completed: 0, utilization: 0 };
@@ -142,10 +205,46 @@ export function createHostPool(options: HostPoolOptions): WorkerPool {
   checkProtected(options);
   const settings: HostSettings = { threads: options.threads, heapMb: options.heapMb, ...(options.limits ? { limits: options.limits } : {}) };
   let host: Host | undefined;
+  const hosts = new Set<Host>();
+  const grants = new Map<string, boolean>();
   let closed = false;
   let nextId = 0;
   let stats = emptyStats;
   let completed = 0;
+
+  /** The host ends its workers and itself; killed if it has not within 10 s. */
+  function end(current: Host): Promise<void> {
+    current.ending ??= (async () => {
+      send(current, { type: 'close' });
+      const killer = setTimeout(() => current.child.kill('SIGKILL'), 10_000);
+      await current.exited;
+      clearTimeout(killer);
+    })();
+    return current.ending;
+  }
+
+  function endIfDrained(current: Host): void {
+    if (current.retired && current.pending.size === 0) void end(current);
+  }
+
+  /**
+   * Grants the folders a task needs (refused: why); when the running host lacks one, it is
+   * retired, so that the task starts a new host with every grant so far.
+   */
+  function grant(folders: readonly LocalFolder[]): QuarkError | undefined {
+    for (const folder of folders) {
+      const refusal = folderRefusal(folder, options);
+      if (refusal) return refusal;
+      if (!covered(grants, folder)) grants.set(folder.path, (grants.get(folder.path) ?? false) || folder.write);
+    }
+    if (host && !folders.every((folder) => covered(host!.grants, folder))) {
+      options.logger.info?.({ host: host.child.pid, folders: folders.map((f) => f.path) }, 'a new plugin host starts, granted a connection\'s folder; the old one ends when its tasks have ended');
+      host.retired = true;
+      endIfDrained(host);
+      host = undefined;
+    }
+    return undefined;
+  }
 
   function onReport(current: Host, report: HostReport): void {
     if (report.type === 'ready') return;
@@ -159,6 +258,7 @@ export function createHostPool(options: HostPoolOptions): WorkerPool {
     completed++;
     if (report.type === 'done') pending.resolve(report.reply);
     else pending.reject(quarkError(report.error.code, report.error.message, report.error.details));
+    endIfDrained(current);
   }
 
   async function answerHold(current: Host, id: number, pending: Pending, request: Extract<HostReport, { type: 'hold' }>['request']): Promise<void> {
@@ -173,13 +273,15 @@ export function createHostPool(options: HostPoolOptions): WorkerPool {
 
   function onExit(current: Host, code: number | null, signal: NodeJS.Signals | null): void {
     if (host === current) host = undefined;
-    if (!closed) options.logger.error({ exitCode: code, signal, inFlight: current.pending.size }, 'the plugin host process ended; its tasks in flight failed and the next task starts a new host');
+    hosts.delete(current);
+    if (!closed && !(current.retired && current.pending.size === 0)) options.logger.error({ exitCode: code, signal, inFlight: current.pending.size }, 'the plugin host process ended; its tasks in flight failed and the next task starts a new host');
     for (const pending of current.pending.values()) pending.reject(hostDied(pending.options.what, code, signal, current.stderrTail()));
     current.pending.clear();
   }
 
   function start(): Host {
-    const [command, args] = hostCommand([...hostArgs(options), fileURLToPath(hostFile), JSON.stringify(settings)]);
+    const granted: Grants = new Map(grants);
+    const [command, args] = hostCommand([...hostArgs(options, granted), fileURLToPath(hostFile), JSON.stringify(settings)]);
     const child = spawn(command, args, {
       // nothing of the runtime's environment (credentials, tokens) reaches plugin code
       env: {},
@@ -187,7 +289,8 @@ export function createHostPool(options: HostPoolOptions): WorkerPool {
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
     });
     // 'close': the host has ended and its standard error is read to the end
-    const current: Host = { child, pending: new Map(), exited: new Promise((resolve) => child.once('close', () => resolve())), stderrTail: watchStderr(child) };
+    const current: Host = { child, pending: new Map(), exited: new Promise((resolve) => child.once('close', () => resolve())), stderrTail: watchStderr(child), grants: granted, retired: false };
+    hosts.add(current);
     child.on('message', (report: HostReport) => onReport(current, report));
     child.once('close', (code, signal) => onExit(current, code, signal));
     // a failed send or spawn shows as 'exit' too; this only keeps it from being unhandled
@@ -203,6 +306,8 @@ export function createHostPool(options: HostPoolOptions): WorkerPool {
     run(task, runOptions) {
       if (closed) return Promise.reject(quarkError('QUARK_ERR_API_SHUTTING_DOWN', `${runOptions.what} cannot start: the runtime is closing`));
       if (runOptions.signal?.aborted) return Promise.reject(quarkError('QUARK_ERR_OPERATION_CANCELLED', `${runOptions.what} was cancelled before it started`));
+      const refused = grant(runOptions.folders ?? []);
+      if (refused) return Promise.reject(refused);
       host ??= start();
       const current = host;
       const id = ++nextId;
@@ -223,12 +328,7 @@ export function createHostPool(options: HostPoolOptions): WorkerPool {
     stats: () => ({ ...stats, completed }),
     async close() {
       closed = true;
-      const current = host;
-      if (!current) return;
-      send(current, { type: 'close' });
-      const killer = setTimeout(() => current.child.kill('SIGKILL'), 10_000);
-      await current.exited;
-      clearTimeout(killer);
+      await Promise.all([...hosts].map(end));
     },
   };
 }

@@ -20,6 +20,18 @@ export interface PoolStats {
   utilization: number;
 }
 
+/**
+ * A folder on the runtime's machine that a task's connection names in a field marked
+ * `x-local-path` (connectors/local-paths.ts): the plugin host of isolation "process" must
+ * be allowed to read it (and write it, `write`) before the task runs there.
+ */
+export interface LocalFolder {
+  path: string;
+  write: boolean;
+  /** The field's JSON pointer in the connection's configuration, e.g. `/folder`. */
+  field: string;
+}
+
 export interface RunOptions {
   /** Counted from the moment a worker starts the task, not while it waits in the queue. */
   timeoutMs: number;
@@ -37,6 +49,8 @@ export interface RunOptions {
    * are refused. It may answer later (the plugin host process asks the main process).
    */
   onResource?(request: ResourceRequest): ResourceAnswer | Promise<ResourceAnswer>;
+  /** The connection's local folders: granted to the plugin host before the task runs there; worker threads need no grant. */
+  folders?: LocalFolder[];
 }
 
 /**

@@ -15,15 +15,21 @@ export { lockHome, type HomeLock } from './lock.js';
 
 export type RuntimeKind = 'atom' | 'molecule' | 'cloud';
 
-/** Where plugin code runs: worker threads of the runtime, or of a plugin host process. */
-export type IsolationMode = 'threads' | 'process';
+/**
+ * Where plugin code and pure steps run (README, "Security model"): `threads`, plugin code in
+ * worker threads of the runtime and pure steps in a plugin host process; `threads-only`,
+ * both in worker threads of the runtime; `process`, both in a plugin host process under
+ * Node's permission model.
+ */
+export type IsolationMode = 'threads' | 'threads-only' | 'process';
 
 /**
- * `threads` unless the configuration says `process`. Not yet the default for cloud: the
- * local-files connector reads and writes folders the host may not (README, "Security model").
+ * The configured mode, else the kind's default: `process` for `cloud` (tenants keep their
+ * own connections, and one tenant's connector must not reach another's secrets), `threads`
+ * for `atom` and `molecule`.
  */
-export function isolationOf(config: Pick<RuntimeConfig, 'isolation'>): IsolationMode {
-  return config.isolation ?? 'threads';
+export function isolationOf(config: Pick<RuntimeConfig, 'isolation' | 'kind'>): IsolationMode {
+  return config.isolation ?? (config.kind === 'cloud' ? 'process' : 'threads');
 }
 
 export interface RuntimeLimits {

@@ -20,7 +20,7 @@ const addFormats = ((addFormatsModule as unknown as { default?: unknown }).defau
 export { describeSchemaProblems, escapeSegment, problemsFromAjv, type SchemaProblem } from './schema-problems.js';
 
 /** quark's annotation vocabulary for connection schemas (documented in schemas/connection-schema.schema.json). */
-export const annotationKeywords = ['x-order', 'x-group', 'x-groups', 'x-unit', 'x-help', 'x-secret', 'x-enum-labels', 'x-error'] as const;
+export const annotationKeywords = ['x-order', 'x-group', 'x-groups', 'x-unit', 'x-help', 'x-secret', 'x-enum-labels', 'x-error', 'x-local-path'] as const;
 
 /**
  * An ajv instance with quark's options, formats and annotation keywords. `verbose` keeps

@@ -123,12 +123,14 @@ t.test('login: a URL without a scheme is a usage error; unreachable and wrong-sc
 t.test('test-connection with --set as an account the runtime is not associated with: refused first, exit 6', async (t) => {
   const { home, ownerToken } = await initHome(t, { kind: 'cloud' });
   const rt = await startRuntime(t, home);
-  await rt.api('POST', '/api/v1/connections', ownerToken, { name: 'owners', connector: 'local-files', config: { folder: '/tmp' } });
+  // a folder of its own: /tmp holds the home, which a cloud runtime's plugin host may not be given
+  const folder = tempDir(t, 'quark-files-');
+  t.equal((await rt.api('POST', '/api/v1/connections', ownerToken, { name: 'owners', connector: 'local-files', config: { folder } })).status, 201);
   await rt.api('POST', '/api/v1/accounts', ownerToken, { name: 'tenant-co', relation: 'tenant' });
   await rt.api('POST', '/api/v1/accounts', ownerToken, { name: 'guest-co', relation: 'guest' });
   const tenant = (await rt.api('POST', '/api/v1/tokens', ownerToken, { name: 't', account: 'tenant-co' })).body.token;
   const guest = (await rt.api('POST', '/api/v1/tokens', ownerToken, { name: 'g', account: 'guest-co' })).body.token;
-  await rt.api('POST', '/api/v1/connections', tenant, { name: 'mine', connector: 'local-files', config: { folder: '/tmp' } });
+  t.equal((await rt.api('POST', '/api/v1/connections', tenant, { name: 'mine', connector: 'local-files', config: { folder } })).status, 201);
 
   const cases: [string, string, string[]][] = [
     ['a guest, who may not read connections', guest, ['test-connection', 'owners', '--set', 'minFreeSpace=1']],

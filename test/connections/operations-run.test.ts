@@ -4,7 +4,7 @@ import { createOperations } from '../../runtime/connections/operations.js';
 import { createLogger } from '../../runtime/core/logger.js';
 import { tempDir } from '../helpers/quark.js';
 
-const connector = { id: 'kit', entry: '/nowhere/index.js', secretPointers: [], operations: [{ id: 'echo', parametersSchema: {}, validateParameters: () => [] }] };
+const connector = { id: 'kit', entry: '/nowhere/index.js', secretPointers: [], localPaths: [], operations: [{ id: 'echo', parametersSchema: {}, validateParameters: () => [] }] };
 const caller = { account: { id: 'acc_1', name: 'acme', relation: 'owner' }, tokenId: 'tok_1' } as never;
 
 t.test('an operation run that fails with an error of no plugin removes its work folder', async (t) => {

@@ -7,7 +7,7 @@ import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHostPool, hostDied } from '../../runtime/engine/host.js';
+import { createHostPool, folderRefusal, hostArgs, hostDied } from '../../runtime/engine/host.js';
 import { createWalker, type WalkContext } from '../../runtime/engine/walker.js';
 import { inlineRef } from '../../runtime/engine/bodies.js';
 import { createLogger } from '../../runtime/core/logger.js';
@@ -54,4 +54,24 @@ t.test('hostDied: the host\'s last words tell an abort for memory from another e
   t.match(hostDied('step m', null, 'SIGTRAP', '#\n# Fatal JavaScript invalid size error 169220804\n#'), { details: { outOfMemory: true } });
   t.notOk(hostDied('step m', null, 'SIGKILL', '').details?.outOfMemory, 'killed from outside: not memory');
   t.match(hostDied('step m', 1, null, '').message, /ended \(exit code 1\)/);
+});
+
+t.test('grants of local folders: <folder>/* on the command line, never beside the plain path (Node 20 aborts on both)', async (t) => {
+  const args = hostArgs({ reads: ['/plugins/a'], work: '/home/q/work' }, new Map([['/data/in', true], ['/plugins/a', false], ['/data/ro', false]]));
+  t.ok(args.includes('--allow-fs-read=/data/in/*') && args.includes('--allow-fs-write=/data/in/*'), 'a read-write folder: read and write');
+  t.ok(args.includes('--allow-fs-read=/data/ro/*') && !args.some((a) => a.startsWith('--allow-fs-write=/data/ro')), 'a read folder: read only');
+  t.ok(args.includes('--allow-fs-read=/plugins/a') && !args.includes('--allow-fs-read=/plugins/a/*'), 'a folder readable already is not given twice');
+});
+
+t.test('folderRefusal: the master key, the store and code the runtime loads are never given to the host', async (t) => {
+  const rules = { reads: ['/plugins/a'], protect: ['/home/q/master.key', '/home/q/quark.db'] };
+  const folder = (path: string, write = true) => ({ path, write, field: '/folder' });
+  t.match(folderRefusal(folder('/home/q'), rules), { code: 'QUARK_ERR_CONNECTION_FOLDER_REFUSED', details: { problems: [{ path: '/folder', message: /holds master\.key/ }] } });
+  t.match(folderRefusal(folder('/', false), rules), { code: 'QUARK_ERR_CONNECTION_FOLDER_REFUSED' }, 'read-only too');
+  t.match(folderRefusal(folder('/plugins'), rules), { message: /plugin code could change/ }, 'a read-write folder holding a plugin folder');
+  t.match(folderRefusal(folder('/plugins/a/data'), rules), { message: /plugin code could change/ }, 'a read-write folder inside one');
+  t.equal(folderRefusal(folder('/plugins/a/data', false), rules), undefined, 'reading inside a plugin folder is allowed');
+  t.equal(folderRefusal(folder('/home/q/files'), rules), undefined, 'a folder of its own in the home');
+  t.equal(folderRefusal(folder('/data/in'), rules), undefined);
+  t.match(folderRefusal(folder('/data/*', false), rules), { message: /wildcard/ }, 'a * would grant more than the folder');
 });
