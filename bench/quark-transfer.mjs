@@ -12,7 +12,7 @@ import { createRuntime } from '../dist/runtime/index.js';
 
 const [home, token, connection, direction, file, key] = process.argv.slice(2);
 const runtime = await createRuntime({ home, logLevel: 'silent' });
-const caller = runtime.authenticate(token);
+const caller = await runtime.authenticate(token);
 // warm-up: loads the connector (and the AWS SDK) in the worker and creates the client, as
 // the first step of any process does once; the SDK script has its imports done too
 const warm = await runtime.runOperation(caller, { connection, operation: 'query', parameters: { prefix: 'quark-bench-warm-up/' }, documents: [{}] });

@@ -65,7 +65,7 @@ const init = JSON.parse(execFileSync(process.execPath, [join(root, 'dist/runtime
 {
   const { createRuntime } = await import('../dist/runtime/index.js');
   const rt = await createRuntime({ home, logLevel: 'silent' });
-  rt.connections.create(rt.authenticate(init.ownerToken), { name: 'bench', connector: 'amazon-s3', config: { awsAccessKey: process.env.S3_ACCESS_KEY, awsSecretKey: process.env.S3_SECRET_KEY, region: 'us-east-1', bucket, endpoint: process.env.S3_ENDPOINT, forcePathStyle: true } });
+  await rt.connections.create(await rt.authenticate(init.ownerToken), { name: 'bench', connector: 'amazon-s3', config: { awsAccessKey: process.env.S3_ACCESS_KEY, awsSecretKey: process.env.S3_SECRET_KEY, region: 'us-east-1', bucket, endpoint: process.env.S3_ENDPOINT, forcePathStyle: true } });
   await rt.close();
 }
 

@@ -11,11 +11,10 @@ import {
   CreateMultipartUploadCommand,
   HeadObjectCommand,
   UploadPartCopyCommand,
-  type CompletedPart,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import type { ConnectorLogger, Resources } from 'quark/sdk';
-import { abandon, holdUpload, MiB, multipartEtag, partSizeFor, releaseUpload } from './multipart.js';
+import { holdUpload, MiB, partSizeFor, runParts } from './multipart.js';
 
 /** S3's largest CopyObject, and its largest part. */
 export const maxCopyBytes = 5 * 1024 * MiB;
@@ -120,49 +119,30 @@ async function copyInParts(request: CopyRequest, source: Source): Promise<{ etag
   const created = await client.send(new CreateMultipartUploadCommand({ Bucket: target.bucket, Key: target.key, ContentType: source.contentType, Metadata: source.metadata }));
   const uploadId = created.UploadId!;
   const held = await holdUpload(client, { ...target, resources: request.resources }, uploadId);
-  const stop = new AbortController();
-  const onAbort = () => stop.abort(signal.reason);
-  signal.addEventListener('abort', onAbort, { once: true });
-  const parts = new Array<CompletedPart>(count);
-  let next = 0;
   let bytesDone = 0;
-  let firstFailure: { error: unknown } | undefined;
-
-  async function lane(): Promise<void> {
-    while (next < count && !stop.signal.aborted) {
-      const index = next++;
+  return runParts({
+    client,
+    upload: { bucket: target.bucket, key: target.key, uploadId },
+    held,
+    count,
+    concurrency: request.concurrency,
+    signal,
+    log: request.log,
+    what: 'copy',
+    lane: () => async (index, stop) => {
       const start = index * partSize;
       const end = Math.min(source.size, start + partSize) - 1;
       const response = await client.send(
         new UploadPartCopyCommand({ Bucket: target.bucket, Key: target.key, UploadId: uploadId, PartNumber: index + 1, CopySource: source.from, CopySourceRange: `bytes=${start}-${end}`, ...source.pinned }),
-        { abortSignal: stop.signal },
+        { abortSignal: stop },
       );
-      parts[index] = { PartNumber: index + 1, ETag: response.CopyPartResult?.ETag };
       bytesDone += end - start + 1;
       request.onProgress(bytesDone, source.size);
-    }
-  }
-
-  try {
-    await Promise.all(
-      Array.from({ length: Math.min(request.concurrency, count) }, () =>
-        lane().catch((error: unknown) => {
-          firstFailure ??= { error };
-          stop.abort(error);
-        }),
-      ),
-    );
-    if (firstFailure) throw firstFailure.error;
-    signal.throwIfAborted();
-    await checkUnchanged(client, request.source, source.pinned.CopySourceIfMatch, signal);
-    const completed = await client.send(new CompleteMultipartUploadCommand({ Bucket: target.bucket, Key: target.key, UploadId: uploadId, MultipartUpload: { Parts: parts } }), { abortSignal: signal });
-    await releaseUpload(held, request.log);
-    return { etag: completed.ETag || multipartEtag(parts), versionId: completed.VersionId };
-  } catch (error) {
-    if (await abandon(client, { bucket: target.bucket, key: target.key, uploadId })) await releaseUpload(held, request.log);
-    else request.log.warn('the multipart copy could not be aborted; the runtime will abort it later', { bucket: target.bucket, key: target.key });
-    throw error;
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-  }
+      return { PartNumber: index + 1, ETag: response.CopyPartResult?.ETag };
+    },
+    async complete(parts) {
+      await checkUnchanged(client, request.source, source.pinned.CopySourceIfMatch, signal);
+      return client.send(new CompleteMultipartUploadCommand({ Bucket: target.bucket, Key: target.key, UploadId: uploadId, MultipartUpload: { Parts: parts } }), { abortSignal: signal });
+    },
+  });
 }

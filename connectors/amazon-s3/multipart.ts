@@ -105,46 +105,98 @@ export async function uploadMultipart(request: MultipartRequest): Promise<{ etag
   );
   const uploadId = created.UploadId!;
   const held = await holdUpload(client, request, uploadId);
+  let bytesDone = 0;
+  return runParts({
+    client,
+    upload: { bucket, key, uploadId },
+    held,
+    count,
+    concurrency: request.concurrency,
+    signal,
+    log: request.log,
+    what: 'upload',
+    lane() {
+      const buffer = Buffer.allocUnsafeSlow(Math.min(partSize, body.size));
+      return async (index, stop) => {
+        const position = index * partSize;
+        const length = Math.min(partSize, body.size - position);
+        const part = buffer.subarray(0, length);
+        const read = await body.read(part, position);
+        if (read !== length) throw new Error(`the document body ended at byte ${position + read}, before its stated size of ${body.size}`);
+        if (stop.aborted) return undefined;
+        const response = await client.send(
+          new UploadPartCommand({
+            Bucket: bucket,
+            Key: key,
+            UploadId: uploadId,
+            PartNumber: index + 1,
+            Body: part,
+            ContentLength: length,
+            ...(withChecksums ? { ChecksumAlgorithm: 'CRC32' as const } : {}),
+          }),
+          { abortSignal: stop },
+        );
+        bytesDone += length;
+        request.onProgress(bytesDone);
+        return { PartNumber: index + 1, ETag: response.ETag, ...(response.ChecksumCRC32 ? { ChecksumCRC32: response.ChecksumCRC32 } : {}) };
+      };
+    },
+    complete: (parts) =>
+      client.send(
+        new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts }, ...(request.ifNoneMatch ? { IfNoneMatch: '*' } : {}) }),
+        { abortSignal: signal },
+      ),
+  });
+}
+
+/** One part of a multipart upload or copy: its completed entry, or undefined when it stopped before sending. */
+export type PartSender = (index: number, stop: AbortSignal) => Promise<CompletedPart | undefined>;
+
+export interface PartsRun {
+  client: S3Client;
+  upload: MultipartUploadData;
+  /** The upload's record for recovery (holdUpload). */
+  held: HeldResource;
+  count: number;
+  concurrency: number;
+  signal: AbortSignal;
+  log: ConnectorLogger;
+  /** Named in the warning when the abort cannot be confirmed. */
+  what: 'upload' | 'copy';
+  /** Makes one lane's part sender (a lane may allocate what it reuses for its parts). */
+  lane(): PartSender;
+  /** Completes the upload from its parts, in order. */
+  complete(parts: CompletedPart[]): Promise<{ ETag?: string; VersionId?: string }>;
+}
+
+/**
+ * The parts of a created and held multipart upload, `concurrency` lanes at once, each
+ * taking the next part number. The first failure is the cause: it stops the other lanes
+ * (their requests are aborted), and once every lane has settled the upload is aborted
+ * until gone (abandon), so no part lands afterwards, and its record released; a cancel
+ * of `signal` does the same. Else the upload is completed and its record released.
+ */
+export async function runParts(run: PartsRun): Promise<{ etag?: string; versionId?: string }> {
+  const { client, upload, held, count, signal, log } = run;
   const stop = new AbortController();
   const onAbort = () => stop.abort(signal.reason);
   signal.addEventListener('abort', onAbort, { once: true });
-  let firstFailure: { error: unknown } | undefined;
   const parts = new Array<CompletedPart>(count);
   let next = 0;
-  let bytesDone = 0;
+  let firstFailure: { error: unknown } | undefined;
 
-  async function lane(): Promise<void> {
-    const buffer = Buffer.allocUnsafeSlow(Math.min(partSize, body.size));
+  async function lane(send: PartSender): Promise<void> {
     while (next < count && !stop.signal.aborted) {
       const index = next++;
-      const position = index * partSize;
-      const length = Math.min(partSize, body.size - position);
-      const part = buffer.subarray(0, length);
-      const read = await body.read(part, position);
-      if (read !== length) throw new Error(`the document body ended at byte ${position + read}, before its stated size of ${body.size}`);
-      if (stop.signal.aborted) return;
-      const response = await client.send(
-        new UploadPartCommand({
-          Bucket: bucket,
-          Key: key,
-          UploadId: uploadId,
-          PartNumber: index + 1,
-          Body: part,
-          ContentLength: length,
-          ...(withChecksums ? { ChecksumAlgorithm: 'CRC32' as const } : {}),
-        }),
-        { abortSignal: stop.signal },
-      );
-      parts[index] = { PartNumber: index + 1, ETag: response.ETag, ...(response.ChecksumCRC32 ? { ChecksumCRC32: response.ChecksumCRC32 } : {}) };
-      bytesDone += length;
-      request.onProgress(bytesDone);
+      const part = await send(index, stop.signal);
+      if (part) parts[index] = part;
     }
   }
 
   try {
     await Promise.all(
-      Array.from({ length: Math.min(request.concurrency, count) }, () =>
-        lane().catch((error: unknown) => {
+      Array.from({ length: Math.min(run.concurrency, count) }, () =>
+        lane(run.lane()).catch((error: unknown) => {
           // the first failure is the cause; the others are the lanes it stopped
           firstFailure ??= { error };
           stop.abort(error);
@@ -153,16 +205,13 @@ export async function uploadMultipart(request: MultipartRequest): Promise<{ etag
     );
     if (firstFailure) throw firstFailure.error;
     signal.throwIfAborted();
-    const completed = await client.send(
-      new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts }, ...(request.ifNoneMatch ? { IfNoneMatch: '*' } : {}) }),
-      { abortSignal: signal },
-    );
-    await releaseUpload(held, request.log);
+    const completed = await run.complete(parts);
+    await releaseUpload(held, log);
     // Ceph RGW answers with an empty ETag: it is S3's multipart ETag, derived from the parts'
     return { etag: completed.ETag || multipartEtag(parts), versionId: completed.VersionId };
   } catch (error) {
-    if (await abandon(client, { bucket, key, uploadId })) await releaseUpload(held, request.log);
-    else request.log.warn('the multipart upload could not be aborted; the runtime will abort it later', { bucket, key });
+    if (await abandon(client, upload)) await releaseUpload(held, log);
+    else log.warn(`the multipart ${run.what} could not be aborted; the runtime will abort it later`, { bucket: upload.bucket, key: upload.key });
     throw error;
   } finally {
     signal.removeEventListener('abort', onAbort);

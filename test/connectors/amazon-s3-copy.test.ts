@@ -4,16 +4,12 @@
 // SKIPPED without S3_ENDPOINT). The client's `send` is observed, and can replace the source
 // just before a copy request, so that the order of the requests can be checked.
 import t from 'tap';
-import { createHash } from 'node:crypto';
-import S3rver from 's3rver';
-import { S3Client, CreateBucketCommand, GetObjectCommand, ListMultipartUploadsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { type S3Client, GetObjectCommand, ListMultipartUploadsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { copyObject, copySource } from '../../connectors/amazon-s3/copy.js';
 import { capturingLogger, memoryResources } from '../../runtime/sdk/testing/index.js';
-import { tempDir } from '../helpers/quark.js';
+import { patterned, realS3 as real, s3Store, sha256 as sha } from '../helpers/s3-store.js';
 
 const MiB = 1024 * 1024;
-const env = process.env as Record<string, string | undefined>;
-const real = Boolean(env.S3_ENDPOINT && env.S3_ACCESS_KEY && env.S3_SECRET_KEY);
 
 interface Sent {
   command: string;
@@ -43,33 +39,6 @@ function observed(client: S3Client, before: (command: string, input: Record<stri
   return log;
 }
 
-async function store(t: { teardown(fn: () => unknown): void }) {
-  let endpoint = env.S3_ENDPOINT;
-  let credentials = { accessKeyId: env.S3_ACCESS_KEY ?? '', secretAccessKey: env.S3_SECRET_KEY ?? '' };
-  if (!real) {
-    const server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: tempDir(t, 'quark-s3rver-') });
-    const { port } = (await server.run()) as { port: number };
-    t.teardown(() => server.close());
-    endpoint = `http://127.0.0.1:${port}`;
-    credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
-  }
-  const client = () => {
-    const c = new S3Client({ region: env.S3_REGION ?? 'us-east-1', endpoint, forcePathStyle: true, credentials, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
-    t.teardown(() => c.destroy());
-    return c;
-  };
-  const bucket = `quark-copy-${Date.now().toString(36)}`;
-  await client().send(new CreateBucketCommand({ Bucket: bucket }));
-  return { client, bucket };
-}
-
-function patterned(size: number, seed = 0): Buffer {
-  const bytes = Buffer.alloc(size);
-  for (let i = 0; i + 4 <= bytes.length; i += 4096) bytes.writeUInt32BE((i + seed) >>> 0, i);
-  return bytes;
-}
-
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 t.test('the copy source header: bucket and key, each segment URL-encoded, and the version', async (t) => {
   t.equal(copySource('b', 'in/a b+c/ü.txt'), 'b/in/a%20b%2Bc/%C3%BC.txt');
@@ -77,7 +46,7 @@ t.test('the copy source header: bucket and key, each segment URL-encoded, and th
 });
 
 t.test(`Copy against ${real ? 'a real S3 server' : 'the embedded s3rver'}`, async (t) => {
-  const { client, bucket } = await store(t);
+  const { client, bucket } = await s3Store(t, 'quark-copy');
   const admin = client();
   const put = (key: string, bytes: Buffer, extra: { ContentType?: string; Metadata?: Record<string, string> } = {}) => admin.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: bytes, ContentLength: bytes.length, ...extra }));
   const read = async (key: string) => {

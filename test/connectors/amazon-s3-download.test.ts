@@ -3,17 +3,13 @@
 // s3rver. The client is the SDK's own, with `send` observed (and, for the failure cases,
 // a part's answer broken) so that the requests can be checked.
 import t from 'tap';
-import { createHash } from 'node:crypto';
 import { Readable, Transform, Writable, pipeline } from 'node:stream';
 import { pipeline as pipelineDone } from 'node:stream/promises';
-import S3rver from 's3rver';
-import { S3Client, CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { type S3Client, PutObjectCommand } from '@aws-sdk/client-s3';
 import { download, DownloadError } from '../../connectors/amazon-s3/download.js';
-import { tempDir } from '../helpers/quark.js';
+import { patterned, realS3 as real, s3Store, sha256 as sha } from '../helpers/s3-store.js';
 
 const MiB = 1024 * 1024;
-const env = process.env as Record<string, string | undefined>;
-const real = Boolean(env.S3_ENDPOINT && env.S3_ACCESS_KEY && env.S3_SECRET_KEY);
 
 interface Get {
   range?: string;
@@ -83,35 +79,6 @@ function brokenAfter(body: Readable, bytes: number): Readable {
     })(),
   );
 }
-
-async function store(t: { teardown(fn: () => unknown): void }) {
-  let endpoint = env.S3_ENDPOINT;
-  let credentials = { accessKeyId: env.S3_ACCESS_KEY ?? '', secretAccessKey: env.S3_SECRET_KEY ?? '' };
-  if (!real) {
-    const server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: tempDir(t, 'quark-s3rver-') });
-    const { port } = (await server.run()) as { port: number };
-    t.teardown(() => server.close());
-    endpoint = `http://127.0.0.1:${port}`;
-    credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
-  }
-  const client = () => {
-    const c = new S3Client({ region: env.S3_REGION ?? 'us-east-1', endpoint, forcePathStyle: true, credentials, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
-    t.teardown(() => c.destroy());
-    return c;
-  };
-  const bucket = `quark-get-${Date.now().toString(36)}`;
-  await client().send(new CreateBucketCommand({ Bucket: bucket }));
-  return { client, bucket };
-}
-
-/** Bytes that differ in every 4 KiB, so that parts in the wrong order or place show. */
-function patterned(size: number, seed = 0): Buffer {
-  const bytes = Buffer.alloc(size);
-  for (let i = 0; i + 4 <= bytes.length; i += 4096) bytes.writeUInt32BE((i + seed) >>> 0, i);
-  return bytes;
-}
-
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const never = new AbortController().signal;
 
 async function drain(body: Readable): Promise<Buffer> {
@@ -121,7 +88,7 @@ async function drain(body: Readable): Promise<Buffer> {
 }
 
 t.test(`Get in ranged parts against ${real ? 'a real S3 server' : 'the embedded s3rver'}`, async (t) => {
-  const { client, bucket } = await store(t);
+  const { client, bucket } = await s3Store(t, 'quark-get');
   const put = (key: string, bytes: Buffer) => client().send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: bytes, ContentLength: bytes.length }));
   const request = (c: S3Client, key: string, extra: Partial<Parameters<typeof download>[0]> = {}) => ({ client: c, bucket, key, partSize: MiB, concurrency: 3, signal: never, ...extra });
 
