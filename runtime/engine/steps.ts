@@ -15,7 +15,7 @@ import { messageOf, type ErrorCode } from '../core/errors.js';
 import { findTooDeep, jsonTextNestsDeeper, tooDeepMessage } from '../core/json-depth.js';
 import type { PureStep } from '../processes/definition.js';
 import { isExpression } from '../processes/definition.js';
-import { fileHead, inlineRef, packBodies, refOf } from './bodies.js';
+import { emptyBody, fileHead, inlineRef, packOwnBodies, refOf, releaseBytes } from './bodies.js';
 import { expressionFailure, plainValue, propertyText, truthy, type Evaluate, type ExpressionBindings } from './expressions.js';
 import { withOrigins, type BodyRef, type DocumentRef, type StepCount, type StepsOutcome, type StepsTask } from './messages.js';
 
@@ -54,10 +54,21 @@ interface Run {
 
 const maxNotes = 1000;
 
-function valueOf(state: DocState): unknown {
+/**
+ * The body as a value, parsed on first use. `replacing`: the caller replaces the body (a
+ * map), so a large input's bytes are freed once decoded, before the parse builds its value.
+ */
+function valueOf(state: DocState, replacing = false): unknown {
   if (state.value !== unparsed) return state.value;
   let text: string | undefined;
-  if (state.body.kind === 'inline') text = state.body.bytes.byteLength === 0 ? undefined : Buffer.from(state.body.bytes.buffer, state.body.bytes.byteOffset, state.body.bytes.byteLength).toString('utf8');
+  if (state.body.kind === 'inline') {
+    const bytes = state.body.bytes;
+    text = bytes.byteLength === 0 ? undefined : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+    if (replacing) {
+      releaseBytes(bytes);
+      state.body = emptyBody;
+    }
+  }
   // a spilled body is not loaded whole for an expression: $ is absent
   if (text === undefined) state.value = undefined;
   else {
@@ -232,6 +243,8 @@ async function map(run: Run, step: Extract<PureStep, { kind: 'map' }>, state: Do
   if (!state.changed && state.body.kind === 'file') {
     throw new DocumentFailure('QUARK_ERR_EXPRESSION_FAILED', `step ${step.id}: the body (${state.body.size} bytes) is larger than limits.spillBytes and was spilled to disk; a map cannot read it. Route such documents around the map (for example a decision on $body.spilled) or raise limits.spillBytes`);
   }
+  // the map replaces the body (or fails the document): its input bytes are not read again
+  valueOf(state, true);
   const value = await evalIn(run, step, step.expression, state);
   if (value === undefined) throw new DocumentFailure('QUARK_ERR_EXPRESSION_FAILED', `step ${step.id}: the map expression produced no value for this document`);
   state.value = value;
@@ -362,9 +375,9 @@ export async function runSteps(task: StepsTask, evaluate: Evaluate, signal: Abor
 }
 
 /** The outcome with its output bodies packed in one buffer, to be transferred to the main thread. */
-export function packOutcome(outcome: StepsOutcome): { outcome: StepsOutcome; buffer: ArrayBuffer } {
-  const all = packBodies(outcome.exits.flatMap((e) => e.documents));
+export function packOutcome(outcome: StepsOutcome): { outcome: StepsOutcome; buffers: ArrayBuffer[] } {
+  const all = packOwnBodies(outcome.exits.flatMap((e) => e.documents));
   let at = 0;
   const exits = outcome.exits.map((e) => ({ next: e.next, documents: all.documents.slice(at, (at += e.documents.length)) }));
-  return { outcome: { ...outcome, exits }, buffer: all.buffer };
+  return { outcome: { ...outcome, exits }, buffers: all.buffers };
 }
