@@ -43,7 +43,8 @@ export function expressionError(text: string): string | undefined {
   }
 }
 
-export type Evaluate = (text: string, input: unknown, bindings: ExpressionBindings) => Promise<unknown>;
+/** An expression's value: at once when it is evaluated directly, else JSONata's promise. */
+export type Evaluate = (text: string, input: unknown, bindings: ExpressionBindings) => unknown;
 
 /**
  * The answer of a direct evaluation that met a value whose JSONata semantics it does not
@@ -319,10 +320,13 @@ function compile(text: string): Compiled {
   return { expression, direct: directOf(expression.ast() as unknown as Node) };
 }
 
-/** An evaluator with its own compile cache (one per worker). */
+/**
+ * An evaluator with its own compile cache (one per worker). Not async: a direct answer
+ * comes back as it is, with no promise made for it; JSONata's comes as its promise.
+ */
 export function createEvaluator(): Evaluate {
   const compiled = new Map<string, Compiled>();
-  return async (text, input, bindings) => {
+  return (text, input, bindings) => {
     let entry = compiled.get(text);
     if (!entry) {
       entry = compile(text);

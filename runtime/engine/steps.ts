@@ -135,16 +135,23 @@ function bindings(run: Run, state: DocState): ExpressionBindings {
   return { properties: state.properties, process: run.process, execution: run.task.execution, body: state.entered };
 }
 
-async function evalIn(run: Run, step: PureStep, text: string, state: DocState): Promise<unknown> {
-  try {
-    return await run.evaluate(text, valueOf(state), bindings(run, state));
-  } catch (error) {
-    throw new DocumentFailure('QUARK_ERR_EXPRESSION_FAILED', `step ${step.id}: the expression failed: ${expressionFailure(error)}`);
-  }
+function expressionFailed(step: PureStep, error: unknown): DocumentFailure {
+  return new DocumentFailure('QUARK_ERR_EXPRESSION_FAILED', `step ${step.id}: the expression failed: ${expressionFailure(error)}`);
 }
 
-function dynamic(run: Run, step: PureStep, value: unknown, state: DocState): Promise<unknown> {
-  return isExpression(value) ? evalIn(run, step, value.$expr, state) : Promise.resolve(value);
+/** An expression's value for the document: at once when evaluated directly, else a promise (awaited by the caller either way). */
+function evalIn(run: Run, step: PureStep, text: string, state: DocState): unknown {
+  let result: unknown;
+  try {
+    result = run.evaluate(text, valueOf(state), bindings(run, state));
+  } catch (error) {
+    throw expressionFailed(step, error);
+  }
+  return result instanceof Promise ? result.catch((error: unknown) => { throw expressionFailed(step, error); }) : result;
+}
+
+function dynamic(run: Run, step: PureStep, value: unknown, state: DocState): unknown {
+  return isExpression(value) ? evalIn(run, step, value.$expr, state) : value;
 }
 
 /**
