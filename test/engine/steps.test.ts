@@ -116,6 +116,26 @@ t.test('a large body a decision reads: not freed, it leaves as it came', async (
   t.equal(text(outcome.exits[0]!.documents[0]!), input.toString('utf8'));
 });
 
+t.test('steps answered at once (direct expressions) and through JSONata give the same outcome, in the same order', async (t) => {
+  const steps: PureStep[] = [
+    { id: 'map', kind: 'map', expression: '$merge([$, {"total": $sum(items.price)}])', next: 'props' },
+    { id: 'props', kind: 'set-properties', document: { id: { $expr: 'customer.id' }, kind: { $expr: '$string(total)' }, gone: { $expr: 'missing' }, fixed: 'x' }, process: { last: { $expr: 'customer.id' }, seen: { $expr: '$count(items)' }, label: { $expr: '$uppercase(customer.id)' } }, next: 'big' },
+    { id: 'big', kind: 'decision', condition: 'total > 3', ifTrue: 'high', ifFalse: 'low' },
+    { id: 'high', kind: 'set-properties', document: { path: 'high' } },
+    { id: 'low', kind: 'set-properties', document: { path: 'low' } },
+  ];
+  const docs = () => Array.from({ length: 30 }, (_, i) => doc(JSON.stringify({ customer: { id: `C${i}` }, items: Array.from({ length: i % 4 }, (_, k) => ({ price: k + 0.5 })) }), { gone: 'y' }));
+  // the same evaluator, always answering with a promise, as JSONata does
+  const later: typeof evaluate = (text, input, bindings) => Promise.resolve().then(() => evaluate(text, input, bindings));
+  const atOnce = await runSteps(task(t, steps, docs()), evaluate, new AbortController().signal);
+  const throughPromises = await runSteps(task(t, steps, docs()), later, new AbortController().signal);
+  const view = (o: typeof atOnce) => ({ ...o, exits: o.exits.map((e) => ({ next: e.next, documents: e.documents.map((d) => ({ properties: d.properties, body: text(d) })) })) });
+  t.same(view(atOnce), view(throughPromises));
+  t.same(atOnce.exits.map((e) => e.documents.length).reduce((a, b) => a + b, 0), 30);
+  t.same(atOnce.processUpdates.slice(0, 3), [['last', 'C0'], ['seen', 0], ['label', 'C0']], 'process writes in document and step order');
+  t.same(atOnce.exits[0]!.documents[0]!.properties, { id: 'C0', fixed: 'x', path: 'low' }, 'no items: no total (JSONata), so kind and gone have no value and are removed');
+});
+
 t.test('split lines of a spilled body: read as a stream, split as a body in memory is', async (t) => {
   // over two read chunks (1 MiB each), \r\n and \n line ends, a lone \r kept inside its line, empty lines dropped
   const lines = Array.from({ length: 120_000 }, (_, i) => (i === 7 ? 'a\rb' : `line ${i}`));
