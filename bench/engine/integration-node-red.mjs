@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// bench/engine integration peer: Node-RED 4 embedded as in node-red.mjs (no editor, no HTTP).
+// bench/engine integration peer: Node-RED 4 embedded as in node-red.mjs (node-red-runner.mjs: no editor, no HTTP).
 //   batch: json → change (payload = payload.orders) → split → switch on
 //          payload.shipping.carrier (5 outputs) → a change node per branch (payload = the
 //          branch's JSONata) → a join node per branch (an array of payloads, after as many
@@ -11,29 +11,14 @@
 //          switch (total > 100) → two ending function nodes; each document is fed only after
 //          the one before has ended (an execution at a time)
 // Needs Node-RED: npm ci --prefix bench/engine. Prints one JSON line: { seconds, cpuSeconds, peakRssMb, perCarrier? }.
-import http from 'node:http';
-import { createRequire } from 'node:module';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { CARRIERS, branchExpression, expectedPerCarrier, makeBatches, makeSmall, smallExpression } from './integration-flow.mjs';
+import { functionNode, startFlow } from './node-red-runner.mjs';
 import { startClock } from './peer.mjs';
 
-const require = createRequire(import.meta.url);
-let RED;
-try {
-  RED = require('node-red');
-} catch (error) {
-  if (error.code !== 'MODULE_NOT_FOUND') throw error;
-  console.error('node-red is not installed: npm ci --prefix bench/engine');
-  process.exit(3);
-}
 const [mode, count] = [process.argv[2], Number(process.argv[3])];
-const userDir = mkdtempSync(join(tmpdir(), 'quark-bench-node-red-'));
-process.on('exit', () => rmSync(userDir, { recursive: true, force: true }));
 const bench = { ended: () => {} };
 const z = 'bench';
-const fn = (id, func, outputs, wires) => ({ id, z, type: 'function', name: id, func, outputs, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: 0, y: 0, wires });
+const fn = (id, func, outputs, wires) => functionNode(z, id, func, outputs, wires);
 
 const input = mode === 'batch' ? makeBatches(count) : makeSmall(count);
 const expected = mode === 'batch' ? expectedPerCarrier(input) : undefined;
@@ -54,22 +39,8 @@ const smallFlow = () => [
   fn('high', "msg.path = 'high';\nglobal.get('bench').ended('high', Buffer.from(JSON.stringify(msg.payload)).length);\nreturn null;", 0, []),
   fn('low', "msg.path = 'low';\nglobal.get('bench').ended('low', Buffer.from(JSON.stringify(msg.payload)).length);\nreturn null;", 0, []),
 ];
-const flows = [{ id: z, type: 'tab', label: 'bench/engine integration', disabled: false, info: '' }, ...(mode === 'batch' ? batchFlow() : smallFlow())];
-
-RED.init(http.createServer(), {
-  userDir, flowFile: 'flows.json', credentialSecret: false, httpAdminRoot: false, httpNodeRoot: false, disableEditor: true, uiPort: 0,
-  logging: { console: { level: 'off', metrics: false, audit: false } },
-  functionGlobalContext: { bench }, functionExternalModules: false,
-  externalModules: { autoInstall: false, palette: { allowInstall: false }, modules: { allowInstall: false } },
-  editorTheme: { projects: { enabled: false } }, telemetry: { enabled: false }, diagnostics: { enabled: false, ui: false }, runtimeState: { enabled: false, ui: false },
-});
-await RED.start();
-await RED.runtime.flows.setFlows({ flows: { flows }, deploymentType: 'full' });
-for (let i = 0; !flows.slice(1).every((n) => RED.nodes.getNode(n.id)); i++) {
-  if (i > 500) throw new Error('the flow did not start');
-  await new Promise((resolve) => setTimeout(resolve, 10));
-}
-const parse = RED.nodes.getNode('parse');
+const { node, stop: stopRed } = await startFlow(z, 'bench/engine integration', mode === 'batch' ? batchFlow() : smallFlow(), { bench });
+const parse = node('parse');
 
 let result;
 if (mode === 'batch') {
@@ -100,5 +71,5 @@ if (mode === 'batch') {
 }
 const { seconds, cpuSeconds, perCarrier } = result;
 process.stdout.write(JSON.stringify({ seconds, cpuSeconds, peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024), ...(perCarrier ? { perCarrier } : {}) }) + '\n');
-await RED.stop();
+await stopRed();
 process.exit(0);

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // bench/engine peer: the flow in Node-RED 4, embedded in this process the way its docs
-// describe (RED.init + RED.start), with no editor, no admin API, no HTTP nodes, logging off.
+// describe (RED.init + RED.start), with no editor, no admin API, no HTTP nodes, logging off
+// (node-red-runner.mjs, shared with integration-node-red.mjs).
 //   node bench/engine/node-red.mjs <docs> [--batch K]
 // Needs Node-RED: npm ci --prefix bench/engine. The flow, deployed through the runtime API
 // (RED.runtime.flows.setFlows, a "full" deploy, as the editor's Deploy button does):
@@ -29,32 +30,16 @@
 // peak RSS against 360 MB). The time runs from the first receive() to the last count.
 // Serializing is not part of the Node-RED flow (no json node before the ends): this peer does
 // a little less work than quark and the plain loop, which pass each document on as bytes.
-import http from 'node:http';
-import { createRequire } from 'node:module';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { makeDocuments } from './documents.mjs';
+import { functionNode, startFlow } from './node-red-runner.mjs';
 import { docsArg, report, startClock } from './peer.mjs';
-
-const require = createRequire(import.meta.url);
-let RED;
-try {
-  RED = require('node-red');
-} catch (error) {
-  if (error.code !== 'MODULE_NOT_FOUND') throw error;
-  console.error('node-red is not installed: npm ci --prefix bench/engine');
-  process.exit(3);
-}
 
 const docs = docsArg();
 const { values } = parseArgs({ args: process.argv.slice(3), options: { batch: { type: 'string', default: '1' } } });
 const batch = values.batch === 'all' ? docs : Number(values.batch);
 
 const bench = { docs, finish: () => {} };
-const userDir = mkdtempSync(join(tmpdir(), 'quark-bench-node-red-'));
-process.on('exit', () => rmSync(userDir, { recursive: true, force: true }));
 
 const countCode = (path) => [
   `context.set('count', (context.get('count') || 0) + 1);`,
@@ -66,42 +51,17 @@ const countCode = (path) => [
 ].join('\n');
 
 const z = 'bench';
-const flows = [
-  { id: z, type: 'tab', label: 'bench/engine', disabled: false, info: '' },
+const nodes = [
   { id: 'parse', z, type: 'json', name: 'parse', property: 'payload', action: 'obj', pretty: false, x: 100, y: 100, wires: [['map']] },
   { id: 'map', z, type: 'change', name: 'map: total', rules: [{ t: 'set', p: 'payload.total', pt: 'msg', to: '$sum(payload.items.price)', tot: 'jsonata' }], x: 250, y: 100, wires: [['setProperty']] },
-  { id: 'setProperty', z, type: 'function', name: 'set property', func: 'msg.customerId = String(msg.payload.customer.id);\nreturn msg;', outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: 400, y: 100, wires: [['decide']] },
+  functionNode(z, 'setProperty', 'msg.customerId = String(msg.payload.customer.id);\nreturn msg;', 1, [['decide']], 'set property'),
   { id: 'decide', z, type: 'switch', name: 'total > 100', property: 'payload.total', propertyType: 'msg', rules: [{ t: 'gt', v: '100', vt: 'num' }, { t: 'else' }], checkall: 'false', repair: false, outputs: 2, x: 550, y: 100, wires: [['countTrue'], ['countFalse']] },
-  { id: 'countTrue', z, type: 'function', name: 'count ifTrue', func: countCode('ifTrue'), outputs: 0, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: 700, y: 80, wires: [] },
-  { id: 'countFalse', z, type: 'function', name: 'count ifFalse', func: countCode('ifFalse'), outputs: 0, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: 700, y: 120, wires: [] },
+  functionNode(z, 'countTrue', countCode('ifTrue'), 0, [], 'count ifTrue'),
+  functionNode(z, 'countFalse', countCode('ifFalse'), 0, [], 'count ifFalse'),
 ];
 
-const server = http.createServer(); // never listens: no editor, no admin API, no HTTP nodes
-RED.init(server, {
-  userDir,
-  flowFile: 'flows.json',
-  credentialSecret: false,
-  httpAdminRoot: false,
-  httpNodeRoot: false,
-  disableEditor: true,
-  uiPort: 0,
-  logging: { console: { level: 'off', metrics: false, audit: false } },
-  functionGlobalContext: { bench },
-  functionExternalModules: false,
-  externalModules: { autoInstall: false, palette: { allowInstall: false }, modules: { allowInstall: false } },
-  editorTheme: { projects: { enabled: false } },
-  telemetry: { enabled: false },
-  diagnostics: { enabled: false, ui: false },
-  runtimeState: { enabled: false, ui: false },
-});
-await RED.start();
-await RED.runtime.flows.setFlows({ flows: { flows }, deploymentType: 'full' });
-// the deploy returns before the new nodes have started
-for (let i = 0; !flows.slice(1).every((n) => RED.nodes.getNode(n.id)); i++) {
-  if (i > 500) throw new Error('the flow did not start');
-  await new Promise((resolve) => setTimeout(resolve, 10));
-}
-const parse = RED.nodes.getNode('parse');
+const { node, stop: stopRed } = await startFlow(z, 'bench/engine', nodes, { bench });
+const parse = node('parse');
 
 const input = makeDocuments(docs);
 let stop;
@@ -117,8 +77,8 @@ const feed = () => {
 };
 feed();
 const timing = await finished;
-const ifTrue = RED.nodes.getNode('countTrue').context().get('count');
-const ifFalse = RED.nodes.getNode('countFalse').context().get('count');
+const ifTrue = node('countTrue').context().get('count');
+const ifFalse = node('countFalse').context().get('count');
 report(docs, { ...timing, ifTrue, ifFalse });
-await RED.stop();
+await stopRed();
 process.exit(0);

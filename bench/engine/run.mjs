@@ -14,7 +14,7 @@
 //                   engine change, as the peer "quark (baseline)"
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -97,6 +97,9 @@ function measure(peer) {
   });
 }
 
+const loadText = () => loadavg().map((x) => x.toFixed(2)).join(', ');
+// the machine's load around the run: on shared cores the ratios of one run are what compares
+const loadBefore = loadText();
 const samples = new Map(peers.map((p) => [p.name, []]));
 for (let run = 0; run < runs; run++) {
   // rotate the order each run so no peer always goes first
@@ -109,6 +112,7 @@ for (let run = 0; run < runs; run++) {
   }
 }
 
+const loadAfter = loadText();
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -148,6 +152,8 @@ if (quark) {
 }
 const lines = [
   `## ${new Date().toISOString().slice(0, 10)} — engine: ${int(docs)} documents of about ${Math.round(inputBytes / docs)} bytes through map, set property and decision (code at ${commit}; ${runs} runs)`,
+  '',
+  `Load: load average (1, 5, 15 min) ${loadBefore} before the run and ${loadAfter} after.`,
   '',
   `Machine: ${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}. Flow: parse the JSON bytes → map (JSONata \`$sum(items.price)\` into \`total\`) → set property (customerId = customer.id) → decision (total > 100) → a counting end on each path (${int(expected.ifTrue)} and ${int(expected.ifFalse)} documents). Peers: ${nodeRedVersion ? `Node-RED ${nodeRedVersion} embedded (json → change with the JSONata → function → switch → two counting function nodes; one document fed per event-loop turn, its best; no serialization at the end)` : 'Node-RED not installed'}; the same logic as a plain single-threaded loop with the same JSONata expression compiled once (jsonata ${quarkJsonata}; serializes each document back to bytes), and with the sum in plain JS (the floor). Each peer in its own process per run, order rotated per run; the clock runs from the first document in to the last one counted (start-up and building the input excluded). docs/s = median [min–max] of ${runs} runs; ratios = a peer's median docs/s / Node-RED's or the JSONata loop's median docs/s from the same run; cores busy = CPU time of the whole process (all threads) / wall time, median; CPU µs/doc = that CPU time / documents, median; peak RSS = highest of the runs, whole process, including the input documents (${(inputBytes / 2 ** 20).toFixed(0)} MB of JSON text) that every peer holds; RSS at start = when the clock starts.`,
   '',

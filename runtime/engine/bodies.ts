@@ -116,14 +116,14 @@ export async function refOf(body: Buffer | string | Readable | undefined, workDi
  * pooled Buffer, a slab of a parsed request) would copy the whole larger buffer. The
  * documents passed in are left as they are.
  */
-export function packBodies(documents: readonly DocumentRef[]): { documents: DocumentRef[]; buffer: ArrayBuffer } {
+export function packBodies(documents: readonly DocumentRef[], keep: (bytes: Uint8Array) => boolean = () => false): { documents: DocumentRef[]; buffer: ArrayBuffer } {
   let total = 0;
-  for (const d of documents) if (d.body.kind === 'inline') total += d.body.bytes.byteLength;
+  for (const d of documents) if (d.body.kind === 'inline' && !keep(d.body.bytes)) total += d.body.bytes.byteLength;
   const buffer = new ArrayBuffer(total);
   const all = new Uint8Array(buffer);
   let offset = 0;
   const packed = documents.map((d) => {
-    if (d.body.kind !== 'inline') return d;
+    if (d.body.kind !== 'inline' || keep(d.body.bytes)) return d;
     const length = d.body.bytes.byteLength;
     all.set(d.body.bytes, offset);
     const bytes = new Uint8Array(buffer, offset, length);
@@ -131,6 +131,37 @@ export function packBodies(documents: readonly DocumentRef[]): { documents: Docu
     return { ...d, body: { kind: 'inline' as const, bytes } };
   });
   return { documents: packed, buffer };
+}
+
+/** Bodies at least this large that are the whole of their ArrayBuffer move between threads as they are, and are freed as a whole. */
+const ownBufferBytes = 64 * 1024;
+
+/** A large body that is all of its own ArrayBuffer (not a view into a slab or a chunk's shared buffer). */
+export function ownsBuffer(bytes: Uint8Array): boolean {
+  return bytes.byteLength >= ownBufferBytes && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
+}
+
+/**
+ * The bodies of a worker's own output documents, ready to move to the main thread: large
+ * ones that own their buffer move as they are (no second copy of a 50 MB body), the others
+ * are copied into one buffer. Only for bodies nothing else will read (the worker's outputs):
+ * moving a buffer detaches it here.
+ */
+export function packOwnBodies(documents: readonly DocumentRef[]): { documents: DocumentRef[]; buffers: ArrayBuffer[] } {
+  const { documents: packed, buffer } = packBodies(documents, ownsBuffer);
+  const moved = new Set<ArrayBuffer>();
+  for (const d of packed) if (d.body.kind === 'inline' && ownsBuffer(d.body.bytes)) moved.add(d.body.bytes.buffer as ArrayBuffer);
+  return { documents: packed, buffers: [buffer, ...moved] };
+}
+
+/**
+ * Frees the memory of a large input body that no step will read again (a map replaces it)
+ * at once, rather than when the chunk ends: its buffer is detached (its views read as
+ * empty) and what held its bytes is left to the collector. Smaller bodies share their
+ * chunk's buffer and are left alone.
+ */
+export function releaseBytes(bytes: Uint8Array): void {
+  if (ownsBuffer(bytes)) structuredClone(bytes.buffer, { transfer: [bytes.buffer as ArrayBuffer] });
 }
 
 /** The first `max` bytes of a file (a spilled body), for step data. */

@@ -38,6 +38,13 @@ interface Entry {
 /** Pure steps run no plugin code: they have a pool of their own. */
 export const stepsKey = 'steps';
 
+/**
+ * The young generation of a pure-steps worker: V8's default (up to 48 MB per heap) let
+ * each worker's garbage of parsed documents grow to that before a scavenge; 8 MB keeps
+ * ~70 MB of RSS off two workers at no measured CPU cost (bench/RESULTS.md, "engine").
+ */
+export const stepsYoungGenerationMb = 8;
+
 /** The pool a task runs in: its plugin's folder, or the steps pool. */
 export function poolKey(task: WorkerTask): string {
   return task.kind === 'steps' ? stepsKey : dirname(task.entry);
@@ -103,7 +110,7 @@ export function createConnectorPools(options: ConnectorPoolsOptions): ConnectorP
   function entryFor(key: string): Entry {
     let entry = entries.get(key);
     if (!entry) {
-      entry = { key, pool: build(options), running: 0, retired: false, lastUsed: Date.now() };
+      entry = { key, pool: build(key === stepsKey ? { ...options, youngGenerationMb: stepsYoungGenerationMb } : options), running: 0, retired: false, lastUsed: Date.now() };
       entries.set(key, entry);
     }
     clearTimeout(entry.idleTimer);

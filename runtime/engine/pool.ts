@@ -7,6 +7,8 @@ import type { AbortReason, LimitEvent, TaskLimits, MainEvent, PostedTask, Resour
 export interface WorkerPoolOptions {
   threads: number;
   heapMb: number;
+  /** V8's young generation of each worker (resourceLimits.maxYoungGenerationSizeMb); unset: V8's default. */
+  youngGenerationMb?: number;
   /** Per plugin task: external memory (Buffers) of its worker and CPU time (limits.ts); none for pure steps. */
   limits?: TaskLimits;
   /** Where a worker that dies with no task of its own is reported. */
@@ -138,7 +140,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
     minThreads: 1,
     maxThreads: options.threads,
     idleTimeout: 30_000,
-    resourceLimits: { maxOldGenerationSizeMb: options.heapMb },
+    resourceLimits: { maxOldGenerationSizeMb: options.heapMb, ...(options.youngGenerationMb ? { maxYoungGenerationSizeMb: options.youngGenerationMb } : {}) },
   });
   // piscina emits 'error' when a worker dies with no task left to fail: one whose task was
   // already stopped (a timeout, then out of memory before it was terminated) or a plugin's

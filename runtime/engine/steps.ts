@@ -15,7 +15,7 @@ import { messageOf, type ErrorCode } from '../core/errors.js';
 import { findTooDeep, jsonTextNestsDeeper, tooDeepMessage } from '../core/json-depth.js';
 import type { PureStep } from '../processes/definition.js';
 import { isExpression } from '../processes/definition.js';
-import { fileHead, inlineRef, packBodies, refOf } from './bodies.js';
+import { emptyBody, fileHead, inlineRef, packOwnBodies, refOf, releaseBytes } from './bodies.js';
 import { expressionFailure, plainValue, propertyText, truthy, type Evaluate, type ExpressionBindings } from './expressions.js';
 import { withOrigins, type BodyRef, type DocumentRef, type StepCount, type StepsOutcome, type StepsTask } from './messages.js';
 
@@ -54,10 +54,21 @@ interface Run {
 
 const maxNotes = 1000;
 
-function valueOf(state: DocState): unknown {
+/**
+ * The body as a value, parsed on first use. `replacing`: the caller replaces the body (a
+ * map), so a large input's bytes are freed once decoded, before the parse builds its value.
+ */
+function valueOf(state: DocState, replacing = false): unknown {
   if (state.value !== unparsed) return state.value;
   let text: string | undefined;
-  if (state.body.kind === 'inline') text = state.body.bytes.byteLength === 0 ? undefined : Buffer.from(state.body.bytes.buffer, state.body.bytes.byteOffset, state.body.bytes.byteLength).toString('utf8');
+  if (state.body.kind === 'inline') {
+    const bytes = state.body.bytes;
+    text = bytes.byteLength === 0 ? undefined : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+    if (replacing) {
+      releaseBytes(bytes);
+      state.body = emptyBody;
+    }
+  }
   // a spilled body is not loaded whole for an expression: $ is absent
   if (text === undefined) state.value = undefined;
   else {
@@ -124,16 +135,23 @@ function bindings(run: Run, state: DocState): ExpressionBindings {
   return { properties: state.properties, process: run.process, execution: run.task.execution, body: state.entered };
 }
 
-async function evalIn(run: Run, step: PureStep, text: string, state: DocState): Promise<unknown> {
-  try {
-    return await run.evaluate(text, valueOf(state), bindings(run, state));
-  } catch (error) {
-    throw new DocumentFailure('QUARK_ERR_EXPRESSION_FAILED', `step ${step.id}: the expression failed: ${expressionFailure(error)}`);
-  }
+function expressionFailed(step: PureStep, error: unknown): DocumentFailure {
+  return new DocumentFailure('QUARK_ERR_EXPRESSION_FAILED', `step ${step.id}: the expression failed: ${expressionFailure(error)}`);
 }
 
-function dynamic(run: Run, step: PureStep, value: unknown, state: DocState): Promise<unknown> {
-  return isExpression(value) ? evalIn(run, step, value.$expr, state) : Promise.resolve(value);
+/** An expression's value for the document: at once when evaluated directly, else a promise (awaited by the caller either way). */
+function evalIn(run: Run, step: PureStep, text: string, state: DocState): unknown {
+  let result: unknown;
+  try {
+    result = run.evaluate(text, valueOf(state), bindings(run, state));
+  } catch (error) {
+    throw expressionFailed(step, error);
+  }
+  return result instanceof Promise ? result.catch((error: unknown) => { throw expressionFailed(step, error); }) : result;
+}
+
+function dynamic(run: Run, step: PureStep, value: unknown, state: DocState): unknown {
+  return isExpression(value) ? evalIn(run, step, value.$expr, state) : value;
 }
 
 /**
@@ -157,17 +175,18 @@ function bodyText(run: Run, step: string, value: unknown): string {
 }
 
 /** The document leaves the run towards `next` (null: the end of its path), its body serialised once. */
-async function exit(run: Run, next: string | null, state: DocState, last: string): Promise<void> {
-  let body = state.body;
-  if (state.changed) {
-    const text = bodyText(run, last, state.value);
-    // small bodies (nearly all) stay in memory without a detour through a stream
-    body = text.length * 3 <= run.task.spillBytes ? inlineRef(text) : await refOf(text, run.task.workDir, run.task.spillBytes, run.signal);
-  }
-  const key = next ?? '';
-  let group = run.exits.get(key);
-  if (!group) run.exits.set(key, (group = []));
-  group.push(withOrigins({ properties: state.properties, body }, state));
+function exit(run: Run, next: string | null, state: DocState, last: string): void | Promise<void> {
+  const add = (body: BodyRef) => {
+    const key = next ?? '';
+    let group = run.exits.get(key);
+    if (!group) run.exits.set(key, (group = []));
+    group.push(withOrigins({ properties: state.properties, body }, state));
+  };
+  if (!state.changed) return add(state.body);
+  const text = bodyText(run, last, state.value);
+  // small bodies (nearly all) stay in memory without a detour through a stream
+  if (text.length * 3 <= run.task.spillBytes) return add(inlineRef(text));
+  return refOf(text, run.task.workDir, run.task.spillBytes, run.signal).then(add);
 }
 
 function fail(run: Run, step: string, state: DocState, error: unknown): void {
@@ -177,20 +196,44 @@ function fail(run: Run, step: string, state: DocState, error: unknown): void {
   run.outcome.failed.push(withOrigins(failed, state));
 }
 
+/**
+ * `f` of a value that is there at once or later: at once when it is (no promise made, as
+ * for directly evaluated expressions), else when the promise settles.
+ */
+function then<T, R>(value: unknown, f: (value: T) => R): R | Promise<Awaited<R>> {
+  return value instanceof Promise ? (value.then((v: T) => f(v)) as Promise<Awaited<R>>) : f(value as T);
+}
+
+/** `f` for each item in order, each waited for only when it answers with a promise. */
+function inOrder<T>(items: readonly T[], f: (item: T) => unknown, from = 0): void | Promise<void> {
+  for (let i = from; i < items.length; i++) {
+    const done = f(items[i]!);
+    if (done instanceof Promise) return done.then(() => inOrder(items, f, i + 1));
+  }
+}
+
 /** The document's path ended inside the step (stop, split): a symbol, as any string may be a step id. */
 const ended = Symbol('ended');
 
 /** What happens to a document at one step: the id of the step it goes to next (undefined: the end of its path), or ended. */
 type Next = string | undefined | typeof ended;
 
-async function apply(run: Run, step: PureStep, state: DocState, counts: StepCount): Promise<Next> {
+/** The steps that only evaluate expressions answer at once when those are evaluated directly. */
+function apply(run: Run, step: PureStep, state: DocState, counts: StepCount): Next | Promise<Next> {
   switch (step.kind) {
     case 'map':
       return map(run, step, state);
     case 'set-properties':
       return setProperties(run, step, state);
     case 'decision':
-      return truthy(await evalIn(run, step, step.condition, state)) ? step.ifTrue : step.ifFalse;
+      return then(evalIn(run, step, step.condition, state), (value: unknown) => (truthy(value) ? step.ifTrue : step.ifFalse));
+    default:
+      return applyOther(run, step, state, counts);
+  }
+}
+
+async function applyOther(run: Run, step: Exclude<PureStep, { kind: 'map' | 'set-properties' | 'decision' }>, state: DocState, counts: StepCount): Promise<Next> {
+  switch (step.kind) {
     case 'route': {
       const value = await evalIn(run, step, step.value, state);
       const text = value === undefined ? undefined : textFor(run, step, 'the route value', value);
@@ -227,33 +270,36 @@ async function apply(run: Run, step: PureStep, state: DocState, counts: StepCoun
   }
 }
 
-async function map(run: Run, step: Extract<PureStep, { kind: 'map' }>, state: DocState): Promise<Next> {
+function map(run: Run, step: Extract<PureStep, { kind: 'map' }>, state: DocState): Next | Promise<Next> {
   // replacing a body the expression cannot see would lose it without a word
   if (!state.changed && state.body.kind === 'file') {
     throw new DocumentFailure('QUARK_ERR_EXPRESSION_FAILED', `step ${step.id}: the body (${state.body.size} bytes) is larger than limits.spillBytes and was spilled to disk; a map cannot read it. Route such documents around the map (for example a decision on $body.spilled) or raise limits.spillBytes`);
   }
-  const value = await evalIn(run, step, step.expression, state);
-  if (value === undefined) throw new DocumentFailure('QUARK_ERR_EXPRESSION_FAILED', `step ${step.id}: the map expression produced no value for this document`);
-  state.value = value;
-  state.changed = true;
-  return step.next;
+  // the map replaces the body (or fails the document): its input bytes are not read again
+  valueOf(state, true);
+  return then(evalIn(run, step, step.expression, state), (value: unknown) => {
+    if (value === undefined) throw new DocumentFailure('QUARK_ERR_EXPRESSION_FAILED', `step ${step.id}: the map expression produced no value for this document`);
+    state.value = value;
+    state.changed = true;
+    return step.next;
+  });
 }
 
-async function setProperties(run: Run, step: Extract<PureStep, { kind: 'set-properties' }>, state: DocState): Promise<Next> {
-  for (const [name, raw] of Object.entries(step.document ?? {})) {
-    const value = await dynamic(run, step, raw, state);
-    if (value === undefined || value === null) delete state.properties[name];
-    else state.properties[name] = textFor(run, step, `document property ${name}`, value);
-  }
-  for (const [name, raw] of Object.entries(step.process ?? {})) {
-    const computed = await dynamic(run, step, raw, state);
-    // process properties travel to every later task of the execution: nothing too deep to post
-    checkDepth(run, step.id, `process property ${name}`, computed);
-    const value = plainValue(computed);
-    run.process[name] = value;
-    run.outcome.processUpdates.push([name, value]);
-  }
-  return step.next;
+function setProperties(run: Run, step: Extract<PureStep, { kind: 'set-properties' }>, state: DocState): Next | Promise<Next> {
+  const setDocument = ([name, raw]: [string, unknown]) =>
+    then(dynamic(run, step, raw, state), (value: unknown) => {
+      if (value === undefined || value === null) delete state.properties[name];
+      else state.properties[name] = textFor(run, step, `document property ${name}`, value);
+    });
+  const setProcess = ([name, raw]: [string, unknown]) =>
+    then(dynamic(run, step, raw, state), (computed: unknown) => {
+      // process properties travel to every later task of the execution: nothing too deep to post
+      checkDepth(run, step.id, `process property ${name}`, computed);
+      const value = plainValue(computed);
+      run.process[name] = value;
+      run.outcome.processUpdates.push([name, value]);
+    });
+  return then(inOrder(Object.entries(step.document ?? {}), setDocument), () => then(inOrder(Object.entries(step.process ?? {}), setProcess), () => step.next));
 }
 
 async function split(run: Run, step: Extract<PureStep, { kind: 'split' }>, state: DocState): Promise<DocState[]> {
@@ -290,9 +336,10 @@ async function* linesOfFile(path: string): AsyncGenerator<string> {
 }
 
 /** The document leaves the run towards `next`; a failure to serialise its body fails it alone. */
-async function leave(run: Run, next: string | null, state: DocState, last: string): Promise<void> {
+function leave(run: Run, next: string | null, state: DocState, last: string): void | Promise<void> {
   try {
-    await exit(run, next, state, last);
+    const done = exit(run, next, state, last);
+    if (done instanceof Promise) return done.catch((error: unknown) => fail(run, last, state, error));
   } catch (error) {
     fail(run, last, state, error);
   }
@@ -310,18 +357,20 @@ async function walk(run: Run, first: string | undefined, state: DocState, from: 
     const input = run.task.record ? { ...state.properties } : undefined;
     let next: Next;
     try {
-      next = await apply(run, step, state, counts);
+      const applied = apply(run, step, state, counts);
+      next = applied instanceof Promise ? await applied : applied;
     } catch (error) {
       if (error instanceof ExecutionStop) throw error;
       return fail(run, step.id, state, error);
     }
     if (next === ended) return;
     counts.out++;
-    await sample(run, step.id, state, input);
+    if (run.task.record) await sample(run, step.id, state, input);
     last = step.id;
     id = next;
   }
-  await leave(run, id ?? null, state, last);
+  const left = leave(run, id ?? null, state, last);
+  if (left instanceof Promise) await left;
 }
 
 function entering(document: DocumentRef): DocState {
@@ -362,9 +411,9 @@ export async function runSteps(task: StepsTask, evaluate: Evaluate, signal: Abor
 }
 
 /** The outcome with its output bodies packed in one buffer, to be transferred to the main thread. */
-export function packOutcome(outcome: StepsOutcome): { outcome: StepsOutcome; buffer: ArrayBuffer } {
-  const all = packBodies(outcome.exits.flatMap((e) => e.documents));
+export function packOutcome(outcome: StepsOutcome): { outcome: StepsOutcome; buffers: ArrayBuffer[] } {
+  const all = packOwnBodies(outcome.exits.flatMap((e) => e.documents));
   let at = 0;
   const exits = outcome.exits.map((e) => ({ next: e.next, documents: all.documents.slice(at, (at += e.documents.length)) }));
-  return { outcome: { ...outcome, exits }, buffer: all.buffer };
+  return { outcome: { ...outcome, exits }, buffers: all.buffers };
 }

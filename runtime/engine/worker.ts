@@ -323,10 +323,10 @@ export default async function run(posted: PostedTask): Promise<WorkerReply> {
   try {
     // pure steps: our own plain data, passed back without the defensive clone below
     if (task.kind === 'steps') {
-      // the output bodies go back in one buffer that moves instead of being copied
-      const { outcome, buffer } = packOutcome(await runSteps(task, evaluate, control.signal));
+      // the output bodies go back in buffers that move instead of being copied
+      const { outcome, buffers } = packOutcome(await runSteps(task, evaluate, control.signal));
       const reply: WorkerReply = { ok: true, value: outcome, logs };
-      return move({ get [transferableSymbol]() { return [buffer]; }, get [valueSymbol]() { return reply; } } as never) as unknown as WorkerReply;
+      return move({ get [transferableSymbol]() { return buffers; }, get [valueSymbol]() { return reply; } } as never) as unknown as WorkerReply;
     }
     const stopWatching = watchLimits(limits, control.post);
     let value: unknown;

@@ -3,8 +3,8 @@
 // what they were given, and one real test with two fixture plugins.
 import t from 'tap';
 import { join } from 'node:path';
-import { createConnectorPools, poolKey } from '../../runtime/engine/connector-pools.js';
-import type { PoolStats, RunOptions, WorkerPool } from '../../runtime/engine/pool.js';
+import { createConnectorPools, poolKey, stepsYoungGenerationMb } from '../../runtime/engine/connector-pools.js';
+import type { PoolStats, RunOptions, WorkerPool, WorkerPoolOptions } from '../../runtime/engine/pool.js';
 import type { WorkerReply, WorkerTask } from '../../runtime/engine/messages.js';
 import { fixturePlugins } from '../helpers/quark.js';
 
@@ -14,10 +14,10 @@ const testTask = (plugin: string): WorkerTask => ({ kind: 'test', entry: join(fi
 
 /** Pools whose tasks end when the test says so. */
 function fakePools() {
-  const made: { closed: boolean; tasks: WorkerTask[] }[] = [];
+  const made: { closed: boolean; tasks: WorkerTask[]; options: WorkerPoolOptions }[] = [];
   const finish: ((reply: WorkerReply) => void)[] = [];
-  const createPool = (): WorkerPool => {
-    const record = { closed: false, tasks: [] as WorkerTask[] };
+  const createPool = (options: WorkerPoolOptions): WorkerPool => {
+    const record = { closed: false, tasks: [] as WorkerTask[], options };
     made.push(record);
     return {
       run: (task: WorkerTask, _options: RunOptions) => {
@@ -44,6 +44,18 @@ t.test('tasks of different connectors never share a pool; steps have their own',
   await Promise.all(runs);
   await pools.close();
   t.ok(fake.made.every((m) => m.closed), 'close closes every pool');
+});
+
+t.test("the steps pool's workers have a small young generation; a connector's pool keeps V8's default", async (t) => {
+  const fake = fakePools();
+  const pools = createConnectorPools({ threads: 2, heapMb: 64, logger: silent, createPool: fake.createPool });
+  const runs = [pools.run({ kind: 'steps' } as WorkerTask, { timeoutMs: 1000, what: 'steps' }), pools.run(testTask('secret-echo'), { timeoutMs: 1000, what: 'plugin' })];
+  await t.resolves(until(() => fake.finish.length === 2));
+  t.equal(fake.made[0]!.options.youngGenerationMb, stepsYoungGenerationMb);
+  t.equal(fake.made[1]!.options.youngGenerationMb, undefined);
+  for (const end of fake.finish) end({ ok: true, value: null, logs: [] });
+  await Promise.all(runs);
+  await pools.close();
 });
 
 t.test('at most `threads` tasks run at once over all pools; a waiting task can be cancelled', async (t) => {

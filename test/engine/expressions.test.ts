@@ -21,6 +21,14 @@ const inputs: unknown[] = [
   { total: 100 },
   {},
   [{ total: 1 }, { total: 200 }],
+  { items: [], nums: [1, 2.5, -3], empty: [], nested: [[1], [2]], mixed: [{ price: 1 }, { price: 'x' }], total: 5 },
+  { items: [{ price: [1, 2] }, { price: 3 }], orders: [{ items: [{ price: 1 }] }, { items: [{ price: 2 }, { price: 4 }] }], customer: { id: 'C-2' } },
+  { items: [{ price: 5 }], deep: [{ price: [[1]] }], customer: null },
+  { items: [{ price: [] }], nums: [0.1, 0.2, 0.3] },
+  { items: [1, { price: 2 }, null, 'x'], customer: 'text' },
+  { items: { price: 9 }, total: -0 },
+  { items: [{ price: [[1], 2] }] },
+  { items: [{ price: 1 }, {}, { price: null }] },
   'a string',
   7,
   null,
@@ -35,6 +43,11 @@ const expressions = [
   'customer.id = "C-1"', 'customer.id != "C-1"', 'total = 100', 'missing = 1', 'nothing = null', 'flag = true', 'obj = obj', 'items = items',
   'total > 100 and customer.tier = "gold"', 'flag or missing', 'missing and flag', 'zero or str', 'obj and true', '$properties.empty or $process.count > 2',
   '$process.nested and $properties.kind = "order"',
+  '$sum(items.price)', '$sum(items)', '$sum(one)', '$sum(total)', '$sum(missing)', '$sum(customer.id)', '$sum(nums)', '$sum(empty)', '$sum(mixed.price)', '$sum(orders.items.price)', '$sum(deep.price)', '$sum(nested)',
+  '$count(items)', '$count(items.price)', '$count(missing)', '$count(customer)', '$count(empty)', '$count(orders.items)', '$count(nested)',
+  '$merge([$, {"total": $sum(items.price)}])', '$merge([customer, {"a": 1}])', '$merge([$, missing])', '$merge(items)', '$merge([$])', '$merge([name])', '$merge([customer.address, customer])', '$merge(orders.items)',
+  '{"a": total, "b": missing}', '{"c": customer, "n": $count(items)}', '{"a": 1, "a": 2}', '{}', '$merge([$, {"n": $count(items), "s": $sum(items.price), "id": customer.id}])',
+  '$sum(items.price) > 2', '{"t": total > 100}',
 ];
 
 async function viaJsonata(text: string, input: unknown): Promise<unknown> {
@@ -75,7 +88,12 @@ t.test('field paths, literals, comparisons and and/or are read directly; other e
   t.equal(directResult('items.price', input, bindings), 'declined', 'an array: JSONata flattens sequences');
   t.equal(directResult('customer.id', inputs[2], bindings), 'declined', 'an array on the way');
   t.equal(directResult('flag > 1', input, bindings), 'declined', "a type mismatch: JSONata's error");
-  t.equal(directResult('$sum(items.price)', input, bindings), 'not direct');
+  t.equal(directResult('$sum(items.price)', input, bindings), 3, 'an aggregate over a path: the values along it');
+  t.same(directResult('$merge([$, {"total": $sum(items.price)}])', { a: 1, items: [{ price: 2 }, { price: 3 }] }, bindings), { a: 1, items: [{ price: 2 }, { price: 3 }], total: 5 });
+  t.equal(directResult('$sum(mixed.price)', inputs[6], bindings), 'declined', "a value that is not a number: JSONata's T0412");
+  t.equal(directResult('$merge([$, {"a": 1}])', inputs[5], bindings), 'declined', 'an array input: JSONata maps over it');
+  t.equal(directResult('$max(items.price)', input, bindings), 'not direct', 'a function the direct evaluator does not know');
+  t.equal(directResult('$sum(items[0].price)', input, bindings), 'not direct', 'a predicate in the argument');
   t.equal(directResult('items[0]', input, bindings), 'not direct', 'a predicate');
   t.equal(directResult('$count.x', input, bindings), 'not direct', 'a variable that is not a binding');
   t.equal(directResult('total + 1', input, bindings), 'not direct');

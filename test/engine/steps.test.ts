@@ -81,9 +81,59 @@ t.test('split lines: any number of children, walked on', async (t) => {
   const out = outcome.exits[0]!.documents;
   t.equal(out.length, 10_000, 'empty lines are dropped');
   t.equal(text(out[9_999]!), 'LINE 9999');
-  const { outcome: packed, buffer } = packOutcome(outcome);
-  t.equal(buffer.byteLength, out.reduce((n, d) => n + (d.body.kind === 'inline' ? d.body.bytes.byteLength : 0), 0), 'packed into one buffer');
+  const { outcome: packed, buffers } = packOutcome(outcome);
+  t.equal(buffers.length, 1, 'small bodies: one buffer');
+  t.equal(buffers[0]!.byteLength, out.reduce((n, d) => n + (d.body.kind === 'inline' ? d.body.bytes.byteLength : 0), 0), 'packed into one buffer');
   t.equal(text(packed.exits[0]!.documents[42]!), 'LINE 42');
+});
+
+t.test('a large body through a map: its input bytes are freed once decoded, its output moves back without a copy', async (t) => {
+  const orders = Array.from({ length: 6000 }, (_, i) => ({ id: i, price: i % 7 }));
+  const input = Buffer.from(JSON.stringify({ orders }), 'utf8');
+  // a body that is a whole buffer of its own, as a large chunk of one document is when it crosses
+  const own = new Uint8Array(new ArrayBuffer(input.byteLength));
+  own.set(input);
+  const document: DocumentRef = { properties: {}, body: { kind: 'inline', bytes: own } };
+  const steps: PureStep[] = [{ id: 'count', kind: 'map', expression: '$merge([$, {"count": $count(orders), "sum": $sum(orders.price)}])' }];
+  const outcome = await runSteps(task(t, steps, [document]), evaluate, new AbortController().signal);
+  t.equal(own.buffer.byteLength, 0, 'the input buffer was detached (its memory freed) once the map had parsed it');
+  const out = outcome.exits[0]!.documents[0]!;
+  t.same(JSON.parse(text(out)), { orders, count: 6000, sum: orders.reduce((n, o) => n + o.price, 0) });
+  const { outcome: packed, buffers } = packOutcome(outcome);
+  const bytes = (packed.exits[0]!.documents[0]!.body as { bytes: Uint8Array }).bytes;
+  t.equal(bytes, (out.body as { bytes: Uint8Array }).bytes, 'the output body is the same bytes, not a copy');
+  t.ok(buffers.includes(bytes.buffer as ArrayBuffer), 'its own buffer is in the transfer list');
+  t.equal(buffers[0]!.byteLength, 0, 'nothing copied into the shared buffer');
+});
+
+t.test('a large body a decision reads: not freed, it leaves as it came', async (t) => {
+  const input = Buffer.from(JSON.stringify({ big: 'x'.repeat(100_000), total: 5 }), 'utf8');
+  const own = new Uint8Array(new ArrayBuffer(input.byteLength));
+  own.set(input);
+  const steps: PureStep[] = [{ id: 'big', kind: 'decision', condition: 'total > 1', ifTrue: 'yes', ifFalse: 'no' }, { id: 'yes', kind: 'set-properties', document: { high: 'yes' } }, { id: 'no', kind: 'stop' }];
+  const outcome = await runSteps(task(t, steps, [{ properties: {}, body: { kind: 'inline', bytes: own } }]), evaluate, new AbortController().signal);
+  t.equal(own.buffer.byteLength, input.byteLength, 'still whole');
+  t.equal(text(outcome.exits[0]!.documents[0]!), input.toString('utf8'));
+});
+
+t.test('steps answered at once (direct expressions) and through JSONata give the same outcome, in the same order', async (t) => {
+  const steps: PureStep[] = [
+    { id: 'map', kind: 'map', expression: '$merge([$, {"total": $sum(items.price)}])', next: 'props' },
+    { id: 'props', kind: 'set-properties', document: { id: { $expr: 'customer.id' }, kind: { $expr: '$string(total)' }, gone: { $expr: 'missing' }, fixed: 'x' }, process: { last: { $expr: 'customer.id' }, seen: { $expr: '$count(items)' }, label: { $expr: '$uppercase(customer.id)' } }, next: 'big' },
+    { id: 'big', kind: 'decision', condition: 'total > 3', ifTrue: 'high', ifFalse: 'low' },
+    { id: 'high', kind: 'set-properties', document: { path: 'high' } },
+    { id: 'low', kind: 'set-properties', document: { path: 'low' } },
+  ];
+  const docs = () => Array.from({ length: 30 }, (_, i) => doc(JSON.stringify({ customer: { id: `C${i}` }, items: Array.from({ length: i % 4 }, (_, k) => ({ price: k + 0.5 })) }), { gone: 'y' }));
+  // the same evaluator, always answering with a promise, as JSONata does
+  const later: typeof evaluate = (text, input, bindings) => Promise.resolve().then(() => evaluate(text, input, bindings));
+  const atOnce = await runSteps(task(t, steps, docs()), evaluate, new AbortController().signal);
+  const throughPromises = await runSteps(task(t, steps, docs()), later, new AbortController().signal);
+  const view = (o: typeof atOnce) => ({ ...o, exits: o.exits.map((e) => ({ next: e.next, documents: e.documents.map((d) => ({ properties: d.properties, body: text(d) })) })) });
+  t.same(view(atOnce), view(throughPromises));
+  t.same(atOnce.exits.map((e) => e.documents.length).reduce((a, b) => a + b, 0), 30);
+  t.same(atOnce.processUpdates.slice(0, 3), [['last', 'C0'], ['seen', 0], ['label', 'C0']], 'process writes in document and step order');
+  t.same(atOnce.exits[0]!.documents[0]!.properties, { id: 'C0', fixed: 'x', path: 'low' }, 'no items: no total (JSONata), so kind and gone have no value and are removed');
 });
 
 t.test('split lines of a spilled body: read as a stream, split as a body in memory is', async (t) => {
