@@ -419,12 +419,16 @@ interface BatchEntry {
  */
 function createBatches(db: Database.Database, attempt: <T>(op: () => T) => T, lock: ReturnType<typeof createLock>) {
   let open: BatchEntry[] | undefined;
+  // prepared once: db.exec would compile them again for every batch
+  const begin = db.prepare('BEGIN IMMEDIATE');
+  const commit = db.prepare('COMMIT');
+  const rollback = db.prepare('ROLLBACK');
   const failAll = (entries: BatchEntry[], error: unknown) => {
     for (const entry of entries) entry.reject(error);
   };
   function runSeveral(entries: BatchEntry[]): void {
     try {
-      attempt(() => db.exec('BEGIN IMMEDIATE'));
+      attempt(() => begin.run());
     } catch (error) {
       failAll(entries, error);
       return;
@@ -439,9 +443,9 @@ function createBatches(db: Database.Database, attempt: <T>(op: () => T) => T, lo
       }
     }
     try {
-      attempt(() => db.exec('COMMIT'));
+      attempt(() => commit.run());
     } catch (error) {
-      if (db.inTransaction) db.exec('ROLLBACK');
+      if (db.inTransaction) rollback.run();
       failAll(entries, error);
       return;
     }
