@@ -22,6 +22,9 @@
 //                          [--log-level info] [--home-dir DIR] [--profile DIR] [--write bench/RESULTS.md]
 //   --home-dir DIR  where the temp home is made (default: the OS temp directory)
 //   --store URL     keep the records in PostgreSQL (an empty database; quark init --store URL)
+//   --dist DIR      run the build in DIR (a checkout's dist/, e.g. an older commit's, for an
+//                   A/B in the same minutes; default: this checkout's dist/); the "code at"
+//                   commit is then DIR's checkout's
 //   --profile DIR   the runtime runs with --cpu-prof --cpu-prof-dir DIR (one .cpuprofile per
 //                   thread, written when it stops); the windows of (a) and (b) are printed on
 //                   stderr in µs of the monotonic clock, for bench/profile-summary.mjs --from/--to
@@ -36,9 +39,9 @@ import { prependResults } from './results.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
-const cli = join(root, 'dist/runtime/cli/main.js');
 const { values } = parseArgs({
   options: {
+    dist: { type: 'string' },
     runs: { type: 'string', default: '1000' },
     warmup: { type: 'string', default: '50' },
     concurrency: { type: 'string', default: '50' },
@@ -55,9 +58,11 @@ const warmup = Number(values.warmup);
 const concurrency = Number(values.concurrency);
 const seconds = Number(values.seconds);
 if (![runs, warmup, concurrency, seconds].every((n) => Number.isInteger(n) && n >= 0) || runs < 1 || concurrency < 1) {
-  throw new Error('usage: latency.mjs [--runs N] [--warmup N] [--concurrency N] [--seconds N] [--log-level L] [--profile DIR] [--store URL] [--write FILE]');
+  throw new Error('usage: latency.mjs [--runs N] [--warmup N] [--concurrency N] [--seconds N] [--log-level L] [--profile DIR] [--store URL] [--dist DIR] [--write FILE]');
 }
-if (!existsSync(cli)) throw new Error('dist/ is missing: npm run build');
+const dist = values.dist ?? join(root, 'dist');
+const cli = join(dist, 'runtime/cli/main.js');
+if (!existsSync(cli)) throw new Error(`${cli} is missing: npm run build`);
 
 export const definition = {
   id: 'bench-latency',
@@ -204,7 +209,7 @@ const br = stats(loadRuntime);
 const f = (x) => x.toFixed(2);
 let commit = 'unknown commit';
 try {
-  commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
+  commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: dirname(dist), encoding: 'utf8' }).trim();
 } catch {
   /* not a git checkout */
 }

@@ -3,7 +3,8 @@
  * once); each execution gets a child bound to its id. Lines are gathered per execution
  * and handed to one bounded write queue when 64 KiB have gathered, a second has passed,
  * or the execution ends: a short execution costs one insert, no file. The queue writes
- * one chunk at a time, in order (an execution's chunks stay in order on any store), and
+ * one chunk of an execution at a time, in order (an execution's chunks stay in order on
+ * any store; different executions' chunks go together), and
  * holds at most `maxQueuedBytes`: when the store falls that far behind, further lines
  * are dropped and counted, and the execution's log says how many (never unbounded
  * memory; pino's write cannot wait). A killed runtime loses at most the last second of
@@ -12,7 +13,7 @@
 import { createLogger, type Logger } from '../core/logger.js';
 
 export interface ExecutionLogs {
-  /** A logger for one execution; `end()` hands over what it has gathered and resolves once it is written. */
+  /** A logger for one execution; `end()` hands over what it has gathered and resolves once it is written (its own lines: never another execution's). */
   open(executionId: string, bindings: Record<string, unknown>): { log: Logger; end(): Promise<void> };
   /** Resolves when every chunk handed over so far is written (or failed). */
   drain(): Promise<void>;
@@ -42,9 +43,13 @@ interface Sink {
   dropped: number;
 }
 
-/** One writer, one chunk at a time, in order; bounded by bytes. */
+/**
+ * One chunk of an execution at a time, in order; the chunks of different executions go
+ * together (on SQLite, in one commit), so an execution's end never waits for another's
+ * log. Bounded by bytes over all of them.
+ */
 function createWriteQueue(options: ExecutionLogsOptions, maxQueuedBytes: number) {
-  let tail: Promise<void> = Promise.resolve();
+  const tails = new Map<string, Promise<void>>();
   let queued = 0;
   const write = async (id: string, text: string) => {
     try {
@@ -60,10 +65,15 @@ function createWriteQueue(options: ExecutionLogsOptions, maxQueuedBytes: number)
     offer(id: string, text: string, force = false): boolean {
       if (!force && queued > 0 && queued + text.length > maxQueuedBytes) return false;
       queued += text.length;
-      tail = tail.then(() => write(id, text));
+      const tail = (tails.get(id) ?? Promise.resolve()).then(() => write(id, text));
+      tails.set(id, tail);
+      void tail.then(() => {
+        if (tails.get(id) === tail) tails.delete(id);
+      });
       return true;
     },
-    settled: () => tail,
+    /** Resolves when the chunks handed over so far (of one execution, or of all) are written. */
+    settled: (id?: string): Promise<void> => (id === undefined ? Promise.all(tails.values()).then(() => undefined) : (tails.get(id) ?? Promise.resolve())),
     bytes: () => queued,
   };
 }
@@ -119,7 +129,7 @@ export function createExecutionLogs(options: ExecutionLogsOptions): ExecutionLog
         end() {
           flush(executionId, true);
           sinks.delete(executionId);
-          return queue.settled();
+          return queue.settled(executionId);
         },
       };
     },

@@ -118,6 +118,9 @@ export function createStoreQueue(deps: { store: Store; workRoot: string }): Exec
   // the ids whose inputs may have files in the queued folder (every restored one may): only
   // their folders are removed at release, so an all-inline execution costs no file system call
   const withFiles = new Set<string>();
+  // the ids that stored input rows (every restored one may have): only theirs are deleted at
+  // release, so an execution started without documents costs no delete
+  const withInputs = new Set<string>();
   return {
     async enqueue(record, documents) {
       const inputs = await storedInputs(workRoot, record.id, documents);
@@ -127,6 +130,7 @@ export function createStoreQueue(deps: { store: Store; workRoot: string }): Exec
         await rm(queuedDir(workRoot, record.id), { recursive: true, force: true });
         throw error;
       }
+      if (inputs.length > 0) withInputs.add(record.id);
       if (inputs.some((input) => input.body.kind === 'file')) withFiles.add(record.id);
       waiting.push(record);
     },
@@ -137,7 +141,7 @@ export function createStoreQueue(deps: { store: Store; workRoot: string }): Exec
       return documentsOf(await store.executions.inputs(id), workDir);
     },
     async release(id) {
-      await store.executions.dropInputs(id);
+      if (withInputs.delete(id)) await store.executions.dropInputs(id);
       if (withFiles.delete(id)) await rm(queuedDir(workRoot, id), { recursive: true, force: true });
     },
     withdraw(id) {
@@ -150,7 +154,10 @@ export function createStoreQueue(deps: { store: Store; workRoot: string }): Exec
     async restore() {
       const queued = await store.executions.queued(1_000_000);
       waiting.splice(0, waiting.length, ...queued);
-      for (const record of queued) withFiles.add(record.id);
+      for (const record of queued) {
+        withInputs.add(record.id);
+        withFiles.add(record.id);
+      }
       return queued.length;
     },
   };

@@ -352,9 +352,9 @@ function openDatabase(file: string): Database.Database {
 }
 
 /**
- * One caller at a time: a transaction holds the lock across its awaits, and calls made
- * meanwhile wait, in order. When nothing waits, a call runs at once (better-sqlite3 is
- * synchronous), so the common case costs no extra turn of the event loop.
+ * One caller at a time: a transaction or a batch of writes (createBatches) holds the lock,
+ * and calls made meanwhile wait, in order. When nothing waits, a read runs at once
+ * (better-sqlite3 is synchronous), so it costs no extra turn of the event loop.
  */
 function createLock() {
   let tail: Promise<unknown> = Promise.resolve();
@@ -374,13 +374,119 @@ function createLock() {
   };
 }
 
-/** Every method of `ops` through `call`, which runs it and turns its result into a promise. */
-function asyncStore(ops: SyncStore, call: <T>(op: () => T) => Promise<T>): StoreTx {
+/** The methods that only read: run at once when nothing waits; every other method writes. */
+const readMethods = new Set([
+  'accounts.get', 'accounts.findByName', 'accounts.list',
+  'tokens.findByHash', 'tokens.get', 'tokens.list',
+  'connections.get', 'connections.findByName', 'connections.list',
+  'processes.latestVersion', 'processes.get', 'processes.list', 'processes.version', 'processes.versions', 'processes.lastFires',
+  'executions.get', 'executions.list', 'executions.queued', 'executions.inputs', 'executions.errors', 'executions.log', 'executions.definition',
+  'resources.get', 'resources.list',
+  'stepData.list', 'stepData.steps',
+]);
+
+/** Every method of `ops` through `call`, which runs it and turns its result into a promise; `reads` says whether it only reads. */
+function asyncStore(ops: SyncStore, call: <T>(op: () => T, reads: boolean) => Promise<T>): StoreTx {
   const sections = {} as Record<string, Record<string, (...args: unknown[]) => Promise<unknown>>>;
   for (const [section, methods] of Object.entries(ops) as [string, Record<string, (...args: unknown[]) => unknown>][]) {
-    sections[section] = Object.fromEntries(Object.entries(methods).map(([name, method]) => [name, (...args: unknown[]) => call(() => method(...args))]));
+    sections[section] = Object.fromEntries(
+      Object.entries(methods).map(([name, method]) => {
+        const reads = readMethods.has(`${section}.${name}`);
+        return [name, (...args: unknown[]) => call(() => method(...args), reads)];
+      }),
+    );
   }
   return sections as unknown as StoreTx;
+}
+
+interface BatchEntry {
+  op: () => unknown;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Group commit. A write does not commit on its own: the calls made until the event loop's
+ * next check phase (setImmediate) join it, and run in order in one transaction, committed
+ * once; each call's promise settles after that commit (an answered write is committed, as
+ * before). Under load (50 callers' executions starting and ending) one commit carries
+ * dozens of writes: SQLite writes each changed page to the WAL once per commit, not once
+ * per write. A call that fails in the batch fails alone (a multi-statement method is a
+ * savepoint, a refused statement is undone by SQLite without ending the transaction);
+ * when SQLite ends the transaction itself (an I/O error, a full disk) or the commit
+ * fails, every call of the batch fails with that error. A batch of one runs as before,
+ * without BEGIN.
+ */
+function createBatches(db: Database.Database, attempt: <T>(op: () => T) => T, lock: ReturnType<typeof createLock>) {
+  let open: BatchEntry[] | undefined;
+  // prepared once: db.exec would compile them again for every batch
+  const begin = db.prepare('BEGIN IMMEDIATE');
+  const commit = db.prepare('COMMIT');
+  const rollback = db.prepare('ROLLBACK');
+  const failAll = (entries: BatchEntry[], error: unknown) => {
+    for (const entry of entries) entry.reject(error);
+  };
+  function runSeveral(entries: BatchEntry[]): void {
+    try {
+      attempt(() => begin.run());
+    } catch (error) {
+      failAll(entries, error);
+      return;
+    }
+    const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+    for (const entry of entries) {
+      try {
+        outcomes.push({ ok: true, value: attempt(entry.op) });
+      } catch (error) {
+        if (!db.inTransaction) return failAll(entries, error);
+        outcomes.push({ ok: false, error });
+      }
+    }
+    try {
+      attempt(() => commit.run());
+    } catch (error) {
+      if (db.inTransaction) rollback.run();
+      failAll(entries, error);
+      return;
+    }
+    outcomes.forEach((outcome, i) => (outcome.ok ? entries[i]!.resolve(outcome.value) : entries[i]!.reject(outcome.error)));
+  }
+  function run(entries: BatchEntry[]): void {
+    if (entries.length > 1) return runSeveral(entries);
+    const [entry] = entries as [BatchEntry];
+    try {
+      entry.resolve(attempt(entry.op));
+    } catch (error) {
+      entry.reject(error);
+    }
+  }
+  return {
+    /** Whether a batch takes calls now. */
+    open: () => open !== undefined,
+    /** Adds a call to the open batch, or opens one (next in line on the lock). */
+    join<T>(op: () => T): Promise<T> {
+      if (!open) {
+        const entries: BatchEntry[] = [];
+        open = entries;
+        void lock.enqueue(
+          () =>
+            new Promise<void>((resolve) =>
+              setImmediate(() => {
+                if (open === entries) open = undefined;
+                run(entries);
+                resolve();
+              }),
+            ),
+        );
+      }
+      const entries = open;
+      return new Promise<T>((resolve, reject) => entries.push({ op, resolve: resolve as (value: unknown) => void, reject }));
+    },
+    /** Something else takes its turn on the lock (a transaction): later calls go after it. */
+    seal: () => {
+      open = undefined;
+    },
+  };
 }
 
 export function openSqliteStore(file: string): Store {
@@ -412,9 +518,12 @@ export function openSqliteStore(file: string): Store {
     }
   }
 
-  function call<T>(op: () => T): Promise<T> {
+  const batches = createBatches(db, attempt, lock);
+
+  /** A read runs at once when nothing waits; a write, or any call while something waits, joins the next batch (in order). */
+  function call<T>(op: () => T, reads: boolean): Promise<T> {
     if (closing) return Promise.reject(new StoreUnavailableError('the store is closed'));
-    if (!lock.idle()) return lock.enqueue(async () => attempt(op));
+    if (!reads || batches.open() || !lock.idle()) return batches.join(op);
     try {
       return Promise.resolve(attempt(op));
     } catch (error) {
@@ -447,8 +556,12 @@ export function openSqliteStore(file: string): Store {
 
   return {
     ...asyncStore(ops, call),
-    transaction: (work) => (closing ? Promise.reject(new StoreUnavailableError('the store is closed')) : lock.enqueue(() => inTransaction(work))),
-    ping: () => call(() => void q.ping.get()),
+    transaction: (work) => {
+      if (closing) return Promise.reject(new StoreUnavailableError('the store is closed'));
+      batches.seal();
+      return lock.enqueue(() => inTransaction(work));
+    },
+    ping: () => call(() => void q.ping.get(), true),
     healthy: () => db.open && !unreachable && !closing,
     close: async () => {
       if (closing) return;

@@ -1,5 +1,5 @@
 /**
- * Execution logs go to the store through one bounded write queue: in order, drained on
+ * Execution logs go to the store through one bounded write queue: in order per execution, drained on
  * close, and when the store falls behind, lines are dropped and counted instead of
  * piling up in memory.
  */
@@ -38,6 +38,31 @@ t.test('chunks of one execution reach the store in order, and end() resolves onc
   t.same(messages(store.written.map((w) => w.lines).join('')), Array.from({ length: 20 }, (_, i) => `line ${i}`), 'every line, in order');
   t.ok(store.written.length > 1, 'in several chunks');
   t.same(errors, []);
+});
+
+t.test("an execution's end waits for its own log lines only, not for another execution's that the store holds", async (t) => {
+  const held = heldStore();
+  const written: string[] = [];
+  const logs = createExecutionLogs({
+    level: 'info',
+    redact: [],
+    append: (id, lines) => (id === 'exe_slow' ? held.append(id, lines) : Promise.resolve(void written.push(lines))),
+    onError: () => undefined,
+  });
+  const slow = logs.open('exe_slow', {});
+  slow.log.info('slow line');
+  const slowEnded = slow.end();
+  const quick = logs.open('exe_quick', {});
+  quick.log.info('quick line');
+  await quick.end();
+  t.same(messages(written.join('')), ['quick line'], "the quick one's end resolved with its line written, the slow one's still held");
+  let drained = false;
+  const drain = logs.drain().then(() => (drained = true));
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(drained, false, 'drain() waits for the held one');
+  held.open();
+  await Promise.all([slowEnded, drain]);
+  t.same(messages(held.written.map((w) => w.lines).join('')), ['slow line']);
 });
 
 t.test('a store that falls behind: memory stays bounded, lines beyond the bound are dropped and the log says how many', async (t) => {

@@ -117,6 +117,30 @@ function concurrentWritersContract(t: Test, open: OpenAsync): void {
     for (let n = 1; n < 20; n++) expected[`p${n}`] = n;
     t.same((await store.processes.get(owner.id, 'orders'))?.properties, expected);
   });
+  t.test('writes made together, some refused: each caller hears its own outcome, the others are kept whole', async (t) => {
+    const store = await withAccounts(open, t);
+    await store.executions.insert(execution('exe_taken', owner.id, 'p', '2026-05-01T00:00:00.000Z'));
+    const inputs: QueuedInputRecord[] = [{ seq: 0, properties: {}, body: { kind: 'inline', base64: Buffer.from('{"n":1}').toString('base64') } }];
+    const running = { ...execution('exe_taken', owner.id, 'p', '2026-05-01T00:00:00.000Z', 'in-process') };
+    // issued in one turn, none awaited before the next: 20 executions, a duplicate among them, a fenced update, an update that lands, a log line
+    const calls = [
+      ...Array.from({ length: 20 }, (_, n) => store.executions.insert(execution(`exe_${n}`, owner.id, 'p', `2026-05-02T00:00:${String(n).padStart(2, '0')}.000Z`), inputs)),
+      store.executions.insert(execution('exe_taken', owner.id, 'p', '2026-05-03T00:00:00.000Z'), inputs),
+      store.executions.update({ ...execution('exe_missing', owner.id, 'p', '2026-05-03T00:00:00.000Z'), status: 'complete' }),
+      store.executions.update({ ...running, leaseEpoch: 0 }),
+      store.executions.appendLog('exe_1', '{"msg":"one"}\n'),
+    ];
+    const results = await Promise.allSettled(calls);
+    t.same(results.slice(0, 20).map((r) => r.status), Array(20).fill('fulfilled'), 'every new execution was inserted');
+    t.match(results[20], { status: 'rejected', reason: { name: 'StoreConflictError', constraint: 'id' } }, 'the duplicate id is refused, typed');
+    t.match(results[21], { status: 'rejected', reason: { name: 'StoreFencedError' } }, 'the update of a missing record is refused as fenced');
+    t.same(results.slice(22).map((r) => r.status), ['fulfilled', 'fulfilled'], 'the update and the log line went through');
+    t.same(await store.executions.inputs('exe_taken'), [], 'the refused insert of a taken id left none of its inputs');
+    t.same(await store.executions.inputs('exe_7'), inputs, 'the others kept theirs');
+    t.equal((await store.executions.get(owner.id, 'exe_taken'))?.status, 'in-process', 'the update landed');
+    t.same(await store.executions.log('exe_1'), ['{"msg":"one"}\n']);
+    t.same((await store.executions.queued(100)).map((e) => e.id), Array.from({ length: 20 }, (_, n) => `exe_${n}`), 'the 20 new ones are queued, exe_taken runs');
+  });
 }
 
 function conflictsContract(t: Test, open: OpenAsync): void {

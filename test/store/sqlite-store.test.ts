@@ -165,3 +165,25 @@ t.test('an up-to-date store opens again without migrating or losing anything', a
   t.equal(userVersion(file), migrations.length);
   await checkSeeded(t, store, migrations.length);
 });
+
+t.test('calls made together run in the order made, and each write is committed when its promise resolves (another connection sees it)', async (t) => {
+  const file = join(tempDir(t, 'quark-store-'), 'quark.db');
+  const store = openSqliteStore(file);
+  t.teardown(() => store.close());
+  await store.accounts.insert(owner);
+  const queued = execution('exe_a', owner.id, 'p', '2026-05-01T00:00:00.000Z');
+  const inserted = store.executions.insert(queued);
+  const seenQueued = store.executions.get(owner.id, 'exe_a');
+  const updated = store.executions.update({ ...queued, status: 'in-process', startedAt: '2026-05-01T00:00:01.000Z', owner: 'node-a' });
+  const seenRunning = store.executions.get(owner.id, 'exe_a');
+  const transaction = store.transaction(async (tx) => (await tx.executions.get(owner.id, 'exe_a'))?.status);
+  const afterTransaction = store.executions.appendLog('exe_a', '{"msg":"after"}\n');
+  t.equal((await seenQueued)?.status, 'queued', 'a read after the insert sees it');
+  t.equal((await seenRunning)?.status, 'in-process', 'a read after the update sees that');
+  t.equal(await transaction, 'in-process', 'a transaction asked for after them sees both');
+  await Promise.all([inserted, updated, afterTransaction]);
+  const other = new Database(file, { readonly: true });
+  t.teardown(() => other.close());
+  t.same(other.prepare('SELECT status, owner FROM executions WHERE id = ?').get('exe_a'), { status: 'in-process', owner: 'node-a' }, 'committed: another connection reads it');
+  t.same(other.prepare('SELECT lines FROM execution_logs WHERE execution_id = ?').all('exe_a'), [{ lines: '{"msg":"after"}\n' }]);
+});
