@@ -400,7 +400,7 @@ async function wire(home: Home, boot: Boot) {
   metrics.watchExecutions(executions.counts);
   const { scheduler, purgeTimer } = await startBackground(store, executions, recovery, logger, closers, home.nodeId);
   services.schedule.scheduler = scheduler;
-  molecule?.start(() => executions.counts().running);
+  molecule?.start(() => executions.counts().running, () => executions.applyRequestedCancels());
   await reportLoadProblems({ store, registry, deployments, scheduler }, logger, metrics);
   const startedAt = new Date();
   let closed = false;
