@@ -87,6 +87,7 @@ export async function openMolecule(deps: MoleculeDeps): Promise<Molecule> {
   // a node whose heartbeat has not landed for nearly nodeLostMs may be found lost by now: it claims nothing
   const fresh = () => Date.now() - state.lastBeat < timings.nodeLostMs - timings.heartbeatMs;
   const queue = createBullQueue({ store, queue: config.queue, timings, logger, concurrency: config.limits.maxRunningExecutions, nodeId, fresh });
+  await queue.applyCap();
   return {
     queue,
     nodes: () => cluster.nodes(),

@@ -817,12 +817,14 @@ async function keepDefinition(ctx: Context, active: Active): Promise<void> {
  * Whether a start runs at once on this node. Alone: a free slot and nobody waiting. In a
  * molecule every start goes through the queue (any node may run it), except a `wait`
  * or test-mode run, which this node runs when it has a free slot (its caller waits here,
- * and a test-mode definition is not in the store for another node).
+ * and a test-mode definition is not in the store for another node); with a cluster-wide
+ * running cap (a capped queue) a `wait` start goes through the queue too, so it counts.
  */
 function runsHere(ctx: Context, active: Active): boolean {
   if (freeSlots(ctx) <= 0) return false;
   if (!ctx.queue.distributed) return ctx.queue.size() + ctx.reserved.enqueues === 0;
-  return active.wantOutputs || active.record.version === null;
+  if (active.record.version === null) return true;
+  return active.wantOutputs && !ctx.queue.capped;
 }
 
 /** A `wait` start that another node runs: its end as the store shows it (no output documents). */

@@ -85,24 +85,35 @@ export async function moleculeHomes(t: Teardown, count: number, limits: Record<s
   return { storeUrl, homes, ownerToken: first.json().ownerToken, keyFile, prefix };
 }
 
-/** A local HTTP server that counts the bodies POSTed to it: the side effect of each run. */
-export async function counterServer(t: Teardown): Promise<{ url: string; counts: Map<string, number> }> {
+/**
+ * A local HTTP server that counts the bodies POSTed to it: the side effect of each run.
+ * With `holdMs` it answers each request that much later, and `maxInFlight` is the most
+ * requests it held at once: how many runs were inside their step together.
+ */
+export async function counterServer(t: Teardown, holdMs = 0): Promise<{ url: string; counts: Map<string, number>; maxInFlight(): number }> {
   const counts = new Map<string, number>();
+  const flight = { now: 0, max: 0 };
   const body = async (request: IncomingMessage) => {
     const chunks: Buffer[] = [];
     for await (const chunk of request) chunks.push(chunk as Buffer);
     return Buffer.concat(chunks).toString('utf8');
   };
+  const hold = () => new Promise((resolve) => (holdMs > 0 ? setTimeout(resolve, holdMs) : resolve(undefined)));
   const server = createServer((request, response) => {
-    void body(request).then((text) => {
-      counts.set(text, (counts.get(text) ?? 0) + 1);
-      response.end('counted');
-    });
+    flight.now += 1;
+    flight.max = Math.max(flight.max, flight.now);
+    void body(request)
+      .then(async (text) => {
+        counts.set(text, (counts.get(text) ?? 0) + 1);
+        await hold();
+        response.end('counted');
+      })
+      .finally(() => (flight.now -= 1));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
   const { port } = server.address() as { port: number };
-  return { url: `http://127.0.0.1:${port}/count`, counts };
+  return { url: `http://127.0.0.1:${port}/count`, counts, maxInFlight: () => flight.max };
 }
 
 /** One node's API as the owner: `/api/v1` paths. */
@@ -144,6 +155,8 @@ export interface MoleculeOptions {
   /** Environment of node i's process. */
   env?: (i: number) => Record<string, string> | undefined;
   queueUrl?: string;
+  /** The counter server's answer delay (counterServer). */
+  holdMs?: number;
 }
 
 /**
@@ -157,7 +170,7 @@ export async function startMolecule(t: Teardown, count: number, options: Molecul
     const changes = options.config?.(i);
     if (changes) configure(home, changes);
   }
-  const counter = await counterServer(t);
+  const counter = await counterServer(t, options.holdMs);
   const nodes: Running[] = [];
   const start = async (i: number, env?: Record<string, string>) => (nodes[i] = await startRuntime(t, made.homes[i]!, [], { ...options.env?.(i), ...env }));
   const first = options.start ?? made.homes.map((_, i) => i);
