@@ -514,6 +514,12 @@ async function wire(home: Home, boot: Boot) {
       if (store.healthy()) await executions.writeUnwritten();
       return !closed && store.healthy() && executions.failure() === undefined;
     },
+    /**
+     * A molecule node's graceful drain (SIGTERM, before the API closes): it claims nothing
+     * more, its running executions finish within cluster.drainMs or are handed back; reads,
+     * cancels and waits are still answered meanwhile. Resolves at once on one node.
+     */
+    drain: (): Promise<void> => executions.drain(),
     async close(): Promise<void> {
       if (closed) return;
       closed = true;

@@ -135,8 +135,11 @@ interface Context {
   across?: Across;
   /** Called each time a run left `running` (a drain waits for none to be left). */
   runEnded: Set<() => void>;
-  /** storeFailure: why the runtime is not ready until restarted; unwritten: execution ends kept while the store was unreachable. */
-  state: { closing: boolean; storeFailure?: string; unwritten: Map<string, ExecutionRecord> };
+  /**
+   * storeFailure: why the runtime is not ready until restarted; unwritten: execution ends
+   * kept while the store was unreachable; draining: a molecule node's drain, once begun.
+   */
+  state: { closing: boolean; storeFailure?: string; unwritten: Map<string, ExecutionRecord>; draining?: Promise<void> };
 }
 
 function createContext(deps: ExecutionsDeps): Context {
@@ -822,6 +825,8 @@ async function keepDefinition(ctx: Context, active: Active): Promise<void> {
  */
 function runsHere(ctx: Context, active: Active): boolean {
   if (freeSlots(ctx) <= 0) return false;
+  // a draining node takes no new run: a wait start is queued for the other nodes
+  if (ctx.state.draining && ctx.queue.distributed) return active.record.version === null;
   if (!ctx.queue.distributed) return ctx.queue.size() + ctx.reserved.enqueues === 0;
   if (active.record.version === null) return true;
   return active.wantOutputs && !ctx.queue.capped;
@@ -1053,7 +1058,7 @@ async function stepDocuments(ctx: Context, caller: Caller, id: string, step: str
  */
 async function close(ctx: Context): Promise<void> {
   ctx.state.closing = true;
-  if (ctx.queue.drain) await drain(ctx, ctx.queue.drain.bind(ctx.queue));
+  await drainOnce(ctx);
   // no more deliveries; the queue closes once the running ones (aborted below) ended
   const queueClosed = ctx.queue.close?.();
   const reason = quarkError('QUARK_ERR_EXECUTION_INTERRUPTED', 'the runtime shut down');
@@ -1079,6 +1084,17 @@ async function close(ctx: Context): Promise<void> {
   await queueClosed;
   ctx.across?.close();
   await ctx.logs.drain();
+}
+
+/**
+ * A molecule node's drain, begun once (by the CLI's SIGTERM before the API closes, so the
+ * node answers reads, cancels and waits meanwhile; else by close), awaited by every caller.
+ */
+function drainOnce(ctx: Context): Promise<void> {
+  const start = ctx.queue.drain;
+  if (!start) return Promise.resolve();
+  ctx.state.draining ??= drain(ctx, start.bind(ctx.queue));
+  return ctx.state.draining;
 }
 
 /**
@@ -1127,7 +1143,8 @@ async function handBack(ctx: Context, active: Active): Promise<void> {
  * run ended. Not queued any more (a duplicate delivery, cancelled, taken): nothing runs.
  */
 async function deliver(ctx: Context, id: string, lost: AbortSignal): Promise<void> {
-  if (ctx.state.closing) throw quarkError('QUARK_ERR_API_SHUTTING_DOWN', 'the node is shutting down; another node runs it');
+  // a job a draining worker had already fetched when it paused: refused, the reconciler adds it for the others
+  if (ctx.state.closing || ctx.state.draining) throw quarkError('QUARK_ERR_API_SHUTTING_DOWN', 'the node is draining or shutting down; another node runs it');
   const claimed = await ctx.deps.store.executions.claim(id, ctx.deps.nodeId, nowIso());
   if (!claimed) {
     ctx.deps.logger.debug({ execution: id }, 'a delivered execution is not queued any more (a duplicate delivery, cancelled, or claimed elsewhere); nothing runs');
@@ -1189,6 +1206,11 @@ export function createExecutions(deps: ExecutionsDeps) {
     failure: (): string | undefined => notReady(ctx.state),
     /** Writes the execution ends kept while the store was unreachable (readiness asks, once the store answers). */
     writeUnwritten: () => writeUnwritten(ctx),
+    /**
+     * A molecule node's SIGTERM: it stops claiming, lets its runs finish within
+     * cluster.drainMs and hands back the rest; the API still answers meanwhile. Nothing on one node.
+     */
+    drain: () => drainOnce(ctx),
     close: () => close(ctx),
   };
 }
