@@ -421,7 +421,7 @@ async function wire(home: Home, boot: Boot) {
   metrics.watchExecutions(executions.counts);
   const { scheduler, purgeTimer } = await startBackground(store, executions, recovery, logger, closers, home.nodeId);
   services.schedule.scheduler = scheduler;
-  molecule?.start(() => executions.counts().running);
+  molecule?.start(() => executions.counts().running, () => executions.applyRequestedCancels());
   await reportLoadProblems({ store, registry, deployments, scheduler }, logger, metrics);
   const startedAt = new Date();
   let closed = false;
@@ -535,6 +535,12 @@ async function wire(home: Home, boot: Boot) {
       if (store.healthy()) await executions.writeUnwritten();
       return !closed && store.healthy() && executions.failure() === undefined;
     },
+    /**
+     * A molecule node's graceful drain (SIGTERM, before the API closes): it claims nothing
+     * more, its running executions finish within cluster.drainMs or are handed back; reads,
+     * cancels and waits are still answered meanwhile. Resolves at once on one node.
+     */
+    drain: (): Promise<void> => executions.drain(),
     async close(): Promise<void> {
       if (closed) return;
       closed = true;

@@ -209,6 +209,8 @@ program
       }, grace);
       force.unref();
       (async () => {
+        // a molecule node drains first, its API still answering (reads, cancel, wait); then the API closes
+        await runtime.drain();
         await app.close();
         await runtime.close();
         runtime.logger.info('runtime stopped');

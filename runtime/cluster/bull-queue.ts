@@ -41,12 +41,25 @@ export interface BullQueueDeps {
   fresh?: () => boolean;
 }
 
+/**
+ * cluster.maxRunning as BullMQ's global concurrency, kept in Redis for the queue (so for
+ * every node's worker: a job becomes active only while fewer than that are active); none
+ * configured: the cap is removed. Every node sets it at its start, so the last node to
+ * start decides: the same value belongs in every node's config.json.
+ */
+async function applyCap(producer: Queue<JobData>, maxRunning: number | undefined): Promise<void> {
+  if (maxRunning === undefined) await producer.removeGlobalConcurrency();
+  else await producer.setGlobalConcurrency(maxRunning);
+}
+
 type JobData = { executionId: string };
 type Runner = (id: string, lost: AbortSignal) => Promise<void>;
 
 const jobOptions = (id: string) => ({ jobId: id, removeOnComplete: true, removeOnFail: true });
 
 export interface BullQueue extends ExecutionQueue {
+  /** Sets (or removes) the cluster-wide running cap in Redis: cluster.maxRunning. */
+  applyCap(): Promise<void>;
   /** Re-adds the jobs of rows queued for longer than reconcileMs (idempotent: jobId = executionId); how many it saw queued. */
   reconcile(): Promise<number>;
   /** Accounts for the runs of lost nodes (heartbeat older than nodeLostMs): see node-loss.ts. */
@@ -117,6 +130,8 @@ export function createBullQueue(deps: BullQueueDeps): BullQueue {
 
   return {
     distributed: true,
+    capped: timings.maxRunning !== undefined,
+    applyCap: () => applyCap(producer, timings.maxRunning),
     async enqueue(record: ExecutionRecord, documents: readonly DocumentRef[]) {
       // the record and its inputs are committed before the job exists: a worker never looks for a row that is not there
       await store.executions.insert(record, await inlineInputs(documents));

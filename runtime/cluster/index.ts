@@ -40,8 +40,11 @@ export interface Molecule {
   nodes(): Promise<NodeRecord[]>;
   /** The API address of this node, once it listens (written with the next heartbeat). */
   announce(address: string): void;
-  /** Starts the heartbeat and reconciler timers; `running` counts this node's executions. */
-  start(running: () => number): void;
+  /**
+   * Starts the heartbeat and reconciler timers; `running` counts this node's executions,
+   * `tick` runs with each reconciler pass (the cancels kept in the store for this node's runs).
+   */
+  start(running: () => number, tick?: () => Promise<unknown>): void;
   close(): Promise<void>;
 }
 
@@ -84,13 +87,14 @@ export async function openMolecule(deps: MoleculeDeps): Promise<Molecule> {
   // a node whose heartbeat has not landed for nearly nodeLostMs may be found lost by now: it claims nothing
   const fresh = () => Date.now() - state.lastBeat < timings.nodeLostMs - timings.heartbeatMs;
   const queue = createBullQueue({ store, queue: config.queue, timings, logger, concurrency: config.limits.maxRunningExecutions, nodeId, fresh });
+  await queue.applyCap();
   return {
     queue,
     nodes: () => cluster.nodes(),
     announce(address) {
       state.address = address;
     },
-    start(running) {
+    start(running, tick) {
       const beat = async () => {
         if (stopsBeating(running(), state)) return;
         await cluster.heartbeat(nodeId, nowIso(), running(), queue.draining(), state.address);
@@ -99,7 +103,7 @@ export async function openMolecule(deps: MoleculeDeps): Promise<Molecule> {
       void beat().catch((error: unknown) => logger.warn({ err: messageOf(error) }, 'the first heartbeat failed'));
       state.stops.push(every(timings.heartbeatMs, 'the heartbeat', logger, beat));
       // lost nodes' runs first: a requeued one is then re-added with the queued ones
-      state.stops.push(every(timings.reconcileMs, 'the reconciler', logger, async () => (await queue.sweep(), await queue.reconcile())));
+      state.stops.push(every(timings.reconcileMs, 'the reconciler', logger, async () => (await queue.sweep(), await queue.reconcile(), await tick?.())));
     },
     async close() {
       for (const stop of state.stops) stop();

@@ -35,6 +35,7 @@ const sweepBatch = 200;
 /** Why a lost run is not run again; undefined when it is (the process opts in and its inputs are all stored). */
 async function notRetried(store: Store, record: ExecutionRecord): Promise<string | undefined> {
   if (record.version === null) return 'a test-mode run is not run again';
+  if (record.cancelRequestedAt) return `it was cancelled (at ${record.cancelRequestedAt}) while it ran`;
   const deployment = await store.processes.version(record.accountId, record.processId, record.version);
   const definition = deployment?.definition as ProcessDefinition | null | undefined;
   if (definition?.options?.retryOnNodeLoss !== true) return `process "${record.processId}" does not set options.retryOnNodeLoss`;

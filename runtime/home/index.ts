@@ -87,6 +87,8 @@ export interface ClusterTimings {
   nodeLostMs: number;
   /** SIGTERM: how long a draining node lets its running executions finish before it hands them back. */
   drainMs: number;
+  /** At most this many executions run at once in the whole molecule (BullMQ global concurrency); absent: only each node's limits.maxRunningExecutions. */
+  maxRunning?: number;
 }
 
 export interface HomePaths {

@@ -3,7 +3,10 @@
  * LISTEN/NOTIFY, channel `executions`): each node publishes the views of the executions it
  * changes (status changes and step-count pushes), so the live views (SSE) of every node
  * show every node's executions; and a cancel received by a node that does not run the
- * execution is sent to all, and the node that runs it stops it.
+ * execution is sent to all, and the node that runs it stops it. A notification is lost
+ * while a node's listening connection is down, so a cancel is also kept in the record
+ * (executions.requestCancel): the owner reads its requested cancels again each time it
+ * listens again (`resumed`) and on its reconciler tick.
  */
 import { messageOf } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -23,6 +26,8 @@ export interface AcrossHandlers {
   event(account: string, id: string, view: Record<string, unknown> | undefined): void;
   /** A cancel of an execution, sent by any node (this one's run stops it if it runs it). */
   cancel(account: string, id: string, by: string): void;
+  /** Listening (again, after a lost connection): what was missed meanwhile must be read from the store. */
+  resumed(): void;
 }
 
 export interface Across {
@@ -49,8 +54,9 @@ export async function openAcross(notifications: StoreNotifications, node: string
       if (message.kind === 'cancel') handlers.cancel(message.account, message.id, message.by);
       else handlers.event(message.account, message.id, message.view);
     },
-    // a lost event only delays a live view: the next one of that execution carries its whole state
-    resumed: () => undefined,
+    // a lost event only delays a live view (the next one of that execution carries its whole
+    // state); a lost cancel is in the store, read again here
+    resumed: () => handlers.resumed(),
   });
   const send = (message: AcrossMessage) => notifications.notify(executionsChannel, JSON.stringify(message));
   return {

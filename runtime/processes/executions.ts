@@ -135,20 +135,25 @@ interface Context {
   across?: Across;
   /** Called each time a run left `running` (a drain waits for none to be left). */
   runEnded: Set<() => void>;
-  /** storeFailure: why the runtime is not ready until restarted; unwritten: execution ends kept while the store was unreachable. */
-  state: { closing: boolean; storeFailure?: string; unwritten: Map<string, ExecutionRecord> };
+  /**
+   * storeFailure: why the runtime is not ready until restarted; unwritten: execution ends
+   * kept while the store was unreachable; draining: a molecule node's drain, once begun.
+   */
+  state: { closing: boolean; storeFailure?: string; unwritten: Map<string, ExecutionRecord>; draining?: Promise<void> };
 }
 
 function createContext(deps: ExecutionsDeps): Context {
   const state: Context['state'] = { closing: false, unwritten: new Map() };
-  const logs = createExecutionLogs({
+  const running = new Map<string, Active>();
+  const ctx: Context = { deps, running, queue: deps.queue ?? createStoreQueue({ store: deps.store, workRoot: deps.workRoot }), local: new Map(), reserved: { slots: 0, enqueues: 0 }, pumping: false, listeners: new Map(), logs: undefined as unknown as ExecutionLogs, runEnded: new Set(), state };
+  ctx.logs = createExecutionLogs({
     level: deps.logLevel,
     redact: deps.redact,
-    append: (id, lines) => deps.store.executions.appendLog(id, lines),
-    onError: (id, error) => storeFailed({ deps, state }, id, error, 'an execution log could not be written'),
+    // a run's lines carry its lease epoch: once another node holds the record they are refused
+    append: (id, lines) => deps.store.executions.appendLog(id, lines, running.get(id)?.record.leaseEpoch),
+    onError: (id, error) => (error instanceof StoreFencedError ? void heldElsewhere(ctx, id, 'its log lines are not written') : storeFailed(ctx, id, error, 'an execution log could not be written')),
   });
-  const queue = deps.queue ?? createStoreQueue({ store: deps.store, workRoot: deps.workRoot });
-  return { deps, running: new Map(), queue, local: new Map(), reserved: { slots: 0, enqueues: 0 }, pumping: false, listeners: new Map(), logs, runEnded: new Set(), state };
+  return ctx;
 }
 
 /**
@@ -169,18 +174,34 @@ function storeFailed(ctx: Pick<Context, 'deps' | 'state'>, execution: string, er
 }
 
 /**
+ * A write of execution `id` was fenced (StoreFencedError: its lease epoch moved on):
+ * another node holds or finalised the record now, and its writes stand. Said in the
+ * runtime log (the execution's own log is fenced too); the node is not unhealthy for it.
+ * This node's run of it, if it still runs, stops: nothing more of it is written.
+ */
+function heldElsewhere(ctx: Pick<Context, 'deps' | 'running'>, id: string, what: string, level: 'warn' | 'info' = 'warn'): QuarkError {
+  const error = leaseLostError();
+  const active = ctx.running.get(id);
+  const stopping = active !== undefined && !active.controller.signal.aborted;
+  if (stopping) active.controller.abort(error);
+  // one line per run: later refusals of a run that already stopped say nothing more
+  if (stopping || active === undefined) ctx.deps.logger[level]({ execution: id, code: error.code }, `${what}: ${error.message}`);
+  return error;
+}
+
+/**
  * Writes the execution ends kept while the store was unreachable, oldest first; stops at
  * the first the store still refuses. One refused as fenced is dropped: another node holds
  * (or finalised) that record now, and its write stands.
  */
-async function writeUnwritten(ctx: Pick<Context, 'deps' | 'state'>): Promise<void> {
+async function writeUnwritten(ctx: Pick<Context, 'deps' | 'state' | 'running'>): Promise<void> {
   for (const [id, final] of [...ctx.state.unwritten]) {
     try {
       await ctx.deps.store.executions.update(final);
       ctx.deps.logger.info({ execution: id, status: final.status }, 'the end of an execution, kept while the store was unreachable, is written');
     } catch (error) {
       if (!(error instanceof StoreFencedError)) return;
-      ctx.deps.logger.warn({ execution: id, code: 'QUARK_ERR_EXECUTION_LEASE_LOST' }, 'the end of an execution, kept while the store was unreachable, is not written: another node claimed or finalised it meanwhile');
+      heldElsewhere(ctx, id, 'the end of an execution, kept while the store was unreachable, is not written');
     }
     ctx.state.unwritten.delete(id);
   }
@@ -448,7 +469,7 @@ function outcomeOf(ctx: Context, active: Active, thrown: unknown): { status: Exe
 /** Walks the graph and records what came out; the status it ended with. */
 async function walk(ctx: Context, active: Active, walkCtx: WalkContext): Promise<{ status: ExecutionStatus; error?: EndError }> {
   const { metrics } = ctx.deps;
-  const { record, definition, controller } = active;
+  const { definition, controller } = active;
   let result: Awaited<ReturnType<Walker['walk']>>;
   try {
     result = await ctx.deps.walker.walk(definition, active.documents, walkCtx);
@@ -459,7 +480,7 @@ async function walk(ctx: Context, active: Active, walkCtx: WalkContext): Promise
   active.record.documentsIn = result.documentsIn;
   active.record.documentsOut = result.documentsOut;
   active.record.documentsFailed = result.failures.length;
-  await recordFailures(ctx, record.id, result.failures, walkCtx.log);
+  await recordFailures(ctx, active.record, result.failures, walkCtx.log);
   let status: ExecutionStatus = walkCtx.warnings > 0 ? 'complete-with-warnings' : 'complete';
   let error: EndError | undefined;
   if (result.failures.length > 0) {
@@ -546,7 +567,7 @@ function startCheckpoints(ctx: Context, active: Active, walkCtx: WalkContext): {
     (record: ExecutionRecord) => ctx.deps.store.executions.update(record),
     (_pending, next) => next,
     (error) => {
-      if (error instanceof StoreFencedError) active.controller.abort(leaseLostError());
+      if (error instanceof StoreFencedError) heldElsewhere(ctx, active.record.id, 'the counts of a running execution are not written');
       else ctx.deps.logger.warn({ err: error, execution: active.record.id }, 'the counts of a running execution could not be written');
     },
   );
@@ -619,15 +640,11 @@ async function runAndRecord(ctx: Context, active: Active, log: Logger): Promise<
 
 const leaseLostError = () => quarkError('QUARK_ERR_EXECUTION_LEASE_LOST', 'another node claimed or finalised this execution while this node ran it; this node stopped its run and writes nothing more of it');
 
-/**
- * A write of the run was fenced (its lease epoch moved on): another node holds the
- * record now. Nothing more is written; the node is not unhealthy for it.
- */
-function leaseLost(ctx: Context, active: Active, log: Logger): ExecutionRecord {
-  const error = leaseLostError();
-  active.controller.abort(error);
-  if (active.handedBack) log.info('this node handed the execution back at the end of its drain; it stopped its run and writes nothing more of it');
-  else log.warn({ code: error.code }, error.message);
+/** A write of the run was fenced (heldElsewhere): the run ends here, unwritten. */
+function leaseLost(ctx: Context, active: Active): ExecutionRecord {
+  const error = active.handedBack
+    ? heldElsewhere(ctx, active.record.id, 'this node handed the execution back at the end of its drain', 'info')
+    : heldElsewhere(ctx, active.record.id, 'a write of a run was refused');
   return ended(active, 'aborted', { code: error.code, message: error.message });
 }
 
@@ -689,7 +706,7 @@ async function run(ctx: Context, active: Active): Promise<void> {
     final = await runAndRecord(ctx, active, log);
   } catch (unexpected) {
     lost = unexpected instanceof StoreFencedError;
-    final = lost ? leaseLost(ctx, active, log) : await endAfterFailure(ctx, active, unexpected);
+    final = lost ? leaseLost(ctx, active) : await endAfterFailure(ctx, active, unexpected);
   } finally {
     clearTimeout(timer);
   }
@@ -704,11 +721,12 @@ async function run(ctx: Context, active: Active): Promise<void> {
   active.finish(final);
 }
 
-async function recordFailures(ctx: Context, id: string, failures: DocumentFailureRef[], log: Logger): Promise<void> {
+/** The run's document failures into the store, at its lease epoch: StoreFencedError once another node holds the record. */
+async function recordFailures(ctx: Context, record: ExecutionRecord, failures: DocumentFailureRef[], log: Logger): Promise<void> {
   if (failures.length === 0) return;
   const kept = failures.slice(0, maxStoredErrors);
   for (const f of kept) log.error({ step: f.step, code: f.code }, f.message);
-  await ctx.deps.store.executions.insertErrors(id, kept.map((f) => ({ step: f.step, code: f.code, message: f.message })));
+  await ctx.deps.store.executions.insertErrors(record.id, kept.map((f) => ({ step: f.step, code: f.code, message: f.message })), record.leaseEpoch);
 }
 
 async function find(ctx: Context, caller: Caller, id: string): Promise<ExecutionRecord> {
@@ -802,12 +820,16 @@ async function keepDefinition(ctx: Context, active: Active): Promise<void> {
  * Whether a start runs at once on this node. Alone: a free slot and nobody waiting. In a
  * molecule every start goes through the queue (any node may run it), except a `wait`
  * or test-mode run, which this node runs when it has a free slot (its caller waits here,
- * and a test-mode definition is not in the store for another node).
+ * and a test-mode definition is not in the store for another node); with a cluster-wide
+ * running cap (a capped queue) a `wait` start goes through the queue too, so it counts.
  */
 function runsHere(ctx: Context, active: Active): boolean {
   if (freeSlots(ctx) <= 0) return false;
+  // a draining node takes no new run: a wait start is queued for the other nodes
+  if (ctx.state.draining && ctx.queue.distributed) return active.record.version === null;
   if (!ctx.queue.distributed) return ctx.queue.size() + ctx.reserved.enqueues === 0;
-  return active.wantOutputs || active.record.version === null;
+  if (active.record.version === null) return true;
+  return active.wantOutputs && !ctx.queue.capped;
 }
 
 /** A `wait` start that another node runs: its end as the store shows it (no output documents). */
@@ -886,9 +908,36 @@ async function cancel(ctx: Context, caller: Caller, id: string): Promise<Executi
     await ctx.taking;
   }
   const current = await find(ctx, caller, id);
-  // another node runs it: the cancel goes to every node, and the one that runs it stops it
-  if (current.status === 'in-process' && ctx.across) await ctx.across.cancel(current.accountId, id, caller.account.name);
+  if (current.status === 'in-process' && ctx.queue.distributed) await cancelElsewhere(ctx, current, caller.account.name);
   return view(ctx, current);
+}
+
+/**
+ * Another node runs it: the cancel is kept in its record first (durable: the owner reads
+ * it again after a lost LISTEN connection, and on its reconciler tick), then sent to every
+ * node, and the one that runs it stops it at once.
+ */
+async function cancelElsewhere(ctx: Context, record: ExecutionRecord, by: string): Promise<void> {
+  await ctx.deps.store.executions.requestCancel(record.id, nowIso(), by);
+  await ctx.across?.cancel(record.accountId, record.id, by).catch((error: unknown) =>
+    ctx.deps.logger.warn({ err: messageOf(error), execution: record.id }, 'a cancel could not be sent to the other nodes now; the node that runs the execution reads it from the store'),
+  );
+}
+
+/** Stops this node's run of an execution cancelled from another node, if it runs it (and it is not stopping already). */
+function stopCancelled(ctx: Context, account: string, id: string, by: string, how = 'a cancel sent by another node'): boolean {
+  const running = ctx.running.get(id);
+  if (!running || running.record.accountId !== account || running.controller.signal.aborted) return false;
+  ctx.deps.logger.info({ execution: id }, `${how}: this node runs the execution and stops it`);
+  running.controller.abort(quarkError('QUARK_ERR_EXECUTION_CANCELLED', `cancelled by ${by}`));
+  return true;
+}
+
+/** The cancels kept in the store for this node's runs (a notification of them may have been lost): each run stopped; how many. */
+async function applyRequestedCancels(ctx: Context): Promise<number> {
+  if (!ctx.queue.distributed || ctx.running.size === 0) return 0;
+  const requests = await ctx.deps.store.executions.cancelsRequested(ctx.deps.nodeId);
+  return requests.filter((r) => stopCancelled(ctx, r.accountId, r.id, r.by, 'a cancel kept in the store (its notification did not reach this node)')).length;
 }
 
 /** In a molecule: listens to the other nodes' execution events (fed to this node's listeners) and cancels. */
@@ -905,13 +954,19 @@ async function listenAcross(ctx: Context): Promise<void> {
         (error: unknown) => ctx.deps.logger.debug({ err: error, execution: id }, 'an execution another node changed could not be read'),
       );
     },
-    cancel(account, id, by) {
-      const running = ctx.running.get(id);
-      if (!running || running.record.accountId !== account) return;
-      ctx.deps.logger.info({ execution: id }, 'a cancel sent by another node: this node runs the execution and stops it');
-      running.controller.abort(quarkError('QUARK_ERR_EXECUTION_CANCELLED', `cancelled by ${by}`));
-    },
+    cancel: (account, id, by) => void stopCancelled(ctx, account, id, by),
+    resumed: () => void readRequestedCancels(ctx, 'listening to the other nodes again'),
   });
+}
+
+/** applyRequestedCancels, its failure logged (the reconciler tick reads them again). */
+async function readRequestedCancels(ctx: Context, when: string): Promise<void> {
+  try {
+    const stopped = await applyRequestedCancels(ctx);
+    if (stopped > 0) ctx.deps.logger.info({ stopped }, `${when}: cancels kept in the store stopped this node's runs`);
+  } catch (error) {
+    ctx.deps.logger.warn({ err: messageOf(error) }, `${when}: the cancels kept in the store could not be read; the reconciler reads them again`);
+  }
 }
 
 /**
@@ -1003,7 +1058,7 @@ async function stepDocuments(ctx: Context, caller: Caller, id: string, step: str
  */
 async function close(ctx: Context): Promise<void> {
   ctx.state.closing = true;
-  if (ctx.queue.drain) await drain(ctx, ctx.queue.drain.bind(ctx.queue));
+  await drainOnce(ctx);
   // no more deliveries; the queue closes once the running ones (aborted below) ended
   const queueClosed = ctx.queue.close?.();
   const reason = quarkError('QUARK_ERR_EXECUTION_INTERRUPTED', 'the runtime shut down');
@@ -1029,6 +1084,17 @@ async function close(ctx: Context): Promise<void> {
   await queueClosed;
   ctx.across?.close();
   await ctx.logs.drain();
+}
+
+/**
+ * A molecule node's drain, begun once (by the CLI's SIGTERM before the API closes, so the
+ * node answers reads, cancels and waits meanwhile; else by close), awaited by every caller.
+ */
+function drainOnce(ctx: Context): Promise<void> {
+  const start = ctx.queue.drain;
+  if (!start) return Promise.resolve();
+  ctx.state.draining ??= drain(ctx, start.bind(ctx.queue));
+  return ctx.state.draining;
 }
 
 /**
@@ -1077,7 +1143,8 @@ async function handBack(ctx: Context, active: Active): Promise<void> {
  * run ended. Not queued any more (a duplicate delivery, cancelled, taken): nothing runs.
  */
 async function deliver(ctx: Context, id: string, lost: AbortSignal): Promise<void> {
-  if (ctx.state.closing) throw quarkError('QUARK_ERR_API_SHUTTING_DOWN', 'the node is shutting down; another node runs it');
+  // a job a draining worker had already fetched when it paused: refused, the reconciler adds it for the others
+  if (ctx.state.closing || ctx.state.draining) throw quarkError('QUARK_ERR_API_SHUTTING_DOWN', 'the node is draining or shutting down; another node runs it');
   const claimed = await ctx.deps.store.executions.claim(id, ctx.deps.nodeId, nowIso());
   if (!claimed) {
     ctx.deps.logger.debug({ execution: id }, 'a delivered execution is not queued any more (a duplicate delivery, cancelled, or claimed elsewhere); nothing runs');
@@ -1116,6 +1183,8 @@ export function createExecutions(deps: ExecutionsDeps) {
       return records.map((r) => view(ctx, live.get(r.id) ?? r));
     },
     cancel: (caller: Caller, id: string) => cancel(ctx, caller, id),
+    /** In a molecule (the reconciler tick): stops this node's runs whose cancel is kept in the store; how many. */
+    applyRequestedCancels: () => applyRequestedCancels(ctx),
     /** The steps of the execution with recorded step data, and how many documents each has. */
     recordedSteps: async (caller: Caller, id: string) => {
       await find(ctx, caller, id);
@@ -1137,6 +1206,11 @@ export function createExecutions(deps: ExecutionsDeps) {
     failure: (): string | undefined => notReady(ctx.state),
     /** Writes the execution ends kept while the store was unreachable (readiness asks, once the store answers). */
     writeUnwritten: () => writeUnwritten(ctx),
+    /**
+     * A molecule node's SIGTERM: it stops claiming, lets its runs finish within
+     * cluster.drainMs and hands back the rest; the API still answers meanwhile. Nothing on one node.
+     */
+    drain: () => drainOnce(ctx),
     close: () => close(ctx),
   };
 }

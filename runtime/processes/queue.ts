@@ -36,6 +36,11 @@ export interface ExecutionQueue {
    * the runner given to attach(), with a signal that aborts when the claim is lost.
    */
   readonly distributed?: boolean;
+  /**
+   * A distributed queue with a cluster-wide running cap: every run of a deployed process
+   * goes through it (a `wait` start too, answered from the store), so the cap counts it.
+   */
+  readonly capped?: boolean;
   attach?(runner: (id: string, lost: AbortSignal) => Promise<void>): void;
   /** A delivered run ended (its inputs, kept for a retry until then, can go). */
   finished?(id: string): Promise<void>;

@@ -10,6 +10,7 @@ import { quarkError, messageOf } from '../core/errors.js';
 import { StoreConflictError, StoreFencedError, StoreRaceError, StoreUnavailableError, fencedWrite, type StoreConstraint } from './errors.js';
 import { createPostgresNotifications } from './postgres-notify.js';
 import type {
+  CancelRequest,
   AccountRecord,
   ClusterStore,
   NodeRecord,
@@ -208,6 +209,12 @@ export const migrations: readonly string[] = [
      execution_id ${T} PRIMARY KEY REFERENCES executions(id) ON DELETE CASCADE,
      definition TEXT NOT NULL
    );`,
+  // 10: a cancel of an in-process execution, kept until the node that runs it stops the
+  // run: its notification to that node may be lost (a LISTEN reconnect), the record is
+  // not; each node reads its own on every (re)connect and reconciler tick (the index)
+  `ALTER TABLE executions ADD COLUMN cancel_requested_at ${T};
+   ALTER TABLE executions ADD COLUMN cancel_requested_by TEXT;
+   CREATE INDEX executions_cancel_requested ON executions (owner) WHERE cancel_requested_at IS NOT NULL AND status = 'in-process';`,
 ];
 
 /** The constraint names of the migrations, as the Store's conflict kinds. */
@@ -315,6 +322,8 @@ interface ExecutionRow {
   schedule_key: string | null;
   scheduled_at: string | null;
   lease_epoch: number;
+  /** From migration 10. */
+  cancel_requested_at?: string | null;
 }
 
 interface ConnectionRow {
@@ -453,7 +462,17 @@ const toExecution = (row: ExecutionRow): ExecutionRecord => ({
   attempt: row.attempt,
   ...(row.schedule_key !== null && row.scheduled_at !== null ? { schedule: { key: row.schedule_key, at: row.scheduled_at } } : {}),
   leaseEpoch: row.lease_epoch,
+  ...(row.cancel_requested_at ? { cancelRequestedAt: row.cancel_requested_at } : {}),
 });
+
+interface CancelRow {
+  id: string;
+  account_id: string;
+  cancel_requested_by: string | null;
+  cancel_requested_at: string;
+}
+
+const toCancel = (row: CancelRow): CancelRequest => ({ id: row.id, accountId: row.account_id, by: row.cancel_requested_by ?? '', at: row.cancel_requested_at });
 
 const toHeldResource = (row: HeldResourceRow): HeldResourceRecord => ({
   id: row.id,
@@ -868,6 +887,12 @@ function recordMethods(r: Runner): StoreTx {
         return row && toExecution(row);
       },
       withdraw: async (id, at, code, message) => changed("UPDATE executions SET status = 'discarded', ended_at = $2, error_code = $3, error_message = $4 WHERE id = $1 AND status = 'queued'", [id, at, code, message]),
+      requestCancel: async (id, at, by) =>
+        changed("UPDATE executions SET cancel_requested_at = COALESCE(cancel_requested_at, $2), cancel_requested_by = COALESCE(cancel_requested_by, $3) WHERE id = $1 AND status = 'in-process'", [id, at, by]),
+      cancelsRequested: async (owner) =>
+        (
+          await all<CancelRow>("SELECT id, account_id, cancel_requested_by, cancel_requested_at FROM executions WHERE owner = $1 AND status = 'in-process' AND cancel_requested_at IS NOT NULL ORDER BY cancel_requested_at, id", [owner])
+        ).map(toCancel),
       get: async (accountId, id) => {
         const row = await one<ExecutionRow>('SELECT * FROM executions WHERE account_id = $1 AND id = $2', [accountId, id]);
         return row && toExecution(row);
@@ -900,15 +925,22 @@ function recordMethods(r: Runner): StoreTx {
           const purged = await runner.query<{ id: string }>("DELETE FROM executions WHERE ended_at IS NOT NULL AND ended_at < $1 AND status NOT IN ('queued', 'in-process') RETURNING id", [before]);
           return purged.rows.map((row) => row.id);
         }),
-      insertErrors: async (id, errors) => {
+      insertErrors: async (id, errors, leaseEpoch) => {
         if (errors.length === 0) return;
-        await r.query(
-          'INSERT INTO execution_errors (execution_id, seq, step, code, message) SELECT $1, s.seq - 1, s.step, s.code, s.message FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS s(step, code, message, seq)',
-          [id, errors.map((e) => e.step), errors.map((e) => e.code), errors.map((e) => e.message)],
+        // with an epoch, the rows go in only while the run still holds the record (one statement: no window between check and insert)
+        const result = await r.query(
+          `INSERT INTO execution_errors (execution_id, seq, step, code, message) SELECT $1, s.seq - 1, s.step, s.code, s.message FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS s(step, code, message, seq)
+           WHERE $5::integer IS NULL OR EXISTS (SELECT 1 FROM executions WHERE id = $1 AND lease_epoch = $5)`,
+          [id, errors.map((e) => e.step), errors.map((e) => e.code), errors.map((e) => e.message), leaseEpoch ?? null],
         );
+        if (leaseEpoch !== undefined && result.rowCount === 0) throw fencedWrite(id, leaseEpoch);
       },
       errors: async (id, limit) => all<{ step: string; code: string; message: string }>('SELECT step, code, message FROM execution_errors WHERE execution_id = $1 ORDER BY seq LIMIT $2', [id, limit]),
-      appendLog: async (id, lines) => void (await r.query('INSERT INTO execution_logs (execution_id, lines) VALUES ($1, $2)', [id, lines])),
+      appendLog: async (id, lines, leaseEpoch) => {
+        if (leaseEpoch === undefined) return void (await r.query('INSERT INTO execution_logs (execution_id, lines) VALUES ($1, $2)', [id, lines]));
+        const result = await r.query('INSERT INTO execution_logs (execution_id, lines) SELECT $1, $2 WHERE EXISTS (SELECT 1 FROM executions WHERE id = $1 AND lease_epoch = $3)', [id, lines, leaseEpoch]);
+        if (result.rowCount === 0) throw fencedWrite(id, leaseEpoch);
+      },
       log: async (id) => (await all<{ lines: string }>('SELECT lines FROM execution_logs WHERE execution_id = $1 ORDER BY id', [id])).map((row) => row.lines),
       saveDefinition: async (id, definition) =>
         void (await r.query('INSERT INTO execution_definitions (execution_id, definition) VALUES ($1, $2) ON CONFLICT (execution_id) DO UPDATE SET definition = excluded.definition', [id, json(definition)])),

@@ -2,7 +2,7 @@
  * The SQLite store's schema: its migrations (PRAGMA user_version counts those applied)
  * and the rows it reads, turned into the records of types.ts.
  */
-import type { HeldResourceRecord, TokenRecord, ConnectionRecord, DeploymentRecord, ProcessRecord, ScheduleRecord, ExecutionRecord, ExecutionListFilter, ExecutionStatus, ExecutionTrigger, QueuedInputRecord, StepDocumentRecord } from './types.js';
+import type { CancelRequest, HeldResourceRecord, TokenRecord, ConnectionRecord, DeploymentRecord, ProcessRecord, ScheduleRecord, ExecutionRecord, ExecutionListFilter, ExecutionStatus, ExecutionTrigger, QueuedInputRecord, StepDocumentRecord } from './types.js';
 
 /** The SQLite JSON path of a top-level key (process property names never hold a double quote). */
 export function propertyPath(name: string): string {
@@ -161,6 +161,11 @@ export const migrations: readonly string[] = [
      execution_id TEXT PRIMARY KEY REFERENCES executions(id) ON DELETE CASCADE,
      definition TEXT NOT NULL
    );`,
+  // 10: a cancel of an in-process execution, kept until the node that runs it stops the
+  // run: its notification to that node may be lost (a LISTEN reconnect), the record is not
+  `ALTER TABLE executions ADD COLUMN cancel_requested_at TEXT;
+   ALTER TABLE executions ADD COLUMN cancel_requested_by TEXT;
+   CREATE INDEX executions_cancel_requested ON executions (owner) WHERE cancel_requested_at IS NOT NULL AND status = 'in-process';`,
 ];
 
 export interface DeploymentRow {
@@ -205,6 +210,8 @@ export interface ExecutionRow {
   schedule_key: string | null;
   scheduled_at: string | null;
   lease_epoch: number;
+  /** From migration 10. */
+  cancel_requested_at?: string | null;
 }
 
 /** A stored JSON object, or null when the text is not one (a damaged record must not break a list). */
@@ -254,6 +261,15 @@ export const toProcess = (row: ProcessRow): ProcessRecord => ({
   updatedAt: row.updated_at,
 });
 
+export interface CancelRow {
+  id: string;
+  account_id: string;
+  cancel_requested_by: string | null;
+  cancel_requested_at: string;
+}
+
+export const toCancel = (row: CancelRow): CancelRequest => ({ id: row.id, accountId: row.account_id, by: row.cancel_requested_by ?? '', at: row.cancel_requested_at });
+
 export const toExecution = (row: ExecutionRow): ExecutionRecord => ({
   id: row.id,
   accountId: row.account_id,
@@ -275,6 +291,7 @@ export const toExecution = (row: ExecutionRow): ExecutionRecord => ({
   attempt: row.attempt,
   ...(row.schedule_key !== null && row.scheduled_at !== null ? { schedule: { key: row.schedule_key, at: row.scheduled_at } } : {}),
   leaseEpoch: row.lease_epoch,
+  ...(row.cancel_requested_at ? { cancelRequestedAt: row.cancel_requested_at } : {}),
 });
 
 export const executionParams = (e: ExecutionRecord) => ({ ...e, steps: JSON.stringify(e.steps), schedule: undefined, scheduleKey: e.schedule?.key ?? null, scheduledAt: e.schedule?.at ?? null });

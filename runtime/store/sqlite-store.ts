@@ -3,8 +3,8 @@ import { quarkError, messageOf, isQuarkError } from '../core/errors.js';
 import { ownerOnlyFile, ownerOnlySidecars } from '../core/files.js';
 import { StoreConflictError, StoreRaceError, StoreUnavailableError, fencedWrite, type StoreConstraint } from './errors.js';
 import {
-  migrations, propertyPath, toConnection, toDeployment, toExecution, toHeldResource, toInput, toProcess, toStepDocument, toToken, storedDefinition, executionListParams, executionParams, inputParams, stepDocumentParams,
-  type ConnectionRow, type DeploymentRow, type ExecutionRow, type HeldResourceRow, type InputRow, type ProcessRow, type StepDocumentRow, type TokenRow,
+  migrations, propertyPath, toCancel, toConnection, toDeployment, toExecution, toHeldResource, toInput, toProcess, toStepDocument, toToken, storedDefinition, executionListParams, executionParams, inputParams, stepDocumentParams,
+  type CancelRow, type ConnectionRow, type DeploymentRow, type ExecutionRow, type HeldResourceRow, type InputRow, type ProcessRow, type StepDocumentRow, type TokenRow,
 } from './sqlite-schema.js';
 import type { Store, StoreTx, AccountRecord, ConnectionRecord, ScheduleRecord, ExecutionStatus } from './types.js';
 
@@ -75,6 +75,12 @@ function prepareStatements(db: Database.Database) {
        documents_in = @documentsIn, documents_out = @documentsOut, documents_failed = @documentsFailed, warnings = @warnings, owner = @owner, attempt = @attempt WHERE id = @id AND lease_epoch = @leaseEpoch`,
     ),
     execClaim: db.prepare("UPDATE executions SET status = 'in-process', owner = ?, started_at = ?, lease_epoch = lease_epoch + 1 WHERE id = ? AND status = 'queued' RETURNING *"),
+    execCancelRequest: db.prepare(
+      "UPDATE executions SET cancel_requested_at = COALESCE(cancel_requested_at, ?), cancel_requested_by = COALESCE(cancel_requested_by, ?) WHERE id = ? AND status = 'in-process'",
+    ),
+    execCancelsRequested: db.prepare(
+      "SELECT id, account_id, cancel_requested_by, cancel_requested_at FROM executions WHERE owner = ? AND status = 'in-process' AND cancel_requested_at IS NOT NULL ORDER BY cancel_requested_at, id",
+    ),
     execWithdraw: db.prepare("UPDATE executions SET status = 'discarded', ended_at = ?, error_code = ?, error_message = ? WHERE id = ? AND status = 'queued'"),
     execQueued: db.prepare("SELECT * FROM executions WHERE status = 'queued' ORDER BY queued_at, id LIMIT ?"),
     inputInsert: db.prepare('INSERT INTO execution_inputs (execution_id, seq, properties, body_kind, body, path, size) VALUES (@executionId, @seq, @properties, @bodyKind, @body, @path, @size)'),
@@ -96,6 +102,9 @@ function prepareStatements(db: Database.Database) {
     errInsert: db.prepare('INSERT INTO execution_errors (execution_id, seq, step, code, message) VALUES (?, ?, ?, ?, ?)'),
     errList: db.prepare('SELECT step, code, message FROM execution_errors WHERE execution_id = ? ORDER BY seq LIMIT ?'),
     logAppend: db.prepare('INSERT INTO execution_logs (execution_id, lines) VALUES (?, ?)'),
+    // a run's lines and errors: only while it still holds the record (its lease epoch)
+    logAppendFenced: db.prepare('INSERT INTO execution_logs (execution_id, lines) SELECT ?, ? WHERE EXISTS (SELECT 1 FROM executions WHERE id = ? AND lease_epoch = ?)'),
+    execAtEpoch: db.prepare('SELECT 1 FROM executions WHERE id = ? AND lease_epoch = ?'),
     logRead: db.prepare('SELECT lines FROM execution_logs WHERE execution_id = ? ORDER BY id'),
     resInsert: db.prepare(
       'INSERT INTO held_resources (id, account_id, connection_id, connector_id, kind, data, created_at, attempts, last_error) VALUES (@id, @accountId, @connectionId, @connectorId, @kind, @data, @createdAt, @attempts, @lastError)',
@@ -231,6 +240,8 @@ function executionOps(db: Database.Database, q: Statements): SyncStore['executio
       return row && toExecution(row);
     },
     withdraw: (id, at, code, message) => q.execWithdraw.run(at, code, message, id).changes === 1,
+    requestCancel: (id, at, by) => q.execCancelRequest.run(at, by, id).changes === 1,
+    cancelsRequested: (owner) => (q.execCancelsRequested.all(owner) as CancelRow[]).map(toCancel),
     get: (accountId, id) => {
       const row = q.execGet.get(accountId, id) as ExecutionRow | undefined;
       return row && toExecution(row);
@@ -246,12 +257,17 @@ function executionOps(db: Database.Database, q: Statements): SyncStore['executio
         for (const id of ids) q.execDelete.run(id);
         return ids;
       })(),
-    insertErrors: (id, errors) =>
+    insertErrors: (id, errors, leaseEpoch) =>
       db.transaction(() => {
+        // checked and inserted in one transaction: no other write interleaves
+        if (leaseEpoch !== undefined && errors.length > 0 && q.execAtEpoch.get(id, leaseEpoch) === undefined) throw fencedWrite(id, leaseEpoch);
         errors.forEach((e, seq) => q.errInsert.run(id, seq, e.step, e.code, e.message));
       })(),
     errors: (id, limit) => q.errList.all(id, limit) as { step: string; code: string; message: string }[],
-    appendLog: (id, lines) => void q.logAppend.run(id, lines),
+    appendLog: (id, lines, leaseEpoch) => {
+      if (leaseEpoch === undefined) return void q.logAppend.run(id, lines);
+      if (q.logAppendFenced.run(id, lines, id, leaseEpoch).changes === 0) throw fencedWrite(id, leaseEpoch);
+    },
     log: (id) => (q.logRead.all(id) as { lines: string }[]).map((row) => row.lines),
     saveDefinition: (id, definition) => void q.defSave.run(id, JSON.stringify(definition)),
     definition: (id) => {

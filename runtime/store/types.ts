@@ -116,8 +116,19 @@ export interface ExecutionRecord {
    * (StoreFencedError), so a node that lost its claim cannot overwrite the record.
    */
   leaseEpoch: number;
+  /** In a molecule: when a cancel of it was requested while another node ran it (executions.requestCancel). */
+  cancelRequestedAt?: string;
   /** Set on a run a schedule started: which fire it is. Unique per process, so of the nodes that fire it only one inserts it. */
   schedule?: ScheduledFire;
+}
+
+/** A cancel kept in the record of an in-process execution (executions.requestCancel). */
+export interface CancelRequest {
+  id: string;
+  accountId: string;
+  /** Who cancelled it (an account name). */
+  by: string;
+  at: string;
 }
 
 /** One fire of a schedule: its nominal time (from the cron expression and time zone, not the clock at the firing) and the key that makes it unique. */
@@ -319,6 +330,14 @@ export interface Store {
     claim(id: string, owner: string, at: string): Promise<ExecutionRecord | undefined>;
     /** Takes a queued execution out of the queue (cancel): queued → discarded, conditionally; false when it was not queued. */
     withdraw(id: string, at: string, code: string, message: string): Promise<boolean>;
+    /**
+     * A cancel of an in-process execution, kept in its record until its owner stops the
+     * run (the notification to that node may be lost): true when it is in-process. The
+     * first request's time and author are kept.
+     */
+    requestCancel(id: string, at: string, by: string): Promise<boolean>;
+    /** The in-process executions of node `owner` with a cancel requested, oldest request first. */
+    cancelsRequested(owner: string): Promise<CancelRequest[]>;
     get(accountId: string, id: string): Promise<ExecutionRecord | undefined>;
     /**
      * Newest first (queued time, then id, both descending). `search`: the id or the process
@@ -340,11 +359,19 @@ export interface Store {
      * another under way returns [] at once.
      */
     purge(before: string): Promise<string[]>;
-    insertErrors(id: string, errors: ExecutionErrorRecord[]): Promise<void>;
+    /**
+     * With `leaseEpoch` (a run's writes), inserted only while the execution is still at that
+     * epoch, in the same statement; StoreFencedError otherwise (another node holds it now).
+     */
+    insertErrors(id: string, errors: ExecutionErrorRecord[], leaseEpoch?: number): Promise<void>;
     /** The first `limit` errors, in order. */
     errors(id: string, limit: number): Promise<ExecutionErrorRecord[]>;
-    /** Appends NDJSON lines (each ending with a newline) to the execution's log. */
-    appendLog(id: string, lines: string): Promise<void>;
+    /**
+     * Appends NDJSON lines (each ending with a newline) to the execution's log. With
+     * `leaseEpoch` (a run's lines), appended only while the execution is still at that
+     * epoch, in the same statement; StoreFencedError otherwise (another node holds it now).
+     */
+    appendLog(id: string, lines: string, leaseEpoch?: number): Promise<void>;
     /** The execution's log, in chunks of NDJSON lines, in order. */
     log(id: string): Promise<string[]>;
     /** Keeps the definition a test-mode run ran (it has no deployed version to read it from); replaces one kept before. */

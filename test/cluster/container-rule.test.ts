@@ -4,13 +4,11 @@
 import t from 'tap';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { fixturePlugins, startRuntime, tempDir, untilOutput } from '../helpers/quark.js';
-import { configure, moleculeHomes, moleculeSkip } from '../helpers/molecule.js';
+import { fixturePlugins, tempDir, untilOutput } from '../helpers/quark.js';
+import { moleculeSkip, startMolecule } from '../helpers/molecule.js';
 
 t.test('three nodes: the owner may test a connection on each (run there), a guest is refused on each and nothing runs; no tenants', { skip: moleculeSkip }, async (t) => {
-  const { homes, ownerToken } = await moleculeHomes(t, 3);
-  for (const home of homes) configure(home, { plugins: { paths: [join(fixturePlugins, 'counter-kit'), join(fixturePlugins, 'secret-echo')] } });
-  const nodes = await Promise.all(homes.map((home) => startRuntime(t, home)));
+  const { nodes, ownerToken } = await startMolecule(t, 3, { config: () => ({ plugins: { paths: [join(fixturePlugins, 'counter-kit'), join(fixturePlugins, 'secret-echo')] } }) });
   const markers = tempDir(t);
   const config = (marker: string) => ({ username: 'ops', password: 'right-password', marker: join(markers, marker) });
 

@@ -1,30 +1,16 @@
 // Graceful drain of a molecule node: SIGTERM stops its claiming (the nodes list says
 // draining), lets its running executions finish within cluster.drainMs, and hands back
 // the ones still running when the grace ends (queued again as their next attempt when the
-// process is retried on node loss, else aborted); a rolling restart of three nodes loses
-// nothing and runs nothing twice.
+// process is retried on node loss, else aborted); meanwhile its API still answers (reads,
+// cancel, wait). A rolling restart of three nodes loses nothing and runs nothing twice.
 import t from 'tap';
-import { startRuntime, until, type Running } from '../helpers/quark.js';
-import { configure, counterServer, counting, moleculeHomes, moleculeSkip, tagged } from '../helpers/molecule.js';
+import { until } from '../helpers/quark.js';
+import { counting, ended, moleculeSkip, nodeIdOf, startMolecule, tagged, type Api } from '../helpers/molecule.js';
 
 const skip = moleculeSkip;
 
-type Api = (method: string, path: string, body?: unknown) => Promise<{ status: number; body: any }>;
-const apiOf = (rt: Running, token: string): Api => (method, path, body) => rt.api(method, `/api/v1${path}`, token, body);
-const terminal = (status: string) => !['queued', 'in-process'].includes(status);
-const ended = (api: Api, id: string) =>
-  until(`execution ${id} to end`, async () => {
-    const view = (await api('GET', `/executions/${id}`)).body;
-    return view && terminal(view.status) ? view : undefined;
-  });
-const nodeIdOf = async (api: Api, rt: Running) => ((await api('GET', '/nodes')).body as any[]).find((n) => n.address === rt.url)?.id as string | undefined;
-
 t.test('a rolling restart of three nodes (SIGTERM, drained, started again, one after the other) while executions run: every one complete, each once', { skip }, async (t) => {
-  const { homes, ownerToken } = await moleculeHomes(t, 3, { maxRunningExecutions: 2 });
-  const counter = await counterServer(t);
-  const nodes: Running[] = await Promise.all(homes.map((home) => startRuntime(t, home)));
-  const api = (i: number) => apiOf(nodes[i]!, ownerToken);
-  t.equal((await api(0)('POST', '/connections', { name: 'counter', connector: 'counter-kit', config: { url: counter.url } })).status, 201);
+  const { nodes, api, start, counter } = await startMolecule(t, 3, { limits: { maxRunningExecutions: 2 } });
   t.equal((await api(0)('POST', '/deployments', counting('rolling', 700))).status, 201);
 
   const ids: string[] = [];
@@ -47,7 +33,7 @@ t.test('a rolling restart of three nodes (SIGTERM, drained, started again, one a
     t.equal(await stopped, 0, `node ${i} drained and exited cleanly`);
     if (/draining: this node claims nothing more/.test(nodes[i]!.output())) drainedWithRuns++;
     await startSome(other, i + 10, 4);
-    nodes[i] = await startRuntime(t, homes[i]!);
+    await start(i);
     const back = await until(`node ${i} back, not draining`, async () => ((await other('GET', '/nodes')).body as any[]).find((n) => n.id === id && !n.draining && n.address === nodes[i]!.url));
     t.ok(back, `node ${i} restarted with its id, claiming again`);
   }
@@ -60,12 +46,8 @@ t.test('a rolling restart of three nodes (SIGTERM, drained, started again, one a
 });
 
 t.test('the drain grace ends with runs still going: the retryable one is handed back and completes elsewhere as attempt 2, the other aborted', { skip }, async (t) => {
-  const { homes, ownerToken } = await moleculeHomes(t, 2, { maxRunningExecutions: 2 });
-  configure(homes[0]!, { cluster: { drainMs: 1000 } });
-  const counter = await counterServer(t);
-  const first = await startRuntime(t, homes[0]!);
-  const onFirst = apiOf(first, ownerToken);
-  t.equal((await onFirst('POST', '/connections', { name: 'counter', connector: 'counter-kit', config: { url: counter.url } })).status, 201);
+  const { nodes, api, start, counter } = await startMolecule(t, 2, { limits: { maxRunningExecutions: 2 }, start: [0], config: (i) => (i === 0 ? { cluster: { drainMs: 1000 } } : undefined) });
+  const onFirst = api(0);
   t.equal((await onFirst('POST', '/deployments', counting('long-plain', 60_000))).status, 201);
   t.equal((await onFirst('POST', '/deployments', { ...counting('long-retried', 4000), options: { retryOnNodeLoss: true } })).status, 201);
   const plain = (await onFirst('POST', '/executions', { process: 'long-plain', ...tagged('plain') })).body.id as string;
@@ -74,14 +56,37 @@ t.test('the drain grace ends with runs still going: the retryable one is handed 
     const views = await Promise.all([plain, retried].map(async (id) => (await onFirst('GET', `/executions/${id}`)).body));
     return views.every((v) => v.status === 'in-process') ? views : undefined;
   });
-  const second = await startRuntime(t, homes[1]!);
-  const onSecond = apiOf(second, ownerToken);
-  t.equal(await first.stop('SIGTERM'), 0, 'the first node exits after its grace');
+  await start(1);
+  const onSecond = api(1);
+  t.equal(await nodes[0]!.stop('SIGTERM'), 0, 'the first node exits after its grace');
   const [plainEnd, retriedEnd] = [await ended(onSecond, plain), await ended(onSecond, retried)];
   t.match(plainEnd, { status: 'aborted', errorCode: 'QUARK_ERR_EXECUTION_INTERRUPTED', attempt: 1 }, 'the one not retried: aborted at the end of the grace');
   t.match(plainEnd.errorMessage, /drain grace of 1000 ms ended/);
   t.match(retriedEnd, { status: 'complete', attempt: 2 }, 'the retryable one: handed back, complete as attempt 2');
   t.equal(counter.counts.get('retried'), 1, 'its side effect once: the first attempt was stopped before it');
   t.equal(counter.counts.get('plain'), undefined);
-  t.match(first.output(), /handed back, queued again for another node/);
+  t.match(nodes[0]!.output(), /handed back, queued again for another node/);
+});
+
+t.test('a draining node keeps answering its API until it has handed back its work: reads, a wait start (run by another node), a cancel of its own run', { skip }, async (t) => {
+  const { nodes, api, start, nodeIds } = await startMolecule(t, 2, { start: [0] });
+  const draining = api(0);
+  t.equal((await draining('POST', '/deployments', counting('long', 60_000))).status, 201);
+  t.equal((await draining('POST', '/deployments', counting('quick', 100))).status, 201);
+  const long = (await draining('POST', '/executions', { process: 'long', ...tagged('long') })).body.id as string;
+  await until('it runs on the first node', async () => ((await draining('GET', `/executions/${long}`)).body.status === 'in-process' ? true : undefined));
+  await start(1);
+  const ids = await nodeIds();
+  const stopped = nodes[0]!.stop('SIGTERM');
+  await until('the first node listed as draining', async () => ((await api(1)('GET', '/nodes')).body as any[]).find((n) => n.id === ids[0] && n.draining));
+
+  const read = await draining('GET', `/executions/${long}`);
+  t.match(read, { status: 200, body: { status: 'in-process', owner: ids[0] } }, 'a read on the draining node is answered');
+  t.equal((await draining('GET', '/executions?limit=5')).status, 200, 'and a list');
+  const waited = await draining('POST', '/executions', { process: 'quick', wait: true, ...tagged('waited') });
+  t.match(waited, { status: 200, body: { status: 'complete', owner: ids[1] } }, 'a wait start on the draining node is answered: it ran on the other node');
+  const cancel = await draining('POST', `/executions/${long}/cancel`);
+  t.equal(cancel.status, 200, 'a cancel on the draining node is answered');
+  t.equal(await stopped, 0, 'the node exits once its run ended (cancelled), before the grace');
+  t.match(await ended(api(1), long), { status: 'aborted', errorCode: 'QUARK_ERR_EXECUTION_CANCELLED' }, 'its run ended cancelled');
 });

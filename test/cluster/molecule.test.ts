@@ -8,27 +8,16 @@ import { generateMasterKey } from '../../runtime/secrets/secret-box.js';
 import { openPostgresStore, migrations } from '../../runtime/store/postgres-store.js';
 import { checkRedis, unsafeSettings } from '../../runtime/cluster/redis.js';
 import { adminQuery, closedPort, freshDatabase } from '../helpers/postgres.js';
-import { cli, startRuntime, until, type Running } from '../helpers/quark.js';
-import { counterServer, counting, moleculeHomes, moleculeSkip, tagged } from '../helpers/molecule.js';
+import { cli, until, type Running } from '../helpers/quark.js';
+import { apiOf, counting, ended, moleculeHomes, moleculeSkip, startMolecule, tagged } from '../helpers/molecule.js';
 
 const skip = moleculeSkip;
 
-type Api = (method: string, path: string, body?: unknown) => Promise<{ status: number; body: any }>;
-const apiOf = (rt: Running, token: string): Api => (method, path, body) => rt.api(method, `/api/v1${path}`, token, body);
-const terminal = (status: string) => !['queued', 'in-process'].includes(status);
-
-/** Polls one node's API until the execution has ended. */
-const ended = (api: Api, id: string) =>
-  until(`execution ${id} to end`, async () => {
-    const view = (await api('GET', `/executions/${id}`)).body;
-    return view && terminal(view.status) ? view : undefined;
-  });
-
 t.test('a molecule of three nodes: set-up, nodes list, a deploy and a connection made on A run on B and C, 60 executions across nodes exactly once', { skip }, async (t) => {
-  const { homes, ownerToken } = await moleculeHomes(t, 3);
-  const counter = await counterServer(t);
-  const nodes = await Promise.all(homes.map((home) => startRuntime(t, home)));
-  const [a, b, c] = nodes.map((rt) => apiOf(rt, ownerToken)) as [Api, Api, Api];
+  // started with no connection made: the test makes it on A
+  const { nodes, api, start, counter, ownerToken } = await startMolecule(t, 3, { start: [] });
+  await Promise.all([0, 1, 2].map((i) => start(i)));
+  const [a, b, c] = [api(0), api(1), api(2)];
 
   const listed = await until('three nodes with their addresses', async () => {
     const list = (await b('GET', '/nodes')).body as any[];
@@ -67,12 +56,9 @@ t.test('a molecule of three nodes: set-up, nodes list, a deploy and a connection
 });
 
 t.test('a node that exits right after the commit, before the enqueue: the reconciler of another node still runs the execution, once', { skip }, async (t) => {
-  const { homes, ownerToken } = await moleculeHomes(t, 2);
-  const counter = await counterServer(t);
-  const survivor = await startRuntime(t, homes[0]!);
-  const doomed = await startRuntime(t, homes[1]!, [], { QUARK_TEST_FAULT: 'exit-after-commit' });
-  const api = apiOf(survivor, ownerToken);
-  t.equal((await api('POST', '/connections', { name: 'counter', connector: 'counter-kit', config: { url: counter.url } })).status, 201);
+  const { nodes, api: apiAt, counter, ownerToken } = await startMolecule(t, 2, { env: (i) => (i === 1 ? { QUARK_TEST_FAULT: 'exit-after-commit' } : undefined) });
+  const [survivor, doomed] = nodes as [Running, Running];
+  const api = apiAt(0);
   t.equal((await api('POST', '/deployments', counting('after-crash'))).status, 201);
   const exited = new Promise<number | null>((resolve) => doomed.child.once('exit', (code) => resolve(code)));
   await t.rejects(apiOf(doomed, ownerToken)('POST', '/executions', { process: 'after-crash', ...tagged('crashed-before-enqueue') }), Error, 'the node died before it answered');

@@ -6,20 +6,13 @@
 import t from 'tap';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { startRuntime, until, type Running } from '../helpers/quark.js';
-import { counterServer, counting, moleculeHomes, ownRedis, ownRedisSkip, run, tagged } from '../helpers/molecule.js';
-
-type Api = (method: string, path: string, body?: unknown) => Promise<{ status: number; body: any }>;
-const apiOf = (rt: Running, token: string): Api => (method, path, body) => rt.api(method, `/api/v1${path}`, token, body);
-const terminal = (status: string) => !['queued', 'in-process'].includes(status);
+import { until } from '../helpers/quark.js';
+import { counting, ended, ownRedis, ownRedisSkip, run, startMolecule, tagged, type Api } from '../helpers/molecule.js';
 
 t.test('Redis restarted empty mid-run: queued executions re-enqueued by the reconciler, running ones finish, nothing lost, nothing twice', { skip: ownRedisSkip }, async (t) => {
   const redis = await ownRedis(t);
-  const { homes, ownerToken } = await moleculeHomes(t, 2, { maxRunningExecutions: 2 }, redis.url);
-  const counter = await counterServer(t);
-  const nodes = await Promise.all(homes.map((home) => startRuntime(t, home)));
-  const [a, b] = nodes.map((rt) => apiOf(rt, ownerToken)) as [Api, Api];
-  t.equal((await a('POST', '/connections', { name: 'counter', connector: 'counter-kit', config: { url: counter.url } })).status, 201);
+  const { api, counter } = await startMolecule(t, 2, { limits: { maxRunningExecutions: 2 }, queueUrl: redis.url });
+  const [a, b] = [api(0), api(1)];
   t.equal((await a('POST', '/deployments', counting('through-restart', 400))).status, 201);
 
   const ids: string[] = [];
@@ -42,14 +35,7 @@ t.test('Redis restarted empty mid-run: queued executions re-enqueued by the reco
   t.ok(queuedWhileDown > 0, `executions wait queued in PostgreSQL while Redis is down (${queuedWhileDown})`);
   await redis.restart();
 
-  const views = await Promise.all(
-    ids.map((id) =>
-      until(`execution ${id} to end`, async () => {
-        const view = (await a('GET', `/executions/${id}`)).body;
-        return view && terminal(view.status) ? view : undefined;
-      }),
-    ),
-  );
+  const views = await Promise.all(ids.map((id) => ended(a, id)));
   t.same(views.filter((v) => v.status !== 'complete').map((v) => [v.id, v.status, v.errorCode]), [], 'all 20 complete');
   const tags = [...Array.from({ length: 16 }, (_, i) => `before-${i}`), ...Array.from({ length: 4 }, (_, i) => `during-${i}`)];
   t.same(tags.filter((tag) => counter.counts.get(tag) !== 1), [], 'each counted exactly once');

@@ -11,7 +11,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freshDatabase, postgresUrl } from './postgres.js';
-import { cli, fixturePlugins, root, tempDir } from './quark.js';
+import { cli, fixturePlugins, root, startRuntime, tempDir, until, type Running } from './quark.js';
 
 export const redisUrl: string | undefined = process.env.QUARK_TEST_REDIS_URL || undefined;
 
@@ -85,24 +85,109 @@ export async function moleculeHomes(t: Teardown, count: number, limits: Record<s
   return { storeUrl, homes, ownerToken: first.json().ownerToken, keyFile, prefix };
 }
 
-/** A local HTTP server that counts the bodies POSTed to it: the side effect of each run. */
-export async function counterServer(t: Teardown): Promise<{ url: string; counts: Map<string, number> }> {
+/**
+ * A local HTTP server that counts the bodies POSTed to it: the side effect of each run.
+ * With `holdMs` it answers each request that much later, and `maxInFlight` is the most
+ * requests it held at once: how many runs were inside their step together.
+ */
+export async function counterServer(t: Teardown, holdMs = 0): Promise<{ url: string; counts: Map<string, number>; maxInFlight(): number }> {
   const counts = new Map<string, number>();
+  const flight = { now: 0, max: 0 };
   const body = async (request: IncomingMessage) => {
     const chunks: Buffer[] = [];
     for await (const chunk of request) chunks.push(chunk as Buffer);
     return Buffer.concat(chunks).toString('utf8');
   };
+  const hold = () => new Promise((resolve) => (holdMs > 0 ? setTimeout(resolve, holdMs) : resolve(undefined)));
   const server = createServer((request, response) => {
-    void body(request).then((text) => {
-      counts.set(text, (counts.get(text) ?? 0) + 1);
-      response.end('counted');
-    });
+    flight.now += 1;
+    flight.max = Math.max(flight.max, flight.now);
+    void body(request)
+      .then(async (text) => {
+        counts.set(text, (counts.get(text) ?? 0) + 1);
+        await hold();
+        response.end('counted');
+      })
+      .finally(() => (flight.now -= 1));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
   const { port } = server.address() as { port: number };
-  return { url: `http://127.0.0.1:${port}/count`, counts };
+  return { url: `http://127.0.0.1:${port}/count`, counts, maxInFlight: () => flight.max };
+}
+
+/** One node's API as the owner: `/api/v1` paths. */
+export type Api = (method: string, path: string, body?: unknown) => Promise<{ status: number; body: any }>;
+
+export const apiOf = (rt: Running, token: string): Api => (method, path, body) => rt.api(method, `/api/v1${path}`, token, body);
+
+export const terminal = (status: string): boolean => !['queued', 'in-process'].includes(status);
+
+/** Polls one node's API until the execution has ended; its view. */
+export const ended = (api: Api, id: string) =>
+  until(`execution ${id} to end`, async () => {
+    const view = (await api('GET', `/executions/${id}`)).body;
+    return view && terminal(view.status) ? view : undefined;
+  });
+
+/** The node id of a running node, as the nodes list of `api`'s node shows it (once it announced its address). */
+export const nodeIdOf = async (api: Api, rt: Running): Promise<string | undefined> => ((await api('GET', '/nodes')).body as any[]).find((n) => n.address === rt.url)?.id;
+
+export interface StartedMolecule extends MoleculeHomes {
+  counter: Awaited<ReturnType<typeof counterServer>>;
+  /** The started nodes, by home index (undefined for one not started). */
+  nodes: Running[];
+  /** Node i's API. */
+  api(i: number): Api;
+  /** Starts (or starts again) node i. */
+  start(i: number, env?: Record<string, string>): Promise<Running>;
+  /** Waits until every started node is listed with its address; node id by node index. */
+  nodeIds(): Promise<string[]>;
+}
+
+export interface MoleculeOptions {
+  /** limits of every node's config.json. */
+  limits?: Record<string, unknown>;
+  /** The nodes started at once (home indexes); all by default. */
+  start?: number[];
+  /** Changes to node i's config.json before it starts (configure()). */
+  config?: (i: number) => Record<string, any> | undefined;
+  /** Environment of node i's process. */
+  env?: (i: number) => Record<string, string> | undefined;
+  queueUrl?: string;
+  /** The counter server's answer delay (counterServer). */
+  holdMs?: number;
+}
+
+/**
+ * The molecule set-up of the cluster tests: `count` homes (moleculeHomes), the counter
+ * server, the nodes started as child processes, and the connection "counter" (made on the
+ * first node started) that `counting` processes use.
+ */
+export async function startMolecule(t: Teardown, count: number, options: MoleculeOptions = {}): Promise<StartedMolecule> {
+  const made = await moleculeHomes(t, count, options.limits ?? {}, options.queueUrl ?? redisUrl!);
+  for (const [i, home] of made.homes.entries()) {
+    const changes = options.config?.(i);
+    if (changes) configure(home, changes);
+  }
+  const counter = await counterServer(t, options.holdMs);
+  const nodes: Running[] = [];
+  const start = async (i: number, env?: Record<string, string>) => (nodes[i] = await startRuntime(t, made.homes[i]!, [], { ...options.env?.(i), ...env }));
+  const first = options.start ?? made.homes.map((_, i) => i);
+  await Promise.all(first.map((i) => start(i)));
+  const api = (i: number) => apiOf(nodes[i]!, made.ownerToken);
+  if (first.length > 0) {
+    const made201 = await api(first[0]!)('POST', '/connections', { name: 'counter', connector: 'counter-kit', config: { url: counter.url } });
+    if (made201.status !== 201) throw new Error(`the counter connection was not made: ${JSON.stringify(made201.body)}`);
+  }
+  const nodeIds = () =>
+    until('every started node listed with its address', async () => {
+      const running = nodes.map((rt, i) => [rt, i] as const).filter(([rt]) => rt && rt.child.exitCode === null && rt.child.signalCode === null);
+      const list = (await api(running[0]![1])('GET', '/nodes')).body as any[];
+      const ids = nodes.map((rt) => (rt ? list.find((n) => n.address === rt.url)?.id : undefined));
+      return running.every(([, i]) => ids[i]) ? (ids as string[]) : undefined;
+    });
+  return { ...made, counter, nodes, api, start, nodeIds };
 }
 
 /** A process that counts its one document at the counter. */

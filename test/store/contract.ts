@@ -325,6 +325,42 @@ function executionsContract(t: Test, open: OpenStore): void {
     t.equal(await store.executions.claim('exe_2', 'node-b', '2026-05-01T00:00:10.000Z'), undefined, 'a withdrawn one cannot be claimed');
   });
 
+  t.test("executions: a run's log lines and error rows carry its lease epoch: once another node claimed it, they are refused and nothing is written", async (t) => {
+    const store = await withAccounts(open, t);
+    await store.executions.insert(execution('exe_1', owner.id, 'orders', '2026-05-01T00:00:00.000Z', 'queued'));
+    await store.executions.appendLog('exe_1', '{"msg":"queued"}\n', 0);
+    const claimed = await store.executions.claim('exe_1', 'node-b', '2026-05-01T00:00:05.000Z');
+    const error = { step: 's', code: 'QUARK_ERR_X', message: 'x' };
+    await t.rejects(store.executions.appendLog('exe_1', '{"msg":"from the node that lost it"}\n', 0), { name: 'StoreFencedError' }, 'a log line at the epoch before the claim is refused');
+    await t.rejects(store.executions.insertErrors('exe_1', [error], 0), { name: 'StoreFencedError' }, 'so is an error row');
+    t.same(await store.executions.log('exe_1'), ['{"msg":"queued"}\n'], 'the refused line is not in the log');
+    t.same(await store.executions.errors('exe_1', 10), [], 'nor the refused error');
+    await store.executions.appendLog('exe_1', '{"msg":"from the holder"}\n', claimed!.leaseEpoch);
+    await store.executions.insertErrors('exe_1', [error], claimed!.leaseEpoch);
+    await store.executions.appendLog('exe_1', '{"msg":"unfenced: the node that accounts for it"}\n');
+    t.same(await store.executions.log('exe_1'), ['{"msg":"queued"}\n', '{"msg":"from the holder"}\n', '{"msg":"unfenced: the node that accounts for it"}\n'], "the holder's lines, and a line without an epoch, are written");
+    t.same(await store.executions.errors('exe_1', 10), [error], "the holder's error row is written");
+    await t.rejects(store.executions.appendLog('exe_missing', '{"msg":"x"}\n', 0), { name: 'StoreFencedError' }, 'a line with an epoch for a record that is gone is refused');
+  });
+
+  t.test('executions: a cancel requested for an in-process one is kept until its owner reads it; the first request stays', async (t) => {
+    const store = await withAccounts(open, t);
+    await store.executions.insert(execution('exe_1', owner.id, 'orders', '2026-05-01T00:00:00.000Z', 'queued'));
+    await store.executions.insert(execution('exe_2', owner.id, 'orders', '2026-05-01T00:00:01.000Z', 'queued'));
+    t.equal(await store.executions.requestCancel('exe_1', '2026-05-01T00:00:02.000Z', 'acme'), false, 'a queued one is not cancelled this way (withdraw is)');
+    const claimed = await store.executions.claim('exe_1', 'node-b', '2026-05-01T00:00:05.000Z');
+    await store.executions.claim('exe_2', 'node-c', '2026-05-01T00:00:05.000Z');
+    t.same(await store.executions.cancelsRequested('node-b'), [], 'none requested yet');
+    t.equal(await store.executions.requestCancel('exe_1', '2026-05-01T00:00:06.000Z', 'acme'), true, 'an in-process one keeps the request');
+    t.equal(await store.executions.requestCancel('exe_1', '2026-05-01T00:00:07.000Z', 'someone else'), true, 'a second request is taken too');
+    t.same(await store.executions.cancelsRequested('node-b'), [{ id: 'exe_1', accountId: owner.id, by: 'acme', at: '2026-05-01T00:00:06.000Z' }], "its owner's list has it, with the first request");
+    t.same(await store.executions.cancelsRequested('node-c'), [], "another node's list does not");
+    t.match(await store.executions.get(owner.id, 'exe_1'), { cancelRequestedAt: '2026-05-01T00:00:06.000Z' }, 'the record says when');
+    await store.executions.update({ ...claimed!, status: 'aborted', endedAt: '2026-05-01T00:00:08.000Z' });
+    t.same(await store.executions.cancelsRequested('node-b'), [], 'once it ended, it is not listed');
+    t.equal(await store.executions.requestCancel('exe_1', '2026-05-01T00:00:09.000Z', 'acme'), false, 'nor can an ended one be cancelled');
+  });
+
   t.test('executions: errors and log lines, in order', async (t) => {
     const store = await withAccounts(open, t);
     await store.executions.insert(execution('exe_1', owner.id, 'orders', '2026-05-01T00:00:00.000Z'));

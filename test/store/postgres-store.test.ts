@@ -76,6 +76,7 @@ const seeds: Record<number, (q: (sql: string, values: unknown[]) => Promise<unkn
     ]);
   },
   8: async (q) => {
+    await q("INSERT INTO executions (id, account_id, process_id, version, trigger, status, queued_at, started_at, owner) VALUES ('exe_running', $1, 'orders', 1, 'api', 'in-process', '2026-05-03T00:00:00.000Z', '2026-05-03T00:00:01.000Z', 'node-z')", [owner.id]);
     await q('INSERT INTO execution_step_documents (execution_id, step, seq, properties, input_properties, body, size) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
       'exe_1', 'read', 0, JSON.stringify({ 'file.name': 'a.csv' }), null, Buffer.from('id,n\n'), 1200,
     ]);
@@ -102,6 +103,11 @@ async function checkSeeded(t: Test, store: Store, version: number): Promise<void
   if (version > 2) t.same(await store.executions.log('exe_1'), ['{"msg":"from an older quark"}\n'], 'execution logs survived');
   if (version > 3) t.same(await store.processes.lastFires(owner.id, 'orders'), [{ cron: '0 * * * *', lastFiredAt: '2026-05-01T01:00:00.000Z' }], 'schedule fires survived');
   if (version > 4) t.match(await store.resources.get('res_1'), { kind: 'multipart-upload', data: { uploadId: 'u-1' }, attempts: 0 }, 'held resources survived');
+  if (version > 8) {
+    t.same(await store.executions.cancelsRequested('node-z'), [], 'a running execution of an older quark has no cancel requested');
+    t.equal(await store.executions.requestCancel('exe_running', '2026-06-01T00:00:00.000Z', 'owner'), true, 'migration 10: a cancel of it is kept');
+    t.same(await store.executions.cancelsRequested('node-z'), [{ id: 'exe_running', accountId: owner.id, by: 'owner', at: '2026-06-01T00:00:00.000Z' }], 'and listed for its owner');
+  }
   if (version > 8) {
     t.same(await store.stepData.list('exe_1', 'read', { after: -1, limit: 10 }), [{ seq: 0, step: 'read', properties: { 'file.name': 'a.csv' }, body: new Uint8Array(Buffer.from('id,n\n')), size: 1200 }], 'step data survived');
     t.same(await store.executions.definition('exe_1'), { id: 'orders', steps: [] }, 'a kept test-mode definition survived');

@@ -79,6 +79,7 @@ const seeds: Record<number, (db: Database.Database) => void> = {
     insert.run('exe_legacy_r', owner.id, 'orders', 1, 'api', 'in-process', '2026-05-02T00:00:00.000Z', '2026-05-02T00:00:01.000Z');
   },
   8: (db) => {
+    db.prepare("INSERT INTO executions (id, account_id, process_id, version, trigger, status, queued_at, started_at, owner) VALUES ('exe_running', ?, 'orders', 1, 'api', 'in-process', '2026-05-03T00:00:00.000Z', '2026-05-03T00:00:01.000Z', 'node-z')").run(owner.id);
     db.prepare('INSERT INTO execution_step_documents (execution_id, step, seq, properties, input_properties, body, size) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
       'exe_1', 'read', 0, JSON.stringify({ 'file.name': 'a.csv' }), null, Buffer.from('id,n\n'), 1200,
     );
@@ -105,6 +106,11 @@ async function checkSeeded(t: Test, store: Store, version: number): Promise<void
     t.match(await store.executions.get(owner.id, 'exe_legacy_q'), { status: 'discarded', errorCode: 'QUARK_ERR_EXECUTION_INTERRUPTED', owner: null, attempt: 1 }, 'a queued execution of an older quark, whose inputs are lost, is discarded');
     t.same(await store.executions.queued(10), [], 'so nothing is left to run');
     t.same(await store.executions.interrupt('node-a', '2026-06-01T00:00:00.000Z', 'QUARK_ERR_EXECUTION_INTERRUPTED', 'stopped'), [{ id: 'exe_legacy_r', status: 'aborted' }], 'a running one without an owner is this node\'s');
+  }
+  if (version > 8) {
+    t.same(await store.executions.cancelsRequested('node-z'), [], 'a running execution of an older quark has no cancel requested');
+    t.equal(await store.executions.requestCancel('exe_running', '2026-06-01T00:00:00.000Z', 'owner'), true, 'migration 10: a cancel of it is kept');
+    t.same(await store.executions.cancelsRequested('node-z'), [{ id: 'exe_running', accountId: owner.id, by: 'owner', at: '2026-06-01T00:00:00.000Z' }], 'and listed for its owner');
   }
   if (version > 8) {
     t.same(await store.stepData.list('exe_1', 'read', { after: -1, limit: 10 }), [{ seq: 0, step: 'read', properties: { 'file.name': 'a.csv' }, body: new Uint8Array(Buffer.from('id,n\n')), size: 1200 }], 'step data survived');
