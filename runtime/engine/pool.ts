@@ -1,4 +1,3 @@
-import { setFlagsFromString } from 'node:v8';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { quarkError, messageOf, type QuarkError } from '../core/errors.js';
@@ -112,26 +111,7 @@ function relayProgress(options: WorkerPoolOptions, what: string, event: Extract<
   }
 }
 
-/** The initial old generation of every worker's heap, in MB (see startWorkersWithRoom). */
-const workerInitialOldSpaceMb = 64;
-
-/**
- * Gives the workers started from now on an initial old generation of 64 MB. Without it a
- * worker's heap starts with a small old generation, and a stream of socket reads (a new
- * 64 KiB ArrayBuffer each) makes V8 mark-compact the whole heap every ~16 MB: a 1 GiB S3
- * Get in a worker did 61–68 mark-compacts and spent about 1.7 s of user CPU, against 0 and
- * 1.0 s with this size, and 6 on the main thread, which V8 sizes from the machine's memory
- * (measured, bench/RESULTS.md; 32 MB was not enough). A starting size, not a reservation:
- * the process's peak RSS in that Get rose by about 25 MB (200 → 225 MB). V8 reads the flag when an isolate is created, so it applies
- * to every worker of the process (piscina's, the plugin host's) and not to the main thread;
- * there is no per-worker option (resourceLimits has none, execArgv takes no V8 flags).
- */
-function startWorkersWithRoom(): void {
-  setFlagsFromString(`--initial-old-space-size=${workerInitialOldSpaceMb}`);
-}
-
 export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
-  startWorkersWithRoom();
   const piscina = new Piscina<PostedTask, WorkerReply>({
     filename: workerFile,
     // one worker is always kept: piscina starts workers for queued tasks only when a task

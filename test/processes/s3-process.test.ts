@@ -77,5 +77,8 @@ t.test('an S3 archive process moves objects, one larger than the spill threshold
   t.equal(Number(moved.ContentLength), size);
   t.equal(await sha256(moved.Body as Readable), await sha256(pattern(size)), 'the large object arrived byte for byte');
   const growth = peakRss(rt.child.pid!) - before;
-  t.ok(growth < size / 2, `the runtime's peak memory grew by ${Math.round(growth / mib)} MiB while moving ${size / mib} MiB (spilled to disk, streamed)`);
+  // holding the object whole would take at least its size; a streamed move grows by its
+  // buffers and the collector's slack, 50–84 MiB on a quiet machine and up to 137 MiB while a
+  // CI run shares the cores (the collector runs later)
+  t.ok(growth < (size * 3) / 4, `the runtime's peak memory grew by ${Math.round(growth / mib)} MiB while moving ${size / mib} MiB (spilled to disk, streamed)`);
 });
