@@ -50,12 +50,28 @@ export interface WalkContext {
    * ends of its top-level path count them (WalkResult.documentsOut) and keep none.
    */
   discardOutputs?: boolean;
+  /**
+   * Somebody reads this execution's output documents as they are made (a streamed
+   * answer): the ends of its top-level path hand them here, in the order they ended, and
+   * keep none (WalkResult.documentsOut counts them). The walker waits for `ready()` before
+   * it hands a chunk to the pool and after each batch it hands over, so a slow reader
+   * pauses the execution instead of letting documents pile up.
+   */
+  outputSink?: OutputSink;
   log: Logger;
   /** Caught errors and warning notes: the execution completes with warnings. */
   warnings: number;
   progress?: { step: string; bytesDone: number; bytesTotal?: number };
   /** Step data recording: the documents that leave each step go to `add` (step ids with their call prefix). */
   stepData?: { limits: StepDataLimits; add(samples: StepSample[]): void };
+}
+
+/** Where the documents that end an execution go as they end (WalkContext.outputSink). */
+export interface OutputSink {
+  /** Takes documents that ended the process (it holds them; the walker keeps none). */
+  push(documents: readonly DocumentRef[]): void;
+  /** Resolves once the reader has taken enough of what the sink holds (at once when it holds little). */
+  ready(): Promise<void> | undefined;
 }
 
 export interface WalkerOptions {
@@ -167,11 +183,18 @@ async function walkProcess(walk: Walk, definition: ProcessDefinition, documents:
   return { outputs: rest.outputs, failures: append(started.failures, rest.failures), documentsIn: started.outputs.length, documentsOut: walk.ended };
 }
 
-/** Documents at the end of a path: the path's outputs; at the end of the process, counted (and dropped when nobody reads them). */
-function pathEnd(walk: Walk, documents: DocumentRef[], scope: Scope): PathResult {
+/**
+ * Documents at the end of a path: the path's outputs; at the end of the process, counted
+ * (and dropped when nobody reads them, or handed to the output sink, which may pause the walk).
+ */
+async function pathEnd(walk: Walk, documents: DocumentRef[], scope: Scope): Promise<PathResult> {
   if (scope.prefix !== '') return { outputs: documents, failures: [] };
   walk.ended += documents.length;
-  return { outputs: walk.ctx.discardOutputs ? [] : documents, failures: [] };
+  const sink = walk.ctx.outputSink;
+  if (!sink) return { outputs: walk.ctx.discardOutputs ? [] : documents, failures: [] };
+  sink.push(documents);
+  await sink.ready();
+  return { outputs: [], failures: [] };
 }
 
 async function start(walk: Walk, definition: StartDefinition, documents: DocumentRef[]): Promise<PathResult> {
@@ -327,6 +350,8 @@ const handBack = (options: WalkerOptions) => (options.threads > 1 ? { handBackAb
 
 async function runChunk(walk: Walk, first: PureStep, chunk: DocumentRef[], scope: Scope, timeoutMs: number, process: Record<string, unknown>): Promise<StepsOutcome> {
   const { ctx, options } = walk;
+  // a slow reader of the streamed outputs holds the next chunk back
+  await ctx.outputSink?.ready();
   try {
     const { documents, buffer } = packBodies(chunk);
     const reply = await options.pool.run(
@@ -387,9 +412,10 @@ function mergeOutcome(walk: Walk, scope: Scope, outcome: StepsOutcome, exits: Ma
   for (const f of outcome.failed) failures.push({ ...f, step: scope.prefix + f.step });
   for (const exit of outcome.exits) {
     const key = exit.next ?? '';
-    // the end of the process, and nobody reads its documents: count them, keep none
-    if (key === '' && scope.prefix === '' && ctx.discardOutputs) {
+    // the end of the process, and nobody reads its documents (or a sink takes them as they end): count them, keep none
+    if (key === '' && scope.prefix === '' && (ctx.discardOutputs || ctx.outputSink)) {
       walk.ended += exit.documents.length;
+      ctx.outputSink?.push(exit.documents);
       continue;
     }
     const group = exits.get(key);

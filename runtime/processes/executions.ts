@@ -25,6 +25,7 @@ import type { ProcessDefinition } from './definition.js';
 import { propertiesUnreadableMessage, type Deployments } from './deployments.js';
 import { createStepRecorder, scrubSample, type StepRecorder } from './step-data.js';
 import { openAcross, type Across } from './across-nodes.js';
+import { createOutputStream, type OutputStream } from './output-stream.js';
 
 export interface ExecutionRequest {
   /** A deployed process of the caller's account… */
@@ -92,6 +93,8 @@ interface Active {
   outputs?: DocumentRef[];
   presented?: PresentedDocument[];
   wantOutputs: boolean;
+  /** A streamed answer: the documents that end the run go there as they end (output-stream.ts). */
+  stream?: OutputStream;
   /** Persisted process properties set by its steps, written behind it (awaited before it ends). */
   properties?: WriteBehind<Map<string, unknown>>;
   /** Events emitted for this execution so far (ExecutionView.seq). */
@@ -488,7 +491,7 @@ async function walk(ctx: Context, active: Active, walkCtx: WalkContext): Promise
     const first = result.failures[0]!;
     error = { code: first.code, message: `${result.failures.length} document(s) failed; the first at step ${first.step}: ${first.message}` };
   }
-  if (active.wantOutputs) active.presented = await presentDocuments(result.outputs);
+  if (active.wantOutputs && !active.stream) active.presented = await presentDocuments(result.outputs);
   metrics.executionDocuments.inc({ outcome: 'out' }, result.documentsOut);
   metrics.executionDocuments.inc({ outcome: 'failed' }, result.failures.length);
   return { status, ...(error ? { error } : {}) };
@@ -525,6 +528,7 @@ async function begin(ctx: Context, active: Active, log: Logger, persisted: Recor
     log,
     warnings: 0,
     ...(active.recorder ? { stepData: active.recorder } : {}),
+    ...(active.stream ? { outputSink: active.stream } : {}),
   };
   active.ctx = walkCtx;
   return walkCtx;
@@ -708,6 +712,7 @@ async function run(ctx: Context, active: Active): Promise<void> {
     lost = unexpected instanceof StoreFencedError;
     final = lost ? leaseLost(ctx, active) : await endAfterFailure(ctx, active, unexpected);
   } finally {
+    await settleStream(active);
     clearTimeout(timer);
   }
   if (!lost) await ctx.queue.finished?.(record.id).catch((error: unknown) => ctx.deps.logger.warn({ err: error, execution: record.id }, 'the stored inputs of an ended execution could not be dropped'));
@@ -719,6 +724,16 @@ async function run(ctx: Context, active: Active): Promise<void> {
   pump(ctx);
   ctx.deps.logger.debug({ execution: record.id, process: record.processId, status: final.status }, 'execution finished');
   active.finish(final);
+}
+
+/**
+ * A streamed answer's reader takes the last documents (their spilled files opened) before
+ * the work files go; within the execution's time limit, whose abort drops what is left.
+ */
+async function settleStream(active: Active): Promise<void> {
+  if (!active.stream) return;
+  active.stream.end();
+  await active.stream.settled();
 }
 
 /** The run's document failures into the store, at its lease epoch: StoreFencedError once another node holds the record. */
@@ -779,12 +794,25 @@ function newRecord(caller: Caller, resolved: Awaited<ReturnType<typeof resolveRe
   };
 }
 
+export interface StartOptions {
+  wait?: boolean;
+  /**
+   * With `wait`: the output documents are streamed rather than presented at the end.
+   * Called once the record is written (nothing refused the start), with the execution as
+   * it starts and the stream its documents come through as they end.
+   */
+  stream?: (started: ExecutionView, outputs: OutputStream) => void;
+}
+
+/** Why a streamed answer carries no documents: another node ran the execution. */
+const ranElsewhere = 'another node of the molecule ran this execution: only the node that runs an execution holds its output documents, so none are streamed (write them somewhere with a connector step)';
+
 /**
  * Starts (or queues) an execution. Refuses at once when the queue is full. The record
  * is written before any work starts. With `wait`, resolves when it has ended, with
- * the output documents.
+ * the output documents (or, with `stream`, once they all went through the stream).
  */
-async function start(ctx: Context, caller: Caller, request: ExecutionRequest, options: { wait?: boolean } = {}): Promise<ExecutionView & { output?: PresentedDocument[] }> {
+async function start(ctx: Context, caller: Caller, request: ExecutionRequest, options: StartOptions = {}): Promise<ExecutionView & { output?: PresentedDocument[] }> {
   if (ctx.state.closing) throw quarkError('QUARK_ERR_API_SHUTTING_DOWN', 'the runtime is shutting down');
   const resolved = await resolveRequest(ctx, caller, request);
   refuseWhenFull(ctx, resolved.definition);
@@ -797,12 +825,21 @@ async function start(ctx: Context, caller: Caller, request: ExecutionRequest, op
   const record = newRecord(caller, resolved, documents.length);
   const recorder = recordsStepData(resolved, request) ? stepRecorder(ctx) : undefined;
   const active: Active = { record, caller, definition: resolved.definition, documents, controller, done, finish, wantOutputs: options.wait === true, seq: 0, secrets: new Set(), ...(recorder ? { recorder } : {}) };
-  if (runsHere(ctx, active)) await runAtOnce(ctx, active);
+  const streamed = options.wait === true && options.stream !== undefined;
+  if (streamed) active.stream = createOutputStream({ signal: controller.signal, secrets: () => active.secrets });
+  const atOnce = runsHere(ctx, active);
+  if (atOnce) await runAtOnce(ctx, active);
   else await enqueue(ctx, active);
   if (resolved.version === null) await keepDefinition(ctx, active);
   ctx.deps.metrics.executionDocuments.inc({ outcome: 'in' }, documents.length);
   if (!options.wait) return view(ctx, active.record);
-  const final = ctx.running.has(record.id) || !ctx.queue.distributed ? await done : await endedInStore(ctx, active.record);
+  // run here at once, or from this node's own queue: its end (and documents) come from the run itself
+  const here = atOnce || ctx.running.has(record.id) || !ctx.queue.distributed;
+  if (streamed) {
+    if (!here) active.stream!.end(ranElsewhere);
+    options.stream!(view(ctx, active.record), active.stream!);
+  }
+  const final = here ? await done : await endedInStore(ctx, active.record);
   const errors = final.documentsFailed > 0 ? await ctx.deps.store.executions.errors(final.id, 100) : [];
   return { ...view(ctx, final), errors, ...(active.presented ? { output: active.presented } : {}) };
 }
@@ -1169,7 +1206,7 @@ export function createExecutions(deps: ExecutionsDeps) {
   const ctx = createContext(deps);
   const purgeBefore = (now: number) => new Date(now - deps.limits.purgeDays * 86_400_000).toISOString();
   return {
-    start: (caller: Caller, request: ExecutionRequest, options: { wait?: boolean } = {}) => start(ctx, caller, request, options),
+    start: (caller: Caller, request: ExecutionRequest, options: StartOptions = {}) => start(ctx, caller, request, options),
     async get(caller: Caller, id: string): Promise<ExecutionView> {
       const record = await find(ctx, caller, id);
       const definition = record.version === null ? await deps.store.executions.definition(id) : undefined;

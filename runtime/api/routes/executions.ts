@@ -2,6 +2,8 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { Caller, ExecutionStatus, Runtime } from '../../index.js';
 import { decodeCursor, encodeCursor, invalidCursor, pageSize, pageQuerySchema, positiveInteger, type PageQuery } from '../paging.js';
 import { decodeDocuments, documentsSchema, type ApiDocument } from '../documents.js';
+import { answerStreamed, wantsStream } from '../stream.js';
+import { quarkError } from '../../core/errors.js';
 
 interface StartBody {
   process?: string;
@@ -31,6 +33,11 @@ async function executionsPage(runtime: Runtime, caller: Caller, query: PageQuery
   const executions = rows.slice(0, size);
   const last = executions.at(-1);
   return { executions, ...(rows.length > size && last ? { nextCursor: encodeCursor('executions', [last.queuedAt, last.id]) } : {}) };
+}
+
+function streamWithoutWait() {
+  const message = 'wait is false, but Accept: application/x-ndjson asks for the output documents as they are made, which only a caller that waits gets; send wait: true (or leave it out), or drop the Accept header';
+  return quarkError('QUARK_ERR_API_INVALID_REQUEST', `the request is not valid: ${message}`, { problems: [{ path: '/body/wait', message }] });
 }
 
 export function executionRoutes(runtime: Runtime): FastifyPluginAsync {
@@ -74,7 +81,7 @@ export function executionRoutes(runtime: Runtime): FastifyPluginAsync {
             properties: {
               process: { type: 'string', minLength: 1, maxLength: 63 },
               definition: { type: 'object' },
-              wait: { type: 'boolean', default: false },
+              wait: { type: 'boolean' },
               trigger: { enum: ['manual', 'api'], default: 'api' },
               recordStepData: { type: 'boolean' },
               documents: documentsSchema(100000),
@@ -84,12 +91,13 @@ export function executionRoutes(runtime: Runtime): FastifyPluginAsync {
       },
       async (request, reply) => {
         const body = request.body;
+        const streamed = wantsStream(request);
+        // the stream is the answer of a caller that waits: `wait` may be left out, not sent as false
+        if (streamed && body.wait === false) throw streamWithoutWait();
         const documents = body.documents && decodeDocuments(body.documents);
-        const view = await runtime.executions.start(
-          request.caller,
-          { ...(body.process !== undefined ? { process: body.process } : {}), ...(body.definition !== undefined ? { definition: body.definition } : {}), ...(documents ? { documents } : {}), trigger: body.trigger ?? 'api', ...(body.recordStepData ? { recordStepData: true } : {}) },
-          { wait: body.wait === true },
-        );
+        const start = { ...(body.process !== undefined ? { process: body.process } : {}), ...(body.definition !== undefined ? { definition: body.definition } : {}), ...(documents ? { documents } : {}), trigger: body.trigger ?? 'api', ...(body.recordStepData ? { recordStepData: true } : {}) } as const;
+        if (streamed) return answerStreamed(reply, (stream) => runtime.executions.start(request.caller, start, { wait: true, stream }));
+        const view = await runtime.executions.start(request.caller, start, { wait: body.wait === true });
         return reply.status(body.wait ? 200 : 202).send(view);
       },
     );
