@@ -15,6 +15,7 @@ import { createLogger } from '../../runtime/core/logger.js';
 import { quarkError } from '../../runtime/core/errors.js';
 import { hostDied } from '../../runtime/engine/host.js';
 import type { DocumentRef } from '../../runtime/engine/messages.js';
+import { createOutputStream } from '../../runtime/processes/output-stream.js';
 import type { ProcessDefinition, PureStep, Step } from '../../runtime/processes/definition.js';
 
 interface Teardown {
@@ -285,4 +286,49 @@ t.test('chunkFailure speaks of steps, not plugins', async (t) => {
   t.equal(failure.code, 'QUARK_ERR_STEP_TASK_UNSENDABLE');
   t.match(failure.message, /could not be passed to a worker thread: Maximum call stack size exceeded/);
   t.equal(chunkFailure(new Error('boom'), map, 3, 1000).code, 'QUARK_ERR_STEP_FAILED');
+});
+
+t.test('outputSink: the ends of the process go to the sink as they end; a full sink holds the next chunk back', async (t) => {
+  const pool = poolFor(t);
+  let handed = 0;
+  const running = new Set<Promise<unknown>>();
+  const counting: WorkerPool = {
+    ...pool,
+    run: (task, options) => {
+      if (task.kind === 'steps') handed++;
+      const run = pool.run(task, options);
+      running.add(run);
+      void run.finally(() => running.delete(run));
+      return run;
+    },
+  };
+  const walker = walkerFor(counting);
+  const outputs = createOutputStream({ maxDocuments: 1 });
+  let firstPush!: () => void;
+  const pushed = new Promise<void>((resolve) => (firstPush = resolve));
+  const sink = { push: (documents: readonly DocumentRef[]) => (outputs.push(documents), firstPush()), ready: () => outputs.ready() };
+  const documents = Array.from({ length: 20_000 }, (_, n) => doc(JSON.stringify({ n })));
+  const ctx = contextFor(t, { outputSink: sink });
+  const walking = walker.walk(definition([{ id: 'double', kind: 'map', expression: '{"n": n * 2}' }]), documents, ctx);
+  await pushed;
+  // the chunks handed over before the sink filled finish; none is handed after them while nobody reads
+  const before = handed;
+  while (running.size > 0) await Promise.allSettled([...running]);
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(handed, before, `no chunk handed over while the sink was full (${handed} of 10 handed)`);
+  t.ok(handed < 10, 'the walk is held back');
+  let read = 0;
+  const reading = (async () => {
+    for (let d = await outputs.next(); d; d = await outputs.next()) {
+      if (read === 0) t.equal(Buffer.from(d.bytes!).toString(), '{"n":0}', 'in order');
+      read++;
+    }
+  })();
+  const result = await walking;
+  outputs.end();
+  await reading;
+  t.equal(read, 20_000, 'every document went through the sink');
+  t.equal(result.outputs.length, 0, 'none kept by the walk');
+  t.equal(result.documentsOut, 20_000);
+  t.equal(handed, 10);
 });
