@@ -7,6 +7,12 @@ export interface ApiClient {
   call<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T>;
   /** A non-JSON answer (an execution log), as text. */
   text(method: 'GET', path: string): Promise<string>;
+  /**
+   * A streamed NDJSON answer (Accept: application/x-ndjson): `onLine` gets each line, parsed,
+   * as it arrives; the next is read once it returned (or its promise settled). An error
+   * answer throws as `call` does.
+   */
+  stream(method: 'POST', path: string, body: unknown, onLine: (line: Record<string, unknown>) => unknown): Promise<void>;
 }
 
 /** Why a runtime could not be reached, in words, with what to try next. */
@@ -29,20 +35,40 @@ export function unreachable(url: string, error: unknown): QuarkError {
   return quarkError('QUARK_ERR_CLI_UNREACHABLE', `cannot reach the runtime at ${url}: ${why}`, undefined, error);
 }
 
+/** The lines of an NDJSON body as they arrive, each parsed; a line is handed on once the one before it was dealt with. */
+async function eachLine(body: AsyncIterable<Buffer>, onLine: (line: Record<string, unknown>) => unknown): Promise<void> {
+  let pending = '';
+  const decoder = new TextDecoder();
+  for await (const chunk of body) {
+    pending += decoder.decode(chunk, { stream: true });
+    let end: number;
+    while ((end = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, end);
+      pending = pending.slice(end + 1);
+      if (line.length > 0) await onLine(JSON.parse(line) as Record<string, unknown>);
+    }
+  }
+  if (pending.trim().length > 0) await onLine(JSON.parse(pending) as Record<string, unknown>);
+}
+
 export function createApiClient(profile: Profile): ApiClient {
-  async function send(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<{ statusCode: number; text: string }> {
-    let response;
+  /** `accept`: a streamed answer, which may be quiet for as long as its execution makes no document (no body timeout). */
+  async function open(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown, accept?: string) {
     try {
-      response = await request(`${profile.url}/api/v1${path}`, {
+      return await request(`${profile.url}/api/v1${path}`, {
         method,
-        headers: { authorization: `Bearer ${profile.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        headers: { authorization: `Bearer ${profile.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(accept ? { accept } : {}) },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
         headersTimeout: 120_000,
-        bodyTimeout: 120_000,
+        bodyTimeout: accept ? 0 : 120_000,
       });
     } catch (error) {
       throw unreachable(profile.url, error);
     }
+  }
+
+  async function send(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<{ statusCode: number; text: string }> {
+    const response = await open(method, path, body);
     return { statusCode: response.statusCode, text: await response.body.text() };
   }
 
@@ -64,6 +90,19 @@ export function createApiClient(profile: Profile): ApiClient {
   }
 
   return {
+    async stream(method, path, body, onLine) {
+      const response = await open(method, path, body, 'application/x-ndjson');
+      if (response.statusCode >= 400) {
+        parse(response.statusCode, await response.body.text());
+        return;
+      }
+      try {
+        await eachLine(response.body, onLine);
+      } catch (error) {
+        if (error instanceof SyntaxError) throw quarkError('QUARK_ERR_CLI_UNREACHABLE', `${profile.url} streamed something that is not a quark runtime's answer`);
+        throw error;
+      }
+    },
     async text(method, path) {
       const { statusCode, text } = await send(method, path);
       if (statusCode >= 400) parse(statusCode, text);

@@ -2,14 +2,15 @@
  * The process commands of the `quark` CLI: deploy, undeploy, rollback, deployments,
  * schedules, run, executions, logs. Registered on the program by main.ts.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
-import { quarkError, messageOf } from '../core/errors.js';
+import { quarkError, messageOf, fromPlainError } from '../core/errors.js';
 import type { DeploymentView, DeployedView, DeploymentSummary, DeploymentDetail, ExecutionView, PresentedDocument, ScheduleRecord, LoadProblem } from '../index.js';
 import type { ApiClient } from './client.js';
 import { exitCodeForStatus } from './exit-codes.js';
 import { block, table } from './output.js';
+import { bodyPreview } from './operations.js';
 
 export interface CliIo {
   client(): ApiClient;
@@ -41,6 +42,52 @@ export function writeOutputs(dir: string, documents: PresentedDocument[]): void 
     writeFileSync(join(dir, `output-${i + 1}.properties.json`), JSON.stringify(d.properties, null, 2) + '\n');
     if (d.body !== undefined) writeFileSync(join(dir, `output-${i + 1}`), Buffer.from(d.body, 'base64'));
   });
+}
+
+/** The error line of a streamed answer, as the error it reports. */
+const fromStreamError = (error: NonNullable<StreamedLine['error']>) => fromPlainError(error);
+
+/** A document line of a streamed answer (runtime/api/stream.ts), with the parts of its body once they came. */
+interface StreamedLine {
+  type: 'execution' | 'document' | 'part' | 'end' | 'error';
+  document?: number;
+  properties?: Record<string, string>;
+  size?: number;
+  body?: string;
+  parts?: number;
+  bodyOmitted?: string;
+  execution?: ExecutionView;
+  documents?: { streamed: number; dropped: number };
+  notStreamed?: string;
+  error?: { code: string; message: string; details?: Record<string, unknown> };
+}
+
+/**
+ * What `quark run --stream` / `--output` does with each line of a streamed answer: a
+ * document printed as it comes (a body in parts: its size and parts), its body written to
+ * `<dir>/output-<n>` part by part, so no body is ever held whole.
+ */
+export function streamedLines(options: { dir?: string; print?: (text: string) => void }) {
+  if (options.dir) mkdirSync(options.dir, { recursive: true });
+  const file = (n: number) => join(options.dir!, `output-${n + 1}`);
+  const state: { end?: StreamedLine; error?: StreamedLine['error']; documents: number } = { documents: 0 };
+  return {
+    state,
+    line(line: StreamedLine): void {
+      if (line.type === 'end') state.end = line;
+      if (line.type === 'error') state.error = line.error;
+      if (line.type === 'part' && options.dir) appendFileSync(file(line.document!), Buffer.from(line.body!, 'base64'));
+      if (line.type !== 'document') return;
+      const n = line.document!;
+      state.documents = n + 1;
+      if (options.dir) {
+        writeFileSync(join(options.dir, `output-${n + 1}.properties.json`), JSON.stringify(line.properties, null, 2) + '\n');
+        if (line.bodyOmitted === undefined) writeFileSync(file(n), line.body === undefined ? Buffer.alloc(0) : Buffer.from(line.body, 'base64'));
+      }
+      const body = line.parts !== undefined ? `body (${line.size} bytes, in ${line.parts} parts)` : line.bodyOmitted !== undefined ? `body omitted (${line.size} bytes): ${line.bodyOmitted}` : bodyPreview({ properties: line.properties!, size: line.size!, encoding: 'base64', body: line.body ?? '' });
+      options.print?.(`document ${n + 1}: properties ${JSON.stringify(line.properties)}\n  ${body}`);
+    },
+  };
 }
 
 export function registerProcessCommands(program: Command, io: CliIo): void {
@@ -181,8 +228,9 @@ export function registerProcessCommands(program: Command, io: CliIo): void {
     .option('--doc <file>', 'an input document (repeatable; - for stdin) for processes that start with documents', collect)
     .option('--property <key=value>', 'a document property of every input document (repeatable)', parseSet)
     .option('--wait', 'wait for the end: live progress on a terminal, then the summary; the exit code follows the status')
-    .option('--output <dir>', 'wait, then write the output documents to this folder (output-<n> and output-<n>.properties.json)')
-    .action(async (id: string | undefined, options: { file?: string; doc?: string[]; property?: Record<string, unknown>; wait?: boolean; output?: string }) => {
+    .option('--output <dir>', 'wait, writing the output documents to this folder as they come (output-<n> and output-<n>.properties.json)')
+    .option('--stream', 'wait, printing each output document as the execution makes it (with --json: the streamed answer\'s lines as they come), then the summary')
+    .action(async (id: string | undefined, options: { file?: string; doc?: string[]; property?: Record<string, unknown>; wait?: boolean; output?: string; stream?: boolean }) => {
       if ((id === undefined) === (options.file === undefined)) throw quarkError('QUARK_ERR_CLI_INPUT_INVALID', 'give a deployed process id, or --file with a definition (not both)');
       const api = client();
       const documents = options.doc ? readDocuments(options.doc, options.property) : undefined;
@@ -191,11 +239,20 @@ export function registerProcessCommands(program: Command, io: CliIo): void {
         ...(documents ? { documents } : {}),
         trigger: 'manual',
       };
-      if (options.output) {
-        // the API hands the output documents to a caller that waits
-        const view = await api.call<ExecutionView & { output?: PresentedDocument[] }>('POST', '/executions', { ...request, wait: true });
-        writeOutputs(options.output, view.output ?? []);
-        emit(view, () => `${showExecution(view)}\n\n${view.output?.length ?? 0} output document(s) written to ${options.output}${view.output?.some((d) => d.bodyOmitted) ? ' (bodies over 16 MiB omitted)' : ''}`);
+      if (options.output || options.stream) {
+        // the streamed answer: each output document as the execution makes it
+        const json = globals().json === true;
+        const lines = streamedLines({ ...(options.output ? { dir: options.output } : {}), ...(options.stream && !json ? { print: out } : {}) });
+        await api.stream('POST', '/executions', { ...request, wait: true }, (line) => {
+          if (options.stream && json) out(JSON.stringify(line));
+          lines.line(line as unknown as StreamedLine);
+        });
+        const { end, error, documents } = lines.state;
+        if (error || !end?.execution) throw error ? fromStreamError(error) : quarkError('QUARK_ERR_CLI_UNREACHABLE', 'the streamed answer ended before the execution did');
+        const view = end.execution;
+        const written = options.output ? `\n\n${documents} output document(s) written to ${options.output}` : '';
+        const elsewhere = end.notStreamed ? `\n\n${end.notStreamed}` : '';
+        if (!(options.stream && json)) emit(view, () => `${showExecution(view)}${written}${elsewhere}`);
         process.exitCode = exitCodeForStatus(view.status);
         return;
       }
