@@ -804,8 +804,8 @@ export interface StartOptions {
   stream?: (started: ExecutionView, outputs: OutputStream) => void;
 }
 
-/** Why a streamed answer carries no documents: another node ran the execution. */
-const ranElsewhere = 'another node of the molecule ran this execution: only the node that runs an execution holds its output documents, so none are streamed (write them somewhere with a connector step)';
+/** Why a streamed answer carries no documents: the execution went through the molecule's queue. */
+const ranElsewhere = "the execution went through the molecule's queue, which any node may take it from (the end's owner says which did): only the run itself holds its output documents, so none are streamed; write them somewhere with a connector step";
 
 /**
  * Starts (or queues) an execution. Refuses at once when the queue is full. The record

@@ -69,7 +69,7 @@ t.test('the drain grace ends with runs still going: the retryable one is handed 
 });
 
 t.test('a draining node keeps answering its API until it has handed back its work: reads, a wait start (run by another node), a cancel of its own run', { skip }, async (t) => {
-  const { nodes, api, start, nodeIds } = await startMolecule(t, 2, { start: [0] });
+  const { nodes, api, start, nodeIds, ownerToken } = await startMolecule(t, 2, { start: [0] });
   const draining = api(0);
   t.equal((await draining('POST', '/deployments', counting('long', 60_000))).status, 201);
   t.equal((await draining('POST', '/deployments', counting('quick', 100))).status, 201);
@@ -85,6 +85,11 @@ t.test('a draining node keeps answering its API until it has handed back its wor
   t.equal((await draining('GET', '/executions?limit=5')).status, 200, 'and a list');
   const waited = await draining('POST', '/executions', { process: 'quick', wait: true, ...tagged('waited') });
   t.match(waited, { status: 200, body: { status: 'complete', owner: ids[1] } }, 'a wait start on the draining node is answered: it ran on the other node');
+  const streamed = await fetch(`${nodes[0]!.url}/api/v1/executions`, { method: 'POST', headers: { authorization: `Bearer ${ownerToken}`, 'content-type': 'application/json', accept: 'application/x-ndjson' }, body: JSON.stringify({ process: 'quick', ...tagged('streamed') }) });
+  const lines = (await streamed.text()).trim().split('\n').map((l) => JSON.parse(l));
+  t.same(lines.map((l) => l.type), ['execution', 'end'], 'a streamed start on the draining node: its start and its end, no document');
+  t.match(lines[1], { execution: { status: 'complete', owner: ids[1], documentsOut: 1 }, documents: { streamed: 0 } }, 'its end as the store has it: it ran on the other node');
+  t.match(lines[1].notStreamed, /went through the molecule's queue/, 'saying why no document came');
   const cancel = await draining('POST', `/executions/${long}/cancel`);
   t.equal(cancel.status, 200, 'a cancel on the draining node is answered');
   t.equal(await stopped, 0, 'the node exits once its run ended (cancelled), before the grace');

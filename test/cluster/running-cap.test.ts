@@ -7,7 +7,7 @@ import { configure, counting, ended, moleculeHomes, moleculeSkip, startMolecule,
 
 t.test('three nodes of 2 slots each, cluster.maxRunning 2: 30 executions all complete, never more than 2 inside their step at once, on more than one node', { skip: moleculeSkip }, async (t) => {
   const cap = 2;
-  const { api, counter, nodeIds } = await startMolecule(t, 3, { limits: { maxRunningExecutions: 2 }, config: () => ({ cluster: { maxRunning: cap } }), holdMs: 300 });
+  const { api, counter, nodeIds, nodes, ownerToken } = await startMolecule(t, 3, { limits: { maxRunningExecutions: 2 }, config: () => ({ cluster: { maxRunning: cap } }), holdMs: 300 });
   t.equal((await api(0)('POST', '/deployments', counting('capped'))).status, 201);
   await nodeIds();
   const ids: string[] = [];
@@ -25,6 +25,10 @@ t.test('three nodes of 2 slots each, cluster.maxRunning 2: 30 executions all com
   t.ok(new Set(views.map((v) => v.owner)).size >= 2, 'they ran on more than one node');
   const wait = await api(1)('POST', '/executions', { process: 'capped', wait: true, ...tagged('waited') });
   t.match(wait.body, { status: 'complete' }, 'a wait start goes through the capped queue and is answered when it ended');
+  const streamed = await fetch(`${nodes[1]!.url}/api/v1/executions`, { method: 'POST', headers: { authorization: `Bearer ${ownerToken}`, 'content-type': 'application/json', accept: 'application/x-ndjson' }, body: JSON.stringify({ process: 'capped', ...tagged('streamed') }) });
+  const lines = (await streamed.text()).trim().split('\n').map((l) => JSON.parse(l));
+  t.same(lines.map((l) => l.type), ['execution', 'end'], 'a streamed start through the capped queue: its start and its end, whichever node ran it');
+  t.match(lines[1], { execution: { status: 'complete', documentsOut: 1 }, documents: { streamed: 0 }, notStreamed: /went through the molecule's queue/ });
 });
 
 t.test('cluster.maxRunning must be a positive integer: a node refuses to start otherwise, naming the field', { skip: moleculeSkip }, async (t) => {
