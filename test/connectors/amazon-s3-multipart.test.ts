@@ -4,10 +4,8 @@
 // fail) so that the order of the requests can be checked.
 import t from 'tap';
 import { createHash } from 'node:crypto';
-import S3rver from 's3rver';
 import {
   S3Client,
-  CreateBucketCommand,
   GetObjectCommand,
   ListMultipartUploadsCommand,
   DeleteObjectCommand,
@@ -18,11 +16,9 @@ import { createServer } from 'node:http';
 import { partSizeFor, uploadMultipart } from '../../connectors/amazon-s3/multipart.js';
 import { createS3Client } from '../../connectors/amazon-s3/client.js';
 import { capturingLogger, memoryBody, memoryResources } from '../../runtime/sdk/testing/index.js';
-import { tempDir } from '../helpers/quark.js';
+import { patterned, realS3, s3Store, sha256, type TestStore } from '../helpers/s3-store.js';
 
 const MiB = 1024 * 1024;
-const env = process.env as Record<string, string | undefined>;
-const real = Boolean(env.S3_ENDPOINT && env.S3_ACCESS_KEY && env.S3_SECRET_KEY);
 
 interface Sent {
   command: string;
@@ -55,25 +51,9 @@ function observed(client: S3Client, options: { failPart?: number } = {}) {
   return log;
 }
 
-async function store(t: { teardown(fn: () => unknown): void }): Promise<{ client: (options?: { requestChecksumCalculation?: 'WHEN_SUPPORTED' | 'WHEN_REQUIRED' }) => S3Client; bucket: string; cleansUp: boolean }> {
-  let endpoint = env.S3_ENDPOINT;
-  let credentials = { accessKeyId: env.S3_ACCESS_KEY ?? '', secretAccessKey: env.S3_SECRET_KEY ?? '' };
-  if (!real) {
-    const server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: tempDir(t, 'quark-s3rver-') });
-    const { port } = (await server.run()) as { port: number };
-    t.teardown(() => server.close());
-    endpoint = `http://127.0.0.1:${port}`;
-    credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
-  }
-  const client = (options: { requestChecksumCalculation?: 'WHEN_SUPPORTED' | 'WHEN_REQUIRED' } = {}) => {
-    const c = new S3Client({ region: env.S3_REGION ?? 'us-east-1', endpoint, forcePathStyle: true, credentials, requestChecksumCalculation: options.requestChecksumCalculation ?? 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
-    t.teardown(() => c.destroy());
-    return c;
-  };
-  const bucket = `quark-mp-${Date.now().toString(36)}`;
-  await client().send(new CreateBucketCommand({ Bucket: bucket }));
-  // s3rver has no AbortMultipartUpload (405): only a real store can show the cleanup
-  return { client, bucket, cleansUp: real };
+/** The test store and its bucket; s3rver has no AbortMultipartUpload (405): only a real store can show the cleanup. */
+async function store(t: { teardown(fn: () => unknown): void }): Promise<TestStore & { cleansUp: boolean }> {
+  return { ...(await s3Store(t, 'quark-mp')), cleansUp: realS3 };
 }
 
 const request = (client: S3Client, bucket: string, key: string, bytes: Buffer, extra: Partial<Parameters<typeof uploadMultipart>[0]> = {}) => ({
@@ -106,15 +86,7 @@ function recordingResources(log: Sent[]) {
   };
 }
 
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const pending = (log: Sent[]) => log.filter((e) => e.command === 'UploadPart' && e.at === 'end').at(-1);
-
-/** Bytes that differ in every 4 KiB, so that parts of the same size differ too. */
-function patterned(size: number): Buffer {
-  const bytes = Buffer.alloc(size);
-  for (let i = 0; i < bytes.length; i += 4096) bytes.writeUInt32BE(i, i);
-  return bytes;
-}
 
 const initiated = '<?xml version="1.0" encoding="UTF-8"?><InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><UploadId>u1</UploadId></InitiateMultipartUploadResult>';
 
@@ -141,7 +113,7 @@ t.test('part sizes: 16 MiB by default, never below 5 MiB, raised to fit 5 TiB in
   t.ok(Math.ceil(fiveTiB / partSizeFor(fiveTiB)) <= 10_000);
 });
 
-t.test(`multipart upload against ${real ? 'a real S3 server' : 'the embedded s3rver'}`, async (t) => {
+t.test(`multipart upload against ${realS3 ? 'a real S3 server' : 'the embedded s3rver'}`, async (t) => {
   const { client, bucket, cleansUp } = await store(t);
 
   t.test('every part lands once, at most `concurrency` at a time, and the bytes come back intact', async (t) => {
@@ -164,7 +136,7 @@ t.test(`multipart upload against ${real ? 'a real S3 server' : 'the embedded s3r
     t.same([...progress].sort((a, b) => a - b), progress, 'progress only grows');
     const got = await c.send(new GetObjectCommand({ Bucket: bucket, Key: 'parts.bin' }));
     const back = Buffer.from(await got.Body!.transformToByteArray());
-    t.equal(sha(back), sha(bytes), 'same bytes');
+    t.equal(sha256(back), sha256(bytes), 'same bytes');
     t.equal(got.Metadata?.origin, 'test', 'metadata set');
     await c.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'parts.bin' }));
   });
@@ -227,7 +199,7 @@ t.test(`multipart upload against ${real ? 'a real S3 server' : 'the embedded s3r
     // a store that checks them answers each part with its checksum (AWS); Ceph 16 and s3rver do not
     t.equal(completion.split('<ChecksumCRC32>').length - 1, echoed, 'the completion lists every checksum the store answered with');
     const back = await c.send(new GetObjectCommand({ Bucket: bucket, Key: 'checksummed.bin' }));
-    t.equal(sha(Buffer.from(await back.Body!.transformToByteArray())), sha(bytes), 'same bytes');
+    t.equal(sha256(Buffer.from(await back.Body!.transformToByteArray())), sha256(bytes), 'same bytes');
   });
 
   t.test('a signal aborted before the start sends nothing', async (t) => {

@@ -13,9 +13,14 @@ const env = process.env as Record<string, string | undefined>;
 /** Whether the tests run against a real S3 server (S3_ENDPOINT and its keys set). */
 export const realS3 = Boolean(env.S3_ENDPOINT && env.S3_ACCESS_KEY && env.S3_SECRET_KEY);
 
+export interface ClientOptions {
+  /** The SDK's request checksums: WHEN_REQUIRED by default. */
+  requestChecksumCalculation?: 'WHEN_SUPPORTED' | 'WHEN_REQUIRED';
+}
+
 export interface TestStore {
-  /** A new SDK client of the store (destroyed at teardown); path-style, checksums only when required. */
-  client(): S3Client;
+  /** A new SDK client of the store (destroyed at teardown); path-style, request checksums only when required unless `options` asks for them. */
+  client(options?: ClientOptions): S3Client;
   /** A bucket made for this test: `<prefix>-<time>`. */
   bucket: string;
 }
@@ -31,8 +36,8 @@ export async function s3Store(t: { teardown(fn: () => unknown): void }, prefix: 
     endpoint = `http://127.0.0.1:${port}`;
     credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
   }
-  const client = () => {
-    const c = new S3Client({ region: env.S3_REGION ?? 'us-east-1', endpoint, forcePathStyle: true, credentials, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+  const client = (options: ClientOptions = {}) => {
+    const c = new S3Client({ region: env.S3_REGION ?? 'us-east-1', endpoint, forcePathStyle: true, credentials, requestChecksumCalculation: options.requestChecksumCalculation ?? 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
     t.teardown(() => c.destroy());
     return c;
   };
