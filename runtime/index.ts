@@ -529,12 +529,17 @@ async function wire(home: Home, boot: Boot) {
     ready(): boolean {
       return !closed && store.healthy() && executions.failure() === undefined;
     },
-    /** ready(), after asking the store (a PostgreSQL that went away, or came back, is noticed here). */
-    async checkReady(): Promise<boolean> {
-      if (closed) return false;
+    /**
+     * ready(), after asking the store (a PostgreSQL that went away, or came back, is
+     * noticed here), and not while a molecule node drains (load balancers stop sending it
+     * work; its API still answers); why not, when not.
+     */
+    async checkReady(): Promise<Readiness> {
+      if (closed) return notReady('the runtime is shut down');
+      if (executions.draining()) return notReady(drainingReason);
       await store.ping().catch(() => undefined);
       if (store.healthy()) await executions.writeUnwritten();
-      return !closed && store.healthy() && executions.failure() === undefined;
+      return readiness(closed, store.healthy(), executions.failure());
     },
     /**
      * A molecule node's graceful drain (SIGTERM, before the API closes): it claims nothing
@@ -558,6 +563,25 @@ async function wire(home: Home, boot: Boot) {
 }
 
 export type Runtime = Awaited<ReturnType<typeof wire>>;
+
+/** GET /readyz's answer: ready, or not and why. */
+export type Readiness = { ready: true } | { ready: false; reason: string };
+
+const notReady = (reason: string): Readiness => ({ ready: false, reason });
+
+const drainingReason = 'this node is draining (it was sent SIGTERM): it takes no new executions and its running ones finish within cluster.drainMs; its API still answers';
+
+/**
+ * The runtime's readiness from its parts: open, its store answering, no store write the
+ * executions needed failed. The reasons name no detail (the endpoint has no auth): the
+ * runtime log has them.
+ */
+function readiness(closed: boolean, storeHealthy: boolean, failure: string | undefined): Readiness {
+  if (closed) return notReady('the runtime is shut down');
+  if (!storeHealthy) return notReady('the store cannot be reached');
+  if (failure !== undefined) return notReady('a store write the executions needed failed (the runtime log says which)');
+  return { ready: true };
+}
 export { toProblems } from './schema/index.js';
 export { scaffoldConnector, connectorIdPattern, type ScaffoldOptions, type ScaffoldResult } from './connectors/scaffold.js';
 import type { SpecProblem } from './sdk/testing/spec-rules.js';

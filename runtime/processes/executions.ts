@@ -804,15 +804,19 @@ export interface StartOptions {
   stream?: (started: ExecutionView, outputs: OutputStream) => void;
 }
 
-/** Why a streamed answer carries no documents: the execution went through the molecule's queue. */
-const ranElsewhere = "the execution went through the molecule's queue, which any node may take it from (the end's owner says which did): only the run itself holds its output documents, so none are streamed; write them somewhere with a connector step";
+/** Why a waiting caller's answer carries no documents (`what`: none are streamed, or in it): the execution went through the molecule's queue. */
+const ranElsewhere = (what: string, owner: string) =>
+  `the execution went through the molecule's queue, which any node may take it from (the ${owner} says which did): only the run itself holds its output documents, and nothing relays them between nodes, so none are ${what}; write them somewhere with a connector step`;
+
+/** A wait start's answer: its end, with errors, and its output documents, or why it has none. */
+export type WaitedView = ExecutionView & { output?: PresentedDocument[]; noOutput?: string };
 
 /**
  * Starts (or queues) an execution. Refuses at once when the queue is full. The record
  * is written before any work starts. With `wait`, resolves when it has ended, with
  * the output documents (or, with `stream`, once they all went through the stream).
  */
-async function start(ctx: Context, caller: Caller, request: ExecutionRequest, options: StartOptions = {}): Promise<ExecutionView & { output?: PresentedDocument[] }> {
+async function start(ctx: Context, caller: Caller, request: ExecutionRequest, options: StartOptions = {}): Promise<WaitedView> {
   if (ctx.state.closing) throw quarkError('QUARK_ERR_API_SHUTTING_DOWN', 'the runtime is shutting down');
   const resolved = await resolveRequest(ctx, caller, request);
   refuseWhenFull(ctx, resolved.definition);
@@ -836,12 +840,19 @@ async function start(ctx: Context, caller: Caller, request: ExecutionRequest, op
   // run here at once, or from this node's own queue: its end (and documents) come from the run itself
   const here = atOnce || ctx.running.has(record.id) || !ctx.queue.distributed;
   if (streamed) {
-    if (!here) active.stream!.end(ranElsewhere);
+    if (!here) active.stream!.end(ranElsewhere('streamed', "end's owner"));
     options.stream!(view(ctx, active.record), active.stream!);
   }
   const final = here ? await done : await endedInStore(ctx, active.record);
   const errors = final.documentsFailed > 0 ? await ctx.deps.store.executions.errors(final.id, 100) : [];
-  return { ...view(ctx, final), errors, ...(active.presented ? { output: active.presented } : {}) };
+  // a streamed answer's documents went through the stream (its end line says why none did)
+  return { ...view(ctx, final), errors, ...(streamed ? {} : outputOf(active, here)) };
+}
+
+/** The output documents a wait start presents, or, when it went through the molecule's queue, why there are none. */
+function outputOf(active: Active, here: boolean): Pick<WaitedView, 'output' | 'noOutput'> {
+  if (active.presented) return { output: active.presented };
+  return here ? {} : { noOutput: ranElsewhere('in this answer', "answer's owner") };
 }
 
 /** A test-mode run's definition, kept with it for its diagram; a failure is logged, the run goes on. */
@@ -1248,6 +1259,8 @@ export function createExecutions(deps: ExecutionsDeps) {
      * cluster.drainMs and hands back the rest; the API still answers meanwhile. Nothing on one node.
      */
     drain: () => drainOnce(ctx),
+    /** Whether this node's drain has begun (GET /readyz answers 503 from then on). */
+    draining: (): boolean => ctx.state.draining !== undefined,
     close: () => close(ctx),
   };
 }

@@ -2,7 +2,7 @@
 // draining), lets its running executions finish within cluster.drainMs, and hands back
 // the ones still running when the grace ends (queued again as their next attempt when the
 // process is retried on node loss, else aborted); meanwhile its API still answers (reads,
-// cancel, wait). A rolling restart of three nodes loses nothing and runs nothing twice.
+// cancel, wait) while /readyz answers 503 with the reason. A rolling restart of three nodes loses nothing and runs nothing twice.
 import t from 'tap';
 import { until } from '../helpers/quark.js';
 import { counting, ended, moleculeSkip, nodeIdOf, startMolecule, tagged, type Api } from '../helpers/molecule.js';
@@ -68,7 +68,7 @@ t.test('the drain grace ends with runs still going: the retryable one is handed 
   t.match(nodes[0]!.output(), /handed back, queued again for another node/);
 });
 
-t.test('a draining node keeps answering its API until it has handed back its work: reads, a wait start (run by another node), a cancel of its own run', { skip }, async (t) => {
+t.test('a draining node answers /readyz 503 with the reason, and keeps answering its API until it has handed back its work: reads, a wait start (run by another node), a cancel of its own run', { skip }, async (t) => {
   const { nodes, api, start, nodeIds, ownerToken } = await startMolecule(t, 2, { start: [0] });
   const draining = api(0);
   t.equal((await draining('POST', '/deployments', counting('long', 60_000))).status, 201);
@@ -77,14 +77,19 @@ t.test('a draining node keeps answering its API until it has handed back its wor
   await until('it runs on the first node', async () => ((await draining('GET', `/executions/${long}`)).body.status === 'in-process' ? true : undefined));
   await start(1);
   const ids = await nodeIds();
+  t.match(await nodes[0]!.api('GET', '/readyz'), { status: 200, body: { status: 'ready' } }, 'ready before the drain');
   const stopped = nodes[0]!.stop('SIGTERM');
   await until('the first node listed as draining', async () => ((await api(1)('GET', '/nodes')).body as any[]).find((n) => n.id === ids[0] && n.draining));
+
+  const readiness = await nodes[0]!.api('GET', '/readyz');
+  t.match(readiness, { status: 503, body: { status: 'not ready', reason: /draining/ } }, 'the draining node is not ready (load balancers stop sending it work), saying why');
+  t.match(await nodes[1]!.api('GET', '/readyz'), { status: 200 }, 'the other node is ready');
 
   const read = await draining('GET', `/executions/${long}`);
   t.match(read, { status: 200, body: { status: 'in-process', owner: ids[0] } }, 'a read on the draining node is answered');
   t.equal((await draining('GET', '/executions?limit=5')).status, 200, 'and a list');
   const waited = await draining('POST', '/executions', { process: 'quick', wait: true, ...tagged('waited') });
-  t.match(waited, { status: 200, body: { status: 'complete', owner: ids[1] } }, 'a wait start on the draining node is answered: it ran on the other node');
+  t.match(waited, { status: 200, body: { status: 'complete', owner: ids[1], noOutput: /went through the molecule's queue/ } }, 'a wait start on the draining node is answered: it ran on the other node, no output documents, saying why');
   const streamed = await fetch(`${nodes[0]!.url}/api/v1/executions`, { method: 'POST', headers: { authorization: `Bearer ${ownerToken}`, 'content-type': 'application/json', accept: 'application/x-ndjson' }, body: JSON.stringify({ process: 'quick', ...tagged('streamed') }) });
   const lines = (await streamed.text()).trim().split('\n').map((l) => JSON.parse(l));
   t.same(lines.map((l) => l.type), ['execution', 'end'], 'a streamed start on the draining node: its start and its end, no document');

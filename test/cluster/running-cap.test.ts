@@ -24,7 +24,9 @@ t.test('three nodes of 2 slots each, cluster.maxRunning 2: 30 executions all com
   t.equal(counter.maxInFlight(), cap, 'and the cap was used');
   t.ok(new Set(views.map((v) => v.owner)).size >= 2, 'they ran on more than one node');
   const wait = await api(1)('POST', '/executions', { process: 'capped', wait: true, ...tagged('waited') });
-  t.match(wait.body, { status: 'complete' }, 'a wait start goes through the capped queue and is answered when it ended');
+  t.match(wait.body, { status: 'complete', documentsOut: 1 }, 'a wait start goes through the capped queue and is answered when it ended');
+  t.notOk('output' in wait.body, 'without its output documents: whichever node ran it holds them');
+  t.match(wait.body.noOutput, /went through the molecule's queue.*none are in this answer/, 'saying why');
   const streamed = await fetch(`${nodes[1]!.url}/api/v1/executions`, { method: 'POST', headers: { authorization: `Bearer ${ownerToken}`, 'content-type': 'application/json', accept: 'application/x-ndjson' }, body: JSON.stringify({ process: 'capped', ...tagged('streamed') }) });
   const lines = (await streamed.text()).trim().split('\n').map((l) => JSON.parse(l));
   t.same(lines.map((l) => l.type), ['execution', 'end'], 'a streamed start through the capped queue: its start and its end, whichever node ran it');

@@ -6,8 +6,8 @@ export function healthRoutes(runtime: Runtime): FastifyPluginAsync {
   return async (app) => {
     app.get('/healthz', async () => ({ status: 'ok' }));
     app.get('/readyz', async (_request, reply) => {
-      const ready = await runtime.checkReady();
-      return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready' });
+      const readiness = await runtime.checkReady();
+      return readiness.ready ? reply.status(200).send({ status: 'ready' }) : reply.status(503).send({ status: 'not ready', reason: readiness.reason });
     });
     app.get('/metrics', async (_request, reply) => {
       const body = await runtime.metrics.registry.metrics();
