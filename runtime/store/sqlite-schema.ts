@@ -166,6 +166,10 @@ export const migrations: readonly string[] = [
   `ALTER TABLE executions ADD COLUMN cancel_requested_at TEXT;
    ALTER TABLE executions ADD COLUMN cancel_requested_by TEXT;
    CREATE INDEX executions_cancel_requested ON executions (owner) WHERE cancel_requested_at IS NOT NULL AND status = 'in-process';`,
+  // 11: executions_by_status (status) is covered by executions_queued (status, queued_at,
+  // id) of migration 6: every lookup by status alone uses that one (EXPLAIN QUERY PLAN),
+  // and each write of an execution kept both up to date
+  `DROP INDEX IF EXISTS executions_by_status;`,
 ];
 
 export interface DeploymentRow {

@@ -136,6 +136,13 @@ async function appliedVersions(schema: string): Promise<number[]> {
   return (await adminQuery(`SELECT version FROM ${schema}.quark_schema ORDER BY version`)).rows.map((row: { version: number }) => row.version);
 }
 
+/** The indexes of the executions table now: none on status alone (executions_queued leads with it). */
+const currentExecutionIndexes = ['executions_by_account', 'executions_cancel_requested', 'executions_pkey', 'executions_queued', 'executions_schedule_key'];
+
+async function executionIndexes(schema: string): Promise<string[]> {
+  return (await adminQuery("SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND tablename = 'executions' ORDER BY indexname", [schema])).rows.map((row: { indexname: string }) => row.indexname);
+}
+
 t.test('every earlier schema version migrates to the current one and keeps its data', { skip: postgresSkip }, async (t) => {
   t.ok(migrations.length >= 6, 'there are migrations to test');
   for (let version = 0; version <= migrations.length; version++) {
@@ -145,6 +152,7 @@ t.test('every earlier schema version migrates to the current one and keeps its d
       const store = await openPostgresStore({ url: postgresUrl!, schema, poolSize: 2 });
       t.teardown(() => store.close());
       t.same(await appliedVersions(schema), migrations.map((_, i) => i + 1), 'every later migration ran, each recorded once');
+      t.same(await executionIndexes(schema), currentExecutionIndexes, 'the indexes of executions are the current ones (migration 11 dropped executions_by_status)');
       await checkSeeded(t, store, version);
       if (version === 0) await store.accounts.insert(tenant);
       await store.tokens.insert(token('tok_new', tenant.id, '2026-06-01T00:00:00.000Z'));

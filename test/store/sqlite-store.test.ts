@@ -141,6 +141,29 @@ function userVersion(file: string): number {
   }
 }
 
+/** The indexes of the executions table now: none on status alone (executions_queued leads with it). */
+const currentExecutionIndexes = ['executions_by_account', 'executions_cancel_requested', 'executions_queued', 'executions_schedule_key'];
+
+function executionIndexes(file: string): string[] {
+  const db = new Database(file, { readonly: true });
+  try {
+    return (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'executions' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as { name: string }[]).map((row) => row.name);
+  } finally {
+    db.close();
+  }
+}
+
+t.test('lookups of executions by status alone use executions_queued, whose first column is status (EXPLAIN QUERY PLAN)', async (t) => {
+  const file = join(tempDir(t, 'quark-store-'), 'quark.db');
+  await openSqliteStore(file).close();
+  const db = new Database(file, { readonly: true });
+  t.teardown(() => db.close());
+  const plan = (sql: string) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((row) => row.detail).join('; ');
+  t.match(plan("SELECT id FROM executions WHERE status = 'in-process' AND (owner = 'n' OR owner IS NULL)"), /USING INDEX executions_queued \(status=\?\)/, 'the interrupt of a node\'s runs');
+  t.match(plan("SELECT * FROM executions WHERE status = 'queued' ORDER BY queued_at, id LIMIT 10"), /USING INDEX executions_queued \(status=\?\)/, 'the queued ones, in order');
+  t.match(plan("SELECT COUNT(*) FROM executions WHERE status = 'queued'"), /USING COVERING INDEX executions_queued \(status=\?\)/, 'a count by status');
+});
+
 t.test('every earlier schema version migrates to the current one and keeps its data', async (t) => {
   t.ok(migrations.length >= 3, 'there are migrations to test');
   for (let version = 0; version < migrations.length; version++) {
@@ -150,6 +173,7 @@ t.test('every earlier schema version migrates to the current one and keeps its d
       const store = openSqliteStore(file);
       t.teardown(() => store.close());
       t.equal(userVersion(file), migrations.length, 'every later migration ran');
+      t.same(executionIndexes(file), currentExecutionIndexes, 'the indexes of executions are the current ones (migration 11 dropped executions_by_status)');
       await checkSeeded(t, store, version);
       if (version === 0) await store.accounts.insert(tenant);
       await store.tokens.insert(token('tok_new', tenant.id, '2026-06-01T00:00:00.000Z'));
