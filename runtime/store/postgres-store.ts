@@ -9,24 +9,17 @@ import pg from 'pg';
 import { quarkError, messageOf } from '../core/errors.js';
 import { StoreConflictError, StoreFencedError, StoreRaceError, StoreUnavailableError, fencedWrite, type StoreConstraint } from './errors.js';
 import { createPostgresNotifications } from './postgres-notify.js';
+import { isObject, postgresRows, storedDefinition, type CancelRow, type ConnectionRow, type DeploymentRow, type ExecutionRow, type HeldResourceRow, type InputRow, type ProcessRow, type StepDocumentRow, type TokenRow } from './rows.js';
 import type {
-  CancelRequest,
   AccountRecord,
   ClusterStore,
   NodeRecord,
-  ConnectionRecord,
   DeploymentRecord,
   ExecutionRecord,
-  ExecutionStatus,
-  ExecutionTrigger,
-  HeldResourceRecord,
-  ProcessRecord,
   QueuedInputRecord,
   ScheduleRecord,
-  StepDocumentRecord,
   Store,
   StoreTx,
-  TokenRecord,
 } from './types.js';
 
 /** Identifiers, names and ISO times sort byte-wise, as in SQLite, whatever the database's collation. */
@@ -284,217 +277,9 @@ function storeError(error: unknown, address: string): unknown {
   return error;
 }
 
-interface DeploymentRow {
-  account_id: string;
-  process_id: string;
-  version: number;
-  name: string;
-  definition: string;
-  deployed_at: string;
-  deployed_by: string;
-  note: string | null;
-}
-
-interface ProcessRow {
-  account_id: string;
-  process_id: string;
-  active_version: number | null;
-  schedules: string;
-  properties: unknown;
-  updated_at: string;
-}
-
-interface ExecutionRow {
-  id: string;
-  account_id: string;
-  process_id: string;
-  version: number | null;
-  trigger: ExecutionTrigger;
-  status: ExecutionStatus;
-  queued_at: string;
-  started_at: string | null;
-  ended_at: string | null;
-  error_code: string | null;
-  error_message: string | null;
-  steps: ExecutionRecord['steps'];
-  documents_in: number;
-  documents_out: number;
-  documents_failed: number;
-  warnings: number;
-  owner: string | null;
-  attempt: number;
-  schedule_key: string | null;
-  scheduled_at: string | null;
-  lease_epoch: number;
-  /** From migration 10. */
-  cancel_requested_at?: string | null;
-}
-
-interface ConnectionRow {
-  id: string;
-  account_id: string;
-  connector_id: string;
-  name: string;
-  config: Record<string, unknown>;
-  secrets: Record<string, string>;
-  created_at: string;
-  updated_at: string;
-  revision: number;
-}
-
-interface TokenRow {
-  id: string;
-  account_id: string;
-  name: string;
-  hash: string;
-  created_at: string;
-  revoked_at: string | null;
-}
-
-interface HeldResourceRow {
-  id: string;
-  account_id: string;
-  connection_id: string;
-  connector_id: string;
-  kind: string;
-  data: Record<string, unknown>;
-  created_at: string;
-  attempts: number;
-  last_error: string | null;
-}
-
-interface InputRow {
-  seq: number;
-  properties: Record<string, unknown>;
-  body_kind: 'inline' | 'file';
-  body: Buffer | null;
-  path: string | null;
-  size: string | null;
-}
-
-interface StepDocumentRow {
-  seq: number;
-  step: string;
-  properties: string;
-  input_properties: string | null;
-  body: Buffer;
-  size: string;
-}
-
-const isObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
-
-/** Stored step-data properties: the string-valued entries of a JSON object; anything else (a damaged row) reads as none. */
-const stringProperties = (text: string): Record<string, string> =>
-  Object.fromEntries(Object.entries(parseObject(text) ?? {}).filter((e): e is [string, string] => typeof e[1] === 'string'));
-
-/** A stored JSON object, or null when the text is not one (a damaged record must not break a list). */
-function parseObject(text: string): Record<string, unknown> | null {
-  try {
-    const value: unknown = JSON.parse(text);
-    return isObject(value) ? value : null;
-  } catch {
-    return null;
-  }
-}
-
-/** The schedules column: a damaged one reads as none, flagged, so the scheduler reports it. */
-function storedSchedules(text: string): { schedules: ScheduleRecord[]; schedulesUnreadable?: true } {
-  try {
-    const value: unknown = JSON.parse(text);
-    const valid = Array.isArray(value) && value.every((s) => isObject(s) && typeof s.cron === 'string');
-    return valid ? { schedules: value as ScheduleRecord[] } : { schedules: [], schedulesUnreadable: true };
-  } catch {
-    return { schedules: [], schedulesUnreadable: true };
-  }
-}
+const { toCancel, toConnection, toDeployment, toExecution, toHeldResource, toInput, toProcess, toStepDocument, toToken } = postgresRows;
 
 const toAccount = (row: AccountRecord): AccountRecord => ({ id: row.id, name: row.name, relation: row.relation, createdAt: row.createdAt });
-
-const toToken = (row: TokenRow): TokenRecord => ({ id: row.id, accountId: row.account_id, name: row.name, hash: row.hash, createdAt: row.created_at, revokedAt: row.revoked_at });
-
-const toConnection = (row: ConnectionRow): ConnectionRecord => ({
-  id: row.id,
-  accountId: row.account_id,
-  connectorId: row.connector_id,
-  name: row.name,
-  config: row.config,
-  secrets: row.secrets,
-  createdAt: row.created_at,
-  updatedAt: row.updated_at,
-  revision: row.revision,
-});
-
-const toDeployment = (row: DeploymentRow): DeploymentRecord => ({
-  accountId: row.account_id,
-  processId: row.process_id,
-  version: row.version,
-  name: row.name,
-  definition: parseObject(row.definition),
-  deployedAt: row.deployed_at,
-  deployedBy: row.deployed_by,
-  note: row.note,
-});
-
-const toProcess = (row: ProcessRow): ProcessRecord => ({
-  accountId: row.account_id,
-  processId: row.process_id,
-  activeVersion: row.active_version,
-  ...storedSchedules(row.schedules),
-  // a damaged column (JSON that is not an object) reads as none, flagged, as in the SQLite store
-  ...(isObject(row.properties) ? { properties: row.properties } : { properties: {}, propertiesUnreadable: true as const }),
-  updatedAt: row.updated_at,
-});
-
-const toExecution = (row: ExecutionRow): ExecutionRecord => ({
-  id: row.id,
-  accountId: row.account_id,
-  processId: row.process_id,
-  version: row.version,
-  trigger: row.trigger,
-  status: row.status,
-  queuedAt: row.queued_at,
-  startedAt: row.started_at,
-  endedAt: row.ended_at,
-  errorCode: row.error_code,
-  errorMessage: row.error_message,
-  steps: row.steps,
-  documentsIn: row.documents_in,
-  documentsOut: row.documents_out,
-  documentsFailed: row.documents_failed,
-  warnings: row.warnings,
-  owner: row.owner,
-  attempt: row.attempt,
-  ...(row.schedule_key !== null && row.scheduled_at !== null ? { schedule: { key: row.schedule_key, at: row.scheduled_at } } : {}),
-  leaseEpoch: row.lease_epoch,
-  ...(row.cancel_requested_at ? { cancelRequestedAt: row.cancel_requested_at } : {}),
-});
-
-interface CancelRow {
-  id: string;
-  account_id: string;
-  cancel_requested_by: string | null;
-  cancel_requested_at: string;
-}
-
-const toCancel = (row: CancelRow): CancelRequest => ({ id: row.id, accountId: row.account_id, by: row.cancel_requested_by ?? '', at: row.cancel_requested_at });
-
-const toHeldResource = (row: HeldResourceRow): HeldResourceRecord => ({
-  id: row.id,
-  accountId: row.account_id,
-  connectionId: row.connection_id,
-  connectorId: row.connector_id,
-  kind: row.kind,
-  data: row.data,
-  createdAt: row.created_at,
-  attempts: row.attempts,
-  lastError: row.last_error,
-});
-
-const toInput = (row: InputRow): QueuedInputRecord => ({
-  seq: row.seq,
-  properties: row.properties,
-  body: row.body_kind === 'inline' ? { kind: 'inline', base64: (row.body ?? Buffer.alloc(0)).toString('base64') } : { kind: 'file', path: row.path ?? '', size: Number(row.size ?? 0) },
-});
 
 /**
  * PostgreSQL's text and jsonb refuse U+0000 (NUL), which documents, properties and error
@@ -548,15 +333,6 @@ const storeTypes: pg.CustomTypesConfig = {
 /** Query parameters with NUL encoded: strings, and the strings of arrays (text[]); JSON text has none (escaped). */
 const encodeValues = (values: unknown[] | undefined): unknown[] | undefined =>
   values?.map((v) => (typeof v === 'string' ? encodeText(v) : Array.isArray(v) ? v.map((e: unknown) => (typeof e === 'string' ? encodeText(e) : e)) : v));
-
-const toStepDocument = (row: StepDocumentRow): StepDocumentRecord => ({
-  seq: row.seq,
-  step: row.step,
-  properties: stringProperties(row.properties),
-  ...(row.input_properties === null ? {} : { input: stringProperties(row.input_properties) }),
-  body: new Uint8Array(row.body),
-  size: Number(row.size),
-});
 
 const executionValues = (e: ExecutionRecord): unknown[] => [
   e.id,
@@ -950,7 +726,7 @@ function recordMethods(r: Runner): StoreTx {
         void (await r.query('INSERT INTO execution_definitions (execution_id, definition) VALUES ($1, $2) ON CONFLICT (execution_id) DO UPDATE SET definition = excluded.definition', [id, json(definition)])),
       definition: async (id) => {
         const row = await one<{ definition: string }>('SELECT definition FROM execution_definitions WHERE execution_id = $1', [id]);
-        return row && parseObject(row.definition);
+        return row && storedDefinition(row.definition);
       },
     },
     cluster: clusterMethods(r),

@@ -1,8 +1,9 @@
 /**
- * The SQLite store's schema: its migrations (PRAGMA user_version counts those applied)
- * and the rows it reads, turned into the records of types.ts.
+ * The SQLite store's schema: its migrations (PRAGMA user_version counts those applied),
+ * and the named parameters its statements take. The rows it reads become records in
+ * rows.ts (`sqliteRows`), shared with the PostgreSQL store.
  */
-import type { CancelRequest, HeldResourceRecord, TokenRecord, ConnectionRecord, DeploymentRecord, ProcessRecord, ScheduleRecord, ExecutionRecord, ExecutionListFilter, ExecutionStatus, ExecutionTrigger, QueuedInputRecord, StepDocumentRecord } from './types.js';
+import type { ExecutionRecord, ExecutionListFilter, QueuedInputRecord, StepDocumentRecord } from './types.js';
 
 /** The SQLite JSON path of a top-level key (process property names never hold a double quote). */
 export function propertyPath(name: string): string {
@@ -172,132 +173,6 @@ export const migrations: readonly string[] = [
   `DROP INDEX IF EXISTS executions_by_status;`,
 ];
 
-export interface DeploymentRow {
-  account_id: string;
-  process_id: string;
-  version: number;
-  name: string;
-  definition: string;
-  deployed_at: string;
-  deployed_by: string;
-  note: string | null;
-}
-
-export interface ProcessRow {
-  account_id: string;
-  process_id: string;
-  active_version: number | null;
-  schedules: string;
-  properties: string;
-  updated_at: string;
-}
-
-export interface ExecutionRow {
-  id: string;
-  account_id: string;
-  process_id: string;
-  version: number | null;
-  trigger: ExecutionTrigger;
-  status: ExecutionStatus;
-  queued_at: string;
-  started_at: string | null;
-  ended_at: string | null;
-  error_code: string | null;
-  error_message: string | null;
-  steps: string;
-  documents_in: number;
-  documents_out: number;
-  documents_failed: number;
-  warnings: number;
-  owner: string | null;
-  attempt: number;
-  schedule_key: string | null;
-  scheduled_at: string | null;
-  lease_epoch: number;
-  /** From migration 10. */
-  cancel_requested_at?: string | null;
-}
-
-/** A stored JSON object, or null when the text is not one (a damaged record must not break a list). */
-function parseObject(text: string): Record<string, unknown> | null {
-  try {
-    const value: unknown = JSON.parse(text);
-    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
-  } catch {
-    return null;
-  }
-}
-
-/** The schedules column: a damaged one reads as none, flagged, so the scheduler reports it. */
-function storedSchedules(text: string): { schedules: ScheduleRecord[]; schedulesUnreadable?: true } {
-  try {
-    const value: unknown = JSON.parse(text);
-    const valid = Array.isArray(value) && value.every((s) => s !== null && typeof s === 'object' && typeof (s as ScheduleRecord).cron === 'string');
-    return valid ? { schedules: value as ScheduleRecord[] } : { schedules: [], schedulesUnreadable: true };
-  } catch {
-    return { schedules: [], schedulesUnreadable: true };
-  }
-}
-
-export const toDeployment = (row: DeploymentRow): DeploymentRecord => ({
-  accountId: row.account_id,
-  processId: row.process_id,
-  version: row.version,
-  name: row.name,
-  definition: parseObject(row.definition),
-  deployedAt: row.deployed_at,
-  deployedBy: row.deployed_by,
-  note: row.note,
-});
-
-/** The properties column: a damaged one reads as none, flagged, so deployments and executions report it. */
-function storedProperties(text: string): { properties: Record<string, unknown>; propertiesUnreadable?: true } {
-  const properties = parseObject(text);
-  return properties === null ? { properties: {}, propertiesUnreadable: true } : { properties };
-}
-
-export const toProcess = (row: ProcessRow): ProcessRecord => ({
-  accountId: row.account_id,
-  processId: row.process_id,
-  activeVersion: row.active_version,
-  ...storedSchedules(row.schedules),
-  ...storedProperties(row.properties),
-  updatedAt: row.updated_at,
-});
-
-export interface CancelRow {
-  id: string;
-  account_id: string;
-  cancel_requested_by: string | null;
-  cancel_requested_at: string;
-}
-
-export const toCancel = (row: CancelRow): CancelRequest => ({ id: row.id, accountId: row.account_id, by: row.cancel_requested_by ?? '', at: row.cancel_requested_at });
-
-export const toExecution = (row: ExecutionRow): ExecutionRecord => ({
-  id: row.id,
-  accountId: row.account_id,
-  processId: row.process_id,
-  version: row.version,
-  trigger: row.trigger,
-  status: row.status,
-  queuedAt: row.queued_at,
-  startedAt: row.started_at,
-  endedAt: row.ended_at,
-  errorCode: row.error_code,
-  errorMessage: row.error_message,
-  steps: JSON.parse(row.steps) as ExecutionRecord['steps'],
-  documentsIn: row.documents_in,
-  documentsOut: row.documents_out,
-  documentsFailed: row.documents_failed,
-  warnings: row.warnings,
-  owner: row.owner,
-  attempt: row.attempt,
-  ...(row.schedule_key !== null && row.scheduled_at !== null ? { schedule: { key: row.schedule_key, at: row.scheduled_at } } : {}),
-  leaseEpoch: row.lease_epoch,
-  ...(row.cancel_requested_at ? { cancelRequestedAt: row.cancel_requested_at } : {}),
-});
-
 export const executionParams = (e: ExecutionRecord) => ({ ...e, steps: JSON.stringify(e.steps), schedule: undefined, scheduleKey: e.schedule?.key ?? null, scheduledAt: e.schedule?.at ?? null });
 
 /** The named parameters of the executions list query (null: no such condition; the search in lower case, as the query compares it). */
@@ -311,88 +186,6 @@ export const executionListParams = (accountId: string, filter: ExecutionListFilt
   limit: filter.limit,
 });
 
-export interface ConnectionRow {
-  id: string;
-  account_id: string;
-  connector_id: string;
-  name: string;
-  config: string;
-  secrets: string;
-  created_at: string;
-  updated_at: string;
-  revision: number;
-}
-
-export interface TokenRow {
-  id: string;
-  account_id: string;
-  name: string;
-  hash: string;
-  created_at: string;
-  revoked_at: string | null;
-}
-
-export const toConnection = (row: ConnectionRow): ConnectionRecord => ({
-  id: row.id,
-  accountId: row.account_id,
-  connectorId: row.connector_id,
-  name: row.name,
-  config: JSON.parse(row.config) as Record<string, unknown>,
-  secrets: JSON.parse(row.secrets) as Record<string, string>,
-  createdAt: row.created_at,
-  updatedAt: row.updated_at,
-  revision: row.revision,
-});
-
-export const toToken = (row: TokenRow): TokenRecord => ({
-  id: row.id,
-  accountId: row.account_id,
-  name: row.name,
-  hash: row.hash,
-  createdAt: row.created_at,
-  revokedAt: row.revoked_at,
-});
-
-export interface HeldResourceRow {
-  id: string;
-  account_id: string;
-  connection_id: string;
-  connector_id: string;
-  kind: string;
-  data: string;
-  created_at: string;
-  attempts: number;
-  last_error: string | null;
-}
-
-export const toHeldResource = (row: HeldResourceRow): HeldResourceRecord => ({
-  id: row.id,
-  accountId: row.account_id,
-  connectionId: row.connection_id,
-  connectorId: row.connector_id,
-  kind: row.kind,
-  data: JSON.parse(row.data) as Record<string, unknown>,
-  createdAt: row.created_at,
-  attempts: row.attempts,
-  lastError: row.last_error,
-});
-
-
-export interface InputRow {
-  seq: number;
-  properties: string;
-  body_kind: 'inline' | 'file';
-  body: string | null;
-  path: string | null;
-  size: number | null;
-}
-
-export const toInput = (row: InputRow): QueuedInputRecord => ({
-  seq: row.seq,
-  properties: (parseObject(row.properties) ?? {}),
-  body: row.body_kind === 'inline' ? { kind: 'inline', base64: row.body ?? '' } : { kind: 'file', path: row.path ?? '', size: row.size ?? 0 },
-});
-
 export const inputParams = (executionId: string, input: QueuedInputRecord) => ({
   executionId,
   seq: input.seq,
@@ -401,33 +194,6 @@ export const inputParams = (executionId: string, input: QueuedInputRecord) => ({
   body: input.body.kind === 'inline' ? input.body.base64 : null,
   path: input.body.kind === 'file' ? input.body.path : null,
   size: input.body.kind === 'file' ? input.body.size : null,
-});
-
-export interface StepDocumentRow {
-  seq: number;
-  step: string;
-  properties: string;
-  input_properties: string | null;
-  body: Buffer;
-  size: number;
-}
-
-/** Stored step-data properties: the string-valued entries of a JSON object; anything else (a damaged row) reads as none. */
-function stringProperties(text: string): Record<string, string> {
-  const value = parseObject(text) ?? {};
-  return Object.fromEntries(Object.entries(value).filter((e): e is [string, string] => typeof e[1] === 'string'));
-}
-
-/** A stored test-mode definition; one that is not a JSON object reads as null, as a deployment's does. */
-export const storedDefinition = (text: string): Record<string, unknown> | null => parseObject(text);
-
-export const toStepDocument = (row: StepDocumentRow): StepDocumentRecord => ({
-  seq: row.seq,
-  step: row.step,
-  properties: stringProperties(row.properties),
-  ...(row.input_properties === null ? {} : { input: stringProperties(row.input_properties) }),
-  body: new Uint8Array(row.body),
-  size: row.size,
 });
 
 export const stepDocumentParams = (executionId: string, seq: number, d: Omit<StepDocumentRecord, 'seq'>) => ({

@@ -2,13 +2,13 @@ import Database from 'better-sqlite3';
 import { quarkError, messageOf, isQuarkError } from '../core/errors.js';
 import { ownerOnlyFile, ownerOnlySidecars } from '../core/files.js';
 import { StoreConflictError, StoreRaceError, StoreUnavailableError, fencedWrite, type StoreConstraint } from './errors.js';
-import {
-  migrations, propertyPath, toCancel, toConnection, toDeployment, toExecution, toHeldResource, toInput, toProcess, toStepDocument, toToken, storedDefinition, executionListParams, executionParams, inputParams, stepDocumentParams,
-  type CancelRow, type ConnectionRow, type DeploymentRow, type ExecutionRow, type HeldResourceRow, type InputRow, type ProcessRow, type StepDocumentRow, type TokenRow,
-} from './sqlite-schema.js';
+import { migrations, propertyPath, executionListParams, executionParams, inputParams, stepDocumentParams } from './sqlite-schema.js';
+import { sqliteRows, storedDefinition, type CancelRow, type ConnectionRow, type DeploymentRow, type ExecutionRow, type HeldResourceRow, type InputRow, type ProcessRow, type StepDocumentRow, type TokenRow } from './rows.js';
 import type { Store, StoreTx, AccountRecord, ConnectionRecord, ScheduleRecord, ExecutionStatus } from './types.js';
 
 export { migrations } from './sqlite-schema.js';
+
+const { toCancel, toConnection, toDeployment, toExecution, toHeldResource, toInput, toProcess, toStepDocument, toToken } = sqliteRows;
 
 /** A section of the store with its methods made synchronous: what better-sqlite3 does underneath. */
 type Sync<T> = { [K in keyof T]: T[K] extends (...args: infer A) => Promise<infer R> ? (...args: A) => R : never };
