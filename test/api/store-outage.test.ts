@@ -41,8 +41,12 @@ t.test('PostgreSQL stopped and started under a running runtime: 503 meanwhile, n
   t.equal(created.status, 201, 'a write acknowledged before the outage');
 
   await services('stop.sh', dir);
-  const down = await until('/readyz to answer 503', async () => ((await rt.api('GET', '/readyz')).status === 503 ? true : undefined));
-  t.ok(down, '/readyz is 503 while PostgreSQL is stopped');
+  const down = await until('/readyz to answer 503', async () => {
+    const readiness = await rt.api<{ status: string; reason: string }>('GET', '/readyz');
+    return readiness.status === 503 ? readiness.body : undefined;
+  });
+  t.match(down, { status: 'not ready', reason: 'the store cannot be reached' }, '/readyz is 503 while PostgreSQL is stopped, saying why');
+  t.notMatch(JSON.stringify(down), /password|postgres:\/\/|127\.0\.0\.1/, 'naming no address');
   const refused = await rt.api<{ error: { code: string; message: string } }>('POST', '/api/v1/tokens', ownerToken, { name: 'during the outage' });
   t.equal(refused.status, 503, 'a request that needs the store is refused with 503');
   t.equal(refused.body.error.code, 'QUARK_ERR_STORE_UNAVAILABLE');
