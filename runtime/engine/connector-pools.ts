@@ -51,7 +51,7 @@ export function poolKey(task: WorkerTask): string {
 }
 
 /** A counter of free slots with a queue of waiters that a signal can take out. */
-function createSlots(total: number) {
+export function createSlots(total: number) {
   let free = total;
   const waiting: (() => void)[] = [];
   return {
