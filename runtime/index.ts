@@ -330,6 +330,7 @@ function createServices(home: Home, parts: { store: Store; pool: Pool; registry:
     spillBytes: config.limits.spillBytes,
     timeoutMs: config.limits.operationTimeoutMs,
     recovery,
+    ...(checkFolders ? { checkFolders } : {}),
   });
   const schedule: { scheduler?: Scheduler } = {};
   const deployments = createDeployments({

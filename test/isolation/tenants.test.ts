@@ -61,6 +61,17 @@ t.test('two tenants of a cloud runtime: A\'s hostile plugin cannot read B\'s loc
     t.match(await read('bad-with-folder', join(folderOwner, 'secret.txt')), refused);
   });
 
+  t.test('an operation\'s parameter marked x-local-path is granted to the task\'s host, under the same refusal rules', async (t) => {
+    const readGranted = (path: string) => rt.api('POST', '/api/v1/connections/bad/operations/read-granted', tokenA, { parameters: { path }, documents: [{}] });
+    const granted = await readGranted(join(folderA, 'mine.txt'));
+    t.equal(granted.status, 200, JSON.stringify(granted.body));
+    t.match(granted.body.results[0], { status: 'success', documents: [{ properties: { read: 'yes' } }] });
+    const refusedFile = await readGranted(join(home, 'master.key'));
+    t.equal(refusedFile.status, 400, JSON.stringify(refusedFile.body));
+    t.match(refusedFile.body.error, { code: 'QUARK_ERR_CONNECTION_FOLDER_REFUSED', details: { problems: [{ path: '/parameters/path', message: /holds master\.key/ }] } });
+    t.match(await read('bad', join(folderA, 'mine.txt')), refused, 'the parameter\'s grant stays with its own host');
+  });
+
   t.test('a deleted connection\'s folder is taken back: its host is retired', async (t) => {
     const retired = untilOutput(rt, /a connection no longer names one of its folders[^\n]*a plugin host granted local folders is retired/);
     t.equal((await rt.api('DELETE', '/api/v1/connections/files', tokenB)).status, 204);
