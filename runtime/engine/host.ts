@@ -16,8 +16,9 @@
  * plugin never shares a host with another tenant's folder. At most `maxHosts` hosts take
  * tasks; past that the least recently used is retired, and a host with folders left idle
  * for `idleMs` is too; a host granted a folder that a connection no longer names (revoke)
- * is retired. A retired host ends once its tasks in flight have ended. At most `threads`
- * tasks run at once over all hosts. A folder that holds the master key, the store or the
+ * is retired. A retired host ends once its tasks in flight have ended. Each host runs at
+ * most `threads` tasks at once; at most twice that are in flight over all hosts. A folder
+ * that holds the master key, the store or the
  * configuration, or a read-write folder that holds or is inside plugin code or the
  * runtime's code, is refused: QUARK_ERR_CONNECTION_FOLDER_REFUSED.
  */
@@ -241,7 +242,10 @@ export function createHostPool(options: HostPoolOptions): HostPool {
   // the hosts that take tasks, by key; `hosts` also holds the retired ones still ending
   const live = new Map<string, Host>();
   const hosts = new Set<Host>();
-  const slots = createSlots(options.threads);
+  // each host runs at most `threads` tasks (its connector pools); over all hosts at most
+  // twice that are in flight, so each thread has its next task waiting in its host (no
+  // round trip between two short tasks) while tasks of several hosts stay bounded
+  const slots = createSlots(2 * options.threads);
   let closed = false;
   let nextId = 0;
   let stats = emptyStats;
@@ -385,7 +389,7 @@ export function createHostPool(options: HostPoolOptions): HostPool {
         const refusal = folderRefusal(folder, options);
         if (refusal) throw refusal;
       }
-      // at most `threads` tasks at once over all hosts; the others wait here, before their time limit starts
+      // at most 2 × `threads` tasks in flight over all hosts; the others wait here, before their time limit starts
       await slots.take(runOptions.signal, runOptions.what);
       try {
         if (closed) throw shuttingDown(runOptions.what);
