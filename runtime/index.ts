@@ -23,7 +23,8 @@ import { createHostPool, folderRefusal } from './engine/host.js';
 import type { LocalFolder } from './engine/pool.js';
 import { checkPlugin, loadConnectors, type PluginLocation } from './connectors/loader.js';
 import { quarantineView, type ConnectorRegistry, type LoadedConnector, type QuarantinedPlugin } from './connectors/registry.js';
-import { createConnectionService, requireConnector, type ConnectionService } from './connections/service.js';
+import { createConnectionService, folderProblems, requireConnector, type ConnectionProblem, type ConnectionService, type ConnectionServiceDeps } from './connections/service.js';
+import { localFolders } from './connectors/local-paths.js';
 import { createTestConnection, type TestConnectionRequest, type TestConnectionResult } from './connections/test-connection.js';
 import { createOperations } from './connections/operations.js';
 import { createRecovery, type Recovery } from './connections/recovery.js';
@@ -140,6 +141,8 @@ interface LoadCheck {
   registry: ConnectorRegistry;
   deployments: ReturnType<typeof createDeployments>;
   scheduler: Scheduler;
+  /** Isolation "process": why the plugin host may not be given a folder. */
+  checkFolders?: ConnectionServiceDeps['checkFolders'];
 }
 
 /** Active deployments whose stored definition cannot be read. */
@@ -172,6 +175,19 @@ async function orphanConnections(check: LoadCheck): Promise<{ account: string; c
   return found;
 }
 
+/** Saved connections whose local folder today's rules refuse (saved before the rule): each of their tasks fails. */
+async function refusedFolderConnections(check: LoadCheck): Promise<{ account: string; connection: string; name: string; problem: ConnectionProblem }[]> {
+  const found: { account: string; connection: string; name: string; problem: ConnectionProblem }[] = [];
+  if (!check.checkFolders) return found;
+  for (const account of await check.store.accounts.list()) {
+    for (const c of await check.store.connections.list(account.id)) {
+      const folders = localFolders(check.registry.get(c.connectorId)?.localPaths ?? [], c.config);
+      for (const problem of folderProblems(folders, check.checkFolders)) found.push({ account: account.id, connection: c.id, name: c.name, problem });
+    }
+  }
+  return found;
+}
+
 /** Why a saved connection cannot run: its connector is not loaded (removed or quarantined). */
 async function connectionProblem(store: Store, registry: ConnectorRegistry, accountId: string, ref: string): Promise<string | undefined> {
   const connection = (await store.connections.get(accountId, ref)) ?? (await store.connections.findByName(accountId, ref));
@@ -191,7 +207,11 @@ async function reportLoadProblems(check: LoadCheck, logger: Logger, metrics: Met
   for (const c of await orphanConnections(check)) {
     logger.error({ ...c, code: 'QUARK_ERR_CONNECTOR_NOT_FOUND' }, (await connectionProblem(check.store, check.registry, c.account, c.connection))!);
   }
-  metrics.watchLoadProblems(async () => ({ schedule: check.scheduler.problemCount(), deployment: (await unreadableDeployments(check)).length + (await unreadableProperties(check)).length, connection: (await orphanConnections(check)).length }));
+  for (const { problem, ...c } of await refusedFolderConnections(check)) {
+    logger.error({ ...c, code: problem.code, path: problem.path }, `connection "${c.name}" was saved with a folder that is refused now; its tests and operations fail until it is changed: ${problem.message}`);
+  }
+  const connection = async () => (await orphanConnections(check)).length + new Set((await refusedFolderConnections(check)).map((c) => c.connection)).size;
+  metrics.watchLoadProblems(async () => ({ schedule: check.scheduler.problemCount(), deployment: (await unreadableDeployments(check)).length + (await unreadableProperties(check)).length, connection: await connection() }));
 }
 
 /** What startup has opened so far, closed in reverse order when a later step throws. */
@@ -295,7 +315,8 @@ function createServices(home: Home, parts: { store: Store; pool: Pool; registry:
   const { store, pool, registry, schemas, metrics, logger } = parts;
   const access: AccessControl = createAccessControl({ store, kind: config.kind, ownerId: config.owner.id });
   const checkFolders = folderCheck(home);
-  const connections: ConnectionService = createConnectionService({ store, registry, box: createSecretBox(masterKey), access, ...(checkFolders ? { checkFolders } : {}) });
+  const releaseFolders = pool.revoke ? (folders: readonly LocalFolder[]) => void pool.revoke!(folders) : undefined;
+  const connections: ConnectionService = createConnectionService({ store, registry, box: createSecretBox(masterKey), access, ...(checkFolders ? { checkFolders } : {}), ...(releaseFolders ? { releaseFolders } : {}) });
   const runtime = config.proxy ? { proxy: { host: config.proxy.host, port: config.proxy.port } } : {};
   const testConnection = createTestConnection({ access, connections, pool, schemas, metrics, logger, runtime, timeoutMs: config.limits.testConnectionTimeoutMs });
   const recovery = createRecovery({ store, connections, pool, logger, metrics, runtime, timeoutMs: config.limits.operationTimeoutMs });
@@ -309,6 +330,7 @@ function createServices(home: Home, parts: { store: Store; pool: Pool; registry:
     spillBytes: config.limits.spillBytes,
     timeoutMs: config.limits.operationTimeoutMs,
     recovery,
+    ...(checkFolders ? { checkFolders } : {}),
   });
   const schedule: { scheduler?: Scheduler } = {};
   const deployments = createDeployments({
@@ -423,7 +445,8 @@ async function wire(home: Home, boot: Boot) {
   const { scheduler, purgeTimer } = await startBackground(store, executions, recovery, logger, closers, home.nodeId);
   services.schedule.scheduler = scheduler;
   molecule?.start(() => executions.counts().running, () => executions.applyRequestedCancels());
-  await reportLoadProblems({ store, registry, deployments, scheduler }, logger, metrics);
+  const checkFolders = folderCheck(home);
+  await reportLoadProblems({ store, registry, deployments, scheduler, ...(checkFolders ? { checkFolders } : {}) }, logger, metrics);
   const startedAt = new Date();
   let closed = false;
   let address: string | null = null;

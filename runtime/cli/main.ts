@@ -72,6 +72,7 @@ function showConnection(c: ConnectionView): string {
     ...secrets,
     ['revision', c.revision],
     ['updated', c.updatedAt],
+    ...(c.problems ?? []).map((p) => ['problem', `${p.path} ${p.code}: ${p.message}`] as [string, unknown]),
   ]);
 }
 

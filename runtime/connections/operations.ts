@@ -4,14 +4,14 @@ import { QuarkError, quarkError, describeProblems } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
 import type { AccessControl, Caller } from '../accounts/access.js';
-import type { WorkerPool } from '../engine/pool.js';
+import type { LocalFolder, WorkerPool } from '../engine/pool.js';
 import type { BodyRef, DocumentRef, OperationResultRef } from '../engine/messages.js';
 import { emptyBody, inlineRef } from '../engine/bodies.js';
 import { relayPluginLogs, scrubStrings, secretValues } from '../secrets/secret-fields.js';
 import type { RuntimeSettings } from '../sdk/index.js';
 import type { ConnectionService } from './service.js';
 import type { LoadedConnector } from '../connectors/registry.js';
-import { localFolders } from '../connectors/local-paths.js';
+import { computedLocalPaths, localFolders } from '../connectors/local-paths.js';
 import type { ExecutionInfo } from '../engine/expressions.js';
 import type { HoldOwner, Recovery } from './recovery.js';
 
@@ -56,6 +56,8 @@ export interface OperationDeps {
   timeoutMs: number;
   /** Records the resources operations hold, and recovers what they leave. */
   recovery: Recovery;
+  /** Why the plugin host may not be given an operation's local paths (isolation "process"), or undefined. */
+  checkFolders?(folders: readonly LocalFolder[]): QuarkError | undefined;
 }
 
 /** The input documents of an operation or an execution as refs (bodies as bytes or files). */
@@ -132,6 +134,24 @@ export function createOperations(deps: OperationDeps) {
     if (problems.length > 0) {
       throw quarkError('QUARK_ERR_OPERATION_INVALID_PARAMETERS', `the parameters of ${prepared.connector.id}/${prepared.operation.id} are not valid: ${describeProblems(problems)}`, { problems });
     }
+    const refusal = deps.checkFolders?.(localFolders(prepared.operation.localPaths, parameters, '/parameters'));
+    if (refusal) throw refusal;
+  }
+
+  /**
+   * The folders a task brings (the connection's and its parameters'); refused (isolation
+   * "process") when a local-path parameter is computed per document: the host is granted
+   * its folders before the task runs.
+   */
+  function taskFolders(prepared: PreparedOperation, parameters: Record<string, unknown>, dynamic: boolean): LocalFolder[] | QuarkError {
+    const { connector, operation } = prepared;
+    const computed = dynamic && deps.checkFolders ? computedLocalPaths(operation.localPaths, parameters) : [];
+    if (computed.length > 0) {
+      const field = `/parameters${computed[0]}`;
+      const why = 'a local path must be a literal value here: the plugin host is granted it before the task runs, not per document';
+      return quarkError('QUARK_ERR_CONNECTION_FOLDER_REFUSED', `the parameter ${field} of ${connector.id}/${operation.id} is computed per document ({"$expr"}) and cannot be given to the plugin host (isolation "process"): ${why}`, { problems: [{ path: field, message: why }] });
+    }
+    return [...localFolders(connector.localPaths, prepared.config), ...localFolders(operation.localPaths, parameters, '/parameters')];
   }
 
   async function execute(prepared: PreparedOperation, documents: DocumentRef[], parameters: Record<string, unknown>, options: ExecuteOptions): Promise<OperationResultRef[]> {
@@ -141,6 +161,8 @@ export function createOperations(deps: OperationDeps) {
     // what the task holds and has not released when it ends (a kill of its worker, a
     // release that failed) is recovered in the background
     const held = new Set<string>();
+    const folders = taskFolders(prepared, parameters, options.dynamic !== undefined);
+    if (folders instanceof QuarkError) return everyDocumentFailed(documents, folders, secrets);
     try {
       const reply = await deps.pool.run(
         {
@@ -160,7 +182,7 @@ export function createOperations(deps: OperationDeps) {
           graceMs: 30_000,
           what,
           onResource: deps.recovery.handlerFor(prepared.owner, held),
-          folders: localFolders(connector.localPaths, config),
+          folders,
           ...(options.signal ? { signal: options.signal } : {}),
           ...(options.onProgress ? { onProgress: ({ type: _t, ...p }) => options.onProgress!(p) } : {}),
         },

@@ -1,4 +1,4 @@
-import { quarkError, describeProblems, type FieldProblem, type QuarkError } from '../core/errors.js';
+import { quarkError, describeProblems, type ErrorCode, type FieldProblem, type QuarkError } from '../core/errors.js';
 import { newId, nowIso } from '../core/ids.js';
 import { didYouMean } from '../core/suggest.js';
 import type { Caller, AccessControl } from '../accounts/access.js';
@@ -23,6 +23,18 @@ export interface ConnectionView {
   createdAt: string;
   updatedAt: string;
   revision: number;
+  /**
+   * Why the stored connection cannot run as saved (absent when nothing is wrong): a local
+   * folder that today's rules refuse (saved before the rule), with its field's pointer.
+   */
+  problems?: ConnectionProblem[];
+}
+
+export interface ConnectionProblem {
+  /** JSON pointer into the view, e.g. /config/folder. */
+  path: string;
+  code: ErrorCode;
+  message: string;
 }
 
 export interface ConnectionInput {
@@ -75,6 +87,20 @@ export interface ConnectionServiceDeps {
   access: AccessControl;
   /** Why the plugin host may not be given a configuration's local folders (isolation "process"), or undefined. */
   checkFolders?(folders: readonly LocalFolder[]): QuarkError | undefined;
+  /** Folders a saved connection no longer names (changed or deleted): the plugin hosts granted them are retired. */
+  releaseFolders?(folders: readonly LocalFolder[]): void;
+}
+
+/**
+ * A stored connection's local folders that today's rules refuse (isolation "process"):
+ * saved before the rule, such a connection fails each task until its folder is changed.
+ */
+export function folderProblems(folders: readonly LocalFolder[], checkFolders: ConnectionServiceDeps['checkFolders']): ConnectionProblem[] {
+  if (!checkFolders) return [];
+  return folders.flatMap((folder) => {
+    const refusal = checkFolders([folder]);
+    return refusal ? [{ path: `/config${folder.field}`, code: refusal.code, message: refusal.message }] : [];
+  });
 }
 
 export function createConnectionService(deps: ConnectionServiceDeps): ConnectionService {
@@ -94,6 +120,7 @@ export function createConnectionService(deps: ConnectionServiceDeps): Connection
   function toView(record: ConnectionRecord): ConnectionView {
     const secrets: Record<string, boolean> = {};
     for (const pointer of secretPointersOf(record)) secrets[pointer] = record.secrets[pointer] !== undefined;
+    const problems = folderProblems(foldersOf(record), deps.checkFolders);
     return {
       id: record.id,
       name: record.name,
@@ -103,6 +130,7 @@ export function createConnectionService(deps: ConnectionServiceDeps): Connection
       createdAt: record.createdAt,
       updatedAt: record.updatedAt,
       revision: record.revision,
+      ...(problems.length > 0 ? { problems } : {}),
     };
   }
 
@@ -152,6 +180,18 @@ export function createConnectionService(deps: ConnectionServiceDeps): Connection
     return { config, secrets };
   }
 
+  /** The local folders a stored connection names (its connector may be gone: none then). */
+  function foldersOf(record: ConnectionRecord): LocalFolder[] {
+    return localFolders(registry.get(record.connectorId)?.localPaths ?? [], record.config);
+  }
+
+  /** Tells the plugin hosts which folders `before` named that `after` (if any) does not. */
+  function release(before: ConnectionRecord, after?: ConnectionRecord): void {
+    const kept = new Set(after ? foldersOf(after).map((f) => `${f.write}:${f.path}`) : []);
+    const gone = foldersOf(before).filter((f) => !kept.has(`${f.write}:${f.path}`));
+    if (gone.length > 0) deps.releaseFolders?.(gone);
+  }
+
   /** Runs a write; the store's refusals in the words of the API. */
   async function written<T>(name: string, write: () => Promise<T>): Promise<T> {
     try {
@@ -194,12 +234,14 @@ export function createConnectionService(deps: ConnectionServiceDeps): Connection
       if (!(await written(name, () => store.connections.update(record, current.revision)))) {
         throw quarkError('QUARK_ERR_CONNECTION_NOT_FOUND', `connection "${ref}" was deleted meanwhile`);
       }
+      release(current, record);
       return toView(record);
     },
     async delete(caller, ref) {
       access.requireMember(caller, 'delete connections');
       const record = await find(caller, ref);
       await store.connections.delete(caller.account.id, record.id);
+      release(record);
     },
     async resolve(caller, input) {
       if (input.connection !== undefined) {

@@ -187,6 +187,7 @@ export function readPlugin(dir: string, source: PluginSource, schemas: SchemaReg
       ...(op.description !== undefined ? { description: op.description } : {}),
       parametersSchema,
       validateParameters: schemas.compile(parametersSchema, parametersPath),
+      localPaths: localPathFields(parametersSchema),
     };
   });
 

@@ -33,12 +33,24 @@ export function localPathFields(schema: Json, prefix = ''): LocalPathField[] {
   return fields;
 }
 
-/** The folders a configuration names in its local-path fields (absolute paths only; others are the schema's to refuse). */
-export function localFolders(fields: readonly LocalPathField[], config: Json): LocalFolder[] {
+/**
+ * The folders a configuration (or an operation's parameters) names in its local-path fields
+ * (absolute paths only; others are the schema's to refuse). `prefix` goes before each
+ * field's pointer: `/parameters` for an operation's.
+ */
+export function localFolders(fields: readonly LocalPathField[], config: Json, prefix = ''): LocalFolder[] {
   const folders: LocalFolder[] = [];
   for (const { pointer, write } of fields) {
     const value = getAt(config, pointer);
-    if (typeof value === 'string' && isAbsolute(value)) folders.push({ path: normalize(value).replace(/(.)\/+$/, '$1'), write, field: pointer });
+    if (typeof value === 'string' && isAbsolute(value)) folders.push({ path: normalize(value).replace(/(.)\/+$/, '$1'), write, field: `${prefix}${pointer}` });
   }
   return folders;
+}
+
+/** The local-path fields whose value is computed per document ({"$expr"}): no host can be granted them before the task runs. */
+export function computedLocalPaths(fields: readonly LocalPathField[], parameters: Json): string[] {
+  return fields.map((f) => f.pointer).filter((pointer) => {
+    const value = getAt(parameters, pointer);
+    return value !== null && typeof value === 'object' && typeof (value as { $expr?: unknown }).$expr === 'string';
+  });
 }

@@ -13,6 +13,8 @@ export interface LoadedOperation {
   description?: string;
   parametersSchema: Record<string, unknown>;
   validateParameters: Validator;
+  /** Parameters marked `x-local-path` (a folder or file the operation reads or writes). */
+  localPaths: LocalPathField[];
 }
 
 export interface LoadedConnector {

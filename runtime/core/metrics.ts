@@ -85,7 +85,7 @@ export function createMetrics() {
   let loadProblemSource: (() => Promise<Record<LoadProblemKind, number>>) | undefined;
   new Gauge({
     name: 'quark_load_problems',
-    help: 'Stored records the runtime could not load or arm: schedules, deployments (unreadable definition), connections (connector not loaded).',
+    help: 'Stored records the runtime could not load or arm: schedules, deployments (unreadable definition), connections (connector not loaded, or a local folder refused by the isolation rules).',
     labelNames: ['kind'] as const,
     registers: [registry],
     // counted from the store when scraped (prom-client awaits an async collect)

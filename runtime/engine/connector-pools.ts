@@ -11,6 +11,8 @@ import type { WorkerReply, WorkerTask } from './messages.js';
  * `idleMs`, or at once when more than `threads` pools are open). A reply that says its
  * worker is tainted (`recycle`: a late failure, a leaked handle) retires that connector's
  * pool: new tasks go to a fresh one, the old one is closed when its running tasks end.
+ * A pool that only ran the loader's probe (the import check at start) is closed when the
+ * probe ends: a connector nobody uses then holds no worker (the S3 SDK's ~45 MB).
  */
 export interface ConnectorPoolsOptions extends WorkerPoolOptions {
   /** How long a connector's pool is kept with no task (default 60 s). */
@@ -33,6 +35,8 @@ interface Entry {
   retired: boolean;
   idleTimer?: NodeJS.Timeout;
   lastUsed: number;
+  /** Only the loader's probe ran here so far: closed as soon as it ends. */
+  probedOnly: boolean;
 }
 
 /** Pure steps run no plugin code: they have a pool of their own. */
@@ -51,7 +55,7 @@ export function poolKey(task: WorkerTask): string {
 }
 
 /** A counter of free slots with a queue of waiters that a signal can take out. */
-function createSlots(total: number) {
+export function createSlots(total: number) {
   let free = total;
   const waiting: (() => void)[] = [];
   return {
@@ -110,7 +114,7 @@ export function createConnectorPools(options: ConnectorPoolsOptions): ConnectorP
   function entryFor(key: string): Entry {
     let entry = entries.get(key);
     if (!entry) {
-      entry = { key, pool: build(key === stepsKey ? { ...options, youngGenerationMb: stepsYoungGenerationMb } : options), running: 0, retired: false, lastUsed: Date.now() };
+      entry = { key, pool: build(key === stepsKey ? { ...options, youngGenerationMb: stepsYoungGenerationMb } : options), running: 0, retired: false, lastUsed: Date.now(), probedOnly: true };
       entries.set(key, entry);
     }
     clearTimeout(entry.idleTimer);
@@ -129,7 +133,7 @@ export function createConnectorPools(options: ConnectorPoolsOptions): ConnectorP
     entry.running--;
     entry.lastUsed = Date.now();
     if (entry.running > 0) return;
-    if (entry.retired) return closeEntry(entry);
+    if (entry.retired || entry.probedOnly) return closeEntry(entry);
     entry.idleTimer = setTimeout(() => closeEntry(entry), idleMs);
     entry.idleTimer.unref();
     trim();
@@ -139,6 +143,7 @@ export function createConnectorPools(options: ConnectorPoolsOptions): ConnectorP
     await slots.take(runOptions.signal, runOptions.what);
     const entry = entryFor(poolKey(task));
     entry.running++;
+    if (task.kind !== 'probe') entry.probedOnly = false;
     trim();
     try {
       const reply = await entry.pool.run(task, runOptions);

@@ -9,12 +9,18 @@
  * the host: its tasks in flight fail with QUARK_ERR_PLUGIN_HOST_DIED and the next task
  * starts a new host. This side implements the same WorkerPool as the threads mode.
  *
- * A connection's local folders (fields marked `x-local-path`, connectors/local-paths.ts)
- * come with its tasks (RunOptions.folders): the first task that needs a folder the running
- * host was not granted starts a new host granted every folder granted so far and that one
- * (the old host ends when its tasks in flight have ended). A folder that holds the master
- * key, the store or the configuration, or a read-write folder that holds or is inside plugin
- * code or the runtime's code, is refused: QUARK_ERR_CONNECTION_FOLDER_REFUSED.
+ * A connection's local folders (fields marked `x-local-path`, connectors/local-paths.ts, and
+ * an operation's parameters so marked) come with its tasks (RunOptions.folders). Hosts are
+ * keyed by the exact set of folders a task brings: a task runs only in a host granted
+ * exactly its own folders (a task with none, in the host granted none), so one tenant's
+ * plugin never shares a host with another tenant's folder. At most `maxHosts` hosts take
+ * tasks; past that the least recently used is retired, and a host with folders left idle
+ * for `idleMs` is too; a host granted a folder that a connection no longer names (revoke)
+ * is retired. A retired host ends once its tasks in flight have ended. Each host runs at
+ * most `threads` tasks at once; at most twice that are in flight over all hosts. A folder
+ * that holds the master key, the store or the
+ * configuration, or a read-write folder that holds or is inside plugin code or the
+ * runtime's code, is refused: QUARK_ERR_CONNECTION_FOLDER_REFUSED.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +29,7 @@ import { basename, join, relative, isAbsolute } from 'node:path';
 import { quarkError, type QuarkError } from '../core/errors.js';
 import { packageRoot } from '../core/paths.js';
 import type { LocalFolder, PoolStats, RunOptions, WorkerPool, WorkerPoolOptions } from './pool.js';
+import { createSlots } from './connector-pools.js';
 import type { HostCommand, HostReport, HostSettings } from './host-messages.js';
 import type { WorkerReply, WorkerTask } from './messages.js';
 
@@ -34,6 +41,10 @@ export interface HostPoolOptions extends WorkerPoolOptions {
   work: string;
   /** Paths the host must not be able to read: the master key and the store. */
   protect: string[];
+  /** Hosts that take tasks at once, one per set of folders (default 4). */
+  maxHosts?: number;
+  /** How long a host granted folders is kept with no task (default 60 s). */
+  idleMs?: number;
 }
 
 const hostFile = new URL('./host-main.js', import.meta.url);
@@ -123,9 +134,21 @@ export function folderRefusal(folder: LocalFolder, options: Pick<HostPoolOptions
   return undefined;
 }
 
-/** Whether the grants cover a folder: it is inside a granted folder, with write if it needs it. */
-function covered(grants: Grants, folder: LocalFolder): boolean {
-  return [...grants].some(([path, write]) => (write || !folder.write) && inside(folder.path, path));
+/** The grants of a task's folders: each path once, writable if any of its fields writes. */
+export function grantsOf(folders: readonly LocalFolder[]): Grants {
+  const grants = new Map<string, boolean>();
+  for (const folder of [...folders].sort((a, b) => a.path.localeCompare(b.path))) grants.set(folder.path, (grants.get(folder.path) ?? false) || folder.write);
+  return grants;
+}
+
+/** The key of a host: its grants, in order ('' for the host granted none). */
+function grantKey(grants: Grants): string {
+  return [...grants].map(([path, write]) => `${write ? 'rw' : 'r'}:${path}`).join('\n');
+}
+
+/** Whether the grants give a folder (or what holds it, or what it holds). */
+function touches(grants: Grants, folder: LocalFolder): boolean {
+  return [...grants.keys()].some((path) => inside(folder.path, path) || inside(path, folder.path));
 }
 
 const envCommand = '/usr/bin/env';
@@ -165,10 +188,13 @@ interface Host {
   pending: Map<number, Pending>;
   exited: Promise<void>;
   stderrTail(): string;
-  /** The folders this host was started with. */
+  /** The folders this host was started with, and their key. */
   grants: Grants;
-  /** Replaced by a host with more grants: it ends once its tasks in flight have ended. */
+  key: string;
+  /** Takes no more tasks: it ends once its tasks in flight have ended. */
   retired: boolean;
+  lastUsed: number;
+  idleTimer?: NodeJS.Timeout;
   ending?: Promise<void>;
 }
 
@@ -201,12 +227,25 @@ function watchStderr(child: ChildProcess): () => string {
   return () => tail;
 }
 
-export function createHostPool(options: HostPoolOptions): WorkerPool {
+/** What a host pool answers besides a WorkerPool's: its hosts (tests, logs). */
+export interface HostPool extends WorkerPool {
+  /** The hosts running now: their process id, folders, and whether they take tasks. */
+  hosts(): { pid: number | undefined; folders: string[]; retired: boolean }[];
+  revoke(folders: readonly LocalFolder[]): Promise<void>;
+}
+
+export function createHostPool(options: HostPoolOptions): HostPool {
   checkProtected(options);
   const settings: HostSettings = { threads: options.threads, heapMb: options.heapMb, ...(options.limits ? { limits: options.limits } : {}) };
-  let host: Host | undefined;
+  const maxHosts = options.maxHosts ?? 4;
+  const idleMs = options.idleMs ?? 60_000;
+  // the hosts that take tasks, by key; `hosts` also holds the retired ones still ending
+  const live = new Map<string, Host>();
   const hosts = new Set<Host>();
-  const grants = new Map<string, boolean>();
+  // each host runs at most `threads` tasks (its connector pools); over all hosts at most
+  // twice that are in flight, so each thread has its next task waiting in its host (no
+  // round trip between two short tasks) while tasks of several hosts stay bounded
+  const slots = createSlots(2 * options.threads);
   let closed = false;
   let nextId = 0;
   let stats = emptyStats;
@@ -227,23 +266,43 @@ export function createHostPool(options: HostPoolOptions): WorkerPool {
     if (current.retired && current.pending.size === 0) void end(current);
   }
 
-  /**
-   * Grants the folders a task needs (refused: why); when the running host lacks one, it is
-   * retired, so that the task starts a new host with every grant so far.
-   */
-  function grant(folders: readonly LocalFolder[]): QuarkError | undefined {
-    for (const folder of folders) {
-      const refusal = folderRefusal(folder, options);
-      if (refusal) return refusal;
-      if (!covered(grants, folder)) grants.set(folder.path, (grants.get(folder.path) ?? false) || folder.write);
+  /** The host takes no more tasks and ends once its tasks in flight have ended. */
+  function retire(current: Host, why: string): void {
+    if (current.retired) return;
+    current.retired = true;
+    clearTimeout(current.idleTimer);
+    if (live.get(current.key) === current) live.delete(current.key);
+    if (current.grants.size > 0) options.logger.info?.({ host: current.child.pid, folders: [...current.grants.keys()], why }, 'a plugin host granted local folders is retired; it ends when its tasks have ended');
+    endIfDrained(current);
+  }
+
+  /** More hosts than maxHosts: the least recently used ones go (not the one a task is about to use). */
+  function trim(keep: Host): void {
+    const others = [...live.values()].filter((h) => h !== keep).sort((a, b) => a.lastUsed - b.lastUsed);
+    for (const host of others.slice(0, Math.max(0, live.size - maxHosts))) retire(host, `more than ${maxHosts} plugin hosts`);
+  }
+
+  /** The host of a task's folders (checked already), started when none runs. */
+  function hostFor(folders: readonly LocalFolder[]): Host {
+    const grants = grantsOf(folders);
+    const key = grantKey(grants);
+    let current = live.get(key);
+    if (!current) {
+      current = start(grants, key);
+      live.set(key, current);
+      if (grants.size > 0) options.logger.info?.({ host: current.child.pid, folders: [...grants.keys()] }, 'a plugin host starts for a set of local folders: only tasks that bring exactly these folders run in it');
     }
-    if (host && !folders.every((folder) => covered(host!.grants, folder))) {
-      options.logger.info?.({ host: host.child.pid, folders: folders.map((f) => f.path) }, 'a new plugin host starts, granted a connection\'s folder; the old one ends when its tasks have ended');
-      host.retired = true;
-      endIfDrained(host);
-      host = undefined;
-    }
-    return undefined;
+    clearTimeout(current.idleTimer);
+    current.lastUsed = Date.now();
+    trim(current);
+    return current;
+  }
+
+  /** A host granted folders and left with no task is retired after idleMs. */
+  function idleLater(current: Host): void {
+    if (current.retired || current.pending.size > 0 || current.grants.size === 0) return;
+    current.idleTimer = setTimeout(() => retire(current, `no task for ${idleMs} ms`), idleMs);
+    current.idleTimer.unref();
   }
 
   function onReport(current: Host, report: HostReport): void {
@@ -259,8 +318,8 @@ export function createHostPool(options: HostPoolOptions): WorkerPool {
     if (report.type === 'done') pending.resolve(report.reply);
     else pending.reject(quarkError(report.error.code, report.error.message, report.error.details));
     endIfDrained(current);
+    idleLater(current);
   }
-
   async function answerHold(current: Host, id: number, pending: Pending, request: Extract<HostReport, { type: 'hold' }>['request']): Promise<void> {
     let answer;
     try {
@@ -272,15 +331,15 @@ export function createHostPool(options: HostPoolOptions): WorkerPool {
   }
 
   function onExit(current: Host, code: number | null, signal: NodeJS.Signals | null): void {
-    if (host === current) host = undefined;
+    clearTimeout(current.idleTimer);
+    if (live.get(current.key) === current) live.delete(current.key);
     hosts.delete(current);
     if (!closed && !(current.retired && current.pending.size === 0)) options.logger.error({ exitCode: code, signal, inFlight: current.pending.size }, 'the plugin host process ended; its tasks in flight failed and the next task starts a new host');
     for (const pending of current.pending.values()) pending.reject(hostDied(pending.options.what, code, signal, current.stderrTail()));
     current.pending.clear();
   }
 
-  function start(): Host {
-    const granted: Grants = new Map(grants);
+  function start(granted: Grants, key: string): Host {
     const [command, args] = hostCommand([...hostArgs(options, granted), fileURLToPath(hostFile), JSON.stringify(settings)]);
     const child = spawn(command, args, {
       // nothing of the runtime's environment (credentials, tokens) reaches plugin code
@@ -289,7 +348,7 @@ export function createHostPool(options: HostPoolOptions): WorkerPool {
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
     });
     // 'close': the host has ended and its standard error is read to the end
-    const current: Host = { child, pending: new Map(), exited: new Promise((resolve) => child.once('close', () => resolve())), stderrTail: watchStderr(child), grants: granted, retired: false };
+    const current: Host = { child, pending: new Map(), exited: new Promise((resolve) => child.once('close', () => resolve())), stderrTail: watchStderr(child), grants: granted, key, retired: false, lastUsed: Date.now() };
     hosts.add(current);
     child.on('message', (report: HostReport) => onReport(current, report));
     child.once('close', (code, signal) => onExit(current, code, signal));
@@ -302,30 +361,50 @@ export function createHostPool(options: HostPoolOptions): WorkerPool {
     if (current.child.connected) current.child.send(command);
   }
 
-  return {
-    run(task, runOptions) {
-      if (closed) return Promise.reject(quarkError('QUARK_ERR_API_SHUTTING_DOWN', `${runOptions.what} cannot start: the runtime is closing`));
-      if (runOptions.signal?.aborted) return Promise.reject(quarkError('QUARK_ERR_OPERATION_CANCELLED', `${runOptions.what} was cancelled before it started`));
-      const refused = grant(runOptions.folders ?? []);
-      if (refused) return Promise.reject(refused);
-      host ??= start();
-      const current = host;
-      const id = ++nextId;
-      return new Promise<WorkerReply>((resolve, reject) => {
-        const onCancel = () => send(current, { type: 'cancel', id });
-        const done = () => runOptions.signal?.removeEventListener('abort', onCancel);
-        current.pending.set(id, {
-          task,
-          options: runOptions,
-          resolve: (reply) => (done(), resolve(reply)),
-          reject: (error) => (done(), reject(error)),
-        });
-        runOptions.signal?.addEventListener('abort', onCancel, { once: true });
-        const { timeoutMs, graceMs, what } = runOptions;
-        send(current, { type: 'run', id, task, timeoutMs, ...(graceMs !== undefined ? { graceMs } : {}), what, holds: runOptions.onResource !== undefined });
+  /** Sends a task to its host; the promise settles with the host's answer. */
+  function dispatch(current: Host, task: WorkerTask, runOptions: RunOptions): Promise<WorkerReply> {
+    const id = ++nextId;
+    return new Promise<WorkerReply>((resolve, reject) => {
+      const onCancel = () => send(current, { type: 'cancel', id });
+      const done = () => runOptions.signal?.removeEventListener('abort', onCancel);
+      current.pending.set(id, {
+        task,
+        options: runOptions,
+        resolve: (reply) => (done(), resolve(reply)),
+        reject: (error) => (done(), reject(error)),
       });
+      runOptions.signal?.addEventListener('abort', onCancel, { once: true });
+      const { timeoutMs, graceMs, what } = runOptions;
+      send(current, { type: 'run', id, task, timeoutMs, ...(graceMs !== undefined ? { graceMs } : {}), what, holds: runOptions.onResource !== undefined });
+    });
+  }
+
+  const shuttingDown = (what: string) => quarkError('QUARK_ERR_API_SHUTTING_DOWN', `${what} cannot start: the runtime is closing`);
+
+  return {
+    async run(task, runOptions) {
+      if (closed) throw shuttingDown(runOptions.what);
+      if (runOptions.signal?.aborted) throw quarkError('QUARK_ERR_OPERATION_CANCELLED', `${runOptions.what} was cancelled before it started`);
+      for (const folder of runOptions.folders ?? []) {
+        const refusal = folderRefusal(folder, options);
+        if (refusal) throw refusal;
+      }
+      // at most 2 × `threads` tasks in flight over all hosts; the others wait here, before their time limit starts
+      await slots.take(runOptions.signal, runOptions.what);
+      try {
+        if (closed) throw shuttingDown(runOptions.what);
+        return await dispatch(hostFor(runOptions.folders ?? []), task, runOptions);
+      } finally {
+        slots.give();
+      }
     },
-    stats: () => ({ ...stats, completed }),
+    stats: () => ({ ...stats, queueSize: stats.queueSize + slots.waiting(), completed }),
+    hosts: () => [...hosts].map((h) => ({ pid: h.child.pid, folders: [...h.grants.keys()], retired: h.retired })),
+    async revoke(folders) {
+      const granted = [...live.values()].filter((h) => folders.some((folder) => touches(h.grants, folder)));
+      for (const current of granted) retire(current, 'a connection no longer names one of its folders');
+      await Promise.all(granted.map((h) => h.exited));
+    },
     async close() {
       closed = true;
       await Promise.all([...hosts].map(end));

@@ -92,6 +92,12 @@ export interface WorkerPool {
   run(task: WorkerTask, options: RunOptions): Promise<WorkerReply>;
   stats(): PoolStats;
   close(): Promise<void>;
+  /**
+   * The folders are no longer named by the connection that named them (changed or
+   * deleted): a plugin host granted any of them is retired, and the promise settles once
+   * those hosts have ended (after their tasks in flight). Worker threads hold no grant.
+   */
+  revoke?(folders: readonly LocalFolder[]): Promise<void>;
 }
 
 const workerFile = new URL('./worker.js', import.meta.url).href;

@@ -119,3 +119,21 @@ t.test('idle pools beyond `threads` are closed, least recently used first', asyn
 async function until(check: () => boolean): Promise<void> {
   while (!check()) await new Promise((resolve) => setImmediate(resolve));
 }
+
+t.test("a connector's pool that only ran the loader's probe is closed when the probe ends; one that ran a task is kept", async (t) => {
+  const fake = fakePools();
+  const pools = createConnectorPools({ threads: 2, heapMb: 64, logger: silent, createPool: fake.createPool });
+  const probe: WorkerTask = { kind: 'probe', entry: join(fixturePlugins, 'hostile', 'index.js'), operations: [], testConnection: true };
+  const probed = pools.run(probe, { timeoutMs: 1000, what: 'probe' });
+  await until(() => fake.finish.length === 1);
+  fake.finish[0]!({ ok: true, value: null, logs: [] });
+  await probed;
+  t.ok(fake.made[0]!.closed, 'the probed connector holds no worker');
+  t.same(pools.keys(), []);
+  const tested = pools.run(testTask('hostile'), { timeoutMs: 1000, what: 'test' });
+  await until(() => fake.finish.length === 2);
+  fake.finish[1]!({ ok: true, value: null, logs: [] });
+  await tested;
+  t.notOk(fake.made[1]!.closed, 'a connector in use keeps its pool (until idle)');
+  await pools.close();
+});

@@ -13,6 +13,7 @@ import { inlineRef } from '../../runtime/engine/bodies.js';
 import { createLogger } from '../../runtime/core/logger.js';
 import { quarkError } from '../../runtime/core/errors.js';
 import type { ProcessDefinition, Step } from '../../runtime/processes/definition.js';
+import { fixturePlugins } from '../helpers/quark.js';
 
 const quiet = createLogger({ level: 'silent' });
 
@@ -74,4 +75,34 @@ t.test('folderRefusal: the master key, the store and code the runtime loads are 
   t.equal(folderRefusal(folder('/home/q/files'), rules), undefined, 'a folder of its own in the home');
   t.equal(folderRefusal(folder('/data/in'), rules), undefined);
   t.match(folderRefusal(folder('/data/*', false), rules), { message: /wildcard/ }, 'a * would grant more than the folder');
+});
+
+t.test('hosts are keyed by their tasks\' exact folders: bounded (least recently used retired), revoked folders retire their host', async (t) => {
+  const work = mkdtempSync(join(tmpdir(), 'quark-host-work-'));
+  const data = mkdtempSync(join(tmpdir(), 'quark-host-data-'));
+  t.teardown(() => rmSync(work, { recursive: true, force: true }));
+  t.teardown(() => rmSync(data, { recursive: true, force: true }));
+  const plugin = join(fixturePlugins, 'hostile');
+  const pool = createHostPool({ threads: 2, heapMb: 256, logger: quiet, reads: [plugin], work, protect: [], maxHosts: 2 });
+  t.teardown(() => pool.close());
+  const probe = (folders: { path: string; write: boolean; field: string }[]) =>
+    pool.run({ kind: 'probe', entry: join(plugin, 'index.js'), operations: ['read'], testConnection: true }, { timeoutMs: 60_000, what: 'probe', folders });
+  const live = () => pool.hosts().filter((h) => !h.retired).map((h) => h.folders.join(',')).sort();
+  const [x, y] = [join(data, 'x'), join(data, 'y')];
+
+  await probe([]);
+  await probe([{ path: x, write: true, field: '/folder' }]);
+  t.same(live(), ['', x], 'a task with no folder and one with a folder run in two hosts');
+  await probe([{ path: x, write: false, field: '/in' }, { path: x, write: true, field: '/folder' }]);
+  t.same(live(), ['', x], 'the same folder set (written by one field) is the same host');
+  const first = pool.hosts().find((h) => h.folders.length === 0)!.pid;
+  await probe([{ path: y, write: false, field: '/folder' }]);
+  t.same(live(), [x, y], 'past maxHosts the least recently used host is retired');
+  t.notOk(pool.hosts().some((h) => h.pid === first && !h.retired));
+
+  await pool.revoke([{ path: y, write: false, field: '/folder' }]);
+  t.same(live(), [x], 'a revoked folder\'s host has ended');
+  t.notOk(pool.hosts().some((h) => h.folders.includes(y)), 'and is gone');
+  await probe([]);
+  t.same(live(), ['', x], 'a task with no folder starts a host with none again');
 });
