@@ -120,7 +120,7 @@ export const utilizationMaxAgeMs = 1000;
  * plugin host sends its stats with every reply — once per execution of a small process
  * (bench/RESULTS.md, "latency12").
  */
-function createUtilization(piscina: Pick<Piscina, 'utilization'>, now: () => number = Date.now): () => number {
+export function createUtilization(piscina: Pick<Piscina, 'utilization'>, now: () => number = Date.now): () => number {
   let value = 0;
   let at = -Infinity;
   return () => {
