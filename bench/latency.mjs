@@ -19,7 +19,7 @@
 // and peak RSS (VmHWM), and the bench process's own CPU (it shares the cores). Targets from the issue: p50 under 2 ms, p99 under 10 ms, warm pool.
 //   npm run build
 //   node bench/latency.mjs [--runs 1000] [--warmup 50] [--concurrency 50] [--seconds 10]
-//                          [--log-level info] [--home-dir DIR] [--profile DIR] [--write bench/RESULTS.md]
+//                          [--load-warmup 2] [--log-level info] [--home-dir DIR] [--profile DIR] [--write bench/RESULTS.md]
 //   --home-dir DIR  where the temp home is made (default: the OS temp directory)
 //   --store URL     keep the records in PostgreSQL (an empty database; quark init --store URL)
 //   --dist DIR      run the build in DIR (a checkout's dist/, e.g. an older commit's, for an
@@ -46,6 +46,7 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '50' },
     concurrency: { type: 'string', default: '50' },
     seconds: { type: 'string', default: '10' },
+    'load-warmup': { type: 'string', default: '2' },
     'log-level': { type: 'string' },
     'home-dir': { type: 'string' },
     profile: { type: 'string' },
@@ -57,8 +58,9 @@ const runs = Number(values.runs);
 const warmup = Number(values.warmup);
 const concurrency = Number(values.concurrency);
 const seconds = Number(values.seconds);
-if (![runs, warmup, concurrency, seconds].every((n) => Number.isInteger(n) && n >= 0) || runs < 1 || concurrency < 1) {
-  throw new Error('usage: latency.mjs [--runs N] [--warmup N] [--concurrency N] [--seconds N] [--log-level L] [--profile DIR] [--store URL] [--dist DIR] [--write FILE]');
+const loadWarmup = Number(values['load-warmup']);
+if (![runs, warmup, concurrency, seconds, loadWarmup].every((n) => Number.isInteger(n) && n >= 0) || runs < 1 || concurrency < 1) {
+  throw new Error('usage: latency.mjs [--runs N] [--warmup N] [--concurrency N] [--seconds N] [--load-warmup S] [--log-level L] [--profile DIR] [--store URL] [--dist DIR] [--write FILE]');
 }
 const dist = values.dist ?? join(root, 'dist');
 const cli = join(dist, 'runtime/cli/main.js');
@@ -194,7 +196,16 @@ const seqClientBusy = clientBusy(seqClient, seqSeconds);
 const seqTo = nowUs();
 process.stderr.write(`latency: window sequential ${seqFrom} ${seqTo}\n`);
 
-// (b) load
+// (b) load, after a warm-up under load (<load-warmup> s, not counted): the pools' second
+// worker starts when two tasks wait at once, which the sequential phase never makes, and
+// its start (module loading, ~1 s of CPU) would land in the window of whichever build
+// starts it then; the targets are for a warm pool
+async function callers(until, onAnswer) {
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (performance.now() < until) onAnswer(await execute());
+  }));
+}
+await callers(performance.now() + loadWarmup * 1000, () => {});
 const loadFrom = nowUs();
 const loadCpu = cpuSeconds();
 const loadClient = process.cpuUsage();
@@ -203,16 +214,13 @@ const deadline = loadStart + seconds * 1000;
 const underLoad = [];
 const loadRuntime = [];
 let refused = 0;
-await Promise.all(Array.from({ length: concurrency }, async () => {
-  while (performance.now() < deadline) {
-    const r = await execute();
-    if (r.status === 429) refused++;
-    else {
-      underLoad.push(r.ms);
-      loadRuntime.push(r.durationMs);
-    }
+await callers(deadline, (r) => {
+  if (r.status === 429) refused++;
+  else {
+    underLoad.push(r.ms);
+    loadRuntime.push(r.durationMs);
   }
-}));
+});
 const loadSeconds = (performance.now() - loadStart) / 1000;
 const loadBusy = (cpuSeconds() - loadCpu) / loadSeconds;
 const loadClientBusy = clientBusy(loadClient, loadSeconds);
@@ -239,7 +247,7 @@ const meets = (value, target) => (value < target ? 'met' : 'missed');
 const lines = [
   `## ${new Date().toISOString().slice(0, 10)} — latency: one small execution through the HTTP API, store ${init.store ?? 'sqlite'} (code at ${commit})`,
   '',
-  `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}. A runtime started with \`quark start --port 0\` on a fresh home in ${dirname(home)} (default config${values['log-level'] ? `, log level ${values['log-level']}` : ', log level info'}: 2 worker threads, at most 4 executions running and 100 queued), a process start (none) → map → set-properties → decision, both paths ending; each call is \`POST /api/v1/executions {"process", "wait": true}\` over keep-alive connections (undici), answered 200 with the final execution view (one output document, base64). Latency = request sent to the last byte of the answer, in the bench's process; "in the runtime" = the view's durationMs (startedAt to endedAt, millisecond timestamps). Sequential: ${warmup} warm-up calls, then ${runs} one after another. Load: ${concurrency} callers each calling again as soon as answered, for ${seconds} s. Runtime cores busy = the CPU time of the runtime process (all threads) and of its child processes (the plugin host) / wall time, client cores busy = the same for the bench's own process (both share the machine's cores); peak RSS = the runtime's VmHWM.`,
+  `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}. A runtime started with \`quark start --port 0\` on a fresh home in ${dirname(home)} (default config${values['log-level'] ? `, log level ${values['log-level']}` : ', log level info'}: 2 worker threads, at most 4 executions running and 100 queued), a process start (none) → map → set-properties → decision, both paths ending; each call is \`POST /api/v1/executions {"process", "wait": true}\` over keep-alive connections (undici), answered 200 with the final execution view (one output document, base64). Latency = request sent to the last byte of the answer, in the bench's process; "in the runtime" = the view's durationMs (startedAt to endedAt, millisecond timestamps). Sequential: ${warmup} warm-up calls, then ${runs} one after another. Load: ${concurrency} callers each calling again as soon as answered, for ${loadWarmup} s not counted (the pools' workers started), then for ${seconds} s. Runtime cores busy = the CPU time of the runtime process (all threads) and of its child processes (the plugin host) / wall time, client cores busy = the same for the bench's own process (both share the machine's cores); peak RSS = the runtime's VmHWM.`,
   '',
   '| phase | calls | calls/s | p50 ms | p90 ms | p99 ms | max ms | in the runtime p50 / p99 ms | 429 (queue full) | runtime cores busy | runtime CPU ms per call | client cores busy |',
   '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
