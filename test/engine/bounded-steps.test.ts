@@ -70,14 +70,14 @@ function recording(name: string, into: string[]): WorkerPool {
   };
 }
 
-t.test('isolation threads: bounded steps run in the runtime\'s pools, the rest of the steps in the host', async (t) => {
+t.test('isolation threads: bounded steps run in a steps pool of the runtime, the rest of the steps in the host, plugin tasks in the connector pools', async (t) => {
   const ran: string[] = [];
-  const pool = createSplitPool({ steps: recording('host', ran), plugins: recording('runtime', ran) });
+  const pool = createSplitPool({ steps: recording('host', ran), local: recording('runtime steps', ran), plugins: recording('plugins', ran) });
   const options = { timeoutMs: 1000, what: 'test' };
   await pool.run(task(small), options);
   await pool.run(task(small, [{ bytes: 100_000 }]), options);
   await pool.run(task({ grow: { id: 'grow', kind: 'map', expression: '$grow([], 200)' } }), options);
   const operation = { kind: 'operation', entry: '/plugins/x/index.js' } as unknown as WorkerTask;
   await pool.run(operation, options);
-  t.same(ran, ['runtime', 'host', 'host', 'runtime']);
+  t.same(ran, ['runtime steps', 'host', 'host', 'plugins']);
 });
