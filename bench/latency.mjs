@@ -19,7 +19,7 @@
 // and peak RSS (VmHWM), and the bench process's own CPU (it shares the cores). Targets from the issue: p50 under 2 ms, p99 under 10 ms, warm pool.
 //   npm run build
 //   node bench/latency.mjs [--runs 1000] [--warmup 50] [--concurrency 50] [--seconds 10]
-//                          [--log-level info] [--home-dir DIR] [--profile DIR] [--write bench/RESULTS.md]
+//                          [--load-warmup 2] [--log-level info] [--home-dir DIR] [--profile DIR] [--write bench/RESULTS.md]
 //   --home-dir DIR  where the temp home is made (default: the OS temp directory)
 //   --store URL     keep the records in PostgreSQL (an empty database; quark init --store URL)
 //   --dist DIR      run the build in DIR (a checkout's dist/, e.g. an older commit's, for an
@@ -29,7 +29,7 @@
 //                   thread, written when it stops); the windows of (a) and (b) are printed on
 //                   stderr in µs of the monotonic clock, for bench/profile-summary.mjs --from/--to
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,6 +46,7 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '50' },
     concurrency: { type: 'string', default: '50' },
     seconds: { type: 'string', default: '10' },
+    'load-warmup': { type: 'string', default: '2' },
     'log-level': { type: 'string' },
     'home-dir': { type: 'string' },
     profile: { type: 'string' },
@@ -57,8 +58,9 @@ const runs = Number(values.runs);
 const warmup = Number(values.warmup);
 const concurrency = Number(values.concurrency);
 const seconds = Number(values.seconds);
-if (![runs, warmup, concurrency, seconds].every((n) => Number.isInteger(n) && n >= 0) || runs < 1 || concurrency < 1) {
-  throw new Error('usage: latency.mjs [--runs N] [--warmup N] [--concurrency N] [--seconds N] [--log-level L] [--profile DIR] [--store URL] [--dist DIR] [--write FILE]');
+const loadWarmup = Number(values['load-warmup']);
+if (![runs, warmup, concurrency, seconds, loadWarmup].every((n) => Number.isInteger(n) && n >= 0) || runs < 1 || concurrency < 1) {
+  throw new Error('usage: latency.mjs [--runs N] [--warmup N] [--concurrency N] [--seconds N] [--load-warmup S] [--log-level L] [--profile DIR] [--store URL] [--dist DIR] [--write FILE]');
 }
 const dist = values.dist ?? join(root, 'dist');
 const cli = join(dist, 'runtime/cli/main.js');
@@ -135,11 +137,33 @@ async function execute() {
   throw new Error(`POST /api/v1/executions answered ${response.statusCode}: ${text.slice(0, 500)}`);
 }
 
-// the runtime process's CPU seconds (all threads) and peak RSS, from /proc
+// the runtime's CPU seconds (all threads, and its child processes: the plugin host that runs
+// pure steps in isolation "threads") and peak RSS, from /proc
 const clockTicks = 100; // USER_HZ on Linux
-function cpuSeconds() {
-  const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+function processCpu(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(fields[11]) + Number(fields[12])) / clockTicks; // utime + stime (fields 14, 15)
+}
+/** A process and its descendants alive now (their children's pids, per thread, from /proc). */
+function processTree(pid) {
+  let children = [];
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) children.push(...readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
+  } catch {
+    children = []; // it has just ended
+  }
+  return [pid, ...children.flatMap(processTree)];
+}
+function cpuSeconds() {
+  let total = 0;
+  for (const pid of processTree(child.pid)) {
+    try {
+      total += processCpu(pid);
+    } catch {
+      /* ended between the listing and the read */
+    }
+  }
+  return total;
 }
 const peakRssMb = () => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))[1]) / 1024;
 
@@ -172,7 +196,16 @@ const seqClientBusy = clientBusy(seqClient, seqSeconds);
 const seqTo = nowUs();
 process.stderr.write(`latency: window sequential ${seqFrom} ${seqTo}\n`);
 
-// (b) load
+// (b) load, after a warm-up under load (<load-warmup> s, not counted): the pools' second
+// worker starts when two tasks wait at once, which the sequential phase never makes, and
+// its start (module loading, ~1 s of CPU) would land in the window of whichever build
+// starts it then; the targets are for a warm pool
+async function callers(until, onAnswer) {
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (performance.now() < until) onAnswer(await execute());
+  }));
+}
+await callers(performance.now() + loadWarmup * 1000, () => {});
 const loadFrom = nowUs();
 const loadCpu = cpuSeconds();
 const loadClient = process.cpuUsage();
@@ -181,16 +214,13 @@ const deadline = loadStart + seconds * 1000;
 const underLoad = [];
 const loadRuntime = [];
 let refused = 0;
-await Promise.all(Array.from({ length: concurrency }, async () => {
-  while (performance.now() < deadline) {
-    const r = await execute();
-    if (r.status === 429) refused++;
-    else {
-      underLoad.push(r.ms);
-      loadRuntime.push(r.durationMs);
-    }
+await callers(deadline, (r) => {
+  if (r.status === 429) refused++;
+  else {
+    underLoad.push(r.ms);
+    loadRuntime.push(r.durationMs);
   }
-}));
+});
 const loadSeconds = (performance.now() - loadStart) / 1000;
 const loadBusy = (cpuSeconds() - loadCpu) / loadSeconds;
 const loadClientBusy = clientBusy(loadClient, loadSeconds);
@@ -217,12 +247,12 @@ const meets = (value, target) => (value < target ? 'met' : 'missed');
 const lines = [
   `## ${new Date().toISOString().slice(0, 10)} — latency: one small execution through the HTTP API, store ${init.store ?? 'sqlite'} (code at ${commit})`,
   '',
-  `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}. A runtime started with \`quark start --port 0\` on a fresh home in ${dirname(home)} (default config${values['log-level'] ? `, log level ${values['log-level']}` : ', log level info'}: 2 worker threads, at most 4 executions running and 100 queued), a process start (none) → map → set-properties → decision, both paths ending; each call is \`POST /api/v1/executions {"process", "wait": true}\` over keep-alive connections (undici), answered 200 with the final execution view (one output document, base64). Latency = request sent to the last byte of the answer, in the bench's process; "in the runtime" = the view's durationMs (startedAt to endedAt, millisecond timestamps). Sequential: ${warmup} warm-up calls, then ${runs} one after another. Load: ${concurrency} callers each calling again as soon as answered, for ${seconds} s. Runtime cores busy = the runtime process's CPU time (all threads) / wall time, client cores busy = the same for the bench's own process (both share the machine's cores); peak RSS = the runtime's VmHWM.`,
+  `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}. A runtime started with \`quark start --port 0\` on a fresh home in ${dirname(home)} (default config${values['log-level'] ? `, log level ${values['log-level']}` : ', log level info'}: 2 worker threads, at most 4 executions running and 100 queued), a process start (none) → map → set-properties → decision, both paths ending; each call is \`POST /api/v1/executions {"process", "wait": true}\` over keep-alive connections (undici), answered 200 with the final execution view (one output document, base64). Latency = request sent to the last byte of the answer, in the bench's process; "in the runtime" = the view's durationMs (startedAt to endedAt, millisecond timestamps). Sequential: ${warmup} warm-up calls, then ${runs} one after another. Load: ${concurrency} callers each calling again as soon as answered, for ${loadWarmup} s not counted (the pools' workers started), then for ${seconds} s. Runtime cores busy = the CPU time of the runtime process (all threads) and of its child processes (the plugin host) / wall time, client cores busy = the same for the bench's own process (both share the machine's cores); peak RSS = the runtime's VmHWM.`,
   '',
-  '| phase | calls | calls/s | p50 ms | p90 ms | p99 ms | max ms | in the runtime p50 / p99 ms | 429 (queue full) | runtime cores busy | client cores busy |',
-  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-  `| sequential | ${runs} | ${Math.round(runs / seqSeconds)} | ${f(a.p50)} | ${f(a.p90)} | ${f(a.p99)} | ${f(a.max)} | ${ar.p50} / ${ar.p99} | 0 | ${seqBusy.toFixed(2)} | ${seqClientBusy.toFixed(2)} |`,
-  `| ${concurrency} concurrent callers, ${seconds} s | ${underLoad.length} | ${Math.round(underLoad.length / loadSeconds)} | ${f(b.p50)} | ${f(b.p90)} | ${f(b.p99)} | ${f(b.max)} | ${br.p50} / ${br.p99} | ${refused} | ${loadBusy.toFixed(2)} | ${loadClientBusy.toFixed(2)} |`,
+  '| phase | calls | calls/s | p50 ms | p90 ms | p99 ms | max ms | in the runtime p50 / p99 ms | 429 (queue full) | runtime cores busy | runtime CPU ms per call | client cores busy |',
+  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  `| sequential | ${runs} | ${Math.round(runs / seqSeconds)} | ${f(a.p50)} | ${f(a.p90)} | ${f(a.p99)} | ${f(a.max)} | ${ar.p50} / ${ar.p99} | 0 | ${seqBusy.toFixed(2)} | ${f((seqBusy * seqSeconds * 1000) / runs)} | ${seqClientBusy.toFixed(2)} |`,
+  `| ${concurrency} concurrent callers, ${seconds} s | ${underLoad.length} | ${Math.round(underLoad.length / loadSeconds)} | ${f(b.p50)} | ${f(b.p90)} | ${f(b.p99)} | ${f(b.max)} | ${br.p50} / ${br.p99} | ${refused} | ${loadBusy.toFixed(2)} | ${f((loadBusy * loadSeconds * 1000) / Math.max(1, underLoad.length))} | ${loadClientBusy.toFixed(2)} |`,
   '',
   `Runtime peak RSS: ${Math.round(rss)} MB. Targets (sequential, warm pool): p50 under 2 ms (${f(a.p50)} ms: ${meets(a.p50, 2)}); p99 under 10 ms (${f(a.p99)} ms: ${meets(a.p99, 10)}).`,
   '',

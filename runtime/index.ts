@@ -267,7 +267,8 @@ function createPluginPool(home: Home, logger: Logger): WorkerPool {
   const mode = isolationOf(config);
   if (mode === 'threads-only') return createConnectorPools(limits);
   // pure steps read and write bodies in the work folder only
-  if (mode === 'threads') return createSplitPool({ steps: createHostPool({ ...limits, reads: [], work: paths.work, protect }), plugins: createConnectorPools(limits) });
+  // bounded steps chunks (engine/bounded-steps.ts) in the runtime's threads, with slots of their own as in the host
+  if (mode === 'threads') return createSplitPool({ steps: createHostPool({ ...limits, reads: [], work: paths.work, protect }), local: createConnectorPools(limits), plugins: createConnectorPools(limits) });
   return createHostPool({ ...limits, reads, work: paths.work, protect });
 }
 

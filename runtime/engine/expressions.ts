@@ -320,6 +320,50 @@ function compile(text: string): Compiled {
   return { expression, direct: directOf(expression.ast() as unknown as Node) };
 }
 
+const comparisons: ReadonlySet<unknown> = new Set(['=', '!=', '<', '<=', '>', '>=', 'and', 'or']);
+
+/**
+ * Whether a tree can make nothing larger than its input and its own text, as many times as
+ * it has nodes, however JSONata or the direct evaluator evaluates it: what the direct
+ * evaluator takes (field paths, literals, comparisons, $sum/$count/$merge of paths),
+ * object constructors with literal keys and array constructors of such trees, comparisons
+ * and and/or of them. No function of the author's, no binding, no range, no path with a
+ * stage or a predicate (`a.{"x": $$}` repeats the input per item).
+ */
+function boundedTree(node: Node): boolean {
+  if (directOf(node)) return true;
+  if (node.type === 'unary' && node.value === '[') return only(node, ['type', 'value', 'position', 'expressions']) && (node.expressions ?? []).every(boundedTree);
+  if (node.type === 'unary' && node.value === '{') {
+    const lhs: unknown = node.lhs;
+    if (!only(node, ['type', 'value', 'position', 'lhs']) || !Array.isArray(lhs)) return false;
+    return (lhs as [Node, Node][]).every(([key, value]) => key.type === 'string' && only(key, ['type', 'value', 'position']) && boundedTree(value));
+  }
+  if (node.type === 'binary' && comparisons.has(node.value)) return only(node, ['type', 'value', 'position', 'lhs', 'rhs']) && boundedTree(node.lhs!) && boundedTree(node.rhs!);
+  return false;
+}
+
+/** How many nodes a JSONata tree has (objects with a `type`, at any depth). */
+function nodeCount(value: unknown): number {
+  if (Array.isArray(value)) return value.reduce((total: number, item) => total + nodeCount(item), 0);
+  if (value === null || typeof value !== 'object') return 0;
+  const own = 'type' in value ? 1 : 0;
+  return Object.values(value).reduce((total: number, item) => total + nodeCount(item), own);
+}
+
+/**
+ * How many nodes the expression's tree has when it is bounded (`boundedTree`): its value is
+ * never more than that many times its input and its own text. Undefined when it is not
+ * (or it does not compile). engine/bounded-steps.ts.
+ */
+export function boundedNodes(text: string): number | undefined {
+  try {
+    const ast = jsonata(text).ast() as unknown as Node;
+    return boundedTree(ast) ? nodeCount(ast) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * An evaluator with its own compile cache (one per worker). Not async: a direct answer
  * comes back as it is, with no promise made for it; JSONata's comes as its promise.

@@ -117,6 +117,27 @@ function relayProgress(options: WorkerPoolOptions, what: string, event: Extract<
   }
 }
 
+/** How old the pool's utilization may be when its stats are read. */
+export const utilizationMaxAgeMs = 1000;
+
+/**
+ * piscina's utilization, read at most once per `utilizationMaxAgeMs`: each read summarises
+ * the pool's run-time histogram (its mean, deviation and percentiles, ≈ 0.4 ms), and the
+ * plugin host sends its stats with every reply — once per execution of a small process
+ * (bench/RESULTS.md, "latency12").
+ */
+export function createUtilization(piscina: Pick<Piscina, 'utilization'>, now: () => number = Date.now): () => number {
+  let value = 0;
+  let at = -Infinity;
+  return () => {
+    if (now() - at >= utilizationMaxAgeMs) {
+      value = piscina.utilization;
+      at = now();
+    }
+    return value;
+  };
+}
+
 export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
   const piscina = new Piscina<PostedTask, WorkerReply>({
     filename: workerFile,
@@ -152,6 +173,8 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
     }
     return quarkError('QUARK_ERR_PLUGIN_WORKER_DIED', `${what} stopped its worker: ${messageOf(error)}`, undefined, error);
   }
+
+  const utilization = createUtilization(piscina);
 
   return {
     async run(task, { timeoutMs, graceMs = 1000, what, signal, onProgress, transfer = [], onResource = refuseResource }) {
@@ -199,7 +222,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
         idleThreads: piscina.idleThreads,
         queueSize: piscina.queueSize,
         completed: piscina.completed,
-        utilization: piscina.utilization,
+        utilization: utilization(),
       };
     },
     async close() {

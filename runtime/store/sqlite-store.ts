@@ -227,11 +227,14 @@ function processOps(db: Database.Database, q: Statements): SyncStore['processes'
 
 function executionOps(db: Database.Database, q: Statements): SyncStore['executions'] {
   return {
-    insert: (e, inputs = []) =>
+    // one statement needs no transaction of its own (in a group commit's batch, a savepoint and its release)
+    insert: (e, inputs = []) => {
+      if (inputs.length === 0) return void q.execInsert.run(executionParams(e));
       db.transaction(() => {
         q.execInsert.run(executionParams(e));
         for (const input of inputs) q.inputInsert.run(inputParams(e.id, input));
-      })(),
+      })();
+    },
     update: (e) => {
       if (q.execUpdate.run(executionParams(e)).changes === 0) throw fencedWrite(e.id, e.leaseEpoch);
     },

@@ -90,3 +90,23 @@ t.test('a resource the runtime cannot record (the store throws) is refused to th
   const [outcome] = (reply as { ok: true; value: { status: string; code?: string; message?: string }[] }).value;
   t.match(outcome, { status: 'failure', code: 'QUARK_ERR_RESOURCE_NOT_RECORDED', message: /hold refused: the runtime could not record the resource: SQLITE_FULL/ });
 });
+
+t.test("the pool's utilization is read at most once a second (each read summarises piscina's histogram)", async (t) => {
+  const { createUtilization, utilizationMaxAgeMs } = await import('../../runtime/engine/pool.js');
+  let reads = 0;
+  let now = 1_000_000;
+  const piscina = {
+    get utilization() {
+      reads++;
+      return reads / 10;
+    },
+  };
+  const utilization = createUtilization(piscina, () => now);
+  t.equal(utilization(), 0.1);
+  now += utilizationMaxAgeMs - 1;
+  t.equal(utilization(), 0.1, 'within the second: the value read before');
+  t.equal(reads, 1);
+  now += 1;
+  t.equal(utilization(), 0.2, 'a second later: read again');
+  t.equal(reads, 2);
+});
