@@ -24,7 +24,8 @@ import { quarkError, type QuarkError } from '../core/errors.js';
 import { packageRoot } from '../core/paths.js';
 import type { LocalFolder, PoolStats, RunOptions, WorkerPool, WorkerPoolOptions } from './pool.js';
 import type { HostCommand, HostReport, HostSettings } from './host-messages.js';
-import type { WorkerReply, WorkerTask } from './messages.js';
+import type { StepsOutcome, WorkerReply, WorkerTask } from './messages.js';
+import { packTask, unpackExits } from './packed.js';
 
 export interface HostPoolOptions extends WorkerPoolOptions {
   logger: WorkerPoolOptions['logger'] & { error(fields: object, message: string): void; info?(fields: object, message: string): void };
@@ -201,6 +202,12 @@ function watchStderr(child: ChildProcess): () => string {
   return () => tail;
 }
 
+/** A steps task's outcome with its exits' documents unpacked (they cross the channel packed, packed.ts). */
+function unpackedReply(task: WorkerTask, reply: WorkerReply): WorkerReply {
+  if (task.kind !== 'steps' || !reply.ok) return reply;
+  return { ...reply, value: unpackExits(reply.value as StepsOutcome) };
+}
+
 export function createHostPool(options: HostPoolOptions): WorkerPool {
   checkProtected(options);
   const settings: HostSettings = { threads: options.threads, heapMb: options.heapMb, ...(options.limits ? { limits: options.limits } : {}) };
@@ -256,7 +263,7 @@ export function createHostPool(options: HostPoolOptions): WorkerPool {
     current.pending.delete(report.id);
     stats = report.stats;
     completed++;
-    if (report.type === 'done') pending.resolve(report.reply);
+    if (report.type === 'done') pending.resolve(unpackedReply(pending.task, report.reply));
     else pending.reject(quarkError(report.error.code, report.error.message, report.error.details));
     endIfDrained(current);
   }
@@ -322,7 +329,7 @@ export function createHostPool(options: HostPoolOptions): WorkerPool {
         });
         runOptions.signal?.addEventListener('abort', onCancel, { once: true });
         const { timeoutMs, graceMs, what } = runOptions;
-        send(current, { type: 'run', id, task, timeoutMs, ...(graceMs !== undefined ? { graceMs } : {}), what, holds: runOptions.onResource !== undefined });
+        send(current, { type: 'run', id, task: packTask(task), timeoutMs, ...(graceMs !== undefined ? { graceMs } : {}), what, holds: runOptions.onResource !== undefined });
       });
     },
     stats: () => ({ ...stats, completed }),

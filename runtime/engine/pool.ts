@@ -94,6 +94,9 @@ export interface WorkerPool {
   close(): Promise<void>;
 }
 
+/** How long a pool's utilization figure is kept before piscina is asked again. */
+const utilizationMs = 500;
+
 const workerFile = new URL('./worker.js', import.meta.url).href;
 
 function reportIdleDeath(options: WorkerPoolOptions, error: unknown): void {
@@ -147,6 +150,16 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
     return quarkError('QUARK_ERR_PLUGIN_WORKER_DIED', `${what} stopped its worker: ${messageOf(error)}`, undefined, error);
   }
 
+  // piscina summarises its run-time histogram for each read of utilization (percentiles and
+  // all): the plugin host reads the stats after every task, so the figure is kept a moment
+  let utilizationAt = -Infinity;
+  let lastUtilization = 0;
+  const utilization = () => {
+    const now = performance.now();
+    if (now - utilizationAt >= utilizationMs) [utilizationAt, lastUtilization] = [now, piscina.utilization];
+    return lastUtilization;
+  };
+
   return {
     async run(task, { timeoutMs, graceMs = 1000, what, signal, onProgress, transfer = [], onResource = refuseResource }) {
       const hardStop = new AbortController();
@@ -193,7 +206,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
         idleThreads: piscina.idleThreads,
         queueSize: piscina.queueSize,
         completed: piscina.completed,
-        utilization: piscina.utilization,
+        utilization: utilization(),
       };
     },
     async close() {
