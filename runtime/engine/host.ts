@@ -332,6 +332,7 @@ export function createHostPool(options: HostPoolOptions): WorkerPool {
         send(current, { type: 'run', id, task: packTask(task), timeoutMs, ...(graceMs !== undefined ? { graceMs } : {}), what, holds: runOptions.onResource !== undefined });
       });
     },
+    packsSteps: true,
     stats: () => ({ ...stats, completed }),
     async close() {
       closed = true;
