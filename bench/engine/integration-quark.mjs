@@ -78,8 +78,11 @@ if (mode === 'batch') {
   await runBatch(makeBatches(20)); // warm-up
   const input = makeBatches(count);
   const host = hostUsage();
+  const from = process.hrtime.bigint();
   const stop = startClock();
   const perCarrier = await runBatch(input);
+  // the timed window on the monotonic clock (µs) of .cpuprofile timestamps: bench/profile-summary.mjs --from/--to
+  process.stderr.write(`quark: window ${from / 1000n} ${process.hrtime.bigint() / 1000n}\n`);
   result = { ...withHost(stop(), host), perCarrier };
 } else {
   await runSmall(makeSmall(50)); // warm-up
