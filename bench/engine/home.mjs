@@ -2,7 +2,7 @@
 // flow, and a runtime created in the calling process (the in-process facade of
 // dist/runtime/index.js, what the API calls, minus HTTP) on a fresh home in /tmp (removed at
 // exit), log level silent, with config.json changed before the start, the flow deployed.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -49,4 +49,15 @@ export async function benchRuntime(runtimeModule, { prefix = 'quark-bench-engine
   const caller = await rt.authenticate(ownerToken);
   await rt.deployments.deploy(caller, flow);
   return { home, rt, caller };
+}
+
+/** The plugin host processes under this one: CPU seconds used so far and peak RSS (Linux /proc). */
+export function hostUsage() {
+  const children = (pid) => readdirSync(`/proc/${pid}/task`).flatMap((task) => readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
+  const all = (pid) => children(pid).flatMap((child) => [child, ...all(child)]);
+  const hosts = all(process.pid).filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('host-main.js'));
+  const ticks = (pid) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ').slice(11, 13).map(Number).reduce((a, b) => a + b, 0);
+  const hwm = (pid) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+  // USER_HZ is 100 on Linux
+  return { cpuSeconds: hosts.reduce((sum, pid) => sum + ticks(pid) / 100, 0), peakRssMb: hosts.reduce((sum, pid) => sum + hwm(pid), 0) };
 }

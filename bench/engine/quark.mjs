@@ -35,13 +35,12 @@
 // executions.start() to the status event of the execution's end. Where pure steps run in
 // the plugin host process (isolation threads, the default, and process), its CPU time in
 // that window and its peak RSS are added to this process's.
-import { readFileSync, readdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { makeDocuments } from './documents.mjs';
 import { docsArg, report, startClock } from './peer.mjs';
-import { benchRuntime, definition, loadRuntime } from './home.mjs';
+import { benchRuntime, definition, hostUsage, loadRuntime } from './home.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const docs = docsArg();
@@ -78,17 +77,6 @@ const { rt, caller } = await benchRuntime(runtimeModule, {
     limits: { ...config.limits, ...(values.threads ? { workerThreads: Number(values.threads) } : {}) },
   }),
 });
-
-/** The plugin host processes under this one: CPU seconds used so far and peak RSS (Linux /proc). */
-function hostUsage() {
-  const children = (pid) => readdirSync(`/proc/${pid}/task`).flatMap((task) => readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
-  const all = (pid) => children(pid).flatMap((child) => [child, ...all(child)]);
-  const hosts = all(process.pid).filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('host-main.js'));
-  const ticks = (pid) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ').slice(11, 13).map(Number).reduce((a, b) => a + b, 0);
-  const hwm = (pid) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
-  // USER_HZ is 100 on Linux
-  return { cpuSeconds: hosts.reduce((sum, pid) => sum + ticks(pid) / 100, 0), peakRssMb: hosts.reduce((sum, pid) => sum + hwm(pid), 0) };
-}
 
 const terminal = (status) => status !== 'queued' && status !== 'in-process';
 // the end of an execution, told by the runtime's own status events (executions.subscribe),
@@ -136,6 +124,7 @@ timing.cpuSeconds += hostAfter.cpuSeconds - hostBefore.cpuSeconds;
 timing.childRssMb = hostAfter.peakRssMb;
 // the timed window on the monotonic clock (µs) that .cpuprofile timestamps use: bench/profile-summary.mjs --from/--to
 process.stderr.write(`quark: window ${from / 1000n} ${process.hrtime.bigint() / 1000n}\n`);
+process.stderr.write(`quark: peak RSS ${Math.round(process.resourceUsage().maxRSS / 1024)} MB this process (${Math.round(timing.startRssMb)} MB at the start), ${Math.round(timing.childRssMb)} MB the plugin host (${Math.round(hostBefore.peakRssMb)} MB at the start)\n`);
 const counts = check(view, docs);
 process.stderr.write(`quark: execution ${view.id} ${view.status}, durationMs ${view.durationMs} (record), ${view.documentsOut} out, steps ${JSON.stringify(view.steps)}\n`);
 report(docs, { ...timing, ...counts });

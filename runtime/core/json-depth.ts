@@ -64,6 +64,9 @@ export function findTooDeep(value: unknown, maxDepth: number): TooDeep | undefin
  * not count. A scan of the text, with no allocation: cheaper than walking the value.
  */
 export function jsonTextNestsDeeper(text: string, maxDepth: number): boolean {
+  // no more brackets than the limit (counted natively, strings included): it cannot nest deeper
+  const braces = countOpenings(text, '{', maxDepth);
+  if (braces + countOpenings(text, '[', maxDepth - braces) <= maxDepth) return false;
   let depth = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
@@ -73,6 +76,17 @@ export function jsonTextNestsDeeper(text: string, maxDepth: number): boolean {
     } else if (c === 0x7d || c === 0x5d) depth--;
   }
   return false;
+}
+
+/**
+ * How many times `bracket` is in the text, counted up to `limit + 1` (brackets inside
+ * strings too: an upper bound of the containers it opens). indexOf is native and fast,
+ * so a text with few brackets (nearly every document) needs no scan of its strings.
+ */
+function countOpenings(text: string, bracket: '{' | '[', limit: number): number {
+  let count = 0;
+  for (let at = text.indexOf(bracket); at >= 0 && count <= limit; at = text.indexOf(bracket, at + 1)) count++;
+  return count;
 }
 
 /** The index of the quote that closes the string opening at `open` (escaped quotes skipped). */

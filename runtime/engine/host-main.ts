@@ -8,6 +8,7 @@ import { isQuarkError, messageOf, type PlainError } from '../core/errors.js';
 import { createConnectorPools } from './connector-pools.js';
 import type { HostCommand, HostReport, HostSettings } from './host-messages.js';
 import type { ResourceAnswer, ResourceRequest } from './messages.js';
+import { ownedTask } from './packed.js';
 
 const settings = JSON.parse(process.argv[2] ?? '{}') as HostSettings;
 
@@ -41,7 +42,10 @@ async function run(command: Extract<HostCommand, { type: 'run' }>): Promise<void
   const task: Running = { controller: new AbortController(), answers: new Map() };
   running.set(command.id, task);
   try {
-    const reply = await pools.run(command.task, {
+    // a packed steps task's buffers move to the worker, copied once from the channel's message
+    const { task: posted, transfer } = ownedTask(command.task);
+    const reply = await pools.run(posted, {
+      transfer,
       timeoutMs: command.timeoutMs,
       ...(command.graceMs !== undefined ? { graceMs: command.graceMs } : {}),
       what: command.what,

@@ -31,7 +31,8 @@ import { packageRoot } from '../core/paths.js';
 import type { LocalFolder, PoolStats, RunOptions, WorkerPool, WorkerPoolOptions } from './pool.js';
 import { createSlots } from './connector-pools.js';
 import type { HostCommand, HostReport, HostSettings } from './host-messages.js';
-import type { WorkerReply, WorkerTask } from './messages.js';
+import type { StepsOutcome, WorkerReply, WorkerTask } from './messages.js';
+import { packTask, unpackExits } from './packed.js';
 
 export interface HostPoolOptions extends WorkerPoolOptions {
   logger: WorkerPoolOptions['logger'] & { error(fields: object, message: string): void; info?(fields: object, message: string): void };
@@ -227,6 +228,12 @@ function watchStderr(child: ChildProcess): () => string {
   return () => tail;
 }
 
+/** A steps task's outcome with its exits' documents unpacked (they cross the channel packed, packed.ts). */
+function unpackedReply(task: WorkerTask, reply: WorkerReply): WorkerReply {
+  if (task.kind !== 'steps' || !reply.ok) return reply;
+  return { ...reply, value: unpackExits(reply.value as StepsOutcome) };
+}
+
 /** What a host pool answers besides a WorkerPool's: its hosts (tests, logs). */
 export interface HostPool extends WorkerPool {
   /** The hosts running now: their process id, folders, and whether they take tasks. */
@@ -315,7 +322,7 @@ export function createHostPool(options: HostPoolOptions): HostPool {
     current.pending.delete(report.id);
     stats = report.stats;
     completed++;
-    if (report.type === 'done') pending.resolve(report.reply);
+    if (report.type === 'done') pending.resolve(unpackedReply(pending.task, report.reply));
     else pending.reject(quarkError(report.error.code, report.error.message, report.error.details));
     endIfDrained(current);
     idleLater(current);
@@ -375,7 +382,7 @@ export function createHostPool(options: HostPoolOptions): HostPool {
       });
       runOptions.signal?.addEventListener('abort', onCancel, { once: true });
       const { timeoutMs, graceMs, what } = runOptions;
-      send(current, { type: 'run', id, task, timeoutMs, ...(graceMs !== undefined ? { graceMs } : {}), what, holds: runOptions.onResource !== undefined });
+      send(current, { type: 'run', id, task: packTask(task), timeoutMs, ...(graceMs !== undefined ? { graceMs } : {}), what, holds: runOptions.onResource !== undefined });
     });
   }
 
@@ -405,6 +412,7 @@ export function createHostPool(options: HostPoolOptions): HostPool {
       for (const current of granted) retire(current, 'a connection no longer names one of its folders');
       await Promise.all(granted.map((h) => h.exited));
     },
+    packsSteps: true,
     async close() {
       closed = true;
       await Promise.all([...hosts].map(end));

@@ -31,6 +31,19 @@ export interface DocumentRef {
   origins?: number[];
 }
 
+/**
+ * Documents as they cross the plugin host's IPC channel (engine/packed.ts): Node's
+ * serializer calls back into JavaScript for every Uint8Array, so a chunk travels as one
+ * JSON text of properties, body sizes and origins, one buffer of its inline bodies back to
+ * back, and the large bodies that own their buffer, each as it is.
+ */
+export interface PackedDocuments {
+  /** JSON: per document `[properties, body, origins?]`, body = its length in `bytes`, `{"own": i}` or `{"path", "size"}`. */
+  meta: string;
+  bytes: Uint8Array;
+  own: Uint8Array[];
+}
+
 /** `fields` with the origins of `source` (its indexes in enclosing try steps), when it has any. */
 export function withOrigins<T extends object>(fields: T, source: { origins?: number[] }): T & { origins?: number[] } {
   return source.origins ? { ...fields, origins: source.origins } : fields;
@@ -74,6 +87,8 @@ export interface StepsTask {
    * its next step), which chunks them across the pool; unset: they are walked here.
    */
   handBackAbove?: number;
+  /** Through the plugin host: the documents packed (then `documents` is empty), and the outcome's exits packed too. */
+  packed?: PackedDocuments;
 }
 
 export interface StepDataLimits {
@@ -116,6 +131,8 @@ export interface StepsOutcome {
   stop?: { step: string; message: string };
   /** With StepsTask.record: the documents that left each step (at most perStep each). */
   samples?: StepSample[];
+  /** For a packed task: the exits' documents, packed (each exit's `documents` empty), `sizes[i]` of them for exit i. */
+  packed?: { sizes: number[]; documents: PackedDocuments };
 }
 
 /** Releases one resource an operation left behind (runtime/connections/recovery.ts). */

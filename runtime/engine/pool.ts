@@ -90,6 +90,11 @@ export interface WorkerPool {
    * QuarkError.
    */
   run(task: WorkerTask, options: RunOptions): Promise<WorkerReply>;
+  /**
+   * The pool packs the documents of steps tasks itself (the plugin host's channel,
+   * packed.ts): the walker hands a chunk over as it is, not copied into a transfer buffer first.
+   */
+  packsSteps?: boolean;
   stats(): PoolStats;
   close(): Promise<void>;
   /**

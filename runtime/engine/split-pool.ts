@@ -18,6 +18,7 @@ export function createSplitPool(parts: { steps: WorkerPool; local: WorkerPool; p
   const poolFor = (task: WorkerTask) => (task.kind !== 'steps' ? parts.plugins : boundedSteps(task) ? parts.local : parts.steps);
   return {
     run: (task, options) => poolFor(task).run(task, options),
+    ...(parts.steps.packsSteps ? { packsSteps: true } : {}),
     stats: () => sumStats(all.map((pool) => pool.stats())),
     async close() {
       await Promise.all(all.map((pool) => pool.close()));

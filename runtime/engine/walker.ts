@@ -353,10 +353,10 @@ async function runChunk(walk: Walk, first: PureStep, chunk: DocumentRef[], scope
   // a slow reader of the streamed outputs holds the next chunk back
   await ctx.outputSink?.ready();
   try {
-    const { documents, buffer } = packBodies(chunk);
+    const { documents, buffer } = options.pool.packsSteps ? { documents: chunk, buffer: undefined } : packBodies(chunk);
     const reply = await options.pool.run(
       { kind: 'steps', steps: scope.pure, first: first.id, documents, process, execution: ctx.info, workDir: ctx.workDir, spillBytes: options.spillBytes, maxNestingDepth: options.maxNestingDepth, ...handBack(options), ...(ctx.stepData ? { record: ctx.stepData.limits } : {}) },
-      { timeoutMs, what: `step ${first.id}`, signal: ctx.signal, transfer: [buffer] },
+      { timeoutMs, what: `step ${first.id}`, signal: ctx.signal, ...(buffer ? { transfer: [buffer] } : {}) },
     );
     if (reply.ok) return reply.value as StepsOutcome;
     return failedChunk(first, chunk, reply.error);

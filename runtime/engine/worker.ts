@@ -13,6 +13,7 @@ import { describeProblems, messageOf, type ErrorCode } from '../core/errors.js';
 import { bodyOf, refOf } from './bodies.js';
 import { createEvaluator, expressionFailure } from './expressions.js';
 import { packOutcome, runSteps } from './steps.js';
+import { packExits, unpackTask } from './packed.js';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { isExpression } from '../processes/definition.js';
 import { createSchemaRegistry, type SchemaRegistry, type Validator } from '../schema/index.js';
@@ -326,7 +327,9 @@ export default async function run(posted: PostedTask): Promise<WorkerReply> {
     // pure steps: our own plain data, passed back without the defensive clone below
     if (task.kind === 'steps') {
       // the output bodies go back in buffers that move instead of being copied
-      const { outcome, buffers } = packOutcome(await runSteps(task, evaluate, control.signal));
+      // (a task that came packed through the plugin host goes back packed: packed.ts)
+      const done = await runSteps(unpackTask(task), evaluate, control.signal);
+      const { outcome, buffers } = task.packed ? packExits(done) : packOutcome(done);
       const reply: WorkerReply = { ok: true, value: outcome, logs };
       return move({ get [transferableSymbol]() { return buffers; }, get [valueSymbol]() { return reply; } } as never) as unknown as WorkerReply;
     }

@@ -36,4 +36,9 @@ t.test('jsonTextNestsDeeper reads the depth off JSON text, as findTooDeep of its
   }
   t.equal(jsonTextNestsDeeper('['.repeat(600) + ']'.repeat(600), 500), true);
   t.equal(jsonTextNestsDeeper('['.repeat(500) + ']'.repeat(500), 500), false, 'exactly at the limit passes');
+  // many brackets in strings or side by side, few nested: the count of brackets is only a bound
+  t.equal(jsonTextNestsDeeper(JSON.stringify({ s: '{{{{[[[[', list: [[1], [2], {}, {}] }), 3), false, 'brackets in strings and siblings do not nest');
+  t.equal(jsonTextNestsDeeper(JSON.stringify({ s: '{{{{[[[[', list: [[[1]]] }), 3), true, 'past the bound, the scan decides');
+  t.equal(jsonTextNestsDeeper('{"a":{"b":[1]}}', 3), false, 'three brackets at a limit of 3');
+  t.equal(jsonTextNestsDeeper('{"a":{"b":[[1]]}}', 3), true);
 });

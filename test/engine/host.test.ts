@@ -50,6 +50,34 @@ t.test('a pure step that fills its worker heap in the host fails with QUARK_ERR_
   t.equal(after.outputs.length, 1, 'the next run of pure steps completes');
 });
 
+t.test('documents cross the host packed and come back whole: properties, exits, large bodies, try origins', async (t) => {
+  const { walker, context } = hostWalker(t, 256);
+  const steps: Step[] = [
+    { id: 'try', kind: 'try', try: 'map', catch: 'caught' },
+    { id: 'map', kind: 'map', expression: '$merge([$, {"total": n * 2}])', next: 'props' },
+    { id: 'props', kind: 'set-properties', document: { total: { $expr: '$string(total)' } }, next: 'big' },
+    { id: 'big', kind: 'decision', condition: 'n > 2', ifTrue: 'large' },
+    { id: 'large', kind: 'map', expression: '{"n": n, "pad": $pad("", 100000, "x")}' },
+    { id: 'caught', kind: 'set-properties', document: { caught: 'yes' } },
+  ];
+  const inputs = [...[1, 2, 3, 4].map((n) => ({ properties: { id: `d${n}` }, body: inlineRef(JSON.stringify({ n })) })), { properties: { id: 'bad' }, body: inlineRef('not json') }];
+  const result = await walker.walk(definition(steps), inputs, context());
+  t.equal(result.failures.length, 0);
+  const seen = Object.fromEntries(result.outputs.map((d) => {
+    const body = d.body.kind === 'inline' ? Buffer.from(d.body.bytes).toString('utf8') : `file ${d.body.size}`;
+    return [d.properties.id, { properties: d.properties, body: body.length > 200 ? `${body.slice(0, 16)}… ${body.length}` : body }];
+  }));
+  const pad = 'x'.repeat(100000);
+  t.same(seen, {
+    d1: { properties: { id: 'd1', total: '2' }, body: '{"n":1,"total":2}' },
+    d2: { properties: { id: 'd2', total: '4' }, body: '{"n":2,"total":4}' },
+    d3: { properties: { id: 'd3', total: '6' }, body: `{"n":3,"pad":"xx… ${JSON.stringify({ n: 3, pad }).length}` },
+    d4: { properties: { id: 'd4', total: '8' }, body: `{"n":4,"pad":"xx… ${JSON.stringify({ n: 4, pad }).length}` },
+    bad: { properties: { id: 'bad', 'quark.error.step': 'map', 'quark.error.code': 'QUARK_ERR_EXPRESSION_FAILED', 'quark.error.message': seen.bad?.properties['quark.error.message'] ?? '', caught: 'yes' }, body: 'not json' },
+  });
+  t.match(seen.bad?.properties['quark.error.message'], /JSON|json/, 'the failure\'s message came back with its document\'s origin');
+});
+
 t.test('hostDied: the host\'s last words tell an abort for memory from another end', async (t) => {
   t.match(hostDied('step m', null, 'SIGABRT', '<--- JS stacktrace --->\nFATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory'), { code: 'QUARK_ERR_PLUGIN_HOST_DIED', details: { outOfMemory: true, signal: 'SIGABRT' } });
   t.match(hostDied('step m', null, 'SIGTRAP', '#\n# Fatal JavaScript invalid size error 169220804\n#'), { details: { outOfMemory: true } });
