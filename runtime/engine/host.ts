@@ -25,6 +25,7 @@ import { packageRoot } from '../core/paths.js';
 import type { LocalFolder, PoolStats, RunOptions, WorkerPool, WorkerPoolOptions } from './pool.js';
 import type { HostCommand, HostReport, HostSettings } from './host-messages.js';
 import type { WorkerReply, WorkerTask } from './messages.js';
+import { crossBytes, toCrossing } from './crossing.js';
 
 export interface HostPoolOptions extends WorkerPoolOptions {
   logger: WorkerPoolOptions['logger'] & { error(fields: object, message: string): void; info?(fields: object, message: string): void };
@@ -302,28 +303,40 @@ export function createHostPool(options: HostPoolOptions): WorkerPool {
     if (current.child.connected) current.child.send(command);
   }
 
-  return {
-    run(task, runOptions) {
-      if (closed) return Promise.reject(quarkError('QUARK_ERR_API_SHUTTING_DOWN', `${runOptions.what} cannot start: the runtime is closing`));
-      if (runOptions.signal?.aborted) return Promise.reject(quarkError('QUARK_ERR_OPERATION_CANCELLED', `${runOptions.what} was cancelled before it started`));
-      const refused = grant(runOptions.folders ?? []);
-      if (refused) return Promise.reject(refused);
-      host ??= start();
-      const current = host;
-      const id = ++nextId;
-      return new Promise<WorkerReply>((resolve, reject) => {
-        const onCancel = () => send(current, { type: 'cancel', id });
-        const done = () => runOptions.signal?.removeEventListener('abort', onCancel);
-        current.pending.set(id, {
-          task,
-          options: runOptions,
-          resolve: (reply) => (done(), resolve(reply)),
-          reject: (error) => (done(), reject(error)),
-        });
-        runOptions.signal?.addEventListener('abort', onCancel, { once: true });
-        const { timeoutMs, graceMs, what } = runOptions;
-        send(current, { type: 'run', id, task, timeoutMs, ...(graceMs !== undefined ? { graceMs } : {}), what, holds: runOptions.onResource !== undefined });
+  /** A steps task with its large bodies in crossing files (engine/crossing.ts), not in the IPC message. */
+  async function crossingTask(task: WorkerTask): Promise<WorkerTask> {
+    if (task.kind !== 'steps') return task;
+    return { ...task, documents: await toCrossing(task.documents, task.workDir), crossAbove: crossBytes };
+  }
+
+  function runHere(task: WorkerTask, runOptions: RunOptions): Promise<WorkerReply> {
+    if (closed) return Promise.reject(quarkError('QUARK_ERR_API_SHUTTING_DOWN', `${runOptions.what} cannot start: the runtime is closing`));
+    if (runOptions.signal?.aborted) return Promise.reject(quarkError('QUARK_ERR_OPERATION_CANCELLED', `${runOptions.what} was cancelled before it started`));
+    const refused = grant(runOptions.folders ?? []);
+    if (refused) return Promise.reject(refused);
+    host ??= start();
+    const current = host;
+    const id = ++nextId;
+    return new Promise<WorkerReply>((resolve, reject) => {
+      const onCancel = () => send(current, { type: 'cancel', id });
+      const done = () => runOptions.signal?.removeEventListener('abort', onCancel);
+      current.pending.set(id, {
+        task,
+        options: runOptions,
+        resolve: (reply) => (done(), resolve(reply)),
+        reject: (error) => (done(), reject(error)),
       });
+      runOptions.signal?.addEventListener('abort', onCancel, { once: true });
+      const { timeoutMs, graceMs, what } = runOptions;
+      send(current, { type: 'run', id, task, timeoutMs, ...(graceMs !== undefined ? { graceMs } : {}), what, holds: runOptions.onResource !== undefined });
+    });
+  }
+
+  return {
+    // a steps reply's large output bodies stay in their crossing files: the walker reads in those it needs
+    stepsCrossProcess: true,
+    async run(task, runOptions) {
+      return runHere(await crossingTask(task), runOptions);
     },
     stats: () => ({ ...stats, completed }),
     async close() {

@@ -21,8 +21,12 @@ export interface TestTask {
   runtime: RuntimeSettings;
 }
 
-/** A body crossing the thread boundary: small ones as bytes, large ones as a file. */
-export type BodyRef = { kind: 'inline'; bytes: Uint8Array } | { kind: 'file'; path: string; size: number };
+/**
+ * A body crossing the thread boundary: small ones as bytes, large ones as a file. A file
+ * marked `crossing` is a body in memory on its way across a process boundary
+ * (engine/crossing.ts): its receiver reads it back in and removes the file.
+ */
+export type BodyRef = { kind: 'inline'; bytes: Uint8Array } | { kind: 'file'; path: string; size: number; crossing?: true };
 
 export interface DocumentRef {
   properties: Record<string, string>;
@@ -74,6 +78,11 @@ export interface StepsTask {
    * its next step), which chunks them across the pool; unset: they are walked here.
    */
   handBackAbove?: number;
+  /**
+   * The task crossed a process boundary (the plugin host): its bodies in memory of at least
+   * this many bytes came in crossing files, and its outputs that large go back the same way.
+   */
+  crossAbove?: number;
 }
 
 export interface StepDataLimits {

@@ -92,6 +92,12 @@ export interface WorkerPool {
   run(task: WorkerTask, options: RunOptions): Promise<WorkerReply>;
   stats(): PoolStats;
   close(): Promise<void>;
+  /**
+   * Its steps tasks run in another process (the plugin host): their large bodies in memory
+   * cross in files (engine/crossing.ts), so the walker leaves them out of the transfer
+   * buffer, and large output bodies come back as crossing files for the walker to read in.
+   */
+  stepsCrossProcess?: boolean;
 }
 
 const workerFile = new URL('./worker.js', import.meta.url).href;

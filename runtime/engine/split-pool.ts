@@ -12,6 +12,7 @@ export function createSplitPool(parts: { steps: WorkerPool; plugins: WorkerPool 
   const all = [parts.steps, parts.plugins];
   return {
     run: (task, options) => (task.kind === 'steps' ? parts.steps : parts.plugins).run(task, options),
+    ...(parts.steps.stepsCrossProcess ? { stepsCrossProcess: true } : {}),
     stats: () => sumStats(all.map((pool) => pool.stats())),
     async close() {
       await Promise.all(all.map((pool) => pool.close()));

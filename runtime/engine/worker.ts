@@ -13,10 +13,11 @@ import { describeProblems, messageOf, type ErrorCode } from '../core/errors.js';
 import { bodyOf, refOf } from './bodies.js';
 import { createEvaluator, expressionFailure } from './expressions.js';
 import { packOutcome, runSteps } from './steps.js';
+import { fromCrossing, toCrossing } from './crossing.js';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { isExpression } from '../processes/definition.js';
 import { createSchemaRegistry, type SchemaRegistry, type Validator } from '../schema/index.js';
-import type { AbortReason, DocumentRef, MainEvent, OperationResultRef, OperationTask, PostedTask, ProbeTask, RecoverTask, ResourceAnswer, ResourceRequest, TestTask, WorkerEvent, WorkerLogRecord, WorkerReply } from './messages.js';
+import type { StepsOutcome, StepsTask, AbortReason, DocumentRef, MainEvent, OperationResultRef, OperationTask, PostedTask, ProbeTask, RecoverTask, ResourceAnswer, ResourceRequest, TestTask, WorkerEvent, WorkerLogRecord, WorkerReply } from './messages.js';
 
 // before any plugin code runs: no process.kill/exit/abort, no workers, late failures taint
 installGuards();
@@ -73,6 +74,19 @@ async function parametersFor(task: OperationTask, document: DocumentRef): Promis
     throw new TaskFailure('QUARK_ERR_OPERATION_INVALID_PARAMETERS', `the parameters computed for this document are not valid: ${describeProblems(problems)}`);
   }
   return parameters;
+}
+
+/** A steps task that crossed from another process: its crossing bodies read back into memory here. */
+async function crossedIn(task: StepsTask): Promise<StepsTask> {
+  return task.crossAbove === undefined ? task : { ...task, documents: await fromCrossing(task.documents) };
+}
+
+/** Its outcome, going back across: large output bodies in crossing files of the work directory. */
+async function crossedBack(task: StepsTask, outcome: StepsOutcome): Promise<StepsOutcome> {
+  if (task.crossAbove === undefined) return outcome;
+  const exits = [];
+  for (const exit of outcome.exits) exits.push({ next: exit.next, documents: await toCrossing(exit.documents, task.workDir, task.crossAbove) });
+  return { ...outcome, exits };
 }
 
 class TaskFailure extends Error {
@@ -323,8 +337,8 @@ export default async function run(posted: PostedTask): Promise<WorkerReply> {
   try {
     // pure steps: our own plain data, passed back without the defensive clone below
     if (task.kind === 'steps') {
-      // the output bodies go back in buffers that move instead of being copied
-      const { outcome, buffers } = packOutcome(await runSteps(task, evaluate, control.signal));
+      // the output bodies go back in buffers that move instead of being copied (or, across a process boundary, in crossing files)
+      const { outcome, buffers } = packOutcome(await crossedBack(task, await runSteps(await crossedIn(task), evaluate, control.signal)));
       const reply: WorkerReply = { ok: true, value: outcome, logs };
       return move({ get [transferableSymbol]() { return buffers; }, get [valueSymbol]() { return reply; } } as never) as unknown as WorkerReply;
     }
