@@ -25,8 +25,8 @@ const definition = {
   ],
 };
 
-async function kitRuntime(t: any) {
-  const { home, ownerToken } = await initHome(t, { config: { plugins: { paths: [join(fixturePlugins, 'process-kit')] } } });
+async function kitRuntime(t: any, isolation?: string) {
+  const { home, ownerToken } = await initHome(t, { config: { plugins: { paths: [join(fixturePlugins, 'process-kit')] }, ...(isolation ? { isolation } : {}) } });
   const rt = await startRuntime(t, home);
   const api = (method: string, path: string, payload?: unknown) => rt.api(method, `/api/v1${path}`, ownerToken, payload);
   t.equal((await api('POST', '/connections', { name: 'kit', connector: 'process-kit', config: {} })).status, 201);
@@ -34,9 +34,9 @@ async function kitRuntime(t: any) {
   return { rt, ownerToken, api };
 }
 
-t.test('a large body through pure steps in the plugin host, an operation between them: the caller gets JSON.stringify\'s text; a bad document fails alone', async (t) => {
+async function throughOperation(t: any, isolation?: string) {
   t.ok(body.length > 1024 * 1024, 'larger than the 1 MiB at which a body crosses in a file, within the default spillBytes (8 MiB)');
-  const { api } = await kitRuntime(t);
+  const { api } = await kitRuntime(t, isolation);
   const documents = [{ body }, { body, properties: { kind: 'bad' } }, { body }];
   const answer = await api('POST', '/executions', { process: 'large', wait: true, documents });
   t.equal(answer.status, 200, JSON.stringify(answer.body).slice(0, 300));
@@ -46,7 +46,11 @@ t.test('a large body through pure steps in the plugin host, an operation between
   const expected = JSON.stringify({ orders, count: 30_000, last: 29_999 });
   for (const out of answer.body.output) t.equal(Buffer.from(out.body, 'base64').toString('utf8'), expected, 'byte for byte');
   t.match(answer.body.steps, { count: { in: 3, out: 3 }, copy: { in: 3, out: 3 }, last: { in: 3, out: 2, errors: 1 }, check: { in: 2, out: 2 } });
-});
+}
+
+t.test('a large body through pure steps in the plugin host, an operation between them: the caller gets JSON.stringify\'s text; a bad document fails alone', (t) => throughOperation(t));
+
+t.test('the same in isolation "threads-only" (pure steps in the runtime\'s own workers: a large map output written in pieces into a buffer that moves back)', (t) => throughOperation(t, 'threads-only'));
 
 t.test('a large body a map makes, streamed to the client: in parts read from its crossing file, joined into the body', async (t) => {
   const { rt, ownerToken } = await kitRuntime(t);
