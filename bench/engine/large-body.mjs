@@ -13,9 +13,10 @@
 // building the bodies does not count, and the peak is the sum of the processes' peaks (each
 // at its own moment: at least the peak of the sum); elsewhere, this process's maxRSS alone
 // (linux: false).
-//   node bench/engine/large-body.mjs [--mb 50] [--bodies 1] [--isolation threads|threads-only] [--dist DIR]
+//   node bench/engine/large-body.mjs [--mb 50] [--bodies 1] [--isolation threads|threads-only] [--wait] [--dist DIR]
 //   --bodies N  that many such executions at once (each its own body)
-// Prints one JSON line: { bodyMb, bodies, isolation, startRssMb, peakRssMb, growthMb, growthPerBody, mainGrowthMb, childGrowthMb, linux, seconds }.
+//   --wait      start them waiting for the end, so each one's output is kept for the caller (default: not waited for, outputs counted only)
+// Prints one JSON line: { bodyMb, bodies, isolation, wait, startRssMb, peakRssMb, growthMb, growthPerBody, mainGrowthMb, childGrowthMb, linux, seconds }.
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -24,7 +25,7 @@ import { parseArgs } from 'node:util';
 import { makeDocuments } from './documents.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const { values } = parseArgs({ options: { mb: { type: 'string', default: '50' }, bodies: { type: 'string', default: '1' }, isolation: { type: 'string' }, dist: { type: 'string' } } });
+const { values } = parseArgs({ options: { mb: { type: 'string', default: '50' }, bodies: { type: 'string', default: '1' }, isolation: { type: 'string' }, wait: { type: 'boolean', default: false }, dist: { type: 'string' } } });
 const { createRuntime, initHome, createSchemaRegistry } = await import(pathToFileURL(join(values.dist ?? root, 'dist/runtime/index.js')).href);
 
 const home = mkdtempSync(join(tmpdir(), 'quark-bench-large-'));
@@ -82,8 +83,9 @@ rt.executions.subscribe(caller, (view) => {
   if (view.status !== 'queued' && view.status !== 'in-process') ends.get(view.id)?.(view);
 });
 async function run(bodies) {
-  const started = await Promise.all(bodies.map((b) => rt.executions.start(caller, { process: definition.id, trigger: 'api', documents: [{ body: b }] }, { wait: false })));
-  const views = await Promise.all(started.map((s) => new Promise((resolve) => ends.set(s.id, resolve))));
+  const start = (b) => rt.executions.start(caller, { process: definition.id, trigger: 'api', documents: [{ body: b }] }, { wait: values.wait });
+  // --wait: the caller waits for the end, so the output documents are kept for it
+  const views = values.wait ? await Promise.all(bodies.map(start)) : await Promise.all((await Promise.all(bodies.map(start))).map((s) => new Promise((resolve) => ends.set(s.id, resolve))));
   for (const view of views) if (view.status !== 'complete') throw new Error(`execution ${view.id} ended ${view.status}: ${view.errorMessage}`);
 }
 
@@ -102,6 +104,6 @@ const mainGrowthMb = measure ? growthOf(process.pid) : process.resourceUsage().m
 const childGrowthMb = measure ? measure.pids.slice(1).reduce((n, pid) => n + growthOf(pid), 0) : 0;
 const growthMb = mainGrowthMb + childGrowthMb;
 const round = (mb) => Math.round(mb);
-console.log(JSON.stringify({ bodyMb: +bodyMb.toFixed(1), bodies: count, isolation: config.isolation ?? 'default', startRssMb: round(startRssMb), peakRssMb: round(startRssMb + growthMb), growthMb: round(growthMb), growthPerBody: +(growthMb / count / bodyMb).toFixed(2), mainGrowthMb: round(mainGrowthMb), childGrowthMb: round(childGrowthMb), linux: measure !== undefined, seconds: +seconds.toFixed(2) }));
+console.log(JSON.stringify({ bodyMb: +bodyMb.toFixed(1), bodies: count, isolation: config.isolation ?? 'default', wait: values.wait, startRssMb: round(startRssMb), peakRssMb: round(startRssMb + growthMb), growthMb: round(growthMb), growthPerBody: +(growthMb / count / bodyMb).toFixed(2), mainGrowthMb: round(mainGrowthMb), childGrowthMb: round(childGrowthMb), linux: measure !== undefined, seconds: +seconds.toFixed(2) }));
 await rt.close();
 process.exit(0);

@@ -8,7 +8,7 @@
  * bodies says so (StepsTask.crossAbove), and the worker sends its large outputs back the same way.
  */
 import { mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { BodyRef, DocumentRef } from './messages.js';
 
@@ -37,23 +37,32 @@ export async function toCrossing(documents: readonly DocumentRef[], workDir: str
   return out;
 }
 
+/**
+ * Whether a body is a crossing file of the execution's work directory: only those are read
+ * in and removed. A ref marked crossing anywhere else (which no part of quark makes) is
+ * taken for a spilled body, so that what a plugin host answers cannot make the runtime
+ * remove, or read into memory, a file outside the work directory.
+ */
+const crossingIn = (body: BodyRef, workDir: string): boolean => body.kind === 'file' && body.crossing === true && dirname(resolve(body.path)) === resolve(workDir);
+
 /** A crossing body back in memory (its file removed); any other body as it is. */
-export async function bodyFromCrossing(body: BodyRef): Promise<BodyRef> {
+export async function bodyFromCrossing(body: BodyRef, workDir: string): Promise<BodyRef> {
   if (body.kind !== 'file' || body.crossing !== true) return body;
+  if (!crossingIn(body, workDir)) return { kind: 'file', path: body.path, size: body.size };
   const bytes = await readFile(body.path);
   await unlink(body.path).catch(() => undefined);
   return { kind: 'inline', bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
 }
 
 /** Removes the crossing files of documents nobody reads (their removal is not waited for; the work directory goes at the end anyway). */
-export function dropCrossing(documents: readonly DocumentRef[]): void {
-  for (const d of documents) if (d.body.kind === 'file' && d.body.crossing === true) void unlink(d.body.path).catch(() => undefined);
+export function dropCrossing(documents: readonly DocumentRef[], workDir: string): void {
+  for (const d of documents) if (d.body.kind === 'file' && crossingIn(d.body, workDir)) void unlink(d.body.path).catch(() => undefined);
 }
 
-/** The documents with their crossing bodies back in memory. */
-export async function fromCrossing(documents: readonly DocumentRef[]): Promise<DocumentRef[]> {
+/** The documents with their crossing bodies (files of workDir) back in memory. */
+export async function fromCrossing(documents: readonly DocumentRef[], workDir: string): Promise<DocumentRef[]> {
   if (!documents.some((d) => d.body.kind === 'file' && d.body.crossing === true)) return documents as DocumentRef[];
   const out: DocumentRef[] = [];
-  for (const d of documents) out.push(d.body.kind === 'file' && d.body.crossing === true ? { ...d, body: await bodyFromCrossing(d.body) } : d);
+  for (const d of documents) out.push(d.body.kind === 'file' && d.body.crossing === true ? { ...d, body: await bodyFromCrossing(d.body, workDir) } : d);
   return out;
 }

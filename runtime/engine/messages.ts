@@ -79,8 +79,11 @@ export interface StepsTask {
    */
   handBackAbove?: number;
   /**
-   * The task crossed a process boundary (the plugin host): its bodies in memory of at least
-   * this many bytes came in crossing files, and its outputs that large go back the same way.
+   * Bodies in memory of at least this many bytes: those of a task that crossed a process
+   * boundary (the plugin host) came in crossing files, and the task's outputs that large go
+   * back in crossing files (a large computed body is written straight into one), in any
+   * pool: the walker reads back those a later step needs, a streamed answer reads them from
+   * their files, and the file of one nobody reads is removed.
    */
   crossAbove?: number;
 }

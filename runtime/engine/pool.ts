@@ -94,8 +94,7 @@ export interface WorkerPool {
   close(): Promise<void>;
   /**
    * Its steps tasks run in another process (the plugin host): their large bodies in memory
-   * cross in files (engine/crossing.ts), so the walker leaves them out of the transfer
-   * buffer, and large output bodies come back as crossing files for the walker to read in.
+   * cross in files (engine/crossing.ts), so the walker leaves them out of the transfer buffer.
    */
   stepsCrossProcess?: boolean;
 }

@@ -315,7 +315,7 @@ async function segment(walk: Walk, first: PureStep, documents: DocumentRef[], sc
   const result: PathResult = { outputs: [], failures };
   for (const [key, group] of exits) {
     // bodies in memory that came back from another process in crossing files: in memory again
-    const next = await runPath(walk, key === '' ? undefined : key, await fromCrossing(group), scope);
+    const next = await runPath(walk, key === '' ? undefined : key, await fromCrossing(group, ctx.workDir), scope);
     append(result.outputs, next.outputs);
     append(result.failures, next.failures);
   }
@@ -357,10 +357,11 @@ async function runChunk(walk: Walk, first: PureStep, chunk: DocumentRef[], scope
   // a slow reader of the streamed outputs holds the next chunk back
   await ctx.outputSink?.ready();
   try {
-    // large bodies that cross to another process in files are not copied into the transfer buffer
+    // large bodies that cross to another process in files are not copied into the transfer buffer;
+    // large outputs come back in crossing files, in any pool, so that the worker never holds one while the main thread reads it
     const { documents, buffer } = packBodies(chunk, options.pool.stepsCrossProcess ? crossesInFile : undefined);
     const reply = await options.pool.run(
-      { kind: 'steps', steps: scope.pure, first: first.id, documents, process, execution: ctx.info, workDir: ctx.workDir, spillBytes: options.spillBytes, maxNestingDepth: options.maxNestingDepth, ...handBack(options), ...(ctx.stepData ? { record: ctx.stepData.limits } : {}) },
+      { kind: 'steps', steps: scope.pure, first: first.id, documents, process, execution: ctx.info, workDir: ctx.workDir, spillBytes: options.spillBytes, maxNestingDepth: options.maxNestingDepth, crossAbove: crossBytes, ...handBack(options), ...(ctx.stepData ? { record: ctx.stepData.limits } : {}) },
       { timeoutMs, what: `step ${first.id}`, signal: ctx.signal, transfer: [buffer] },
     );
     if (reply.ok) return reply.value as StepsOutcome;
@@ -422,7 +423,7 @@ function mergeOutcome(walk: Walk, scope: Scope, outcome: StepsOutcome, exits: Ma
       walk.ended += exit.documents.length;
       // a streamed answer reads a crossing body from its file; a dropped one's file goes now
       if (ctx.outputSink) ctx.outputSink.push(exit.documents);
-      else dropCrossing(exit.documents);
+      else dropCrossing(exit.documents, ctx.workDir);
       continue;
     }
     const group = exits.get(key);

@@ -78,7 +78,7 @@ async function parametersFor(task: OperationTask, document: DocumentRef): Promis
 
 /** A steps task that crossed from another process: its crossing bodies read back into memory here. */
 async function crossedIn(task: StepsTask): Promise<StepsTask> {
-  return task.crossAbove === undefined ? task : { ...task, documents: await fromCrossing(task.documents) };
+  return task.crossAbove === undefined ? task : { ...task, documents: await fromCrossing(task.documents, task.workDir) };
 }
 
 /** Its outcome, going back across: large output bodies in crossing files of the work directory. */

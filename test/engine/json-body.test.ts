@@ -118,9 +118,14 @@ t.test('crossing files: large bodies in memory go to files and come back in memo
   t.ok(file.kind === 'file' && file.crossing === true && file.size === 3000, 'the large one in a crossing file');
   t.same(crossed[1]!.origins, [7]);
   t.equal(crossed[2], documents[2], 'a spilled body stays as it is');
-  const back = await fromCrossing(crossed);
+  const back = await fromCrossing(crossed, dir);
   t.equal(textOf(back[1]!.body), large.toString());
   t.equal(back[1]!.body.kind, 'inline');
   t.notOk(existsSync((file as { path: string }).path), 'the crossing file was removed once read');
   t.equal(back[2]!.body, documents[2]!.body);
+  // a ref marked crossing outside the work directory is not read in, nor removed: a spilled body
+  const [again] = await toCrossing([documents[1]!], dir, 1000);
+  const elsewhere = await fromCrossing([again!], join(dir, 'other'));
+  t.same(elsewhere[0]!.body, { kind: 'file', path: (again!.body as { path: string }).path, size: 3000 });
+  t.ok(existsSync((again!.body as { path: string }).path), 'still there');
 });
