@@ -50,7 +50,7 @@ async function throughOperation(t: any, isolation?: string) {
 
 t.test('a large body through pure steps in the plugin host, an operation between them: the caller gets JSON.stringify\'s text; a bad document fails alone', (t) => throughOperation(t));
 
-t.test('the same in isolation "threads-only" (pure steps in the runtime\'s own workers: a large map output written in pieces into a buffer that moves back)', (t) => throughOperation(t, 'threads-only'));
+t.test('the same in isolation "threads-only" (pure steps in the runtime\'s own workers: a large map output written in pieces into a crossing file, read back by the walker)', (t) => throughOperation(t, 'threads-only'));
 
 t.test('a large body a map makes, streamed to the client: in parts read from its crossing file, joined into the body', async (t) => {
   const { rt, ownerToken } = await kitRuntime(t);
