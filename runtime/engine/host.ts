@@ -33,6 +33,7 @@ import { createSlots } from './connector-pools.js';
 import type { HostCommand, HostReport, HostSettings } from './host-messages.js';
 import type { StepsOutcome, WorkerReply, WorkerTask } from './messages.js';
 import { packTask, unpackExits } from './packed.js';
+import { crossBytes, toCrossing } from './crossing.js';
 
 export interface HostPoolOptions extends WorkerPoolOptions {
   logger: WorkerPoolOptions['logger'] & { error(fields: object, message: string): void; info?(fields: object, message: string): void };
@@ -368,6 +369,12 @@ export function createHostPool(options: HostPoolOptions): HostPool {
     if (current.child.connected) current.child.send(command);
   }
 
+  /** A steps task with its large bodies in crossing files (engine/crossing.ts), not in the IPC message. */
+  async function crossingTask(task: WorkerTask): Promise<WorkerTask> {
+    if (task.kind !== 'steps') return task;
+    return { ...task, documents: await toCrossing(task.documents, task.workDir), crossAbove: crossBytes };
+  }
+
   /** Sends a task to its host; the promise settles with the host's answer. */
   function dispatch(current: Host, task: WorkerTask, runOptions: RunOptions): Promise<WorkerReply> {
     const id = ++nextId;
@@ -400,7 +407,7 @@ export function createHostPool(options: HostPoolOptions): HostPool {
       await slots.take(runOptions.signal, runOptions.what);
       try {
         if (closed) throw shuttingDown(runOptions.what);
-        return await dispatch(hostFor(runOptions.folders ?? []), task, runOptions);
+        return await dispatch(hostFor(runOptions.folders ?? []), await crossingTask(task), runOptions);
       } finally {
         slots.give();
       }
@@ -413,6 +420,8 @@ export function createHostPool(options: HostPoolOptions): HostPool {
       await Promise.all(granted.map((h) => h.exited));
     },
     packsSteps: true,
+    // a steps reply's large output bodies stay in their crossing files: the walker reads in those it needs
+    stepsCrossProcess: true,
     async close() {
       closed = true;
       await Promise.all([...hosts].map(end));

@@ -21,8 +21,12 @@ export interface TestTask {
   runtime: RuntimeSettings;
 }
 
-/** A body crossing the thread boundary: small ones as bytes, large ones as a file. */
-export type BodyRef = { kind: 'inline'; bytes: Uint8Array } | { kind: 'file'; path: string; size: number };
+/**
+ * A body crossing the thread boundary: small ones as bytes, large ones as a file. A file
+ * marked `crossing` is a body in memory on its way across a process boundary
+ * (engine/crossing.ts): its receiver reads it back in and removes the file.
+ */
+export type BodyRef = { kind: 'inline'; bytes: Uint8Array } | { kind: 'file'; path: string; size: number; crossing?: true };
 
 export interface DocumentRef {
   properties: Record<string, string>;
@@ -89,6 +93,14 @@ export interface StepsTask {
   handBackAbove?: number;
   /** Through the plugin host: the documents packed (then `documents` is empty), and the outcome's exits packed too. */
   packed?: PackedDocuments;
+  /**
+   * Bodies in memory of at least this many bytes: those of a task that crossed a process
+   * boundary (the plugin host) came in crossing files, and the task's outputs that large go
+   * back in crossing files (a large computed body is written straight into one), in any
+   * pool: the walker reads back those a later step needs, a streamed answer reads them from
+   * their files, and the file of one nobody reads is removed.
+   */
+  crossAbove?: number;
 }
 
 export interface StepDataLimits {

@@ -11,8 +11,8 @@
 import { ownsBuffer } from './bodies.js';
 import type { BodyRef, DocumentRef, PackedDocuments, StepsOutcome, WorkerTask } from './messages.js';
 
-/** A body in the JSON text: its length in `bytes`, a large body of its own, or a spilled file. */
-type BodyEntry = number | { own: number } | { path: string; size: number };
+/** A body in the JSON text: its length in `bytes`, a large body of its own, or a spilled (or crossing, crossing.ts) file. */
+type BodyEntry = number | { own: number } | { path: string; size: number; crossing?: true };
 type Entry = [Record<string, string>, BodyEntry, number[]?];
 
 /** The bodies back to back; with `reuse`, the buffer they already are when they lie so in one (the walker's packed chunk). */
@@ -51,7 +51,7 @@ export function packDocuments(documents: readonly DocumentRef[], reuse: boolean)
   let total = 0;
   const entries = documents.map((d): Entry => {
     let body: BodyEntry;
-    if (d.body.kind === 'file') body = { path: d.body.path, size: d.body.size };
+    if (d.body.kind === 'file') body = { path: d.body.path, size: d.body.size, ...(d.body.crossing ? { crossing: true as const } : {}) };
     else if (ownsBuffer(d.body.bytes)) {
       // one buffer listed once, however many documents share it
       let index = ownIndex.get(d.body.bytes.buffer);
@@ -70,7 +70,7 @@ export function packDocuments(documents: readonly DocumentRef[], reuse: boolean)
 function bodyOf(entry: BodyEntry, packed: PackedDocuments, at: number): BodyRef {
   if (typeof entry === 'number') return { kind: 'inline', bytes: new Uint8Array(packed.bytes.buffer, packed.bytes.byteOffset + at, entry) };
   if ('own' in entry) return { kind: 'inline', bytes: packed.own[entry.own]! };
-  return { kind: 'file', path: entry.path, size: entry.size };
+  return { kind: 'file', path: entry.path, size: entry.size, ...(entry.crossing ? { crossing: true as const } : {}) };
 }
 
 /** The documents again, their inline bodies views into the packed buffers (no copy). */

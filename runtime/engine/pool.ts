@@ -103,6 +103,11 @@ export interface WorkerPool {
    * those hosts have ended (after their tasks in flight). Worker threads hold no grant.
    */
   revoke?(folders: readonly LocalFolder[]): Promise<void>;
+  /**
+   * Its steps tasks run in another process (the plugin host): their large bodies in memory
+   * cross in files (engine/crossing.ts), so the walker leaves them out of the transfer buffer.
+   */
+  stepsCrossProcess?: boolean;
 }
 
 const workerFile = new URL('./worker.js', import.meta.url).href;

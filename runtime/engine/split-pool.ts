@@ -19,6 +19,7 @@ export function createSplitPool(parts: { steps: WorkerPool; local: WorkerPool; p
   return {
     run: (task, options) => poolFor(task).run(task, options),
     ...(parts.steps.packsSteps ? { packsSteps: true } : {}),
+    ...(parts.steps.stepsCrossProcess ? { stepsCrossProcess: true } : {}),
     stats: () => sumStats(all.map((pool) => pool.stats())),
     async close() {
       await Promise.all(all.map((pool) => pool.close()));

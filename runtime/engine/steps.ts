@@ -16,6 +16,7 @@ import { findTooDeep, jsonTextNestsDeeper, tooDeepMessage } from '../core/json-d
 import type { PureStep } from '../processes/definition.js';
 import { isExpression } from '../processes/definition.js';
 import { emptyBody, fileHead, inlineRef, packOwnBodies, refOf, releaseBytes } from './bodies.js';
+import { BodyTooDeep, jsonBody, writesInPieces } from './json-body.js';
 import { expressionFailure, plainValue, propertyText, truthy, type Evaluate, type ExpressionBindings } from './expressions.js';
 import { withOrigins, type BodyRef, type DocumentRef, type StepCount, type StepsOutcome, type StepsTask } from './messages.js';
 
@@ -28,8 +29,13 @@ interface DocState {
   entered: { size: number; spilled: boolean };
   value: unknown;
   changed: boolean;
+  /** It entered with a body of at least largeBodyBytes (its own, not a split parent's): a computed body is written in pieces. */
+  large?: boolean;
   origins?: number[];
 }
+
+/** A document that enters with a body this large has a computed body written as bytes in pieces (json-body.ts), not as one string. */
+const largeBodyBytes = 1024 * 1024;
 
 class DocumentFailure extends Error {
   constructor(readonly code: ErrorCode, message: string) {
@@ -174,6 +180,17 @@ function bodyText(run: Run, step: string, value: unknown): string {
   return text;
 }
 
+/** A large computed body as bytes, written in pieces (never one string); refused, with its place, when it nests too deep. */
+function largeBody(run: Run, step: string, value: Record<string, unknown> | unknown[]): BodyRef {
+  try {
+    return jsonBody(value, { spillBytes: run.task.spillBytes, workDir: run.task.workDir, maxDepth: run.task.maxNestingDepth, ...(run.task.crossAbove !== undefined ? { crossAbove: run.task.crossAbove } : {}) });
+  } catch (error) {
+    if (!(error instanceof BodyTooDeep)) throw error;
+    checkDepth(run, step, 'the body', value);
+    throw new DocumentFailure('QUARK_ERR_STEP_NESTING_TOO_DEEP', `step ${step}: the body nests deeper than ${run.task.maxNestingDepth} levels of objects and arrays (limits.maxNestingDepth); flatten the value`);
+  }
+}
+
 /** The document leaves the run towards `next` (null: the end of its path), its body serialised once. */
 function exit(run: Run, next: string | null, state: DocState, last: string): void | Promise<void> {
   const add = (body: BodyRef) => {
@@ -183,6 +200,7 @@ function exit(run: Run, next: string | null, state: DocState, last: string): voi
     group.push(withOrigins({ properties: state.properties, body }, state));
   };
   if (!state.changed) return add(state.body);
+  if (state.large && writesInPieces(state.value)) return add(largeBody(run, last, state.value));
   const text = bodyText(run, last, state.value);
   // small bodies (nearly all) stay in memory without a detour through a stream
   if (text.length * 3 <= run.task.spillBytes) return add(inlineRef(text));
@@ -375,7 +393,7 @@ async function walk(run: Run, first: string | undefined, state: DocState, from: 
 
 function entering(document: DocumentRef): DocState {
   const entered = document.body.kind === 'inline' ? { size: document.body.bytes.byteLength, spilled: false } : { size: document.body.size, spilled: true };
-  return withOrigins({ properties: { ...document.properties }, body: document.body, entered, value: unparsed, changed: false }, document);
+  return withOrigins({ properties: { ...document.properties }, body: document.body, entered, value: unparsed, changed: false, ...(entered.size >= largeBodyBytes ? { large: true } : {}) }, document);
 }
 
 /** Documents not walked because the task was stopped fail with the reason, rather than vanish. */

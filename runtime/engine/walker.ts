@@ -20,6 +20,7 @@ import { QuarkError, quarkError, messageOf } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { isExpression, isPure, targetsOf, type CombineStep, type OperationStep, type ProcessCallStep, type ProcessDefinition, type PureStep, type Step, type TryStep, type StartDefinition } from '../processes/definition.js';
 import { inlineRef, packBodies, samplesOf } from './bodies.js';
+import { crossBytes, dropCrossing, fromCrossing } from './crossing.js';
 import type { ExecutionInfo } from './expressions.js';
 import type { WorkerPool } from './pool.js';
 import { withOrigins, type BodyRef, type DocumentFailureRef, type DocumentRef, type OperationResultRef, type StepCount, type StepDataLimits, type StepSample, type StepsOutcome } from './messages.js';
@@ -313,7 +314,8 @@ async function segment(walk: Walk, first: PureStep, documents: DocumentRef[], sc
   if (stop) throw new ExecutionStopped(scope.prefix + stop.step, stop.message);
   const result: PathResult = { outputs: [], failures };
   for (const [key, group] of exits) {
-    const next = await runPath(walk, key === '' ? undefined : key, group, scope);
+    // bodies in memory that came back from another process in crossing files: in memory again
+    const next = await runPath(walk, key === '' ? undefined : key, await fromCrossing(group, ctx.workDir), scope);
     append(result.outputs, next.outputs);
     append(result.failures, next.failures);
   }
@@ -345,6 +347,8 @@ export async function eachInOrder<T, R>(items: readonly T[], limit: number, run:
   await Promise.all(lanes);
 }
 
+const crossesInFile = (bytes: Uint8Array) => bytes.byteLength >= crossBytes;
+
 /** With more than one thread, a split's children beyond one chunk come back to be spread over the pool. */
 const handBack = (options: WalkerOptions) => (options.threads > 1 ? { handBackAbove: maxChunk } : {});
 
@@ -353,9 +357,12 @@ async function runChunk(walk: Walk, first: PureStep, chunk: DocumentRef[], scope
   // a slow reader of the streamed outputs holds the next chunk back
   await ctx.outputSink?.ready();
   try {
-    const { documents, buffer } = options.pool.packsSteps ? { documents: chunk, buffer: undefined } : packBodies(chunk);
+    // a pool that packs steps itself (the plugin host) gets the chunk as it is; otherwise large
+    // bodies that cross to another process in files are not copied into the transfer buffer;
+    // large outputs come back in crossing files, in any pool, so that the worker never holds one while the main thread reads it
+    const { documents, buffer } = options.pool.packsSteps ? { documents: chunk, buffer: undefined } : packBodies(chunk, options.pool.stepsCrossProcess ? crossesInFile : undefined);
     const reply = await options.pool.run(
-      { kind: 'steps', steps: scope.pure, first: first.id, documents, process, execution: ctx.info, workDir: ctx.workDir, spillBytes: options.spillBytes, maxNestingDepth: options.maxNestingDepth, ...handBack(options), ...(ctx.stepData ? { record: ctx.stepData.limits } : {}) },
+      { kind: 'steps', steps: scope.pure, first: first.id, documents, process, execution: ctx.info, workDir: ctx.workDir, spillBytes: options.spillBytes, maxNestingDepth: options.maxNestingDepth, crossAbove: crossBytes, ...handBack(options), ...(ctx.stepData ? { record: ctx.stepData.limits } : {}) },
       { timeoutMs, what: `step ${first.id}`, signal: ctx.signal, ...(buffer ? { transfer: [buffer] } : {}) },
     );
     if (reply.ok) return reply.value as StepsOutcome;
@@ -415,7 +422,9 @@ function mergeOutcome(walk: Walk, scope: Scope, outcome: StepsOutcome, exits: Ma
     // the end of the process, and nobody reads its documents (or a sink takes them as they end): count them, keep none
     if (key === '' && scope.prefix === '' && (ctx.discardOutputs || ctx.outputSink)) {
       walk.ended += exit.documents.length;
-      ctx.outputSink?.push(exit.documents);
+      // a streamed answer reads a crossing body from its file; a dropped one's file goes now
+      if (ctx.outputSink) ctx.outputSink.push(exit.documents);
+      else dropCrossing(exit.documents, ctx.workDir);
       continue;
     }
     const group = exits.get(key);

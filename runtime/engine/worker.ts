@@ -14,10 +14,11 @@ import { bodyOf, refOf } from './bodies.js';
 import { createEvaluator, expressionFailure } from './expressions.js';
 import { packOutcome, runSteps } from './steps.js';
 import { packExits, unpackTask } from './packed.js';
+import { fromCrossing, toCrossing } from './crossing.js';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { isExpression } from '../processes/definition.js';
 import { createSchemaRegistry, type SchemaRegistry, type Validator } from '../schema/index.js';
-import type { AbortReason, DocumentRef, MainEvent, OperationResultRef, OperationTask, PostedTask, ProbeTask, RecoverTask, ResourceAnswer, ResourceRequest, TestTask, WorkerEvent, WorkerLogRecord, WorkerReply } from './messages.js';
+import type { StepsOutcome, StepsTask, AbortReason, DocumentRef, MainEvent, OperationResultRef, OperationTask, PostedTask, ProbeTask, RecoverTask, ResourceAnswer, ResourceRequest, TestTask, WorkerEvent, WorkerLogRecord, WorkerReply } from './messages.js';
 
 // before any plugin code runs: no process.kill/exit/abort, no workers, late failures taint
 installGuards();
@@ -74,6 +75,19 @@ async function parametersFor(task: OperationTask, document: DocumentRef): Promis
     throw new TaskFailure('QUARK_ERR_OPERATION_INVALID_PARAMETERS', `the parameters computed for this document are not valid: ${describeProblems(problems)}`);
   }
   return parameters;
+}
+
+/** A steps task that crossed from another process: its crossing bodies read back into memory here. */
+async function crossedIn(task: StepsTask): Promise<StepsTask> {
+  return task.crossAbove === undefined ? task : { ...task, documents: await fromCrossing(task.documents, task.workDir) };
+}
+
+/** Its outcome, going back across: large output bodies in crossing files of the work directory. */
+async function crossedBack(task: StepsTask, outcome: StepsOutcome): Promise<StepsOutcome> {
+  if (task.crossAbove === undefined) return outcome;
+  const exits = [];
+  for (const exit of outcome.exits) exits.push({ next: exit.next, documents: await toCrossing(exit.documents, task.workDir, task.crossAbove) });
+  return { ...outcome, exits };
 }
 
 class TaskFailure extends Error {
@@ -326,9 +340,10 @@ export default async function run(posted: PostedTask): Promise<WorkerReply> {
   try {
     // pure steps: our own plain data, passed back without the defensive clone below
     if (task.kind === 'steps') {
-      // the output bodies go back in buffers that move instead of being copied
-      // (a task that came packed through the plugin host goes back packed: packed.ts)
-      const done = await runSteps(unpackTask(task), evaluate, control.signal);
+      // the output bodies go back in buffers that move instead of being copied (a task that
+      // came packed through the plugin host goes back packed: packed.ts; across a process
+      // boundary its large bodies come and go in crossing files: crossing.ts)
+      const done = await crossedBack(task, await runSteps(await crossedIn(unpackTask(task)), evaluate, control.signal));
       const { outcome, buffers } = task.packed ? packExits(done) : packOutcome(done);
       const reply: WorkerReply = { ok: true, value: outcome, logs };
       return move({ get [transferableSymbol]() { return buffers; }, get [valueSymbol]() { return reply; } } as never) as unknown as WorkerReply;

@@ -4,7 +4,7 @@
  * no store, no HTTP: a host process under Node's permission model, started by the test.
  */
 import t from 'tap';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHostPool, folderRefusal, hostArgs, hostDied } from '../../runtime/engine/host.js';
@@ -14,14 +14,18 @@ import { createLogger } from '../../runtime/core/logger.js';
 import { quarkError } from '../../runtime/core/errors.js';
 import type { ProcessDefinition, Step } from '../../runtime/processes/definition.js';
 import { fixturePlugins } from '../helpers/quark.js';
+import type { WorkerPool } from '../../runtime/engine/pool.js';
+import type { StepsOutcome, WorkerReply } from '../../runtime/engine/messages.js';
 
 const quiet = createLogger({ level: 'silent' });
 
-function hostWalker(t: { teardown(fn: () => unknown): void }, heapMb: number) {
+function hostWalker(t: { teardown(fn: () => unknown): void }, heapMb: number, seen?: (reply: WorkerReply) => void) {
   const work = mkdtempSync(join(tmpdir(), 'quark-host-work-'));
   t.teardown(() => rmSync(work, { recursive: true, force: true }));
-  const pool = createHostPool({ threads: 2, heapMb, logger: quiet, reads: [], work, protect: [] });
-  t.teardown(() => pool.close());
+  const host = createHostPool({ threads: 2, heapMb, logger: quiet, reads: [], work, protect: [] });
+  t.teardown(() => host.close());
+  // the host's replies as the walker gets them
+  const pool: WorkerPool = seen ? { ...host, run: async (task, options) => { const reply = await host.run(task, options); seen(reply); return reply; } } : host;
   const walker = createWalker({ pool, threads: 2, spillBytes: 8 * 1024 * 1024, stepTimeoutMs: 600_000, maxNestingDepth: 500 });
   const context = (): WalkContext => ({
     info: { id: 'exe_host', process: 'p', version: 1, trigger: 'manual' },
@@ -76,6 +80,33 @@ t.test('documents cross the host packed and come back whole: properties, exits, 
     bad: { properties: { id: 'bad', 'quark.error.step': 'map', 'quark.error.code': 'QUARK_ERR_EXPRESSION_FAILED', 'quark.error.message': seen.bad?.properties['quark.error.message'] ?? '', caught: 'yes' }, body: 'not json' },
   });
   t.match(seen.bad?.properties['quark.error.message'], /JSON|json/, 'the failure\'s message came back with its document\'s origin');
+});
+
+t.test('a large body crosses to the plugin host and back in a file of the work directory, not in the IPC message; each document fails alone', async (t) => {
+  const replies: WorkerReply[] = [];
+  const { walker, context } = hostWalker(t, 256, (reply) => replies.push(reply));
+  const orders = Array.from({ length: 40_000 }, (_, i) => ({ id: i, name: `order ${i} é😀` }));
+  const large = JSON.stringify({ orders });
+  t.ok(large.length > 1024 * 1024, 'over the 1 MiB at which a body crosses in a file');
+  const steps: Step[] = [
+    { id: 'count', kind: 'map', expression: '$merge([$, {"count": $count(orders)}])', next: 'check' },
+    { id: 'check', kind: 'decision', condition: 'count > 2', ifTrue: 'big', ifFalse: 'bad' },
+    { id: 'big', kind: 'set-properties', document: { size: 'big' } },
+    { id: 'bad', kind: 'map', expression: '$error("too few orders")' },
+  ];
+  const ctx = context();
+  const result = await walker.walk(definition(steps), [doc(large), doc('{"orders": [1]}'), doc(large)], ctx);
+  t.same(result.failures.map((f) => [f.step, f.code]), [['bad', 'QUARK_ERR_EXPRESSION_FAILED']], 'the small one fails alone');
+  t.equal(result.outputs.length, 2);
+  for (const out of result.outputs) {
+    t.equal(out.body.kind, 'inline', 'a body in memory again once back');
+    t.equal(Buffer.from((out.body as { bytes: Uint8Array }).bytes).toString('utf8'), JSON.stringify({ orders, count: 40_000 }), 'JSON.stringify\'s text, byte for byte');
+    t.same(out.properties, { size: 'big' });
+  }
+  const crossed = replies.flatMap((r) => (r.ok ? (r.value as StepsOutcome).exits.flatMap((e) => e.documents) : []));
+  t.same(crossed.map((d) => d.body.kind === 'file' && d.body.crossing === true), [true, true], 'the two large outputs came back as crossing files');
+  for (const d of crossed) t.notOk(existsSync((d.body as { path: string }).path), 'each crossing file removed once read');
+  t.same(existsSync(ctx.workDir) ? readdirSync(ctx.workDir) : [], [], 'no file left in the work directory');
 });
 
 t.test('hostDied: the host\'s last words tell an abort for memory from another end', async (t) => {
