@@ -100,7 +100,7 @@ t.test(`Get in ranged parts against ${real ? 'a real S3 server' : 'the embedded 
     const got = await download(request(c, 'small.bin'));
     t.equal(got.size, bytes.length);
     t.equal(got.parts, 1);
-    t.equal(sha(await drain(got.body)), sha(bytes), 'same bytes');
+    t.equal(sha(await drain(got.body as Readable)), sha(bytes), 'same bytes');
     t.equal(log.filter((g) => g.at === 'start').length, 1, 'one GET');
   });
 
@@ -108,7 +108,7 @@ t.test(`Get in ranged parts against ${real ? 'a real S3 server' : 'the embedded 
     await put('empty.bin', Buffer.alloc(0));
     const got = await download(request(client(), 'empty.bin'));
     t.equal(got.size, 0);
-    t.equal((await drain(got.body)).length, 0);
+    t.equal((await drain(got.body as Readable)).length, 0);
   });
 
   t.test('a larger object comes in parts, at most `concurrency` at once, each pinned to the ETag, in order', async (t) => {
@@ -119,7 +119,7 @@ t.test(`Get in ranged parts against ${real ? 'a real S3 server' : 'the embedded 
     const got = await download(request(c, 'large.bin'));
     t.equal(got.size, bytes.length, 'the size from Content-Range');
     t.equal(got.parts, 8);
-    t.equal(sha(await drain(got.body)), sha(bytes), 'same bytes, in order');
+    t.equal(sha(await drain(got.body as Readable)), sha(bytes), 'same bytes, in order');
     const starts = log.filter((g) => g.at === 'start');
     t.same(starts.map((g) => g.range).sort(), [0, 1, 2, 3, 4, 5, 6, 7].map((i) => `bytes=${i * MiB}-${Math.min(bytes.length, (i + 1) * MiB) - 1}`).sort(), 'each part once');
     t.equal(starts[0]!.ifMatch, undefined, 'the first GET asks for any version');
@@ -148,7 +148,7 @@ t.test(`Get in ranged parts against ${real ? 'a real S3 server' : 'the embedded 
         setTimeout(done, 1);
       },
     });
-    await pipelineDone(got.body, slow);
+    await pipelineDone(got.body as Readable, slow);
     t.equal(sha(Buffer.concat(chunks)), sha(bytes), 'same bytes, in order');
     // the head part 256 KiB and the stream's 256 KiB, each part behind it its read-ahead, and a
     // few 64 KiB chunks in transit; before, the parts behind the head held their 8 MiB each,
@@ -163,7 +163,7 @@ t.test(`Get in ranged parts against ${real ? 'a real S3 server' : 'the embedded 
     const c = client();
     const log = observed(c, (g) => (g.range?.startsWith(`bytes=${2 * MiB}-`) && g.try === 1 ? 'break' : undefined));
     const got = await download(request(c, 'broken.bin'));
-    t.equal(sha(await drain(got.body)), sha(bytes), 'same bytes');
+    t.equal(sha(await drain(got.body as Readable)), sha(bytes), 'same bytes');
     t.ok(log.some((g) => g.at === 'start' && g.range === `bytes=${2 * MiB + 64 * 1024}-${3 * MiB - 1}`), 'the retry starts at the byte the break reached');
   });
 
@@ -173,7 +173,7 @@ t.test(`Get in ranged parts against ${real ? 'a real S3 server' : 'the embedded 
     const c = client();
     const log = observed(c, (g) => (g.range?.startsWith(`bytes=${3 * MiB}-`) ? 'refuse' : undefined));
     const got = await download(request(c, 'refused.bin'));
-    const error = await drain(got.body).then(() => undefined, (e: unknown) => e);
+    const error = await drain(got.body as Readable).then(() => undefined, (e: unknown) => e);
     t.type(error, DownloadError);
     t.match(error, { code: 'InternalError', message: /^Get refused\.bin: InternalError: part 4 of 4 failed 3 times: the store fell over$/ });
     t.equal(log.filter((g) => g.at === 'start' && g.range?.startsWith(`bytes=${3 * MiB}-`)).length, 3, 'three tries');
@@ -185,7 +185,7 @@ t.test(`Get in ranged parts against ${real ? 'a real S3 server' : 'the embedded 
     // one part at a time: the second GET starts only once the first part has been read
     const got = await download(request(client(), 'changing.bin', { concurrency: 1 }));
     await put('changing.bin', patterned(3 * MiB, 2));
-    const read = await drain(got.body).then((bytes) => ({ bytes }), (error: unknown) => ({ error }));
+    const read = await drain(got.body as Readable).then((bytes) => ({ bytes }), (error: unknown) => ({ error }));
     if ('bytes' in read) {
       // Ceph RGW now and then still serves the replaced version right after the PUT (its
       // object cache), ETag and all: then every part is of that version, which is no mix
@@ -201,8 +201,8 @@ t.test(`Get in ranged parts against ${real ? 'a real S3 server' : 'the embedded 
     const log = observed(c);
     const controller = new AbortController();
     const got = await download(request(c, 'cancelled.bin', { concurrency: 2, signal: controller.signal }));
-    const reading = drain(got.body).then(() => undefined, (e: unknown) => e);
-    got.body.once('data', () => controller.abort());
+    const reading = drain(got.body as Readable).then(() => undefined, (e: unknown) => e);
+    (got.body as Readable).once('data', () => controller.abort());
     t.match(await reading, { name: 'AbortError' });
     const before = log.length;
     await new Promise((resolve) => setImmediate(resolve));

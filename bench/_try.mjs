@@ -1,0 +1,16 @@
+import { createS3Client } from '../dist/connectors/amazon-s3/client.js';
+import { download } from '../dist/connectors/amazon-s3/download.js';
+import { open } from 'node:fs/promises';
+const size = Number(process.argv[2] ?? 64) ;
+const { client } = createS3Client({ awsAccessKey: process.env.S3_ACCESS_KEY, awsSecretKey: process.env.S3_SECRET_KEY, region: 'us-east-1', bucket: 'qs3get', endpoint: process.env.S3_ENDPOINT, forcePathStyle: true }, {}, { rawGets: true });
+const t0 = performance.now();
+const got = await download({ client, bucket: 'qs3get', key: process.argv[3] ?? '1g.bin', partSize: 16 << 20, concurrency: 4, positional: true, signal: new AbortController().signal });
+console.log('head', got.size, got.parts, got.body.constructor.name, (performance.now()-t0).toFixed(0));
+const h = await open('/tmp/s3get/work/down.bin', 'w');
+let n = 0, w = 0;
+const timer = setInterval(() => console.log('written', w, n), 2000);
+await got.body.writeTo({ async write(b, p) { n += b.length; w++; let d = 0; while (d < b.length) d += (await h.write(b, d, b.length - d, p + d)).bytesWritten; } });
+clearInterval(timer);
+await h.close();
+console.log('done', n, w, ((performance.now()-t0)/1000).toFixed(2), 's', process.cpuUsage());
+client.destroy();
