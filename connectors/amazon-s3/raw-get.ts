@@ -92,7 +92,9 @@ class Connection {
       this.socket.destroy();
       return false;
     }
-    return this.reader(bytes);
+    const more = this.reader(bytes);
+    // an exchange that ended in this read left the connection idle: it reads on, to see a close
+    return more || !this.busy;
   }
 
   /** Starts an exchange: `reader` gets the bytes read, `failed` a socket error or close. */
@@ -102,6 +104,7 @@ class Connection {
     this.reader = reader;
     this.failed = failed;
     this.socket.setTimeout(this.pool.options.socketTimeoutMs);
+    this.socket.resume();
   }
 
   /** Ends an exchange; the socket goes back to the pool when it can carry another. */
