@@ -9,7 +9,7 @@
  * ran a mark-compact every few MiB for them (bench/RESULTS.md, 2026-12-03). Everything else
  * (PUTs, HEADs, lists) and every request through a proxy goes to the SDK's Node handler.
  */
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { Readable } from 'node:stream';
 import type { NodeHttpHandler } from '@smithy/node-http-handler';
@@ -28,6 +28,8 @@ export interface RawGetOptions {
   connectTimeoutMs: number;
   /** A request fails when its socket moves no byte for this long. */
   socketTimeoutMs: number;
+  /** TLS options for https endpoints (a CA of one's own); Node's defaults otherwise. */
+  tls?: ConnectionOptions;
 }
 
 /** Where the body's bytes go in positional mode: resolves when `bytes` may be reused. */
@@ -76,7 +78,7 @@ class Connection {
     const buffer = Buffer.allocUnsafe(readBufferBytes);
     const onread = { buffer, callback: (n: number, buf: Uint8Array) => this.onRead(Buffer.from(buf.buffer, buf.byteOffset, n)) };
     // tls.connect takes onread as net.connect does (Node's docs; @types/node leaves it out)
-    this.socket = secure ? tlsConnect({ host, port, servername: host, ALPNProtocols: ['http/1.1'], onread } as ConnectionOptions) : netConnect({ host, port, onread });
+    this.socket = secure ? tlsConnect({ ...pool.options.tls, host, port, servername: isIP(host) ? undefined : host, ALPNProtocols: ['http/1.1'], onread } as ConnectionOptions) : netConnect({ host, port, onread });
     this.socket.setNoDelay(true);
     this.socket.on('error', (error) => this.fail(networkError(error)));
     this.socket.on('close', () => {
