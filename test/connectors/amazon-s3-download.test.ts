@@ -8,6 +8,7 @@ import { pipeline as pipelineDone } from 'node:stream/promises';
 import { type S3Client, PutObjectCommand } from '@aws-sdk/client-s3';
 import { download, DownloadError } from '../../connectors/amazon-s3/download.js';
 import { patterned, realS3 as real, s3Store, sha256 as sha } from '../helpers/s3-store.js';
+import type { PositionalBody } from '../../runtime/sdk/index.js';
 
 const MiB = 1024 * 1024;
 
@@ -208,5 +209,27 @@ t.test(`Get in ranged parts against ${real ? 'a real S3 server' : 'the embedded 
     await new Promise((resolve) => setImmediate(resolve));
     t.notOk(log.slice(before).some((g) => g.at === 'start'), 'nothing more is asked for');
     t.ok(log.filter((g) => g.at === 'start').length < 6, 'the remaining parts were not fetched');
+  });
+
+  t.test('a positional Get writes every part at its offset; a cancel stops the other parts', async (t) => {
+    const bytes = patterned(5 * MiB + 3, 7);
+    await put('positional.bin', bytes);
+    const c = client();
+    const log = observed(c);
+    const got = await download(request(c, 'positional.bin', { positional: true }));
+    t.equal(got.parts, 6);
+    const out = Buffer.alloc(got.size);
+    const body = got.body as PositionalBody;
+    await body.writeTo({ write: async (chunk, position) => void out.set(chunk, position) });
+    t.equal(sha(out), sha(bytes), 'the object byte for byte');
+    t.ok(log.filter((g) => g.at === 'start').every((g) => g.ifMatch === got.head.ETag || g.range === `bytes=0-${MiB - 1}`), 'every part pinned to the first answer');
+
+    const controller = new AbortController();
+    const cancelled = await download(request(c, 'positional.bin', { positional: true, concurrency: 2, signal: controller.signal }));
+    const before = log.length;
+    const failed = await (cancelled.body as PositionalBody).writeTo({ write: async () => controller.abort() }).then(() => undefined, (e: unknown) => e);
+    t.match(failed, { name: 'AbortError' });
+    await new Promise((resolve) => setImmediate(resolve));
+    t.ok(log.slice(before).filter((g) => g.at === 'start').length < 4, 'the remaining parts were not fetched');
   });
 });
