@@ -254,6 +254,19 @@ class PartWriter implements PositionalBody {
     if (failure !== undefined || stop.signal.aborted) throw (failure ?? stop.signal.reason) as Error;
   }
 
+  /**
+   * A write to the runtime's sink; its failure (a full disk) is not the store's and is not
+   * retried: a DownloadError `WriteFailed` (a cancel stays the cancel).
+   */
+  private async write(sink: PositionalSink, bytes: Uint8Array, position: number): Promise<void> {
+    try {
+      await sink.write(bytes, position);
+    } catch (error) {
+      if ((error as Error).name === 'AbortError') throw error;
+      throw new DownloadError(`Get ${this.request.key}: WriteFailed: the download could not be written: ${(error as Error).message}`, 'WriteFailed', { cause: error });
+    }
+  }
+
   /** One part's bytes to their place; its body is destroyed if the download stops meanwhile. */
   private part(index: number, sink: PositionalSink, signal: AbortSignal, firstBody?: Readable): Promise<void> {
     const { start, end } = this.parts.range(index);
@@ -265,7 +278,7 @@ class PartWriter implements PositionalBody {
         const onAbort = () => body.destroy(signal.reason as Error);
         signal.addEventListener('abort', onAbort, { once: true });
         try {
-          const received = from + (await writeBody(body, (bytes, position) => sink.write(bytes, position), start + from).catch((error: unknown) => {
+          const received = from + (await writeBody(body, (bytes, position) => this.write(sink, bytes, position), start + from).catch((error: unknown) => {
             throw Object.assign(error as Error, { received: from + (receivedBefore(error, 0)) });
           }));
           if (received !== length) throw Object.assign(new Error(`part ${index + 1} ended after ${received} of its ${length} bytes`), { received });

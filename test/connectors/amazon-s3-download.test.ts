@@ -231,5 +231,11 @@ t.test(`Get in ranged parts against ${real ? 'a real S3 server' : 'the embedded 
     t.match(failed, { name: 'AbortError' });
     await new Promise((resolve) => setImmediate(resolve));
     t.ok(log.slice(before).filter((g) => g.at === 'start').length < 4, 'the remaining parts were not fetched');
+
+    const full = await download(request(c, 'positional.bin', { positional: true, concurrency: 1 }));
+    const start = log.length;
+    const refused = await (full.body as PositionalBody).writeTo({ write: async () => { throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' }); } }).then(() => undefined, (e: unknown) => e);
+    t.match(refused, { code: 'WriteFailed', message: /^Get positional\.bin: WriteFailed: the download could not be written: no space left on device/ });
+    t.equal(log.slice(start).filter((g) => g.at === 'start').length, 0, 'a failed write is not the store\'s: no GET asked again');
   });
 });
