@@ -5,6 +5,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { HttpProxyAgent, HttpsProxyAgent } from 'hpagent';
 import type { RuntimeSettings } from 'quark/sdk';
 import type { S3Config } from './config.js';
+import { RawGetHandler } from './raw-get.js';
 
 export interface ClientOptions {
   /** 1 for probes, so that the SDK does not hide clock skew or a refusal behind retries. */
@@ -14,6 +15,11 @@ export interface ClientOptions {
   connectTimeoutMs?: number;
   /** A request fails with a TimeoutError when its socket moves no byte for this long (default 120 s). */
   socketTimeoutMs?: number;
+  /**
+   * Ranged GETs (a download's parts) on connections of our own that read into one reused
+   * buffer each (raw-get.ts), when there is no proxy; everything else on Node's HTTP stack.
+   */
+  rawGets?: boolean;
 }
 
 export function endpointOf(config: S3Config): string {
@@ -82,12 +88,16 @@ export function createS3Client(config: S3Config, runtime: RuntimeSettings, optio
     maxAttempts: options.maxAttempts ?? 3,
     // a store that stops reading or answering (a full disk, a hung node) fails the request
     // after socketTimeoutMs instead of holding the operation until its time limit
-    requestHandler: new NodeHttpHandler({
-      httpAgent: transport.httpAgent,
-      httpsAgent: transport.httpsAgent,
-      connectionTimeout: options.connectTimeoutMs ?? 10_000,
-      socketTimeout: options.socketTimeoutMs ?? 120_000,
-    }),
+    requestHandler: requestHandlerOf(transport, runtime, options),
   });
   return { client, transport };
+}
+
+function requestHandlerOf(transport: Transport, runtime: RuntimeSettings, options: ClientOptions): NodeHttpHandler | RawGetHandler {
+  const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+  const socketTimeoutMs = options.socketTimeoutMs ?? 120_000;
+  const node = new NodeHttpHandler({ httpAgent: transport.httpAgent, httpsAgent: transport.httpsAgent, connectionTimeout: connectTimeoutMs, socketTimeout: socketTimeoutMs });
+  // through a proxy, every request goes through the proxy's agents (hpagent)
+  if (!options.rawGets || proxyUrl(runtime) !== undefined) return node;
+  return new RawGetHandler(node, { connectTimeoutMs, socketTimeoutMs });
 }

@@ -27,7 +27,7 @@ export function createClientCache() {
         entries.set(id, entry);
         return entry.client;
       }
-      entry = createS3Client(config, runtime, { connections: 32 });
+      entry = createS3Client(config, runtime, { connections: 32, rawGets: true });
       entries.set(id, entry);
       if (entries.size > maxClients) {
         const [oldestId, oldest] = entries.entries().next().value as [string, Entry];

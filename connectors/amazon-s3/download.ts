@@ -15,7 +15,9 @@
  */
 import { finished, Readable } from 'node:stream';
 import { GetObjectCommand, type GetObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
+import type { PositionalBody, PositionalSink } from 'quark/sdk';
 import { MiB } from './multipart.js';
+import { RawBody } from './raw-get.js';
 
 /** Tries per part (the SDK's own retries of a request that did not start come on top). */
 const partTries = 3;
@@ -36,6 +38,11 @@ export interface DownloadRequest {
   concurrency: number;
   /** Bytes a part behind the head holds in memory before it waits (default 4 MiB). */
   readAhead?: number;
+  /**
+   * Whether a download of more than one part is a PositionalBody: each part written to its
+   * place in the output as it comes, in parallel, nothing held in order (no read-ahead).
+   */
+  positional?: boolean;
   signal: AbortSignal;
 }
 
@@ -44,8 +51,8 @@ export interface Download {
   head: GetObjectCommandOutput;
   /** The object's size in bytes. */
   size: number;
-  /** The object's bytes, in order. */
-  body: Readable;
+  /** The object's bytes: in order, or (`positional`, more than one part) written to their places. */
+  body: Readable | PositionalBody;
   /** How many GETs the download takes. */
   parts: number;
 }
@@ -101,7 +108,188 @@ export async function download(request: DownloadRequest): Promise<Download> {
   }
   if (size <= first) return { head, size, body, parts: 1 };
   const parts = Math.ceil(size / partSize);
+  if (request.positional) return { head, size, body: new PartWriter(request, head, body, size, parts), parts };
   return { head, size, body: new PartStream(request, head, body, size, parts), parts };
+}
+
+/**
+ * Writes a body to `write` from `position` on and resolves to its bytes: a RawBody from its
+ * connection's buffer, any other stream chunk by chunk. A failure carries `received`.
+ */
+async function writeBody(body: Readable, write: (bytes: Uint8Array, position: number) => Promise<void>, position: number): Promise<number> {
+  if (body instanceof RawBody) return body.writeInto(write, position);
+  let received = 0;
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      await write(chunk, position + received);
+      received += chunk.length;
+    }
+  } catch (error) {
+    throw Object.assign(error as Error, { received });
+  }
+  return received;
+}
+
+/** What the ranged GETs of one download share: the object's version, its size in parts, the errors. */
+class Parts {
+  readonly etag: string | undefined;
+  readonly versionId: string | undefined;
+
+  constructor(
+    readonly request: DownloadRequest,
+    head: GetObjectCommandOutput,
+    readonly size: number,
+    readonly count: number,
+  ) {
+    this.etag = head.ETag;
+    this.versionId = head.VersionId;
+  }
+
+  range(index: number): { start: number; end: number } {
+    const start = index * this.request.partSize;
+    return { start, end: Math.min(this.size, start + this.request.partSize) - 1 };
+  }
+
+  /** A ranged GET of the same version of the object. */
+  async get(index: number, range: string, signal: AbortSignal): Promise<Readable> {
+    const response = await this.request.client.send(
+      new GetObjectCommand({
+        Bucket: this.request.bucket,
+        Key: this.request.key,
+        Range: range,
+        ...(this.etag ? { IfMatch: this.etag } : {}),
+        ...(this.versionId ? { VersionId: this.versionId } : {}),
+      }),
+      { abortSignal: signal },
+    );
+    // a store that ignores If-Match still names the object's ETag
+    if (this.etag && response.ETag && response.ETag !== this.etag) {
+      (response.Body as Readable).destroy();
+      throw this.changed(index, `its ETag is now ${response.ETag}, was ${this.etag}`);
+    }
+    return response.Body as Readable;
+  }
+
+  /**
+   * One part by ranged GETs, asked for again from where it broke, up to 3 tries, each
+   * body read by `receive` (from the byte given, resolving to the part's bytes so far);
+   * part 0 starts from the first GET's body.
+   */
+  async fetch(index: number, signal: AbortSignal, receive: (body: Readable, from: number) => Promise<number>, firstBody?: Readable): Promise<void> {
+    const { start, end } = this.range(index);
+    let received = 0;
+    let body = firstBody;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        body ??= await this.get(index, `bytes=${start + received}-${end}`, signal);
+        received = await receive(body, received);
+        return;
+      } catch (error) {
+        if (error instanceof DownloadError || signal.aborted) throw error;
+        if (statusOf(error) === 412) throw this.changed(index, `the store refused If-Match ${this.etag}`, error);
+        received = receivedBefore(error, received);
+        if (attempt >= partTries) throw this.partFailed(index, attempt, error);
+        body = undefined;
+        await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+      }
+    }
+  }
+
+  changed(index: number, why: string, cause?: unknown): DownloadError {
+    return new DownloadError(`Get ${this.request.key}: ObjectChanged: the object changed while it was downloaded (part ${index + 1} of ${this.count}: ${why}); its parts would mix two versions, so the Get failed: run it again`, 'ObjectChanged', { cause });
+  }
+
+  partFailed(index: number, tries: number, error: unknown): DownloadError {
+    const code = (error as { name?: string; code?: string }).code ?? (error as { name?: string }).name ?? 'Error';
+    const named = code === 'Error' ? 'PartFailed' : code;
+    return new DownloadError(`Get ${this.request.key}: ${named}: part ${index + 1} of ${this.count} failed ${tries} times: ${(error as Error).message}`, named, { cause: error });
+  }
+}
+
+/**
+ * The object as a PositionalBody: `concurrency` lanes take the next part each, and write
+ * its bytes to their place as they come (a RawBody from its socket's buffer, without a
+ * copy). Memory: the lanes' socket buffers, whatever the part size. The first failure
+ * stops the other lanes (their GETs aborted) and fails the body once they have stopped.
+ */
+class PartWriter implements PositionalBody {
+  private readonly parts: Parts;
+
+  constructor(
+    private readonly request: DownloadRequest,
+    head: GetObjectCommandOutput,
+    private firstBody: Readable | undefined,
+    readonly size: number,
+    count: number,
+  ) {
+    this.parts = new Parts(request, head, size, count);
+  }
+
+  async writeTo(sink: PositionalSink): Promise<void> {
+    const stop = new AbortController();
+    const onAbort = () => stop.abort(this.request.signal.reason);
+    this.request.signal.addEventListener('abort', onAbort, { once: true });
+    if (this.request.signal.aborted) onAbort();
+    let next = 0;
+    let failure: unknown;
+    const lane = async () => {
+      while (next < this.parts.count && !stop.signal.aborted) {
+        const index = next++;
+        const first = index === 0 ? this.firstBody : undefined;
+        this.firstBody = undefined;
+        try {
+          await this.part(index, sink, stop.signal, first);
+        } catch (error) {
+          failure ??= error;
+          stop.abort(error);
+        }
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: Math.min(this.request.concurrency, this.parts.count) }, lane));
+    } finally {
+      this.request.signal.removeEventListener('abort', onAbort);
+      this.firstBody?.destroy();
+    }
+    if (failure !== undefined || stop.signal.aborted) throw (failure ?? stop.signal.reason) as Error;
+  }
+
+  /**
+   * A write to the runtime's sink; its failure (a full disk) is not the store's and is not
+   * retried: a DownloadError `WriteFailed` (a cancel stays the cancel).
+   */
+  private async write(sink: PositionalSink, bytes: Uint8Array, position: number): Promise<void> {
+    try {
+      await sink.write(bytes, position);
+    } catch (error) {
+      if ((error as Error).name === 'AbortError') throw error;
+      throw new DownloadError(`Get ${this.request.key}: WriteFailed: the download could not be written: ${(error as Error).message}`, 'WriteFailed', { cause: error });
+    }
+  }
+
+  /** One part's bytes to their place; its body is destroyed if the download stops meanwhile. */
+  private part(index: number, sink: PositionalSink, signal: AbortSignal, firstBody?: Readable): Promise<void> {
+    const { start, end } = this.parts.range(index);
+    const length = end - start + 1;
+    return this.parts.fetch(
+      index,
+      signal,
+      async (body, from) => {
+        const onAbort = () => body.destroy(signal.reason as Error);
+        signal.addEventListener('abort', onAbort, { once: true });
+        try {
+          const received = from + (await writeBody(body, (bytes, position) => this.write(sink, bytes, position), start + from).catch((error: unknown) => {
+            throw Object.assign(error as Error, { received: from + (receivedBefore(error, 0)) });
+          }));
+          if (received !== length) throw Object.assign(new Error(`part ${index + 1} ended after ${received} of its ${length} bytes`), { received });
+          return received;
+        } finally {
+          signal.removeEventListener('abort', onAbort);
+        }
+      },
+      firstBody,
+    );
+  }
 }
 
 interface Part {
@@ -123,8 +311,7 @@ const newPart = (): Part => ({ chunks: [], held: 0, done: false });
 class PartStream extends Readable {
   private readonly parts = new Map<number, Part>();
   private readonly stop = new AbortController();
-  private readonly etag: string | undefined;
-  private readonly versionId: string | undefined;
+  private readonly source: Parts;
   private readonly onAbort: () => void;
   /** The part being handed on. */
   private current = 0;
@@ -145,8 +332,7 @@ class PartStream extends Readable {
     private readonly count: number,
   ) {
     super({ highWaterMark: 256 * 1024 });
-    this.etag = head.ETag;
-    this.versionId = head.VersionId;
+    this.source = new Parts(request, head, size, count);
     this.onAbort = () => this.destroy(request.signal.reason as Error);
     request.signal.addEventListener('abort', this.onAbort, { once: true });
     const part = newPart();
@@ -166,11 +352,6 @@ class PartStream extends Readable {
     for (const part of this.parts.values()) this.wake(part);
     this.parts.clear();
     callback(error);
-  }
-
-  private range(index: number): { start: number; end: number } {
-    const start = index * this.request.partSize;
-    return { start, end: Math.min(this.size, start + this.request.partSize) - 1 };
   }
 
   /** Starts parts up to `concurrency` ahead of the one being handed on. */
@@ -206,48 +387,9 @@ class PartStream extends Readable {
     }
   }
 
-  /**
-   * One part by ranged GETs, asked for again from where it broke, up to 3 tries; part 0
-   * starts from the first GET's body.
-   */
-  private async fetch(index: number, part: Part, firstBody?: Readable): Promise<void> {
-    const { start, end } = this.range(index);
-    let received = 0;
-    let body = firstBody;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        body ??= await this.get(index, `bytes=${start + received}-${end}`);
-        received = await this.receive(index, part, body, received);
-        return;
-      } catch (error) {
-        if (error instanceof DownloadError || this.stop.signal.aborted) throw error;
-        if (statusOf(error) === 412) throw this.changed(index, `the store refused If-Match ${this.etag}`, error);
-        received = receivedBefore(error, received);
-        if (attempt >= partTries) throw this.partFailed(index, attempt, error);
-        body = undefined;
-        await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
-      }
-    }
-  }
-
-  /** A ranged GET of the same version of the object. */
-  private async get(index: number, range: string): Promise<Readable> {
-    const response = await this.request.client.send(
-      new GetObjectCommand({
-        Bucket: this.request.bucket,
-        Key: this.request.key,
-        Range: range,
-        ...(this.etag ? { IfMatch: this.etag } : {}),
-        ...(this.versionId ? { VersionId: this.versionId } : {}),
-      }),
-      { abortSignal: this.stop.signal },
-    );
-    // a store that ignores If-Match still names the object's ETag
-    if (this.etag && response.ETag && response.ETag !== this.etag) {
-      (response.Body as Readable).destroy();
-      throw this.changed(index, `its ETag is now ${response.ETag}, was ${this.etag}`);
-    }
-    return response.Body as Readable;
+  /** One part into its chunks (Parts.fetch: tries, If-Match); part 0 starts from the first GET's body. */
+  private fetch(index: number, part: Part, firstBody?: Readable): Promise<void> {
+    return this.source.fetch(index, this.stop.signal, (body, from) => this.receive(index, part, body, from), firstBody);
   }
 
   /**
@@ -257,7 +399,7 @@ class PartStream extends Readable {
    * GiB), and the body is paused while the part holds its limit: its socket then stops.
    */
   private receive(index: number, part: Part, body: Readable, from: number): Promise<number> {
-    const { start, end } = this.range(index);
+    const { start, end } = this.source.range(index);
     const length = end - start + 1;
     let received = from;
     const onData = (chunk: Buffer) => {
@@ -297,16 +439,6 @@ class PartStream extends Readable {
     const wake = part.wake;
     part.wake = undefined;
     wake?.();
-  }
-
-  private changed(index: number, why: string, cause?: unknown): DownloadError {
-    return new DownloadError(`Get ${this.request.key}: ObjectChanged: the object changed while it was downloaded (part ${index + 1} of ${this.count}: ${why}); its parts would mix two versions, so the Get failed: run it again`, 'ObjectChanged', { cause });
-  }
-
-  private partFailed(index: number, tries: number, error: unknown): DownloadError {
-    const code = (error as { name?: string; code?: string }).code ?? (error as { name?: string }).name ?? 'Error';
-    const named = code === 'Error' ? 'PartFailed' : code;
-    return new DownloadError(`Get ${this.request.key}: ${named}: part ${index + 1} of ${this.count} failed ${tries} times: ${(error as Error).message}`, named, { cause: error });
   }
 
   private fail(error: unknown): void {

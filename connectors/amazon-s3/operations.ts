@@ -79,6 +79,7 @@ export async function get(context: Context<GetParameters>, document: InputDocume
       key,
       partSize: (parameters.partSizeMb ?? defaultPartSize / MiB) * MiB,
       concurrency: parameters.concurrency ?? 4,
+      positional: true,
       signal,
     });
     // the runtime streams the body to its work directory and reports the progress itself

@@ -9,8 +9,8 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomBytes } from 'node:crypto';
 import type { Body } from '../sdk/index.js';
-import { fileBody, memoryBody } from '../sdk/operations.js';
-import { open } from 'node:fs/promises';
+import { fileBody, isPositionalBody, memoryBody, type PositionalBody, type PositionalSink } from '../sdk/operations.js';
+import { open, rm, type FileHandle } from 'node:fs/promises';
 import type { BodyRef, DocumentRef, StepSample } from './messages.js';
 
 export function bodyOf(ref: BodyRef): Body {
@@ -95,8 +95,9 @@ export function* textSlices(text: string): Generator<Buffer> {
  * Turns an output body into a ref: kept in memory up to spillBytes, else written to a new
  * file in workDir as it streams.
  */
-export async function refOf(body: Buffer | string | Readable | undefined, workDir: string, spillBytes: number, signal: AbortSignal, onBytes?: (bytesDone: number) => void): Promise<BodyRef> {
+export async function refOf(body: Buffer | string | Readable | PositionalBody | undefined, workDir: string, spillBytes: number, signal: AbortSignal, onBytes?: (bytesDone: number) => void): Promise<BodyRef> {
   if (body === undefined) return emptyBody;
+  if (isPositionalBody(body)) return positionalRef(body, workDir, spillBytes, signal, onBytes);
   if (typeof body === 'string') {
     if (Buffer.byteLength(body, 'utf8') <= spillBytes) return inlineRef(body);
     // a large text goes to the file in slices: never a second copy of all of it as bytes
@@ -108,6 +109,65 @@ export async function refOf(body: Buffer | string | Readable | undefined, workDi
   const sink = new SpillSink(spillBytes, workDir, onBytes);
   await pipeline(body, sink, { signal });
   return sink.ref();
+}
+
+/** A sink's write checked against the body's size and the signal, then counted. */
+function countedSink(size: number, signal: AbortSignal, write: (bytes: Uint8Array, position: number) => Promise<void>, onBytes?: (bytesDone: number) => void) {
+  let written = 0;
+  const sink: PositionalSink = {
+    async write(bytes, position) {
+      signal.throwIfAborted();
+      if (!Number.isSafeInteger(position) || position < 0 || position + bytes.byteLength > size) {
+        throw new RangeError(`a positional body of ${size} bytes got a write of ${bytes.byteLength} bytes at ${position}`);
+      }
+      await write(bytes, position);
+      written += bytes.byteLength;
+      onBytes?.(written);
+    },
+  };
+  return { sink, written: () => written };
+}
+
+/** Writes all of `bytes` at `position` of the file (a write may take fewer). */
+async function writeAllAt(handle: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
+  for (let done = 0; done < bytes.byteLength; ) {
+    const { bytesWritten } = await handle.write(bytes, done, bytes.byteLength - done, position + done);
+    done += bytesWritten;
+  }
+}
+
+/**
+ * A PositionalBody as a ref: its writes go into one Buffer of its size up to spillBytes,
+ * else straight to their offsets in a new file in workDir (no stream, no copy). It must
+ * write exactly `size` bytes (overlapping writes count twice and fail it).
+ */
+async function positionalRef(body: PositionalBody, workDir: string, spillBytes: number, signal: AbortSignal, onBytes?: (bytesDone: number) => void): Promise<BodyRef> {
+  const size = body.size;
+  if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`a positional body's size must be a whole number of bytes, not ${size}`);
+  const complete = (written: number) => {
+    if (written !== size) throw new Error(`a positional body of ${size} bytes wrote ${written}`);
+  };
+  if (size <= spillBytes) {
+    const bytes = Buffer.alloc(size);
+    const { sink, written } = countedSink(size, signal, async (chunk, position) => void bytes.set(chunk, position), onBytes);
+    await body.writeTo(sink);
+    complete(written());
+    return inlineRef(bytes);
+  }
+  const path = join(workDir, `body-${randomBytes(8).toString('hex')}`);
+  mkdirSync(workDir, { recursive: true, mode: 0o700 });
+  const handle = await open(path, 'wx', 0o600);
+  try {
+    const { sink, written } = countedSink(size, signal, (chunk, position) => writeAllAt(handle, chunk, position), onBytes);
+    await body.writeTo(sink);
+    complete(written());
+    await handle.close();
+    return { kind: 'file', path, size };
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    await rm(path, { force: true });
+    throw error;
+  }
 }
 
 /**

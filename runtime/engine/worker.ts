@@ -8,7 +8,7 @@ import { heldResources, installGuards, takeTaint } from './guards.js';
 import { watchLimits } from './limits.js';
 import { pathToFileURL } from 'node:url';
 import type { MessagePort } from 'node:worker_threads';
-import { isConnector, type Connector, type ConnectorLogger, type HeldResource, type OperationResult, type ResourceDescription, type Resources } from '../sdk/index.js';
+import { isConnector, isPositionalBody, type Connector, type ConnectorLogger, type HeldResource, type OperationResult, type ResourceDescription, type Resources } from '../sdk/index.js';
 import { describeProblems, messageOf, type ErrorCode } from '../core/errors.js';
 import { bodyOf, refOf } from './bodies.js';
 import { createEvaluator, expressionFailure } from './expressions.js';
@@ -271,7 +271,7 @@ async function toRef(answer: OperationResult, task: OperationTask, signal: Abort
   const documents = [];
   try {
     for (const out of answer.documents) {
-      const size = typeof out.size === 'number' ? out.size : undefined;
+      const size = typeof out.size === 'number' ? out.size : isPositionalBody(out.body) ? out.body.size : undefined;
       const onBytes = out.body !== undefined && typeof out.body === 'object' && !Buffer.isBuffer(out.body) ? (done: number) => progress(done, size) : undefined;
       documents.push({ properties: stringProperties(out.properties ?? {}), body: await refOf(out.body, task.workDir, task.spillBytes, signal, onBytes) });
     }

@@ -14,12 +14,12 @@
 
 import type { OperationHandler, RecoverHandler } from './operations.js';
 
-export type { Body, InputDocument, OutputDocument, OperationResult, OperationContext, OperationHandler } from './operations.js';
+export type { Body, InputDocument, OutputDocument, OperationResult, OperationContext, OperationHandler, PositionalBody, PositionalSink } from './operations.js';
 export type { ResourceDescription, HeldResource, Resources, RecoveredResource, RecoverContext, RecoverHandler } from './operations.js';
-export { result } from './operations.js';
+export { result, isPositionalBody } from './operations.js';
 
 /** The version of the plugin API this runtime offers; manifests state a semver range of it. */
-export const RUNTIME_API_VERSION = '1.2.0';
+export const RUNTIME_API_VERSION = '1.3.0';
 
 export type CheckStatus = 'ok' | 'warning' | 'failed' | 'skipped';
 export type OverallStatus = 'ok' | 'warning' | 'failed';

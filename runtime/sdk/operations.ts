@@ -35,9 +35,33 @@ export interface InputDocument {
  */
 export interface OutputDocument {
   properties?: Record<string, string>;
-  body?: Buffer | string | Readable;
+  body?: Buffer | string | Readable | PositionalBody;
   /** The body's length in bytes when known in advance (a download's Content-Length). */
   size?: number;
+}
+
+/**
+ * A body the operation writes itself, its bytes at their positions in any order: parallel
+ * ranged downloads land where they belong, from buffers of the operation's own that it
+ * reuses, with no stream between (since runtime API 1.3.0). The runtime calls `writeTo`
+ * once, with a sink for exactly `size` bytes (in memory up to the spill limit, else a file
+ * in the execution's work directory); the body is complete when `writeTo` resolves and
+ * every byte of it was written.
+ */
+export interface PositionalBody {
+  readonly size: number;
+  writeTo(sink: PositionalSink): Promise<void>;
+}
+
+/** Where a PositionalBody writes its bytes. */
+export interface PositionalSink {
+  /** Writes `bytes` at `position` of the body; `bytes` may be reused once it resolves. */
+  write(bytes: Uint8Array, position: number): Promise<void>;
+}
+
+/** Whether an output body is a PositionalBody (an object with `size` and `writeTo`, not a stream). */
+export function isPositionalBody(body: unknown): body is PositionalBody {
+  return body !== null && typeof body === 'object' && !(body instanceof Readable) && typeof (body as PositionalBody).writeTo === 'function' && typeof (body as PositionalBody).size === 'number';
 }
 
 export type OperationResult =

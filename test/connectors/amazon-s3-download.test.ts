@@ -8,6 +8,7 @@ import { pipeline as pipelineDone } from 'node:stream/promises';
 import { type S3Client, PutObjectCommand } from '@aws-sdk/client-s3';
 import { download, DownloadError } from '../../connectors/amazon-s3/download.js';
 import { patterned, realS3 as real, s3Store, sha256 as sha } from '../helpers/s3-store.js';
+import type { PositionalBody } from '../../runtime/sdk/index.js';
 
 const MiB = 1024 * 1024;
 
@@ -100,7 +101,7 @@ t.test(`Get in ranged parts against ${real ? 'a real S3 server' : 'the embedded 
     const got = await download(request(c, 'small.bin'));
     t.equal(got.size, bytes.length);
     t.equal(got.parts, 1);
-    t.equal(sha(await drain(got.body)), sha(bytes), 'same bytes');
+    t.equal(sha(await drain(got.body as Readable)), sha(bytes), 'same bytes');
     t.equal(log.filter((g) => g.at === 'start').length, 1, 'one GET');
   });
 
@@ -108,7 +109,7 @@ t.test(`Get in ranged parts against ${real ? 'a real S3 server' : 'the embedded 
     await put('empty.bin', Buffer.alloc(0));
     const got = await download(request(client(), 'empty.bin'));
     t.equal(got.size, 0);
-    t.equal((await drain(got.body)).length, 0);
+    t.equal((await drain(got.body as Readable)).length, 0);
   });
 
   t.test('a larger object comes in parts, at most `concurrency` at once, each pinned to the ETag, in order', async (t) => {
@@ -119,7 +120,7 @@ t.test(`Get in ranged parts against ${real ? 'a real S3 server' : 'the embedded 
     const got = await download(request(c, 'large.bin'));
     t.equal(got.size, bytes.length, 'the size from Content-Range');
     t.equal(got.parts, 8);
-    t.equal(sha(await drain(got.body)), sha(bytes), 'same bytes, in order');
+    t.equal(sha(await drain(got.body as Readable)), sha(bytes), 'same bytes, in order');
     const starts = log.filter((g) => g.at === 'start');
     t.same(starts.map((g) => g.range).sort(), [0, 1, 2, 3, 4, 5, 6, 7].map((i) => `bytes=${i * MiB}-${Math.min(bytes.length, (i + 1) * MiB) - 1}`).sort(), 'each part once');
     t.equal(starts[0]!.ifMatch, undefined, 'the first GET asks for any version');
@@ -148,7 +149,7 @@ t.test(`Get in ranged parts against ${real ? 'a real S3 server' : 'the embedded 
         setTimeout(done, 1);
       },
     });
-    await pipelineDone(got.body, slow);
+    await pipelineDone(got.body as Readable, slow);
     t.equal(sha(Buffer.concat(chunks)), sha(bytes), 'same bytes, in order');
     // the head part 256 KiB and the stream's 256 KiB, each part behind it its read-ahead, and a
     // few 64 KiB chunks in transit; before, the parts behind the head held their 8 MiB each,
@@ -163,7 +164,7 @@ t.test(`Get in ranged parts against ${real ? 'a real S3 server' : 'the embedded 
     const c = client();
     const log = observed(c, (g) => (g.range?.startsWith(`bytes=${2 * MiB}-`) && g.try === 1 ? 'break' : undefined));
     const got = await download(request(c, 'broken.bin'));
-    t.equal(sha(await drain(got.body)), sha(bytes), 'same bytes');
+    t.equal(sha(await drain(got.body as Readable)), sha(bytes), 'same bytes');
     t.ok(log.some((g) => g.at === 'start' && g.range === `bytes=${2 * MiB + 64 * 1024}-${3 * MiB - 1}`), 'the retry starts at the byte the break reached');
   });
 
@@ -173,7 +174,7 @@ t.test(`Get in ranged parts against ${real ? 'a real S3 server' : 'the embedded 
     const c = client();
     const log = observed(c, (g) => (g.range?.startsWith(`bytes=${3 * MiB}-`) ? 'refuse' : undefined));
     const got = await download(request(c, 'refused.bin'));
-    const error = await drain(got.body).then(() => undefined, (e: unknown) => e);
+    const error = await drain(got.body as Readable).then(() => undefined, (e: unknown) => e);
     t.type(error, DownloadError);
     t.match(error, { code: 'InternalError', message: /^Get refused\.bin: InternalError: part 4 of 4 failed 3 times: the store fell over$/ });
     t.equal(log.filter((g) => g.at === 'start' && g.range?.startsWith(`bytes=${3 * MiB}-`)).length, 3, 'three tries');
@@ -185,7 +186,7 @@ t.test(`Get in ranged parts against ${real ? 'a real S3 server' : 'the embedded 
     // one part at a time: the second GET starts only once the first part has been read
     const got = await download(request(client(), 'changing.bin', { concurrency: 1 }));
     await put('changing.bin', patterned(3 * MiB, 2));
-    const read = await drain(got.body).then((bytes) => ({ bytes }), (error: unknown) => ({ error }));
+    const read = await drain(got.body as Readable).then((bytes) => ({ bytes }), (error: unknown) => ({ error }));
     if ('bytes' in read) {
       // Ceph RGW now and then still serves the replaced version right after the PUT (its
       // object cache), ETag and all: then every part is of that version, which is no mix
@@ -201,12 +202,40 @@ t.test(`Get in ranged parts against ${real ? 'a real S3 server' : 'the embedded 
     const log = observed(c);
     const controller = new AbortController();
     const got = await download(request(c, 'cancelled.bin', { concurrency: 2, signal: controller.signal }));
-    const reading = drain(got.body).then(() => undefined, (e: unknown) => e);
-    got.body.once('data', () => controller.abort());
+    const reading = drain(got.body as Readable).then(() => undefined, (e: unknown) => e);
+    (got.body as Readable).once('data', () => controller.abort());
     t.match(await reading, { name: 'AbortError' });
     const before = log.length;
     await new Promise((resolve) => setImmediate(resolve));
     t.notOk(log.slice(before).some((g) => g.at === 'start'), 'nothing more is asked for');
     t.ok(log.filter((g) => g.at === 'start').length < 6, 'the remaining parts were not fetched');
+  });
+
+  t.test('a positional Get writes every part at its offset; a cancel stops the other parts', async (t) => {
+    const bytes = patterned(5 * MiB + 3, 7);
+    await put('positional.bin', bytes);
+    const c = client();
+    const log = observed(c);
+    const got = await download(request(c, 'positional.bin', { positional: true }));
+    t.equal(got.parts, 6);
+    const out = Buffer.alloc(got.size);
+    const body = got.body as PositionalBody;
+    await body.writeTo({ write: async (chunk, position) => void out.set(chunk, position) });
+    t.equal(sha(out), sha(bytes), 'the object byte for byte');
+    t.ok(log.filter((g) => g.at === 'start').every((g) => g.ifMatch === got.head.ETag || g.range === `bytes=0-${MiB - 1}`), 'every part pinned to the first answer');
+
+    const controller = new AbortController();
+    const cancelled = await download(request(c, 'positional.bin', { positional: true, concurrency: 2, signal: controller.signal }));
+    const before = log.length;
+    const failed = await (cancelled.body as PositionalBody).writeTo({ write: async () => controller.abort() }).then(() => undefined, (e: unknown) => e);
+    t.match(failed, { name: 'AbortError' });
+    await new Promise((resolve) => setImmediate(resolve));
+    t.ok(log.slice(before).filter((g) => g.at === 'start').length < 4, 'the remaining parts were not fetched');
+
+    const full = await download(request(c, 'positional.bin', { positional: true, concurrency: 1 }));
+    const start = log.length;
+    const refused = await (full.body as PositionalBody).writeTo({ write: async () => { throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' }); } }).then(() => undefined, (e: unknown) => e);
+    t.match(refused, { code: 'WriteFailed', message: /^Get positional\.bin: WriteFailed: the download could not be written: no space left on device/ });
+    t.equal(log.slice(start).filter((g) => g.at === 'start').length, 0, 'a failed write is not the store\'s: no GET asked again');
   });
 });

@@ -1,11 +1,12 @@
 /** Unit tests of bodies across the thread boundary (engine/bodies.ts). */
 import t from 'tap';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { inlineRef, packBodies, refOf, textSlices } from '../../runtime/engine/bodies.js';
 import type { DocumentRef } from '../../runtime/engine/messages.js';
+import type { PositionalBody } from '../../runtime/sdk/index.js';
 
 const bytes = (ref: DocumentRef['body']) => (ref.kind === 'inline' ? Buffer.from(ref.bytes).toString('utf8') : readFileSync(ref.path, 'utf8'));
 
@@ -53,4 +54,36 @@ t.test('a large text spills in slices, none cutting a character in two', async (
   t.equal(ref.kind === 'file' && ref.size, Buffer.byteLength(text));
   t.equal(bytes(ref), text);
   t.same(await refOf('small é', workDir, 1024, new AbortController().signal), inlineRef('small é'), 'a small text stays in memory');
+});
+
+t.test('a PositionalBody writes its bytes at their offsets, in any order, into memory or the spill file', async (t) => {
+  const workDir = mkdtempSync(join(tmpdir(), 'quark-bodies-'));
+  t.teardown(() => rmSync(workDir, { recursive: true, force: true }));
+  const signal = new AbortController().signal;
+  const text = 'the quick brown fox jumps over the lazy dog';
+  // three slices written back to front, from one buffer reused after each write
+  const reused = Buffer.alloc(16);
+  const body = (size = text.length, extra?: [number, number]): PositionalBody => ({
+    size,
+    async writeTo(sink) {
+      for (const start of [32, 16, 0]) {
+        const n = reused.write(text.slice(start, start + 16));
+        await sink.write(reused.subarray(0, n), start);
+        reused.fill(0x2a);
+      }
+      if (extra) await sink.write(Buffer.from(text.slice(extra[0], extra[1])), extra[0]);
+    },
+  });
+  let seen = 0;
+  const spilled = await refOf(body(), join(workDir, 'exe'), 16, signal, (done) => (seen = done));
+  t.equal(spilled.kind, 'file', 'past spillBytes: straight into a file');
+  t.equal(bytes(spilled), text);
+  t.equal(seen, text.length, 'progress counts every byte written');
+  const inline = await refOf(body(), join(workDir, 'exe'), 1024, signal);
+  t.equal(inline.kind, 'inline', 'up to spillBytes: in memory');
+  t.equal(bytes(inline), text);
+  await t.rejects(refOf(body(text.length + 1), join(workDir, 'exe'), 16, signal), /a positional body of 44 bytes wrote 43/, 'a byte short fails the body');
+  await t.rejects(refOf(body(text.length, [40, 43]), join(workDir, 'exe'), 16, signal), /wrote 46/, 'a byte written twice fails it');
+  await t.rejects(refOf(body(40), join(workDir, 'exe'), 16, signal), /a positional body of 40 bytes got a write of 11 bytes at 32/, 'a write past the end fails it');
+  t.same(readdirSync(join(workDir, 'exe')).length, 1, 'a failed body leaves no file behind');
 });

@@ -23,6 +23,9 @@ export interface TestStore {
   client(options?: ClientOptions): S3Client;
   /** A bucket made for this test: `<prefix>-<time>`. */
   bucket: string;
+  /** The store's endpoint and keys, for a client of one's own. */
+  endpoint: string;
+  credentials: { accessKeyId: string; secretAccessKey: string };
 }
 
 /** The store (an s3rver started for this test when there is no real one) and a new bucket in it. */
@@ -43,7 +46,7 @@ export async function s3Store(t: { teardown(fn: () => unknown): void }, prefix: 
   };
   const bucket = `${prefix}-${Date.now().toString(36)}`;
   await client().send(new CreateBucketCommand({ Bucket: bucket }));
-  return { client, bucket };
+  return { client, bucket, endpoint: endpoint!, credentials };
 }
 
 /** Bytes that differ in every 4 KiB, so that parts in the wrong order or place show. */

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isConnector, type ConnectorLogger, type RuntimeSettings, type Connector, type TestReport } from '../index.js';
-import { memoryBody as bytesBody, resourceProblems, type Body, type HeldResource, type InputDocument, type OperationResult, type ResourceDescription, type Resources } from '../operations.js';
+import { isPositionalBody, memoryBody as bytesBody, resourceProblems, type Body, type HeldResource, type InputDocument, type OperationResult, type ResourceDescription, type Resources } from '../operations.js';
 import { lintConnector, formatProblems, connectionValidator, type SpecProblem } from './spec-rules.js';
 import { describeSchemaProblems } from '../json-schema.js';
 
@@ -223,6 +223,10 @@ async function resultText(result: OperationResult): Promise<string> {
       const chunks: Buffer[] = [];
       for await (const chunk of body) chunks.push(Buffer.from(chunk as Buffer));
       parts.push(Buffer.concat(chunks).toString('utf8'));
+    } else if (isPositionalBody(body)) {
+      const bytes = Buffer.alloc(body.size);
+      await body.writeTo({ write: async (chunk, position) => void bytes.set(chunk, position) });
+      parts.push(bytes.toString('utf8'));
     }
   }
   return parts.join('\n');
