@@ -48,6 +48,18 @@ async function kitRuntime(t: any, limits: Record<string, unknown> = {}) {
   return { rt, api, streamed };
 }
 
+/** The runtime with default limits that most tests here share (one per file; each makes its own process ids), with the connection "kit". */
+let sharedRuntime: ReturnType<typeof kitRuntime> | undefined;
+function defaultRuntime() {
+  sharedRuntime ??= (async () => {
+    const made = await kitRuntime(t);
+    const kit = await made.api('POST', '/connections', { name: 'kit', connector: 'process-kit', config: {} });
+    if (kit.status !== 201) throw new Error(`the connection "kit" was not made: ${JSON.stringify(kit.body)}`);
+    return made;
+  })();
+  return sharedRuntime;
+}
+
 /** Two paths: `quick` ends at once; `held` sleeps until the release file exists. */
 const twoPaths = (release: string) => ({
   id: 'two-paths',
@@ -62,8 +74,7 @@ const twoPaths = (release: string) => ({
 });
 
 t.test('the streamed answer hands over the first document while the execution still runs, then the rest and the end', async (t) => {
-  const { api, streamed } = await kitRuntime(t);
-  t.equal((await api('POST', '/connections', { name: 'kit', connector: 'process-kit', config: {} })).status, 201);
+  const { api, streamed } = await defaultRuntime();
   const release = join(tempDir(t), 'release');
   t.equal((await api('POST', '/deployments', twoPaths(release))).status, 201);
 
@@ -136,7 +147,7 @@ t.test('a client that disconnects mid-stream does not fail the execution: it end
 });
 
 t.test('refusals before the execution exists are ordinary JSON errors; wait: false with the stream is refused', async (t) => {
-  const { streamed } = await kitRuntime(t);
+  const { streamed } = await defaultRuntime();
   const missing = await streamed({ process: 'nope' });
   t.equal(missing.status, 404);
   t.match(missing.headers.get('content-type'), /^application\/json/);
@@ -149,15 +160,15 @@ t.test('refusals before the execution exists are ordinary JSON errors; wait: fal
 });
 
 t.test('secret values of the connections an execution used are nowhere in its stream', async (t) => {
-  const { api, streamed } = await kitRuntime(t);
+  const { api, streamed } = await defaultRuntime();
   const secret = 'tok-streamed-secret-4711';
-  t.equal((await api('POST', '/connections', { name: 'kit', connector: 'process-kit', config: { token: secret } })).status, 201);
+  t.equal((await api('POST', '/connections', { name: 'kit-with-token', connector: 'process-kit', config: { token: secret } })).status, 201);
   const definition = {
     id: 'leaky',
     name: 'leaky',
     start: { kind: 'documents', next: 'echo' },
     steps: [
-      { id: 'echo', kind: 'operation', connection: 'kit', operation: 'echo', parameters: { tag: secret } },
+      { id: 'echo', kind: 'operation', connection: 'kit-with-token', operation: 'echo', parameters: { tag: secret } },
     ],
   };
   t.equal((await api('POST', '/deployments', definition)).status, 201);

@@ -4,7 +4,7 @@
 import t from 'tap';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fixturePlugins, initHome, startRuntime, tempDir, type Running } from '../helpers/quark.js';
+import { fixturePlugins, initHome, startRuntime, tempDir, until as untilValue, type Running } from '../helpers/quark.js';
 
 const token = 'tok-Sekr1t-9f3a';
 
@@ -26,11 +26,7 @@ const logged = (rt: Running, id: string, message: string) => rt.output().split('
 
 /** Waits for a condition that an event makes true (a line in a file or a log), polling. */
 async function until(what: string, check: () => boolean | Promise<boolean>, limitMs = 120_000): Promise<void> {
-  const deadline = Date.now() + limitMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await untilValue(what, async () => ((await check()) ? true : undefined), limitMs);
 }
 
 const metric = async (rt: Running, outcome: string) => {

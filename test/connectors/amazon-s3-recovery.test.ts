@@ -6,7 +6,7 @@
 import t from 'tap';
 import { once } from 'node:events';
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import { initHome, startRuntime, type Running } from '../helpers/quark.js';
+import { initHome, startRuntime, until as untilValue, type Running } from '../helpers/quark.js';
 
 const env = process.env as Record<string, string | undefined>;
 const real = Boolean(env.S3_ENDPOINT && env.S3_ACCESS_KEY && env.S3_SECRET_KEY);
@@ -40,11 +40,7 @@ async function stallingProxy(t: { teardown(fn: () => unknown): void }, target: U
 }
 
 async function until(what: string, check: () => boolean | Promise<boolean>, limitMs = 120_000): Promise<void> {
-  const deadline = Date.now() + limitMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  await untilValue(what, async () => ((await check()) ? true : undefined), limitMs);
 }
 
 t.test('kill -9 during a multipart Create: the next start aborts the upload and removes the placeholder', { skip: !real && 'SKIPPED: needs a real S3 server (S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY; .ci/run sets them for Ceph RGW); s3rver has no multipart abort' }, async (t) => {

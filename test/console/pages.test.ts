@@ -14,6 +14,20 @@ import { consoleArtifacts, launchBrowser, openConsole, signIn } from '../helpers
 declare const document: any;
 
 const browser = await launchBrowser(t, 'the console pages');
+
+/** One runtime with the process-kit plugin and its connection "kit", shared by the tests that need it (one per file). */
+let kitRuntime: Promise<{ rt: Awaited<ReturnType<typeof startRuntime>>; ownerToken: string }> | undefined;
+function withKit() {
+  kitRuntime ??= (async () => {
+    const { home, ownerToken } = await initHome(t, { config: { plugins: { paths: [join(fixturePlugins, 'process-kit')] } } });
+    const rt = await startRuntime(t, home);
+    const kit = await rt.api('POST', '/api/v1/connections', ownerToken, { name: 'kit', connector: 'process-kit', config: {} });
+    if (kit.status !== 201) throw new Error(`the connection "kit" was not made: ${JSON.stringify(kit.body)}`);
+    return { rt, ownerToken };
+  })();
+  return kitRuntime;
+}
+
 if (browser) {
   t.test('owner of a cloud runtime: tokens, accounts, the queue on the runtime page', async (t) => {
     const { home, ownerToken } = await initHome(t, { kind: 'cloud', ownerName: 'provider' });
@@ -212,10 +226,8 @@ if (browser) {
   });
 
   t.test('a searched executions list: an execution that ends while the list is read is shown ended, not stuck in-process', async (t) => {
-    const { home, ownerToken } = await initHome(t, { config: { plugins: { paths: [join(fixturePlugins, 'process-kit')] } } });
-    const rt = await startRuntime(t, home);
+    const { rt, ownerToken } = await withKit();
     const release = join(tempDir(t, 'quark-console-list-race-'), 'release');
-    t.equal((await rt.api('POST', '/api/v1/connections', ownerToken, { name: 'kit', connector: 'process-kit', config: {} })).status, 201);
     const nap = { id: 'nap', name: 'nap', start: { kind: 'none', next: 'nap' }, steps: [{ id: 'nap', kind: 'operation', connection: 'kit', operation: 'sleep', parameters: { ms: 600_000, release } }] };
     t.equal((await rt.api('POST', '/api/v1/deployments', ownerToken, nap)).status, 201);
     const events = await openEvents(rt.url, ownerToken);
@@ -246,9 +258,7 @@ if (browser) {
   });
 
   t.test('run one operation of a saved connection: the parameters form from its schema, results, output documents, errors', async (t) => {
-    const { home, ownerToken } = await initHome(t, { config: { plugins: { paths: [join(fixturePlugins, 'process-kit')] } } });
-    const rt = await startRuntime(t, home);
-    t.equal((await rt.api('POST', '/api/v1/connections', ownerToken, { name: 'kit', connector: 'process-kit', config: {} })).status, 201);
+    const { rt, ownerToken } = await withKit();
     const { page, errors } = await openConsole(t, browser, rt);
     await signIn(page, ownerToken);
     await page.getByRole('link', { name: 'Operations' }).click();

@@ -65,17 +65,20 @@ export function cli(args: string[], env: Record<string, string | undefined> = {}
   });
 }
 
+/** The pause after the nth probe of `until`: 20 ms growing to 200 ms, so a quick answer is seen at once and a long wait costs few requests. */
+export const pollPauseMs = (probes: number): number => Math.min(200, Math.round(20 * 1.5 ** probes));
+
 /**
  * Polls `probe` until it returns a value, for what the tests cannot be told about by an
  * event (a record in the store, a line in a log); generous for a loaded machine.
  */
 export async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, ms = 120_000): Promise<T> {
   const deadline = Date.now() + ms;
-  for (;;) {
+  for (let probes = 0; ; probes++) {
     const value = await probe();
     if (value !== undefined) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, pollPauseMs(probes)));
   }
 }
 

@@ -3,7 +3,9 @@
 // (nodejs/node#47224). In the DEFAULT isolation of an atom ("threads") pure steps run in a
 // plugin host process, so the abort ends only the host: the step fails with
 // QUARK_ERR_STEP_MEMORY_LIMIT and the runtime answers. The heap limit is lowered only so
-// that the abort comes quickly; isolation is the default. Through the real CLI runtime.
+// that the abort comes quickly, and the time limit of pure steps raised (60 s by default)
+// so that on a busy machine the copies cannot run out of time before they run out of
+// memory; isolation is the default. Through the real CLI runtime.
 import t from 'tap';
 import { initHome, startRuntime } from '../helpers/quark.js';
 
@@ -11,7 +13,7 @@ import { initHome, startRuntime } from '../helpers/quark.js';
 const runaway = '($grow := function($a, $n){ $n = 0 ? $count($a) : $grow($append($a, [1..1000000]), $n - 1) }; $grow([], 200))';
 
 t.test('a runaway expression in the default isolation fails its step, not the runtime', async (t) => {
-  const { home, ownerToken } = await initHome(t, { config: { limits: { workerHeapMb: 256 } } });
+  const { home, ownerToken } = await initHome(t, { config: { limits: { workerHeapMb: 256, stepTimeoutMs: 600_000 } } });
   const rt = await startRuntime(t, home);
   const definition = { id: 'runaway', name: 'runaway', start: { kind: 'documents', next: 'grow' }, steps: [{ id: 'grow', kind: 'map', expression: runaway }] };
   const answer = await rt.api('POST', '/api/v1/executions', ownerToken, { definition, documents: [{ body: '{}' }], wait: true });
