@@ -2,6 +2,7 @@ import t from 'tap';
 import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { cli, fixturePlugins, initHome, startRuntime, tempDir } from '../helpers/quark.js';
+import { RUNTIME_API_VERSION } from '../../runtime/sdk/index.js';
 
 const secret = 'right-password';
 const limitMs = 10_000;
@@ -38,7 +39,7 @@ t.test('broken plugins are quarantined with precise reasons; misbehaving ones fa
 
   t.equal(reasons.incompatible.code, 'QUARK_ERR_PLUGIN_INCOMPATIBLE');
   t.equal(reasons.incompatible.details.problems[0].path, '/runtimeApi');
-  t.match(reasons.incompatible.message, /needs runtime API \^2\.0\.0; this runtime offers 1\.2\.0/);
+  t.match(reasons.incompatible.message, new RegExp(`needs runtime API \\^2\\.0\\.0; this runtime offers ${RUNTIME_API_VERSION.replaceAll('.', '\\.')}$`));
 
   t.equal(reasons['hangs-at-import'].code, 'QUARK_ERR_PLUGIN_TIMEOUT');
   t.match(reasons['hangs-at-import'].message, new RegExp(`importing connector hangs-at-import did not finish within ${limitMs} ms`));

@@ -3,6 +3,7 @@ import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { lintConnector, secretNameClass, CannotLintError, type SpecProblem } from '../../runtime/sdk/testing/index.js';
 import { root, tempDir } from '../helpers/quark.js';
+import { RUNTIME_API_VERSION } from '../../runtime/sdk/index.js';
 
 const fixtures = join(root, 'test', 'fixtures', 'connectors-lint');
 const lint = (name: string, previous?: string) => lintConnector(join(fixtures, name), previous ? { previous: join(fixtures, previous) } : {});
@@ -47,7 +48,7 @@ t.test('each fixture made to have a problem has exactly that problem, with file 
     t.same(brief(lint(name).problems), problems, name);
   }
   t.match(lint('unknown-kind').problems[0]!.message, /^"kind" must be one of the 8 allowed values, such as "get", "query"/);
-  t.match(lint('incompatible-api').problems[0]!.message, /needs runtime API \^2\.0\.0.*offers 1\.2\.0/);
+  t.match(lint('incompatible-api').problems[0]!.message, new RegExp(`needs runtime API \\^2\\.0\\.0.*offers ${RUNTIME_API_VERSION.replaceAll('.', '\\.')}$`));
 });
 
 t.test('--previous: saved connections of the previous version must still validate', async (t) => {
