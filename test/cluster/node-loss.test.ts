@@ -95,7 +95,8 @@ t.test('a node cut off but alive (its heartbeat stops while it runs): another no
   const { nodes, api, start, counter } = await startMolecule(t, 2, { start: [1], env: (i) => (i === 1 ? { QUARK_TEST_FAULT: 'stop-heartbeat-when-running' } : undefined) });
   const cutOff = nodes[1]!;
   const onCutOff = api(1);
-  t.equal((await onCutOff('POST', '/deployments', { ...counting('fenced', 12_000), options: { retryOnNodeLoss: true } })).status, 201);
+  // the step waits at a gate the test opens only once the cut-off node has stopped its attempt (no race with a clock)
+  t.equal((await onCutOff('POST', '/deployments', { ...counting('fenced', 0, 'fenced'), options: { retryOnNodeLoss: true } })).status, 201);
   const id = (await onCutOff('POST', '/executions', { process: 'fenced', ...tagged('fenced') })).body.id as string;
   const first = await until('it runs on the cut-off node', async () => {
     const v = (await onCutOff('GET', `/executions/${id}`)).body;
@@ -103,6 +104,8 @@ t.test('a node cut off but alive (its heartbeat stops while it runs): another no
   });
   await start(0);
   const onOther = api(0);
+  await until('the cut-off node stopped its fenced attempt, whose request left the gate', async () => (counter.aborted('fenced') >= 1 && /QUARK_ERR_EXECUTION_LEASE_LOST/.test(cutOff.output()) ? true : undefined));
+  counter.open('fenced');
   const final = await ended(onOther, id);
   t.match(final, { status: 'complete', attempt: 2 }, 'attempt 2 complete');
   t.not(final.owner, first.owner, 'on the other node');

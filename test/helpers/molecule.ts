@@ -4,7 +4,7 @@
  * --kind molecule`, then `--join`), short timings. Without both servers the tests that
  * need them are skipped, saying why.
  */
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -90,8 +90,9 @@ export async function moleculeHomes(t: Teardown, count: number, limits: Record<s
  * With `holdMs` it answers each request that much later, and `maxInFlight` is the most
  * requests it held at once: how many runs were inside their step together.
  */
-export async function counterServer(t: Teardown, holdMs = 0): Promise<{ url: string; counts: Map<string, number>; maxInFlight(): number }> {
+export async function counterServer(t: Teardown, holdMs = 0): Promise<{ url: string; counts: Map<string, number>; maxInFlight(): number } & Gates> {
   const counts = new Map<string, number>();
+  const gates = createGates();
   const flight = { now: 0, max: 0 };
   const body = async (request: IncomingMessage) => {
     const chunks: Buffer[] = [];
@@ -100,6 +101,7 @@ export async function counterServer(t: Teardown, holdMs = 0): Promise<{ url: str
   };
   const hold = () => new Promise((resolve) => (holdMs > 0 ? setTimeout(resolve, holdMs) : resolve(undefined)));
   const server = createServer((request, response) => {
+    if (request.url?.startsWith('/gate/')) return gates.arrive(decodeURIComponent(request.url.slice('/gate/'.length)), response);
     flight.now += 1;
     flight.max = Math.max(flight.max, flight.now);
     void body(request)
@@ -113,7 +115,37 @@ export async function counterServer(t: Teardown, holdMs = 0): Promise<{ url: str
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
   const { port } = server.address() as { port: number };
-  return { url: `http://127.0.0.1:${port}/count`, counts, maxInFlight: () => flight.max };
+  return { url: `http://127.0.0.1:${port}/count`, counts, maxInFlight: () => flight.max, open: gates.open, aborted: gates.aborted };
+}
+
+/** The counter server's gates: a `count` step with a `gate` parameter waits at its gate until the test opens it. */
+interface Gates {
+  /** Lets the requests waiting at the gate, and every later one, through. */
+  open(name: string): void;
+  /** How many requests left the gate before it opened (their run was stopped: the plugin's signal aborted the request). */
+  aborted(name: string): number;
+}
+
+function createGates(): Gates & { arrive(name: string, response: ServerResponse): void } {
+  const gates = new Map<string, { open: boolean; waiting: Set<ServerResponse>; aborted: number }>();
+  const gate = (name: string) => gates.get(name) ?? gates.set(name, { open: false, waiting: new Set(), aborted: 0 }).get(name)!;
+  return {
+    arrive(name, response) {
+      const g = gate(name);
+      if (g.open) return void response.end('open');
+      g.waiting.add(response);
+      response.on('close', () => {
+        if (g.waiting.delete(response) && !response.writableEnded) g.aborted += 1;
+      });
+    },
+    open(name) {
+      const g = gate(name);
+      g.open = true;
+      for (const response of g.waiting) response.end('open');
+      g.waiting.clear();
+    },
+    aborted: (name) => gate(name).aborted,
+  };
 }
 
 /** One node's API as the owner: `/api/v1` paths. */
@@ -191,11 +223,11 @@ export async function startMolecule(t: Teardown, count: number, options: Molecul
 }
 
 /** A process that counts its one document at the counter. */
-export const counting = (id: string, sleepMs = 0) => ({
+export const counting = (id: string, sleepMs = 0, gate?: string) => ({
   id,
   name: id,
   start: { kind: 'documents', next: 'count' },
-  steps: [{ id: 'count', kind: 'operation', connection: 'counter', operation: 'count', parameters: { sleepMs } }],
+  steps: [{ id: 'count', kind: 'operation', connection: 'counter', operation: 'count', parameters: { sleepMs, ...(gate ? { gate } : {}) } }],
 });
 
 /** The one document a start passes in: its body is the tag the counter counts. */
