@@ -31,7 +31,7 @@ import { packageRoot } from '../core/paths.js';
 import type { LocalFolder, PoolStats, RunOptions, WorkerPool, WorkerPoolOptions } from './pool.js';
 import { createSlots } from './connector-pools.js';
 import type { HostCommand, HostReport, HostSettings } from './host-messages.js';
-import type { StepsOutcome, WorkerReply, WorkerTask } from './messages.js';
+import type { OperationResultRef, StepsOutcome, WorkerReply, WorkerTask } from './messages.js';
 import { packTask, unpackExits } from './packed.js';
 import { crossBytes, toCrossing } from './crossing.js';
 
@@ -235,6 +235,32 @@ function unpackedReply(task: WorkerTask, reply: WorkerReply): WorkerReply {
   return { ...reply, value: unpackExits(reply.value as StepsOutcome) };
 }
 
+const realOrSelf = (path: string) => (existsSync(path) ? realpathSync(path) : path);
+
+/** The file bodies a reply names: a steps outcome's exits, an operation's result documents. */
+function replyFiles(task: WorkerTask, value: unknown): string[] {
+  const documents =
+    task.kind === 'steps' ? (value as StepsOutcome).exits.flatMap((exit) => exit.documents) : task.kind === 'operation' ? (value as OperationResultRef[]).flatMap((result) => result.documents ?? []) : [];
+  return documents.flatMap((d) => (d.body.kind === 'file' ? [d.body.path] : []));
+}
+
+/**
+ * A file body the host answers is one the task brought or lies (by its real path) in the
+ * task's work folder. Plugin code in the host can forge the host's replies, and the runtime
+ * that reads those bodies is not confined: without this a body could name the master key or
+ * the store, and a later step or the API would read it out.
+ */
+export function confinedReply(task: WorkerTask, reply: WorkerReply): WorkerReply {
+  if (!reply.ok || (task.kind !== 'steps' && task.kind !== 'operation')) return reply;
+  const brought = new Set(task.documents.flatMap((d) => (d.body.kind === 'file' ? [d.body.path] : [])));
+  const named = replyFiles(task, reply.value).filter((path) => !brought.has(path));
+  if (named.length === 0) return reply;
+  const work = realOrSelf(task.workDir);
+  if (named.every((path) => inside(realOrSelf(path), work))) return reply;
+  const error = { code: 'QUARK_ERR_PLUGIN_RESULT_INVALID' as const, message: 'the plugin host answered a body file outside the task\'s work folder; the answer was refused' };
+  return { ok: false, error, logs: reply.logs };
+}
+
 /** What a host pool answers besides a WorkerPool's: its hosts (tests, logs). */
 export interface HostPool extends WorkerPool {
   /** The hosts running now: their process id, folders, and whether they take tasks. */
@@ -323,7 +349,7 @@ export function createHostPool(options: HostPoolOptions): HostPool {
     current.pending.delete(report.id);
     stats = report.stats;
     completed++;
-    if (report.type === 'done') pending.resolve(unpackedReply(pending.task, report.reply));
+    if (report.type === 'done') pending.resolve(confinedReply(pending.task, unpackedReply(pending.task, report.reply)));
     else pending.reject(quarkError(report.error.code, report.error.message, report.error.details));
     endIfDrained(current);
     idleLater(current);

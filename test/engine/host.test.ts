@@ -4,10 +4,10 @@
  * no store, no HTTP: a host process under Node's permission model, started by the test.
  */
 import t from 'tap';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHostPool, folderRefusal, hostArgs, hostDied } from '../../runtime/engine/host.js';
+import { confinedReply, createHostPool, folderRefusal, hostArgs, hostDied } from '../../runtime/engine/host.js';
 import { createWalker, type WalkContext } from '../../runtime/engine/walker.js';
 import { inlineRef } from '../../runtime/engine/bodies.js';
 import { createLogger } from '../../runtime/core/logger.js';
@@ -15,7 +15,7 @@ import { quarkError } from '../../runtime/core/errors.js';
 import type { ProcessDefinition, Step } from '../../runtime/processes/definition.js';
 import { fixturePlugins } from '../helpers/quark.js';
 import type { WorkerPool } from '../../runtime/engine/pool.js';
-import type { StepsOutcome, WorkerReply } from '../../runtime/engine/messages.js';
+import type { StepsOutcome, WorkerReply, WorkerTask } from '../../runtime/engine/messages.js';
 
 const quiet = createLogger({ level: 'silent' });
 
@@ -164,4 +164,27 @@ t.test('hosts are keyed by their tasks\' exact folders: bounded (least recently 
   t.notOk(pool.hosts().some((h) => h.folders.includes(y)), 'and is gone');
   await probe([]);
   t.same(live(), ['', x], 'a task with no folder starts a host with none again');
+});
+
+t.test('confinedReply: a body file the host answers must be one the task brought or lie in its work folder (by real path)', async (t) => {
+  const work = mkdtempSync(join(tmpdir(), 'quark-confine-'));
+  const outside = mkdtempSync(join(tmpdir(), 'quark-confine-outside-'));
+  t.teardown(() => { rmSync(work, { recursive: true, force: true }); rmSync(outside, { recursive: true, force: true }); });
+  const secret = join(outside, 'master.key');
+  writeFileSync(secret, 'not for plugins');
+  const inWork = join(work, 'body-1');
+  writeFileSync(inWork, 'spilled');
+  const link = join(work, 'body-2');
+  symlinkSync(secret, link);
+  const file = (path: string) => ({ properties: {}, body: { kind: 'file' as const, path, size: 1 } });
+  const steps = (brought: string[] = []): WorkerTask => ({ kind: 'steps', steps: [], first: 'a', documents: brought.map(file), process: {}, execution: { id: 'exe_1', process: 'p', version: 1, trigger: 'manual' }, workDir: work, spillBytes: 1024, maxNestingDepth: 100 }) as unknown as WorkerTask;
+  const outcome = (path: string): WorkerReply => ({ ok: true, value: { exits: [{ next: null, documents: [file(path)] }], failed: [], counts: {}, processUpdates: [], notes: [] }, logs: [] });
+  t.ok(confinedReply(steps(), outcome(inWork)).ok, 'a spill file of its work folder passes');
+  const refused = confinedReply(steps(), outcome(secret));
+  t.match(refused, { ok: false, error: { code: 'QUARK_ERR_PLUGIN_RESULT_INVALID', message: /outside the task's work folder/ } }, 'a file elsewhere is refused');
+  t.notMatch(JSON.stringify(refused), /master\.key/, 'the refusal does not name the file');
+  t.match(confinedReply(steps(), outcome(link)), { ok: false }, 'a link in the work folder to a file elsewhere is refused');
+  t.ok(confinedReply(steps([secret]), outcome(secret)).ok, 'a file the task brought may pass through');
+  const operation = { kind: 'operation', entry: 'x', operation: 'get', config: {}, parameters: {}, runtime: {}, documents: [], workDir: work, spillBytes: 1024 } as unknown as WorkerTask;
+  t.match(confinedReply(operation, { ok: true, value: [{ status: 'success', documents: [file(secret)] }], logs: [] }), { ok: false }, 'an operation result too');
 });
