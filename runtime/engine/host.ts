@@ -235,8 +235,6 @@ function unpackedReply(task: WorkerTask, reply: WorkerReply): WorkerReply {
   return { ...reply, value: unpackExits(reply.value as StepsOutcome) };
 }
 
-const realOrSelf = (path: string) => (existsSync(path) ? realpathSync(path) : path);
-
 /** The file bodies a reply names: a steps outcome's exits, an operation's result documents. */
 function replyFiles(task: WorkerTask, value: unknown): string[] {
   const documents =
@@ -255,8 +253,8 @@ export function confinedReply(task: WorkerTask, reply: WorkerReply): WorkerReply
   const brought = new Set(task.documents.flatMap((d) => (d.body.kind === 'file' ? [d.body.path] : [])));
   const named = replyFiles(task, reply.value).filter((path) => !brought.has(path));
   if (named.length === 0) return reply;
-  const work = realOrSelf(task.workDir);
-  if (named.every((path) => inside(realOrSelf(path), work))) return reply;
+  const work = withRealPath(task.workDir).at(-1)!;
+  if (named.every((path) => inside(withRealPath(path).at(-1)!, work))) return reply;
   const error = { code: 'QUARK_ERR_PLUGIN_RESULT_INVALID' as const, message: 'the plugin host answered a body file outside the task\'s work folder; the answer was refused' };
   return { ok: false, error, logs: reply.logs };
 }
