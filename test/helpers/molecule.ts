@@ -233,8 +233,13 @@ export const counting = (id: string, sleepMs = 0, gate?: string) => ({
 /** The one document a start passes in: its body is the tag the counter counts. */
 export const tagged = (tag: string) => ({ documents: [{ body: tag }] });
 
-/** ../shared/tools/services beside the repository (or beside the folder of its worktrees). */
-const services = [join(root, '..', 'shared'), join(root, '..', '..', 'shared')].map((d) => join(d, 'tools', 'services')).find((d) => existsSync(join(d, 'start.sh')));
+/**
+ * The services tool: QUARK_TEST_SERVICES_TOOL (.ci/run sets it: its Node 22 pass runs from
+ * a copy in /tmp), else ../shared/tools/services beside the repository (or beside the
+ * folder of its worktrees).
+ */
+const services = [process.env.QUARK_TEST_SERVICES_TOOL, join(root, '..', 'shared', 'tools', 'services'), join(root, '..', '..', 'shared', 'tools', 'services')]
+  .find((d): d is string => d !== undefined && existsSync(join(d, 'start.sh')));
 
 /** Why a test that needs a Redis of its own is skipped, if it is. */
 export const ownRedisSkip: false | string = moleculeSkip || (services ? false : 'SKIPPED: ../shared/tools/services/start.sh is not there to start a Redis of the test\'s own');
