@@ -122,13 +122,15 @@ function concurrentWritersContract(t: Test, open: OpenAsync): void {
     await store.executions.insert(execution('exe_taken', owner.id, 'p', '2026-05-01T00:00:00.000Z'));
     const inputs: QueuedInputRecord[] = [{ seq: 0, properties: {}, body: { kind: 'inline', base64: Buffer.from('{"n":1}').toString('base64') } }];
     const running = { ...execution('exe_taken', owner.id, 'p', '2026-05-01T00:00:00.000Z', 'in-process') };
-    // issued in one turn, none awaited before the next: 20 executions, a duplicate among them, a fenced update, an update that lands, a log line
+    // issued in one turn, none awaited before the next: 20 executions, a duplicate among them, a fenced update, an update that lands, a log line.
+    // Calls issued together are not ordered against each other (PostgreSQL runs them on different pool connections), so the log line
+    // goes to an execution stored before them: one for exe_1 could reach the server before exe_1's insert commits and be refused.
     const calls = [
       ...Array.from({ length: 20 }, (_, n) => store.executions.insert(execution(`exe_${n}`, owner.id, 'p', `2026-05-02T00:00:${String(n).padStart(2, '0')}.000Z`), inputs)),
       store.executions.insert(execution('exe_taken', owner.id, 'p', '2026-05-03T00:00:00.000Z'), inputs),
       store.executions.update({ ...execution('exe_missing', owner.id, 'p', '2026-05-03T00:00:00.000Z'), status: 'complete' }),
       store.executions.update({ ...running, leaseEpoch: 0 }),
-      store.executions.appendLog('exe_1', '{"msg":"one"}\n'),
+      store.executions.appendLog('exe_taken', '{"msg":"one"}\n'),
     ];
     const results = await Promise.allSettled(calls);
     t.same(results.slice(0, 20).map((r) => r.status), Array(20).fill('fulfilled'), 'every new execution was inserted');
@@ -138,7 +140,7 @@ function concurrentWritersContract(t: Test, open: OpenAsync): void {
     t.same(await store.executions.inputs('exe_taken'), [], 'the refused insert of a taken id left none of its inputs');
     t.same(await store.executions.inputs('exe_7'), inputs, 'the others kept theirs');
     t.equal((await store.executions.get(owner.id, 'exe_taken'))?.status, 'in-process', 'the update landed');
-    t.same(await store.executions.log('exe_1'), ['{"msg":"one"}\n']);
+    t.same(await store.executions.log('exe_taken'), ['{"msg":"one"}\n'], 'the log line is kept');
     t.same((await store.executions.queued(100)).map((e) => e.id), Array.from({ length: 20 }, (_, n) => `exe_${n}`), 'the 20 new ones are queued, exe_taken runs');
   });
 }
