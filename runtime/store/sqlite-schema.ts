@@ -171,6 +171,10 @@ export const migrations: readonly string[] = [
   // id) of migration 6: every lookup by status alone uses that one (EXPLAIN QUERY PLAN),
   // and each write of an execution kept both up to date
   `DROP INDEX IF EXISTS executions_by_status;`,
+  // 12: executions_schedule_key holds only the scheduled runs (a partial index): every
+  // other execution has no key (NULL, never a clash) and cost an entry in it at its insert
+  `DROP INDEX IF EXISTS executions_schedule_key;
+   CREATE UNIQUE INDEX executions_schedule_key ON executions (account_id, process_id, schedule_key) WHERE schedule_key IS NOT NULL;`,
 ];
 
 export const executionParams = (e: ExecutionRecord) => ({ ...e, steps: JSON.stringify(e.steps), schedule: undefined, scheduleKey: e.schedule?.key ?? null, scheduledAt: e.schedule?.at ?? null });

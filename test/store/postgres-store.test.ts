@@ -152,7 +152,9 @@ t.test('every earlier schema version migrates to the current one and keeps its d
       const store = await openPostgresStore({ url: postgresUrl!, schema, poolSize: 2 });
       t.teardown(() => store.close());
       t.same(await appliedVersions(schema), migrations.map((_, i) => i + 1), 'every later migration ran, each recorded once');
-      t.same(await executionIndexes(schema), currentExecutionIndexes, 'the indexes of executions are the current ones (migration 11 dropped executions_by_status)');
+      t.same(await executionIndexes(schema), currentExecutionIndexes, 'the indexes of executions are the current ones (migration 11 dropped executions_by_status, 12 made executions_schedule_key partial)');
+      const [scheduleKey] = (await adminQuery("SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND indexname = 'executions_schedule_key'", [schema])).rows as { indexdef: string }[];
+      t.match(scheduleKey?.indexdef, /WHERE \(schedule_key IS NOT NULL\)$/, 'executions_schedule_key holds the scheduled runs only (migration 12): an unscheduled execution writes no entry in it');
       await checkSeeded(t, store, version);
       if (version === 0) await store.accounts.insert(tenant);
       await store.tokens.insert(token('tok_new', tenant.id, '2026-06-01T00:00:00.000Z'));

@@ -153,6 +153,16 @@ function executionIndexes(file: string): string[] {
   }
 }
 
+/** The definition of one index, as SQLite keeps it. */
+function indexSql(file: string, name: string): string {
+  const db = new Database(file, { readonly: true });
+  try {
+    return (db.prepare("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?").get(name) as { sql: string }).sql;
+  } finally {
+    db.close();
+  }
+}
+
 t.test('lookups of executions by status alone use executions_queued, whose first column is status (EXPLAIN QUERY PLAN)', async (t) => {
   const file = join(tempDir(t, 'quark-store-'), 'quark.db');
   await openSqliteStore(file).close();
@@ -173,7 +183,8 @@ t.test('every earlier schema version migrates to the current one and keeps its d
       const store = openSqliteStore(file);
       t.teardown(() => store.close());
       t.equal(userVersion(file), migrations.length, 'every later migration ran');
-      t.same(executionIndexes(file), currentExecutionIndexes, 'the indexes of executions are the current ones (migration 11 dropped executions_by_status)');
+      t.same(executionIndexes(file), currentExecutionIndexes, 'the indexes of executions are the current ones (migration 11 dropped executions_by_status, 12 made executions_schedule_key partial)');
+      t.match(indexSql(file, 'executions_schedule_key'), /WHERE schedule_key IS NOT NULL$/, 'executions_schedule_key holds the scheduled runs only (migration 12): an unscheduled execution writes no entry in it');
       await checkSeeded(t, store, version);
       if (version === 0) await store.accounts.insert(tenant);
       await store.tokens.insert(token('tok_new', tenant.id, '2026-06-01T00:00:00.000Z'));
