@@ -183,8 +183,24 @@ export type WorkerEvent = { type: 'started' } | { type: 'progress'; document: nu
 /** On the control port: main → worker. */
 export type MainEvent = { type: 'abort'; reason: AbortReason } | ResourceAnswer;
 
-/** As posted to the worker: the pool adds the control port. */
-export type PostedTask = WorkerTask & { control: MessagePort; limits?: TaskLimits };
+/**
+ * As posted to the worker: the pool adds the control port — or, for a steps task, its flags
+ * (stepsFlags): pure steps report no progress, hold no resources and watch no limits, so a
+ * shared buffer carries their start and their stop instead of a port per task.
+ */
+export type PostedTask = (Exclude<WorkerTask, StepsTask> & { control: MessagePort; limits?: TaskLimits }) | (StepsTask & { flags: SharedArrayBuffer });
+
+/**
+ * A steps task's flags, shared by the pool and the worker: word 0 the stop (0 none, else
+ * `stopCodes`' index + 1), written by the pool; word 1 set to 1 by the worker when it starts,
+ * after it wrote its clock (Date.now()) into the float at byte 8.
+ */
+export const stepsFlagsBytes = 16;
+export const stopCodes: readonly AbortReason[] = ['timeout', 'cancelled'];
+
+export function stepsFlagViews(flags: SharedArrayBuffer) {
+  return { words: new Int32Array(flags, 0, 2), startedAt: new Float64Array(flags, 8, 1) };
+}
 
 export interface WorkerLogRecord {
   level: 'debug' | 'info' | 'warn' | 'error';

@@ -410,12 +410,14 @@ function failUnwalked(run: Run, documents: readonly DocumentRef[]): void {
   }
 }
 
-export async function runSteps(task: StepsTask, evaluate: Evaluate, signal: AbortSignal): Promise<StepsOutcome> {
+/** `poll` turns a stop asked for since into `signal` (worker.ts); it is called before each document. */
+export async function runSteps(task: StepsTask, evaluate: Evaluate, signal: AbortSignal, poll: () => void = () => undefined): Promise<StepsOutcome> {
   const outcome: StepsOutcome = { exits: [], failed: [], counts: {}, processUpdates: [], notes: [] };
   const run: Run = { task, evaluate, signal, process: { ...task.process }, outcome, exits: new Map() };
   let walked = 0;
   try {
     for (const document of task.documents) {
+      poll();
       if (signal.aborted) break;
       await walk(run, task.first, entering(document), task.first);
       walked++;

@@ -18,6 +18,7 @@ import { fromCrossing, toCrossing } from './crossing.js';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { isExpression } from '../processes/definition.js';
 import { createSchemaRegistry, type SchemaRegistry, type Validator } from '../schema/index.js';
+import { stepsFlagViews, stopCodes } from './messages.js';
 import type { StepsOutcome, StepsTask, AbortReason, DocumentRef, MainEvent, OperationResultRef, OperationTask, PostedTask, ProbeTask, RecoverTask, ResourceAnswer, ResourceRequest, TestTask, WorkerEvent, WorkerLogRecord, WorkerReply } from './messages.js';
 
 // before any plugin code runs: no process.kill/exit/abort, no workers, late failures taint
@@ -285,6 +286,31 @@ function stringProperties(properties: Record<string, unknown>): Record<string, s
   return Object.fromEntries(Object.entries(properties).filter(([, v]) => v !== undefined && v !== null).map(([k, v]) => [k, String(v)]));
 }
 
+/** The same reasons as AbortSignal.timeout() and a plain abort(), so plugins can tell them apart. */
+function abortError(reason: AbortReason): DOMException {
+  return new DOMException(`quark: ${reason}`, reason === 'timeout' ? 'TimeoutError' : 'AbortError');
+}
+
+/**
+ * A steps task's control (messages.ts stepsFlags): marks the start with this thread's clock,
+ * and `poll` turns a stop the pool wrote into the signal. The steps poll before each
+ * document: a port's abort message would wait for the event loop, which a chunk of
+ * in-memory documents never yields to.
+ */
+function stepsControlOf(flags: SharedArrayBuffer): { signal: AbortSignal; poll(): void } {
+  const { words, startedAt } = stepsFlagViews(flags);
+  startedAt[0] = Date.now();
+  Atomics.store(words, 1, 1);
+  const controller = new AbortController();
+  return {
+    signal: controller.signal,
+    poll() {
+      const stop = Atomics.load(words, 0);
+      if (stop !== 0 && !controller.signal.aborted) controller.abort(abortError(stopCodes[stop - 1]));
+    },
+  };
+}
+
 function controlOf(port: MessagePort): Control {
   const controller = new AbortController();
   let reason: AbortReason | undefined;
@@ -296,8 +322,7 @@ function controlOf(port: MessagePort): Control {
       waiting.delete(event.request);
     } else if (event.type === 'abort' && !reason) {
       reason = event.reason;
-      // the same reasons as AbortSignal.timeout() and a plain abort(), so plugins can tell them apart
-      controller.abort(new DOMException(`quark: ${event.reason}`, event.reason === 'timeout' ? 'TimeoutError' : 'AbortError'));
+      controller.abort(abortError(event.reason));
     }
   });
   return {
@@ -329,25 +354,36 @@ function withTaint(reply: WorkerReply, held: number): WorkerReply {
   return recycle ? { ...reply, recycle } : reply;
 }
 
+/**
+ * Pure steps: our own plain data, passed back without the defensive clone of a plugin's
+ * result. The output bodies go back in buffers that move instead of being copied (a task
+ * that came packed through the plugin host goes back packed: packed.ts; across a process
+ * boundary its large bodies come and go in crossing files: crossing.ts). Pure steps run no
+ * plugin code, so they leak no handle: not counted (≈ 50 µs a task).
+ */
+async function runStepsTask(posted: StepsTask & { flags: SharedArrayBuffer }): Promise<WorkerReply> {
+  const { flags, ...task } = posted;
+  const control = stepsControlOf(flags);
+  const logs: WorkerLogRecord[] = [];
+  try {
+    const done = await crossedBack(task, await runSteps(await crossedIn(unpackTask(task)), evaluate, control.signal, control.poll));
+    const { outcome, buffers } = task.packed ? packExits(done) : packOutcome(done);
+    const reply: WorkerReply = { ok: true, value: outcome, logs };
+    return move({ get [transferableSymbol]() { return buffers; }, get [valueSymbol]() { return reply; } } as never) as unknown as WorkerReply;
+  } catch (error) {
+    // a failed steps task is still checked for a late failure
+    return withTaint(failureReply(error, logs), Infinity);
+  }
+}
+
 export default async function run(posted: PostedTask): Promise<WorkerReply> {
+  if ('flags' in posted) return runStepsTask(posted);
   const { control: port, limits, ...task } = posted;
   const control = controlOf(port);
   control.post({ type: 'started' });
   const logs: WorkerLogRecord[] = [];
-  // counted for plugin code only (≈ 50 µs a task): pure steps run none, so they leak no
-  // handle (a failed steps task is still checked for a late failure)
-  const held = task.kind === 'steps' ? Infinity : heldResources();
+  const held = heldResources();
   try {
-    // pure steps: our own plain data, passed back without the defensive clone below
-    if (task.kind === 'steps') {
-      // the output bodies go back in buffers that move instead of being copied (a task that
-      // came packed through the plugin host goes back packed: packed.ts; across a process
-      // boundary its large bodies come and go in crossing files: crossing.ts)
-      const done = await crossedBack(task, await runSteps(await crossedIn(unpackTask(task)), evaluate, control.signal));
-      const { outcome, buffers } = task.packed ? packExits(done) : packOutcome(done);
-      const reply: WorkerReply = { ok: true, value: outcome, logs };
-      return move({ get [transferableSymbol]() { return buffers; }, get [valueSymbol]() { return reply; } } as never) as unknown as WorkerReply;
-    }
     const stopWatching = watchLimits(limits, control.post);
     let value: unknown;
     try {

@@ -110,3 +110,41 @@ t.test("the pool's utilization is read at most once a second (each read summaris
   t.equal(utilization(), 0.2, 'a second later: read again');
   t.equal(reads, 2);
 });
+
+/** A steps task of `count` documents whose map takes about a millisecond each (a range of 20,000 summed). */
+function slowSteps(t: Parameters<typeof tempDir>[0], count: number) {
+  const documents = Array.from({ length: count }, (_, i) => ({ properties: {}, body: inlineRef(String(i)) }));
+  const steps = { slow: { id: 'slow', kind: 'map' as const, expression: '$sum([1..20000])' } };
+  return { kind: 'steps' as const, steps, first: 'slow', documents, process: {}, execution: { id: 'exe_1', process: 'p', version: 1, trigger: 'manual' as const }, workDir: tempDir(t), spillBytes: 1024 * 1024, maxNestingDepth: 100 };
+}
+
+type StepsReply = { ok: true; value: { exits: { documents: unknown[] }[]; failed: { code: string }[] } };
+
+t.test("a chunk's time limit stops it between documents: the ones walked are kept, the rest fail with the limit, the worker is not terminated", async (t) => {
+  const logger = watchedLogger();
+  const pool = createWorkerPool({ threads: 1, heapMb: 64, logger });
+  t.teardown(() => pool.close());
+  // about two seconds of work against a limit of 200 ms; the grace is far longer than the work,
+  // so only a stop the worker heard between documents can end it early
+  const reply = (await pool.run(slowSteps(t, 2000), { timeoutMs: 200, graceMs: 600_000, what: 'the steps' })) as StepsReply;
+  t.ok(reply.ok, 'the task answers instead of being terminated');
+  const walked = reply.value.exits.reduce((n, e) => n + e.documents.length, 0);
+  t.ok(reply.value.failed.length > 0, 'documents not reached within the limit failed');
+  t.ok(reply.value.failed.every((f) => f.code === 'QUARK_ERR_STEP_TIMEOUT'), 'with the time limit');
+  t.equal(walked + reply.value.failed.length, 2000, 'every document is accounted for');
+  t.same(logger.warnings, [], 'no worker died');
+});
+
+t.test("a steps task's time limit counts from its worker's start, not while it waits behind another task", async (t) => {
+  const logger = watchedLogger();
+  const pool = createWorkerPool({ threads: 1, heapMb: 64, logger });
+  t.teardown(() => pool.close());
+  // the first holds the only worker for about two seconds; the second, with a limit of one
+  // second, waits that long in the queue and then needs a few milliseconds
+  const first = pool.run(slowSteps(t, 2000), { timeoutMs: 600_000, what: 'the first steps' });
+  const second = (await pool.run(slowSteps(t, 3), { timeoutMs: 1000, graceMs: 600_000, what: 'the second steps' })) as StepsReply;
+  const firstReply = (await first) as StepsReply;
+  t.same(firstReply.value.failed, [], 'the first ran whole');
+  t.same(second.value.failed, [], 'the second was not timed out while it waited');
+  t.equal(second.value.exits[0]!.documents.length, 3);
+});
