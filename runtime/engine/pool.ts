@@ -234,7 +234,7 @@ export function createWorkerPool(options: WorkerPoolOptions): WorkerPool {
 
   const utilization = createUtilization(piscina);
 
-  /** Runs the posted task; `stopping` says why it was stopped, `started` whether a worker began it. */
+  /** Runs the posted task; a failure is converted with the task's state then (why it was stopped, whether a worker began it, a limit it passed). */
   async function post(posted: PostedTask, transferList: (ArrayBuffer | MessagePort)[], hardStop: AbortController, what: string, timeoutMs: number, state: () => TaskState): Promise<WorkerReply> {
     try {
       return await piscina.run(posted, { signal: hardStop.signal, transferList });
